@@ -1,0 +1,67 @@
+// Package archtest keeps the package layering of STYLE.md: arrows point
+// down, and the core module imports nothing beyond its allowed
+// dependencies.
+package archtest
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+}
+
+// allowed lists, per package, the planguard packages and third-party
+// modules it may import (the standard library is always allowed).
+var allowed = map[string][]string{
+	"keys":       {"github.com/hashicorp/golang-lru/v2"},
+	"binding":    {},
+	"usageplan":  {"keys", "binding"},
+	"limiter":    {"golang.org/x/time/rate", "github.com/hashicorp/golang-lru/v2"},
+	"middleware": {"keys", "binding", "usageplan", "limiter", "golang.org/x/time/rate"},
+}
+
+func TestLayers(t *testing.T) {
+	out, err := exec.Command("go", "list", "-json", "github.com/planguard/planguard/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	const root = "github.com/planguard/planguard/"
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	seen := 0
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(p.ImportPath, root)
+		rules, ok := allowed[name]
+		if !ok {
+			continue
+		}
+		seen++
+		for _, imp := range p.Imports {
+			first, _, _ := strings.Cut(imp, "/")
+			if !strings.Contains(first, ".") {
+				continue // standard library
+			}
+			target := strings.TrimPrefix(imp, root)
+			okImport := false
+			for _, a := range rules {
+				if target == a || strings.HasPrefix(target, a+"/") {
+					okImport = true
+				}
+			}
+			if !okImport {
+				t.Errorf("%s imports %s, which STYLE.md's layering does not allow", name, imp)
+			}
+		}
+	}
+	if seen < 3 {
+		t.Fatalf("found only %d layered packages; is go list working?", seen)
+	}
+}

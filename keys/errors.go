@@ -1,0 +1,40 @@
+package keys
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors of the key lifecycle. Test with errors.Is.
+var (
+	// ErrDisabled: the operation needs an enabled key.
+	ErrDisabled = errors.New("keys: key is disabled")
+	// ErrEnabled: the operation needs a disabled key (delete).
+	ErrEnabled = errors.New("keys: key is enabled; disable it first")
+	// ErrInUse: the key is still bound to a plan.
+	ErrInUse = errors.New("keys: key is bound to a usage plan; unbind it first")
+	// ErrNotFound: no key has that secret_id.
+	ErrNotFound = errors.New("keys: no such key")
+	// ErrExists: a key with that secret_id already exists.
+	ErrExists = errors.New("keys: key already exists")
+)
+
+// StateError is a lifecycle operation refused because of the key's state.
+// It unwraps to one of the sentinel errors.
+type StateError struct {
+	Key string // secret_id
+	Op  string // "rotate", "delete", "bind"...
+	Err error
+}
+
+func (e *StateError) Error() string { return fmt.Sprintf("keys: cannot %s %s: %v", e.Op, e.Key, e.Err) }
+func (e *StateError) Unwrap() error { return e.Err }
+
+// FieldError is an invalid field of a key. Its message never contains the
+// value of a secret.
+type FieldError struct {
+	Field  string // "id", "name", "secret", "status"
+	Reason string
+}
+
+func (e *FieldError) Error() string { return "keys: " + e.Field + " " + e.Reason }

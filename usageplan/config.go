@@ -1,0 +1,337 @@
+package usageplan
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strconv"
+	"time"
+
+	"github.com/planguard/planguard/binding"
+	"github.com/planguard/planguard/keys"
+)
+
+// Config is the JSON configuration file of SPEC §8. Omitted qps and quota
+// mean Unlimited, an omitted status means enabled, an omitted auth means
+// SECRET, an omitted quotaPeriod means total; secret and secretEnv are
+// exclusive; unknown fields are errors.
+type Config struct {
+	Services []ServiceConfig `json:"services"`
+	Keys     []KeyConfig     `json:"keys"`
+	Plans    []PlanConfig    `json:"plans"`
+}
+
+// ServiceConfig is a service in a Config.
+type ServiceConfig struct {
+	ID           string      `json:"id"`
+	Name         string      `json:"name"`
+	Environments []string    `json:"environments"`
+	APIs         []APIConfig `json:"apis"`
+}
+
+// APIConfig is an API in a Config.
+type APIConfig struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Method string `json:"method"`
+	Path   string `json:"path"`
+	Auth   string `json:"auth,omitempty"`
+}
+
+// KeyConfig is a key pair in a Config. Exactly one of Secret and SecretEnv
+// (the name of an environment variable holding the secret) is set.
+type KeyConfig struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Secret    string `json:"secret,omitempty"`
+	SecretEnv string `json:"secretEnv,omitempty"`
+	Status    string `json:"status,omitempty"`
+}
+
+// PlanConfig is a usage plan in a Config.
+type PlanConfig struct {
+	ID          string          `json:"id"`
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	QPS         *json.Number    `json:"qps,omitempty"`
+	Quota       *json.Number    `json:"quota,omitempty"`
+	QuotaPeriod string          `json:"quotaPeriod,omitempty"`
+	TimeZone    string          `json:"timeZone,omitempty"`
+	Keys        []string        `json:"keys,omitempty"`
+	Bindings    []BindingConfig `json:"bindings,omitempty"`
+}
+
+// BindingConfig binds a plan to a service environment: service-wide
+// without apis, API-scoped with a non-empty apis list.
+type BindingConfig struct {
+	Service     string   `json:"service"`
+	Environment string   `json:"environment"`
+	APIs        []string `json:"apis,omitempty"`
+}
+
+// LoadConfig reads a JSON config from r and returns a registry holding it.
+// Every problem is reported at once, each with its JSON path, in a
+// *ValidationError.
+func LoadConfig(r io.Reader, opts Options) (*Registry, error) {
+	reg := NewRegistry(opts)
+	if err := reg.Load(r); err != nil {
+		return nil, err
+	}
+	return reg, nil
+}
+
+// Load replaces the registry's whole state with the config read from r,
+// atomically: on any problem the registry is unchanged. Entities whose ID
+// existed before keep their creation time, and their modification time if
+// they did not change.
+func (r *Registry) Load(rd io.Reader) error {
+	data, err := io.ReadAll(rd)
+	if err != nil {
+		return fmt.Errorf("usageplan: reading config: %w", err)
+	}
+	cfg, ps := decodeConfig(data)
+	if cfg == nil {
+		return ps.err()
+	}
+	return r.Apply(cfg, ps.list...)
+}
+
+// Apply replaces the registry's whole state with cfg, as Load does.
+// extra problems (from decoding) are reported along with cfg's own.
+func (r *Registry) Apply(cfg *Config, extra ...Problem) error {
+	ps := &problems{list: extra}
+	m, skip := r.fromConfig(cfg, ps)
+	for _, p := range ps.list {
+		skip[p.Path] = true
+	}
+	list, _ := validate(m, r.opts.ceilings(), skip)
+	ps.list = append(ps.list, list...)
+	if len(ps.list) > 0 {
+		return ps.err()
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.cur.Load()
+	stamp(old.m, m, r.opts.now())
+	return r.publish(m, old.version+1, nil)
+}
+
+// decodeConfig parses data strictly. It reports every type error and
+// unknown field with its path (encoding/json alone stops at the first), and
+// returns nil when the document cannot be decoded at all.
+func decodeConfig(data []byte) (*Config, *problems) {
+	ps := &problems{}
+	var tree any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&tree); err != nil {
+		ps.add("", fmt.Errorf("invalid JSON: %w", err))
+		return nil, ps
+	}
+	if dec.More() {
+		ps.add("", errors.New("invalid JSON: data after the top-level value"))
+		return nil, ps
+	}
+	checkShape(ps, "", tree, shapeOf[Config]())
+	if len(ps.list) > 0 {
+		return nil, ps
+	}
+	var cfg Config
+	dec = json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		ps.add("", err)
+		return nil, ps
+	}
+	return &cfg, ps
+}
+
+// fromConfig converts cfg to a model in file order, reporting what only a
+// config can get wrong. It returns the paths it reported so validation
+// does not report them again.
+func (r *Registry) fromConfig(cfg *Config, ps *problems) (*model, map[string]bool) {
+	m := &model{}
+	skip := map[string]bool{}
+	for _, sc := range cfg.Services {
+		s := Service{ID: sc.ID, Name: sc.Name, Environments: orNil(sc.Environments)}
+		for _, ac := range sc.APIs {
+			s.APIs = append(s.APIs, API{ID: ac.ID, Name: ac.Name, Method: ac.Method, Path: ac.Path, Auth: Auth(orDefault(ac.Auth, string(AuthSecret)))})
+		}
+		m.services = append(m.services, s)
+	}
+	lookupEnv := r.opts.LookupEnv
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	for i, kc := range cfg.Keys {
+		path := index("keys", i)
+		k := keys.Key{ID: kc.ID, Name: kc.Name, SecretEnv: kc.SecretEnv}
+		status, err := keys.ParseStatus(kc.Status)
+		if err != nil {
+			ps.add(path+".status", err)
+		}
+		k.Status = status
+		switch {
+		case kc.Secret != "" && kc.SecretEnv != "":
+			ps.add(path, errors.New("secret and secretEnv are exclusive; set one"))
+			skip[path+".secret"] = true
+		case kc.Secret == "" && kc.SecretEnv == "":
+			ps.add(path, errors.New("one of secret or secretEnv is required"))
+			skip[path+".secret"] = true
+		case kc.SecretEnv != "":
+			v, ok := lookupEnv(kc.SecretEnv)
+			if !ok {
+				ps.add(path+".secretEnv", fmt.Errorf("environment variable %s is not set", kc.SecretEnv))
+				skip[path+".secret"] = true
+			} else if keys.ValidateSecret(keys.NewSecret(v)) != nil {
+				ps.add(path+".secretEnv", fmt.Errorf("environment variable %s: %w", kc.SecretEnv, keys.ValidateSecret(keys.NewSecret(v))))
+				skip[path+".secret"] = true
+			}
+			k.Secret = keys.NewSecret(v)
+		default:
+			k.Secret = keys.NewSecret(kc.Secret)
+		}
+		m.keys = append(m.keys, k)
+	}
+	for i, pc := range cfg.Plans {
+		path := index("plans", i)
+		p := Plan{
+			ID: pc.ID, Name: pc.Name, Description: pc.Description,
+			QPS:         limitValue(ps, path+".qps", pc.QPS),
+			Quota:       limitValue(ps, path+".quota", pc.Quota),
+			QuotaPeriod: Period(orDefault(pc.QuotaPeriod, string(PeriodTotal))),
+			TimeZone:    pc.TimeZone,
+			Keys:        orNil(pc.Keys),
+		}
+		for j, bc := range pc.Bindings {
+			if bc.APIs != nil && len(bc.APIs) == 0 {
+				ps.add(index(path+".bindings", j)+".apis", errors.New("must not be empty; omit it for a service-wide binding"))
+			}
+			p.Bindings = append(p.Bindings, binding.Target{Service: bc.Service, Environment: bc.Environment, APIs: bc.APIs})
+		}
+		m.plans = append(m.plans, p)
+	}
+	return m, skip
+}
+
+// limitValue parses a qps or quota: omitted is Unlimited; fractions,
+// exponents and values beyond int64 are reported (as Unlimited, so
+// validation does not report them again).
+func limitValue(ps *problems, path string, n *json.Number) int64 {
+	if n == nil {
+		return Unlimited
+	}
+	v, err := strconv.ParseInt(n.String(), 10, 64)
+	if err != nil {
+		reason := "must be an integer"
+		if errors.Is(err, strconv.ErrRange) {
+			reason = "is out of range"
+		}
+		ps.add(path, fmt.Errorf("%s, got %s", reason, n.String()))
+		return Unlimited
+	}
+	return v
+}
+
+// orNil makes empty lists nil, so that "[]" and an omitted list load alike.
+func orNil[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// Config returns the snapshot as a Config, in ID order. Keys whose secret
+// came from an environment variable are written with secretEnv; the others
+// carry their secret in clear, as a config file must.
+func (s *Snapshot) Config() *Config {
+	cfg := &Config{Services: []ServiceConfig{}, Keys: []KeyConfig{}, Plans: []PlanConfig{}}
+	for _, sv := range s.m.services {
+		sc := ServiceConfig{ID: sv.ID, Name: sv.Name, Environments: sv.Environments, APIs: []APIConfig{}}
+		if sc.Environments == nil {
+			sc.Environments = []string{}
+		}
+		for _, a := range sv.APIs {
+			ac := APIConfig{ID: a.ID, Name: a.Name, Method: a.Method, Path: a.Path}
+			if a.Auth != AuthSecret {
+				ac.Auth = string(a.Auth)
+			}
+			sc.APIs = append(sc.APIs, ac)
+		}
+		cfg.Services = append(cfg.Services, sc)
+	}
+	for _, k := range s.m.keys {
+		kc := KeyConfig{ID: k.ID, Name: k.Name, SecretEnv: k.SecretEnv}
+		if k.SecretEnv == "" {
+			kc.Secret = k.Secret.Reveal()
+		}
+		if k.Status == keys.Disabled {
+			kc.Status = k.Status.String()
+		}
+		cfg.Keys = append(cfg.Keys, kc)
+	}
+	for _, p := range s.m.plans {
+		qps, quota := json.Number(strconv.FormatInt(p.QPS, 10)), json.Number(strconv.FormatInt(p.Quota, 10))
+		pc := PlanConfig{
+			ID: p.ID, Name: p.Name, Description: p.Description, QPS: &qps, Quota: &quota,
+			QuotaPeriod: string(p.QuotaPeriod), TimeZone: p.TimeZone, Keys: p.Keys,
+		}
+		for _, b := range p.Bindings {
+			pc.Bindings = append(pc.Bindings, BindingConfig{Service: b.Service, Environment: b.Environment, APIs: b.APIs})
+		}
+		cfg.Plans = append(cfg.Plans, pc)
+	}
+	return cfg
+}
+
+// Export writes the registry's current state as an indented JSON config
+// that Load accepts and that loads back to the same state.
+func (r *Registry) Export(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r.Snapshot().Config())
+}
+
+// stamp sets the created and modified times of m's keys and plans: kept
+// from old for an unchanged entity, Created kept and Modified now for a
+// changed one, both now for a new one.
+func stamp(old, m *model, now time.Time) {
+	for i := range m.keys {
+		k := &m.keys[i]
+		k.Created, k.Modified = now, now
+		if j := find(old.keys, k.ID, keyID); j >= 0 {
+			o := old.keys[j]
+			o.Created, o.Modified = now, now
+			unchanged := reflect.DeepEqual(o, *k)
+			k.Created = old.keys[j].Created
+			if unchanged {
+				k.Modified = old.keys[j].Modified
+			}
+		}
+	}
+	for i := range m.plans {
+		p := &m.plans[i]
+		p.Created, p.Modified = now, now
+		if j := find(old.plans, p.ID, planID); j >= 0 {
+			o := old.plans[j]
+			o.Created, o.Modified = now, now
+			unchanged := reflect.DeepEqual(o, *p)
+			p.Created = old.plans[j].Created
+			if unchanged {
+				p.Modified = old.plans[j].Modified
+			}
+		}
+	}
+}

@@ -1,0 +1,31 @@
+// Package usageplan is the domain model of planguard: services published
+// to environments, their APIs, usage plans with QPS and quota limits, and
+// the Registry that holds them together with key pairs and bindings.
+//
+// Most users load a JSON config (SPEC §8) with LoadConfig and hand the
+// registry to the middleware; operators change it at run time through the
+// Registry's methods, each validated and applied atomically. Readers use a
+// Snapshot, an immutable view that never blocks.
+//
+// To unit-test a configuration in plain go test, load it and ask
+// Snapshot.Explain which API a request matches and which plan applies.
+//
+// Decisions where the SPEC is silent:
+//
+//   - Config loading reports every problem, each with its JSON path; field
+//     names match exactly (encoding/json alone would match "ID" to "id")
+//     and null counts as omitted.
+//   - qps and quota must be JSON integers: 1.5 and 1e3 are refused, as are
+//     0, negatives other than -1 and values beyond int64.
+//   - A plan may list a disabled key in a config (a key may be disabled
+//     after binding, and export must reload), but Registry.BindKeys refuses
+//     one.
+//   - API methods are GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS or ANY;
+//     GET also matches HEAD, as in http.ServeMux. Two APIs of one service
+//     whose patterns http.ServeMux finds ambiguous are refused.
+//   - An explicit empty "apis" list in a binding is refused; omit it for a
+//     service-wide binding.
+//   - A service need not be published to any environment.
+//   - Export writes entities sorted by ID, so load→export is a fixed point
+//     after the first export.
+package usageplan

@@ -1,0 +1,40 @@
+package usageplan
+
+import (
+	"io"
+
+	"github.com/planguard/planguard/keys"
+)
+
+// ID prefixes of SPEC §2; each is followed by IDRandLen of [a-z0-9].
+const (
+	ServicePrefix = "service-"
+	APIPrefix     = "api-"
+	PlanPrefix    = "usagePlan-"
+	IDRandLen     = 8
+)
+
+const lowerAlnum = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+// NewID returns prefix followed by 8 random characters of [a-z0-9] drawn
+// from rand (crypto/rand.Reader in production).
+func NewID(rand io.Reader, prefix string) (string, error) {
+	s, err := keys.RandomString(rand, lowerAlnum, IDRandLen)
+	if err != nil {
+		return "", err
+	}
+	return prefix + s, nil
+}
+
+func validID(prefix, id string) bool {
+	if len(id) != len(prefix)+IDRandLen || id[:len(prefix)] != prefix {
+		return false
+	}
+	for i := len(prefix); i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}

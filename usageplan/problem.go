@@ -1,0 +1,101 @@
+package usageplan
+
+import (
+	"errors"
+	"strings"
+)
+
+// Problem is one thing wrong with a configuration or a change: where
+// (a JSON path such as "plans[1].bindings[0]") and what.
+type Problem struct {
+	Path string
+	Err  error
+}
+
+func (p Problem) Error() string {
+	if p.Path == "" {
+		return p.Err.Error()
+	}
+	return p.Path + ": " + p.Err.Error()
+}
+
+// ValidationError lists every problem found, in document order. It unwraps
+// to the underlying errors, so errors.As finds a *binding.Conflict, a
+// *keys.FieldError and so on.
+type ValidationError struct {
+	Problems []Problem
+}
+
+func (e *ValidationError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (e *ValidationError) Unwrap() []error {
+	errs := make([]error, len(e.Problems))
+	for i, p := range e.Problems {
+		errs[i] = p.Err
+	}
+	return errs
+}
+
+// FieldError is an invalid value of a named field.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + " " + e.Reason }
+
+// Sentinel errors of the registry. Test with errors.Is.
+var (
+	ErrNotFound = errors.New("usageplan: not found")
+	ErrExists   = errors.New("usageplan: already exists")
+	// ErrInUse: a plan bound to an environment, or a service bound by a
+	// plan, cannot be deleted.
+	ErrInUse = errors.New("usageplan: in use")
+)
+
+// problems collects Problems under a path prefix.
+type problems struct {
+	list []Problem
+}
+
+func (ps *problems) add(path string, err error) {
+	ps.list = append(ps.list, Problem{Path: path, Err: err})
+}
+
+func (ps *problems) field(path, field, reason string) {
+	ps.add(join(path, field), &FieldError{Field: field, Reason: reason})
+}
+
+func (ps *problems) err() error {
+	if len(ps.list) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: ps.list}
+}
+
+func join(path, field string) string {
+	if path == "" {
+		return field
+	}
+	return path + "." + field
+}
+
+func index(path string, i int) string {
+	return path + "[" + itoa(i) + "]"
+}
+
+func itoa(n int) string {
+	if n < 0 {
+		return "-" + itoa(-n)
+	}
+	if n < 10 {
+		return string(rune('0' + n))
+	}
+	return itoa(n/10) + string(rune('0'+n%10))
+}

@@ -1,0 +1,108 @@
+package usageplan
+
+import (
+	"cmp"
+	"crypto/rand"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/planguard/planguard/keys"
+)
+
+// Options configure a Registry. The zero value is the documented default.
+type Options struct {
+	// MaxQPS widens the QPS ceiling (requests per second per key);
+	// 0 means DefaultMaxQPS. It cannot lower it.
+	MaxQPS int64
+	// MaxQuota widens the quota ceiling (requests per period per key);
+	// 0 means DefaultMaxQuota.
+	MaxQuota int64
+	// Now stamps created and modified times; nil means time.Now.
+	Now func() time.Time
+	// Rand generates IDs and keys; nil means crypto/rand.Reader.
+	Rand io.Reader
+	// LookupEnv resolves a key's secretEnv when loading a config; nil
+	// means os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+}
+
+func (o Options) ceilings() ceilings {
+	return ceilings{qps: max(o.MaxQPS, DefaultMaxQPS), quota: max(o.MaxQuota, DefaultMaxQuota)}
+}
+
+func (o Options) now() time.Time {
+	if o.Now == nil {
+		return time.Now()
+	}
+	return o.Now()
+}
+
+func (o Options) rand() io.Reader {
+	if o.Rand == nil {
+		return rand.Reader
+	}
+	return o.Rand
+}
+
+// Registry owns services, keys, plans and bindings. Every change is
+// validated against all of SPEC §2–4 and applied atomically: a refused
+// change leaves nothing behind. Readers take a Snapshot, which never
+// blocks and never shows a half-applied change.
+//
+// A Registry is safe for concurrent use. Changes are serialised; each
+// costs time linear in the size of the registry (it rebuilds the
+// snapshot), which suits configurations of up to some hundred thousand
+// keys changed a few times a second.
+type Registry struct {
+	opts Options
+	mu   sync.Mutex // serialises writers
+	cur  atomic.Pointer[Snapshot]
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry(opts Options) *Registry {
+	r := &Registry{opts: opts}
+	r.cur.Store(compile(&model{}, &checked{}, 0))
+	return r
+}
+
+// Snapshot returns the current state. It never blocks.
+func (r *Registry) Snapshot() *Snapshot { return r.cur.Load() }
+
+// change applies fn to a copy of the state and publishes the result if it
+// is valid. fn receives the time of the change.
+func (r *Registry) change(fn func(m *model, now time.Time) error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.cur.Load()
+	m := old.m.clone()
+	if err := fn(m, r.opts.now()); err != nil {
+		return err
+	}
+	return r.publish(m, old.version+1, nil)
+}
+
+// publish validates m and stores it as the current snapshot. r.mu is held.
+func (r *Registry) publish(m *model, version uint64, skip map[string]bool) error {
+	sortModel(m)
+	list, c := validate(m, r.opts.ceilings(), skip)
+	if len(list) > 0 {
+		return &ValidationError{Problems: list}
+	}
+	r.cur.Store(compile(m, c, version))
+	return nil
+}
+
+func sortModel(m *model) {
+	slices.SortStableFunc(m.services, func(a, b Service) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortStableFunc(m.keys, func(a, b keys.Key) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortStableFunc(m.plans, func(a, b Plan) int { return cmp.Compare(a.ID, b.ID) })
+}
+
+// find returns the index of the element with the given ID, or -1.
+func find[T any](list []T, id string, idOf func(T) string) int {
+	return slices.IndexFunc(list, func(v T) bool { return idOf(v) == id })
+}

@@ -1,0 +1,144 @@
+package usageplan
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/planguard/planguard/binding"
+	"github.com/planguard/planguard/keys"
+)
+
+// Snapshot is an immutable, consistent view of a registry at one moment.
+// It is safe for concurrent use; the lookups used per request (Key,
+// Resolve, MatchAPI) do not allocate (MatchAPI allocates what
+// http.ServeMux does). Slices in returned values are shared with the
+// snapshot and must not be modified.
+type Snapshot struct {
+	m        *model
+	version  uint64
+	services map[string]*compiledService
+	keys     map[string]*keys.Key
+	plans    map[string]*compiledPlan
+	table    *binding.Table
+}
+
+type compiledService struct {
+	Service
+	mux *http.ServeMux
+}
+
+type compiledPlan struct {
+	Plan
+	loc *time.Location
+}
+
+// apiHandler marks the API a ServeMux pattern belongs to; it is never served.
+type apiHandler struct{ api *API }
+
+func (apiHandler) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	http.Error(w, "usageplan: API marker served", http.StatusInternalServerError)
+}
+
+func compile(m *model, c *checked, version uint64) *Snapshot {
+	s := &Snapshot{
+		m:        m,
+		version:  version,
+		services: make(map[string]*compiledService, len(m.services)),
+		keys:     make(map[string]*keys.Key, len(m.keys)),
+		plans:    make(map[string]*compiledPlan, len(m.plans)),
+		table:    c.table,
+	}
+	for i := range m.services {
+		s.services[m.services[i].ID] = &compiledService{Service: m.services[i], mux: c.muxes[i]}
+	}
+	for i := range m.keys {
+		s.keys[m.keys[i].ID] = &m.keys[i]
+	}
+	for i := range m.plans {
+		s.plans[m.plans[i].ID] = &compiledPlan{Plan: m.plans[i], loc: c.locs[i]}
+	}
+	return s
+}
+
+// Version counts the changes applied to the registry; it grows by one per
+// successful change.
+func (s *Snapshot) Version() uint64 { return s.version }
+
+// Services returns every service, sorted by ID.
+func (s *Snapshot) Services() []Service { return s.m.services }
+
+// Keys returns every key, sorted by ID.
+func (s *Snapshot) Keys() []keys.Key { return s.m.keys }
+
+// Plans returns every plan, sorted by ID.
+func (s *Snapshot) Plans() []Plan { return s.m.plans }
+
+// Service returns the service with the given ID.
+func (s *Snapshot) Service(id string) (Service, bool) {
+	c, ok := s.services[id]
+	if !ok {
+		return Service{}, false
+	}
+	return c.Service, true
+}
+
+// Key returns the key with the given secret_id.
+func (s *Snapshot) Key(id string) (keys.Key, bool) {
+	k, ok := s.keys[id]
+	if !ok {
+		return keys.Key{}, false
+	}
+	return *k, true
+}
+
+// Plan returns the plan with the given ID.
+func (s *Snapshot) Plan(id string) (Plan, bool) {
+	p, ok := s.plans[id]
+	if !ok {
+		return Plan{}, false
+	}
+	return p.Plan, true
+}
+
+// PlanLocation returns the plan's validated time zone.
+func (s *Snapshot) PlanLocation(id string) (*time.Location, bool) {
+	p, ok := s.plans[id]
+	if !ok {
+		return nil, false
+	}
+	return p.loc, true
+}
+
+// Resolve returns the plan that binds key for api in service/environment
+// (SPEC §4), and false if none does. It does not look at the key's status.
+func (s *Snapshot) Resolve(service, environment, api, key string) (Plan, bool) {
+	id, ok := s.table.Lookup(service, environment, api, key)
+	if !ok {
+		return Plan{}, false
+	}
+	return s.plans[id].Plan, true
+}
+
+// MatchAPI returns the API of service whose method and path pattern match
+// r, using http.ServeMux's rules (most specific pattern wins; GET also
+// matches HEAD). It returns false when no API matches, when the service is
+// unknown, and when the ServeMux would redirect (an unclean path).
+func (s *Snapshot) MatchAPI(service string, r *http.Request) (API, bool) {
+	c, ok := s.services[service]
+	if !ok || c.mux == nil {
+		return API{}, false
+	}
+	h, _ := c.mux.Handler(r)
+	a, ok := h.(apiHandler)
+	if !ok {
+		return API{}, false
+	}
+	return *a.api, true
+}
+
+// matchPath is MatchAPI for a bare method and path.
+func (s *Snapshot) matchPath(service, method, path string) (API, bool) {
+	r := &http.Request{Method: method, URL: &url.URL{Path: path}, Host: "localhost"}
+	return s.MatchAPI(service, r)
+}

@@ -1,0 +1,320 @@
+package usageplan
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/planguard/planguard/binding"
+	"github.com/planguard/planguard/keys"
+)
+
+// model is the registry's whole state in a fixed order: the order of a
+// config file when loading one, sorted by ID inside the registry.
+type model struct {
+	services []Service
+	keys     []keys.Key
+	plans    []Plan
+}
+
+func (m *model) clone() *model {
+	c := &model{
+		services: make([]Service, len(m.services)),
+		keys:     append([]keys.Key(nil), m.keys...),
+		plans:    make([]Plan, len(m.plans)),
+	}
+	for i, s := range m.services {
+		c.services[i] = s.clone()
+	}
+	for i, p := range m.plans {
+		c.plans[i] = p.clone()
+	}
+	return c
+}
+
+// ceilings are the upper bounds of QPS and quota in force.
+type ceilings struct {
+	qps, quota int64
+}
+
+// checked is what validation learns on the way and compilation reuses.
+type checked struct {
+	muxes []*http.ServeMux // per service, nil where patterns are invalid
+	locs  []*time.Location // per plan
+	table *binding.Table
+}
+
+// validate checks every rule of SPEC §2–4 over m and reports every
+// problem. skip lists paths already reported by the config decoder, so a
+// value is not reported twice.
+func validate(m *model, lim ceilings, skip map[string]bool) ([]Problem, *checked) {
+	ps := &problems{}
+	c := &checked{}
+	serviceIdx := map[string]int{}
+	apiOwner := map[string]string{}
+	for i, s := range m.services {
+		path := index("services", i)
+		validateService(ps, path, s, serviceIdx, apiOwner)
+		if _, dup := serviceIdx[s.ID]; !dup {
+			serviceIdx[s.ID] = i
+		}
+		c.muxes = append(c.muxes, buildMux(ps, path, s))
+	}
+
+	keyIdx := map[string]int{}
+	for i, k := range m.keys {
+		path := index("keys", i)
+		if _, dup := keyIdx[k.ID]; dup {
+			ps.field(path, "id", "duplicates "+k.ID)
+		} else {
+			keyIdx[k.ID] = i
+		}
+		validateKey(ps, path, k)
+	}
+
+	planIdx := map[string]int{}
+	var rules []binding.Plan
+	for i, p := range m.plans {
+		path := index("plans", i)
+		if _, dup := planIdx[p.ID]; dup {
+			ps.field(path, "id", "duplicates "+p.ID)
+		} else {
+			planIdx[p.ID] = i
+			rules = append(rules, p.ruleView())
+		}
+		c.locs = append(c.locs, validatePlan(ps, path, p, lim))
+		for j, k := range p.Keys {
+			if _, ok := keyIdx[k]; !ok {
+				ps.add(index(path+".keys", j), fmt.Errorf("no key %s: %w", k, ErrNotFound))
+			}
+		}
+		for j, t := range p.Bindings {
+			bpath := index(path+".bindings", j)
+			si, ok := serviceIdx[t.Service]
+			if !ok {
+				ps.add(bpath, fmt.Errorf("no service %s: %w", t.Service, ErrNotFound))
+				continue
+			}
+			s := m.services[si]
+			if !s.HasEnvironment(t.Environment) {
+				ps.add(bpath, fmt.Errorf("service %s is not published to environment %q: %w", s.ID, t.Environment, ErrNotFound))
+			}
+			for k, a := range t.APIs {
+				if _, ok := s.API(a); !ok {
+					ps.add(index(bpath+".apis", k), fmt.Errorf("service %s has no API %s: %w", s.ID, a, ErrNotFound))
+				}
+			}
+		}
+	}
+
+	for _, err := range binding.Check(rules) {
+		ps.add(bindingPath(err, planIdx), err)
+	}
+	if len(ps.list) == 0 {
+		t, err := binding.Compile(rules)
+		if err != nil { // Check passed, so this cannot happen.
+			panic("usageplan: binding.Compile refused checked plans: " + err.Error())
+		}
+		c.table = t
+	}
+
+	out := ps.list[:0]
+	for _, p := range ps.list {
+		if !skip[p.Path] {
+			out = append(out, p)
+		}
+	}
+	return out, c
+}
+
+func bindingPath(err error, planIdx map[string]int) string {
+	var (
+		dup   *binding.DuplicateError
+		mixed *binding.MixedScopeError
+		cf    *binding.Conflict
+	)
+	switch {
+	case errors.As(err, &dup):
+		p := index("plans", planIdx[dup.Plan])
+		switch dup.What {
+		case "key":
+			return index(p+".keys", dup.Key)
+		case "api":
+			return index(index(p+".bindings", dup.Target)+".apis", dup.API)
+		}
+		return index(p+".bindings", dup.Target)
+	case errors.As(err, &mixed):
+		return index(index("plans", planIdx[mixed.Plan])+".bindings", mixed.Target)
+	case errors.As(err, &cf):
+		return index(index("plans", planIdx[cf.Plan])+".bindings", cf.Target)
+	}
+	return "plans"
+}
+
+func validateService(ps *problems, path string, s Service, seen map[string]int, apiOwner map[string]string) {
+	if !validID(ServicePrefix, s.ID) {
+		ps.field(path, "id", "must be "+ServicePrefix+" followed by 8 of [a-z0-9]")
+	} else if _, dup := seen[s.ID]; dup {
+		ps.field(path, "id", "duplicates "+s.ID)
+	}
+	if r := nameReason(s.Name); r != "" {
+		ps.field(path, "name", r)
+	}
+	envs := map[string]bool{}
+	for i, e := range s.Environments {
+		epath := index(path+".environments", i)
+		if r := envReason(e); r != "" {
+			ps.add(epath, errors.New(r))
+		} else if envs[e] {
+			ps.add(epath, fmt.Errorf("environment %q listed twice", e))
+		}
+		envs[e] = true
+	}
+	for i, a := range s.APIs {
+		apath := index(path+".apis", i)
+		if !validID(APIPrefix, a.ID) {
+			ps.field(apath, "id", "must be "+APIPrefix+" followed by 8 of [a-z0-9]")
+		} else if owner, dup := apiOwner[a.ID]; dup {
+			ps.field(apath, "id", "duplicates "+a.ID+" of "+owner)
+		} else {
+			apiOwner[a.ID] = s.ID
+		}
+		if r := nameReason(a.Name); r != "" {
+			ps.field(apath, "name", r)
+		}
+		switch a.Method {
+		case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete,
+			http.MethodPatch, http.MethodHead, http.MethodOptions, MethodAny:
+		default:
+			ps.field(apath, "method", "must be one of GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS, ANY")
+		}
+		if r := pathReason(a.Path); r != "" {
+			ps.field(apath, "path", r)
+		}
+		if a.Auth != AuthSecret && a.Auth != AuthNone {
+			ps.field(apath, "auth", `must be "SECRET" or "NONE"`)
+		}
+	}
+}
+
+// buildMux registers every API's pattern on a ServeMux, turning the
+// ServeMux's panics on invalid or conflicting patterns into problems.
+func buildMux(ps *problems, path string, s Service) *http.ServeMux {
+	mux := http.NewServeMux()
+	ok := true
+	for i, a := range s.APIs {
+		if pathReason(a.Path) != "" {
+			ok = false
+			continue
+		}
+		if err := register(mux, a); err != nil {
+			ps.field(index(path+".apis", i), "path", err.Error())
+			ok = false
+		}
+	}
+	if !ok {
+		return nil
+	}
+	return mux
+}
+
+func register(mux *http.ServeMux, a API) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg := fmt.Sprint(r)
+			if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "parsing") {
+				msg = msg[i+2:]
+			}
+			err = errors.New("is not a valid or distinct ServeMux pattern: " + msg)
+		}
+	}()
+	api := a
+	mux.Handle(a.pattern(), apiHandler{&api})
+	return nil
+}
+
+func pathReason(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		return `must start with "/"`
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] <= ' ' || p[i] == 0x7f {
+			return "must not contain spaces or control characters"
+		}
+	}
+	return ""
+}
+
+func validateKey(ps *problems, path string, k keys.Key) {
+	for _, err := range []error{keys.ValidateID(k.ID), keys.ValidateName(k.Name), keys.ValidateSecret(k.Secret)} {
+		var fe *keys.FieldError
+		if errors.As(err, &fe) {
+			ps.add(join(path, fe.Field), err)
+		}
+	}
+}
+
+func validatePlan(ps *problems, path string, p Plan, lim ceilings) *time.Location {
+	if !validID(PlanPrefix, p.ID) {
+		ps.field(path, "id", "must be "+PlanPrefix+" followed by 8 of [a-z0-9]")
+	}
+	if r := nameReason(p.Name); r != "" {
+		ps.field(path, "name", r)
+	}
+	if n := utf8.RuneCountInString(p.Description); n > MaxDescLen || !utf8.ValidString(p.Description) {
+		ps.field(path, "description", fmt.Sprintf("must be valid UTF-8 of at most %d characters", MaxDescLen))
+	}
+	if r := limitReason(p.QPS, lim.qps); r != "" {
+		ps.field(path, "qps", r)
+	}
+	if r := limitReason(p.Quota, lim.quota); r != "" {
+		ps.field(path, "quota", r)
+	}
+	switch p.QuotaPeriod {
+	case PeriodTotal, PeriodDay, PeriodWeek, PeriodMonth:
+	default:
+		ps.field(path, "quotaPeriod", `must be "total", "day", "week" or "month"`)
+	}
+	loc, err := p.Location()
+	if err != nil || (p.TimeZone != "" && (strings.HasPrefix(p.TimeZone, "/") || strings.Contains(p.TimeZone, ".."))) {
+		ps.field(path, "timeZone", fmt.Sprintf("%q is not an IANA time zone name", p.TimeZone))
+		loc = time.UTC
+	}
+	return loc
+}
+
+func limitReason(v, ceiling int64) string {
+	if v == Unlimited || (v >= 1 && v <= ceiling) {
+		return ""
+	}
+	return fmt.Sprintf("must be %d (unlimited) or 1–%d, got %d", Unlimited, ceiling, v)
+}
+
+func nameReason(s string) string {
+	if len(s) < 1 || len(s) > MaxNameLen {
+		return fmt.Sprintf("must be 1–%d characters long", MaxNameLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return "may contain only letters, digits and '_'"
+		}
+	}
+	return ""
+}
+
+func envReason(s string) string {
+	if len(s) < 1 || len(s) > MaxNameLen {
+		return fmt.Sprintf("environment must be 1–%d characters long", MaxNameLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return fmt.Sprintf("environment %q may contain only [a-z0-9_-]", s)
+		}
+	}
+	return ""
+}
