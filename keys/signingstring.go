@@ -1,0 +1,174 @@
+package keys
+
+import (
+	"net/http"
+	"strings"
+)
+
+// RequestTarget is the pseudo-header that signs the request line:
+// the lowercased method, a space, and the path with its raw query.
+const RequestTarget = "(request-target)"
+
+// lineWriter receives the signing string piece by piece.
+type lineWriter interface {
+	writeString(string)
+	writeByte(byte)
+}
+
+// writeSigningString writes the signing string of r for the space-separated
+// header list to w: for each name, "name: value", joined by "\n". It
+// checks each name and value (see checkHeaderList) and returns the
+// refusal, if any.
+func writeSigningString(w lineWriter, r *http.Request, list string, scratch *[maxHeaderNameLen]byte) *AuthError {
+	first := true
+	for rest := list; rest != ""; {
+		var name string
+		name, rest, _ = strings.Cut(rest, " ")
+		if !first {
+			w.writeByte('\n')
+		}
+		first = false
+		w.writeString(name)
+		w.writeString(": ")
+		if name == RequestTarget {
+			for i := 0; i < len(r.Method); i++ {
+				w.writeByte(lower(r.Method[i]))
+			}
+			w.writeByte(' ')
+			w.writeString(requestURI(r))
+			continue
+		}
+		v, err := headerValue(r, name, scratch)
+		if err != nil {
+			return err
+		}
+		w.writeString(v)
+	}
+	return nil
+}
+
+// requestURI is the path and raw query as the client sent them.
+func requestURI(r *http.Request) string {
+	if r.RequestURI != "" && r.RequestURI[0] == '/' {
+		return r.RequestURI
+	}
+	return r.URL.RequestURI()
+}
+
+// headerValue returns the one value of the (lowercase) header name in r.
+// Host is read from r.Host, where net/http keeps it.
+func headerValue(r *http.Request, name string, scratch *[maxHeaderNameLen]byte) (string, *AuthError) {
+	var vals []string
+	if name == "host" {
+		if r.Host == "" {
+			return "", &AuthError{Reason: ReasonHeaderMissing, Header: name}
+		}
+		vals = []string{r.Host}
+	} else {
+		// Canonicalise into scratch; indexing a map with string(bytes)
+		// does not allocate.
+		n := copy(scratch[:], name)
+		upper := true
+		for i := range n {
+			c := scratch[i]
+			if upper && c >= 'a' && c <= 'z' {
+				scratch[i] = c - 'a' + 'A'
+			}
+			upper = c == '-'
+		}
+		vals = r.Header[string(scratch[:n])]
+	}
+	switch {
+	case len(vals) == 0:
+		return "", &AuthError{Reason: ReasonHeaderMissing, Header: name}
+	case len(vals) > 1:
+		return "", &AuthError{Reason: ReasonMultipleHeader, Header: name}
+	}
+	v := vals[0]
+	if strings.ContainsAny(v, "\r\n\x00") {
+		return "", &AuthError{Reason: ReasonHeaderMissing, Header: name, Detail: "control character in value"}
+	}
+	return v, nil
+}
+
+// checkHeaderList checks the headers parameter: 1–16 names, each a
+// lowercase token (or "(request-target)") of at most 64 bytes, separated
+// by single spaces, none repeated. It returns which date headers it lists.
+func checkHeaderList(list string) (hasXDate, hasDate bool, err *AuthError) {
+	if list == "" {
+		return false, false, authErr(ReasonMalformed)
+	}
+	count := 0
+	for rest := list; ; {
+		name, tail, more := strings.Cut(rest, " ")
+		if count++; count > MaxSignedHeaders || !validHeaderName(name) {
+			return false, false, authErr(ReasonMalformed)
+		}
+		if listed(list[:len(list)-len(rest)], name) {
+			return false, false, authErr(ReasonMalformed) // repeated
+		}
+		hasXDate = hasXDate || name == "x-date"
+		hasDate = hasDate || name == "date"
+		if !more {
+			break
+		}
+		rest = tail
+	}
+	return hasXDate, hasDate, nil
+}
+
+// listed reports whether name is among the space-terminated names of prefix.
+func listed(prefix, name string) bool {
+	for prefix != "" {
+		var n string
+		n, prefix, _ = strings.Cut(prefix, " ")
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+func validHeaderName(name string) bool {
+	if name == RequestTarget {
+		return true
+	}
+	if name == "" || len(name) > maxHeaderNameLen {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'A' && c <= 'Z' || !isTchar(c) {
+			return false
+		}
+	}
+	return true
+}
+
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// stringWriter builds a signing string as text, for Signer and for tests.
+type stringWriter struct{ b strings.Builder }
+
+func (s *stringWriter) writeString(v string) { s.b.WriteString(v) }
+func (s *stringWriter) writeByte(c byte)     { s.b.WriteByte(c) }
+
+// SigningString returns the signing string of r for the given header
+// names (lowercase, in order), as the verifier computes it.
+func SigningString(r *http.Request, headers []string) (string, error) {
+	list := strings.Join(headers, " ")
+	if _, _, err := checkHeaderList(list); err != nil {
+		return "", err
+	}
+	var w stringWriter
+	var scratch [maxHeaderNameLen]byte
+	if err := writeSigningString(&w, r, list, &scratch); err != nil {
+		return "", err
+	}
+	return w.b.String(), nil
+}

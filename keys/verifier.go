@@ -1,0 +1,232 @@
+package keys
+
+import (
+	"crypto/hmac"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// DefaultClockSkew is how far a signed date may be from the server's
+// clock, in either direction.
+const DefaultClockSkew = 900 * time.Second
+
+// Lookup finds keys by secret_id. The usageplan Registry implements it.
+type Lookup interface {
+	Key(id string) (Key, bool)
+}
+
+// VerifierConfig holds the verifier's optional settings. The zero value
+// verifies as the old gateway did, plus Date checking.
+type VerifierConfig struct {
+	// ClockSkew is the accepted distance between a signed date and now,
+	// in both directions. Zero means DefaultClockSkew (900 s); a negative
+	// value is a configuration error.
+	ClockSkew time.Duration
+	// LegacyUncheckedDate reproduces the old gateway, which never checked
+	// a signed Date header (X-Date is always checked).
+	LegacyUncheckedDate bool
+	// RequiredHeaders are header names (lowercase, RequestTarget allowed)
+	// that every signature must cover, beyond the date.
+	RequiredHeaders []string
+	// Algorithms restricts the accepted algorithms; empty means all of
+	// Algorithms().
+	Algorithms []string
+	// ReplayCacheSize, when positive, keeps that many recent signatures
+	// and refuses one seen again within the clock-skew window. When the
+	// cache is full of live entries, new requests are refused rather than
+	// forgotten. About 150 bytes per entry.
+	ReplayCacheSize int
+}
+
+// Verifier checks key-pair signatures (SPEC §6). It is safe for
+// concurrent use; Verify allocates nothing on success without a replay
+// cache.
+type Verifier struct {
+	keys     Lookup
+	skew     time.Duration
+	legacy   bool
+	required []string
+	algs     [4]*algorithm // allowed, nil-padded
+	replay   *replayCache
+}
+
+// NewVerifier returns a verifier that finds keys through keys.
+func NewVerifier(keys Lookup, cfg VerifierConfig) (*Verifier, error) {
+	if keys == nil {
+		return nil, errors.New("keys: NewVerifier: nil Lookup")
+	}
+	v := &Verifier{keys: keys, skew: cfg.ClockSkew, legacy: cfg.LegacyUncheckedDate}
+	switch {
+	case v.skew == 0:
+		v.skew = DefaultClockSkew
+	case v.skew < 0:
+		return nil, errors.New("keys: NewVerifier: ClockSkew must be positive")
+	}
+	for _, h := range cfg.RequiredHeaders {
+		if !validHeaderName(h) {
+			return nil, errors.New("keys: NewVerifier: required header " + printable(h) + " is not a lowercase header name")
+		}
+	}
+	v.required = slices.Clone(cfg.RequiredHeaders)
+	algs := cfg.Algorithms
+	if len(algs) == 0 {
+		algs = Algorithms()
+	}
+	for _, name := range algs {
+		a := lookupAlgorithm(name)
+		if a == nil {
+			return nil, errors.New("keys: NewVerifier: unknown algorithm " + printable(name))
+		}
+		if !slices.Contains(v.algs[:], a) {
+			v.algs[slices.Index(v.algs[:], nil)] = a
+		}
+	}
+	if cfg.ReplayCacheSize > 0 {
+		v.replay = newReplayCache(cfg.ReplayCacheSize)
+	}
+	return v, nil
+}
+
+func (v *Verifier) algorithm(name string) *algorithm {
+	for _, a := range v.algs {
+		if a != nil && a.name == name {
+			return a
+		}
+	}
+	return nil
+}
+
+// Verify is VerifyAt with time.Now().
+func (v *Verifier) Verify(r *http.Request) (Key, error) { return v.VerifyAt(r, time.Now()) }
+
+// VerifyAt checks r's signature at time now and returns the key that
+// signed it. A refusal is an *AuthError whose Reason names the SPEC §7 row.
+func (v *Verifier) VerifyAt(r *http.Request, now time.Time) (Key, error) {
+	k, err := v.verify(r, now)
+	if err != nil {
+		return Key{}, err
+	}
+	return k, nil
+}
+
+func (v *Verifier) verify(r *http.Request, now time.Time) (Key, *AuthError) {
+	header := r.Header["Authorization"]
+	switch {
+	case len(header) == 0:
+		return Key{}, authErr(ReasonNoAuthorization)
+	case len(header) > 1:
+		return Key{}, &AuthError{Reason: ReasonMultipleHeader, Header: "authorization"}
+	}
+	auth, perr := ParseAuthorization(header[0])
+	if perr != nil {
+		return Key{}, perr.(*AuthError)
+	}
+	alg := v.algorithm(auth.Algorithm)
+	if alg == nil {
+		return Key{}, &AuthError{Reason: ReasonAlgorithm, Algorithm: printable(auth.Algorithm)}
+	}
+	hasXDate, hasDate, err := checkHeaderList(auth.Headers)
+	if err != nil {
+		return Key{}, err
+	}
+	if !hasXDate && !hasDate {
+		return Key{}, authErr(ReasonNoDate)
+	}
+	for _, h := range v.required {
+		if !listed(auth.Headers, h) {
+			return Key{}, &AuthError{Reason: ReasonHeaderMissing, Header: h, Detail: "required header not signed"}
+		}
+	}
+
+	// Decode the client's MAC strictly: canonical padded base64 of
+	// exactly the algorithm's size.
+	m := alg.pool.Get().(*macState)
+	defer m.release()
+	sig := auth.Signature
+	if len(sig) != base64.StdEncoding.EncodedLen(alg.size) || !isBase64(sig) {
+		return Key{}, &AuthError{Reason: ReasonSignatureMismatch, Detail: "malformed signature"}
+	}
+	var raw [88]byte
+	copy(raw[:], sig)
+	n, derr := base64.StdEncoding.Strict().Decode(m.sig[:], raw[:len(sig)])
+	if derr != nil || n != alg.size {
+		return Key{}, &AuthError{Reason: ReasonSignatureMismatch, Detail: "malformed signature"}
+	}
+
+	// Dates: every signed date header is checked (Date not in legacy
+	// mode); when both are checked they must agree.
+	var signed time.Time
+	if hasXDate {
+		t, err := v.checkDate(r, "x-date", now, m)
+		if err != nil {
+			return Key{}, err
+		}
+		signed = t
+	}
+	if hasDate && !v.legacy {
+		t, err := v.checkDate(r, "date", now, m)
+		if err != nil {
+			return Key{}, err
+		}
+		if hasXDate && !t.Equal(signed) {
+			return Key{}, &AuthError{Reason: ReasonDateOutOfWindow, Detail: "date and x-date disagree"}
+		}
+		signed = t
+	}
+	if signed.IsZero() { // legacy mode with only Date signed: use now
+		signed = now
+	}
+
+	key, ok := v.keys.Key(auth.ID)
+	if !ok || key.Status != Enabled {
+		return Key{}, authErr(ReasonUnknownKey)
+	}
+
+	// Compute the MAC (restarting m with the key) and compare.
+	sigCopy := m.sig
+	m = alg.restart(m, key.Secret.bytes())
+	if err := writeSigningString(m, r, auth.Headers, &m.name); err != nil {
+		return Key{}, err
+	}
+	if !hmac.Equal(m.finish(), sigCopy[:alg.size]) {
+		return Key{}, authErr(ReasonSignatureMismatch)
+	}
+	if v.replay != nil {
+		if reason := v.replay.check(key.ID, sigCopy[:alg.size], signed.Add(v.skew), now); reason != "" {
+			return Key{}, &AuthError{Reason: ReasonUnknownKey, Detail: reason}
+		}
+	}
+	return key, nil
+}
+
+// checkDate checks the one value of a signed date header: an IMF-fixdate
+// in GMT, within the skew window of now.
+func (v *Verifier) checkDate(r *http.Request, name string, now time.Time, m *macState) (time.Time, *AuthError) {
+	val, err := headerValue(r, name, &m.name)
+	if err != nil {
+		return time.Time{}, err
+	}
+	t, ok := parseIMFFixdate(val)
+	if !ok {
+		return time.Time{}, &AuthError{Reason: ReasonDateOutOfWindow, Detail: "not an IMF-fixdate"}
+	}
+	// Sub saturates instead of overflowing, so year 0001 and 9999 are
+	// simply far away.
+	if d := now.Sub(t); d > v.skew || d < -v.skew {
+		return time.Time{}, &AuthError{Reason: ReasonDateOutOfWindow}
+	}
+	return t, nil
+}
+
+func isBase64(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=') {
+			return false
+		}
+	}
+	return true
+}
