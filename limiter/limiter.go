@@ -1,0 +1,335 @@
+package limiter
+
+import (
+	"context"
+	"errors"
+	"hash/maphash"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"golang.org/x/time/rate"
+)
+
+// Unlimited is the QPS or Quota that means no limit.
+const Unlimited = -1
+
+// DefaultCapacity is the default number of QPS buckets kept in memory.
+const DefaultCapacity = 1 << 20
+
+const shardCount = 256
+
+// Limits are a plan's limits, passed with every decision so that changes
+// apply to the next request.
+type Limits struct {
+	QPS      int64 // requests per second per key (rate and burst); Unlimited or > 0
+	Quota    int64 // requests per period per key; Unlimited or > 0
+	Period   Period
+	Location *time.Location // calendar periods' time zone; nil is UTC
+}
+
+// Limit names the limit that refused a request.
+type Limit uint8
+
+const (
+	LimitNone  Limit = iota // admitted
+	LimitQPS                // the QPS bucket was empty
+	LimitQuota              // the quota is exhausted for this period
+)
+
+// Decision is the outcome of one request. Being refused is a Decision,
+// not an error.
+type Decision struct {
+	Allowed bool
+	Refused Limit // LimitNone when Allowed
+	// Remaining is the quota left in the period after this decision, or
+	// Unlimited.
+	Remaining int64
+	// RetryAfter is, for a refusal, how long until a retry can succeed:
+	// until the bucket holds a token, or until the quota period resets
+	// (0 for a Total quota, which never resets).
+	RetryAfter time.Duration
+	// Reset is when the quota period ends; zero for Total or an
+	// unlimited quota.
+	Reset time.Time
+}
+
+// Config holds the Limiter's optional settings; the zero value is the
+// documented default.
+type Config struct {
+	// Capacity bounds the QPS buckets kept in memory (one per active
+	// plan and key); the least recently used is evicted and comes back
+	// full, so an evicted key gets at most one extra burst. 0 means
+	// DefaultCapacity.
+	Capacity int
+	// LeaseSize is how many quota units one Store call reserves. 1 (the
+	// default, for 0) keeps quota exact across instances sharing a store.
+	// Larger leases cut store traffic (a durable store's write per
+	// request), at the price that a crash forfeits up to LeaseSize units
+	// per key and that units leased by one instance are not available to
+	// another until released.
+	LeaseSize int64
+}
+
+// LeaseSizer is implemented by a Store that picks the lease size when
+// Config.LeaseSize is 0. MemoryStore leases all remaining quota at once:
+// nothing is durable or shared, so nothing is lost by it.
+type LeaseSizer interface {
+	LeaseSize() int64
+}
+
+// Limiter decides, per (plan, key), whether a request is admitted: QPS
+// first (golang.org/x/time/rate, rate = burst = QPS), then quota. A
+// request refused for QPS consumes no quota. It is safe for concurrent
+// use. Call it only for authenticated keys: it keeps state per key.
+type Limiter struct {
+	store  Store
+	lease  int64
+	seed   maphash.Seed
+	shards [shardCount]shard
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type entryKey struct{ plan, key string }
+
+// shard holds the state of the keys that hash to it in an LRU
+// (golang-lru's simplelru, under the shard's mutex).
+type shard struct {
+	mu      sync.Mutex
+	entries *simplelru.LRU[entryKey, *entry]
+	// evicted holds entries pushed out with an unused lease, to be given
+	// back to the store outside the lock.
+	evicted []*entry
+	_       [32]byte
+}
+
+// entry is one (plan, key): its token bucket and its quota position.
+type entry struct {
+	key     entryKey
+	b       bucket
+	touched int64 // when the LRU last saw it, Unix nanoseconds
+	q       quota
+}
+
+// touchEvery is how stale an entry's LRU position may get before a hit
+// moves it to the front. Skipping the move on most hits keeps the hot
+// path off the LRU's linked list; eviction order is exact to this grain.
+const touchEvery = int64(100 * time.Millisecond)
+
+// quota is one (plan, key)'s position in its current period.
+type quota struct {
+	mu          sync.Mutex
+	set         bool  // window fields are valid
+	gone        bool  // evicted: give any lease back when done
+	window      int64 // Counter.Window
+	start, end  int64 // the window, Unix nanoseconds; end 0 for Total
+	period      Period
+	loc         *time.Location
+	lease, used int64 // units reserved but unused; store usage at the last Reserve
+}
+
+// New returns a Limiter that keeps quota in store (a *MemoryStore, the
+// embedded boltstore, or Redis).
+func New(store Store, cfg Config) (*Limiter, error) {
+	if store == nil {
+		return nil, errors.New("limiter: nil Store")
+	}
+	if cfg.Capacity < 0 || cfg.LeaseSize < 0 {
+		return nil, errors.New("limiter: Capacity and LeaseSize must not be negative")
+	}
+	capacity := cfg.Capacity
+	if capacity == 0 {
+		capacity = DefaultCapacity
+	}
+	lease := cfg.LeaseSize
+	if ls, ok := store.(LeaseSizer); ok && lease == 0 {
+		lease = ls.LeaseSize()
+	}
+	l := &Limiter{store: store, lease: max(lease, 1), seed: maphash.MakeSeed()}
+	per := max(capacity/shardCount, 1)
+	for i := range l.shards {
+		sh := &l.shards[i]
+		lru, err := simplelru.NewLRU(per, func(_ entryKey, e *entry) { sh.evicted = append(sh.evicted, e) })
+		if err != nil {
+			return nil, err
+		}
+		sh.entries = lru
+	}
+	return l, nil
+}
+
+func (l *Limiter) shard(k entryKey) *shard {
+	return &l.shards[maphash.String(l.seed, k.key)%shardCount]
+}
+
+// Allow is AllowAt with time.Now().
+func (l *Limiter) Allow(ctx context.Context, plan, key string, lim Limits) (Decision, error) {
+	return l.AllowAt(ctx, plan, key, lim, time.Now())
+}
+
+// AllowAt decides one request of key under plan at time now. An error
+// means the store failed; the request was not admitted.
+func (l *Limiter) AllowAt(ctx context.Context, plan, key string, lim Limits, now time.Time) (Decision, error) {
+	k := entryKey{plan, key}
+	sh := l.shard(k)
+	ns := now.UnixNano()
+	sh.mu.Lock()
+	e, ok := sh.entries.Peek(k)
+	switch {
+	case !ok:
+		e = &entry{key: k, touched: ns}
+		sh.entries.Add(k, e)
+	case ns-e.touched > touchEvery:
+		sh.entries.Get(k)
+		e.touched = ns
+	}
+	if lim.QPS != Unlimited {
+		if ok, tokens := e.b.allow(now, lim.QPS); !ok {
+			evicted := l.takeEvicted(sh)
+			sh.mu.Unlock()
+			l.release(ctx, evicted)
+			wait := time.Duration((1 - tokens) / float64(lim.QPS) * float64(time.Second))
+			return Decision{Refused: LimitQPS, Remaining: Unlimited, RetryAfter: max(wait, time.Nanosecond)}, nil
+		}
+	}
+	evicted := l.takeEvicted(sh)
+	sh.mu.Unlock()
+	l.release(ctx, evicted)
+	if lim.Quota == Unlimited {
+		return Decision{Allowed: true, Remaining: Unlimited}, nil
+	}
+	return l.takeQuota(ctx, e, lim, now)
+}
+
+// takeQuota counts one request against e's quota.
+func (l *Limiter) takeQuota(ctx context.Context, e *entry, lim Limits, now time.Time) (Decision, error) {
+	q := &e.q
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	l.roll(ctx, q, e.key, lim, now)
+	d := Decision{}
+	if q.end != 0 {
+		d.Reset = time.Unix(0, q.end)
+	}
+	refuse := func() (Decision, error) {
+		d.Refused = LimitQuota
+		if q.end != 0 {
+			d.RetryAfter = time.Duration(q.end - now.UnixNano())
+		}
+		return d, nil
+	}
+	if q.lease > 0 && q.used-q.lease >= lim.Quota {
+		l.giveBack(ctx, e) // the quota was lowered below what we hold
+	}
+	if q.lease == 0 {
+		granted, used, err := l.store.Reserve(ctx, Counter{Plan: e.key.plan, Key: e.key.key, Window: q.window}, l.lease, lim.Quota)
+		if err != nil {
+			return Decision{}, err
+		}
+		q.lease, q.used = granted, used
+		if granted == 0 {
+			return refuse()
+		}
+	}
+	q.lease--
+	if q.gone && q.lease > 0 {
+		l.giveBack(ctx, e)
+	}
+	d.Allowed = true
+	d.Remaining = max(lim.Quota-(q.used-q.lease), 0)
+	return d, nil
+}
+
+// takeEvicted returns the entries the LRU pushed out. sh.mu is held.
+func (l *Limiter) takeEvicted(sh *shard) []*entry {
+	if len(sh.evicted) == 0 {
+		return nil
+	}
+	ev := sh.evicted
+	sh.evicted = nil
+	return ev
+}
+
+// release gives back the unused leases of evicted entries; an entry in
+// use elsewhere gives its lease back when that use ends.
+func (l *Limiter) release(ctx context.Context, evicted []*entry) {
+	for _, e := range evicted {
+		e.q.mu.Lock()
+		e.q.gone = true
+		l.giveBack(ctx, e)
+		e.q.mu.Unlock()
+	}
+}
+
+// giveBack releases e's unused lease. e.q.mu is held.
+func (l *Limiter) giveBack(ctx context.Context, e *entry) {
+	if e.q.lease > 0 {
+		// Best effort: a failure under-admits, never over-admits.
+		_ = l.store.Release(ctx, Counter{Plan: e.key.plan, Key: e.key.key, Window: e.q.window}, e.q.lease)
+		e.q.used -= e.q.lease
+		e.q.lease = 0
+	}
+}
+
+// bucket is a token bucket that never sees time go backwards: callers
+// racing with slightly different clocks would otherwise let
+// rate.Limiter refill twice.
+type bucket struct {
+	lim  rate.Limiter
+	last int64 // latest time seen, Unix nanoseconds; 0 for a new bucket
+}
+
+// allow takes a token at now (or at the latest time seen, if later),
+// first setting the rate and burst to qps if they changed. It returns
+// whether there was a token, and the tokens left when there was not.
+func (b *bucket) allow(now time.Time, qps int64) (bool, float64) {
+	burst := int(min(qps, math.MaxInt32))
+	if ns := now.UnixNano(); ns >= b.last {
+		b.last = ns
+	} else {
+		now = time.Unix(0, b.last)
+	}
+	if b.lim.Burst() != burst {
+		// A new bucket is set up at the zero Time, so that its first
+		// use finds it full; a changed one keeps its tokens.
+		at := now
+		if b.lim.Burst() == 0 {
+			at = time.Time{}
+		}
+		b.lim.SetLimitAt(at, rate.Limit(qps))
+		b.lim.SetBurstAt(at, burst)
+	}
+	if b.lim.AllowN(now, 1) {
+		return true, 0
+	}
+	return false, b.lim.TokensAt(now)
+}
+
+// roll moves q into the period containing now, giving back the unused
+// lease of the period that ended. q.mu is held.
+func (l *Limiter) roll(ctx context.Context, q *quota, k entryKey, lim Limits, now time.Time) {
+	ns := now.UnixNano()
+	if q.set && q.period == lim.Period && q.loc == lim.Location && (q.end == 0 || ns >= q.start && ns < q.end) {
+		return
+	}
+	start, end := lim.Period.Window(now, lim.Location)
+	window := int64(0)
+	if lim.Period != Total {
+		window = start.Unix()
+	}
+	if window != q.window && q.lease > 0 {
+		// Best effort: a failure only leaves the old period over-counted.
+		_ = l.store.Release(ctx, Counter{Plan: k.plan, Key: k.key, Window: q.window}, q.lease)
+	}
+	if window != q.window {
+		q.lease, q.used = 0, 0
+	}
+	q.set, q.window, q.period, q.loc = true, window, lim.Period, lim.Location
+	q.start, q.end = 0, 0
+	if lim.Period != Total {
+		q.start, q.end = start.UnixNano(), end.UnixNano()
+	}
+}

@@ -1,0 +1,379 @@
+package limiter
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
+)
+
+var (
+	ctx = context.Background()
+	t0  = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+)
+
+func newLimiter(t testing.TB, cfg Config) (*Limiter, *MemoryStore) {
+	s := &MemoryStore{}
+	l, err := New(s, cfg)
+	require.NoError(t, err)
+	return l, s
+}
+
+type step struct {
+	at      time.Duration // after t0
+	n       int           // requests at that instant
+	allowed int           // how many of them are admitted
+	refused Limit         // the refusal of the last one, when some are refused
+}
+
+func runSteps(t *testing.T, l *Limiter, lim Limits, steps []step) {
+	t.Helper()
+	for i, st := range steps {
+		got := 0
+		var last Decision
+		for range st.n {
+			d, err := l.AllowAt(ctx, "plan", "key", lim, t0.Add(st.at))
+			require.NoError(t, err)
+			if d.Allowed {
+				got++
+			}
+			last = d
+		}
+		require.Equal(t, st.allowed, got, "step %d at +%v", i, st.at)
+		if got < st.n {
+			require.Equal(t, st.refused, last.Refused, "step %d", i)
+			if st.refused == LimitQPS {
+				require.Positive(t, last.RetryAfter, "step %d", i)
+			}
+		}
+	}
+}
+
+func TestQPSSteps(t *testing.T) {
+	l, _ := newLimiter(t, Config{})
+	runSteps(t, l, Limits{QPS: 5, Quota: Unlimited}, []step{
+		{0, 7, 5, LimitQPS},                      // full burst of 5
+		{100 * time.Millisecond, 1, 0, LimitQPS}, // 0.5 token
+		{200 * time.Millisecond, 2, 1, LimitQPS}, // 1 token
+		{1200 * time.Millisecond, 10, 5, LimitQPS},
+		{time.Hour, 6, 5, LimitQPS}, // never above burst
+	})
+}
+
+func TestQPSRetryAfter(t *testing.T) {
+	l, _ := newLimiter(t, Config{})
+	lim := Limits{QPS: 2, Quota: Unlimited}
+	for range 2 {
+		d, _ := l.AllowAt(ctx, "p", "k", lim, t0)
+		require.True(t, d.Allowed)
+	}
+	d, _ := l.AllowAt(ctx, "p", "k", lim, t0)
+	require.Equal(t, LimitQPS, d.Refused)
+	require.Equal(t, 500*time.Millisecond, d.RetryAfter)
+	d, _ = l.AllowAt(ctx, "p", "k", lim, t0.Add(d.RetryAfter))
+	require.True(t, d.Allowed)
+}
+
+// QPS admits at most burst + rate × elapsed, however requests arrive.
+func TestQPSBound(t *testing.T) {
+	l, _ := newLimiter(t, Config{})
+	lim := Limits{QPS: 50, Quota: Unlimited}
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 500 {
+				at := t0.Add(time.Duration(i*2+g%2) * time.Millisecond) // 0..1s
+				if d, _ := l.AllowAt(ctx, "p", "k", lim, at); d.Allowed {
+					admitted.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	require.LessOrEqual(t, admitted.Load(), int64(50+50*1))
+	require.GreaterOrEqual(t, admitted.Load(), int64(50))
+}
+
+func TestQuotaSteps(t *testing.T) {
+	l, _ := newLimiter(t, Config{})
+	lim := Limits{QPS: 2, Quota: 5}
+	runSteps(t, l, lim, []step{
+		{0, 3, 2, LimitQPS}, // QPS refusal consumes no quota
+		{time.Second, 3, 2, LimitQPS},
+		{2 * time.Second, 2, 1, LimitQuota}, // the refused one used a QPS token
+		{2 * time.Second, 1, 0, LimitQPS},
+		{time.Hour, 1, 0, LimitQuota},
+	})
+	used, err := l.Usage(ctx, "plan", "key", lim, t0)
+	require.NoError(t, err)
+	require.EqualValues(t, 5, used)
+}
+
+func TestQuotaDecisionFields(t *testing.T) {
+	l, _ := newLimiter(t, Config{})
+	loc, _ := time.LoadLocation("Asia/Shanghai")
+	lim := Limits{QPS: Unlimited, Quota: 2, Period: Day, Location: loc}
+	now := time.Date(2026, 11, 23, 23, 0, 0, 0, loc)
+	d, _ := l.AllowAt(ctx, "p", "k", lim, now)
+	require.True(t, d.Allowed)
+	require.EqualValues(t, 1, d.Remaining)
+	require.True(t, d.Reset.Equal(time.Date(2026, 11, 24, 0, 0, 0, 0, loc)))
+	_, _ = l.AllowAt(ctx, "p", "k", lim, now)
+	d, _ = l.AllowAt(ctx, "p", "k", lim, now)
+	require.Equal(t, LimitQuota, d.Refused)
+	require.Equal(t, time.Hour, d.RetryAfter)
+
+	d, _ = l.AllowAt(ctx, "p", "total", Limits{QPS: Unlimited, Quota: 1}, now)
+	require.True(t, d.Allowed)
+	require.True(t, d.Reset.IsZero())
+	d, _ = l.AllowAt(ctx, "p", "total", Limits{QPS: Unlimited, Quota: 1}, now)
+	require.Equal(t, LimitQuota, d.Refused)
+	require.Zero(t, d.RetryAfter, "a total quota never resets")
+
+	d, _ = l.AllowAt(ctx, "p", "free", Limits{QPS: Unlimited, Quota: Unlimited}, now)
+	require.Equal(t, Decision{Allowed: true, Remaining: Unlimited}, d)
+}
+
+func TestPeriodBoundaries(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	cases := []struct {
+		name       string
+		period     Period
+		loc        *time.Location
+		before, at time.Time // last instant of one period, first of the next
+	}{
+		{"day at midnight UTC", Day, time.UTC, time.Date(2026, 3, 1, 23, 59, 59, 999e6, time.UTC), time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)},
+		{"week Sunday to Monday", Week, time.UTC, time.Date(2026, 11, 29, 23, 59, 59, 999e6, time.UTC), time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)},
+		{"month end Jan 31", Month, time.UTC, time.Date(2026, 1, 31, 23, 59, 59, 999e6, time.UTC), time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)},
+		{"leap day", Month, time.UTC, time.Date(2028, 2, 29, 23, 59, 59, 999e6, time.UTC), time.Date(2028, 3, 1, 0, 0, 0, 0, time.UTC)},
+		{"year end", Month, time.UTC, time.Date(2026, 12, 31, 23, 59, 59, 999e6, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"day across spring-forward (23 h)", Day, ny, time.Date(2026, 3, 8, 23, 59, 59, 999e6, ny), time.Date(2026, 3, 9, 0, 0, 0, 0, ny)},
+		{"day across fall-back (25 h)", Day, ny, time.Date(2026, 11, 1, 23, 59, 59, 999e6, ny), time.Date(2026, 11, 2, 0, 0, 0, 0, ny)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l, _ := newLimiter(t, Config{})
+			lim := Limits{QPS: Unlimited, Quota: 1, Period: tc.period, Location: tc.loc}
+			d, _ := l.AllowAt(ctx, "p", "k", lim, tc.before)
+			require.True(t, d.Allowed)
+			d, _ = l.AllowAt(ctx, "p", "k", lim, tc.before)
+			require.False(t, d.Allowed)
+			require.Equal(t, time.Millisecond, d.RetryAfter)
+			require.True(t, d.Reset.Equal(tc.at), "reset %v, want %v", d.Reset, tc.at)
+			d, _ = l.AllowAt(ctx, "p", "k", lim, tc.at)
+			require.True(t, d.Allowed, "a new period starts at %v", tc.at)
+		})
+	}
+}
+
+func TestWindowLengthsAcrossDST(t *testing.T) {
+	ny, _ := time.LoadLocation("America/New_York")
+	start, end := Day.Window(time.Date(2026, 3, 8, 12, 0, 0, 0, ny), ny)
+	require.Equal(t, 23*time.Hour, end.Sub(start))
+	start, end = Day.Window(time.Date(2026, 11, 1, 12, 0, 0, 0, ny), ny)
+	require.Equal(t, 25*time.Hour, end.Sub(start))
+	start, end = Week.Window(time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), nil)
+	require.Equal(t, time.Monday, start.Weekday())
+	require.Equal(t, 7*24*time.Hour, end.Sub(start))
+	start, end = Month.Window(time.Date(2027, 2, 10, 0, 0, 0, 0, time.UTC), nil)
+	require.Equal(t, 28*24*time.Hour, end.Sub(start))
+	start, _ = Total.Window(t0, nil)
+	require.True(t, start.IsZero())
+}
+
+func TestLiveLimitChanges(t *testing.T) {
+	l, _ := newLimiter(t, Config{})
+	lim := Limits{QPS: 10, Quota: 3}
+	for range 3 {
+		d, _ := l.AllowAt(ctx, "p", "k", lim, t0)
+		require.True(t, d.Allowed)
+	}
+	d, _ := l.AllowAt(ctx, "p", "k", lim, t0)
+	require.Equal(t, LimitQuota, d.Refused)
+
+	lim.Quota = 5 // raised: consumed quota is kept
+	for range 2 {
+		d, _ = l.AllowAt(ctx, "p", "k", lim, t0)
+		require.True(t, d.Allowed)
+	}
+	d, _ = l.AllowAt(ctx, "p", "k", lim, t0)
+	require.Equal(t, LimitQuota, d.Refused)
+
+	// QPS lowered to 1: the bucket's burst follows at once.
+	lim = Limits{QPS: 1, Quota: Unlimited}
+	l2, _ := newLimiter(t, Config{})
+	_, _ = l2.AllowAt(ctx, "p", "k", Limits{QPS: 100, Quota: Unlimited}, t0)
+	got := 0
+	for range 10 {
+		if d, _ := l2.AllowAt(ctx, "p", "k", lim, t0.Add(time.Second)); d.Allowed {
+			got++
+		}
+	}
+	require.Equal(t, 1, got)
+}
+
+func TestUsageReadResetAdjust(t *testing.T) {
+	l, _ := newLimiter(t, Config{LeaseSize: 4})
+	lim := Limits{QPS: Unlimited, Quota: 10}
+	for _, key := range []string{"a", "a", "a", "b"} {
+		d, err := l.AllowAt(ctx, "p", key, lim, t0)
+		require.NoError(t, err)
+		require.True(t, d.Allowed)
+	}
+	byKey, sum, err := l.PlanUsage(ctx, "p", lim, t0)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int64{"a": 3, "b": 1}, byKey)
+	require.EqualValues(t, 4, sum)
+
+	require.NoError(t, l.SetUsage(ctx, "p", "a", lim, t0, 9))
+	used, _ := l.Usage(ctx, "p", "a", lim, t0)
+	require.EqualValues(t, 9, used)
+	d, _ := l.AllowAt(ctx, "p", "a", lim, t0)
+	require.True(t, d.Allowed)
+	require.EqualValues(t, 0, d.Remaining)
+	d, _ = l.AllowAt(ctx, "p", "a", lim, t0)
+	require.Equal(t, LimitQuota, d.Refused)
+
+	require.NoError(t, l.ResetUsage(ctx, "p", "a", lim, t0))
+	used, _ = l.Usage(ctx, "p", "a", lim, t0)
+	require.Zero(t, used)
+	d, _ = l.AllowAt(ctx, "p", "a", lim, t0)
+	require.True(t, d.Allowed)
+}
+
+// An evicted bucket comes back full; quota survives eviction.
+func TestEviction(t *testing.T) {
+	l, _ := newLimiter(t, Config{Capacity: shardCount}) // one bucket per shard
+	lim := Limits{QPS: 1, Quota: 3}
+	d, _ := l.AllowAt(ctx, "p", "victim", lim, t0)
+	require.True(t, d.Allowed)
+	d, _ = l.AllowAt(ctx, "p", "victim", lim, t0)
+	require.Equal(t, LimitQPS, d.Refused)
+	for i := range 20 * shardCount { // push it out of its shard's LRU
+		_, _ = l.AllowAt(ctx, "p", "other"+strconv.Itoa(i), Limits{QPS: 1, Quota: Unlimited}, t0)
+	}
+	d, _ = l.AllowAt(ctx, "p", "victim", lim, t0)
+	require.True(t, d.Allowed, "an evicted bucket comes back full")
+	d, _ = l.AllowAt(ctx, "p", "victim", Limits{QPS: 100, Quota: 3}, t0.Add(time.Second))
+	require.True(t, d.Allowed)
+	d, _ = l.AllowAt(ctx, "p", "victim", Limits{QPS: 100, Quota: 3}, t0.Add(10*time.Second))
+	require.Equal(t, LimitQuota, d.Refused, "quota is not lost to eviction")
+}
+
+func TestNewRefusesBadConfig(t *testing.T) {
+	_, err := New(nil, Config{})
+	require.Error(t, err)
+	_, err = New(&MemoryStore{}, Config{Capacity: -1})
+	require.Error(t, err)
+}
+
+func TestExactQuotaUnderConcurrency(t *testing.T) {
+	l, s := newLimiter(t, Config{})
+	lim := Limits{QPS: Unlimited, Quota: 100, Period: Day}
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for range 1000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if d, err := l.AllowAt(ctx, "p", "k", lim, t0); err == nil && d.Allowed {
+				admitted.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	require.EqualValues(t, 100, admitted.Load())
+	used, _ := s.Usage(ctx, counter("p", "k", lim, t0))
+	require.EqualValues(t, 100, used)
+}
+
+func keyNames(n int) []string {
+	ks := make([]string, n)
+	for i := range ks {
+		ks[i] = fmt.Sprintf("AKID%036d", i)
+	}
+	return ks
+}
+
+// BenchmarkDecision measures AllowAt on existing keys (QPS + quota on the
+// memory store), beside raw rate.Limiter.Allow on one limiter.
+func BenchmarkDecision(b *testing.B) {
+	lim := Limits{QPS: 2000, Quota: 99_999_999}
+	for _, n := range []int{1, 10_000, 1_000_000} {
+		ks := keyNames(n)
+		l, _ := newLimiter(b, Config{Capacity: max(n, DefaultCapacity)})
+		now := t0
+		for _, k := range ks {
+			_, _ = l.AllowAt(ctx, "usagePlan-bench001", k, lim, now)
+		}
+		b.Run(fmt.Sprintf("keys=%d/serial", n), func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				_, _ = l.AllowAt(ctx, "usagePlan-bench001", ks[i%n], lim, now)
+				i += 7919
+			}
+		})
+		b.Run(fmt.Sprintf("keys=%d/parallel", n), func(b *testing.B) {
+			b.ReportAllocs()
+			var seed atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				i := int(seed.Add(1)) * 104729
+				for pb.Next() {
+					_, _ = l.AllowAt(ctx, "usagePlan-bench001", ks[i%n], lim, now)
+					i += 7919
+				}
+			})
+		})
+	}
+}
+
+func BenchmarkRawRateAllow(b *testing.B) {
+	r := rate.NewLimiter(rate.Inf, 1)
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r.AllowN(t0, 1)
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				r.AllowN(t0, 1)
+			}
+		})
+	})
+}
+
+// BenchmarkMemoryPerKey reports heap bytes per active (plan, key) with
+// 1M keys (QPS bucket + quota state), not counting the key strings.
+func BenchmarkMemoryPerKey(b *testing.B) {
+	const n = 1_000_000
+	ks := keyNames(n)
+	lim := Limits{QPS: 100, Quota: 1000}
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		l, _ := newLimiter(b, Config{Capacity: n})
+		for _, k := range ks {
+			_, _ = l.AllowAt(ctx, "usagePlan-bench001", k, lim, t0)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/key")
+		runtime.KeepAlive(l)
+	}
+}

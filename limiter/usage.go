@@ -1,0 +1,119 @@
+package limiter
+
+import (
+	"context"
+	"time"
+)
+
+// counter returns the store counter of (plan, key) for the period
+// containing now.
+func counter(plan, key string, lim Limits, now time.Time) Counter {
+	c := Counter{Plan: plan, Key: key}
+	if lim.Period != Total {
+		start, _ := lim.Period.Window(now, lim.Location)
+		c.Window = start.Unix()
+	}
+	return c
+}
+
+// unusedLease returns the units this limiter holds for c and has not
+// admitted yet; they are counted in the store but not used.
+func (l *Limiter) unusedLease(c Counter) int64 {
+	q := l.quotaOf(entryKey{c.Plan, c.Key})
+	if q == nil {
+		return 0
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.set || q.window != c.Window {
+		return 0
+	}
+	return q.lease
+}
+
+// Usage returns the requests of key admitted under plan in the period
+// containing now.
+func (l *Limiter) Usage(ctx context.Context, plan, key string, lim Limits, now time.Time) (int64, error) {
+	c := counter(plan, key, lim, now)
+	used, err := l.store.Usage(ctx, c)
+	if err != nil {
+		return 0, err
+	}
+	return max(used-l.unusedLease(c), 0), nil
+}
+
+// SetUsage sets the usage of key under plan in the period containing now
+// to used (an adjustment; 0 resets). This limiter's unused lease is
+// dropped with it.
+func (l *Limiter) SetUsage(ctx context.Context, plan, key string, lim Limits, now time.Time, used int64) error {
+	c := counter(plan, key, lim, now)
+	if q := l.quotaOf(entryKey{plan, key}); q != nil {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if q.set && q.window == c.Window {
+			q.lease, q.used = 0, max(used, 0)
+		}
+	}
+	return l.store.SetUsage(ctx, c, used)
+}
+
+// ResetUsage is SetUsage with 0.
+func (l *Limiter) ResetUsage(ctx context.Context, plan, key string, lim Limits, now time.Time) error {
+	return l.SetUsage(ctx, plan, key, lim, now, 0)
+}
+
+// PlanUsage returns, per key, the requests admitted under plan in the
+// period containing now, and their sum.
+func (l *Limiter) PlanUsage(ctx context.Context, plan string, lim Limits, now time.Time) (map[string]int64, int64, error) {
+	window := counter(plan, "", lim, now).Window
+	byKey, err := l.store.PlanUsage(ctx, plan, window)
+	if err != nil {
+		return nil, 0, err
+	}
+	var sum int64
+	for key, used := range byKey {
+		used = max(used-l.unusedLease(Counter{Plan: plan, Key: key, Window: window}), 0)
+		byKey[key] = used
+		sum += used
+	}
+	return byKey, sum, nil
+}
+
+// Close gives every unused lease back to the store, so that a graceful
+// shutdown forfeits nothing. It does not close the store. Close is
+// idempotent; the Limiter must not be used afterwards.
+func (l *Limiter) Close(ctx context.Context) error {
+	l.closeOnce.Do(func() {
+		for i := range l.shards {
+			sh := &l.shards[i]
+			sh.mu.Lock()
+			entries := append(sh.entries.Values(), sh.evicted...)
+			sh.evicted = nil
+			sh.mu.Unlock()
+			for _, e := range entries {
+				q := &e.q
+				q.mu.Lock()
+				if q.lease > 0 {
+					if err := l.store.Release(ctx, Counter{Plan: e.key.plan, Key: e.key.key, Window: q.window}, q.lease); err != nil && l.closeErr == nil {
+						l.closeErr = err
+					}
+					q.used -= q.lease
+					q.lease = 0
+				}
+				q.mu.Unlock()
+			}
+		}
+	})
+	return l.closeErr
+}
+
+// quotaOf returns the quota state of k, or nil.
+func (l *Limiter) quotaOf(k entryKey) *quota {
+	sh := l.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e, ok := sh.entries.Peek(k); ok {
+		return &e.q
+	}
+	return nil
+}
