@@ -213,8 +213,12 @@ func unescape(s string) string {
 // Character classes of RFC 9110, as tables (the parser is on every
 // request's path).
 var (
-	tchars  = charClass(func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 })
-	qdtexts = charClass(func(c byte) bool { return c == '\t' || c == ' ' || c == 0x21 || c >= 0x23 && c <= 0x5b || c >= 0x5d && c <= 0x7e })
+	tchars = charClass(func(c byte) bool {
+		return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+	})
+	qdtexts = charClass(func(c byte) bool {
+		return c == '\t' || c == ' ' || c == 0x21 || c >= 0x23 && c <= 0x5b || c >= 0x5d && c <= 0x7e
+	})
 )
 
 func charClass(in func(byte) bool) (t [256]bool) {

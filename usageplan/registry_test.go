@@ -166,7 +166,7 @@ func TestRefusedChangesLeaveNothing(t *testing.T) {
 
 func TestWideningCeilings(t *testing.T) {
 	opts := testOptions()
-	opts.MaxQPS, opts.MaxQuota = 100_000, 1 << 40
+	opts.MaxQPS, opts.MaxQuota = 100_000, 1<<40
 	reg := NewRegistry(opts)
 	_, err := reg.CreatePlan(Plan{Name: "big", QPS: 50_000, Quota: 1 << 39})
 	require.NoError(t, err)
