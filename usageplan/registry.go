@@ -106,3 +106,8 @@ func sortModel(m *model) {
 func find[T any](list []T, id string, idOf func(T) string) int {
 	return slices.IndexFunc(list, func(v T) bool { return idOf(v) == id })
 }
+
+// Key returns the key with the given secret_id from the current snapshot,
+// so that a Registry is a keys.Lookup for the signature verifier: a
+// disabled or deleted key is refused on its next request.
+func (r *Registry) Key(id string) (keys.Key, bool) { return r.Snapshot().Key(id) }

@@ -1,0 +1,33 @@
+// Package middleware enforces usage plans on an http.Handler: for each
+// request it finds the environment and the API, verifies the key-pair
+// signature, resolves the plan, applies QPS and quota, and then serves —
+// or refuses with the old gateway's status, message and headers
+// (SPEC §7).
+//
+// Most users want New, once, and the func(http.Handler) http.Handler it
+// returns:
+//
+//	mw, err := middleware.New(registry, lim, middleware.Config{Environment: "release"})
+//	http.ListenAndServe(addr, mw(handler))
+//
+// The handler learns who called from FromContext.
+//
+// Decisions where the SPEC is silent:
+//
+//   - With Config.Service empty, a request is matched against every
+//     service published to its environment, in service ID order; the
+//     first that has a matching API serves it.
+//   - Without Config.Environment, the first path segment names the
+//     environment, and the handler sees the path without it (and without
+//     its RawPath, which the prefix would make inconsistent).
+//   - Signatures are verified over the request as the client sent it,
+//     environment prefix included.
+//   - Client-sent X-Api-SecretId, X-Api-UsagePlanId, X-Api-ID and
+//     X-Api-Environment headers are always removed; with
+//     Config.ForwardHeaders they are set to the verified values, for
+//     backends written for the old gateway.
+//   - A request admitted by QPS but refused by quota has used its QPS
+//     token.
+//   - With fail-open, a store failure serves the request without quota
+//     headers.
+package middleware

@@ -1,0 +1,71 @@
+package middleware
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+// Header names the middleware sets on responses and requests.
+const (
+	HeaderQuota           = "X-UsagePlan-Quota"     // "<remaining>/<quota>" or "unlimited"
+	HeaderRateLimit       = "X-UsagePlan-RateLimit" // "<qps>" or "unlimited"
+	HeaderAPIID           = "X-Api-ID"
+	HeaderRateLimitPolicy = "RateLimit-Policy" // IETF draft-ietf-httpapi-ratelimit-headers
+	HeaderRateLimitState  = "RateLimit"
+	HeaderRetryAfter      = "Retry-After"
+
+	// Request headers forwarded to the handler with Config.ForwardHeaders;
+	// client-sent copies are always removed.
+	HeaderSecretID    = "X-Api-SecretId"
+	HeaderUsagePlanID = "X-Api-UsagePlanId"
+	HeaderEnvironment = "X-Api-Environment"
+)
+
+// Messages of SPEC §7 that are not authentication errors (those come from
+// keys.AuthError.Message).
+const (
+	MessageNoPlan      = "Found no validate usage plan."
+	MessageQPS         = "API rate limit exceeded."
+	MessageQuota       = "API quota exceeded."
+	MessageStoreFailed = "Usage plan store unavailable."
+)
+
+// Error is a refusal: the status and message of SPEC §7. Response
+// headers (Retry-After, the usage headers) are already set on the
+// ResponseWriter when an ErrorHandler sees it.
+type Error struct {
+	Status  int
+	Message string
+	// Cause is the underlying error, for logs: a *keys.AuthError, the
+	// store's error, or nil. It never holds a secret.
+	Cause error
+}
+
+func (e *Error) Error() string { return strconv.Itoa(e.Status) + " " + e.Message }
+
+// ErrorHandler writes a refusal. It must write the status.
+type ErrorHandler func(w http.ResponseWriter, r *http.Request, e *Error)
+
+// WriteJSON is the default ErrorHandler: the old gateway's
+// {"message": "..."} body.
+func WriteJSON(w http.ResponseWriter, _ *http.Request, e *Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.Status)
+	_ = json.NewEncoder(w).Encode(struct {
+		Message string `json:"message"`
+	}{e.Message})
+}
+
+// WriteProblem is an ErrorHandler that writes RFC 9457 problem+json.
+func WriteProblem(w http.ResponseWriter, r *http.Request, e *Error) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(e.Status)
+	_ = json.NewEncoder(w).Encode(struct {
+		Type     string `json:"type"`
+		Title    string `json:"title"`
+		Status   int    `json:"status"`
+		Detail   string `json:"detail"`
+		Instance string `json:"instance,omitempty"`
+	}{"about:blank", http.StatusText(e.Status), e.Status, e.Message, r.URL.Path})
+}

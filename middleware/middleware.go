@@ -1,0 +1,272 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/planguard/planguard/keys"
+	"github.com/planguard/planguard/limiter"
+	"github.com/planguard/planguard/usageplan"
+)
+
+// Config holds the middleware's optional settings; the zero value is the
+// documented default.
+type Config struct {
+	// Service is the ID of the service this handler serves; empty means
+	// every service (see the package doc).
+	Service string
+	// Environment fixes the environment; empty means the first path
+	// segment names it, as on the old gateway's default domain.
+	Environment string
+	// Verifier configures signature checks (clock skew, legacy Date,
+	// required headers, algorithms, replay cache).
+	Verifier keys.VerifierConfig
+	// FailOpen serves requests when the quota store fails; by default
+	// they are refused with 503.
+	FailOpen bool
+	// ForwardHeaders sets X-Api-SecretId, X-Api-UsagePlanId, X-Api-ID and
+	// X-Api-Environment on the request the handler sees.
+	ForwardHeaders bool
+	// ErrorHandler writes refusals; nil means WriteJSON.
+	ErrorHandler ErrorHandler
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Middleware is the built handler factory; Wrap is what New returns.
+type Middleware struct {
+	reg      *usageplan.Registry
+	lim      *limiter.Limiter
+	verifier *keys.Verifier
+	cfg      Config
+	onError  ErrorHandler
+	now      func() time.Time
+}
+
+// New builds the middleware once. Changes to reg apply from the next
+// request.
+func New(reg *usageplan.Registry, lim *limiter.Limiter, cfg Config) (func(http.Handler) http.Handler, error) {
+	m, err := NewMiddleware(reg, lim, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return m.Wrap, nil
+}
+
+// NewMiddleware is New returning the *Middleware itself.
+func NewMiddleware(reg *usageplan.Registry, lim *limiter.Limiter, cfg Config) (*Middleware, error) {
+	if reg == nil || lim == nil {
+		return nil, errors.New("middleware: nil Registry or Limiter")
+	}
+	v, err := keys.NewVerifier(reg, cfg.Verifier)
+	if err != nil {
+		return nil, err
+	}
+	m := &Middleware{reg: reg, lim: lim, verifier: v, cfg: cfg, onError: cfg.ErrorHandler, now: cfg.Now}
+	if m.onError == nil {
+		m.onError = WriteJSON
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	return m, nil
+}
+
+// forwarded are the canonical names of the request headers that carry
+// the caller to old backends.
+var forwarded = [...]string{
+	http.CanonicalHeaderKey(HeaderSecretID), http.CanonicalHeaderKey(HeaderUsagePlanID),
+	http.CanonicalHeaderKey(HeaderAPIID), http.CanonicalHeaderKey(HeaderEnvironment),
+}
+
+// Wrap returns next behind the usage plans.
+func (m *Middleware) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { m.serve(w, r, next) })
+}
+
+// request is the handler's view of r plus the caller, in one allocation.
+type request struct {
+	context.Context
+	caller Caller
+	url    urlCopy
+}
+
+func (q *request) Value(key any) any {
+	if key == (contextKey{}) {
+		return &q.caller
+	}
+	return q.Context.Value(key)
+}
+
+func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	now := m.now()
+	snap := m.reg.Snapshot()
+	q := &request{Context: r.Context()}
+	view := r.WithContext(q)
+	for _, h := range forwarded {
+		if _, sent := view.Header[h]; sent { // read first: most requests send none
+			delete(view.Header, h)
+		}
+	}
+
+	env := m.cfg.Environment
+	if env == "" {
+		var rest string
+		env, rest = splitEnvironment(r.URL.Path)
+		q.url.set(r.URL, rest)
+		view.URL = &q.url.URL
+	}
+	svc, api, ok := m.match(snap, env, view)
+	if !ok {
+		m.refuse(w, r, &Error{Status: http.StatusNotFound, Message: "There is no api match uri[" + r.URL.Path + "]."})
+		return
+	}
+	c := &q.caller
+	c.Service, c.Environment, c.API = svc, env, api
+	setPathValues(view, api.Path)
+	w.Header().Set(HeaderAPIID, api.ID)
+	if api.Auth == usageplan.AuthNone {
+		m.forward(view, c)
+		next.ServeHTTP(w, view)
+		return
+	}
+
+	key, err := m.verifier.VerifyAt(r, now)
+	if err != nil {
+		var ae *keys.AuthError
+		errors.As(err, &ae)
+		m.refuse(w, r, &Error{Status: http.StatusUnauthorized, Message: ae.Message(), Cause: err})
+		return
+	}
+	plan, ok := snap.Resolve(svc, env, api.ID, key.ID)
+	if !ok {
+		m.refuse(w, r, &Error{Status: http.StatusForbidden, Message: MessageNoPlan})
+		return
+	}
+	c.SecretID, c.Plan = key.ID, plan
+	loc, _ := snap.PlanLocation(plan.ID)
+	period, _ := limiter.ParsePeriod(string(plan.QuotaPeriod))
+	d, err := m.lim.AllowAt(r.Context(), plan.ID, key.ID, limiter.Limits{
+		QPS: plan.QPS, Quota: plan.Quota, Period: period, Location: loc,
+	}, now)
+	if err != nil {
+		if m.cfg.FailOpen {
+			m.forward(view, c)
+			next.ServeHTTP(w, view)
+			return
+		}
+		m.refuse(w, r, &Error{Status: http.StatusServiceUnavailable, Message: MessageStoreFailed, Cause: err})
+		return
+	}
+	setUsageHeaders(w.Header(), plan, d, now)
+	switch d.Refused {
+	case limiter.LimitQPS:
+		m.refuse(w, r, &Error{Status: http.StatusTooManyRequests, Message: MessageQPS})
+		return
+	case limiter.LimitQuota:
+		m.refuse(w, r, &Error{Status: http.StatusTooManyRequests, Message: MessageQuota})
+		return
+	}
+	m.forward(view, c)
+	next.ServeHTTP(w, view)
+}
+
+func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, e *Error) {
+	m.onError(w, r, e)
+}
+
+func (m *Middleware) forward(r *http.Request, c *Caller) {
+	if !m.cfg.ForwardHeaders {
+		return
+	}
+	r.Header.Set(HeaderEnvironment, c.Environment)
+	r.Header.Set(HeaderAPIID, c.API.ID)
+	if c.SecretID != "" {
+		r.Header.Set(HeaderSecretID, c.SecretID)
+		r.Header.Set(HeaderUsagePlanID, c.Plan.ID)
+	}
+}
+
+// match finds the service and API for r in env.
+func (m *Middleware) match(snap *usageplan.Snapshot, env string, r *http.Request) (string, usageplan.API, bool) {
+	if env == "" {
+		return "", usageplan.API{}, false
+	}
+	if m.cfg.Service != "" {
+		svc, ok := snap.Service(m.cfg.Service)
+		if !ok || !svc.HasEnvironment(env) {
+			return "", usageplan.API{}, false
+		}
+		api, ok := snap.MatchAPI(svc.ID, r)
+		return svc.ID, api, ok
+	}
+	for _, svc := range snap.Services() {
+		if !svc.HasEnvironment(env) {
+			continue
+		}
+		if api, ok := snap.MatchAPI(svc.ID, r); ok {
+			return svc.ID, api, true
+		}
+	}
+	return "", usageplan.API{}, false
+}
+
+// splitEnvironment splits "/release/orders/1" into "release" and
+// "/orders/1".
+func splitEnvironment(path string) (env, rest string) {
+	if len(path) < 2 || path[0] != '/' {
+		return "", path
+	}
+	env, rest, _ = strings.Cut(path[1:], "/")
+	return env, "/" + rest
+}
+
+// setUsageHeaders writes the usage state of SPEC §7 on h.
+func setUsageHeaders(h http.Header, plan usageplan.Plan, d limiter.Decision, now time.Time) {
+	quota := "unlimited"
+	if plan.Quota != limiter.Unlimited {
+		quota = strconv.FormatInt(d.Remaining, 10) + "/" + strconv.FormatInt(plan.Quota, 10)
+		if d.Refused == limiter.LimitQuota {
+			quota = "0/" + strconv.FormatInt(plan.Quota, 10)
+		}
+	}
+	h.Set(HeaderQuota, quota)
+	qps := "unlimited"
+	if plan.QPS != limiter.Unlimited {
+		qps = strconv.FormatInt(plan.QPS, 10)
+	}
+	h.Set(HeaderRateLimit, qps)
+
+	var policy []string
+	if plan.QPS != limiter.Unlimited {
+		policy = append(policy, `"qps";q=`+qps+";w=1")
+	}
+	if plan.Quota != limiter.Unlimited {
+		policy = append(policy, `"quota";q=`+strconv.FormatInt(plan.Quota, 10))
+	}
+	if len(policy) > 0 {
+		h.Set(HeaderRateLimitPolicy, strings.Join(policy, ", "))
+	}
+	switch {
+	case d.Refused == limiter.LimitQPS:
+		h.Set(HeaderRateLimitState, `"qps";r=0;t=`+strconv.FormatInt(seconds(d.RetryAfter), 10))
+	case plan.Quota != limiter.Unlimited:
+		state := `"quota";r=` + strconv.FormatInt(max(d.Remaining, 0), 10)
+		if !d.Reset.IsZero() {
+			state += ";t=" + strconv.FormatInt(seconds(d.Reset.Sub(now)), 10)
+		}
+		h.Set(HeaderRateLimitState, state)
+	}
+	if !d.Allowed && d.RetryAfter > 0 {
+		h.Set(HeaderRetryAfter, strconv.FormatInt(seconds(d.RetryAfter), 10))
+	}
+}
+
+// seconds rounds d up to whole seconds, at least 1.
+func seconds(d time.Duration) int64 {
+	return max(int64((d+time.Second-1)/time.Second), 1)
+}
