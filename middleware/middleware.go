@@ -4,8 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
-	"strings"
+		"strings"
 	"time"
 
 	"github.com/planguard/planguard/keys"
@@ -45,6 +44,7 @@ type Middleware struct {
 	cfg      Config
 	onError  ErrorHandler
 	now      func() time.Time
+	headers  headerCache
 }
 
 // New builds the middleware once. Changes to reg apply from the next
@@ -128,7 +128,10 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	c := &q.caller
 	c.Service, c.Environment, c.API = svc, env, api
 	setPathValues(view, api.Path)
-	w.Header().Set(HeaderAPIID, api.ID)
+	static := m.headers.get(snap)
+	if v, ok := static.apis[api.ID]; ok {
+		w.Header()[canonAPIID] = v
+	}
 	if api.Auth == usageplan.AuthNone {
 		m.forward(view, c)
 		next.ServeHTTP(w, view)
@@ -162,7 +165,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.refuse(w, r, &Error{Status: http.StatusServiceUnavailable, Message: MessageStoreFailed, Cause: err})
 		return
 	}
-	setUsageHeaders(w.Header(), plan, d, now)
+	setUsageHeaders(w.Header(), static.plans[plan.ID], plan, d, now)
 	switch d.Refused {
 	case limiter.LimitQPS:
 		m.refuse(w, r, &Error{Status: http.StatusTooManyRequests, Message: MessageQPS})
@@ -221,52 +224,10 @@ func splitEnvironment(path string) (env, rest string) {
 	if len(path) < 2 || path[0] != '/' {
 		return "", path
 	}
-	env, rest, _ = strings.Cut(path[1:], "/")
-	return env, "/" + rest
+	env, _, found := strings.Cut(path[1:], "/")
+	if !found {
+		return env, "/"
+	}
+	return env, path[1+len(env):]
 }
 
-// setUsageHeaders writes the usage state of SPEC §7 on h.
-func setUsageHeaders(h http.Header, plan usageplan.Plan, d limiter.Decision, now time.Time) {
-	quota := "unlimited"
-	if plan.Quota != limiter.Unlimited {
-		quota = strconv.FormatInt(d.Remaining, 10) + "/" + strconv.FormatInt(plan.Quota, 10)
-		if d.Refused == limiter.LimitQuota {
-			quota = "0/" + strconv.FormatInt(plan.Quota, 10)
-		}
-	}
-	h.Set(HeaderQuota, quota)
-	qps := "unlimited"
-	if plan.QPS != limiter.Unlimited {
-		qps = strconv.FormatInt(plan.QPS, 10)
-	}
-	h.Set(HeaderRateLimit, qps)
-
-	var policy []string
-	if plan.QPS != limiter.Unlimited {
-		policy = append(policy, `"qps";q=`+qps+";w=1")
-	}
-	if plan.Quota != limiter.Unlimited {
-		policy = append(policy, `"quota";q=`+strconv.FormatInt(plan.Quota, 10))
-	}
-	if len(policy) > 0 {
-		h.Set(HeaderRateLimitPolicy, strings.Join(policy, ", "))
-	}
-	switch {
-	case d.Refused == limiter.LimitQPS:
-		h.Set(HeaderRateLimitState, `"qps";r=0;t=`+strconv.FormatInt(seconds(d.RetryAfter), 10))
-	case plan.Quota != limiter.Unlimited:
-		state := `"quota";r=` + strconv.FormatInt(max(d.Remaining, 0), 10)
-		if !d.Reset.IsZero() {
-			state += ";t=" + strconv.FormatInt(seconds(d.Reset.Sub(now)), 10)
-		}
-		h.Set(HeaderRateLimitState, state)
-	}
-	if !d.Allowed && d.RetryAfter > 0 {
-		h.Set(HeaderRetryAfter, strconv.FormatInt(seconds(d.RetryAfter), 10))
-	}
-}
-
-// seconds rounds d up to whole seconds, at least 1.
-func seconds(d time.Duration) int64 {
-	return max(int64((d+time.Second-1)/time.Second), 1)
-}

@@ -21,23 +21,32 @@ func (u *urlCopy) set(from *url.URL, path string) {
 // ServeMux path pattern that matched r), as http.ServeMux would, so that
 // r.PathValue works in the handler.
 func setPathValues(r *http.Request, pattern string) {
-	if !strings.Contains(pattern, "{") {
+	if strings.IndexByte(pattern, '{') < 0 {
 		return
 	}
 	path := r.URL.EscapedPath()
-	pat := strings.Split(strings.TrimPrefix(pattern, "/"), "/")
-	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
-	for i, p := range pat {
-		if len(p) < 3 || p[0] != '{' || p[len(p)-1] != '}' || p == "{$}" || i >= len(segs) {
+	for len(pattern) > 0 && len(path) > 0 && pattern[0] == '/' && path[0] == '/' {
+		pattern, path = pattern[1:], path[1:]
+		p, seg := segment(pattern), segment(path)
+		pattern, path = pattern[len(p):], path[len(seg):]
+		if len(p) < 3 || p[0] != '{' || p[len(p)-1] != '}' || p == "{$}" {
 			continue
 		}
 		name := p[1 : len(p)-1]
-		value := segs[i]
-		if rest, ok := strings.CutSuffix(name, "..."); ok {
-			name, value = rest, strings.Join(segs[i:], "/")
+		if rest, multi := strings.CutSuffix(name, "..."); multi {
+			name, seg = rest, seg+path
+			path = ""
 		}
-		if v, err := url.PathUnescape(value); err == nil {
+		if v, err := url.PathUnescape(seg); err == nil {
 			r.SetPathValue(name, v)
 		}
 	}
+}
+
+// segment returns s up to its first '/'.
+func segment(s string) string {
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }

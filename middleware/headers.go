@@ -1,0 +1,160 @@
+package middleware
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/planguard/planguard/limiter"
+	"github.com/planguard/planguard/usageplan"
+)
+
+// Canonical forms of the response headers, for direct map assignment
+// (http.Header.Set would canonicalise, and allocate, on every request).
+var (
+	canonQuota     = http.CanonicalHeaderKey(HeaderQuota)
+	canonRateLimit = http.CanonicalHeaderKey(HeaderRateLimit)
+	canonAPIID     = http.CanonicalHeaderKey(HeaderAPIID)
+	canonPolicy    = http.CanonicalHeaderKey(HeaderRateLimitPolicy)
+	canonState     = http.CanonicalHeaderKey(HeaderRateLimitState)
+	canonRetry     = http.CanonicalHeaderKey(HeaderRetryAfter)
+)
+
+// staticHeaders are the header values that depend only on a snapshot:
+// per plan, X-UsagePlan-RateLimit and RateLimit-Policy; per API, X-Api-ID.
+// The slices are shared between responses; their capacity equals their
+// length, so a handler that appends to one copies it.
+type staticHeaders struct {
+	version uint64
+	plans   map[string]planHeaders
+	apis    map[string][]string
+}
+
+type planHeaders struct {
+	qps, policy []string
+	quota       string // "/<quota>" or ""
+}
+
+// headerCache holds the staticHeaders of the latest snapshot seen.
+type headerCache struct {
+	mu  sync.Mutex // serialises rebuilds
+	cur atomic.Pointer[staticHeaders]
+}
+
+func (c *headerCache) get(snap *usageplan.Snapshot) *staticHeaders {
+	if s := c.cur.Load(); s != nil && s.version == snap.Version() {
+		return s
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.cur.Load(); s != nil && s.version == snap.Version() {
+		return s
+	}
+	s := &staticHeaders{version: snap.Version(), plans: map[string]planHeaders{}, apis: map[string][]string{}}
+	for _, svc := range snap.Services() {
+		for _, a := range svc.APIs {
+			s.apis[a.ID] = one(a.ID)
+		}
+	}
+	for _, p := range snap.Plans() {
+		var ph planHeaders
+		qps := "unlimited"
+		policy := ""
+		if p.QPS != limiter.Unlimited {
+			qps = strconv.FormatInt(p.QPS, 10)
+			policy = `"qps";q=` + qps + ";w=1"
+		}
+		if p.Quota != limiter.Unlimited {
+			ph.quota = "/" + strconv.FormatInt(p.Quota, 10)
+			if policy != "" {
+				policy += ", "
+			}
+			policy += `"quota";q=` + strconv.FormatInt(p.Quota, 10)
+		}
+		ph.qps = one(qps)
+		if policy != "" {
+			ph.policy = one(policy)
+		}
+		s.plans[p.ID] = ph
+	}
+	c.cur.Store(s)
+	return s
+}
+
+func one(v string) []string { return []string{v}[:1:1] }
+
+var unlimited = one("unlimited")
+
+// setUsageHeaders writes the usage state of SPEC §7 on h: the static
+// values from the cache, the dynamic ones (remaining quota, reset,
+// retry) built in one buffer.
+func setUsageHeaders(h http.Header, ph planHeaders, plan usageplan.Plan, d limiter.Decision, now time.Time) {
+	h[canonRateLimit] = ph.qps
+	if ph.policy != nil {
+		h[canonPolicy] = ph.policy
+	}
+	if plan.Quota == limiter.Unlimited {
+		h[canonQuota] = unlimited
+	}
+	var buf [96]byte
+	b := buf[:0]
+	var cuts [3]int // ends of quota, state, retry in b
+	n := 0
+	if plan.Quota != limiter.Unlimited {
+		b = strconv.AppendInt(b, max(d.Remaining, 0), 10)
+		b = append(b, ph.quota...)
+		cuts[n] = len(b)
+		n++
+	}
+	switch {
+	case d.Refused == limiter.LimitQPS:
+		b = append(b, `"qps";r=0;t=`...)
+		b = strconv.AppendInt(b, seconds(d.RetryAfter), 10)
+		cuts[n] = len(b)
+		n++
+	case plan.Quota != limiter.Unlimited:
+		b = append(b, `"quota";r=`...)
+		b = strconv.AppendInt(b, max(d.Remaining, 0), 10)
+		if !d.Reset.IsZero() {
+			b = append(b, ";t="...)
+			b = strconv.AppendInt(b, seconds(d.Reset.Sub(now)), 10)
+		}
+		cuts[n] = len(b)
+		n++
+	}
+	retry := !d.Allowed && d.RetryAfter > 0
+	if retry {
+		b = strconv.AppendInt(b, seconds(d.RetryAfter), 10)
+		cuts[n] = len(b)
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	s := string(b) // one allocation for every dynamic value
+	vals := make([]string, n)
+	start := 0
+	for i := range n {
+		vals[i] = s[start:cuts[i]]
+		start = cuts[i]
+	}
+	i := 0
+	if plan.Quota != limiter.Unlimited {
+		h[canonQuota] = vals[i : i+1 : i+1]
+		i++
+	}
+	if d.Refused == limiter.LimitQPS || plan.Quota != limiter.Unlimited {
+		h[canonState] = vals[i : i+1 : i+1]
+		i++
+	}
+	if retry {
+		h[canonRetry] = vals[i : i+1 : i+1]
+	}
+}
+
+// seconds rounds d up to whole seconds, at least 1.
+func seconds(d time.Duration) int64 {
+	return max(int64((d+time.Second-1)/time.Second), 1)
+}
