@@ -23,4 +23,3 @@ func FromContext(ctx context.Context) (*Caller, bool) {
 	c, ok := ctx.Value(contextKey{}).(*Caller)
 	return c, ok
 }
-

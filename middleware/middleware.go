@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
-		"strings"
+	"strings"
 	"time"
 
 	"github.com/planguard/planguard/keys"
@@ -230,4 +230,3 @@ func splitEnvironment(path string) (env, rest string) {
 	}
 	return env, path[1+len(env):]
 }
-

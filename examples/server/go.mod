@@ -1,0 +1,20 @@
+module github.com/planguard/planguard/examples/server
+
+go 1.25.0
+
+require (
+	github.com/planguard/planguard v0.0.0
+	github.com/planguard/planguard/limiter/boltstore v0.0.0
+)
+
+require (
+	github.com/hashicorp/golang-lru/v2 v2.0.7 // indirect
+	go.etcd.io/bbolt v1.5.0 // indirect
+	golang.org/x/sys v0.45.0 // indirect
+	golang.org/x/time v0.15.0 // indirect
+)
+
+replace (
+	github.com/planguard/planguard => ../..
+	github.com/planguard/planguard/limiter/boltstore => ../../limiter/boltstore
+)

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/planguard/planguard/keys"
+)
+
+// start runs the server until the returned stop is called; stop returns
+// the exit code.
+func start(t *testing.T, args ...string) (addr string, stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	code := make(chan int, 1)
+	var stderr bytes.Buffer
+	go func() { code <- run(ctx, append(args, "-addr", "127.0.0.1:0"), &stderr, func(a string) { ready <- a }) }()
+	select {
+	case addr = <-ready:
+	case c := <-code:
+		t.Fatalf("server exited %d: %s", c, stderr.String())
+	}
+	return addr, func() int { cancel(); return <-code }
+}
+
+var client = &http.Client{Timeout: 5 * time.Second, Transport: &keys.Transport{Signer: &keys.Signer{
+	ID: "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN", Secret: keys.NewSecret("ZxF2whO0RhuwnVCj5JMMAuqcDcN2oPrC"),
+}}}
+
+func get(t *testing.T, url string) (int, map[string]string) {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]string
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body
+}
+
+func TestServesAndEchoes(t *testing.T) {
+	addr, stop := start(t, "-config", "testdata/config.json")
+	code, body := get(t, "http://"+addr+"/release/orders/42")
+	if code != 200 || body["api"] != "api-get00001" || body["plan"] != "usagePlan-kgf82zcd" ||
+		body["secretId"] != "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN" || body["path"] != "/orders/42" {
+		t.Fatalf("%d %v", code, body)
+	}
+	if code, _ := get(t, "http://"+addr+"/test/orders"); code != 403 {
+		t.Fatalf("unbound environment: %d", code)
+	}
+	if c := stop(); c != 0 {
+		t.Fatalf("exit %d", c)
+	}
+}
+
+func TestFixedEnvironment(t *testing.T) {
+	addr, stop := start(t, "-config", "testdata/config.json", "-env", "release")
+	if code, body := get(t, "http://"+addr+"/orders"); code != 200 || body["environment"] != "release" {
+		t.Fatalf("%d %v", code, body)
+	}
+	stop()
+}
+
+// Quota usage survives a restart with -state.
+func TestStateSurvivesRestart(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "usage.db")
+	addr, stop := start(t, "-config", "testdata/config.json", "-state", state)
+	for i := range 2 {
+		if code, _ := get(t, "http://"+addr+"/release/orders"); code != 200 {
+			t.Fatalf("request %d: %d", i, code)
+		}
+	}
+	if c := stop(); c != 0 {
+		t.Fatalf("exit %d", c)
+	}
+	addr, stop = start(t, "-config", "testdata/config.json", "-state", state)
+	defer stop()
+	if code, _ := get(t, "http://"+addr+"/release/orders"); code != 200 {
+		t.Fatalf("third request: %d", code)
+	}
+	if code, body := get(t, "http://"+addr+"/release/orders"); code != 429 || body["message"] != "API quota exceeded." {
+		t.Fatalf("fourth request: %d %v", code, body)
+	}
+}
+
+func TestBadConfigExitsWithEveryProblem(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte(`{"plans": [{"id": "usagePlan-x", "name": "bad name", "qps": 0}]}`), 0o600)
+	var stderr bytes.Buffer
+	code := run(context.Background(), []string{"-config", bad}, &stderr, nil)
+	if code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"plans[0].id", "plans[0].name", "plans[0].qps"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %s:\n%s", want, stderr.String())
+		}
+	}
+	if code := run(context.Background(), nil, &stderr, nil); code != 2 {
+		t.Errorf("no -config: exit %d", code)
+	}
+}
