@@ -151,11 +151,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		return
 	}
 	c.SecretID, c.Plan = key.ID, plan
-	loc, _ := snap.PlanLocation(plan.ID)
-	period, _ := limiter.ParsePeriod(string(plan.QuotaPeriod))
-	d, err := m.lim.AllowAt(r.Context(), plan.ID, key.ID, limiter.Limits{
-		QPS: plan.QPS, Quota: plan.Quota, Period: period, Location: loc,
-	}, now)
+	d, err := m.lim.AllowAt(r.Context(), plan.ID, key.ID, limitsOf(snap, plan), now)
 	if err != nil {
 		if m.cfg.FailOpen {
 			m.forward(view, c)

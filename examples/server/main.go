@@ -2,11 +2,13 @@
 // middleware, with a handler that answers 200 and echoes the matched API,
 // plan and key as JSON.
 //
-//	go run ./examples/server -config planguard.json -addr 127.0.0.1:8080 [-env release] [-state usage.db]
+//	go run ./examples/server -config planguard.json -addr 127.0.0.1:8080 [-env release] [-state usage.db] [-admin 127.0.0.1:8081]
 //
 // Without -env, the first path segment names the environment
 // (/release/orders). With -state, quota usage is kept in a durable bbolt
-// file; without it, in memory. A bad config exits 1 with every problem.
+// file; without it, in memory. -admin serves the Describe queries
+// (GET /DescribeApiUsagePlan?ServiceId=…) on a second listener. A bad
+// config exits 1 with every problem.
 // SIGINT or SIGTERM shut it down gracefully: in-flight requests finish,
 // unused quota leases go back and the store is closed.
 package main
@@ -46,6 +48,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	env := fs.String("env", "", "fixed environment; empty: the first path segment names it")
 	state := fs.String("state", "", "bbolt file for durable quota usage; empty: in memory")
+	admin := fs.String("admin", "", "serve the Describe queries as JSON on this address (meant for loopback)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -53,14 +56,21 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 		fmt.Fprintln(stderr, "server: -config is required")
 		return 2
 	}
-	if err := serve(ctx, *configPath, *addr, *env, *state, ready); err != nil {
+	if err := serve(ctx, options{*configPath, *addr, *env, *state, *admin}, ready); err != nil {
 		fmt.Fprintln(stderr, "server:", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(ctx context.Context, configPath, addr, env, state string, ready func(string)) (err error) {
+type options struct {
+	configPath, addr, env, state, admin string
+}
+
+// serve runs the server (and the admin listener) until ctx ends. ready
+// receives the server's address, then the admin's when there is one.
+func serve(ctx context.Context, o options, ready func(string)) (err error) {
+	configPath, addr, env, state := o.configPath, o.addr, o.env, o.state
 	f, err := os.Open(configPath)
 	if err != nil {
 		return err
@@ -94,20 +104,39 @@ func serve(ctx context.Context, configPath, addr, env, state string, ready func(
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mw(http.HandlerFunc(echo)), ReadHeaderTimeout: 10 * time.Second}
-	if ready != nil {
-		ready(ln.Addr().String())
+	servers := []*http.Server{{Handler: mw(http.HandlerFunc(echo)), ReadHeaderTimeout: 10 * time.Second}}
+	listeners := []net.Listener{ln}
+	if o.admin != "" {
+		aln, err := net.Listen("tcp", o.admin)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		usage := middleware.LimiterUsage(lim, reg.Snapshot, nil)
+		servers = append(servers, &http.Server{Handler: middleware.NewAdmin(reg, usage), ReadHeaderTimeout: 10 * time.Second})
+		listeners = append(listeners, aln)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	done := make(chan error, len(servers))
+	for i, srv := range servers {
+		if ready != nil {
+			ready(listeners[i].Addr().String())
+		}
+		go func() { done <- srv.Serve(listeners[i]) }()
+	}
 	select {
 	case err := <-done:
+		for _, srv := range servers {
+			srv.Close()
+		}
 		return err
 	case <-ctx.Done():
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return srv.Shutdown(shutdown)
+	for _, srv := range servers {
+		err = errors.Join(err, srv.Shutdown(shutdown))
+	}
+	return err
 }
 
 // echo answers 200 with the API, plan and key the middleware matched.

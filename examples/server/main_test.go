@@ -19,7 +19,7 @@ import (
 func start(t *testing.T, args ...string) (addr string, stop func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
+	ready := make(chan string, 2)
 	code := make(chan int, 1)
 	var stderr bytes.Buffer
 	go func() { code <- run(ctx, append(args, "-addr", "127.0.0.1:0"), &stderr, func(a string) { ready <- a }) }()
@@ -59,6 +59,34 @@ func TestServesAndEchoes(t *testing.T) {
 	}
 	if c := stop(); c != 0 {
 		t.Fatalf("exit %d", c)
+	}
+}
+
+func TestAdminListener(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan string, 2)
+	code := make(chan int, 1)
+	var stderr bytes.Buffer
+	go func() {
+		code <- run(ctx, []string{"-config", "testdata/config.json", "-addr", "127.0.0.1:0", "-admin", "127.0.0.1:0"}, &stderr, func(a string) { addrs <- a })
+	}()
+	addr, admin := <-addrs, <-addrs
+	if c, _ := get(t, "http://"+addr+"/release/orders"); c != 200 {
+		t.Fatalf("request: %d", c)
+	}
+	resp, err := http.Get("http://" + admin + "/DescribeUsagePlan?UsagePlanId=usagePlan-kgf82zcd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct{ Response struct{ Result struct{ InUseRequestNum int } } }
+	json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || body.Response.Result.InUseRequestNum != 1 {
+		t.Fatalf("admin: %d %+v", resp.StatusCode, body)
+	}
+	cancel()
+	if c := <-code; c != 0 {
+		t.Fatalf("exit %d: %s", c, stderr.String())
 	}
 }
 

@@ -1,0 +1,178 @@
+package middleware
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/planguard/planguard/limiter"
+	"github.com/planguard/planguard/usageplan"
+)
+
+// LimiterUsage reports a limiter's consumed quota to the Describe queries,
+// for the period containing now() (nil: time.Now).
+func LimiterUsage(lim *limiter.Limiter, snap func() *usageplan.Snapshot, now func() time.Time) usageplan.Usage {
+	if now == nil {
+		now = time.Now
+	}
+	return limiterUsage{lim: lim, snap: snap, now: now}
+}
+
+type limiterUsage struct {
+	lim  *limiter.Limiter
+	snap func() *usageplan.Snapshot
+	now  func() time.Time
+}
+
+func (u limiterUsage) PlanUsage(ctx context.Context, p usageplan.Plan) (map[string]int64, int64, error) {
+	return u.lim.PlanUsage(ctx, p.ID, limitsOf(u.snap(), p), u.now())
+}
+
+// limitsOf converts a plan's limits for the limiter.
+func limitsOf(snap *usageplan.Snapshot, p usageplan.Plan) limiter.Limits {
+	loc, _ := snap.PlanLocation(p.ID)
+	period, _ := limiter.ParsePeriod(string(p.QuotaPeriod))
+	return limiter.Limits{QPS: p.QPS, Quota: p.Quota, Period: period, Location: loc}
+}
+
+// NewAdmin returns an http.Handler that serves the Describe queries of
+// SPEC §9 as JSON, one path per query, parameters as on the old gateway:
+//
+//	GET /DescribeApiUsagePlan?ServiceId=…&SearchEnvironment=…&ApiIds=…&ApiIds=…&Offset=…&Limit=…
+//	GET /DescribeServiceUsagePlan?ServiceId=…
+//	GET /DescribeUsagePlan?UsagePlanId=…
+//	GET /DescribeUsagePlanEnvironments?UsagePlanId=…&BindType=SERVICE|API
+//	GET /DescribeUsagePlanSecretIds?UsagePlanId=…
+//	GET /DescribeApiKeysStatus
+//
+// Answers use the old gateway's envelope, {"Response": {"Result": …}};
+// errors are {"Response": {"Error": {"Code": …, "Message": …}}} with
+// status 400 (bad parameters), 404 (unknown query), 405 or 500 (the
+// quota store failed). It never returns secrets. It is meant for a
+// loopback listener: it has no authentication of its own.
+func NewAdmin(reg *usageplan.Registry, usage usageplan.Usage) http.Handler {
+	mux := http.NewServeMux()
+	handle := func(name string, fn func(ctx context.Context, d usageplan.Describer, q *query) (any, error)) {
+		mux.HandleFunc("/"+name, func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				writeAdminError(w, http.StatusMethodNotAllowed, "UnsupportedOperation", "use GET")
+				return
+			}
+			q := query{r.URL.Query(), nil}
+			d := usageplan.Describer{Snapshot: reg.Snapshot(), Usage: usage}
+			result, err := fn(r.Context(), d, &q)
+			if err == nil {
+				err = q.err
+			}
+			switch {
+			case errors.Is(err, usageplan.ErrInvalidParameter):
+				writeAdminError(w, http.StatusBadRequest, "InvalidParameter", err.Error())
+			case err != nil:
+				writeAdminError(w, http.StatusInternalServerError, "InternalError", "usage store: "+err.Error())
+			default:
+				writeAdminJSON(w, http.StatusOK, map[string]any{"Result": result})
+			}
+		})
+	}
+	handle("DescribeApiUsagePlan", func(ctx context.Context, d usageplan.Describer, q *query) (any, error) {
+		return d.ApiUsagePlan(ctx, usageplan.ApiUsagePlanQuery{
+			ServiceId: q.Get("ServiceId"), SearchEnvironment: q.Get("SearchEnvironment"),
+			ApiIds: q.list("ApiIds"), Page: q.page(),
+		})
+	})
+	handle("DescribeServiceUsagePlan", func(ctx context.Context, d usageplan.Describer, q *query) (any, error) {
+		return d.ServiceUsagePlan(ctx, q.Get("ServiceId"), q.page())
+	})
+	handle("DescribeUsagePlan", func(ctx context.Context, d usageplan.Describer, q *query) (any, error) {
+		return d.UsagePlan(ctx, q.Get("UsagePlanId"))
+	})
+	handle("DescribeUsagePlanEnvironments", func(ctx context.Context, d usageplan.Describer, q *query) (any, error) {
+		return d.UsagePlanEnvironments(ctx, q.Get("UsagePlanId"), q.Get("BindType"), q.page())
+	})
+	handle("DescribeUsagePlanSecretIds", func(ctx context.Context, d usageplan.Describer, q *query) (any, error) {
+		return d.UsagePlanSecretIds(ctx, q.Get("UsagePlanId"), q.page())
+	})
+	handle("DescribeApiKeysStatus", func(_ context.Context, d usageplan.Describer, q *query) (any, error) {
+		return d.ApiKeysStatus(q.page())
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeAdminError(w, http.StatusNotFound, "UnsupportedOperation", "no query "+strings.TrimPrefix(r.URL.Path, "/"))
+	})
+	return mux
+}
+
+// query reads parameters, remembering the first malformed one.
+type query struct {
+	values map[string][]string
+	err    error
+}
+
+func (q query) Get(name string) string {
+	if v := q.values[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// list accepts ApiIds=a&ApiIds=b, ApiIds=a,b and the old ApiIds.N=a forms.
+func (q query) list(name string) []string {
+	var out []string
+	for k, vs := range q.values {
+		if k != name && !strings.HasPrefix(k, name+".") {
+			continue
+		}
+		for _, v := range vs {
+			for _, s := range strings.Split(v, ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					out = append(out, s)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// page reads Offset and Limit. An absent Limit is the default; a present
+// one must be 1–100 (Limit=0 is refused, not defaulted).
+func (q *query) page() usageplan.Page {
+	var p usageplan.Page
+	if v, ok := q.values["Offset"]; ok {
+		n, err := strconv.Atoi(v[0])
+		if err != nil {
+			q.fail("Offset must be an integer")
+		}
+		p.Offset = n
+	}
+	if v, ok := q.values["Limit"]; ok {
+		n, err := strconv.Atoi(v[0])
+		if err != nil {
+			q.fail("Limit must be an integer")
+		}
+		if n == 0 {
+			n = -1 // explicit 0 is out of range
+		}
+		p.Limit = n
+	}
+	return p
+}
+
+func (q *query) fail(msg string) {
+	if q.err == nil {
+		q.err = fmt.Errorf("%w: %s", usageplan.ErrInvalidParameter, msg)
+	}
+}
+
+func writeAdminError(w http.ResponseWriter, status int, code, msg string) {
+	writeAdminJSON(w, status, map[string]any{"Error": map[string]string{"Code": code, "Message": msg}})
+}
+
+func writeAdminJSON(w http.ResponseWriter, status int, response any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"Response": response})
+}

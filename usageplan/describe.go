@@ -1,0 +1,476 @@
+package usageplan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/planguard/planguard/keys"
+)
+
+// Paging of the Describe queries (SPEC §9).
+const (
+	DefaultLimit = 20
+	MaxLimit     = 100
+)
+
+// ErrInvalidParameter is wrapped by every Describe error caused by the
+// query (paging, a missing or unknown ID).
+var ErrInvalidParameter = errors.New("usageplan: invalid parameter")
+
+// Usage reports the quota each key of a plan has consumed in the current
+// period. The middleware package adapts a limiter to it.
+type Usage interface {
+	PlanUsage(ctx context.Context, plan Plan) (byKey map[string]int64, total int64, err error)
+}
+
+// Page selects a window of results: Offset (default 0) and Limit
+// (0 means DefaultLimit; at most MaxLimit).
+type Page struct {
+	Offset, Limit int
+}
+
+func (p Page) bounds(total int) (lo, hi int, err error) {
+	limit := p.Limit
+	if limit == 0 {
+		limit = DefaultLimit
+	}
+	if limit < 1 || limit > MaxLimit {
+		return 0, 0, fmt.Errorf("%w: Limit must be 1–%d, got %d", ErrInvalidParameter, MaxLimit, p.Limit)
+	}
+	if p.Offset < 0 {
+		return 0, 0, fmt.Errorf("%w: Offset must not be negative, got %d", ErrInvalidParameter, p.Offset)
+	}
+	lo = min(p.Offset, total)
+	return lo, min(lo+limit, total), nil
+}
+
+func page[T any](rows []T, p Page) ([]T, error) {
+	lo, hi, err := p.bounds(len(rows))
+	if err != nil {
+		return nil, err
+	}
+	return append([]T{}, rows[lo:hi]...), nil
+}
+
+// TimeFormat is the old gateway's time format, always UTC.
+const TimeFormat = "2006-01-02T15:04:05Z"
+
+func gatewayTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(TimeFormat)
+}
+
+// ApiUsagePlan is one row of DescribeApiUsagePlan and
+// DescribeServiceUsagePlan: a plan bound to an environment of a service,
+// for one API or (ApiId empty) service-wide.
+type ApiUsagePlan struct {
+	ServiceId           string
+	ServiceName         string
+	ApiId               string `json:",omitempty"`
+	ApiName             string `json:",omitempty"`
+	Path                string `json:",omitempty"`
+	Method              string `json:",omitempty"`
+	UsagePlanId         string
+	UsagePlanName       string
+	UsagePlanDesc       string
+	Environment         string
+	InUseRequestNum     int64
+	MaxRequestNum       int64
+	MaxRequestNumPreSec int64
+	CreatedTime         string
+	ModifiedTime        string
+}
+
+// ApiUsagePlanSet is DescribeApiUsagePlan's Result.
+type ApiUsagePlanSet struct {
+	TotalCount       int
+	ApiUsagePlanList []ApiUsagePlan
+}
+
+// ServiceUsagePlanSet is DescribeServiceUsagePlan's Result.
+type ServiceUsagePlanSet struct {
+	TotalCount           int
+	ServiceUsagePlanList []ApiUsagePlan
+}
+
+// ApiUsagePlanQuery selects DescribeApiUsagePlan's rows.
+type ApiUsagePlanQuery struct {
+	ServiceId         string   // required
+	SearchEnvironment string   // exact match; empty: every environment
+	ApiIds            []string // empty: every API (and service-wide rows)
+	Page
+}
+
+// Describer answers the old gateway's Describe queries over one snapshot
+// and the usage recorded for it. Results are sorted by plan ID, then
+// environment, then API ID.
+type Describer struct {
+	Snapshot *Snapshot
+	Usage    Usage // nil reports no usage
+}
+
+func (d Describer) used(ctx context.Context, p Plan) (map[string]int64, int64, error) {
+	if d.Usage == nil {
+		return map[string]int64{}, 0, nil
+	}
+	return d.Usage.PlanUsage(ctx, p)
+}
+
+// rows lists every (plan, environment, API or service-wide) of service.
+func (d Describer) rows(ctx context.Context, svc Service, keep func(b bindingRow) bool) ([]ApiUsagePlan, error) {
+	var out []ApiUsagePlan
+	for _, p := range d.Snapshot.Plans() {
+		var used int64
+		usedKnown := false
+		for _, b := range p.Bindings {
+			if b.Service != svc.ID {
+				continue
+			}
+			apis := b.APIs
+			if b.ServiceWide() {
+				apis = []string{""}
+			}
+			for _, apiID := range apis {
+				row := bindingRow{env: b.Environment, api: apiID}
+				if !keep(row) {
+					continue
+				}
+				if !usedKnown {
+					var err error
+					if _, used, err = d.used(ctx, p); err != nil {
+						return nil, err
+					}
+					usedKnown = true
+				}
+				r := ApiUsagePlan{
+					ServiceId: svc.ID, ServiceName: svc.Name,
+					UsagePlanId: p.ID, UsagePlanName: p.Name, UsagePlanDesc: p.Description,
+					Environment: b.Environment, InUseRequestNum: used,
+					MaxRequestNum: p.Quota, MaxRequestNumPreSec: p.QPS,
+					CreatedTime: gatewayTime(p.Created), ModifiedTime: gatewayTime(p.Modified),
+				}
+				if a, ok := svc.API(apiID); ok {
+					r.ApiId, r.ApiName, r.Path, r.Method = a.ID, a.Name, a.Path, a.Method
+				}
+				out = append(out, r)
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b ApiUsagePlan) int {
+		if c := compareStrings(a.UsagePlanId, b.UsagePlanId); c != 0 {
+			return c
+		}
+		if c := compareStrings(a.Environment, b.Environment); c != 0 {
+			return c
+		}
+		return compareStrings(a.ApiId, b.ApiId)
+	})
+	return out, nil
+}
+
+type bindingRow struct{ env, api string }
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (d Describer) service(id string) (Service, error) {
+	if id == "" {
+		return Service{}, fmt.Errorf("%w: ServiceId is required", ErrInvalidParameter)
+	}
+	svc, ok := d.Snapshot.Service(id)
+	if !ok {
+		return Service{}, fmt.Errorf("%w: no service %s", ErrInvalidParameter, id)
+	}
+	return svc, nil
+}
+
+func (d Describer) plan(id string) (Plan, error) {
+	if id == "" {
+		return Plan{}, fmt.Errorf("%w: UsagePlanId is required", ErrInvalidParameter)
+	}
+	p, ok := d.Snapshot.Plan(id)
+	if !ok {
+		return Plan{}, fmt.Errorf("%w: no usage plan %s", ErrInvalidParameter, id)
+	}
+	return p, nil
+}
+
+// ApiUsagePlan is DescribeApiUsagePlan: the plans bound to a service and
+// its APIs, one row per plan, environment and API (service-wide bindings
+// as one row without an API).
+func (d Describer) ApiUsagePlan(ctx context.Context, q ApiUsagePlanQuery) (ApiUsagePlanSet, error) {
+	svc, err := d.service(q.ServiceId)
+	if err != nil {
+		return ApiUsagePlanSet{}, err
+	}
+	if _, _, err := q.Page.bounds(0); err != nil {
+		return ApiUsagePlanSet{}, err
+	}
+	rows, err := d.rows(ctx, svc, func(b bindingRow) bool {
+		if q.SearchEnvironment != "" && b.env != q.SearchEnvironment {
+			return false
+		}
+		return len(q.ApiIds) == 0 || slices.Contains(q.ApiIds, b.api)
+	})
+	if err != nil {
+		return ApiUsagePlanSet{}, err
+	}
+	list, err := page(rows, q.Page)
+	return ApiUsagePlanSet{TotalCount: len(rows), ApiUsagePlanList: list}, err
+}
+
+// ServiceUsagePlan is DescribeServiceUsagePlan: the plans bound to a
+// service service-wide.
+func (d Describer) ServiceUsagePlan(ctx context.Context, serviceID string, p Page) (ServiceUsagePlanSet, error) {
+	svc, err := d.service(serviceID)
+	if err != nil {
+		return ServiceUsagePlanSet{}, err
+	}
+	if _, _, err := p.bounds(0); err != nil {
+		return ServiceUsagePlanSet{}, err
+	}
+	rows, err := d.rows(ctx, svc, func(b bindingRow) bool { return b.api == "" })
+	if err != nil {
+		return ServiceUsagePlanSet{}, err
+	}
+	list, err := page(rows, p)
+	return ServiceUsagePlanSet{TotalCount: len(rows), ServiceUsagePlanList: list}, err
+}
+
+// UsagePlanEnvironment is one row of DescribeUsagePlanEnvironments.
+type UsagePlanEnvironment struct {
+	ServiceId           string
+	ServiceName         string
+	ApiId               string `json:",omitempty"`
+	ApiName             string `json:",omitempty"`
+	Path                string `json:",omitempty"`
+	Method              string `json:",omitempty"`
+	Environment         string
+	InUseRequestNum     int64
+	MaxRequestNum       int64
+	MaxRequestNumPreSec int64
+	CreatedTime         string
+	ModifiedTime        string
+}
+
+// UsagePlanEnvironmentStatus is DescribeUsagePlanEnvironments' Result.
+type UsagePlanEnvironmentStatus struct {
+	TotalCount      int
+	EnvironmentList []UsagePlanEnvironment
+}
+
+// BindType selects service-wide or API-scoped bindings.
+const (
+	BindService = "SERVICE"
+	BindAPI     = "API"
+)
+
+// UsagePlanEnvironments is DescribeUsagePlanEnvironments: the service
+// environments a plan is bound to, service-wide (bindType SERVICE, the
+// default) or per API (API).
+func (d Describer) UsagePlanEnvironments(ctx context.Context, planID, bindType string, pg Page) (UsagePlanEnvironmentStatus, error) {
+	p, err := d.plan(planID)
+	if err != nil {
+		return UsagePlanEnvironmentStatus{}, err
+	}
+	if bindType == "" {
+		bindType = BindService
+	}
+	if bindType != BindService && bindType != BindAPI {
+		return UsagePlanEnvironmentStatus{}, fmt.Errorf("%w: BindType must be SERVICE or API, got %q", ErrInvalidParameter, bindType)
+	}
+	if _, _, err := pg.bounds(0); err != nil {
+		return UsagePlanEnvironmentStatus{}, err
+	}
+	_, used, err := d.used(ctx, p)
+	if err != nil {
+		return UsagePlanEnvironmentStatus{}, err
+	}
+	var rows []UsagePlanEnvironment
+	for _, b := range p.Bindings {
+		if b.ServiceWide() != (bindType == BindService) {
+			continue
+		}
+		svc, _ := d.Snapshot.Service(b.Service)
+		row := UsagePlanEnvironment{
+			ServiceId: svc.ID, ServiceName: svc.Name, Environment: b.Environment,
+			InUseRequestNum: used, MaxRequestNum: p.Quota, MaxRequestNumPreSec: p.QPS,
+			CreatedTime: gatewayTime(p.Created), ModifiedTime: gatewayTime(p.Modified),
+		}
+		if b.ServiceWide() {
+			rows = append(rows, row)
+			continue
+		}
+		for _, id := range b.APIs {
+			a, _ := svc.API(id)
+			r := row
+			r.ApiId, r.ApiName, r.Path, r.Method = a.ID, a.Name, a.Path, a.Method
+			rows = append(rows, r)
+		}
+	}
+	slices.SortStableFunc(rows, func(a, b UsagePlanEnvironment) int {
+		for _, c := range [][2]string{{a.ServiceId, b.ServiceId}, {a.Environment, b.Environment}, {a.ApiId, b.ApiId}} {
+			if r := compareStrings(c[0], c[1]); r != 0 {
+				return r
+			}
+		}
+		return 0
+	})
+	list, err := page(rows, pg)
+	return UsagePlanEnvironmentStatus{TotalCount: len(rows), EnvironmentList: list}, err
+}
+
+// UsagePlanBindSecret is one key bound to a plan.
+type UsagePlanBindSecret struct {
+	AccessKeyId     string
+	SecretName      string
+	Status          int   // 1 enabled, 0 disabled
+	InUseRequestNum int64 // this key's consumed quota (a planguard addition)
+}
+
+// UsagePlanBindSecretStatus is DescribeUsagePlanSecretIds' Result.
+type UsagePlanBindSecretStatus struct {
+	TotalCount    int
+	AccessKeyList []UsagePlanBindSecret
+}
+
+func statusNumber(s keys.Status) int {
+	if s == keys.Enabled {
+		return 1
+	}
+	return 0
+}
+
+// UsagePlanSecretIds is DescribeUsagePlanSecretIds: the keys bound to a
+// plan, in ID order, never with their secrets.
+func (d Describer) UsagePlanSecretIds(ctx context.Context, planID string, pg Page) (UsagePlanBindSecretStatus, error) {
+	p, err := d.plan(planID)
+	if err != nil {
+		return UsagePlanBindSecretStatus{}, err
+	}
+	if _, _, err := pg.bounds(0); err != nil {
+		return UsagePlanBindSecretStatus{}, err
+	}
+	byKey, _, err := d.used(ctx, p)
+	if err != nil {
+		return UsagePlanBindSecretStatus{}, err
+	}
+	ids := slices.Sorted(slices.Values(p.Keys))
+	rows := make([]UsagePlanBindSecret, 0, len(ids))
+	for _, id := range ids {
+		k, _ := d.Snapshot.Key(id)
+		rows = append(rows, UsagePlanBindSecret{AccessKeyId: id, SecretName: k.Name, Status: statusNumber(k.Status), InUseRequestNum: byKey[id]})
+	}
+	list, err := page(rows, pg)
+	return UsagePlanBindSecretStatus{TotalCount: len(rows), AccessKeyList: list}, err
+}
+
+// UsagePlanInfo is DescribeUsagePlan's Result.
+type UsagePlanInfo struct {
+	UsagePlanId               string
+	UsagePlanName             string
+	UsagePlanDesc             string
+	MaxRequestNumPreSec       int64
+	MaxRequestNum             int64
+	InUseRequestNum           int64
+	CreatedTime               string
+	ModifiedTime              string
+	BindSecretIdTotalCount    int
+	BindSecretIds             []string
+	BindEnvironmentTotalCount int
+	BindEnvironments          []UsagePlanBindEnvironment
+}
+
+// UsagePlanBindEnvironment is one service environment a plan binds.
+type UsagePlanBindEnvironment struct {
+	EnvironmentName string
+	ServiceId       string
+	ApiIds          []string `json:",omitempty"` // empty: service-wide
+}
+
+// UsagePlan is DescribeUsagePlan.
+func (d Describer) UsagePlan(ctx context.Context, planID string) (UsagePlanInfo, error) {
+	p, err := d.plan(planID)
+	if err != nil {
+		return UsagePlanInfo{}, err
+	}
+	_, used, err := d.used(ctx, p)
+	if err != nil {
+		return UsagePlanInfo{}, err
+	}
+	info := UsagePlanInfo{
+		UsagePlanId: p.ID, UsagePlanName: p.Name, UsagePlanDesc: p.Description,
+		MaxRequestNumPreSec: p.QPS, MaxRequestNum: p.Quota, InUseRequestNum: used,
+		CreatedTime: gatewayTime(p.Created), ModifiedTime: gatewayTime(p.Modified),
+		BindSecretIdTotalCount: len(p.Keys), BindSecretIds: slices.Sorted(slices.Values(p.Keys)),
+		BindEnvironmentTotalCount: len(p.Bindings), BindEnvironments: []UsagePlanBindEnvironment{},
+	}
+	if info.BindSecretIds == nil {
+		info.BindSecretIds = []string{}
+	}
+	for _, b := range p.Bindings {
+		info.BindEnvironments = append(info.BindEnvironments, UsagePlanBindEnvironment{EnvironmentName: b.Environment, ServiceId: b.Service, ApiIds: b.APIs})
+	}
+	return info, nil
+}
+
+// ApiKey is one key of DescribeApiKeysStatus. The secret is never
+// included.
+type ApiKey struct {
+	AccessKeyId   string
+	AccessKeyType string // "auto" (generated AKID…) or "manual"
+	SecretName    string
+	Status        int
+	CreatedTime   string
+	ModifiedTime  string
+}
+
+// ApiKeysStatus is DescribeApiKeysStatus' Result.
+type ApiKeysStatus struct {
+	TotalCount int
+	ApiKeySet  []ApiKey
+}
+
+// looksGenerated reports whether id has the form of a generated
+// secret_id: AKID and letters and digits only. Manual IDs may not contain
+// only those, but in practice use '_' or '-'; the registry keeps no flag.
+func looksGenerated(id string) bool {
+	if !strings.HasPrefix(id, keys.AutoIDPrefix) {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// ApiKeysStatus is DescribeApiKeysStatus: every key, in ID order.
+func (d Describer) ApiKeysStatus(pg Page) (ApiKeysStatus, error) {
+	var rows []ApiKey
+	for _, k := range d.Snapshot.Keys() {
+		typ := "manual"
+		if looksGenerated(k.ID) {
+			typ = "auto"
+		}
+		rows = append(rows, ApiKey{AccessKeyId: k.ID, AccessKeyType: typ, SecretName: k.Name, Status: statusNumber(k.Status),
+			CreatedTime: gatewayTime(k.Created), ModifiedTime: gatewayTime(k.Modified)})
+	}
+	list, err := page(rows, pg)
+	return ApiKeysStatus{TotalCount: len(rows), ApiKeySet: list}, err
+}
