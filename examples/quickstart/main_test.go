@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"sync"
-	"time"
 	"testing"
+	"time"
 )
 
 // TestQuickstart runs the demo on a simulated clock and checks it exits

@@ -78,7 +78,9 @@ func TestAdminListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var body struct{ Response struct{ Result struct{ InUseRequestNum int } } }
+	var body struct {
+		Response struct{ Result struct{ InUseRequestNum int } }
+	}
 	json.NewDecoder(resp.Body).Decode(&body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || body.Response.Result.InUseRequestNum != 1 {
