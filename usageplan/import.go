@@ -50,9 +50,9 @@ func SecretEnvName(keyID string) string {
 // Shapes of the old gateway's Results (API 3.0, version 2018-08-08).
 type (
 	exportRow struct {
-		ServiceId, ServiceName, ApiId, ApiName, Path, Method string
+		ServiceId, ServiceName, ApiId, ApiName, Path, Method   string
 		UsagePlanId, UsagePlanName, UsagePlanDesc, Environment string
-		MaxRequestNum, MaxRequestNumPreSec               *int64
+		MaxRequestNum, MaxRequestNumPreSec                     *int64
 	}
 	exportResult struct {
 		UsagePlanStatusSet   []exportRow
@@ -69,9 +69,9 @@ type (
 		}
 		// DescribeUsagePlan's UsagePlanInfo
 		UsagePlanId, UsagePlanName, UsagePlanDesc string
-		MaxRequestNum, MaxRequestNumPreSec       *int64
-		BindSecretIds                            []string
-		BindEnvironments                         []struct{ EnvironmentName, ServiceId string }
+		MaxRequestNum, MaxRequestNumPreSec        *int64
+		BindSecretIds                             []string
+		BindEnvironments                          []struct{ EnvironmentName, ServiceId string }
 	}
 )
 
