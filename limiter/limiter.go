@@ -85,6 +85,7 @@ type LeaseSizer interface {
 // use. Call it only for authenticated keys: it keeps state per key.
 type Limiter struct {
 	store  Store
+	shared SharedStore // the store, when it keeps QPS buckets too
 	lease  int64
 	seed   maphash.Seed
 	shards [shardCount]shard
@@ -149,6 +150,7 @@ func New(store Store, cfg Config) (*Limiter, error) {
 		lease = ls.LeaseSize()
 	}
 	l := &Limiter{store: store, lease: max(lease, 1), seed: maphash.MakeSeed()}
+	l.shared, _ = store.(SharedStore)
 	per := max(capacity/shardCount, 1)
 	for i := range l.shards {
 		sh := &l.shards[i]
@@ -173,6 +175,9 @@ func (l *Limiter) Allow(ctx context.Context, plan, key string, lim Limits) (Deci
 // AllowAt decides one request of key under plan at time now. An error
 // means the store failed; the request was not admitted.
 func (l *Limiter) AllowAt(ctx context.Context, plan, key string, lim Limits, now time.Time) (Decision, error) {
+	if l.shared != nil {
+		return l.allowShared(ctx, l.shared, plan, key, lim, now)
+	}
 	k := entryKey{plan, key}
 	sh := l.shard(k)
 	ns := now.UnixNano()

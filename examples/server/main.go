@@ -2,11 +2,12 @@
 // middleware, with a handler that answers 200 and echoes the matched API,
 // plan and key as JSON.
 //
-//	go run ./examples/server -config planguard.json -addr 127.0.0.1:8080 [-env release] [-state usage.db] [-admin 127.0.0.1:8081]
+//	go run ./examples/server -config planguard.json -addr 127.0.0.1:8080 [-env release] [-state usage.db | -redis 127.0.0.1:6379] [-admin 127.0.0.1:8081]
 //
 // Without -env, the first path segment names the environment
 // (/release/orders). With -state, quota usage is kept in a durable bbolt
-// file; without it, in memory. -admin serves the Describe queries
+// file; -redis ADDR keeps QPS and quota in Redis, exact across
+// instances; without either, in memory. -admin serves the Describe queries
 // (GET /DescribeApiUsagePlan?ServiceId=…) on a second listener. A bad
 // config exits 1 with every problem.
 // SIGINT or SIGTERM shut it down gracefully: in-flight requests finish,
@@ -27,8 +28,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/planguard/planguard/limiter"
 	"github.com/planguard/planguard/limiter/boltstore"
+	"github.com/planguard/planguard/limiter/redisstore"
 	"github.com/planguard/planguard/middleware"
 	"github.com/planguard/planguard/usageplan"
 )
@@ -49,6 +53,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 	env := fs.String("env", "", "fixed environment; empty: the first path segment names it")
 	state := fs.String("state", "", "bbolt file for durable quota usage; empty: in memory")
 	admin := fs.String("admin", "", "serve the Describe queries as JSON on this address (meant for loopback)")
+	redisAddr := fs.String("redis", "", "keep QPS and quota in Redis at this address (shared by instances)")
+	failOpen := fs.Bool("fail-open", false, "serve requests when the quota store fails (default: 503)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -56,7 +62,11 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 		fmt.Fprintln(stderr, "server: -config is required")
 		return 2
 	}
-	if err := serve(ctx, options{*configPath, *addr, *env, *state, *admin}, ready); err != nil {
+	if *state != "" && *redisAddr != "" {
+		fmt.Fprintln(stderr, "server: -state and -redis are exclusive")
+		return 2
+	}
+	if err := serve(ctx, options{*configPath, *addr, *env, *state, *admin, *redisAddr, *failOpen}, ready); err != nil {
 		fmt.Fprintln(stderr, "server:", err)
 		return 1
 	}
@@ -64,7 +74,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 }
 
 type options struct {
-	configPath, addr, env, state, admin string
+	configPath, addr, env, state, admin, redis string
+	failOpen                                   bool
 }
 
 // serve runs the server (and the admin listener) until ctx ends. ready
@@ -90,12 +101,21 @@ func serve(ctx context.Context, o options, ready func(string)) (err error) {
 		defer func() { err = errors.Join(err, bs.Close()) }()
 		store = bs
 	}
+	if o.redis != "" {
+		rdb := redis.NewClient(&redis.Options{Addr: o.redis, MaxRetries: -1})
+		defer func() { err = errors.Join(err, rdb.Close()) }()
+		rs, err := redisstore.New(rdb, redisstore.Options{})
+		if err != nil {
+			return err
+		}
+		store = rs
+	}
 	lim, err := limiter.New(store, limiter.Config{})
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, lim.Close(context.Background())) }()
-	mw, err := middleware.New(reg, lim, middleware.Config{Environment: env})
+	mw, err := middleware.New(reg, lim, middleware.Config{Environment: env, FailOpen: o.failOpen})
 	if err != nil {
 		return err
 	}

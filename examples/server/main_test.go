@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/planguard/planguard/keys"
 )
 
@@ -137,5 +139,39 @@ func TestBadConfigExitsWithEveryProblem(t *testing.T) {
 	}
 	if code := run(context.Background(), nil, &stderr, nil); code != 2 {
 		t.Errorf("no -config: exit %d", code)
+	}
+}
+
+// Two servers sharing one Redis enforce one quota (3 a month) between
+// them.
+func TestTwoServersShareRedis(t *testing.T) {
+	addr := os.Getenv("REDIS_ADDR")
+	if addr == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI must provide REDIS_ADDR")
+		}
+		t.Skip("REDIS_ADDR not set")
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	stale, _ := rdb.Keys(context.Background(), "pg:{18:usagePlan-kgf82zcd/*").Result()
+	if len(stale) > 0 {
+		rdb.Del(context.Background(), stale...)
+	}
+	a, stopA := start(t, "-config", "testdata/config.json", "-redis", addr)
+	defer stopA()
+	b, stopB := start(t, "-config", "testdata/config.json", "-redis", addr)
+	defer stopB()
+	codes := map[int]int{}
+	for i := range 8 {
+		host := a
+		if i%2 == 1 {
+			host = b
+		}
+		code, _ := get(t, "http://"+host+"/release/orders")
+		codes[code]++
+	}
+	if codes[200] != 3 || codes[429] != 5 {
+		t.Fatalf("%v, want 3 admitted across both servers", codes)
 	}
 }

@@ -1,0 +1,266 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/planguard/planguard/keys"
+	"github.com/planguard/planguard/limiter"
+	"github.com/planguard/planguard/limiter/storetest"
+	"github.com/planguard/planguard/middleware"
+	"github.com/planguard/planguard/usageplan"
+)
+
+var ctx = context.Background()
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) limiter.Store { s, _ := newStore(t, redisAddr, Options{}); return s })
+}
+
+func TestNewRefusesRetryingClient(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: redisAddr}) // MaxRetries defaults to 3
+	defer c.Close()
+	if _, err := New(c, Options{}); !errors.Is(err, ErrRetries) {
+		t.Fatalf("New: %v, want ErrRetries", err)
+	}
+}
+
+func TestKeysAreTaggedAndExpire(t *testing.T) {
+	s, c := newStore(t, redisAddr, Options{})
+	start, _ := limiter.Day.Window(time.Now(), nil)
+	cnt := limiter.Counter{Plan: "usagePlan-aaaaaaaa", Key: "AKIDkey", Window: start.Unix()}
+	if _, err := s.Take(ctx, cnt, 5, 1, 10); err != nil {
+		t.Fatal(err)
+	}
+	qk, bk := s.quotaKey(cnt), s.bucketKey(cnt)
+	if tagOf(qk) != tagOf(bk) || tagOf(qk) == "" {
+		t.Fatalf("keys %q and %q do not share a hash tag", qk, bk)
+	}
+	for _, k := range []string{qk, bk} {
+		ttl, err := c.TTL(ctx, k).Result()
+		if err != nil || ttl <= 0 {
+			t.Errorf("%s: TTL %v, %v", k, ttl, err)
+		}
+	}
+	total := limiter.Counter{Plan: "p", Key: "k"}
+	s.Take(ctx, total, limiter.Unlimited, 1, 10)
+	if ttl, _ := c.TTL(ctx, s.quotaKey(total)).Result(); ttl < 399*24*time.Hour {
+		t.Errorf("total counter TTL %v", ttl)
+	}
+}
+
+func tagOf(k string) string {
+	i, j := strings.IndexByte(k, '{'), strings.IndexByte(k, '}')
+	if i < 0 || j < i {
+		return ""
+	}
+	return k[i+1 : j]
+}
+
+// QPS is exact across instances: three limiters share one bucket.
+func TestSharedQPSBound(t *testing.T) {
+	s, _ := newStore(t, redisAddr, Options{})
+	var lims []*limiter.Limiter
+	for range 3 {
+		l, _ := limiter.New(s, limiter.Config{})
+		lims = append(lims, l)
+	}
+	lim := limiter.Limits{QPS: 5, Quota: limiter.Unlimited}
+	start := time.Now()
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 300 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := lims[i%3].AllowAt(ctx, "p", "k", lim, time.Now())
+			if err != nil {
+				t.Error(err)
+			}
+			if d.Allowed {
+				admitted.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Seconds()
+	if max := 5 + int64(5*elapsed) + 1; admitted.Load() > max || admitted.Load() < 5 {
+		t.Fatalf("admitted %d in %.2fs, want 5..%d", admitted.Load(), elapsed, max)
+	}
+}
+
+// Three limiters sharing one Redis, 1000 concurrent requests against
+// quota 100: exactly 100 admitted in total.
+func TestThreeInstancesExactQuota(t *testing.T) {
+	s, _ := newStore(t, redisAddr, Options{})
+	var lims []*limiter.Limiter
+	for range 3 {
+		l, _ := limiter.New(s, limiter.Config{})
+		lims = append(lims, l)
+	}
+	lim := limiter.Limits{QPS: 2000, Quota: 100, Period: limiter.Day}
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 1000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := lims[i%3].AllowAt(ctx, "p", "k", lim, time.Now())
+			if err != nil {
+				t.Error(err)
+			}
+			if d.Allowed {
+				admitted.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if admitted.Load() != 100 {
+		t.Fatalf("admitted %d, want 100", admitted.Load())
+	}
+	used, _ := lims[0].Usage(ctx, "p", "k", lim, time.Now())
+	if used != 100 {
+		t.Fatalf("stored usage %d", used)
+	}
+}
+
+const outageConfig = `{
+  "services": [{"id": "service-abcd1234", "name": "s", "environments": ["release"],
+    "apis": [{"id": "api-aaaaaaaa", "name": "a", "method": "GET", "path": "/a"}]}],
+  "keys": [{"id": "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN", "name": "k", "secret": "ZxF2whO0RhuwnVCj5JMMAuqcDcN2oPrC"}],
+  "plans": [{"id": "usagePlan-aaaaaaaa", "name": "p", "qps": 1000, "quota": 10,
+    "keys": ["AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN"],
+    "bindings": [{"service": "service-abcd1234", "environment": "release"}]}]
+}`
+
+// Redis stopped mid-test and restarted: fail closed answers 503, fail
+// open serves, never a 500, and the count survives without loss or
+// double counting.
+func TestRedisOutage(t *testing.T) {
+	for _, failOpen := range []bool{false, true} {
+		t.Run(map[bool]string{false: "fail closed", true: "fail open"}[failOpen], func(t *testing.T) {
+			dir := tempDir(t)
+			srv, err := startRedis(dir, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.stop()
+			s, _ := newStore(t, srv.addr, Options{Timeout: 200 * time.Millisecond})
+			reg, err := usageplan.LoadConfig(strings.NewReader(outageConfig), usageplan.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lim, _ := limiter.New(s, limiter.Config{})
+			mw, _ := middleware.New(reg, lim, middleware.Config{FailOpen: failOpen})
+			h := mw(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+			signer := &keys.Signer{ID: "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN", Secret: keys.NewSecret("ZxF2whO0RhuwnVCj5JMMAuqcDcN2oPrC")}
+			do := func() int {
+				r := httptest.NewRequest("GET", "/release/a", nil)
+				signer.Sign(r)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, r)
+				return rec.Code
+			}
+			for i := range 4 {
+				if c := do(); c != 200 {
+					t.Fatalf("request %d before the outage: %d", i, c)
+				}
+			}
+			srv.stop()
+			want := 503
+			if failOpen {
+				want = 200
+			}
+			for i := range 3 {
+				if c := do(); c != want {
+					t.Fatalf("request %d during the outage: %d, want %d", i, c, want)
+				}
+			}
+			srv, err = startRedis(dir, srv.port)
+			if err != nil {
+				t.Fatal(err)
+			}
+			codes := map[int]int{}
+			for range 10 {
+				codes[do()]++
+			}
+			if codes[200] != 6 || codes[429] != 4 {
+				t.Fatalf("after the restart: %v, want 6 admitted (4 were counted before) and 4 refused", codes)
+			}
+		})
+	}
+}
+
+func BenchmarkDecision(b *testing.B) {
+	lim := limiter.Limits{QPS: 2000, Quota: 99_999_999, Period: limiter.Day}
+	keys := make([]string, 10_000)
+	for i := range keys {
+		keys[i] = "AKID" + strings.Repeat("0", 10) + time.Duration(i).String()
+	}
+	for _, tc := range []struct {
+		name  string
+		store func(b *testing.B) limiter.Store
+	}{
+		{"memory", func(*testing.B) limiter.Store { return &limiter.MemoryStore{} }},
+		{"redis", func(b *testing.B) limiter.Store { s, _ := newStore(b, redisAddr, Options{}); return s }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			l, _ := limiter.New(tc.store(b), limiter.Config{})
+			now := time.Now()
+			b.ReportAllocs()
+			b.SetParallelism(8) // 16 goroutines: a network store is bound by latency
+			var seed atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				i := int(seed.Add(1)) * 104729
+				for pb.Next() {
+					if _, err := l.AllowAt(ctx, "usagePlan-bench001", keys[i%len(keys)], lim, now); err != nil {
+						b.Error(err)
+						return
+					}
+					i += 7919
+				}
+			})
+		})
+	}
+}
+
+// Each decision is one round trip: the client sends one command per call.
+func TestOneRoundTripPerDecision(t *testing.T) {
+	s, c := newStore(t, redisAddr, Options{})
+	counter := &commandCounter{}
+	c.AddHook(counter)
+	l, _ := limiter.New(s, limiter.Config{})
+	lim := limiter.Limits{QPS: 2000, Quota: 1000, Period: limiter.Day}
+	l.AllowAt(ctx, "p", "warm", lim, time.Now()) // loads the script
+	before := counter.n.Load()
+	const n = 50
+	for i := range n {
+		if _, err := l.AllowAt(ctx, "p", "k"+strconv.Itoa(i%5), lim, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := counter.n.Load() - before; got != n {
+		t.Fatalf("%d round trips for %d decisions", got, n)
+	}
+}
+
+type commandCounter struct{ n atomic.Int64 }
+
+func (*commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { c.n.Add(1); return next(ctx, cmd) }
+}
+func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { c.n.Add(1); return next(ctx, cmds) }
+}
