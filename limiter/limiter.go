@@ -200,13 +200,41 @@ func (l *Limiter) AllowAt(ctx context.Context, plan, key string, lim Limits, now
 			return Decision{Refused: LimitQPS, Remaining: Unlimited, RetryAfter: max(wait, time.Nanosecond)}, nil
 		}
 	}
+	if lim.Quota == Unlimited {
+		evicted := l.takeEvicted(sh)
+		sh.mu.Unlock()
+		l.release(ctx, evicted)
+		return Decision{Allowed: true, Remaining: Unlimited}, nil
+	}
+	// Fast path: a lease in hand for the current period, and nobody
+	// reserving for this key right now.
+	if len(sh.evicted) == 0 && e.q.mu.TryLock() {
+		d, ok := e.q.fromLease(lim, ns)
+		e.q.mu.Unlock()
+		if ok {
+			sh.mu.Unlock()
+			return d, nil
+		}
+	}
 	evicted := l.takeEvicted(sh)
 	sh.mu.Unlock()
 	l.release(ctx, evicted)
-	if lim.Quota == Unlimited {
-		return Decision{Allowed: true, Remaining: Unlimited}, nil
-	}
 	return l.takeQuota(ctx, e, lim, now)
+}
+
+// fromLease admits a request from q's lease when the period and limits
+// are unchanged; ok is false when the slow path must decide. q.mu is held.
+func (q *quota) fromLease(lim Limits, ns int64) (d Decision, ok bool) {
+	if !q.set || q.lease == 0 || q.period != lim.Period || q.loc != lim.Location ||
+		q.end != 0 && (ns < q.start || ns >= q.end) || q.used-q.lease >= lim.Quota {
+		return Decision{}, false
+	}
+	q.lease--
+	d = Decision{Allowed: true, Remaining: max(lim.Quota-(q.used-q.lease), 0)}
+	if q.end != 0 {
+		d.Reset = time.Unix(0, q.end)
+	}
+	return d, true
 }
 
 // takeQuota counts one request against e's quota.
@@ -283,8 +311,9 @@ func (l *Limiter) giveBack(ctx context.Context, e *entry) {
 // racing with slightly different clocks would otherwise let
 // rate.Limiter refill twice.
 type bucket struct {
-	lim  rate.Limiter
-	last int64 // latest time seen, Unix nanoseconds; 0 for a new bucket
+	lim   rate.Limiter
+	last  int64 // latest time seen, Unix nanoseconds; 0 for a new bucket
+	burst int   // lim's burst, read without its lock
 }
 
 // allow takes a token at now (or at the latest time seen, if later),
@@ -297,15 +326,16 @@ func (b *bucket) allow(now time.Time, qps int64) (bool, float64) {
 	} else {
 		now = time.Unix(0, b.last)
 	}
-	if b.lim.Burst() != burst {
+	if b.burst != burst {
 		// A new bucket is set up at the zero Time, so that its first
 		// use finds it full; a changed one keeps its tokens.
 		at := now
-		if b.lim.Burst() == 0 {
+		if b.burst == 0 {
 			at = time.Time{}
 		}
 		b.lim.SetLimitAt(at, rate.Limit(qps))
 		b.lim.SetBurstAt(at, burst)
+		b.burst = burst
 	}
 	if b.lim.AllowN(now, 1) {
 		return true, 0
