@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/planguard/planguard/limiter"
 	"github.com/planguard/planguard/usageplan"
@@ -90,7 +91,10 @@ var unlimited = one("unlimited")
 // setUsageHeaders writes the usage state of SPEC §7 on h: the static
 // values from the cache, the dynamic ones (remaining quota, reset,
 // retry) built in one buffer.
-func setUsageHeaders(h http.Header, ph planHeaders, plan usageplan.Plan, d limiter.Decision, now time.Time) {
+//
+// The values live in scratch, which belongs to the request (see
+// request.headers), so writing them allocates nothing.
+func setUsageHeaders(h http.Header, scratch *headerScratch, ph planHeaders, plan usageplan.Plan, d limiter.Decision, now time.Time) {
 	h[canonRateLimit] = ph.qps
 	if ph.policy != nil {
 		h[canonPolicy] = ph.policy
@@ -98,8 +102,7 @@ func setUsageHeaders(h http.Header, ph planHeaders, plan usageplan.Plan, d limit
 	if plan.Quota == limiter.Unlimited {
 		h[canonQuota] = unlimited
 	}
-	var buf [96]byte
-	b := buf[:0]
+	b := scratch.buf[:0]
 	var cuts [3]int // ends of quota, state, retry in b
 	n := 0
 	if plan.Quota != limiter.Unlimited {
@@ -133,8 +136,9 @@ func setUsageHeaders(h http.Header, ph planHeaders, plan usageplan.Plan, d limit
 	if n == 0 {
 		return
 	}
-	s := string(b) // one allocation for every dynamic value
-	vals := make([]string, n)
+	// scratch.buf is never written again, so the string may alias it.
+	s := unsafe.String(&scratch.buf[0], len(b))
+	vals := scratch.vals[:n]
 	start := 0
 	for i := range n {
 		vals[i] = s[start:cuts[i]]
@@ -152,6 +156,12 @@ func setUsageHeaders(h http.Header, ph planHeaders, plan usageplan.Plan, d limit
 	if retry {
 		h[canonRetry] = vals[i : i+1 : i+1]
 	}
+}
+
+// headerScratch holds the dynamic header values of one response.
+type headerScratch struct {
+	buf  [96]byte
+	vals [3]string
 }
 
 // seconds rounds d up to whole seconds, at least 1.

@@ -91,8 +91,9 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 // request is the handler's view of r plus the caller, in one allocation.
 type request struct {
 	context.Context
-	caller Caller
-	url    urlCopy
+	caller  Caller
+	url     urlCopy
+	headers headerScratch
 }
 
 func (q *request) Value(key any) any {
@@ -161,7 +162,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.refuse(w, r, &Error{Status: http.StatusServiceUnavailable, Message: MessageStoreFailed, Cause: err})
 		return
 	}
-	setUsageHeaders(w.Header(), static.plans[plan.ID], plan, d, now)
+	setUsageHeaders(w.Header(), &q.headers, static.plans[plan.ID], plan, d, now)
 	switch d.Refused {
 	case limiter.LimitQPS:
 		m.refuse(w, r, &Error{Status: http.StatusTooManyRequests, Message: MessageQPS})
