@@ -70,6 +70,12 @@ type Config struct {
 	// per key and that units leased by one instance are not available to
 	// another until released.
 	LeaseSize int64
+	// Prefetch tops a key's lease back up to a full lease in the
+	// background once half of it is spent, so that decisions on a durable
+	// store (boltstore) do not wait for the disk; a key still holds at
+	// most one lease. It starts one goroutine per reservation in flight;
+	// Close waits for them. Off by default.
+	Prefetch bool
 }
 
 // LeaseSizer is implemented by a Store that picks the lease size when
@@ -92,6 +98,11 @@ type Limiter struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	prefetch bool
+	bgMu     sync.Mutex // guards closed against new background reservations
+	closed   bool
+	bg       sync.WaitGroup
 }
 
 type entryKey struct{ plan, key string }
@@ -130,6 +141,9 @@ type quota struct {
 	period      Period
 	loc         *time.Location
 	lease, used int64 // units reserved but unused; store usage at the last Reserve
+	fetching    bool       // a background reservation is in flight
+	full        bool       // the last reservation got a whole lease, so more may be left
+	fetched     *sync.Cond // on mu, signalled when it lands; made on first use
 }
 
 // New returns a Limiter that keeps quota in store (a *MemoryStore, the
@@ -151,6 +165,7 @@ func New(store Store, cfg Config) (*Limiter, error) {
 	}
 	l := &Limiter{store: store, lease: max(lease, 1), seed: maphash.MakeSeed()}
 	l.shared, _ = store.(SharedStore)
+	l.prefetch = cfg.Prefetch && l.lease > 1
 	per := max(capacity/shardCount, 1)
 	for i := range l.shards {
 		sh := &l.shards[i]
@@ -210,6 +225,9 @@ func (l *Limiter) AllowAt(ctx context.Context, plan, key string, lim Limits, now
 	// reserving for this key right now.
 	if len(sh.evicted) == 0 && e.q.mu.TryLock() {
 		d, ok := e.q.fromLease(lim, ns)
+		if ok {
+			l.fetchAhead(e, lim.Quota)
+		}
 		e.q.mu.Unlock()
 		if ok {
 			sh.mu.Unlock()
@@ -257,12 +275,16 @@ func (l *Limiter) takeQuota(ctx context.Context, e *entry, lim Limits, now time.
 	if q.lease > 0 && q.used-q.lease >= lim.Quota {
 		l.giveBack(ctx, e) // the quota was lowered below what we hold
 	}
+	for q.lease == 0 && q.fetching {
+		q.fetched.Wait() // a lease is on its way; a second one could strand units
+	}
 	if q.lease == 0 {
-		granted, used, err := l.store.Reserve(ctx, Counter{Plan: e.key.plan, Key: e.key.key, Window: q.window}, l.lease, lim.Quota)
+		n := l.leaseFor(lim.Quota)
+		granted, used, err := l.store.Reserve(ctx, Counter{Plan: e.key.plan, Key: e.key.key, Window: q.window}, n, lim.Quota)
 		if err != nil {
 			return Decision{}, err
 		}
-		q.lease, q.used = granted, used
+		q.lease, q.used, q.full = granted, used, granted == n
 		if granted == 0 {
 			return refuse()
 		}
@@ -271,9 +293,74 @@ func (l *Limiter) takeQuota(ctx context.Context, e *entry, lim Limits, now time.
 	if q.gone && q.lease > 0 {
 		l.giveBack(ctx, e)
 	}
+	l.fetchAhead(e, lim.Quota)
 	d.Allowed = true
 	d.Remaining = max(lim.Quota-(q.used-q.lease), 0)
 	return d, nil
+}
+
+// MaxLeaseShare bounds a lease to this fraction of the plan's quota
+// (1/100), so that a crash forfeits at most 1% of any quota. Stores that
+// lose nothing to a crash (MemoryStore's unbounded lease) are exempt.
+const MaxLeaseShare = 100
+
+// leaseFor is the lease to reserve under a quota of limit.
+func (l *Limiter) leaseFor(limit int64) int64 {
+	if l.lease == math.MaxInt64 || l.lease == 1 {
+		return l.lease
+	}
+	return min(l.lease, max(limit/MaxLeaseShare, 1))
+}
+
+// fetchAhead starts a background reservation of e's next lease when
+// prefetching is on and half the lease is spent. e.q.mu is held.
+func (l *Limiter) fetchAhead(e *entry, limit int64) {
+	q := &e.q
+	full := l.leaseFor(limit)
+	if !l.prefetch || q.fetching || q.gone || !q.full || q.lease >= full/2 {
+		return
+	}
+	l.bgMu.Lock()
+	defer l.bgMu.Unlock()
+	if l.closed {
+		return
+	}
+	q.fetching = true
+	if q.fetched == nil {
+		q.fetched = sync.NewCond(&q.mu)
+	}
+	l.bg.Add(1)
+	// Top the lease up to one full lease, not more: a crash still
+	// forfeits at most one lease per key.
+	go l.reserveAhead(e, q.window, full-q.lease, limit)
+}
+
+// reserveAhead adds a lease to e, or gives it back if the period ended
+// or the entry was evicted meanwhile.
+func (l *Limiter) reserveAhead(e *entry, window, n, limit int64) {
+	defer l.bg.Done()
+	ctx := context.Background()
+	c := Counter{Plan: e.key.plan, Key: e.key.key, Window: window}
+	granted, used, err := l.store.Reserve(ctx, c, n, limit)
+	q := &e.q
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.fetching = false
+	defer q.fetched.Broadcast()
+	if err != nil || granted == 0 {
+		q.full = false
+		return // the next decision that needs units asks the store itself
+	}
+	if q.window != window || q.gone {
+		_ = l.store.Release(ctx, c, granted) // best effort: under-admits, never over
+		return
+	}
+	// used counts every lease this limiter holds, so consumed
+	// (used - lease) stays right; a later synchronous Reserve may already
+	// have seen a higher usage.
+	q.lease += granted
+	q.used = max(q.used, used)
+	q.full = granted == n
 }
 
 // takeEvicted returns the entries the LRU pushed out. sh.mu is held.

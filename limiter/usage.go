@@ -84,6 +84,10 @@ func (l *Limiter) PlanUsage(ctx context.Context, plan string, lim Limits, now ti
 // idempotent; the Limiter must not be used afterwards.
 func (l *Limiter) Close(ctx context.Context) error {
 	l.closeOnce.Do(func() {
+		l.bgMu.Lock()
+		l.closed = true
+		l.bgMu.Unlock()
+		l.bg.Wait()
 		for i := range l.shards {
 			sh := &l.shards[i]
 			sh.mu.Lock()

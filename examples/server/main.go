@@ -110,7 +110,9 @@ func serve(ctx context.Context, o options, ready func(string)) (err error) {
 		}
 		store = rs
 	}
-	lim, err := limiter.New(store, limiter.Config{})
+	// Prefetch keeps decisions off the disk with -state; it changes
+	// nothing for the other stores.
+	lim, err := limiter.New(store, limiter.Config{Prefetch: state != ""})
 	if err != nil {
 		return err
 	}

@@ -4,9 +4,11 @@
 //
 // Each Reserve is a committed, fsynced transaction, so a request is
 // admitted only after its quota is on disk. With the default lease
-// (DefaultLeaseSize units per Reserve) a crash forfeits at most that many
-// units per key; a graceful limiter.Limiter.Close gives unused leases
-// back. Concurrent Reserves share transactions (bbolt's Batch).
+// (DefaultLeaseSize units per Reserve, at most 1% of the quota) a crash
+// forfeits at most one lease per key; a graceful limiter.Limiter.Close
+// gives unused leases back. Concurrent Reserves share transactions
+// (bbolt's Batch). Use it with limiter.Config{Prefetch: true} so that
+// decisions do not wait for the disk.
 //
 // One process at a time may open a file; a second Open fails after
 // Options.LockTimeout with ErrLocked.
@@ -26,8 +28,11 @@ import (
 )
 
 // DefaultLeaseSize is the lease a Limiter takes from this store when its
-// Config.LeaseSize is 0: the most a crash can forfeit per key.
-const DefaultLeaseSize = 100
+// Config.LeaseSize is 0: the most a crash can forfeit per key. The
+// Limiter also caps a lease at 1% of the plan's quota
+// (limiter.MaxLeaseShare), so plans with quotas under 100,000 get
+// proportionally smaller leases.
+const DefaultLeaseSize = 1000
 
 // ErrLocked means another process holds the file.
 var ErrLocked = errors.New("boltstore: file is locked by another process")

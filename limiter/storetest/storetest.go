@@ -100,9 +100,10 @@ func Run(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 	})
 
 	t.Run("LimiterQuotaIsExact", func(t *testing.T) {
-		for _, lease := range []int64{1, 7} {
+		for _, cfg := range []limiter.Config{{LeaseSize: 1}, {LeaseSize: 7}, {LeaseSize: 7, Prefetch: true}} {
+			lease := cfg.LeaseSize
 			s := newStore(t)
-			l, err := limiter.New(s, limiter.Config{LeaseSize: lease})
+			l, err := limiter.New(s, cfg)
 			must(t, err)
 			lim := limiter.Limits{QPS: limiter.Unlimited, Quota: 100}
 			now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
@@ -128,6 +129,21 @@ func Run(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 			expectUsage(t, s, c, 100)
 			must(t, l.Close(ctx))
 		}
+	})
+
+	t.Run("PrefetchedLeasesGoBack", func(t *testing.T) {
+		s := newStore(t)
+		l, err := limiter.New(s, limiter.Config{LeaseSize: 10, Prefetch: true})
+		must(t, err)
+		lim := limiter.Limits{QPS: limiter.Unlimited, Quota: 1000}
+		now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+		for range 37 {
+			if d, err := l.AllowAt(ctx, c.Plan, c.Key, lim, now); err != nil || !d.Allowed {
+				t.Fatalf("AllowAt = %+v, %v", d, err)
+			}
+		}
+		must(t, l.Close(ctx))
+		expectUsage(t, s, c, 37)
 	})
 
 	t.Run("CloseReturnsUnusedLease", func(t *testing.T) {
