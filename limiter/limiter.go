@@ -140,7 +140,7 @@ type quota struct {
 	start, end  int64 // the window, Unix nanoseconds; end 0 for Total
 	period      Period
 	loc         *time.Location
-	lease, used int64 // units reserved but unused; store usage at the last Reserve
+	lease, used int64      // units reserved but unused; store usage at the last Reserve
 	fetching    bool       // a background reservation is in flight
 	full        bool       // the last reservation got a whole lease, so more may be left
 	fetched     *sync.Cond // on mu, signalled when it lands; made on first use
