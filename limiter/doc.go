@@ -20,8 +20,15 @@
 //   - Quota state (a few words per (plan, key)) is never evicted: it exists
 //     only for keys the caller authenticated, whose number the registry
 //     bounds. Only QPS buckets are evicted.
-//   - With Config.LeaseSize above 1, a quota lowered at run time takes
-//     effect once the current lease is spent.
+//   - Leases: a Store is asked for quota in leases (Config.LeaseSize, or
+//     the store's LeaseSizer; 1 by default, exact across instances), each
+//     at most 1% of the plan's quota (MaxLeaseShare). Unused leases go back
+//     on eviction, at the end of a period and on Close. A quota lowered at
+//     run time below what is already leased hands the lease back at once.
+//   - Config.Prefetch (opt-in, for durable stores) tops leases up in the
+//     background; a key never holds more than one lease.
+//   - A SharedStore (Redis) keeps the QPS buckets too; then every decision
+//     is one call to the store and nothing is leased.
 //   - Period boundaries are computed in the plan's time zone with
 //     time.Date; a day that DST shortens or lengthens lasts 23 or 25 hours.
 package limiter
