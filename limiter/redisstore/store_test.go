@@ -70,49 +70,28 @@ func tagOf(k string) string {
 
 // QPS is exact across instances: three limiters share one bucket.
 func TestSharedQPSBound(t *testing.T) {
-	s, _ := newStore(t, redisAddr, Options{})
-	var lims []*limiter.Limiter
-	for range 3 {
-		l, _ := limiter.New(s, limiter.Config{})
-		lims = append(lims, l)
-	}
 	lim := limiter.Limits{QPS: 5, Quota: limiter.Unlimited}
 	start := time.Now()
-	var admitted atomic.Int64
-	var wg sync.WaitGroup
-	for i := range 300 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d, err := lims[i%3].AllowAt(ctx, "p", "k", lim, time.Now())
-			if err != nil {
-				t.Error(err)
-			}
-			if d.Allowed {
-				admitted.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
+	admitted, _ := acrossInstances(t, 300, lim)
 	elapsed := time.Since(start).Seconds()
 	if max := 5 + int64(5*elapsed) + 1; admitted.Load() > max || admitted.Load() < 5 {
 		t.Fatalf("admitted %d in %.2fs, want 5..%d", admitted.Load(), elapsed, max)
 	}
 }
 
-// Three limiters sharing one Redis, 1000 concurrent requests against
-// quota 100: exactly 100 admitted in total.
-func TestThreeInstancesExactQuota(t *testing.T) {
+// acrossInstances sends n concurrent decisions for one (plan, key),
+// spread over three limiters sharing one Redis, and counts the admitted.
+func acrossInstances(t *testing.T, n int, lim limiter.Limits) (*atomic.Int64, []*limiter.Limiter) {
+	t.Helper()
 	s, _ := newStore(t, redisAddr, Options{})
 	var lims []*limiter.Limiter
 	for range 3 {
 		l, _ := limiter.New(s, limiter.Config{})
 		lims = append(lims, l)
 	}
-	lim := limiter.Limits{QPS: 2000, Quota: 100, Period: limiter.Day}
 	var admitted atomic.Int64
 	var wg sync.WaitGroup
-	for i := range 1000 {
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -126,6 +105,14 @@ func TestThreeInstancesExactQuota(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	return &admitted, lims
+}
+
+// Three limiters sharing one Redis, 1000 concurrent requests against
+// quota 100: exactly 100 admitted in total.
+func TestThreeInstancesExactQuota(t *testing.T) {
+	lim := limiter.Limits{QPS: 2000, Quota: 100, Period: limiter.Day}
+	admitted, lims := acrossInstances(t, 1000, lim)
 	if admitted.Load() != 100 {
 		t.Fatalf("admitted %d, want 100", admitted.Load())
 	}
