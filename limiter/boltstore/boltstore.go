@@ -131,6 +131,9 @@ func decodeKey(k []byte) (key string, window int64, ok bool) {
 		return "", 0, false
 	}
 	pl := int(binary.BigEndian.Uint16(k))
+	if len(k) < 2+pl {
+		return "", 0, false // not written by this package
+	}
 	k = k[2+pl:]
 	if len(k) < 2 {
 		return "", 0, false

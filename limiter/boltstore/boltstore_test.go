@@ -260,3 +260,15 @@ func BenchmarkDecision(b *testing.B) {
 		})
 	}
 }
+
+func TestDecodeKeyRejectsForeignKeys(t *testing.T) {
+	for _, k := range [][]byte{nil, {0}, {0, 9, 'a'}, {0, 1, 'p', 0}, {0, 1, 'p', 0, 1, 'k'}} {
+		if _, _, ok := decodeKey(k); ok {
+			t.Errorf("decodeKey(%v) accepted", k)
+		}
+	}
+	key, window, ok := decodeKey(counterKey(limiter.Counter{Plan: "p", Key: "k", Window: 42}))
+	if !ok || key != "k" || window != 42 {
+		t.Fatalf("round trip: %q %d %v", key, window, ok)
+	}
+}
