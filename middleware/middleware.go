@@ -141,9 +141,11 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 
 	key, err := m.verifier.VerifyAt(r, now)
 	if err != nil {
-		var ae *keys.AuthError
-		errors.As(err, &ae)
-		m.refuse(w, r, &Error{Status: http.StatusUnauthorized, Message: ae.Message(), Cause: err})
+		msg := "HMAC signature cannot be verified."
+		if ae := (*keys.AuthError)(nil); errors.As(err, &ae) {
+			msg = ae.Message()
+		}
+		m.refuse(w, r, &Error{Status: http.StatusUnauthorized, Message: msg, Cause: err})
 		return
 	}
 	plan, ok := snap.Resolve(svc, env, api.ID, key.ID)
