@@ -85,10 +85,21 @@ func headerValue(r *http.Request, name string, scratch *[maxHeaderNameLen]byte) 
 		return "", &AuthError{Reason: ReasonMultipleHeader, Header: name}
 	}
 	v := vals[0]
-	if strings.ContainsAny(v, "\r\n\x00") {
+	if hasLineBreakOrNUL(v) {
 		return "", &AuthError{Reason: ReasonHeaderMissing, Header: name, Detail: "control character in value"}
 	}
 	return v, nil
+}
+
+// hasLineBreakOrNUL reports whether v contains CR, LF or NUL, which
+// could forge extra lines of the signing string.
+func hasLineBreakOrNUL(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == '\r' || c == '\n' || c == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // checkHeaderList checks the headers parameter: 1–16 names, each a
