@@ -1,5 +1,7 @@
 package keys
 
+import "strconv"
+
 // Lengths of SPEC §3, in bytes (all alphabets are ASCII).
 const (
 	MinIDLen     = 5
@@ -50,20 +52,7 @@ func check(field, s string, minLen, maxLen int, ok func(byte) bool) error {
 }
 
 func lengthReason(minLen, maxLen, got int) string {
-	return "must be " + itoa(minLen) + "–" + itoa(maxLen) + " characters long, got " + itoa(got)
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for ; n > 0; n /= 10 {
-		i--
-		b[i] = byte('0' + n%10)
-	}
-	return string(b[i:])
+	return "must be " + strconv.Itoa(minLen) + "–" + strconv.Itoa(maxLen) + " characters long, got " + strconv.Itoa(got)
 }
 
 func isAlnum(c byte) bool {

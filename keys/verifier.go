@@ -37,7 +37,7 @@ type VerifierConfig struct {
 	// ReplayCacheSize, when positive, keeps that many recent signatures
 	// and refuses one seen again within the clock-skew window. When the
 	// cache is full of live entries, new requests are refused rather than
-	// forgotten. About 150 bytes per entry.
+	// forgotten.
 	ReplayCacheSize int
 }
 
@@ -185,17 +185,16 @@ func (v *Verifier) verify(r *http.Request, now time.Time) (Key, *AuthError) {
 		return Key{}, authErr(ReasonUnknownKey)
 	}
 
-	// Compute the MAC (restarting m with the key) and compare.
-	sigCopy := m.sig
+	// Compute the MAC (restarting m with the key keeps m.sig) and compare.
 	m = alg.restart(m, key.Secret.bytes())
 	if err := writeSigningString(m, r, auth.Headers, &m.name); err != nil {
 		return Key{}, err
 	}
-	if !hmac.Equal(m.finish(), sigCopy[:alg.size]) {
+	if !hmac.Equal(m.finish(), m.sig[:alg.size]) {
 		return Key{}, authErr(ReasonSignatureMismatch)
 	}
 	if v.replay != nil {
-		if reason := v.replay.check(key.ID, sigCopy[:alg.size], signed.Add(v.skew), now); reason != "" {
+		if reason := v.replay.check(key.ID, m.sig[:alg.size], signed.Add(v.skew), now); reason != "" {
 			return Key{}, &AuthError{Reason: ReasonUnknownKey, Detail: reason}
 		}
 	}

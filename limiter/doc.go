@@ -17,9 +17,11 @@
 //   - Limits travel with each call, so a changed plan applies to the next
 //     request; consumed quota is kept. A bucket whose rate changes keeps
 //     its tokens (capped at the new burst).
-//   - Quota state (a few words per (plan, key)) is never evicted: it exists
-//     only for keys the caller authenticated, whose number the registry
-//     bounds. Only QPS buckets are evicted.
+//   - A (plan, key)'s in-memory state — its bucket and its quota position —
+//     is evicted as one LRU entry. The count itself lives in the Store, so
+//     eviction loses no quota: an evicted key's unused lease is given back,
+//     and its bucket comes back full. State exists only for keys the caller
+//     authenticated.
 //   - Leases: a Store is asked for quota in leases (Config.LeaseSize, or
 //     the store's LeaseSizer; 1 by default, exact across instances), each
 //     at most 1% of the plan's quota (MaxLeaseShare). Unused leases go back

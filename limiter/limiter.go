@@ -63,12 +63,13 @@ type Config struct {
 	// full, so an evicted key gets at most one extra burst. 0 means
 	// DefaultCapacity.
 	Capacity int
-	// LeaseSize is how many quota units one Store call reserves. 1 (the
-	// default, for 0) keeps quota exact across instances sharing a store.
-	// Larger leases cut store traffic (a durable store's write per
-	// request), at the price that a crash forfeits up to LeaseSize units
-	// per key and that units leased by one instance are not available to
-	// another until released.
+	// LeaseSize is how many quota units one Store call reserves, at most
+	// 1% of the plan's quota (MaxLeaseShare). 0 means the store's
+	// LeaseSizer if it has one (MemoryStore, boltstore), else 1, which
+	// keeps quota exact across instances sharing a store. Larger leases
+	// cut store traffic (a durable store's write per request), at the
+	// price that a crash forfeits up to one lease per key and that units
+	// leased by one instance are not available to another until released.
 	LeaseSize int64
 	// Prefetch tops a key's lease back up to a full lease in the
 	// background once half of it is spent, so that decisions on a durable

@@ -3,6 +3,7 @@ package usageplan
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -71,7 +72,7 @@ func TestImportLoadDescribe(t *testing.T) {
 	var got []string
 	for _, r := range set.ApiUsagePlanList {
 		got = append(got, strings.Join([]string{r.UsagePlanId, r.Environment, r.ApiId, r.Path, r.Method,
-			itoa(int(r.MaxRequestNum)), itoa(int(r.MaxRequestNumPreSec))}, " "))
+			strconv.FormatInt(r.MaxRequestNum, 10), strconv.FormatInt(r.MaxRequestNumPreSec, 10)}, " "))
 	}
 	assert.Equal(t, []string{
 		"usagePlan-3datbg1f release    -1 -1",

@@ -2,6 +2,7 @@ package usageplan
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 )
 
@@ -87,15 +88,5 @@ func join(path, field string) string {
 }
 
 func index(path string, i int) string {
-	return path + "[" + itoa(i) + "]"
-}
-
-func itoa(n int) string {
-	if n < 0 {
-		return "-" + itoa(-n)
-	}
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return itoa(n/10) + string(rune('0'+n%10))
+	return path + "[" + strconv.Itoa(i) + "]"
 }
