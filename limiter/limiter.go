@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"math"
+	"math/bits"
 	"sync"
 	"time"
 
@@ -97,6 +98,9 @@ type Limiter struct {
 	seed   maphash.Seed
 	shards [shardCount]shard
 
+	spanMu sync.Mutex
+	spans  map[spanKey]*span // the latest span of each period and zone
+
 	closeOnce sync.Once
 	closeErr  error
 
@@ -111,8 +115,10 @@ type entryKey struct{ plan, key string }
 // shard holds the state of the keys that hash to it in an LRU
 // (golang-lru's simplelru, under the shard's mutex).
 type shard struct {
-	mu      sync.Mutex
-	entries *simplelru.LRU[entryKey, *entry]
+	mu sync.Mutex
+	// entries is keyed by the hash of (plan, key); an entry whose key
+	// differs from the caller's is a hash collision (see lookup).
+	entries *simplelru.LRU[uint64, *entry]
 	// evicted holds entries pushed out with an unused lease, to be given
 	// back to the store outside the lock.
 	evicted []*entry
@@ -135,16 +141,61 @@ const touchEvery = int64(100 * time.Millisecond)
 // quota is one (plan, key)'s position in its current period.
 type quota struct {
 	mu          sync.Mutex
-	set         bool  // window fields are valid
-	gone        bool  // evicted: give any lease back when done
-	window      int64 // Counter.Window
-	start, end  int64 // the window, Unix nanoseconds; end 0 for Total
-	period      Period
-	loc         *time.Location
+	span        *span      // the current period; nil before the first decision
 	lease, used int64      // units reserved but unused; store usage at the last Reserve
+	fetched     *sync.Cond // on mu, signalled when a prefetch lands; made on first use
+	gone        bool       // evicted: give any lease back when done
 	fetching    bool       // a background reservation is in flight
 	full        bool       // the last reservation got a whole lease, so more may be left
-	fetched     *sync.Cond // on mu, signalled when it lands; made on first use
+}
+
+// window is q's store window (Counter.Window).
+func (q *quota) window() int64 {
+	if q.span == nil {
+		return 0
+	}
+	return q.span.window
+}
+
+// span is one quota period in one time zone. Entries share it (see
+// Limiter.spanAt), so an entry pays a pointer for its period, not 48 bytes.
+type span struct {
+	period     Period
+	loc        *time.Location
+	window     int64 // Counter.Window: the start in Unix seconds, 0 for Total
+	start, end int64 // Unix nanoseconds; end is 0 for Total
+}
+
+// holds reports whether s is the period of lim that contains ns.
+func (s *span) holds(lim Limits, ns int64) bool {
+	return s != nil && s.period == lim.Period && s.loc == lim.Location &&
+		(s.end == 0 || ns >= s.start && ns < s.end)
+}
+
+type spanKey struct {
+	period Period
+	loc    *time.Location
+}
+
+// spanAt returns the shared span of lim's period containing now.
+func (l *Limiter) spanAt(lim Limits, now time.Time) *span {
+	k := spanKey{lim.Period, lim.Location}
+	ns := now.UnixNano()
+	l.spanMu.Lock()
+	defer l.spanMu.Unlock()
+	if s := l.spans[k]; s.holds(lim, ns) {
+		return s
+	}
+	s := &span{period: lim.Period, loc: lim.Location}
+	if lim.Period != Total {
+		start, end := lim.Period.Window(now, lim.Location)
+		s.window, s.start, s.end = start.Unix(), start.UnixNano(), end.UnixNano()
+	}
+	if l.spans == nil {
+		l.spans = map[spanKey]*span{}
+	}
+	l.spans[k] = s
+	return s
 }
 
 // New returns a Limiter that keeps quota in store (a *MemoryStore, the
@@ -170,7 +221,7 @@ func New(store Store, cfg Config) (*Limiter, error) {
 	per := max(capacity/shardCount, 1)
 	for i := range l.shards {
 		sh := &l.shards[i]
-		lru, err := simplelru.NewLRU(per, func(_ entryKey, e *entry) { sh.evicted = append(sh.evicted, e) })
+		lru, err := simplelru.NewLRU(per, func(_ uint64, e *entry) { sh.evicted = append(sh.evicted, e) })
 		if err != nil {
 			return nil, err
 		}
@@ -179,8 +230,26 @@ func New(store Store, cfg Config) (*Limiter, error) {
 	return l, nil
 }
 
-func (l *Limiter) shard(k entryKey) *shard {
-	return &l.shards[maphash.String(l.seed, k.key)%shardCount]
+// hash is the one hash of (plan, key) a decision computes: it picks the
+// shard and is the shard's LRU key.
+func (l *Limiter) hash(k entryKey) uint64 {
+	return maphash.String(l.seed, k.key) ^ bits.RotateLeft64(maphash.String(l.seed, k.plan), 31)
+}
+
+// lookup returns the entry of k in sh, or nil. sh.mu is held. Two keys
+// whose 64-bit hashes collide (a chance of about n²/2⁶⁵ with n keys, and
+// the seed is secret) share an LRU slot: the newcomer evicts the other,
+// whose lease goes back to the store and whose bucket comes back full.
+func (sh *shard) lookup(h uint64, k entryKey) *entry {
+	e, ok := sh.entries.Peek(h)
+	if !ok {
+		return nil
+	}
+	if e.key != k {
+		sh.entries.Remove(h)
+		return nil
+	}
+	return e
 }
 
 // Allow is AllowAt with time.Now().
@@ -195,16 +264,17 @@ func (l *Limiter) AllowAt(ctx context.Context, plan, key string, lim Limits, now
 		return l.allowShared(ctx, l.shared, plan, key, lim, now)
 	}
 	k := entryKey{plan, key}
-	sh := l.shard(k)
+	h := l.hash(k)
+	sh := &l.shards[h%shardCount]
 	ns := now.UnixNano()
 	sh.mu.Lock()
-	e, ok := sh.entries.Peek(k)
+	e := sh.lookup(h, k)
 	switch {
-	case !ok:
+	case e == nil:
 		e = &entry{key: k, touched: ns}
-		sh.entries.Add(k, e)
+		sh.entries.Add(h, e)
 	case ns-e.touched > touchEvery:
-		sh.entries.Get(k)
+		sh.entries.Get(h)
 		e.touched = ns
 	}
 	if lim.QPS != Unlimited {
@@ -244,14 +314,13 @@ func (l *Limiter) AllowAt(ctx context.Context, plan, key string, lim Limits, now
 // fromLease admits a request from q's lease when the period and limits
 // are unchanged; ok is false when the slow path must decide. q.mu is held.
 func (q *quota) fromLease(lim Limits, ns int64) (d Decision, ok bool) {
-	if !q.set || q.lease == 0 || q.period != lim.Period || q.loc != lim.Location ||
-		q.end != 0 && (ns < q.start || ns >= q.end) || q.used-q.lease >= lim.Quota {
+	if q.lease == 0 || !q.span.holds(lim, ns) || q.used-q.lease >= lim.Quota {
 		return Decision{}, false
 	}
 	q.lease--
 	d = Decision{Allowed: true, Remaining: max(lim.Quota-(q.used-q.lease), 0)}
-	if q.end != 0 {
-		d.Reset = time.Unix(0, q.end)
+	if q.span.end != 0 {
+		d.Reset = time.Unix(0, q.span.end)
 	}
 	return d, true
 }
@@ -263,13 +332,14 @@ func (l *Limiter) takeQuota(ctx context.Context, e *entry, lim Limits, now time.
 	defer q.mu.Unlock()
 	l.roll(ctx, q, e.key, lim, now)
 	d := Decision{}
-	if q.end != 0 {
-		d.Reset = time.Unix(0, q.end)
+	end := q.span.end
+	if end != 0 {
+		d.Reset = time.Unix(0, end)
 	}
 	refuse := func() (Decision, error) {
 		d.Refused = LimitQuota
-		if q.end != 0 {
-			d.RetryAfter = time.Duration(q.end - now.UnixNano())
+		if end != 0 {
+			d.RetryAfter = time.Duration(end - now.UnixNano())
 		}
 		return d, nil
 	}
@@ -281,7 +351,7 @@ func (l *Limiter) takeQuota(ctx context.Context, e *entry, lim Limits, now time.
 	}
 	if q.lease == 0 {
 		n := l.leaseFor(lim.Quota)
-		granted, used, err := l.store.Reserve(ctx, Counter{Plan: e.key.plan, Key: e.key.key, Window: q.window}, n, lim.Quota)
+		granted, used, err := l.store.Reserve(ctx, Counter{Plan: e.key.plan, Key: e.key.key, Window: q.window()}, n, lim.Quota)
 		if err != nil {
 			return Decision{}, err
 		}
@@ -333,7 +403,7 @@ func (l *Limiter) fetchAhead(e *entry, limit int64) {
 	l.bg.Add(1)
 	// Top the lease up to one full lease, not more: a crash still
 	// forfeits at most one lease per key.
-	go l.reserveAhead(e, q.window, full-q.lease, limit)
+	go l.reserveAhead(e, q.window(), full-q.lease, limit)
 }
 
 // reserveAhead adds a lease to e, or gives it back if the period ended
@@ -352,7 +422,7 @@ func (l *Limiter) reserveAhead(e *entry, window, n, limit int64) {
 		q.full = false
 		return // the next decision that needs units asks the store itself
 	}
-	if q.window != window || q.gone {
+	if q.window() != window || q.gone {
 		_ = l.store.Release(ctx, c, granted) // best effort: under-admits, never over
 		return
 	}
@@ -389,7 +459,7 @@ func (l *Limiter) release(ctx context.Context, evicted []*entry) {
 func (l *Limiter) giveBack(ctx context.Context, e *entry) {
 	if e.q.lease > 0 {
 		// Best effort: a failure under-admits, never over-admits.
-		_ = l.store.Release(ctx, Counter{Plan: e.key.plan, Key: e.key.key, Window: e.q.window}, e.q.lease)
+		_ = l.store.Release(ctx, Counter{Plan: e.key.plan, Key: e.key.key, Window: e.q.window()}, e.q.lease)
 		e.q.used -= e.q.lease
 		e.q.lease = 0
 	}
@@ -434,25 +504,16 @@ func (b *bucket) allow(now time.Time, qps int64) (bool, float64) {
 // roll moves q into the period containing now, giving back the unused
 // lease of the period that ended. q.mu is held.
 func (l *Limiter) roll(ctx context.Context, q *quota, k entryKey, lim Limits, now time.Time) {
-	ns := now.UnixNano()
-	if q.set && q.period == lim.Period && q.loc == lim.Location && (q.end == 0 || ns >= q.start && ns < q.end) {
+	if q.span.holds(lim, now.UnixNano()) {
 		return
 	}
-	start, end := lim.Period.Window(now, lim.Location)
-	window := int64(0)
-	if lim.Period != Total {
-		window = start.Unix()
-	}
-	if window != q.window && q.lease > 0 {
-		// Best effort: a failure only leaves the old period over-counted.
-		_ = l.store.Release(ctx, Counter{Plan: k.plan, Key: k.key, Window: q.window}, q.lease)
-	}
-	if window != q.window {
+	next := l.spanAt(lim, now)
+	if old := q.window(); next.window != old {
+		if q.lease > 0 {
+			// Best effort: a failure only leaves the old period over-counted.
+			_ = l.store.Release(ctx, Counter{Plan: k.plan, Key: k.key, Window: old}, q.lease)
+		}
 		q.lease, q.used = 0, 0
 	}
-	q.set, q.window, q.period, q.loc = true, window, lim.Period, lim.Location
-	q.start, q.end = 0, 0
-	if lim.Period != Total {
-		q.start, q.end = start.UnixNano(), end.UnixNano()
-	}
+	q.span = next
 }

@@ -25,7 +25,7 @@ func (l *Limiter) unusedLease(c Counter) int64 {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if !q.set || q.window != c.Window {
+	if q.span == nil || q.window() != c.Window {
 		return 0
 	}
 	return q.lease
@@ -50,7 +50,7 @@ func (l *Limiter) SetUsage(ctx context.Context, plan, key string, lim Limits, no
 	if q := l.quotaOf(entryKey{plan, key}); q != nil {
 		q.mu.Lock()
 		defer q.mu.Unlock()
-		if q.set && q.window == c.Window {
+		if q.span != nil && q.window() == c.Window {
 			q.lease, q.used = 0, max(used, 0)
 		}
 	}
@@ -98,7 +98,7 @@ func (l *Limiter) Close(ctx context.Context) error {
 				q := &e.q
 				q.mu.Lock()
 				if q.lease > 0 {
-					if err := l.store.Release(ctx, Counter{Plan: e.key.plan, Key: e.key.key, Window: q.window}, q.lease); err != nil && l.closeErr == nil {
+					if err := l.store.Release(ctx, Counter{Plan: e.key.plan, Key: e.key.key, Window: q.window()}, q.lease); err != nil && l.closeErr == nil {
 						l.closeErr = err
 					}
 					q.used -= q.lease
@@ -113,10 +113,11 @@ func (l *Limiter) Close(ctx context.Context) error {
 
 // quotaOf returns the quota state of k, or nil.
 func (l *Limiter) quotaOf(k entryKey) *quota {
-	sh := l.shard(k)
+	h := l.hash(k)
+	sh := &l.shards[h%shardCount]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if e, ok := sh.entries.Peek(k); ok {
+	if e := sh.lookup(h, k); e != nil {
 		return &e.q
 	}
 	return nil
