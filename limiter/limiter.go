@@ -119,10 +119,14 @@ type shard struct {
 	// entries is keyed by the hash of (plan, key); an entry whose key
 	// differs from the caller's is a hash collision (see lookup).
 	entries *simplelru.LRU[uint64, *entry]
+	// index maps the same hashes straight to the entries: a hit reads one
+	// map and the entry, not the LRU's list element as well. The LRU
+	// keeps the order and evicts; its callback keeps index in step.
+	index map[uint64]*entry
 	// evicted holds entries pushed out with an unused lease, to be given
 	// back to the store outside the lock.
 	evicted []*entry
-	_       [32]byte
+	_       [16]byte // 64 bytes: no two shards' locks share a cache line
 }
 
 // entry is one (plan, key): its token bucket and its quota position.
@@ -221,7 +225,11 @@ func New(store Store, cfg Config) (*Limiter, error) {
 	per := max(capacity/shardCount, 1)
 	for i := range l.shards {
 		sh := &l.shards[i]
-		lru, err := simplelru.NewLRU(per, func(_ uint64, e *entry) { sh.evicted = append(sh.evicted, e) })
+		sh.index = make(map[uint64]*entry)
+		lru, err := simplelru.NewLRU(per, func(h uint64, e *entry) {
+			delete(sh.index, h)
+			sh.evicted = append(sh.evicted, e)
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -241,8 +249,8 @@ func (l *Limiter) hash(k entryKey) uint64 {
 // the seed is secret) share an LRU slot: the newcomer evicts the other,
 // whose lease goes back to the store and whose bucket comes back full.
 func (sh *shard) lookup(h uint64, k entryKey) *entry {
-	e, ok := sh.entries.Peek(h)
-	if !ok {
+	e := sh.index[h]
+	if e == nil {
 		return nil
 	}
 	if e.key != k {
@@ -273,6 +281,7 @@ func (l *Limiter) AllowAt(ctx context.Context, plan, key string, lim Limits, now
 	case e == nil:
 		e = &entry{key: k, touched: ns}
 		sh.entries.Add(h, e)
+		sh.index[h] = e
 	case ns-e.touched > touchEvery:
 		sh.entries.Get(h)
 		e.touched = ns

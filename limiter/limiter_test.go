@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
@@ -375,5 +376,11 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/key")
 		runtime.KeepAlive(l)
+	}
+}
+
+func TestShardSize(t *testing.T) {
+	if s := unsafe.Sizeof(shard{}); s%64 != 0 {
+		t.Fatalf("shard is %d bytes, want a multiple of 64", s)
 	}
 }
