@@ -22,6 +22,11 @@
 //     eviction loses no quota: an evicted key's unused lease is given back,
 //     and its bucket comes back full. State exists only for keys the caller
 //     authenticated.
+//   - Entries are found by one seeded 64-bit hash of (plan, key). Should two
+//     (plan, key) pairs ever collide (about n²/2⁶⁵ with n pairs, and the
+//     seed never leaves the process), they take turns in one slot: each
+//     evicts the other, as above, so quota stays exact and QPS gets at most
+//     an extra burst per turn.
 //   - Leases: a Store is asked for quota in leases (Config.LeaseSize, or
 //     the store's LeaseSizer; 1 by default, exact across instances), each
 //     at most 1% of the plan's quota (MaxLeaseShare). Unused leases go back

@@ -384,3 +384,39 @@ func TestShardSize(t *testing.T) {
 		t.Fatalf("shard is %d bytes, want a multiple of 64", s)
 	}
 }
+
+// Two keys whose hashes collide share an LRU slot: the newcomer evicts the
+// other, whose lease goes back to the store, so quota stays exact.
+func TestHashCollisionEvicts(t *testing.T) {
+	l, s := newLimiter(t, Config{})
+	lim := Limits{QPS: Unlimited, Quota: 10}
+	a, b := entryKey{"usagePlan-a", "AKIDa"}, entryKey{"usagePlan-a", "AKIDb"}
+	for range 3 {
+		d, err := l.AllowAt(ctx, a.plan, a.key, lim, t0)
+		require.NoError(t, err)
+		require.True(t, d.Allowed)
+	}
+	c := Counter{Plan: a.plan, Key: a.key}
+	leased, _ := s.Usage(ctx, c)
+	require.Equal(t, int64(10), leased, "the memory store leases the whole quota")
+
+	// Look b up under a's hash, as if the two collided.
+	h := l.hash(a)
+	sh := &l.shards[h%shardCount]
+	sh.mu.Lock()
+	got := sh.lookup(h, b)
+	_, indexed := sh.index[h]
+	evicted := l.takeEvicted(sh)
+	sh.mu.Unlock()
+	require.Nil(t, got)
+	require.False(t, indexed)
+	require.Len(t, evicted, 1)
+	require.Equal(t, a, evicted[0].key)
+
+	l.release(ctx, evicted)
+	used, _ := s.Usage(ctx, c)
+	require.Equal(t, int64(3), used, "the unused lease went back")
+	u, err := l.Usage(ctx, a.plan, a.key, lim, t0)
+	require.NoError(t, err)
+	require.Equal(t, int64(3), u)
+}
