@@ -31,7 +31,7 @@ func Generate(rand io.Reader, name string, now time.Time) (Key, error) {
 // Generate and for rotation.
 func GenerateSecret(rand io.Reader) (Secret, error) {
 	s, err := RandomString(rand, alphanumerics, AutoSecretLen)
-	return Secret{b: []byte(s)}, err
+	return NewSecret(s), err
 }
 
 // RandomString returns n characters of alphabet (at most 256 of them) drawn

@@ -15,10 +15,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const secretValue = "ZxF2whO0RhuwnVCj5JMMAuqcDcN2oPrC"
+const secretText = "ZxF2whO0RhuwnVCj5JMMAuqcDcN2oPrC"
 
 func TestSecretNeverPrints(t *testing.T) {
-	s := NewSecret(secretValue)
+	s := NewSecret(secretText)
 	k := Key{ID: "AKIDabc", Name: "n", Secret: s}
 	var logs bytes.Buffer
 	slog.New(slog.NewTextHandler(&logs, nil)).Info("key", "secret", s, "key", k)
@@ -31,11 +31,11 @@ func TestSecretNeverPrints(t *testing.T) {
 		fmt.Sprintf("%v %+v %#v", k, k, k), fmt.Sprintf("%v", &k),
 	}
 	for _, out := range outputs {
-		assert.NotContains(t, out, secretValue)
-		assert.NotContains(t, out, fmt.Sprintf("%x", secretValue))
+		assert.NotContains(t, out, secretText)
+		assert.NotContains(t, out, fmt.Sprintf("%x", secretText))
 	}
 	assert.Contains(t, fmt.Sprint(s), "[REDACTED]")
-	assert.Equal(t, secretValue, s.Reveal())
+	assert.Equal(t, secretText, s.Reveal())
 }
 
 func TestGenerate(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding"
 	"hash"
 	"sync"
 )
@@ -22,27 +23,46 @@ func Algorithms() []string { return []string{HMACSHA1, HMACSHA256, HMACSHA384, H
 // algorithm computes HMAC (RFC 2104) over a pool of plain hashes, so that
 // verifying a request allocates nothing: crypto/hmac allocates its state
 // per key, and keys change from request to request.
+//
+// The two keyed hash states (after key⊕ipad and after key⊕opad) are
+// computed once per secret and algorithm and kept with the Secret (see
+// Secret.pads), so a request costs the message's blocks and one outer
+// block, not two more for the key.
 type algorithm struct {
 	name  string
+	index int // in Secret's pad cache
 	size  int // MAC bytes
 	block int // hash block bytes
 	pool  sync.Pool
 }
 
-func newAlgorithm(name string, h func() hash.Hash) *algorithm {
-	a := &algorithm{name: name}
+// macHash is what the algorithms' hashes implement: the keyed states are
+// saved and restored through their binary encoding.
+type macHash interface {
+	hash.Hash
+	encoding.BinaryAppender
+	encoding.BinaryUnmarshaler
+}
+
+func newAlgorithm(name string, index int, h func() hash.Hash) *algorithm {
+	a := &algorithm{name: name, index: index}
 	probe := h()
 	a.size, a.block = probe.Size(), probe.BlockSize()
-	a.pool.New = func() any { return &macState{alg: a, h: h()} }
+	a.pool.New = func() any { return &macState{alg: a, h: h().(macHash)} }
 	return a
 }
 
+const numAlgorithms = 4
+
 var (
-	sha1Alg   = newAlgorithm(HMACSHA1, sha1.New)
-	sha256Alg = newAlgorithm(HMACSHA256, sha256.New)
-	sha384Alg = newAlgorithm(HMACSHA384, sha512.New384)
-	sha512Alg = newAlgorithm(HMACSHA512, sha512.New)
+	sha1Alg   = newAlgorithm(HMACSHA1, 0, sha1.New)
+	sha256Alg = newAlgorithm(HMACSHA256, 1, sha256.New)
+	sha384Alg = newAlgorithm(HMACSHA384, 2, sha512.New384)
+	sha512Alg = newAlgorithm(HMACSHA512, 3, sha512.New)
 )
+
+// pads are HMAC's keyed hash states for one secret and algorithm.
+type pads struct{ inner, outer []byte }
 
 // lookupAlgorithm returns the algorithm named name (case-sensitive, as
 // sent by every known client), or nil.
@@ -63,42 +83,67 @@ func lookupAlgorithm(name string) *algorithm {
 // macState is one HMAC computation in progress. Everything it needs lives
 // inside it, so nothing escapes to the heap per request.
 type macState struct {
-	alg  *algorithm
-	h    hash.Hash
-	key  [128]byte // the key, padded to the block size
-	buf  [256]byte // pending message bytes
-	n    int
-	sum  [64]byte // inner digest
-	mac  [64]byte // result
-	sig  [88]byte // decoded client signature
-	name [maxHeaderNameLen]byte
+	alg   *algorithm
+	h     macHash
+	outer []byte    // the keyed outer state to finish with
+	buf   [256]byte // pending message bytes
+	n     int
+	sum   [64]byte // inner digest
+	mac   [64]byte // result
+	sig   [88]byte // decoded client signature
+	name  [maxHeaderNameLen]byte
 }
 
-// start begins HMAC(secret, ·).
+// start begins HMAC(secret, ·), computing the keyed states afresh.
 func (a *algorithm) start(secret []byte) *macState {
-	return a.restart(a.pool.Get().(*macState), secret)
+	m := a.pool.Get().(*macState)
+	return m.begin(a.pads(m, secret))
 }
 
-// restart reuses m for HMAC(secret, ·), keeping its sig and name fields.
-func (a *algorithm) restart(m *macState, secret []byte) *macState {
-	m.n = 0
-	clear(m.key[:a.block])
+// startSecret begins HMAC(s, ·) from s's cached keyed states.
+func (a *algorithm) startSecret(s Secret) *macState {
+	m := a.pool.Get().(*macState)
+	return m.begin(s.pads(a, m))
+}
+
+// pads computes the keyed states of secret, using m's hash.
+func (a *algorithm) pads(m *macState, secret []byte) *pads {
+	var key [128]byte // the key, padded to the block size
 	if len(secret) > a.block {
 		m.h.Reset()
 		m.h.Write(secret)
-		copy(m.key[:], m.h.Sum(m.sum[:0]))
+		copy(key[:], m.h.Sum(m.sum[:0]))
 	} else {
-		copy(m.key[:], secret)
+		copy(key[:], secret)
 	}
-	for i := range a.block {
-		m.key[i] ^= 0x36
+	keyed := func(pad byte) []byte {
+		var block [128]byte
+		for i := range a.block {
+			block[i] = key[i] ^ pad
+		}
+		m.h.Reset()
+		m.h.Write(block[:a.block])
+		clear(block[:])
+		state, _ := m.h.AppendBinary(nil) // never fails for these hashes
+		return state
 	}
-	m.h.Reset()
-	m.h.Write(m.key[:a.block])
+	p := &pads{inner: keyed(0x36), outer: keyed(0x5c)}
+	clear(key[:])
+	return p
+}
+
+// begin starts m from keyed states p, keeping its sig and name fields.
+func (m *macState) begin(p *pads) *macState {
+	m.n = 0
+	_ = m.h.UnmarshalBinary(p.inner) // a state this hash wrote itself
+	m.outer = p.outer
 	return m
 }
 
-func (m *macState) release() { m.alg.pool.Put(m) }
+func (m *macState) release() {
+	m.outer = nil
+	m.alg.pool.Put(m)
+}
 
 func (m *macState) writeString(s string) {
 	for len(s) > 0 {
@@ -128,11 +173,7 @@ func (m *macState) flush() {
 func (m *macState) finish() []byte {
 	m.flush()
 	inner := m.h.Sum(m.sum[:0])
-	for i := range m.alg.block {
-		m.key[i] ^= 0x36 ^ 0x5c // ipad → opad
-	}
-	m.h.Reset()
-	m.h.Write(m.key[:m.alg.block])
+	_ = m.h.UnmarshalBinary(m.outer)
 	m.h.Write(inner)
 	return m.h.Sum(m.mac[:0])
 }

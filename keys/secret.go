@@ -3,6 +3,7 @@ package keys
 import (
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 )
 
 // redacted is what a Secret prints instead of itself.
@@ -15,23 +16,55 @@ const redacted = "[REDACTED]"
 //
 // The zero Secret is empty. A Secret is immutable and safe for concurrent use.
 type Secret struct {
-	b []byte // never mutated after construction
+	v *secretValue // nil for the zero Secret
+}
+
+// secretValue is shared by the copies of a Secret, so that HMAC's keyed
+// states, computed on first use, serve every copy.
+type secretValue struct {
+	b    []byte                              // never mutated after construction
+	pads [numAlgorithms]atomic.Pointer[pads] // per algorithm, made on first use
 }
 
 // NewSecret wraps s. It does not validate; see ValidateSecret.
-func NewSecret(s string) Secret { return Secret{b: []byte(s)} }
+func NewSecret(s string) Secret {
+	if s == "" {
+		return Secret{}
+	}
+	return Secret{v: &secretValue{b: []byte(s)}}
+}
 
 // Reveal returns the secret's value. Call it only where the value is needed.
-func (s Secret) Reveal() string { return string(s.b) }
+func (s Secret) Reveal() string { return string(s.bytes()) }
 
 // bytes returns the secret for HMAC without a copy. Callers must not modify it.
-func (s Secret) bytes() []byte { return s.b }
+func (s Secret) bytes() []byte {
+	if s.v == nil {
+		return nil
+	}
+	return s.v.b
+}
+
+// pads returns the keyed HMAC states of s under a, computing them with m's
+// hash on first use. Two first uses at once compute the same value twice.
+func (s Secret) pads(a *algorithm, m *macState) *pads {
+	if s.v == nil {
+		return a.pads(m, nil)
+	}
+	slot := &s.v.pads[a.index]
+	if p := slot.Load(); p != nil {
+		return p
+	}
+	p := a.pads(m, s.v.b)
+	slot.Store(p)
+	return p
+}
 
 // IsZero reports whether the secret is empty.
-func (s Secret) IsZero() bool { return len(s.b) == 0 }
+func (s Secret) IsZero() bool { return len(s.bytes()) == 0 }
 
 // Equal reports whether two secrets hold the same value.
-func (s Secret) Equal(o Secret) bool { return string(s.b) == string(o.b) }
+func (s Secret) Equal(o Secret) bool { return string(s.bytes()) == string(o.bytes()) }
 
 // String implements fmt.Stringer and returns "[REDACTED]".
 func (Secret) String() string { return redacted }

@@ -190,12 +190,25 @@ func BenchmarkVerify(b *testing.B) {
 	if err := s.SignAt(r, t0); err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := v.VerifyAt(r, t0); err != nil {
-			b.Fatal(err)
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := v.VerifyAt(r, t0); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := v.VerifyAt(r, t0); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
 }
 
 // BenchmarkBareHMACSHA1 is the baseline: crypto/hmac over the same

@@ -58,7 +58,7 @@ func (s *Signer) SignAt(r *http.Request, now time.Time) error {
 	if s.Source != "" {
 		r.Header.Set("Source", s.Source)
 	}
-	m := alg.start(s.Secret.bytes())
+	m := alg.startSecret(s.Secret)
 	defer m.release()
 	var scratch [maxHeaderNameLen]byte
 	if err := writeSigningString(m, r, list, &scratch); err != nil {

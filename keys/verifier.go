@@ -185,8 +185,8 @@ func (v *Verifier) verify(r *http.Request, now time.Time) (Key, *AuthError) {
 		return Key{}, authErr(ReasonUnknownKey)
 	}
 
-	// Compute the MAC (restarting m with the key keeps m.sig) and compare.
-	m = alg.restart(m, key.Secret.bytes())
+	// Compute the MAC (beginning m again keeps m.sig) and compare.
+	m.begin(key.Secret.pads(alg, m))
 	if err := writeSigningString(m, r, auth.Headers, &m.name); err != nil {
 		return Key{}, err
 	}
