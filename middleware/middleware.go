@@ -128,7 +128,6 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	}
 	c := &q.caller
 	c.Service, c.Environment, c.API = svc, env, api
-	setPathValues(view, api.Path)
 	static := m.headers.get(snap)
 	if v, ok := static.apis[api.ID]; ok {
 		w.Header()[canonAPIID] = v
@@ -193,7 +192,8 @@ func (m *Middleware) forward(r *http.Request, c *Caller) {
 	}
 }
 
-// match finds the service and API for r in env.
+// match finds the service and API for r in env, and routes r to it as a
+// ServeMux would (r.Pattern and r.PathValue; see Snapshot.Route).
 func (m *Middleware) match(snap *usageplan.Snapshot, env string, r *http.Request) (string, usageplan.API, bool) {
 	if env == "" {
 		return "", usageplan.API{}, false
@@ -203,14 +203,14 @@ func (m *Middleware) match(snap *usageplan.Snapshot, env string, r *http.Request
 		if !ok || !svc.HasEnvironment(env) {
 			return "", usageplan.API{}, false
 		}
-		api, ok := snap.MatchAPI(svc.ID, r)
+		api, ok := snap.Route(svc.ID, r)
 		return svc.ID, api, ok
 	}
 	for _, svc := range snap.Services() {
 		if !svc.HasEnvironment(env) {
 			continue
 		}
-		if api, ok := snap.MatchAPI(svc.ID, r); ok {
+		if api, ok := snap.Route(svc.ID, r); ok {
 			return svc.ID, api, true
 		}
 	}

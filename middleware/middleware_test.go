@@ -311,24 +311,3 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	_, err = New(reg, lim, Config{Verifier: keys.VerifierConfig{ClockSkew: -1}})
 	require.Error(t, err)
 }
-
-func TestSetPathValues(t *testing.T) {
-	cases := []struct {
-		pattern, path string
-		want          map[string]string
-	}{
-		{"/orders/{id}", "/orders/42", map[string]string{"id": "42"}},
-		{"/a/{x}/b/{y}", "/a/1/b/2", map[string]string{"x": "1", "y": "2"}},
-		{"/files/{rest...}", "/files/a/b%2Fc", map[string]string{"rest": "a/b/c"}},
-		{"/files/{rest...}", "/files/", map[string]string{"rest": ""}},
-		{"/esc/{n}", "/esc/a%20b", map[string]string{"n": "a b"}},
-		{"/x/{$}", "/x/", map[string]string{}},
-	}
-	for _, c := range cases {
-		r := httptest.NewRequest("GET", c.path, nil)
-		setPathValues(r, c.pattern)
-		for k, v := range c.want {
-			assert.Equal(t, v, r.PathValue(k), "%s %s %s", c.pattern, c.path, k)
-		}
-	}
-}

@@ -3,6 +3,7 @@ package usageplan
 import (
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/planguard/planguard/binding"
@@ -33,12 +34,34 @@ type compiledPlan struct {
 	loc *time.Location
 }
 
-// apiHandler marks the API a ServeMux pattern belongs to; it is never served.
+// apiHandler marks the API a ServeMux pattern belongs to. Route serves it
+// to a routeProbe, which records the API; it writes nothing.
 type apiHandler struct{ api *API }
 
-func (apiHandler) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	http.Error(w, "usageplan: API marker served", http.StatusInternalServerError)
+func (a apiHandler) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	if p, ok := w.(*routeProbe); ok {
+		p.api = a.api
+	}
 }
+
+// routeProbe is the ResponseWriter Route hands the ServeMux: it records
+// the API if one matched, and swallows what the ServeMux's own not-found,
+// method-not-allowed and redirect handlers write.
+type routeProbe struct {
+	api *API
+	h   http.Header
+}
+
+func (p *routeProbe) Header() http.Header {
+	if p.h == nil {
+		p.h = http.Header{}
+	}
+	return p.h
+}
+func (*routeProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (*routeProbe) WriteHeader(int)             {}
+
+var probes = sync.Pool{New: func() any { return new(routeProbe) }}
 
 func compile(m *model, c *checked, version uint64) *Snapshot {
 	s := &Snapshot{
@@ -135,6 +158,29 @@ func (s *Snapshot) MatchAPI(service string, r *http.Request) (API, bool) {
 		return API{}, false
 	}
 	return *a.api, true
+}
+
+// Route is MatchAPI that also routes r as http.ServeMux.ServeHTTP does:
+// on a match, r.Pattern is the API's pattern and r.PathValue returns its
+// wildcards, for the handler behind. Route modifies r (on no match it
+// clears them), so pass a request of your own, not one you were given.
+// It allocates only what ServeMux allocates for the wildcards.
+func (s *Snapshot) Route(service string, r *http.Request) (API, bool) {
+	c, ok := s.services[service]
+	if !ok || c.mux == nil {
+		return API{}, false
+	}
+	p := probes.Get().(*routeProbe)
+	c.mux.ServeHTTP(p, r)
+	a := p.api
+	p.api = nil
+	clear(p.h)
+	probes.Put(p)
+	if a == nil {
+		r.Pattern = "" // a redirect leaves the pattern it would redirect to
+		return API{}, false
+	}
+	return *a, true
 }
 
 // matchPath is MatchAPI for a bare method and path.
