@@ -172,7 +172,7 @@ func BenchmarkMiddleware(b *testing.B) {
 		serveParallel(b, h, signed)
 	})
 	b.Run("sethvargo-go-limiter", func(b *testing.B) {
-		s, _ := memorystore.New(&memorystore.Config{Tokens: 1 << 30, Interval: time.Second})
+		s, _ := memorystore.New(&memorystore.Config{Tokens: 1 << 20, Interval: time.Second})
 		defer s.Close(ctx)
 		mw, _ := httplimit.NewMiddleware(s, func(r *http.Request) (string, error) { return r.Header.Get("X-Key"), nil })
 		serveParallel(b, mw.Handle(http.HandlerFunc(ok)), plain)
