@@ -20,6 +20,9 @@
 //   - Without Config.Environment, the first path segment names the
 //     environment, and the handler sees the path without it (and without
 //     its RawPath, which the prefix would make inconsistent).
+//   - The handler sees the request as an http.ServeMux would have routed
+//     it to the API's pattern: r.Pattern is the pattern ("GET
+//     /orders/{id}") and r.PathValue returns its wildcards.
 //   - Signatures are verified over the request as the client sent it,
 //     environment prefix included.
 //   - Client-sent X-Api-SecretId, X-Api-UsagePlanId, X-Api-ID and

@@ -96,7 +96,7 @@ func echo(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = json.NewEncoder(w).Encode(map[string]string{
 		"api": c.API.ID, "plan": c.Plan.ID, "key": c.SecretID, "env": c.Environment, "path": r.URL.Path,
-		"fwd": r.Header.Get(HeaderSecretID), "id": r.PathValue("id"),
+		"fwd": r.Header.Get(HeaderSecretID), "id": r.PathValue("id"), "pattern": r.Pattern,
 	})
 }
 
@@ -224,6 +224,8 @@ func TestFixedEnvironment(t *testing.T) {
 	rep := f.do(t, "GET", "/orders/7", goldKey, goldSecret, nil)
 	require.Equal(t, 200, rep.status)
 	require.Equal(t, "/orders/7", rep.body["path"])
+	require.Equal(t, "7", rep.body["id"])
+	require.Equal(t, "GET /orders/{id}", rep.body["pattern"])
 	require.Equal(t, 404, f.do(t, "GET", "/release/orders/7", goldKey, goldSecret, nil).status)
 }
 
