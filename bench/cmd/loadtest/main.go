@@ -5,10 +5,11 @@
 // prints a Markdown table with throughput as a ratio of the NONE route's.
 //
 // After a warm-up, the routes take turns in -rounds rounds, so that noise
-// from a shared machine falls on all of them alike; each route's figures
-// are from its median round.
+// from a shared machine falls on all of them alike. A route's ratio is the
+// median of its per-round ratios to the NONE round just before it (a
+// paired comparison); its other figures are from its median round.
 //
-//	cd bench && go run ./cmd/loadtest [-workers 8] [-duration 3s] [-rounds 3]
+//	cd bench && go run ./cmd/loadtest [-workers 8] [-duration 5s] [-rounds 5]
 package main
 
 import (
@@ -49,8 +50,8 @@ const config = `{
 
 func main() {
 	workers := flag.Int("workers", 8, "concurrent keep-alive connections")
-	duration := flag.Duration("duration", 3*time.Second, "load per route, split over the rounds")
-	rounds := flag.Int("rounds", 3, "rounds in which the routes take turns")
+	duration := flag.Duration("duration", 5*time.Second, "load per route, split over the rounds")
+	rounds := flag.Int("rounds", 5, "rounds in which the routes take turns")
 	flag.Parse()
 	if *workers < 1 || *rounds < 1 || *duration <= 0 {
 		fmt.Fprintln(os.Stderr, "loadtest: -workers, -rounds and -duration must be positive")
@@ -123,17 +124,18 @@ func run(workers int, duration time.Duration, rounds int) error {
 		}
 	}
 
-	fmt.Printf("Loopback load: %d keep-alive workers, %v per route in %d alternating rounds (median round shown), examples/server with the in-memory store, %d CPUs shared by client and server.\n\n",
+	fmt.Printf("Loopback load: %d keep-alive workers, %v per route in %d alternating rounds, examples/server with the in-memory store, %d CPUs shared by client and server. Ratio: median over the rounds of the route's throughput over the NONE route's in the same round; the other columns: the route's median round.\n\n",
 		workers, duration, rounds, runtime.NumCPU())
 	fmt.Println("| route | requests/s | ratio to NONE | p50 | p99 | statuses |")
 	fmt.Println("| --- | --- | --- | --- | --- | --- |")
-	var base float64
 	for i, route := range routes {
-		res := median(results[i])
-		if base == 0 {
-			base = res.RPS()
+		ratios := make([]float64, rounds)
+		for j := range rounds {
+			ratios[j] = results[i][j].RPS() / results[0][j].RPS()
 		}
-		fmt.Printf("| %s | %.0f | %.2f | %v | %v | %v |\n", route.name, res.RPS(), res.RPS()/base,
+		slices.Sort(ratios)
+		res := median(results[i])
+		fmt.Printf("| %s | %.0f | %.2f | %v | %v | %v |\n", route.name, res.RPS(), ratios[rounds/2],
 			res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond), res.Status)
 	}
 	return nil
