@@ -17,6 +17,7 @@ const redacted = "[REDACTED]"
 // The zero Secret is empty. A Secret is immutable and safe for concurrent use.
 type Secret struct {
 	v *secretValue // nil for the zero Secret
+	_ [0]func()    // not comparable with ==: use Equal, which compares values
 }
 
 // secretValue is shared by the copies of a Secret, so that HMAC's keyed

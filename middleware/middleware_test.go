@@ -189,7 +189,7 @@ func TestAdmittedHeadersAndContext(t *testing.T) {
 	assert.Equal(t, `"quota";r=99;t=43200`, rep.header.Get(HeaderRateLimitState))
 	assert.Equal(t, map[string]string{
 		"api": "api-get00001", "plan": "usagePlan-gold0001", "key": goldKey, "env": "release",
-		"path": "/orders/42", "fwd": "", "id": "42",
+		"path": "/orders/42", "fwd": "", "id": "42", "pattern": "GET /orders/{id}",
 	}, rep.body, "the handler sees the path without the environment, and no impersonated header")
 }
 
