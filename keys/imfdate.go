@@ -19,11 +19,45 @@ func parseIMFFixdate(s string) (time.Time, bool) {
 	if !(ok1 && ok2 && ok3 && ok4 && ok5) || month == 0 || hour > 23 || minute > 59 || sec > 59 || day < 1 {
 		return time.Time{}, false
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC)
-	if t.Day() != day || weekdays[t.Weekday()] != s[:3] { // Feb 30 normalises to March
+	if day > daysIn(month, year) {
 		return time.Time{}, false
 	}
-	return t, true
+	days := daysFromCivil(year, month, day)
+	if weekdays[((days%7)+7+4)%7] != s[:3] { // 1970-01-01 was a Thursday
+		return time.Time{}, false
+	}
+	return time.Unix(days*86400+int64(hour*3600+minute*60+sec), 0).UTC(), true
+}
+
+// daysFromCivil returns the days from 1970-01-01 to y-m-d in the proleptic
+// Gregorian calendar (the era arithmetic of Howard Hinnant's
+// days_from_civil), without time.Date's normalising round trip.
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 {
+		era = (y - 399) / 400
+	}
+	yoe := y - era*400                     // [0, 399]
+	doy := (153*((m+9)%12)+2)/5 + d - 1    // day of a year starting in March
+	doe := yoe*365 + yoe/4 - yoe/100 + doy // [0, 146096]
+	return int64(era)*146097 + int64(doe) - 719468
+}
+
+// daysIn returns the length of month m of year y.
+func daysIn(m, y int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 var weekdays = [7]string{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"}
