@@ -313,3 +313,15 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	_, err = New(reg, lim, Config{Verifier: keys.VerifierConfig{ClockSkew: -1}})
 	require.Error(t, err)
 }
+
+// HMAC's keyed states are cached with the secret: a rotation must make
+// the old secret fail at once and the new one work.
+func TestRotationTakesEffectAtOnce(t *testing.T) {
+	f := newFixture(t, Config{}, nil)
+	require.Equal(t, 200, f.do(t, "GET", "/release/orders/1", goldKey, goldSecret, nil).status)
+	const next = "NewSecretValue0123456789"
+	_, err := f.reg.RotateKeyTo(goldKey, keys.NewSecret(next))
+	require.NoError(t, err)
+	require.Equal(t, 401, f.do(t, "GET", "/release/orders/1", goldKey, goldSecret, nil).status)
+	require.Equal(t, 200, f.do(t, "GET", "/release/orders/1", goldKey, next, nil).status)
+}
