@@ -136,8 +136,15 @@ func setUsageHeaders(h http.Header, scratch *headerScratch, ph planHeaders, plan
 	if n == 0 {
 		return
 	}
-	// scratch.buf is never written again, so the string may alias it.
-	s := unsafe.String(&scratch.buf[0], len(b))
+	// scratch.buf is never written again, so the string may alias it. The
+	// values fit in it (at most 78 bytes with int64 limits); should append
+	// ever have outgrown it, b is a fresh array of its own.
+	var s string
+	if len(b) <= len(scratch.buf) && &b[0] == &scratch.buf[0] {
+		s = unsafe.String(&scratch.buf[0], len(b))
+	} else {
+		s = string(b)
+	}
 	vals := scratch.vals[:n]
 	start := 0
 	for i := range n {

@@ -88,9 +88,11 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { m.serve(w, r, next) })
 }
 
-// request is the handler's view of r plus the caller, in one allocation.
+// request is the handler's view of r, its context and the caller, in one
+// allocation.
 type request struct {
 	context.Context
+	view    http.Request
 	caller  Caller
 	url     urlCopy
 	headers headerScratch
@@ -107,7 +109,10 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	now := m.now()
 	snap := m.reg.Snapshot()
 	q := &request{Context: r.Context()}
-	view := r.WithContext(q)
+	// WithContext is the only way to give a request a context; its copy
+	// stays on the stack, and only q is allocated.
+	q.view = *r.WithContext(q)
+	view := &q.view
 	for _, h := range forwarded {
 		if _, sent := view.Header[h]; sent { // read first: most requests send none
 			delete(view.Header, h)

@@ -1,0 +1,52 @@
+package middleware
+
+import (
+	"math"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/planguard/planguard/limiter"
+	"github.com/planguard/planguard/usageplan"
+)
+
+// The dynamic header values are built in a fixed buffer; the widest
+// values int64 limits allow must come out whole.
+func TestUsageHeadersAtInt64Limits(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	plan := usageplan.Plan{QPS: math.MaxInt64, Quota: math.MaxInt64}
+	ph := planHeaders{qps: one("9223372036854775807"), quota: "/9223372036854775807"}
+	cases := []struct {
+		name string
+		d    limiter.Decision
+		want map[string]string
+	}{
+		{"admitted", limiter.Decision{Allowed: true, Remaining: math.MaxInt64 - 1, Reset: now.Add(31 * 24 * time.Hour)},
+			map[string]string{
+				HeaderQuota:          "9223372036854775806/9223372036854775807",
+				HeaderRateLimitState: `"quota";r=9223372036854775806;t=2678400`,
+			}},
+		{"refused by quota", limiter.Decision{Refused: limiter.LimitQuota, RetryAfter: 31 * 24 * time.Hour, Reset: now.Add(31 * 24 * time.Hour)},
+			map[string]string{
+				HeaderQuota:          "0/9223372036854775807",
+				HeaderRateLimitState: `"quota";r=0;t=2678400`,
+				HeaderRetryAfter:     "2678400",
+			}},
+		{"refused by QPS", limiter.Decision{Refused: limiter.LimitQPS, Remaining: math.MaxInt64, RetryAfter: time.Millisecond},
+			map[string]string{
+				HeaderQuota:          "9223372036854775807/9223372036854775807",
+				HeaderRateLimitState: `"qps";r=0;t=1`,
+				HeaderRetryAfter:     "1",
+			}},
+	}
+	for _, c := range cases {
+		h := http.Header{}
+		var scratch headerScratch
+		setUsageHeaders(h, &scratch, ph, plan, c.d, now)
+		for k, v := range c.want {
+			assert.Equal(t, v, h.Get(k), "%s: %s", c.name, k)
+		}
+	}
+}
