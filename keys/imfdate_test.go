@@ -58,3 +58,24 @@ func BenchmarkParseIMFFixdate(b *testing.B) {
 		}
 	})
 }
+
+// FuzzParseIMFFixdate: whatever the parser accepts is an IMF-fixdate that
+// formats back to the same text, and time.Parse reads the same instant.
+func FuzzParseIMFFixdate(f *testing.F) {
+	f.Add("Mon, 23 Nov 2026 12:00:00 GMT")
+	f.Add("Tue, 29 Feb 2000 23:59:59 GMT")
+	f.Add("Sat, 01 Jan 0000 00:00:00 GMT")
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseIMFFixdate(s)
+		if !ok {
+			return
+		}
+		if back := got.Format(http.TimeFormat); back != s {
+			t.Fatalf("%q parsed as %v, which formats as %q", s, got, back)
+		}
+		want, err := time.Parse(http.TimeFormat, s)
+		if err != nil || !want.Equal(got) {
+			t.Fatalf("%q: time.Parse says %v, %v; parseIMFFixdate says %v", s, want, err, got)
+		}
+	})
+}
