@@ -409,16 +409,15 @@ func (l *Limiter) fetchAhead(e *entry, limit int64) {
 	if q.fetched == nil {
 		q.fetched = sync.NewCond(&q.mu)
 	}
-	l.bg.Add(1)
 	// Top the lease up to one full lease, not more: a crash still
 	// forfeits at most one lease per key.
-	go l.reserveAhead(e, q.window(), full-q.lease, limit)
+	window, n := q.window(), full-q.lease
+	l.bg.Go(func() { l.reserveAhead(e, window, n, limit) })
 }
 
 // reserveAhead adds a lease to e, or gives it back if the period ended
 // or the entry was evicted meanwhile.
 func (l *Limiter) reserveAhead(e *entry, window, n, limit int64) {
-	defer l.bg.Done()
 	ctx := context.Background()
 	c := Counter{Plan: e.key.plan, Key: e.key.key, Window: window}
 	granted, used, err := l.store.Reserve(ctx, c, n, limit)

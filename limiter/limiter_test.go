@@ -89,16 +89,14 @@ func TestQPSBound(t *testing.T) {
 	var admitted atomic.Int64
 	var wg sync.WaitGroup
 	for g := range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := range 500 {
 				at := t0.Add(time.Duration(i*2+g%2) * time.Millisecond) // 0..1s
 				if d, _ := l.AllowAt(ctx, "p", "k", lim, at); d.Allowed {
 					admitted.Add(1)
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	require.LessOrEqual(t, admitted.Load(), int64(50+50*1))
@@ -285,13 +283,11 @@ func TestExactQuotaUnderConcurrency(t *testing.T) {
 	var admitted atomic.Int64
 	var wg sync.WaitGroup
 	for range 1000 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			if d, err := l.AllowAt(ctx, "p", "k", lim, t0); err == nil && d.Allowed {
 				admitted.Add(1)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	require.EqualValues(t, 100, admitted.Load())

@@ -257,9 +257,7 @@ func TestQuotaExactOverHTTP(t *testing.T) {
 	messages := map[string]int{}
 	var wg sync.WaitGroup
 	for range 50 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for range 4 {
 				rep := f.do(t, "GET", "/release/orders", goldKey, goldSecret, nil)
 				mu.Lock()
@@ -269,7 +267,7 @@ func TestQuotaExactOverHTTP(t *testing.T) {
 				}
 				mu.Unlock()
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	require.Equal(t, map[int]int{200: 100, 429: 100}, counts)

@@ -68,9 +68,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range cfg.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			var rt http.RoundTripper = &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}
 			if cfg.Sign != nil {
 				rt = cfg.Sign(rt)
@@ -106,7 +104,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			}
 			res.Errors += errs
 			mu.Unlock()
-		}()
+		})
 	}
 	wg.Wait()
 	res.Elapsed = time.Since(start)

@@ -197,9 +197,7 @@ func crashChild(path string) {
 	var n atomic.Int64
 	var wg sync.WaitGroup
 	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for n.Add(1) < 100000 {
 				if d, err := l.Allow(ctx, "p", "k", lim); err == nil && d.Allowed {
 					mu.Lock()
@@ -208,7 +206,7 @@ func crashChild(path string) {
 					mu.Unlock()
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	os.Exit(0)

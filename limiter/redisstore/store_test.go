@@ -92,9 +92,7 @@ func acrossInstances(t *testing.T, n int, lim limiter.Limits) (*atomic.Int64, []
 	var admitted atomic.Int64
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			d, err := lims[i%3].AllowAt(ctx, "p", "k", lim, time.Now())
 			if err != nil {
 				t.Error(err)
@@ -102,7 +100,7 @@ func acrossInstances(t *testing.T, n int, lim limiter.Limits) (*atomic.Int64, []
 			if d.Allowed {
 				admitted.Add(1)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return &admitted, lims

@@ -82,15 +82,13 @@ func Run(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 		var granted atomic.Int64
 		var wg sync.WaitGroup
 		for range 1000 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				g, _, err := s.Reserve(ctx, c, 1, 100)
 				if err != nil {
 					t.Error(err)
 				}
 				granted.Add(g)
-			}()
+			})
 		}
 		wg.Wait()
 		if granted.Load() != 100 {
@@ -110,9 +108,7 @@ func Run(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 			var admitted atomic.Int64
 			var wg sync.WaitGroup
 			for range 1000 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+				wg.Go(func() {
 					d, err := l.AllowAt(ctx, c.Plan, c.Key, lim, now)
 					if err != nil {
 						t.Error(err)
@@ -120,7 +116,7 @@ func Run(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 					if d.Allowed {
 						admitted.Add(1)
 					}
-				}()
+				})
 			}
 			wg.Wait()
 			if admitted.Load() != 100 {
