@@ -28,7 +28,9 @@
 //   - Client-sent X-Api-SecretId, X-Api-UsagePlanId, X-Api-ID and
 //     X-Api-Environment headers are always removed; with
 //     Config.ForwardHeaders they are set to the verified values, for
-//     backends written for the old gateway.
+//     backends written for the old gateway. Both change the handler's
+//     copy of the headers (made only then), never the request the
+//     middleware was given.
 //   - A request admitted by QPS but refused by quota has used its QPS
 //     token.
 //   - With fail-open, a store failure serves the request without quota

@@ -96,6 +96,21 @@ type request struct {
 	caller  Caller
 	url     urlCopy
 	headers headerScratch
+	ownsHdr bool // view.Header is a copy, free to change
+}
+
+// writableHeader returns the view's header map, copied from the client's
+// request on first use, so that the request the middleware was given is
+// left as it was (verification reads it, outer middleware may log it).
+func (q *request) writableHeader() http.Header {
+	if !q.ownsHdr {
+		q.view.Header = q.view.Header.Clone()
+		if q.view.Header == nil {
+			q.view.Header = http.Header{}
+		}
+		q.ownsHdr = true
+	}
+	return q.view.Header
 }
 
 func (q *request) Value(key any) any {
@@ -114,8 +129,8 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	q.view = *r.WithContext(q)
 	view := &q.view
 	for _, h := range forwarded {
-		if _, sent := view.Header[h]; sent { // read first: most requests send none
-			delete(view.Header, h)
+		if _, sent := r.Header[h]; sent { // most requests send none, and cost no copy
+			delete(q.writableHeader(), h)
 		}
 	}
 
@@ -138,7 +153,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		w.Header()[canonAPIID] = v
 	}
 	if api.Auth == usageplan.AuthNone {
-		m.forward(view, c)
+		m.forward(q)
 		next.ServeHTTP(w, view)
 		return
 	}
@@ -161,7 +176,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	d, err := m.lim.AllowAt(r.Context(), plan.ID, key.ID, limitsOf(snap, plan), now)
 	if err != nil {
 		if m.cfg.FailOpen {
-			m.forward(view, c)
+			m.forward(q)
 			next.ServeHTTP(w, view)
 			return
 		}
@@ -177,7 +192,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.refuse(w, r, &Error{Status: http.StatusTooManyRequests, Message: MessageQuota})
 		return
 	}
-	m.forward(view, c)
+	m.forward(q)
 	next.ServeHTTP(w, view)
 }
 
@@ -185,15 +200,17 @@ func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, e *Error) {
 	m.onError(w, r, e)
 }
 
-func (m *Middleware) forward(r *http.Request, c *Caller) {
+// forward sets the caller headers on the handler's view (ForwardHeaders).
+func (m *Middleware) forward(q *request) {
 	if !m.cfg.ForwardHeaders {
 		return
 	}
-	r.Header.Set(HeaderEnvironment, c.Environment)
-	r.Header.Set(HeaderAPIID, c.API.ID)
+	h, c := q.writableHeader(), &q.caller
+	h.Set(HeaderEnvironment, c.Environment)
+	h.Set(HeaderAPIID, c.API.ID)
 	if c.SecretID != "" {
-		r.Header.Set(HeaderSecretID, c.SecretID)
-		r.Header.Set(HeaderUsagePlanID, c.Plan.ID)
+		h.Set(HeaderSecretID, c.SecretID)
+		h.Set(HeaderUsagePlanID, c.Plan.ID)
 	}
 }
 

@@ -199,6 +199,29 @@ func TestForwardHeaders(t *testing.T) {
 	require.Equal(t, goldKey, rep.body["fwd"])
 }
 
+// Stripping and forwarding headers changes the handler's view only: the
+// request the middleware was given keeps the headers the client sent.
+func TestForwardHeadersLeaveTheGivenRequestAlone(t *testing.T) {
+	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.Options{})
+	require.NoError(t, err)
+	lim, err := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
+	require.NoError(t, err)
+	mw, err := New(reg, lim, Config{ForwardHeaders: true, Now: func() time.Time { return t0 }})
+	require.NoError(t, err)
+	r := httptest.NewRequest("GET", "/release/orders", nil)
+	r.Header.Set(HeaderUsagePlanID, "usagePlan-forged01")
+	s := &keys.Signer{ID: goldKey, Secret: keys.NewSecret(goldSecret)}
+	require.NoError(t, s.SignAt(r, t0))
+	var seen http.Header
+	w := httptest.NewRecorder()
+	mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r.Header })).ServeHTTP(w, r)
+	require.Equal(t, 200, w.Code)
+	assert.Equal(t, "usagePlan-gold0001", seen.Get(HeaderUsagePlanID))
+	assert.Equal(t, goldKey, seen.Get(HeaderSecretID))
+	assert.Equal(t, "usagePlan-forged01", r.Header.Get(HeaderUsagePlanID), "the given request was changed")
+	assert.Empty(t, r.Header.Get(HeaderSecretID), "the given request was changed")
+}
+
 func TestKeyBoundInOneEnvironmentOnly(t *testing.T) {
 	f := newFixture(t, Config{}, nil)
 	require.Equal(t, 200, f.do(t, "GET", "/test/orders", goldKey, goldSecret, nil).status)
