@@ -48,7 +48,11 @@ func TestRoute(t *testing.T) {
 	for _, c := range cases {
 		r := httptest.NewRequest(c.method, c.path, nil)
 		r.Pattern = "stale"
+		matched, matchOK := snap.MatchAPI(svcID, r)
+		assert.Equal(t, "stale", r.Pattern, "MatchAPI changed the request")
 		api, ok := snap.Route(svcID, r)
+		assert.Equal(t, ok, matchOK, "%s %s", c.method, c.path)
+		assert.Equal(t, api.ID, matched.ID, "%s %s", c.method, c.path)
 		if c.api == "" {
 			assert.False(t, ok, "%s %s matched %s", c.method, c.path, api.ID)
 			assert.Empty(t, r.Pattern, "%s %s", c.method, c.path)

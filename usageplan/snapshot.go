@@ -35,7 +35,8 @@ type compiledPlan struct {
 }
 
 // apiHandler marks the API a ServeMux pattern belongs to. Route serves it
-// to a routeProbe, which records the API; it writes nothing.
+// to a routeProbe, which records the API; it writes nothing. (It is never
+// served to anything else: the muxes stay inside the snapshot.)
 type apiHandler struct{ api *API }
 
 func (a apiHandler) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
@@ -146,18 +147,11 @@ func (s *Snapshot) Resolve(service, environment, api, key string) (Plan, bool) {
 // MatchAPI returns the API of service whose method and path pattern match
 // r, using http.ServeMux's rules (most specific pattern wins; GET also
 // matches HEAD). It returns false when no API matches, when the service is
-// unknown, and when the ServeMux would redirect (an unclean path).
+// unknown, and when the ServeMux would redirect (an unclean path). It is
+// Route on a copy of r, so r is left as it was.
 func (s *Snapshot) MatchAPI(service string, r *http.Request) (API, bool) {
-	c, ok := s.services[service]
-	if !ok || c.mux == nil {
-		return API{}, false
-	}
-	h, _ := c.mux.Handler(r)
-	a, ok := h.(apiHandler)
-	if !ok {
-		return API{}, false
-	}
-	return *a.api, true
+	routed := *r
+	return s.Route(service, &routed)
 }
 
 // Route is MatchAPI that also routes r as http.ServeMux.ServeHTTP does:
@@ -186,5 +180,5 @@ func (s *Snapshot) Route(service string, r *http.Request) (API, bool) {
 // matchPath is MatchAPI for a bare method and path.
 func (s *Snapshot) matchPath(service, method, path string) (API, bool) {
 	r := &http.Request{Method: method, URL: &url.URL{Path: path}, Host: "localhost"}
-	return s.MatchAPI(service, r)
+	return s.Route(service, r)
 }
