@@ -30,11 +30,11 @@ type limiterUsage struct {
 }
 
 func (u limiterUsage) PlanUsage(ctx context.Context, p usageplan.Plan) (map[string]int64, int64, error) {
-	return u.lim.PlanUsage(ctx, p.ID, limitsOf(u.snap(), p), u.now())
+	return u.lim.PlanUsage(ctx, p.ID, limitsOf(u.snap(), &p), u.now())
 }
 
 // limitsOf converts a plan's limits for the limiter.
-func limitsOf(snap *usageplan.Snapshot, p usageplan.Plan) limiter.Limits {
+func limitsOf(snap *usageplan.Snapshot, p *usageplan.Plan) limiter.Limits {
 	loc, _ := snap.PlanLocation(p.ID)
 	period, _ := limiter.ParsePeriod(string(p.QuotaPeriod))
 	return limiter.Limits{QPS: p.QPS, Quota: p.Quota, Period: period, Location: loc}

@@ -7,13 +7,17 @@ import (
 )
 
 // Caller is what the middleware established about a request.
+//
+// API and Plan point into the registry snapshot the request was served
+// under: they stay as they were when the registry changes, and are
+// shared, so read them and do not modify them.
 type Caller struct {
 	Service     string // service ID
 	Environment string
-	API         usageplan.API
-	// SecretID and Plan are empty for APIs with auth NONE.
+	API         *usageplan.API
+	// SecretID is empty and Plan nil for APIs with auth NONE.
 	SecretID string
-	Plan     usageplan.Plan
+	Plan     *usageplan.Plan
 }
 
 type contextKey struct{}

@@ -23,65 +23,85 @@ var (
 	canonRetry     = http.CanonicalHeaderKey(HeaderRetryAfter)
 )
 
-// staticHeaders are the header values that depend only on a snapshot:
-// per plan, X-UsagePlan-RateLimit and RateLimit-Policy; per API, X-Api-ID.
-// The slices are shared between responses; their capacity equals their
-// length, so a handler that appends to one copies it.
-type staticHeaders struct {
-	version uint64
-	plans   map[string]planHeaders
-	apis    map[string][]string
+// derived is what the middleware computes once per registry snapshot
+// rather than per request: per plan, the limiter's limits and the static
+// header values (X-UsagePlan-RateLimit, RateLimit-Policy); per API,
+// X-Api-ID. It is keyed by the snapshot's own pointers (see
+// usageplan.Snapshot), which hash faster than IDs. The header slices are
+// shared between responses; their capacity equals their length, so a
+// handler that appends to one copies it.
+type derived struct {
+	snap  *usageplan.Snapshot
+	plans map[*usageplan.Plan]*planState
+	apis  map[*usageplan.API][]string
 }
 
-type planHeaders struct {
+type planState struct {
+	limits      limiter.Limits
 	qps, policy []string
 	quota       string // "/<quota>" or ""
 }
 
-// headerCache holds the staticHeaders of the latest snapshot seen.
-type headerCache struct {
+// derivedCache holds the derived state of the latest snapshot seen.
+type derivedCache struct {
 	mu  sync.Mutex // serialises rebuilds
-	cur atomic.Pointer[staticHeaders]
+	cur atomic.Pointer[derived]
 }
 
-func (c *headerCache) get(snap *usageplan.Snapshot) *staticHeaders {
-	if s := c.cur.Load(); s != nil && s.version == snap.Version() {
-		return s
+func (c *derivedCache) get(snap *usageplan.Snapshot) *derived {
+	if d := c.cur.Load(); d != nil && d.snap == snap {
+		return d
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if s := c.cur.Load(); s != nil && s.version == snap.Version() {
-		return s
+	if d := c.cur.Load(); d != nil && d.snap == snap {
+		return d
 	}
-	s := &staticHeaders{version: snap.Version(), plans: map[string]planHeaders{}, apis: map[string][]string{}}
-	for _, svc := range snap.Services() {
-		for _, a := range svc.APIs {
-			s.apis[a.ID] = one(a.ID)
+	d := &derived{snap: snap, plans: map[*usageplan.Plan]*planState{}, apis: map[*usageplan.API][]string{}}
+	services := snap.Services()
+	for i := range services {
+		for j := range services[i].APIs {
+			a := &services[i].APIs[j]
+			d.apis[a] = one(a.ID)
 		}
 	}
-	for _, p := range snap.Plans() {
-		var ph planHeaders
-		qps := "unlimited"
-		policy := ""
-		if p.QPS != limiter.Unlimited {
-			qps = strconv.FormatInt(p.QPS, 10)
-			policy = `"qps";q=` + qps + ";w=1"
-		}
-		if p.Quota != limiter.Unlimited {
-			ph.quota = "/" + strconv.FormatInt(p.Quota, 10)
-			if policy != "" {
-				policy += ", "
-			}
-			policy += `"quota";q=` + strconv.FormatInt(p.Quota, 10)
-		}
-		ph.qps = one(qps)
+	plans := snap.Plans()
+	for i := range plans {
+		d.plans[&plans[i]] = newPlanState(snap, &plans[i])
+	}
+	c.cur.Store(d)
+	return d
+}
+
+// plan returns p's state; p is one of d.snap's plans, so the fallback
+// is for a Plan from elsewhere.
+func (d *derived) plan(p *usageplan.Plan) *planState {
+	if ps, ok := d.plans[p]; ok {
+		return ps
+	}
+	return newPlanState(d.snap, p)
+}
+
+func newPlanState(snap *usageplan.Snapshot, p *usageplan.Plan) *planState {
+	ps := &planState{limits: limitsOf(snap, p)}
+	qps := "unlimited"
+	policy := ""
+	if p.QPS != limiter.Unlimited {
+		qps = strconv.FormatInt(p.QPS, 10)
+		policy = `"qps";q=` + qps + ";w=1"
+	}
+	if p.Quota != limiter.Unlimited {
+		ps.quota = "/" + strconv.FormatInt(p.Quota, 10)
 		if policy != "" {
-			ph.policy = one(policy)
+			policy += ", "
 		}
-		s.plans[p.ID] = ph
+		policy += `"quota";q=` + strconv.FormatInt(p.Quota, 10)
 	}
-	c.cur.Store(s)
-	return s
+	ps.qps = one(qps)
+	if policy != "" {
+		ps.policy = one(policy)
+	}
+	return ps
 }
 
 func one(v string) []string { return []string{v}[:1:1] }
@@ -94,7 +114,7 @@ var unlimited = one("unlimited")
 //
 // The values live in scratch, which belongs to the request (see
 // request.headers), so writing them allocates nothing.
-func setUsageHeaders(h http.Header, scratch *headerScratch, ph planHeaders, plan usageplan.Plan, d limiter.Decision, now time.Time) {
+func setUsageHeaders(h http.Header, scratch *headerScratch, ph *planState, plan *usageplan.Plan, d limiter.Decision, now time.Time) {
 	h[canonRateLimit] = ph.qps
 	if ph.policy != nil {
 		h[canonPolicy] = ph.policy

@@ -17,7 +17,7 @@ import (
 func TestUsageHeadersAtInt64Limits(t *testing.T) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	plan := usageplan.Plan{QPS: math.MaxInt64, Quota: math.MaxInt64}
-	ph := planHeaders{qps: one("9223372036854775807"), quota: "/9223372036854775807"}
+	ps := &planState{qps: one("9223372036854775807"), quota: "/9223372036854775807"}
 	cases := []struct {
 		name string
 		d    limiter.Decision
@@ -44,7 +44,7 @@ func TestUsageHeadersAtInt64Limits(t *testing.T) {
 	for _, c := range cases {
 		h := http.Header{}
 		var scratch headerScratch
-		setUsageHeaders(h, &scratch, ph, plan, c.d, now)
+		setUsageHeaders(h, &scratch, ps, &plan, c.d, now)
 		for k, v := range c.want {
 			assert.Equal(t, v, h.Get(k), "%s: %s", c.name, k)
 		}

@@ -44,7 +44,7 @@ type Middleware struct {
 	cfg      Config
 	onError  ErrorHandler
 	now      func() time.Time
-	headers  headerCache
+	derived  derivedCache
 }
 
 // New builds the middleware once. Changes to reg apply from the next
@@ -148,8 +148,8 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	}
 	c := &q.caller
 	c.Service, c.Environment, c.API = svc, env, api
-	static := m.headers.get(snap)
-	if v, ok := static.apis[api.ID]; ok {
+	derived := m.derived.get(snap)
+	if v, ok := derived.apis[api]; ok {
 		w.Header()[canonAPIID] = v
 	}
 	if api.Auth == usageplan.AuthNone {
@@ -173,7 +173,8 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		return
 	}
 	c.SecretID, c.Plan = key.ID, plan
-	d, err := m.lim.AllowAt(r.Context(), plan.ID, key.ID, limitsOf(snap, plan), now)
+	ps := derived.plan(plan)
+	d, err := m.lim.AllowAt(r.Context(), plan.ID, key.ID, ps.limits, now)
 	if err != nil {
 		if m.cfg.FailOpen {
 			m.forward(q)
@@ -183,7 +184,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.refuse(w, r, &Error{Status: http.StatusServiceUnavailable, Message: MessageStoreFailed, Cause: err})
 		return
 	}
-	setUsageHeaders(w.Header(), &q.headers, static.plans[plan.ID], plan, d, now)
+	setUsageHeaders(w.Header(), &q.headers, ps, plan, d, now)
 	switch d.Refused {
 	case limiter.LimitQPS:
 		m.refuse(w, r, &Error{Status: http.StatusTooManyRequests, Message: MessageQPS})
@@ -216,27 +217,28 @@ func (m *Middleware) forward(q *request) {
 
 // match finds the service and API for r in env, and routes r to it as a
 // ServeMux would (r.Pattern and r.PathValue; see Snapshot.Route).
-func (m *Middleware) match(snap *usageplan.Snapshot, env string, r *http.Request) (string, usageplan.API, bool) {
+func (m *Middleware) match(snap *usageplan.Snapshot, env string, r *http.Request) (string, *usageplan.API, bool) {
 	if env == "" {
-		return "", usageplan.API{}, false
+		return "", nil, false
 	}
 	if m.cfg.Service != "" {
 		svc, ok := snap.Service(m.cfg.Service)
 		if !ok || !svc.HasEnvironment(env) {
-			return "", usageplan.API{}, false
+			return "", nil, false
 		}
 		api, ok := snap.Route(svc.ID, r)
 		return svc.ID, api, ok
 	}
-	for _, svc := range snap.Services() {
-		if !svc.HasEnvironment(env) {
+	services := snap.Services()
+	for i := range services {
+		if !services[i].HasEnvironment(env) {
 			continue
 		}
-		if api, ok := snap.Route(svc.ID, r); ok {
-			return svc.ID, api, true
+		if api, ok := snap.Route(services[i].ID, r); ok {
+			return services[i].ID, api, true
 		}
 	}
-	return "", usageplan.API{}, false
+	return "", nil, false
 }
 
 // splitEnvironment splits "/release/orders/1" into "release" and

@@ -94,8 +94,12 @@ func echo(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no caller", 500)
 		return
 	}
+	plan := "" // auth NONE: no plan
+	if c.Plan != nil {
+		plan = c.Plan.ID
+	}
 	_ = json.NewEncoder(w).Encode(map[string]string{
-		"api": c.API.ID, "plan": c.Plan.ID, "key": c.SecretID, "env": c.Environment, "path": r.URL.Path,
+		"api": c.API.ID, "plan": plan, "key": c.SecretID, "env": c.Environment, "path": r.URL.Path,
 		"fwd": r.Header.Get(HeaderSecretID), "id": r.PathValue("id"), "pattern": r.Pattern,
 	})
 }
@@ -271,6 +275,48 @@ func TestRuntimeChanges(t *testing.T) {
 	require.Equal(t, 200, rep.status)
 	require.Equal(t, silver.ID, rep.body["plan"])
 	require.Equal(t, "9/10", rep.header.Get(HeaderQuota))
+}
+
+// A Caller is the snapshot the request was served under: a plan change
+// applies to the next request and leaves a Caller already handed out,
+// and the headers and limits derived from the plan, as they were.
+func TestCallerKeepsItsSnapshot(t *testing.T) {
+	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.Options{})
+	require.NoError(t, err)
+	lim, err := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
+	require.NoError(t, err)
+	mw, err := New(reg, lim, Config{Now: func() time.Time { return t0 }})
+	require.NoError(t, err)
+	var seen []*Caller
+	h := mw(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		c, _ := FromContext(r.Context())
+		seen = append(seen, c)
+	}))
+	serve := func() *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", "/release/orders/42", nil)
+		s := &keys.Signer{ID: goldKey, Secret: keys.NewSecret(goldSecret)}
+		require.NoError(t, s.SignAt(r, t0))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		require.Equal(t, 200, w.Code)
+		return w
+	}
+
+	serve()
+	gold, _ := reg.Snapshot().Plan("usagePlan-gold0001")
+	gold.QPS, gold.Quota = 7, 50
+	require.NoError(t, reg.UpdatePlan(gold))
+	w := serve()
+
+	require.Len(t, seen, 2)
+	assert.Equal(t, int64(1000), seen[0].Plan.QPS, "the first caller keeps its plan")
+	assert.Equal(t, int64(100), seen[0].Plan.Quota)
+	assert.Equal(t, int64(7), seen[1].Plan.QPS)
+	assert.Equal(t, "7", w.Header().Get(HeaderRateLimit))
+	assert.Equal(t, "48/50", w.Header().Get(HeaderQuota), "the new quota counts the request served under the old one")
+	apis := reg.Snapshot().Services()[0].APIs
+	assert.Same(t, &apis[1], seen[1].API, "the API is the snapshot's, not a copy")
+	assert.Equal(t, "api-get00001", seen[1].API.ID)
 }
 
 func TestQuotaExactOverHTTP(t *testing.T) {

@@ -3,6 +3,7 @@ package usageplan
 import (
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -76,6 +77,8 @@ func TestRegistryLifecycle(t *testing.T) {
 	require.Equal(t, silver.ID, p.ID)
 	p, _ = snap.Resolve(svcID, "release", apiGet, akid)
 	require.Equal(t, gold.ID, p.ID)
+	i := slices.IndexFunc(snap.Plans(), func(q Plan) bool { return q.ID == gold.ID })
+	require.Same(t, &snap.Plans()[i], p, "Resolve returns the snapshot's own plan")
 
 	// In use: neither the plan nor the key can be deleted.
 	require.ErrorIs(t, reg.DeletePlan(gold.ID), ErrInUse)

@@ -12,9 +12,12 @@ import (
 
 // Snapshot is an immutable, consistent view of a registry at one moment.
 // It is safe for concurrent use; the lookups used per request (Key,
-// Resolve, MatchAPI) do not allocate (MatchAPI allocates what
-// http.ServeMux does). Slices in returned values are shared with the
-// snapshot and must not be modified.
+// Resolve, Route) do not allocate (Route allocates what http.ServeMux
+// does). Slices in returned values, and the *API and *Plan that Route and
+// Resolve return, are shared with the snapshot and must not be modified.
+// Those pointers are the snapshot's own: within one snapshot, the same
+// API or plan is always the same pointer (&Services()[i].APIs[j],
+// &Plans()[i]), so they can key a per-snapshot cache.
 type Snapshot struct {
 	m        *model
 	version  uint64
@@ -30,8 +33,8 @@ type compiledService struct {
 }
 
 type compiledPlan struct {
-	Plan
-	loc *time.Location
+	plan *Plan // in m.plans
+	loc  *time.Location
 }
 
 // apiHandler marks the API a ServeMux pattern belongs to. Route serves it
@@ -80,7 +83,7 @@ func compile(m *model, c *checked, version uint64) *Snapshot {
 		s.keys[m.keys[i].ID] = &m.keys[i]
 	}
 	for i := range m.plans {
-		s.plans[m.plans[i].ID] = &compiledPlan{Plan: m.plans[i], loc: c.locs[i]}
+		s.plans[m.plans[i].ID] = &compiledPlan{plan: &m.plans[i], loc: c.locs[i]}
 	}
 	return s
 }
@@ -122,7 +125,7 @@ func (s *Snapshot) Plan(id string) (Plan, bool) {
 	if !ok {
 		return Plan{}, false
 	}
-	return p.Plan, true
+	return *p.plan, true
 }
 
 // PlanLocation returns the plan's validated time zone.
@@ -136,12 +139,13 @@ func (s *Snapshot) PlanLocation(id string) (*time.Location, bool) {
 
 // Resolve returns the plan that binds key for api in service/environment
 // (SPEC §4), and false if none does. It does not look at the key's status.
-func (s *Snapshot) Resolve(service, environment, api, key string) (Plan, bool) {
+// The plan is the snapshot's: read it, do not modify it.
+func (s *Snapshot) Resolve(service, environment, api, key string) (*Plan, bool) {
 	id, ok := s.table.Lookup(service, environment, api, key)
 	if !ok {
-		return Plan{}, false
+		return nil, false
 	}
-	return s.plans[id].Plan, true
+	return s.plans[id].plan, true
 }
 
 // MatchAPI returns the API of service whose method and path pattern match
@@ -151,18 +155,23 @@ func (s *Snapshot) Resolve(service, environment, api, key string) (Plan, bool) {
 // Route on a copy of r, so r is left as it was.
 func (s *Snapshot) MatchAPI(service string, r *http.Request) (API, bool) {
 	routed := *r
-	return s.Route(service, &routed)
+	a, ok := s.Route(service, &routed)
+	if !ok {
+		return API{}, false
+	}
+	return *a, true
 }
 
 // Route is MatchAPI that also routes r as http.ServeMux.ServeHTTP does:
 // on a match, r.Pattern is the API's pattern and r.PathValue returns its
 // wildcards, for the handler behind. Route modifies r (on no match it
 // clears them), so pass a request of your own, not one you were given.
-// It allocates only what ServeMux allocates for the wildcards.
-func (s *Snapshot) Route(service string, r *http.Request) (API, bool) {
+// It allocates only what ServeMux allocates for the wildcards. The API
+// is the snapshot's: read it, do not modify it.
+func (s *Snapshot) Route(service string, r *http.Request) (*API, bool) {
 	c, ok := s.services[service]
 	if !ok || c.mux == nil {
-		return API{}, false
+		return nil, false
 	}
 	p := probes.Get().(*routeProbe)
 	c.mux.ServeHTTP(p, r)
@@ -172,13 +181,12 @@ func (s *Snapshot) Route(service string, r *http.Request) (API, bool) {
 	probes.Put(p)
 	if a == nil {
 		r.Pattern = "" // a redirect leaves the pattern it would redirect to
-		return API{}, false
+		return nil, false
 	}
-	return *a, true
+	return a, true
 }
 
 // matchPath is MatchAPI for a bare method and path.
 func (s *Snapshot) matchPath(service, method, path string) (API, bool) {
-	r := &http.Request{Method: method, URL: &url.URL{Path: path}, Host: "localhost"}
-	return s.Route(service, r)
+	return s.MatchAPI(service, &http.Request{Method: method, URL: &url.URL{Path: path}, Host: "localhost"})
 }

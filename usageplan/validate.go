@@ -205,12 +205,12 @@ func validateService(ps *problems, path string, s Service, seen map[string]int, 
 func buildMux(ps *problems, path string, s Service) *http.ServeMux {
 	mux := http.NewServeMux()
 	ok := true
-	for i, a := range s.APIs {
-		if pathReason(a.Path) != "" {
+	for i := range s.APIs {
+		if pathReason(s.APIs[i].Path) != "" {
 			ok = false
 			continue
 		}
-		if err := register(mux, a); err != nil {
+		if err := register(mux, &s.APIs[i]); err != nil {
 			ps.field(index(path+".apis", i), "path", err.Error())
 			ok = false
 		}
@@ -221,7 +221,9 @@ func buildMux(ps *problems, path string, s Service) *http.ServeMux {
 	return mux
 }
 
-func register(mux *http.ServeMux, a API) (err error) {
+// register adds a's pattern to mux. a points into the model the
+// snapshot will hold, so Route hands out the snapshot's own API.
+func register(mux *http.ServeMux, a *API) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			msg := fmt.Sprint(r)
@@ -231,8 +233,7 @@ func register(mux *http.ServeMux, a API) (err error) {
 			err = errors.New("is not a valid or distinct ServeMux pattern: " + msg)
 		}
 	}()
-	api := a
-	mux.Handle(a.pattern(), apiHandler{&api})
+	mux.Handle(a.pattern(), apiHandler{a})
 	return nil
 }
 

@@ -165,9 +165,12 @@ func serve(ctx context.Context, o options, ready func(string)) (err error) {
 func echo(w http.ResponseWriter, r *http.Request) {
 	c, _ := middleware.FromContext(r.Context())
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]string{
+	out := map[string]string{
 		"service": c.Service, "environment": c.Environment,
 		"api": c.API.ID, "apiName": c.API.Name, "path": r.URL.Path,
-		"plan": c.Plan.ID, "planName": c.Plan.Name, "secretId": c.SecretID,
-	})
+	}
+	if c.Plan != nil { // nil for APIs with auth NONE
+		out["plan"], out["planName"], out["secretId"] = c.Plan.ID, c.Plan.Name, c.SecretID
+	}
+	_ = json.NewEncoder(w).Encode(out)
 }
