@@ -37,8 +37,8 @@ func (f forged) request() *http.Request {
 	sig := validSig() // stands in when the request cannot be signed
 	if a != nil {
 		m := a.start([]byte(secret))
-		var scratch [maxHeaderNameLen]byte
-		if writeSigningString(m, r, f.list, &scratch) == nil {
+		var hr headerReader
+		if writeSigningString(m, r, f.list, &hr) == nil {
 			sig = base64.StdEncoding.EncodeToString(m.finish())
 		}
 		m.release()

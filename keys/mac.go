@@ -91,7 +91,6 @@ type macState struct {
 	sum   [64]byte // inner digest
 	mac   [64]byte // result
 	sig   [88]byte // decoded client signature
-	name  [maxHeaderNameLen]byte
 }
 
 // start begins HMAC(secret, ·), computing the keyed states afresh.

@@ -60,8 +60,8 @@ func (s *Signer) SignAt(r *http.Request, now time.Time) error {
 	}
 	m := alg.startSecret(s.Secret)
 	defer m.release()
-	var scratch [maxHeaderNameLen]byte
-	if err := writeSigningString(m, r, list, &scratch); err != nil {
+	var hr headerReader
+	if err := writeSigningString(m, r, list, &hr); err != nil {
 		return fmt.Errorf("keys: signer: header %q is missing, repeated or invalid", err.Header)
 	}
 	auth := Authorization{

@@ -19,7 +19,7 @@ type lineWriter interface {
 // header list to w: for each name, "name: value", joined by "\n". It
 // checks each name and value (see checkHeaderList) and returns the
 // refusal, if any.
-func writeSigningString(w lineWriter, r *http.Request, list string, scratch *[maxHeaderNameLen]byte) *AuthError {
+func writeSigningString(w lineWriter, r *http.Request, list string, hr *headerReader) *AuthError {
 	first := true
 	for rest := list; rest != ""; {
 		var name string
@@ -38,7 +38,7 @@ func writeSigningString(w lineWriter, r *http.Request, list string, scratch *[ma
 			w.writeString(requestURI(r))
 			continue
 		}
-		v, err := headerValue(r, name, scratch)
+		v, err := hr.value(r, name)
 		if err != nil {
 			return err
 		}
@@ -55,9 +55,38 @@ func requestURI(r *http.Request) string {
 	return r.URL.RequestURI()
 }
 
-// headerValue returns the one value of the (lowercase) header name in r.
+// headerReader reads the values of signed headers. It keeps the date
+// values it has read, which the verifier reads twice (to check the date,
+// then for the signing string); a zero headerReader belongs to one
+// request.
+type headerReader struct {
+	scratch             [maxHeaderNameLen]byte // for canonicalising names
+	xDate, date         string
+	haveXDate, haveDate bool
+}
+
+// value returns the one value of the (lowercase) header name in r.
 // Host is read from r.Host, where net/http keeps it.
-func headerValue(r *http.Request, name string, scratch *[maxHeaderNameLen]byte) (string, *AuthError) {
+func (hr *headerReader) value(r *http.Request, name string) (string, *AuthError) {
+	switch {
+	case name == "x-date" && hr.haveXDate:
+		return hr.xDate, nil
+	case name == "date" && hr.haveDate:
+		return hr.date, nil
+	}
+	v, err := hr.read(r, name)
+	if err == nil {
+		switch name {
+		case "x-date":
+			hr.xDate, hr.haveXDate = v, true
+		case "date":
+			hr.date, hr.haveDate = v, true
+		}
+	}
+	return v, err
+}
+
+func (hr *headerReader) read(r *http.Request, name string) (string, *AuthError) {
 	var vals []string
 	if name == "host" {
 		if r.Host == "" {
@@ -67,6 +96,7 @@ func headerValue(r *http.Request, name string, scratch *[maxHeaderNameLen]byte) 
 	} else {
 		// Canonicalise into scratch; indexing a map with string(bytes)
 		// does not allocate.
+		scratch := &hr.scratch
 		n := copy(scratch[:], name)
 		upper := true
 		for i := range n {
@@ -177,8 +207,8 @@ func SigningString(r *http.Request, headers []string) (string, error) {
 		return "", err
 	}
 	var w stringWriter
-	var scratch [maxHeaderNameLen]byte
-	if err := writeSigningString(&w, r, list, &scratch); err != nil {
+	var hr headerReader
+	if err := writeSigningString(&w, r, list, &hr); err != nil {
 		return "", err
 	}
 	return w.b.String(), nil

@@ -160,16 +160,17 @@ func (v *Verifier) verify(r *http.Request, now time.Time) (Key, *AuthError) {
 
 	// Dates: every signed date header is checked (Date not in legacy
 	// mode); when both are checked they must agree.
+	var hr headerReader
 	var signed time.Time
 	if hasXDate {
-		t, err := v.checkDate(r, "x-date", now, m)
+		t, err := v.checkDate(r, "x-date", now, &hr)
 		if err != nil {
 			return Key{}, err
 		}
 		signed = t
 	}
 	if hasDate && !v.legacy {
-		t, err := v.checkDate(r, "date", now, m)
+		t, err := v.checkDate(r, "date", now, &hr)
 		if err != nil {
 			return Key{}, err
 		}
@@ -189,7 +190,7 @@ func (v *Verifier) verify(r *http.Request, now time.Time) (Key, *AuthError) {
 
 	// Compute the MAC (beginning m again keeps m.sig) and compare.
 	m.begin(key.Secret.pads(alg, m))
-	if err := writeSigningString(m, r, auth.Headers, &m.name); err != nil {
+	if err := writeSigningString(m, r, auth.Headers, &hr); err != nil {
 		return Key{}, err
 	}
 	if !hmac.Equal(m.finish(), m.sig[:alg.size]) {
@@ -205,8 +206,8 @@ func (v *Verifier) verify(r *http.Request, now time.Time) (Key, *AuthError) {
 
 // checkDate checks the one value of a signed date header: an IMF-fixdate
 // in GMT, within the skew window of now.
-func (v *Verifier) checkDate(r *http.Request, name string, now time.Time, m *macState) (time.Time, *AuthError) {
-	val, err := headerValue(r, name, &m.name)
+func (v *Verifier) checkDate(r *http.Request, name string, now time.Time, hr *headerReader) (time.Time, *AuthError) {
+	val, err := hr.value(r, name)
 	if err != nil {
 		return time.Time{}, err
 	}
