@@ -105,25 +105,21 @@ func ParseAuthorization(v string) (Authorization, error) {
 		if !ok {
 			return a, authErr(ReasonMalformed)
 		}
-		var slot int
-		var dst *string
-		switch {
-		case strings.EqualFold(name, "id"):
-			slot, dst = 0, &a.ID
-		case strings.EqualFold(name, "algorithm"):
-			slot, dst = 1, &a.Algorithm
-		case strings.EqualFold(name, "headers"):
-			slot, dst = 2, &a.Headers
-		case strings.EqualFold(name, "signature"):
-			slot, dst = 3, &a.Signature
-		default:
-			slot = -1
-		}
-		if slot >= 0 {
+		if slot := paramSlot(name); slot >= 0 {
 			if seen[slot] {
 				return a, authErr(ReasonMalformed)
 			}
-			seen[slot], *dst = true, val
+			seen[slot] = true
+			switch slot {
+			case 0:
+				a.ID = val
+			case 1:
+				a.Algorithm = val
+			case 2:
+				a.Headers = val
+			case 3:
+				a.Signature = val
+			}
 		}
 		p.ows()
 		if p.i < len(p.s) && !p.eat(',') {
@@ -137,6 +133,28 @@ func ParseAuthorization(v string) (Authorization, error) {
 		return a, authErr(ReasonMalformed)
 	}
 	return a, nil
+}
+
+// paramSlot numbers the known parameters (id, algorithm, headers,
+// signature: 0–3), matched case-insensitively; other names are -1.
+func paramSlot(name string) int {
+	var want string
+	slot := -1
+	switch len(name) {
+	case 2:
+		want, slot = "id", 0
+	case 7:
+		want, slot = "headers", 2
+	case 9:
+		want, slot = "algorithm", 1
+		if name[0]|0x20 == 's' {
+			want, slot = "signature", 3
+		}
+	}
+	if slot < 0 || !strings.EqualFold(name, want) {
+		return -1
+	}
+	return slot
 }
 
 type authParser struct {
@@ -173,29 +191,61 @@ func (p *authParser) value() (string, bool) {
 		return t, t != ""
 	}
 	start, escaped := p.i, false
-	for p.i < len(p.s) {
-		c := p.s[p.i]
-		switch {
-		case c == '"':
+	for {
+		p.i += qdtextRun(p.s[p.i:])
+		if p.i == len(p.s) {
+			return "", false // unterminated
+		}
+		switch p.s[p.i] {
+		case '"':
 			raw := p.s[start:p.i]
 			p.i++
 			if escaped {
 				return unescape(raw), true
 			}
 			return raw, true
-		case c == '\\':
+		case '\\':
 			if p.i+1 >= len(p.s) || !isQdtext(p.s[p.i+1]) && p.s[p.i+1] != '"' && p.s[p.i+1] != '\\' {
 				return "", false
 			}
 			escaped = true
 			p.i += 2
-		case isQdtext(c):
-			p.i++
 		default:
 			return "", false
 		}
 	}
-	return "", false // unterminated
+}
+
+// qdtextRun returns the length of the leading run of qdtext in s: it
+// stops at '"', '\\' or a byte a quoted-string cannot hold. Signatures and
+// IDs make this the parser's longest loop, so it tests eight bytes at a
+// time while they are all printable ASCII, then goes on byte by byte
+// (tabs, and the end of the run, take that path).
+func qdtextRun(s string) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		b := s[i : i+8]
+		x := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+			uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+		if !printable8(x) {
+			break
+		}
+	}
+	for i < len(s) && isQdtext(s[i]) {
+		i++
+	}
+	return i
+}
+
+// printable8 reports whether each byte of x is in 0x20–0x7e and is
+// neither '"' nor '\\', with the exact zero-byte and byte-range tests of
+// "Bit Twiddling Hacks" (exact as to whether any byte matches).
+func printable8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	hasZero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
+	below := (x - ones*0x20) & ^x & highs       // a byte < 0x20
+	above := (x + ones*(0x7f-0x7e) | x) & highs // a byte > 0x7e
+	return below|above|hasZero(x^ones*'"')|hasZero(x^ones*'\\') == 0
 }
 
 func unescape(s string) string {
