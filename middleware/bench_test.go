@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -58,6 +59,18 @@ func BenchmarkMiddleware(b *testing.B) {
 	// nor limits.
 	b.Run("planguard-auth-none", func(b *testing.B) {
 		run(b, mw(http.HandlerFunc(ok200)), httptest.NewRequest("GET", "/release/health", nil))
+	})
+	// A second baseline: the same fixed part written with the standard
+	// library alone — strip the environment prefix, put a value in the
+	// context, route with a ServeMux — as any middleware that hands the
+	// handler a routed request of its own would.
+	b.Run("stdlib-route-and-context", func(b *testing.B) {
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /orders/{id}", ok200)
+		h := http.StripPrefix("/release", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), contextKey{}, "caller")))
+		}))
+		run(b, h, signed)
 	})
 }
 
