@@ -26,6 +26,7 @@ import (
 
 	"github.com/planguard/planguard/keys"
 	"github.com/planguard/planguard/limiter"
+	"github.com/planguard/planguard/limiter/storetest"
 	"github.com/planguard/planguard/middleware"
 	"github.com/planguard/planguard/usageplan"
 )
@@ -46,14 +47,7 @@ var keyNames = func() []string {
 // parallelKeys runs fn in parallel over the scattered key sequence.
 func parallelKeys(b *testing.B, fn func(key string)) {
 	b.ReportAllocs()
-	var seed atomic.Int64
-	b.RunParallel(func(pb *testing.PB) {
-		i := int(seed.Add(1)) * 104729
-		for pb.Next() {
-			fn(keyNames[i%numKeys])
-			i += 7919
-		}
-	})
+	storetest.ParallelScattered(b, numKeys, func(i int) error { fn(keyNames[i]); return nil })
 }
 
 // rateMap is the usual hand-rolled choice: a mutex-guarded map of
@@ -140,7 +134,7 @@ func serveParallel(b *testing.B, h http.Handler, reqs []*http.Request) {
 	b.ReportAllocs()
 	var seed atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
-		i := int(seed.Add(1)) * 104729
+		i := int(seed.Add(1)) * 104729 // the walk of storetest.ParallelScattered, with a writer per goroutine
 		w := &discard{h: http.Header{}}
 		for pb.Next() {
 			clear(w.h)

@@ -244,16 +244,9 @@ func BenchmarkDecision(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
-			var seed atomic.Int64
-			b.RunParallel(func(pb *testing.PB) {
-				i := int(seed.Add(1)) * 104729
-				for pb.Next() {
-					if _, err := l.AllowAt(ctx, "usagePlan-bench001", keys[i%len(keys)], lim, now); err != nil {
-						b.Error(err)
-						return
-					}
-					i += 7919
-				}
+			storetest.ParallelScattered(b, len(keys), func(i int) error {
+				_, err := l.AllowAt(ctx, "usagePlan-bench001", keys[i], lim, now)
+				return err
 			})
 		})
 	}

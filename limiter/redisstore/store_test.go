@@ -205,16 +205,9 @@ func BenchmarkDecision(b *testing.B) {
 			now := time.Now()
 			b.ReportAllocs()
 			b.SetParallelism(8) // 16 goroutines: a network store is bound by latency
-			var seed atomic.Int64
-			b.RunParallel(func(pb *testing.PB) {
-				i := int(seed.Add(1)) * 104729
-				for pb.Next() {
-					if _, err := l.AllowAt(ctx, "usagePlan-bench001", keys[i%len(keys)], lim, now); err != nil {
-						b.Error(err)
-						return
-					}
-					i += 7919
-				}
+			storetest.ParallelScattered(b, len(keys), func(i int) error {
+				_, err := l.AllowAt(ctx, "usagePlan-bench001", keys[i], lim, now)
+				return err
 			})
 		})
 	}
