@@ -187,25 +187,25 @@ func compareStrings(a, b string) int {
 }
 
 func (d Describer) service(id string) (Service, error) {
-	if id == "" {
-		return Service{}, fmt.Errorf("%w: ServiceId is required", ErrInvalidParameter)
-	}
-	svc, ok := d.Snapshot.Service(id)
-	if !ok {
-		return Service{}, fmt.Errorf("%w: no service %s", ErrInvalidParameter, id)
-	}
-	return svc, nil
+	return lookup(id, "ServiceId", "service", d.Snapshot.Service)
 }
 
 func (d Describer) plan(id string) (Plan, error) {
+	return lookup(id, "UsagePlanId", "usage plan", d.Snapshot.Plan)
+}
+
+// lookup finds the item a required ID parameter names, or says what is
+// wrong with the parameter.
+func lookup[T any](id, param, what string, find func(string) (T, bool)) (T, error) {
+	var zero T
 	if id == "" {
-		return Plan{}, fmt.Errorf("%w: UsagePlanId is required", ErrInvalidParameter)
+		return zero, fmt.Errorf("%w: %s is required", ErrInvalidParameter, param)
 	}
-	p, ok := d.Snapshot.Plan(id)
+	v, ok := find(id)
 	if !ok {
-		return Plan{}, fmt.Errorf("%w: no usage plan %s", ErrInvalidParameter, id)
+		return zero, fmt.Errorf("%w: no %s %s", ErrInvalidParameter, what, id)
 	}
-	return p, nil
+	return v, nil
 }
 
 // ApiUsagePlan is DescribeApiUsagePlan: the plans bound to a service and
