@@ -48,15 +48,27 @@ type derivedCache struct {
 	cur atomic.Pointer[derived]
 }
 
+// get returns snap's derived state. The cache keeps the newest snapshot's:
+// a request that loaded its snapshot just before a change gets a state
+// of its own, and does not evict the newer one.
 func (c *derivedCache) get(snap *usageplan.Snapshot) *derived {
 	if d := c.cur.Load(); d != nil && d.snap == snap {
 		return d
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if d := c.cur.Load(); d != nil && d.snap == snap {
-		return d
+	cur := c.cur.Load()
+	if cur != nil && cur.snap == snap {
+		return cur
 	}
+	d := derive(snap)
+	if cur == nil || snap.Version() > cur.snap.Version() {
+		c.cur.Store(d)
+	}
+	return d
+}
+
+func derive(snap *usageplan.Snapshot) *derived {
 	d := &derived{snap: snap, plans: map[*usageplan.Plan]*planState{}, apis: map[*usageplan.API][]string{}}
 	services := snap.Services()
 	for i := range services {
@@ -69,7 +81,6 @@ func (c *derivedCache) get(snap *usageplan.Snapshot) *derived {
 	for i := range plans {
 		d.plans[&plans[i]] = newPlanState(snap, &plans[i])
 	}
-	c.cur.Store(d)
 	return d
 }
 

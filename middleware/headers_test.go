@@ -3,10 +3,12 @@ package middleware
 import (
 	"math"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/planguard/planguard/limiter"
 	"github.com/planguard/planguard/usageplan"
@@ -49,4 +51,30 @@ func TestUsageHeadersAtInt64Limits(t *testing.T) {
 			assert.Equal(t, v, h.Get(k), "%s: %s", c.name, k)
 		}
 	}
+}
+
+// The cache keeps the newest snapshot's state; a request still on an
+// older snapshot gets that snapshot's state without evicting the newer.
+func TestDerivedCacheKeepsNewest(t *testing.T) {
+	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.Options{})
+	require.NoError(t, err)
+	old := reg.Snapshot()
+	gold, _ := old.Plan("usagePlan-gold0001")
+	gold.QPS = 7
+	require.NoError(t, reg.UpdatePlan(gold))
+	cur := reg.Snapshot()
+
+	var c derivedCache
+	dNew := c.get(cur)
+	require.Same(t, dNew, c.get(cur), "served from the cache")
+	dOld := c.get(old)
+	assert.Same(t, old, dOld.snap)
+	assert.Same(t, dNew, c.cur.Load(), "an older snapshot does not evict the newer")
+
+	oldGold, _ := old.Resolve("service-abcd1234", "release", "api-get00001", goldKey)
+	newGold, _ := cur.Resolve("service-abcd1234", "release", "api-get00001", goldKey)
+	assert.Equal(t, []string{"1000"}, dOld.plan(oldGold).qps)
+	assert.Equal(t, []string{"7"}, dNew.plan(newGold).qps)
+	assert.Equal(t, int64(7), dNew.plan(newGold).limits.QPS)
+	assert.Equal(t, limiter.Day, dNew.plan(newGold).limits.Period)
 }

@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -317,6 +319,66 @@ func TestCallerKeepsItsSnapshot(t *testing.T) {
 	apis := reg.Snapshot().Services()[0].APIs
 	assert.Same(t, &apis[1], seen[1].API, "the API is the snapshot's, not a copy")
 	assert.Equal(t, "api-get00001", seen[1].API.ID)
+}
+
+// Requests served while the registry changes each see one snapshot: the
+// usage headers agree with the plan the handler is given, X-Api-ID is
+// always there, and nothing races (run with -race).
+func TestServeDuringRegistryChanges(t *testing.T) {
+	cfg := strings.Replace(testConfig, `"qps": 1000, "quota": 100,`, `"qps": 2000, "quota": 99999999,`, 1)
+	reg, err := usageplan.LoadConfig(strings.NewReader(cfg), usageplan.Options{})
+	require.NoError(t, err)
+	lim, err := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
+	require.NoError(t, err)
+	var tick atomic.Int64 // 1 ms per request: the bucket never runs dry
+	mw, err := New(reg, lim, Config{
+		Verifier: keys.VerifierConfig{ClockSkew: time.Hour},
+		Now:      func() time.Time { return t0.Add(time.Duration(tick.Add(1)) * time.Millisecond) },
+	})
+	require.NoError(t, err)
+	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := FromContext(r.Context())
+		w.Header().Set("X-Seen-QPS", strconv.FormatInt(c.Plan.QPS, 10))
+		w.WriteHeader(200)
+	}))
+	signed := httptest.NewRequest("GET", "/release/orders/42", nil)
+	s := &keys.Signer{ID: goldKey, Secret: keys.NewSecret(goldSecret)}
+	require.NoError(t, s.SignAt(signed, t0))
+
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(done)
+		gold, _ := reg.Snapshot().Plan("usagePlan-gold0001")
+		for i := range 200 {
+			gold.QPS = int64(1000 + i%2)
+			if err := reg.UpdatePlan(gold); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	for range 4 {
+		wg.Go(func() {
+			for served := 0; ; served++ {
+				select {
+				case <-done:
+					if served > 0 {
+						return
+					}
+				default:
+				}
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, signed.Clone(context.Background()))
+				if !assert.Equal(t, 200, w.Code) {
+					return
+				}
+				assert.Equal(t, w.Header().Get("X-Seen-QPS"), w.Header().Get(HeaderRateLimit))
+				assert.Equal(t, "api-get00001", w.Header().Get(HeaderAPIID))
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestQuotaExactOverHTTP(t *testing.T) {
