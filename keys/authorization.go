@@ -243,9 +243,11 @@ func qdtextRun(s string) int {
 func printable8(x uint64) bool {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	hasZero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
-	below := (x - ones*0x20) & ^x & highs       // a byte < 0x20
-	above := (x + ones*(0x7f-0x7e) | x) & highs // a byte > 0x7e
-	return below|above|hasZero(x^ones*'"')|hasZero(x^ones*'\\') == 0
+	below := (x - ones*0x20) & ^x & highs // a byte < 0x20
+	above := ((x + ones) | x) & highs     // a byte > 0x7e: +1 sets its high bit, or it was set
+	quote := hasZero(x ^ ones*'"')
+	backslash := hasZero(x ^ ones*'\\')
+	return below|above|quote|backslash == 0
 }
 
 func unescape(s string) string {
