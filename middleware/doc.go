@@ -10,7 +10,9 @@
 //	mw, err := middleware.New(registry, lim, middleware.Config{Environment: "release"})
 //	http.ListenAndServe(addr, mw(handler))
 //
-// The handler learns who called from FromContext.
+// The handler learns who called from FromContext: a Caller whose API
+// and Plan point into the registry snapshot the request was served under
+// (shared and read-only; a later registry change does not alter them).
 //
 // Decisions where the SPEC is silent:
 //
