@@ -119,6 +119,24 @@ func TestRoundTripEveryAlgorithm(t *testing.T) {
 	}
 }
 
+// VerifyIn looks the key up where it is told to, not in the verifier's
+// own Lookup (the middleware passes the request's registry snapshot).
+func TestVerifyInUsesTheGivenLookup(t *testing.T) {
+	v, err := NewVerifier(lookupMap{}, VerifierConfig{})
+	require.NoError(t, err)
+	r := httptest.NewRequest("GET", "/orders/42", nil)
+	s := &Signer{ID: vectorID, Secret: NewSecret(vectorSecret)}
+	require.NoError(t, s.SignAt(r, t0))
+
+	_, err = v.VerifyAt(r, t0)
+	requireReason(t, err, ReasonUnknownKey)
+	k, err := v.VerifyIn(r, testKeys(), t0)
+	require.NoError(t, err)
+	require.Equal(t, vectorID, k.ID)
+	_, err = v.VerifyIn(r, lookupMap{vectorID: {ID: vectorID, Secret: NewSecret(vectorSecret), Status: Disabled}}, t0)
+	requireReason(t, err, ReasonUnknownKey)
+}
+
 func requireReason(t *testing.T, err error, want Reason) {
 	t.Helper()
 	var ae *AuthError

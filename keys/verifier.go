@@ -107,14 +107,21 @@ func (v *Verifier) Verify(r *http.Request) (Key, error) { return v.VerifyAt(r, t
 // VerifyAt checks r's signature at time now and returns the key that
 // signed it. A refusal is an *AuthError whose Reason names the SPEC §7 row.
 func (v *Verifier) VerifyAt(r *http.Request, now time.Time) (Key, error) {
-	k, err := v.verify(r, now)
+	return v.VerifyIn(r, v.keys, now)
+}
+
+// VerifyIn is VerifyAt with the key looked up in keys instead of the
+// verifier's own Lookup: a caller that holds one registry snapshot for a
+// request verifies against that snapshot.
+func (v *Verifier) VerifyIn(r *http.Request, keys Lookup, now time.Time) (Key, error) {
+	k, err := v.verify(r, keys, now)
 	if err != nil {
 		return Key{}, err
 	}
 	return k, nil
 }
 
-func (v *Verifier) verify(r *http.Request, now time.Time) (Key, *AuthError) {
+func (v *Verifier) verify(r *http.Request, keys Lookup, now time.Time) (Key, *AuthError) {
 	header := r.Header["Authorization"]
 	switch {
 	case len(header) == 0:
@@ -183,7 +190,7 @@ func (v *Verifier) verify(r *http.Request, now time.Time) (Key, *AuthError) {
 		signed = now
 	}
 
-	key, ok := v.keys.Key(auth.ID)
+	key, ok := keys.Key(auth.ID)
 	if !ok || key.Status != Enabled {
 		return Key{}, authErr(ReasonUnknownKey)
 	}

@@ -158,7 +158,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		return
 	}
 
-	key, err := m.verifier.VerifyAt(r, now)
+	key, err := m.verifier.VerifyIn(r, snap, now) // the request sees one snapshot
 	if err != nil {
 		msg := "HMAC signature cannot be verified."
 		if ae := (*keys.AuthError)(nil); errors.As(err, &ae) {
