@@ -24,16 +24,18 @@ var (
 )
 
 // derived is what the middleware computes once per registry snapshot
-// rather than per request: per plan, the limiter's limits and the static
-// header values (X-UsagePlan-RateLimit, RateLimit-Policy); per API,
-// X-Api-ID. It is keyed by the snapshot's own pointers (see
-// usageplan.Snapshot), which hash faster than IDs. The header slices are
-// shared between responses; their capacity equals their length, so a
-// handler that appends to one copies it.
+// rather than per request: per environment, the services to route in;
+// per plan, the limiter's limits and the static header values
+// (X-UsagePlan-RateLimit, RateLimit-Policy); per API, X-Api-ID. Plans and
+// APIs are keyed by the snapshot's own pointers (see usageplan.Snapshot),
+// which hash faster than IDs. The header slices are shared between
+// responses; their capacity equals their length, so a handler that
+// appends to one copies it.
 type derived struct {
-	snap  *usageplan.Snapshot
-	plans map[*usageplan.Plan]*planState
-	apis  map[*usageplan.API][]string
+	snap     *usageplan.Snapshot
+	services map[string][]string // environment → IDs of the services published there, in ID order
+	plans    map[*usageplan.Plan]*planState
+	apis     map[*usageplan.API][]string
 }
 
 type planState struct {
@@ -44,8 +46,9 @@ type planState struct {
 
 // derivedCache holds the derived state of the latest snapshot seen.
 type derivedCache struct {
-	mu  sync.Mutex // serialises rebuilds
-	cur atomic.Pointer[derived]
+	service string     // Config.Service: route in this service only; "" is all
+	mu      sync.Mutex // serialises rebuilds
+	cur     atomic.Pointer[derived]
 }
 
 // get returns snap's derived state. The cache keeps the newest snapshot's:
@@ -61,17 +64,25 @@ func (c *derivedCache) get(snap *usageplan.Snapshot) *derived {
 	if cur != nil && cur.snap == snap {
 		return cur
 	}
-	d := derive(snap)
+	d := derive(snap, c.service)
 	if cur == nil || snap.Version() > cur.snap.Version() {
 		c.cur.Store(d)
 	}
 	return d
 }
 
-func derive(snap *usageplan.Snapshot) *derived {
-	d := &derived{snap: snap, plans: map[*usageplan.Plan]*planState{}, apis: map[*usageplan.API][]string{}}
+func derive(snap *usageplan.Snapshot, service string) *derived {
+	d := &derived{
+		snap: snap, services: map[string][]string{},
+		plans: map[*usageplan.Plan]*planState{}, apis: map[*usageplan.API][]string{},
+	}
 	services := snap.Services()
 	for i := range services {
+		if service == "" || services[i].ID == service {
+			for _, env := range services[i].Environments {
+				d.services[env] = append(d.services[env], services[i].ID)
+			}
+		}
 		for j := range services[i].APIs {
 			a := &services[i].APIs[j]
 			d.apis[a] = one(a.ID)
@@ -82,15 +93,6 @@ func derive(snap *usageplan.Snapshot) *derived {
 		d.plans[&plans[i]] = newPlanState(snap, &plans[i])
 	}
 	return d
-}
-
-// plan returns p's state; p is one of d.snap's plans, so the fallback
-// is for a Plan from elsewhere.
-func (d *derived) plan(p *usageplan.Plan) *planState {
-	if ps, ok := d.plans[p]; ok {
-		return ps
-	}
-	return newPlanState(d.snap, p)
 }
 
 func newPlanState(snap *usageplan.Snapshot, p *usageplan.Plan) *planState {

@@ -67,6 +67,7 @@ func NewMiddleware(reg *usageplan.Registry, lim *limiter.Limiter, cfg Config) (*
 		return nil, err
 	}
 	m := &Middleware{reg: reg, lim: lim, verifier: v, cfg: cfg, onError: cfg.ErrorHandler, now: cfg.Now}
+	m.derived.service = cfg.Service
 	if m.onError == nil {
 		m.onError = WriteJSON
 	}
@@ -141,14 +142,14 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		q.url.set(r.URL, rest)
 		view.URL = &q.url.URL
 	}
-	svc, api, ok := m.match(snap, env, view)
+	derived := m.derived.get(snap)
+	svc, api, ok := match(snap, derived, env, view)
 	if !ok {
 		m.refuse(w, r, &Error{Status: http.StatusNotFound, Message: "There is no api match uri[" + r.URL.Path + "]."})
 		return
 	}
 	c := &q.caller
 	c.Service, c.Environment, c.API = svc, env, api
-	derived := m.derived.get(snap)
 	if v, ok := derived.apis[api]; ok {
 		w.Header()[canonAPIID] = v
 	}
@@ -173,7 +174,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		return
 	}
 	c.SecretID, c.Plan = key.ID, plan
-	ps := derived.plan(plan)
+	ps := derived.plans[plan] // plan is snap's, so it is there
 	d, err := m.lim.AllowAt(r.Context(), plan.ID, key.ID, ps.limits, now)
 	if err != nil {
 		if m.cfg.FailOpen {
@@ -217,25 +218,10 @@ func (m *Middleware) forward(q *request) {
 
 // match finds the service and API for r in env, and routes r to it as a
 // ServeMux would (r.Pattern and r.PathValue; see Snapshot.Route).
-func (m *Middleware) match(snap *usageplan.Snapshot, env string, r *http.Request) (string, *usageplan.API, bool) {
-	if env == "" {
-		return "", nil, false
-	}
-	if m.cfg.Service != "" {
-		svc, ok := snap.Service(m.cfg.Service)
-		if !ok || !svc.HasEnvironment(env) {
-			return "", nil, false
-		}
-		api, ok := snap.Route(svc.ID, r)
-		return svc.ID, api, ok
-	}
-	services := snap.Services()
-	for i := range services {
-		if !services[i].HasEnvironment(env) {
-			continue
-		}
-		if api, ok := snap.Route(services[i].ID, r); ok {
-			return services[i].ID, api, true
+func match(snap *usageplan.Snapshot, d *derived, env string, r *http.Request) (string, *usageplan.API, bool) {
+	for _, id := range d.services[env] {
+		if api, ok := snap.Route(id, r); ok {
+			return id, api, true
 		}
 	}
 	return "", nil, false

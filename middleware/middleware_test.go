@@ -258,6 +258,23 @@ func TestFixedEnvironment(t *testing.T) {
 	require.Equal(t, 404, f.do(t, "GET", "/release/orders/7", goldKey, goldSecret, nil).status)
 }
 
+// A fixed service routes only in the environments it is published to,
+// and an unknown service routes nowhere.
+func TestFixedServiceOutsideItsEnvironments(t *testing.T) {
+	for _, cfg := range []Config{
+		{Environment: "prepub", Service: "service-abcd1234"},
+		{Environment: "release", Service: "service-unknown1"},
+		{Service: "service-unknown1"},
+	} {
+		f := newFixture(t, cfg, nil)
+		path := "/orders/7"
+		if cfg.Environment == "" {
+			path = "/release/orders/7"
+		}
+		require.Equal(t, 404, f.do(t, "GET", path, goldKey, goldSecret, nil).status, "%+v", cfg)
+	}
+}
+
 func TestRuntimeChanges(t *testing.T) {
 	f := newFixture(t, Config{}, nil)
 	require.Equal(t, 200, f.do(t, "GET", "/release/orders", goldKey, goldSecret, nil).status)
