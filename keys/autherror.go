@@ -1,6 +1,10 @@
 package keys
 
-import "strings"
+import (
+	"net/http"
+	"strings"
+	"time"
+)
 
 // Reason is why a signed request was refused. Each Reason is one row of
 // SPEC §7; Message gives that row's text.
@@ -15,17 +19,24 @@ const (
 	ReasonHeaderMissing                          // a listed or required header absent or invalid
 	ReasonMultipleHeader                         // a signed header (or Authorization) sent twice
 	ReasonAlgorithm                              // unsupported algorithm
-	ReasonUnknownKey                             // unknown or disabled key, or a replayed signature
+	ReasonUnknownKey                             // unknown or disabled key
 	ReasonSignatureMismatch                      // wrong, malformed or wrong-length signature
+	ReasonReplayed                               // a signature already seen within the skew window (replay cache on)
+	ReasonReplayLimit                            // the key's share of the replay cache is full of live signatures
 )
 
 // AuthError is a refused signature. Its message is the old gateway's text
 // for its Reason; it never contains a secret or a computed signature.
 type AuthError struct {
 	Reason Reason
-	// Header names the header for ReasonHeaderMissing; Algorithm the
-	// algorithm for ReasonAlgorithm (both truncated to 64 bytes).
+	// Header names the header for ReasonHeaderMissing, and the date
+	// header that was checked ("x-date" or "date") for
+	// ReasonDateOutOfWindow; Algorithm the algorithm for ReasonAlgorithm
+	// (both truncated to 64 bytes).
 	Header, Algorithm string
+	// RetryAfter, for ReasonReplayLimit, is how long until the key's
+	// oldest live signature leaves the replay cache.
+	RetryAfter time.Duration
 	// Detail says more for logs (for example "replayed signature"); it
 	// is not part of Message.
 	Detail string
@@ -45,7 +56,11 @@ func (e *AuthError) Message() string {
 	case ReasonNoDate:
 		return "HMAC signature cannot be verified, a valid date or x-date header is required."
 	case ReasonDateOutOfWindow:
-		return "HMAC signature cannot be verified, the x-date header is out of date for HMAC Authentication."
+		name := e.Header
+		if name == "" {
+			name = "x-date"
+		}
+		return "HMAC signature cannot be verified, the " + name + " header is out of date for HMAC Authentication."
 	case ReasonHeaderMissing:
 		return "HMAC signature cannot be verified, a valid " + e.Header + " header is required."
 	case ReasonMultipleHeader:
@@ -56,8 +71,27 @@ func (e *AuthError) Message() string {
 		return "HMAC signature cannot be verified."
 	case ReasonSignatureMismatch:
 		return "HMAC signature does not match."
+	case ReasonReplayed:
+		return MessageReplayed
+	case ReasonReplayLimit:
+		return "API rate limit exceeded."
 	}
 	return "HMAC authorization format error."
+}
+
+// MessageReplayed is the response text for a replayed signature. The old
+// gateway had no replay cache, so this row is planguard's own.
+const MessageReplayed = "HMAC signature cannot be verified, the signature has already been used."
+
+// Status returns the HTTP status of the refusal: 429 Too Many Requests for
+// ReasonReplayLimit (the key sent more signatures within the skew window
+// than the replay cache keeps for one key; RetryAfter says when one
+// leaves), 401 Unauthorized for every other Reason.
+func (e *AuthError) Status() int {
+	if e.Reason == ReasonReplayLimit {
+		return http.StatusTooManyRequests
+	}
+	return http.StatusUnauthorized
 }
 
 func (e *AuthError) Error() string {

@@ -83,6 +83,12 @@ func TestMACMatchesCryptoHMAC(t *testing.T) {
 
 var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
+// A second enabled key, for tests where one key must not affect another.
+const (
+	otherID     = "other_key_1"
+	otherSecret = "other-secret-0123"
+)
+
 type lookupMap map[string]Key
 
 func (l lookupMap) Key(id string) (Key, bool) { k, ok := l[id]; return k, ok }
@@ -91,6 +97,7 @@ func testKeys() lookupMap {
 	return lookupMap{
 		vectorID:    {ID: vectorID, Name: "k", Secret: NewSecret(vectorSecret)},
 		"disabled1": {ID: "disabled1", Name: "d", Secret: NewSecret("disabledsecret"), Status: Disabled},
+		otherID:     {ID: otherID, Name: "other", Secret: NewSecret(otherSecret)},
 	}
 }
 
@@ -159,7 +166,8 @@ func TestTransportSignsWithoutTouchingTheRequest(t *testing.T) {
 	require.Empty(t, req.Header.Get("Authorization"), "the caller's request is not modified")
 	require.Equal(t, "Mon, 23 Nov 2026 12:00:00 GMT", got.Header.Get("X-Date"))
 	require.Equal(t, "wm", got.Header.Get("Source"))
-	require.Contains(t, got.Header.Get("Authorization"), `headers="x-date source"`)
+	require.Contains(t, got.Header.Get("Authorization"), `headers="x-date x-nonce source"`)
+	require.Len(t, got.Header.Get(NonceHeader), 22, "128 random bits, base64url")
 	v, _ := NewVerifier(testKeys(), VerifierConfig{})
 	_, err = v.VerifyAt(got, t0)
 	require.NoError(t, err)

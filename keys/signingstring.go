@@ -31,8 +31,12 @@ func writeSigningString(w lineWriter, r *http.Request, list string, hr *headerRe
 		w.writeString(name)
 		w.writeString(": ")
 		if name == RequestTarget {
-			for i := 0; i < len(r.Method); i++ {
-				w.writeByte(lower(r.Method[i]))
+			method := r.Method
+			if method == "" { // a client request: net/http sends GET
+				method = http.MethodGet
+			}
+			for i := 0; i < len(method); i++ {
+				w.writeByte(lower(method[i]))
 			}
 			w.writeByte(' ')
 			w.writeString(requestURI(r))
@@ -63,6 +67,9 @@ type headerReader struct {
 	scratch             [maxHeaderNameLen]byte // for canonicalising names
 	xDate, date         string
 	haveXDate, haveDate bool
+	// wire, set by the signer, holds the values that net/http sends in
+	// place of the request's fields (host, content-length).
+	wire map[string]string
 }
 
 // value returns the one value of the (lowercase) header name in r.
@@ -87,6 +94,9 @@ func (hr *headerReader) value(r *http.Request, name string) (string, *AuthError)
 }
 
 func (hr *headerReader) read(r *http.Request, name string) (string, *AuthError) {
+	if v, ok := hr.wire[name]; ok {
+		return v, nil
+	}
 	var vals []string
 	if name == "host" {
 		if r.Host == "" {
@@ -186,6 +196,17 @@ func validHeaderName(name string) bool {
 	return true
 }
 
+// lowerASCII returns s with ASCII capitals lowered; it allocates only
+// when s has one.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}
+
 func lower(c byte) byte {
 	if c >= 'A' && c <= 'Z' {
 		return c + 'a' - 'A'
@@ -200,9 +221,10 @@ func (s *stringWriter) writeString(v string) { s.b.WriteString(v) }
 func (s *stringWriter) writeByte(c byte)     { s.b.WriteByte(c) }
 
 // SigningString returns the signing string of r for the given header
-// names (lowercase, in order), as the verifier computes it.
+// names (in order, matched case-insensitively and written lowercase), as
+// the verifier computes it from a request it received.
 func SigningString(r *http.Request, headers []string) (string, error) {
-	list := strings.Join(headers, " ")
+	list := lowerASCII(strings.Join(headers, " "))
 	if _, _, err := checkHeaderList(list); err != nil {
 		return "", err
 	}

@@ -34,11 +34,24 @@ type VerifierConfig struct {
 	// Algorithms restricts the accepted algorithms; empty means all of
 	// Algorithms().
 	Algorithms []string
-	// ReplayCacheSize, when positive, keeps that many recent signatures
-	// and refuses one seen again within the clock-skew window. When the
-	// cache is full of live entries, new requests are refused rather than
-	// forgotten.
-	ReplayCacheSize int
+	// ReplayCachePerKey, when positive, turns the replay cache on: a
+	// signature (the decoded MAC) that verified is remembered until its
+	// signed date leaves the clock-skew window, and the same signature
+	// sent again meanwhile is refused with ReasonReplayed. The cache
+	// keeps at most ReplayCachePerKey signatures per key: a key that sends
+	// more within the window is refused with ReasonReplayLimit until its
+	// oldest one expires, and no other key is affected. Memory is bounded
+	// by the number of keys in use times ReplayCachePerKey (about 150
+	// bytes per signature). A client must make every request's signature
+	// unique: planguard's Signer signs a random nonce (NonceHeader) for
+	// that; an old client that signs only the date and fixed headers gets
+	// one request per second through for each distinct set of signed
+	// values.
+	ReplayCachePerKey int
+	// RequireNonce refuses a signature that does not cover a non-empty
+	// nonce header (NonceHeader), so that two distinct requests never
+	// share a MAC. Meant with the replay cache; old clients sign no nonce.
+	RequireNonce bool
 }
 
 // Verifier checks key-pair signatures (SPEC §6). It is safe for
@@ -50,6 +63,7 @@ type Verifier struct {
 	keys     Lookup
 	skew     time.Duration
 	legacy   bool
+	nonce    bool // RequireNonce
 	required []string
 	algs     [4]*algorithm // allowed, nil-padded
 	replay   *replayCache
@@ -60,7 +74,7 @@ func NewVerifier(keys Lookup, cfg VerifierConfig) (*Verifier, error) {
 	if keys == nil {
 		return nil, errors.New("keys: NewVerifier: nil Lookup")
 	}
-	v := &Verifier{keys: keys, skew: cfg.ClockSkew, legacy: cfg.LegacyUncheckedDate}
+	v := &Verifier{keys: keys, skew: cfg.ClockSkew, legacy: cfg.LegacyUncheckedDate, nonce: cfg.RequireNonce}
 	switch {
 	case v.skew == 0:
 		v.skew = DefaultClockSkew
@@ -86,8 +100,11 @@ func NewVerifier(keys Lookup, cfg VerifierConfig) (*Verifier, error) {
 			v.algs[slices.Index(v.algs[:], nil)] = a
 		}
 	}
-	if cfg.ReplayCacheSize > 0 {
-		v.replay = newReplayCache(cfg.ReplayCacheSize)
+	switch {
+	case cfg.ReplayCachePerKey > 0:
+		v.replay = newReplayCache(cfg.ReplayCachePerKey)
+	case cfg.ReplayCachePerKey < 0:
+		return nil, errors.New("keys: NewVerifier: ReplayCachePerKey must not be negative")
 	}
 	return v, nil
 }
@@ -137,7 +154,11 @@ func (v *Verifier) verify(r *http.Request, keys Lookup, now time.Time) (Key, *Au
 	if alg == nil {
 		return Key{}, &AuthError{Reason: ReasonAlgorithm, Algorithm: printable(auth.Algorithm)}
 	}
-	hasXDate, hasDate, err := checkHeaderList(auth.Headers)
+	// Names are matched case-insensitively (old clients may send
+	// "Date Source") and signed lowercase; lowering allocates only for
+	// a list that has capitals.
+	list := lowerASCII(auth.Headers)
+	hasXDate, hasDate, err := checkHeaderList(list)
 	if err != nil {
 		return Key{}, err
 	}
@@ -145,8 +166,14 @@ func (v *Verifier) verify(r *http.Request, keys Lookup, now time.Time) (Key, *Au
 		return Key{}, authErr(ReasonNoDate)
 	}
 	for _, h := range v.required {
-		if !listed(auth.Headers, h) {
+		if !listed(list, h) {
 			return Key{}, &AuthError{Reason: ReasonHeaderMissing, Header: h, Detail: "required header not signed"}
+		}
+	}
+	var hr headerReader
+	if v.nonce {
+		if nonce, err := hr.value(r, nonceName); !listed(list, nonceName) || err != nil || nonce == "" {
+			return Key{}, &AuthError{Reason: ReasonHeaderMissing, Header: nonceName, Detail: "nonce required"}
 		}
 	}
 
@@ -167,7 +194,6 @@ func (v *Verifier) verify(r *http.Request, keys Lookup, now time.Time) (Key, *Au
 
 	// Dates: every signed date header is checked (Date not in legacy
 	// mode); when both are checked they must agree.
-	var hr headerReader
 	var signed time.Time
 	if hasXDate {
 		t, err := v.checkDate(r, "x-date", now, &hr)
@@ -182,7 +208,7 @@ func (v *Verifier) verify(r *http.Request, keys Lookup, now time.Time) (Key, *Au
 			return Key{}, err
 		}
 		if hasXDate && !t.Equal(signed) {
-			return Key{}, &AuthError{Reason: ReasonDateOutOfWindow, Detail: "date and x-date disagree"}
+			return Key{}, &AuthError{Reason: ReasonDateOutOfWindow, Header: "date", Detail: "date and x-date disagree"}
 		}
 		signed = t
 	}
@@ -197,15 +223,17 @@ func (v *Verifier) verify(r *http.Request, keys Lookup, now time.Time) (Key, *Au
 
 	// Compute the MAC (beginning m again keeps m.sig) and compare.
 	m.begin(key.Secret.pads(alg, m))
-	if err := writeSigningString(m, r, auth.Headers, &hr); err != nil {
+	if err := writeSigningString(m, r, list, &hr); err != nil {
 		return Key{}, err
 	}
 	if !hmac.Equal(m.finish(), m.sig[:alg.size]) {
 		return Key{}, authErr(ReasonSignatureMismatch)
 	}
 	if v.replay != nil {
-		if reason := v.replay.check(key.ID, m.sig[:alg.size], signed.Add(v.skew), now); reason != "" {
-			return Key{}, &AuthError{Reason: ReasonUnknownKey, Detail: reason}
+		// The entry lives as long as the date check would accept the
+		// signature: until the signed date plus the skew.
+		if reason, wait := v.replay.check(key.ID, m.sig[:alg.size], signed.Add(v.skew), now); reason != 0 {
+			return Key{}, &AuthError{Reason: reason, RetryAfter: wait}
 		}
 	}
 	return key, nil
@@ -220,12 +248,12 @@ func (v *Verifier) checkDate(r *http.Request, name string, now time.Time, hr *he
 	}
 	t, ok := parseIMFFixdate(val)
 	if !ok {
-		return time.Time{}, &AuthError{Reason: ReasonDateOutOfWindow, Detail: "not an IMF-fixdate"}
+		return time.Time{}, &AuthError{Reason: ReasonDateOutOfWindow, Header: name, Detail: "not an IMF-fixdate"}
 	}
 	// Sub saturates instead of overflowing, so year 0001 and 9999 are
 	// simply far away.
 	if d := now.Sub(t); d > v.skew || d < -v.skew {
-		return time.Time{}, &AuthError{Reason: ReasonDateOutOfWindow}
+		return time.Time{}, &AuthError{Reason: ReasonDateOutOfWindow, Header: name}
 	}
 	return t, nil
 }

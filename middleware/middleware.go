@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -161,11 +162,14 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 
 	key, err := m.verifier.VerifyIn(r, snap, now) // the request sees one snapshot
 	if err != nil {
-		msg := "HMAC signature cannot be verified."
+		e := &Error{Status: http.StatusUnauthorized, Message: "HMAC signature cannot be verified.", Cause: err}
 		if ae := (*keys.AuthError)(nil); errors.As(err, &ae) {
-			msg = ae.Message()
+			e.Status, e.Message = ae.Status(), ae.Message() // 429 when the key's replay cache is full
+			if ae.RetryAfter > 0 {
+				w.Header()[canonRetry] = []string{strconv.FormatInt(seconds(ae.RetryAfter), 10)}
+			}
 		}
-		m.refuse(w, r, &Error{Status: http.StatusUnauthorized, Message: msg, Cause: err})
+		m.refuse(w, r, e)
 		return
 	}
 	plan, ok := snap.Resolve(svc, env, api.ID, key.ID)
