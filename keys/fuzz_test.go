@@ -1,10 +1,13 @@
 package keys
 
 import (
+	"bufio"
+	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzParseAuthorization: never panics; whatever parses formats back to a
@@ -73,3 +76,67 @@ func changedSigned(before, after http.Header) bool {
 	}
 	return false
 }
+
+// FuzzSignerMatchesTheWire: whatever the signer signs — any header
+// value, any host, through any redirect — the verifier accepts the
+// request that net/http puts on the wire (written with Request.Write and
+// read back with http.ReadRequest, as a server would), and no hop to
+// another origin than the first request's carries a signature.
+func FuzzSignerMatchesTheWire(f *testing.F) {
+	f.Add(" \tpadded\t ", "api.example.com", "/next?a=1", true)
+	f.Add("plain", "bücher.example:8080", "http://other.example/steal", true)
+	f.Add("", "127.0.0.1:8080", "https://127.0.0.1:8080/tls", false)
+	f.Add("a\x01b", "[::1]:80", "//api.example.com/p", true)
+	f.Add("ünïcode\xff", "API.Example.COM", "HTTP://api.example.com:80/up", true)
+	v, err := NewVerifier(testKeys(), VerifierConfig{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, value, host, location string, signHost bool) {
+		headers := []string{"x-date", "x-custom", RequestTarget}
+		if signHost {
+			headers = append(headers, "host")
+		}
+		req, err := http.NewRequest("GET", "http://"+host+"/start?q=1", nil)
+		if err != nil {
+			return
+		}
+		req.Header.Set("X-Custom", value)
+		first := req.URL
+		wire := roundTripper(func(r *http.Request) (*http.Response, error) {
+			var b bytes.Buffer
+			if err := r.Write(&b); err != nil {
+				return nil, err // net/http would not send it either
+			}
+			got, err := http.ReadRequest(bufio.NewReader(&b))
+			if err != nil {
+				return nil, err
+			}
+			if got.Header.Get("Authorization") != "" {
+				if !sameOrigin(first, r.URL) {
+					t.Fatalf("a hop to %s (from %s) was signed", r.URL, first)
+				}
+				if _, err := v.VerifyAt(got, t0); err != nil {
+					t.Fatalf("signed request refused: %v\n%s", err, b.String())
+				}
+			} else if r.Response == nil {
+				t.Fatalf("the first request went out unsigned")
+			}
+			resp := &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: r}
+			if r.Response == nil && location != "" { // redirect the first hop only
+				resp.StatusCode = http.StatusFound
+				resp.Header.Set("Location", location)
+			}
+			return resp, nil
+		})
+		s := &Signer{ID: vectorID, Secret: NewSecret(vectorSecret), Headers: headers}
+		c := &http.Client{Transport: &Transport{Signer: s, Base: wire, Now: func() time.Time { return t0 }}}
+		if resp, err := c.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	})
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
