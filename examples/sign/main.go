@@ -2,17 +2,27 @@
 // for curl and Postman users:
 //
 //	go run ./examples/sign -id AKID... -secret ... [-algorithm hmac-sha1] \
-//	    [-date "Mon, 02 Jan 2006 15:04:05 GMT"] [-headers "x-date source"] [-H "Source: app"]...
+//	    [-date "Mon, 02 Jan 2006 15:04:05 GMT"] [-headers "x-date x-nonce source"] \
+//	    [-url https://api.example.com/release/orders] [-method GET] [-H "Source: app"]...
 //
-// Each line is "Name: value"; pass them to curl with -H.
+// Each line is "Name: value"; pass them to curl with -H. By default it
+// signs x-date, a fresh x-nonce (so that each printed set is unique) and
+// source when -H sets Source. Header names in -headers are matched
+// ignoring case and signed lowercase. To sign "host" or
+// "(request-target)", give the URL the request goes to with -url (or the
+// path with -target): the host is printed as it goes on the wire, in
+// punycode for an internationalised name.
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -38,9 +48,10 @@ func run(args []string, out io.Writer, now time.Time) error {
 	secret := fs.String("secret", "", "secret_key (required)")
 	alg := fs.String("algorithm", keys.HMACSHA1, "hmac-sha1, hmac-sha256, hmac-sha384 or hmac-sha512")
 	date := fs.String("date", "", `signing date as "Mon, 02 Jan 2006 15:04:05 GMT" (default now)`)
-	list := fs.String("headers", "", `signed headers, space-separated (default "x-date", plus "source" when -H sets Source)`)
+	list := fs.String("headers", "", `signed headers, space-separated, any case (default "x-date x-nonce", plus "source" when -H sets Source)`)
 	method := fs.String("method", "GET", "request method, for (request-target)")
-	target := fs.String("target", "/", "path and query, for (request-target)")
+	target := fs.String("target", "", "path and query, for (request-target) (default: -url's, or /)")
+	rawURL := fs.String("url", "", `URL the request goes to, for "host" and (request-target) (default http://localhost/)`)
 	var extra headerFlags
 	fs.Var(&extra, "H", `extra header "Name: value" (repeatable)`)
 	if err := fs.Parse(args); err != nil {
@@ -57,9 +68,20 @@ func run(args []string, out io.Writer, now time.Time) error {
 		}
 		at = t
 	}
-	r, err := http.NewRequest(*method, "http://localhost"+*target, nil)
+	u := orDefault(*rawURL, "http://localhost/")
+	r, err := http.NewRequest(*method, u, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("-url: %w", err)
+	}
+	if r.URL.Host == "" {
+		return fmt.Errorf("-url %q: want an absolute URL such as https://api.example.com/path", u)
+	}
+	if *target != "" {
+		t, err := url.ParseRequestURI(*target)
+		if err != nil || t.Host != "" || !strings.HasPrefix(*target, "/") {
+			return fmt.Errorf("-target %q: want a path such as /orders?x=1", *target)
+		}
+		r.URL.Path, r.URL.RawPath, r.URL.RawQuery = t.Path, t.RawPath, t.RawQuery
 	}
 	s := &keys.Signer{ID: *id, Secret: keys.NewSecret(*secret), Algorithm: *alg}
 	for _, h := range extra {
@@ -79,16 +101,35 @@ func run(args []string, out io.Writer, now time.Time) error {
 	if err := s.SignAt(r, at); err != nil {
 		return err
 	}
-	names := s.Headers
-	if len(names) == 0 {
-		a, _ := keys.ParseAuthorization(r.Header.Get("Authorization"))
-		names = a.HeaderNames()
+	// Print what net/http puts on the wire for the signed headers.
+	var b bytes.Buffer
+	if err := r.Write(&b); err != nil {
+		return err
 	}
-	for _, n := range names {
-		if n != keys.RequestTarget {
-			fmt.Fprintf(out, "%s: %s\n", http.CanonicalHeaderKey(n), r.Header.Get(n))
+	wire, err := http.ReadRequest(bufio.NewReader(&b))
+	if err != nil {
+		return err
+	}
+	a, err := keys.ParseAuthorization(wire.Header.Get("Authorization"))
+	if err != nil {
+		return err
+	}
+	for _, n := range a.HeaderNames() {
+		switch n {
+		case keys.RequestTarget:
+		case "host":
+			fmt.Fprintf(out, "Host: %s\n", wire.Host)
+		default:
+			fmt.Fprintf(out, "%s: %s\n", http.CanonicalHeaderKey(n), wire.Header.Get(n))
 		}
 	}
-	fmt.Fprintf(out, "Authorization: %s\n", r.Header.Get("Authorization"))
+	fmt.Fprintf(out, "Authorization: %s\n", wire.Header.Get("Authorization"))
 	return nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

@@ -1,17 +1,29 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/planguard/planguard/keys"
 )
 
-// The SPEC §6 vector, through the command.
+const (
+	vectorID     = "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN"
+	vectorSecret = "ZxF2whO0RhuwnVCj5JMMAuqcDcN2oPrC"
+)
+
+// The signature vector of the old gateway's documentation, through the
+// command.
 func TestSignPrintsHeaders(t *testing.T) {
 	var out bytes.Buffer
 	err := run([]string{
-		"-id", "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN", "-secret", "ZxF2whO0RhuwnVCj5JMMAuqcDcN2oPrC",
+		"-id", vectorID, "-secret", vectorSecret, "-headers", "x-date source",
 		"-date", "Mon, 19 Mar 2018 12:08:40 GMT", "-H", "Source: AndriodApp",
 	}, &out, time.Time{})
 	if err != nil {
@@ -25,6 +37,85 @@ func TestSignPrintsHeaders(t *testing.T) {
 	}
 }
 
+type oneKey struct{}
+
+func (oneKey) Key(id string) (keys.Key, bool) {
+	return keys.Key{ID: vectorID, Name: "k", Secret: keys.NewSecret(vectorSecret)}, id == vectorID
+}
+
+// The printed headers, sent as curl would send them (over loopback),
+// verify — with the default headers (a fresh nonce each time, so two runs
+// in one second pass a replay cache), capitalised names, the host of
+// -url and the request line.
+func TestPrintedHeadersVerifyOverLoopback(t *testing.T) {
+	now := time.Now()
+	v, err := keys.NewVerifier(oneKey{}, keys.VerifierConfig{ReplayCachePerKey: 10, RequireNonce: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := v.VerifyAt(r, now); err != nil {
+			http.Error(w, err.(*keys.AuthError).Message(), http.StatusUnauthorized)
+		}
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"default", nil},
+		{"default again, same second", nil},
+		{"capitalised names", []string{"-headers", "X-Date X-Nonce Source", "-H", "Source: app"}},
+		{"host and request line of -url", []string{"-headers", "host x-date x-nonce (request-target)", "-url", srv.URL + "/release/orders?id=7", "-method", "DELETE"}},
+		{"blank-padded value", []string{"-headers", "x-date x-nonce x-custom", "-H", "X-Custom: \t padded \t"}},
+	} {
+		var out bytes.Buffer
+		if err := run(append([]string{"-id", vectorID, "-secret", vectorSecret}, tc.args...), &out, now); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		method, path := "GET", "/"
+		for i, a := range tc.args {
+			switch a {
+			case "-method":
+				method = tc.args[i+1]
+			case "-url":
+				path = strings.TrimPrefix(tc.args[i+1], srv.URL)
+			}
+		}
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		tp := textprotoHeaders(t, out.String())
+		for name, vals := range tp {
+			if name == "Host" {
+				req.Host = vals[0]
+				continue
+			}
+			req.Header[name] = vals
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s\n%s", tc.name, resp.StatusCode, body, out.String())
+		}
+	}
+}
+
+// textprotoHeaders parses the command's "Name: value" lines.
+func textprotoHeaders(t *testing.T, s string) http.Header {
+	t.Helper()
+	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader("GET / HTTP/1.1\r\n" + strings.ReplaceAll(s, "\n", "\r\n") + "\r\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Host != "" {
+		r.Header["Host"] = []string{r.Host}
+	}
+	return r.Header
+}
+
 func TestSignRefusesBadInput(t *testing.T) {
 	for _, args := range [][]string{
 		{},
@@ -32,6 +123,9 @@ func TestSignRefusesBadInput(t *testing.T) {
 		{"-id", "x", "-secret", "y", "-date", "yesterday"},
 		{"-id", "x", "-secret", "y", "-H", "no colon"},
 		{"-id", "x", "-secret", "y", "-algorithm", "md5"},
+		{"-id", "x", "-secret", "y", "-headers", "x-date X-DATE"},
+		{"-id", "x", "-secret", "y", "-url", "/no/host"},
+		{"-id", "x", "-secret", "y", "-target", "orders"},
 	} {
 		if err := run(args, &bytes.Buffer{}, time.Now()); err == nil {
 			t.Errorf("%v: no error", strings.Join(args, " "))
