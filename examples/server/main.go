@@ -10,6 +10,11 @@
 // instances; without either, in memory. -admin serves the Describe queries
 // (GET /DescribeApiUsagePlan?ServiceId=…) on a second listener. A bad
 // config exits 1 with every problem.
+// -legacy-date reproduces the old gateway, which never checked a signed
+// Date header (X-Date is always checked): old clients that sign Date with
+// a wrong clock keep working, but such a signature stays valid forever,
+// so a captured request can be replayed at any time. Prefer fixing the
+// clients' clocks, or moving them to X-Date.
 // SIGINT or SIGTERM shut it down gracefully: in-flight requests finish,
 // unused quota leases go back and the store is closed.
 package main
@@ -30,6 +35,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/planguard/planguard/keys"
 	"github.com/planguard/planguard/limiter"
 	"github.com/planguard/planguard/limiter/boltstore"
 	"github.com/planguard/planguard/limiter/redisstore"
@@ -55,6 +61,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 	admin := fs.String("admin", "", "serve the Describe queries as JSON on this address (meant for loopback)")
 	redisAddr := fs.String("redis", "", "keep QPS and quota in Redis at this address (shared by instances)")
 	failOpen := fs.Bool("fail-open", false, "serve requests when the quota store fails (default: 503)")
+	legacyDate := fs.Bool("legacy-date", false, "do not check a signed Date header, as the old gateway (a signature that signs only Date never expires: replayable)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -66,7 +73,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 		fmt.Fprintln(stderr, "server: -state and -redis are exclusive")
 		return 2
 	}
-	if err := serve(ctx, options{*configPath, *addr, *env, *state, *admin, *redisAddr, *failOpen}, ready); err != nil {
+	if err := serve(ctx, options{*configPath, *addr, *env, *state, *admin, *redisAddr, *failOpen, *legacyDate}, ready); err != nil {
 		fmt.Fprintln(stderr, "server:", err)
 		return 1
 	}
@@ -75,7 +82,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 
 type options struct {
 	configPath, addr, env, state, admin, redis string
-	failOpen                                   bool
+	failOpen, legacyDate                       bool
 }
 
 // serve runs the server (and the admin listener) until ctx ends. ready
@@ -117,7 +124,8 @@ func serve(ctx context.Context, o options, ready func(string)) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, lim.Close(context.Background())) }()
-	mw, err := middleware.New(reg, lim, middleware.Config{Environment: env, FailOpen: o.failOpen})
+	mw, err := middleware.New(reg, lim, middleware.Config{Environment: env, FailOpen: o.failOpen,
+		Verifier: keys.VerifierConfig{LegacyUncheckedDate: o.legacyDate}})
 	if err != nil {
 		return err
 	}
