@@ -7,7 +7,7 @@ import (
 )
 
 // Reason is why a signed request was refused. Each Reason is one row of
-// SPEC §7; Message gives that row's text.
+// the refusal table in docs/signing.md; Message gives that row's text.
 type Reason uint8
 
 const (
@@ -44,7 +44,7 @@ type AuthError struct {
 
 func authErr(r Reason) *AuthError { return &AuthError{Reason: r} }
 
-// Message returns the response text of SPEC §7.
+// Message returns the response text (the old gateway's, where it had one).
 func (e *AuthError) Message() string {
 	switch e.Reason {
 	case ReasonNoAuthorization:

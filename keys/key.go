@@ -49,7 +49,7 @@ type Key struct {
 }
 
 // New returns an enabled manual key after validating id, name and secret
-// (SPEC §3: id 5–50 of [A-Za-z0-9_-], secret 10–50 of the same, name 1–50
+// (id 5–50 of [A-Za-z0-9_-], secret 10–50 of the same, name 1–50
 // of [A-Za-z0-9_]). now stamps Created and Modified.
 func New(id, name string, secret Secret, now time.Time) (Key, error) {
 	k := Key{ID: id, Name: name, Secret: secret, Created: now, Modified: now}

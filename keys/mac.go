@@ -9,7 +9,7 @@ import (
 	"sync"
 )
 
-// The signature algorithms of SPEC §6.
+// The signature algorithms.
 const (
 	HMACSHA1   = "hmac-sha1" // what the old gateway's clients send
 	HMACSHA256 = "hmac-sha256"

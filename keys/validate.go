@@ -2,7 +2,7 @@ package keys
 
 import "strconv"
 
-// Lengths of SPEC §3, in bytes (all alphabets are ASCII).
+// Lengths of key fields, in bytes (all alphabets are ASCII).
 const (
 	MinIDLen     = 5
 	MaxIDLen     = 50

@@ -54,7 +54,7 @@ type VerifierConfig struct {
 	RequireNonce bool
 }
 
-// Verifier checks key-pair signatures (SPEC §6). It is safe for
+// Verifier checks key-pair signatures (see docs/signing.md). It is safe for
 // concurrent use. Without a replay cache, Verify allocates nothing on
 // success, apart from the first use of each secret with each algorithm,
 // which computes and keeps HMAC's two keyed hash states with the Secret
@@ -122,7 +122,7 @@ func (v *Verifier) algorithm(name string) *algorithm {
 func (v *Verifier) Verify(r *http.Request) (Key, error) { return v.VerifyAt(r, time.Now()) }
 
 // VerifyAt checks r's signature at time now and returns the key that
-// signed it. A refusal is an *AuthError whose Reason names the SPEC §7 row.
+// signed it. A refusal is an *AuthError whose Reason names the refusal; Status and Message give its response.
 func (v *Verifier) VerifyAt(r *http.Request, now time.Time) (Key, error) {
 	return v.VerifyIn(r, v.keys, now)
 }
