@@ -41,7 +41,7 @@ type VerifierConfig struct {
 	// keeps at most ReplayCachePerKey signatures per key: a key that sends
 	// more within the window is refused with ReasonReplayLimit until its
 	// oldest one expires, and no other key is affected. Memory is bounded
-	// by the number of keys in use times ReplayCachePerKey (about 150
+	// by the number of keys in use times ReplayCachePerKey (about 280
 	// bytes per signature). A client must make every request's signature
 	// unique: planguard's Signer signs a random nonce (NonceHeader) for
 	// that; an old client that signs only the date and fixed headers gets
