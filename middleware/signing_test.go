@@ -1,10 +1,14 @@
 package middleware
 
 import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,3 +109,38 @@ func TestReplayCacheWithNonceOverLoopback(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// Issue 13, items 1 and 5, through the middleware: an old client that
+// lists "Date Source" (and signs the names lowercase) is served; the same
+// name twice in two cases is a format error; a Date an hour off is
+// refused with a message that names the date header.
+func TestOldClientsOverLoopback(t *testing.T) {
+	f := newFixture(t, Config{}, nil)
+	send := func(list string, date time.Time) (int, string) {
+		req, err := http.NewRequest("GET", f.srv.URL+"/release/orders", nil)
+		require.NoError(t, err)
+		req.Header.Set("Date", date.UTC().Format(http.TimeFormat))
+		req.Header.Set("Source", "AndriodApp")
+		lower := []string{}
+		for _, n := range strings.Fields(list) {
+			lower = append(lower, strings.ToLower(n))
+		}
+		ss, _ := keys.SigningString(req, lower) // empty for a list with a repeated name
+		h := hmac.New(sha1.New, []byte(goldSecret))
+		h.Write([]byte(ss))
+		auth := keys.Authorization{ID: goldKey, Algorithm: keys.HMACSHA1, Headers: list, Signature: base64.StdEncoding.EncodeToString(h.Sum(nil))}
+		req.Header.Set("Authorization", auth.String())
+		code, msg, _ := f.sendSigned(t, req)
+		return code, msg
+	}
+	code, msg := send("Date Source", f.clock())
+	require.Equal(t, http.StatusOK, code, msg)
+	code, msg = send("date Source", f.clock())
+	require.Equal(t, http.StatusOK, code, msg)
+	code, msg = send("Date date Source", f.clock())
+	require.Equal(t, http.StatusUnauthorized, code)
+	require.Equal(t, "HMAC authorization format error.", msg)
+	code, msg = send("Date Source", f.clock().Add(-time.Hour))
+	require.Equal(t, http.StatusUnauthorized, code)
+	require.Equal(t, "HMAC signature cannot be verified, the date header is out of date for HMAC Authentication.", msg)
+}
