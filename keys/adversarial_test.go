@@ -146,6 +146,22 @@ func TestAdversarialRequests(t *testing.T) {
 			return f.request()
 		}, want: ReasonHeaderMissing, header: "source"},
 		{name: "required header not signed", req: good.request, cfg: VerifierConfig{RequiredHeaders: []string{RequestTarget}}, want: ReasonHeaderMissing, header: RequestTarget},
+		{name: "nonce required, not signed", req: good.request, cfg: VerifierConfig{RequireNonce: true}, want: ReasonHeaderMissing, header: "x-nonce"},
+		{name: "nonce required, signed empty", cfg: VerifierConfig{RequireNonce: true}, req: func() *http.Request {
+			f := good
+			f.list, f.values = "x-date x-nonce", [][2]string{xdate, {"X-Nonce", ""}}
+			return f.request()
+		}, want: ReasonHeaderMissing, header: "x-nonce"},
+		{name: "nonce required, sent twice", cfg: VerifierConfig{RequireNonce: true}, req: func() *http.Request {
+			f := good
+			f.list, f.values = "x-date x-nonce", [][2]string{xdate, {"X-Nonce", "a"}, {"X-Nonce", "b"}}
+			return f.request()
+		}, want: ReasonMultipleHeader},
+		{name: "nonce required and signed", cfg: VerifierConfig{RequireNonce: true}, req: func() *http.Request {
+			f := good
+			f.list, f.values = "x-date X-Nonce", [][2]string{xdate, {"X-Nonce", "n0nce"}}
+			return f.request()
+		}, want: 0},
 		{name: "stale x-date", req: good.request, now: t0.Add(901 * time.Second), want: ReasonDateOutOfWindow, header: "x-date"},
 		{name: "stale date names date", req: func() *http.Request {
 			f := good

@@ -24,7 +24,8 @@ type Authorization struct {
 	ID        string // secret_id
 	Algorithm string // hmac-sha1, hmac-sha256, hmac-sha384 or hmac-sha512
 	// Headers is the space-separated list of signed header names, as
-	// sent: lowercase, single spaces (the verifier refuses other forms).
+	// sent: single spaces, any case (the verifier matches names ignoring
+	// case and refuses other forms).
 	Headers   string
 	Signature string // standard padded base64 of the MAC
 }

@@ -84,6 +84,9 @@ func (s *Signer) SignAt(r *http.Request, now time.Time) error {
 	if !hasXDate && !hasDate {
 		return errors.New(`keys: signer: headers must include "x-date" or "date"`)
 	}
+	if r.Header == nil {
+		r.Header = http.Header{}
+	}
 	date := now.UTC().Format(http.TimeFormat)
 	if hasXDate {
 		r.Header.Set("X-Date", date)

@@ -56,7 +56,8 @@ type VerifierConfig struct {
 
 // Verifier checks key-pair signatures (see docs/signing.md). It is safe for
 // concurrent use. Without a replay cache, Verify allocates nothing on
-// success, apart from the first use of each secret with each algorithm,
+// success (a headers list with capitals is lowered into a copy), apart
+// from the first use of each secret with each algorithm,
 // which computes and keeps HMAC's two keyed hash states with the Secret
 // (about 200 bytes for SHA-1).
 type Verifier struct {
@@ -172,8 +173,13 @@ func (v *Verifier) verify(r *http.Request, keys Lookup, now time.Time) (Key, *Au
 	}
 	var hr headerReader
 	if v.nonce {
-		if nonce, err := hr.value(r, nonceName); !listed(list, nonceName) || err != nil || nonce == "" {
+		if !listed(list, nonceName) {
 			return Key{}, &AuthError{Reason: ReasonHeaderMissing, Header: nonceName, Detail: "nonce required"}
+		}
+		if nonce, err := hr.value(r, nonceName); err != nil {
+			return Key{}, err
+		} else if nonce == "" {
+			return Key{}, &AuthError{Reason: ReasonHeaderMissing, Header: nonceName, Detail: "empty nonce"}
 		}
 	}
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -273,6 +274,11 @@ func TestZeroSignerRefuses(t *testing.T) {
 		require.ErrorIs(t, err, ErrNoCredentials, name)
 		require.Empty(t, r.Header.Get("Authorization"), name)
 	}
+	// A request built by hand, without a header map, is signed too.
+	bare := &http.Request{Method: "GET", URL: &url.URL{Scheme: "http", Host: "example.com", Path: "/"}}
+	require.NoError(t, (&Signer{ID: vectorID, Secret: NewSecret(vectorSecret)}).SignAt(bare, t0))
+	require.NotEmpty(t, bare.Header.Get("Authorization"))
+
 	_, err := (&http.Client{Transport: &Transport{}}).Get("http://127.0.0.1:1/")
 	require.Error(t, err)
 	_, err = signingClient(&Signer{}).Get("http://127.0.0.1:1/")
