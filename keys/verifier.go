@@ -26,7 +26,11 @@ type VerifierConfig struct {
 	// value is a configuration error.
 	ClockSkew time.Duration
 	// LegacyUncheckedDate reproduces the old gateway, which never checked
-	// a signed Date header (X-Date is always checked).
+	// a signed Date header (X-Date is always checked), for old clients
+	// that sign Date with a wrong clock. The risk: a signature that
+	// covers Date but not X-Date never expires, so a captured request can
+	// be replayed at any time (the replay cache forgets it after the
+	// skew window).
 	LegacyUncheckedDate bool
 	// RequiredHeaders are header names (lowercase, RequestTarget allowed)
 	// that every signature must cover, beyond the date.
