@@ -37,7 +37,7 @@ type AuthError struct {
 	// RetryAfter, for ReasonReplayLimit, is how long until the key's
 	// oldest live signature leaves the replay cache.
 	RetryAfter time.Duration
-	// Detail says more for logs (for example "replayed signature"); it
+	// Detail says more for logs (for example "malformed signature"); it
 	// is not part of Message.
 	Detail string
 }
