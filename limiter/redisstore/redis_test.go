@@ -63,8 +63,9 @@ func freePort() (int, error) {
 }
 
 // startRedis starts redis-server on 127.0.0.1 (port 0: a free one) with
-// its files in dir, and waits until it answers.
-func startRedis(dir string, port int) (*redisServer, error) {
+// its files in dir, and waits until it answers. args replace the default
+// persistence settings (append-only, fsync every second).
+func startRedis(dir string, port int, args ...string) (*redisServer, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, err
@@ -74,8 +75,11 @@ func startRedis(dir string, port int) (*redisServer, error) {
 			return nil, err
 		}
 	}
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
-		"--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "yes")
+	if len(args) == 0 {
+		args = []string{"--save", "", "--appendonly", "yes", "--appendfsync", "everysec"}
+	}
+	args = append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir, "--protected-mode", "yes"}, args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = nil, nil
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -125,3 +129,19 @@ func tempDir(t *testing.T) string {
 	os.MkdirAll(dir, 0o700)
 	return dir
 }
+
+// ownRedis starts a redis-server for one test (for tests that restart,
+// pause or shard it) and stops it when the test ends. args as startRedis.
+func ownRedis(t *testing.T, args ...string) *redisServer {
+	t.Helper()
+	srv, err := startRedis(tempDir(t), 0, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.stop() })
+	return srv
+}
+
+// noPersistence are redis-server settings that keep nothing across a
+// restart.
+var noPersistence = []string{"--save", "", "--appendonly", "no"}

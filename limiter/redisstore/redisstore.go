@@ -1,25 +1,67 @@
 // Package redisstore is a limiter.SharedStore on Redis: QPS and quota
-// exact across every instance that shares one Redis (or Redis Cluster).
+// exact across every instance that shares one Redis, a Ring of Redis
+// servers, or a Redis Cluster. Most users want Dial, or New with a client
+// they built, and then limiter.New with the store.
 //
-// Each decision is one round trip: an atomic Lua script takes a token
-// from the (plan, key) bucket on the server's clock and, if it got one,
-// counts the request against the quota with a cap. Counting per request,
-// not in leases, was chosen by measurement (BENCHMARKS.md): a lease would
-// save no round trip, since QPS must be checked on the server anyway, and
-// would strand quota in instances.
+// Each decision is one atomic Lua script: it checks the store's epoch
+// marker (see below), takes a token from the (plan, key) bucket on the
+// server's clock and, if it got one, counts the request against the quota
+// with a cap. Counting per request, not in leases, was chosen by
+// measurement (BENCHMARKS.md): a lease would save no round trip, since
+// QPS must be checked on the server anyway, and would strand quota in
+// instances.
+//
+// # Round trips
+//
+// Concurrent calls share round trips: a call joins a queue, and up to
+// Options.Pipelines pipelines per store are in flight, each carrying up
+// to Options.MaxBatch queued scripts (EVALSHA) in one round trip. A lone
+// call is sent at once; under load, the calls that arrive while a
+// pipeline is out go together in the next. No goroutine runs while no
+// call is in flight; Close waits for those that are.
+//
+// # Timeouts and what a failure means
+//
+// Every call returns by Options.Timeout (100 ms by default) or the
+// context's deadline, whichever is first, whatever the client's socket
+// timeouts: the caller stops waiting at its deadline, not when the socket
+// gives up. A call that failed has one of two meanings for the count:
+//
+//   - it was never sent (its deadline passed while waiting for a
+//     pipeline, or Redis could not be reached): nothing was counted;
+//   - it was sent and its reply did not arrive in time (ErrUnconfirmed):
+//     the script may have run, or may still run when a slow Redis gets
+//     to it, so the request may be counted although it was refused.
+//
+// The middleware answers either with 503 (fail closed, the default) or
+// serves the request (fail open). A script either runs entirely or not
+// at all, so no count is ever torn or doubled; the store never retries a
+// script (New refuses a client with retries enabled), since a retried
+// script whose first reply was lost would count twice.
+//
+// # Keys and expiry
 //
 // Keys are namespaced ("pg:" by default) and hash-tagged per (plan, key),
 // so a bucket and its counters live in one Cluster slot; QPS and quota
-// use different keys. Every key gets a TTL in the same script that
-// writes it: buckets expire once idle long enough to be full again,
-// period counters a week after their period's longest possible end,
-// total counters Options.TotalTTL after their last write.
+// use different keys. Buckets expire once idle long enough to be full
+// again; the counter of a calendar period expires a week after the
+// period's longest possible end; the counter of a Total quota never
+// expires (it never resets): SetUsage with 0 (the limiter's ResetUsage,
+// used when a key is deleted) deletes it.
 //
-// When Redis fails, calls return errors within Options.Timeout; the
-// middleware then fails closed (503) or open, as configured. A script
-// either ran entirely or not at all, so recovery loses and doubles no
-// count — provided the client does not retry a call whose reply was lost:
-// New refuses a client with retries enabled.
+// # Data loss
+//
+// Redis that restarts without its data (no persistence, or a failover to
+// a replica that had not caught up) would forget every count and admit
+// every quota afresh. The store detects it: it writes an epoch marker
+// beside the data (one per server; on a Cluster one per hash slot) and
+// every decision's script checks it atomically. A marker that is gone,
+// or replaced by another store's new epoch, means the data was lost:
+// decisions fail with ErrDataLoss on every instance — including
+// instances started later — until an operator calls AcknowledgeDataLoss.
+// A loss that happens while no instance is running cannot be detected:
+// the first instance to start initialises a new epoch. Deployments
+// should run Redis with the persistence docs/operations.md describes.
 package redisstore
 
 import (
@@ -41,31 +83,55 @@ var (
 	_ limiter.SharedStore = (*Store)(nil)
 )
 
-// Options configure New; the zero value is the documented default.
+// Defaults of Options.
+const (
+	DefaultTimeout   = 100 * time.Millisecond
+	DefaultPipelines = 4
+	DefaultMaxBatch  = 256
+)
+
+// Options configure New and Dial; the zero value is the documented
+// default.
 type Options struct {
 	// Prefix namespaces every key; empty means "pg:".
 	Prefix string
-	// Timeout bounds each call; 0 means 100 ms.
+	// Timeout bounds each call, from the moment it is made to its reply,
+	// waiting for a pipeline included; 0 means DefaultTimeout (100 ms).
 	Timeout time.Duration
-	// TotalTTL is how long a counter of a Total quota lives after its
-	// last write; 0 means 400 days.
-	TotalTTL time.Duration
+	// Pipelines is how many pipelines the store keeps in flight at once,
+	// each on its own connection; 0 means DefaultPipelines (4). The
+	// client's pool must hold at least this many connections (go-redis's
+	// default pool holds 10 per CPU).
+	Pipelines int
+	// MaxBatch is the most calls one pipeline carries; 0 means
+	// DefaultMaxBatch (256).
+	MaxBatch int
 }
 
-// Store is the Redis store. It is safe for concurrent use.
+// Store is the Redis store. It is safe for concurrent use. Close it when
+// done: it waits for the calls in flight and closes a client that Dial
+// made.
 type Store struct {
-	rdb      redis.UniversalClient
-	prefix   string
-	timeout  time.Duration
-	totalTTL time.Duration
+	rdb       redis.UniversalClient
+	owned     bool // Dial made rdb: Close closes it
+	prefix    string
+	timeout   time.Duration
+	pipelines int
+	maxBatch  int
+	batch     batcher
+	epoch     epoch
 }
 
 // ErrRetries is returned by New for a client that retries commands: a
 // retried script whose first reply was lost would count twice.
 var ErrRetries = errors.New("redisstore: the client retries commands; set MaxRetries to -1")
 
-// New returns a store on rdb (a *redis.Client, *redis.ClusterClient or
-// *redis.Ring with MaxRetries -1). It does not contact Redis.
+// New returns a store on rdb: a *redis.Client, *redis.Ring or
+// *redis.ClusterClient with MaxRetries -1. It does not contact Redis.
+// Set ContextTimeoutEnabled on the client's options so that its
+// connections, too, give up at each call's deadline; without it the
+// store still answers by the deadline, but a connection stays busy until
+// the client's ReadTimeout.
 func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	if rdb == nil {
 		return nil, errors.New("redisstore: nil client")
@@ -73,17 +139,69 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	if retries(rdb) {
 		return nil, ErrRetries
 	}
-	s := &Store{rdb: rdb, prefix: opts.Prefix, timeout: opts.Timeout, totalTTL: opts.TotalTTL}
+	if strings.ContainsAny(opts.Prefix, "{}") {
+		return nil, errors.New("redisstore: Prefix must not contain { or }: the store hash-tags its keys")
+	}
+	if opts.Timeout < 0 || opts.Pipelines < 0 || opts.MaxBatch < 0 {
+		return nil, errors.New("redisstore: Timeout, Pipelines and MaxBatch must not be negative")
+	}
+	s := &Store{rdb: rdb, prefix: opts.Prefix, timeout: opts.Timeout, pipelines: opts.Pipelines, maxBatch: opts.MaxBatch}
 	if s.prefix == "" {
 		s.prefix = "pg:"
 	}
-	if s.timeout <= 0 {
-		s.timeout = 100 * time.Millisecond
+	if s.timeout == 0 {
+		s.timeout = DefaultTimeout
 	}
-	if s.totalTTL <= 0 {
-		s.totalTTL = 400 * 24 * time.Hour
+	if s.pipelines == 0 {
+		s.pipelines = DefaultPipelines
+	}
+	if s.maxBatch == 0 {
+		s.maxBatch = DefaultMaxBatch
 	}
 	return s, nil
+}
+
+// Dial returns a store on a new *redis.Client made from o (its address,
+// credentials, TLS...) with what the store needs: no retries (MaxRetries
+// -1; a positive MaxRetries is ErrRetries), socket deadlines that follow
+// each call's deadline (ContextTimeoutEnabled), and a pool of at least
+// Options.Pipelines + 2 connections (one pipeline per connection, and
+// room for PlanUsage). The store owns the client: Close closes it.
+func Dial(o redis.Options, opts Options) (*Store, error) {
+	if o.MaxRetries > 0 {
+		return nil, ErrRetries
+	}
+	o.MaxRetries = -1
+	o.ContextTimeoutEnabled = true
+	pipelines := opts.Pipelines
+	if pipelines == 0 {
+		pipelines = DefaultPipelines
+	}
+	if o.PoolSize != 0 && o.PoolSize < pipelines+2 {
+		return nil, fmt.Errorf("redisstore: PoolSize %d is below Options.Pipelines + 2 (%d)", o.PoolSize, pipelines+2)
+	}
+	rdb := redis.NewClient(&o)
+	s, err := New(rdb, opts)
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	s.owned = true
+	return s, nil
+}
+
+// Close waits for the calls in flight (each ends by its deadline, its
+// pipeline when the client's socket deadline passes) and closes the
+// client if Dial made it. Calls after Close fail with
+// limiter.ErrStoreClosed. Close is idempotent.
+func (s *Store) Close() error {
+	if !s.batch.close() {
+		return nil
+	}
+	if s.owned {
+		return s.rdb.Close()
+	}
+	return nil
 }
 
 func retries(rdb redis.UniversalClient) bool {
@@ -98,10 +216,14 @@ func retries(rdb redis.UniversalClient) bool {
 	return false
 }
 
-// tag is the hash-tagged part shared by all keys of (plan, key); the
-// plan's length makes "a"+"bc" and "ab"+"c" different.
+// hashTag is the hash tag shared by all keys of (plan, key); the plan's
+// length makes "a"+"bc" and "ab"+"c" different.
+func hashTag(plan, key string) string {
+	return strconv.Itoa(len(plan)) + ":" + plan + "/" + key
+}
+
 func (s *Store) tag(plan, key string) string {
-	return s.prefix + "{" + strconv.Itoa(len(plan)) + ":" + plan + "/" + key + "}"
+	return s.prefix + "{" + hashTag(plan, key) + "}"
 }
 
 func (s *Store) quotaKey(c limiter.Counter) string {
@@ -110,40 +232,68 @@ func (s *Store) quotaKey(c limiter.Counter) string {
 
 func (s *Store) bucketKey(c limiter.Counter) string { return s.tag(c.Plan, c.Key) + ":b" }
 
-// expireAt is when c's counter may go: a week after the longest period
-// (31 days) that starts at c.Window, or TotalTTL from now for Total.
-func (s *Store) expireAt(c limiter.Counter) int64 {
+// expireAt is when c's counter may go, in Unix seconds: a week after the
+// longest period (31 days) that starts at c.Window; 0 (never) for Total.
+func expireAt(c limiter.Counter) int64 {
 	if c.Window == 0 {
-		return time.Now().Add(s.totalTTL).Unix()
+		return 0
 	}
 	return c.Window + int64((31+7)*24*time.Hour/time.Second)
 }
 
-//go:embed take.lua
-var takeSource string
+var (
+	//go:embed take.lua
+	takeSource string
+	takeScript = redis.NewScript(takeSource)
 
-var takeScript = redis.NewScript(takeSource)
+	//go:embed release.lua
+	releaseSource string
+	releaseScript = redis.NewScript(releaseSource)
+)
 
-func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, s.timeout)
-}
-
-// Take implements limiter.SharedStore in one round trip.
+// Take implements limiter.SharedStore in one script, sharing its round
+// trip with concurrent calls. It fails with ErrDataLoss while a loss of
+// Redis's data is unacknowledged.
 func (s *Store) Take(ctx context.Context, c limiter.Counter, qps, n, limit int64) (limiter.TakeResult, error) {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	res, err := takeScript.Run(ctx, s.rdb, []string{s.bucketKey(c), s.quotaKey(c)},
-		qps, n, limit, s.expireAt(c)).Int64Slice()
+	keys := []string{s.bucketKey(c), s.quotaKey(c), s.markerKey(c)}
+	exp := expireAt(c)
+	cmd, err := s.do(ctx, func(p redis.Pipeliner, eval bool) redis.Cmder {
+		return runScript(p, takeScript, eval, keys, qps, n, limit, exp, s.epoch.current())
+	})
 	if err != nil {
-		return limiter.TakeResult{}, fmt.Errorf("redisstore: %w", err)
+		return limiter.TakeResult{}, err
 	}
-	if len(res) != 4 {
+	res, err := cmd.(*redis.Cmd).Slice()
+	if err != nil {
+		return limiter.TakeResult{}, wrap(err)
+	}
+	var r [4]int64
+	var epoch string
+	ok := len(res) == 5
+	for i := 0; ok && i < 4; i++ {
+		r[i], ok = res[i].(int64)
+	}
+	if ok {
+		epoch, ok = res[4].(string)
+	}
+	if !ok {
 		return limiter.TakeResult{}, fmt.Errorf("redisstore: unexpected script reply %v", res)
 	}
+	if r[0] < 0 {
+		return limiter.TakeResult{}, ErrDataLoss
+	}
+	s.epoch.adopt(epoch)
 	return limiter.TakeResult{
-		QPSAllowed: res[0] == 1, RetryAfter: time.Duration(res[1]) * time.Microsecond,
-		Granted: res[2], Used: res[3],
+		QPSAllowed: r[0] == 1, RetryAfter: time.Duration(r[1]) * time.Microsecond,
+		Granted: r[2], Used: r[3],
 	}, nil
+}
+
+func runScript(p redis.Pipeliner, script *redis.Script, eval bool, keys []string, args ...any) redis.Cmder {
+	if eval {
+		return script.Eval(context.Background(), p, keys, args...)
+	}
+	return script.EvalSha(context.Background(), p, keys, args...)
 }
 
 // Reserve implements limiter.Store (quota only, no bucket).
@@ -152,79 +302,57 @@ func (s *Store) Reserve(ctx context.Context, c limiter.Counter, n, limit int64) 
 	return r.Granted, r.Used, err
 }
 
-var releaseScript = redis.NewScript(`
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-if used == 0 then return 0 end
-local left = math.max(used - tonumber(ARGV[1]), 0)
-redis.call('SET', KEYS[1], left, 'EXAT', ARGV[2])
-return left`)
-
 // Release implements limiter.Store.
 func (s *Store) Release(ctx context.Context, c limiter.Counter, n int64) error {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	return wrap(releaseScript.Run(ctx, s.rdb, []string{s.quotaKey(c)}, n, s.expireAt(c)).Err())
+	keys := []string{s.quotaKey(c)}
+	exp := expireAt(c)
+	cmd, err := s.do(ctx, func(p redis.Pipeliner, eval bool) redis.Cmder {
+		return runScript(p, releaseScript, eval, keys, n, exp)
+	})
+	if err != nil {
+		return err
+	}
+	return wrap(cmd.Err())
 }
 
-// SetUsage implements limiter.Store.
+// SetUsage implements limiter.Store. Setting 0 deletes the counter.
+// SetUsage works while a data loss is unacknowledged, so that an
+// operator can restore counts before acknowledging.
 func (s *Store) SetUsage(ctx context.Context, c limiter.Counter, used int64) error {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	return wrap(s.rdb.Set(ctx, s.quotaKey(c), max(used, 0), time.Until(time.Unix(s.expireAt(c), 0))).Err())
+	key := s.quotaKey(c)
+	var ttl time.Duration // 0: no expiry
+	if exp := expireAt(c); exp != 0 {
+		ttl = time.Until(time.Unix(exp, 0))
+		if ttl <= 0 {
+			used = 0 // a period that long ended
+		}
+	}
+	cmd, err := s.do(ctx, func(p redis.Pipeliner, _ bool) redis.Cmder {
+		if used <= 0 {
+			return p.Del(context.Background(), key)
+		}
+		return p.Set(context.Background(), key, used, ttl)
+	})
+	if err != nil {
+		return err
+	}
+	return wrap(cmd.Err())
 }
 
 // Usage implements limiter.Store.
 func (s *Store) Usage(ctx context.Context, c limiter.Counter) (int64, error) {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	n, err := s.rdb.Get(ctx, s.quotaKey(c)).Int64()
+	key := s.quotaKey(c)
+	cmd, err := s.do(ctx, func(p redis.Pipeliner, _ bool) redis.Cmder {
+		return p.Get(context.Background(), key)
+	})
+	if err != nil {
+		return 0, err
+	}
+	n, err := cmd.(*redis.StringCmd).Int64()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
 	}
 	return n, wrap(err)
-}
-
-// PlanUsage implements limiter.Store. It scans for the plan's counters
-// (on every master of a Cluster), so it suits reports, not request paths.
-func (s *Store) PlanUsage(ctx context.Context, plan string, window int64) (map[string]int64, error) {
-	head := s.prefix + "{" + strconv.Itoa(len(plan)) + ":" + plan + "/"
-	tail := "}:q:" + strconv.FormatInt(window, 10)
-	pattern := globEscape(head) + "*" + globEscape(tail)
-	out := map[string]int64{}
-	scan := func(ctx context.Context, c redis.UniversalClient) error {
-		iter := c.Scan(ctx, 0, pattern, 500).Iterator()
-		for iter.Next(ctx) {
-			k := iter.Val()
-			key := strings.TrimSuffix(strings.TrimPrefix(k, head), tail)
-			n, err := c.Get(ctx, k).Int64()
-			if errors.Is(err, redis.Nil) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			out[key] = n
-		}
-		return iter.Err()
-	}
-	var err error
-	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
-	} else {
-		err = scan(ctx, s.rdb)
-	}
-	return out, wrap(err)
-}
-
-func globEscape(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if strings.IndexByte(`*?[]\`, s[i]) >= 0 {
-			b.WriteByte('\\')
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 func wrap(err error) error {

@@ -55,7 +55,7 @@ func TestKeysAreTaggedAndExpire(t *testing.T) {
 	}
 	total := limiter.Counter{Plan: "p", Key: "k"}
 	s.Take(ctx, total, limiter.Unlimited, 1, 10)
-	if ttl, _ := c.TTL(ctx, s.quotaKey(total)).Result(); ttl < 399*24*time.Hour {
+	if ttl, _ := c.TTL(ctx, s.quotaKey(total)).Result(); ttl != -1 {
 		t.Errorf("total counter TTL %v", ttl)
 	}
 }
@@ -241,4 +241,48 @@ func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 }
 func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error { c.n.Add(1); return next(ctx, cmds) }
+}
+
+// A Total quota never resets, so its counter never expires, even when
+// only refusals follow the last admitted request; forgetting the usage
+// (ResetUsage, as when a key is deleted) deletes it.
+func TestTotalCounterNeverExpires(t *testing.T) {
+	s, c := newStore(t, redisAddr, Options{})
+	l, _ := limiter.New(s, limiter.Config{})
+	lim := limiter.Limits{QPS: limiter.Unlimited, Quota: 3}
+	key := s.quotaKey(limiter.Counter{Plan: "p", Key: "k"})
+	for i := range 5 {
+		if d, err := l.AllowAt(ctx, "p", "k", lim, time.Now()); err != nil || d.Allowed != (i < 3) {
+			t.Fatalf("decision %d: %+v, %v", i, d, err)
+		}
+	}
+	if ttl, err := c.TTL(ctx, key).Result(); err != nil || ttl != -1 {
+		t.Fatalf("total counter TTL %v, %v; want none (-1)", ttl, err)
+	}
+	// A counter that an earlier version wrote with a TTL loses it at the
+	// next decision, even a refusal.
+	c.Expire(ctx, key, time.Hour)
+	if d, err := l.AllowAt(ctx, "p", "k", lim, time.Now()); err != nil || d.Allowed {
+		t.Fatalf("after the quota: %+v, %v", d, err)
+	}
+	if ttl, err := c.TTL(ctx, key).Result(); err != nil || ttl != -1 {
+		t.Fatalf("total counter TTL after a refusal %v, %v; want none (-1)", ttl, err)
+	}
+	for _, set := range []func() error{
+		func() error { return s.SetUsage(ctx, limiter.Counter{Plan: "p", Key: "k"}, 2) },
+		func() error { return s.Release(ctx, limiter.Counter{Plan: "p", Key: "k"}, 1) },
+	} {
+		if err := set(); err != nil {
+			t.Fatal(err)
+		}
+		if ttl, err := c.TTL(ctx, key).Result(); err != nil || ttl != -1 {
+			t.Fatalf("total counter TTL after SetUsage/Release %v, %v; want none (-1)", ttl, err)
+		}
+	}
+	if err := l.ResetUsage(ctx, "p", "k", lim, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Exists(ctx, key).Result(); err != nil || n != 0 {
+		t.Fatalf("after ResetUsage the counter exists: %d, %v", n, err)
+	}
 }

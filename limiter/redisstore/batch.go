@@ -1,0 +1,188 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/planguard/planguard/limiter"
+)
+
+// ErrUnconfirmed is wrapped, with the context's error, by the error of a
+// call whose command was sent to Redis but whose reply did not arrive by
+// the deadline: the command may have run, or may still run, so a
+// decision that failed this way may have been counted.
+var ErrUnconfirmed = errors.New("redisstore: sent to Redis, no reply by the deadline (it may have been counted)")
+
+// A call is one command waiting in the store's queue for a pipeline.
+type call struct {
+	// build adds the command to p (with the whole script if eval, after
+	// a NOSCRIPT reply) and returns it.
+	build    func(p redis.Pipeliner, eval bool) redis.Cmder
+	deadline time.Time
+	state    atomic.Int32 // queued, sent or abandoned
+	done     chan struct{}
+	cmd      redis.Cmder // set before done is closed
+	err      error       // a failure before the command's reply: set before done is closed
+}
+
+const (
+	queued    int32 = iota
+	sent            // in a pipeline: its command may run
+	abandoned       // its caller gave up before it was sent: it never will be
+)
+
+// batcher queues calls and sends them in pipelines.
+type batcher struct {
+	mu       sync.Mutex
+	queue    []*call
+	flushing int  // pipelines in flight (goroutines running flushLoop)
+	closed   bool // no more calls
+	wg       sync.WaitGroup
+}
+
+// close stops new calls and waits for the pipelines in flight; it
+// reports whether the batcher was open.
+func (b *batcher) close() bool {
+	b.mu.Lock()
+	was := !b.closed
+	b.closed = true
+	b.mu.Unlock()
+	b.wg.Wait()
+	return was
+}
+
+// do queues the command that build adds and waits for its reply, until
+// the store's timeout or ctx's deadline, whichever is first.
+func (s *Store) do(ctx context.Context, build func(p redis.Pipeliner, eval bool) redis.Cmder) (redis.Cmder, error) {
+	deadline := time.Now().Add(s.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	c := &call{build: build, deadline: deadline, done: make(chan struct{})}
+	b := &s.batch
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil, limiter.ErrStoreClosed
+	}
+	b.queue = append(b.queue, c)
+	start := b.flushing < s.pipelines
+	if start {
+		b.flushing++
+		b.wg.Add(1)
+	}
+	b.mu.Unlock()
+	if start {
+		go s.flushLoop()
+	}
+	select {
+	case <-c.done:
+		return c.cmd, c.err
+	case <-ctx.Done():
+	}
+	if c.state.CompareAndSwap(queued, abandoned) {
+		return nil, fmt.Errorf("redisstore: not sent by the deadline, nothing counted: %w", ctx.Err())
+	}
+	select {
+	case <-c.done: // the reply came as the deadline passed
+		return c.cmd, c.err
+	default:
+		return nil, fmt.Errorf("%w: %w", ErrUnconfirmed, ctx.Err())
+	}
+}
+
+// flushLoop sends the queue in pipelines until it is empty.
+func (s *Store) flushLoop() {
+	b := &s.batch
+	defer b.wg.Done()
+	for {
+		b.mu.Lock()
+		n := min(len(b.queue), s.maxBatch)
+		if n == 0 {
+			b.flushing--
+			b.mu.Unlock()
+			return
+		}
+		batch := make([]*call, n)
+		copy(batch, b.queue)
+		rest := copy(b.queue, b.queue[n:])
+		clear(b.queue[rest:])
+		b.queue = b.queue[:rest]
+		b.mu.Unlock()
+		s.flush(batch)
+	}
+}
+
+// flush sends the calls of batch whose callers still wait in one
+// pipeline, and again with the whole script those that Redis did not
+// know the script of (NOSCRIPT: they did not run).
+func (s *Store) flush(batch []*call) {
+	var deadline time.Time
+	for _, c := range batch {
+		deadline = later(deadline, c.deadline)
+	}
+	if err := s.ensureEpoch(deadline); err != nil {
+		for _, c := range batch {
+			if c.state.CompareAndSwap(queued, sent) {
+				c.err = err
+				close(c.done)
+			}
+		}
+		return
+	}
+	live := batch[:0]
+	deadline = time.Time{}
+	for _, c := range batch {
+		if c.state.CompareAndSwap(queued, sent) {
+			live = append(live, c)
+			deadline = later(deadline, c.deadline)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	// The pipeline's context carries no caller's cancellation: one
+	// caller giving up must not fail the others.
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	s.exec(ctx, live, false)
+	retry := live[:0:0]
+	for _, c := range live {
+		if redis.HasErrorPrefix(c.cmd.Err(), "NOSCRIPT") {
+			retry = append(retry, c)
+			continue
+		}
+		close(c.done)
+	}
+	if len(retry) > 0 {
+		s.exec(ctx, retry, true)
+		for _, c := range retry {
+			close(c.done)
+		}
+	}
+}
+
+// exec sends calls in one pipeline; each command gets its own reply or
+// error.
+func (s *Store) exec(ctx context.Context, calls []*call, eval bool) {
+	p := s.rdb.Pipeline()
+	for _, c := range calls {
+		c.cmd = c.build(p, eval)
+	}
+	_, _ = p.Exec(ctx) // the first command's error; each keeps its own
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
