@@ -85,7 +85,7 @@ func (s *Store) do(ctx context.Context, build func(p redis.Pipeliner, eval bool)
 	}
 	select {
 	case <-c.done:
-		return c.cmd, c.err
+		return c.result(ctx)
 	case <-ctx.Done():
 	}
 	if c.state.CompareAndSwap(queued, abandoned) {
@@ -93,10 +93,37 @@ func (s *Store) do(ctx context.Context, build func(p redis.Pipeliner, eval bool)
 	}
 	select {
 	case <-c.done: // the reply came as the deadline passed
-		return c.cmd, c.err
+		return c.result(ctx)
 	default:
 		return nil, fmt.Errorf("%w: %w", ErrUnconfirmed, ctx.Err())
 	}
+}
+
+// result is c's command, or its failure. A command that failed for its
+// connection (not with a reply) once the deadline passed failed for the
+// deadline: the socket's deadline follows it (ContextTimeoutEnabled), and
+// may pass an instant before ctx's timer fires.
+func (c *call) result(ctx context.Context) (redis.Cmder, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	if err := c.cmd.Err(); err != nil && !isReply(err) {
+		if cause := ctx.Err(); cause != nil || !time.Now().Before(c.deadline) {
+			if cause == nil {
+				cause = context.DeadlineExceeded
+			}
+			return nil, fmt.Errorf("%w: %w", ErrUnconfirmed, cause)
+		}
+		return nil, fmt.Errorf("redisstore: %w", err)
+	}
+	return c.cmd, nil
+}
+
+// isReply reports whether err is a reply of Redis (or redis.Nil), not a
+// failure to get one.
+func isReply(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re)
 }
 
 // flushLoop sends the queue in pipelines until it is empty.
@@ -177,7 +204,17 @@ func (s *Store) exec(ctx context.Context, calls []*call, eval bool) {
 	for _, c := range calls {
 		c.cmd = c.build(p, eval)
 	}
-	_, _ = p.Exec(ctx) // the first command's error; each keeps its own
+	// Exec returns the first command's error, and each command keeps
+	// its own; but after a connection failure some commands may carry
+	// none (go-redis v9.19 leaves them empty when the pool fails to hand
+	// out a connection). Then none of the replies is trusted.
+	if _, err := p.Exec(ctx); err != nil && !isReply(err) {
+		for _, c := range calls {
+			if c.cmd.Err() == nil {
+				c.cmd.SetErr(err)
+			}
+		}
+	}
 }
 
 func later(a, b time.Time) time.Time {

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/planguard/planguard/limiter"
+	"github.com/planguard/planguard/limiter/storetest"
 )
 
 // pauseRedis makes srv stop answering clients for d (CLIENT PAUSE ALL: a
@@ -41,6 +42,14 @@ func TestSlowRedisAnswersByDeadline(t *testing.T) {
 		name string
 		open func(t *testing.T) *Store
 	}{
+		{"Dial", func(t *testing.T) *Store {
+			s, err := Dial(redis.Options{Addr: srv.addr}, Options{Prefix: t.Name()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}},
 		{"client with default options", func(t *testing.T) *Store {
 			c := redis.NewClient(&redis.Options{Addr: srv.addr, MaxRetries: -1})
 			t.Cleanup(func() { c.Close() })
@@ -93,4 +102,18 @@ func TestSlowRedisAnswersByDeadline(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Every Store method returns by its context's deadline while Redis does
+// not answer, on a client whose socket timeouts do not follow the
+// context.
+func TestConformanceDeadlines(t *testing.T) {
+	srv := ownRedis(t, noPersistence...)
+	c := redis.NewClient(&redis.Options{Addr: srv.addr, MaxRetries: -1})
+	t.Cleanup(func() { c.Close() })
+	s, err := New(c, Options{Timeout: time.Minute}) // the context's deadline is the one that counts
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.RunDeadlines(t, s, func(t *testing.T) func() { return pauseRedis(t, srv.addr, 1500*time.Millisecond) })
 }
