@@ -109,12 +109,11 @@ func serve(ctx context.Context, o options, ready func(string)) (err error) {
 		store = bs
 	}
 	if o.redis != "" {
-		rdb := redis.NewClient(&redis.Options{Addr: o.redis, MaxRetries: -1})
-		defer func() { err = errors.Join(err, rdb.Close()) }()
-		rs, err := redisstore.New(rdb, redisstore.Options{})
+		rs, err := redisstore.Dial(redis.Options{Addr: o.redis}, redisstore.Options{})
 		if err != nil {
 			return err
 		}
+		defer func() { err = errors.Join(err, rs.Close()) }()
 		store = rs
 	}
 	// Prefetch keeps decisions off the disk with -state; it changes
