@@ -189,6 +189,7 @@ func TestRedisOutage(t *testing.T) {
 
 func BenchmarkDecision(b *testing.B) {
 	lim := limiter.Limits{QPS: 2000, Quota: 99_999_999, Period: limiter.Day}
+	sent := &commandCounter{} // what the redis client sends
 	keys := make([]string, 10_000)
 	for i := range keys {
 		keys[i] = "AKID" + strings.Repeat("0", 10) + time.Duration(i).String()
@@ -198,17 +199,23 @@ func BenchmarkDecision(b *testing.B) {
 		store func(b *testing.B) limiter.Store
 	}{
 		{"memory", func(*testing.B) limiter.Store { return &limiter.MemoryStore{} }},
-		{"redis", func(b *testing.B) limiter.Store { s, _ := newStore(b, redisAddr, Options{}); return s }},
+		{"redis", func(b *testing.B) limiter.Store {
+			s, c := newStore(b, redisAddr, Options{})
+			c.AddHook(sent)
+			return s
+		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			l, _ := limiter.New(tc.store(b), limiter.Config{})
 			now := time.Now()
 			b.ReportAllocs()
 			b.SetParallelism(8) // 16 goroutines: a network store is bound by latency
+			before := sent.n.Load()
 			storetest.ParallelScattered(b, len(keys), func(i int) error {
 				_, err := l.AllowAt(ctx, "usagePlan-bench001", keys[i], lim, now)
 				return err
 			})
+			b.ReportMetric(float64(sent.n.Load()-before)/float64(b.N), "roundtrips/op")
 		})
 	}
 }
