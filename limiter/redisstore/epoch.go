@@ -154,7 +154,7 @@ func (s *Store) writeMarkers(ctx context.Context, v string, overwrite bool) erro
 		}
 		return nil
 	case *redis.Ring:
-		return c.ForEachShard(ctx, func(ctx context.Context, shard *redis.Client) error {
+		return forEachShard(ctx, c, func(ctx context.Context, shard *redis.Client) error {
 			return set(ctx, shard, s.nodeKey())
 		})
 	default:

@@ -3,9 +3,11 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -69,7 +71,7 @@ func (s *Store) PlanUsage(ctx context.Context, plan string, window int64) (map[s
 		case *redis.ClusterClient:
 			return c.ForEachMaster(ctx, scan)
 		case *redis.Ring:
-			return c.ForEachShard(ctx, scan)
+			return forEachShard(ctx, c, scan)
 		case *redis.Client:
 			return scan(ctx, c)
 		default:
@@ -91,4 +93,21 @@ func globEscape(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// forEachShard calls fn on every shard of r, concurrently; unlike
+// r.ForEachShard, a shard that is down is an error, not skipped.
+func forEachShard(ctx context.Context, r *redis.Ring, fn func(ctx context.Context, c *redis.Client) error) error {
+	var visited atomic.Int64
+	err := r.ForEachShard(ctx, func(ctx context.Context, c *redis.Client) error {
+		visited.Add(1)
+		return fn(ctx, c)
+	})
+	if err != nil {
+		return err
+	}
+	if n, want := visited.Load(), len(r.Options().Addrs); n < int64(want) {
+		return fmt.Errorf("%d of the Ring's %d shards are down", int64(want)-n, want)
+	}
+	return nil
 }

@@ -3,7 +3,10 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -13,7 +16,8 @@ import (
 // PlanUsage on a Ring of two redis-servers reports the keys of both.
 func TestPlanUsageOnRing(t *testing.T) {
 	a, b := ownRedis(t, noPersistence...), ownRedis(t, noPersistence...)
-	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": a.addr, "b": b.addr}, MaxRetries: -1})
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": a.addr, "b": b.addr}, MaxRetries: -1,
+		HeartbeatFrequency: 10 * time.Millisecond})
 	t.Cleanup(func() { ring.Close() })
 	s, err := New(ring, Options{})
 	if err != nil {
@@ -47,4 +51,41 @@ func TestPlanUsageOnRing(t *testing.T) {
 			t.Fatalf("PlanUsage[%s] = %d, want %d", k, got[k], i+1)
 		}
 	}
+}
+
+// A Ring skips a shard that is down; PlanUsage reports it instead of
+// returning a partial count.
+func TestPlanUsageOnRingWithShardDown(t *testing.T) {
+	a, b := ownRedis(t, noPersistence...), ownRedis(t, noPersistence...)
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": a.addr, "b": b.addr}, MaxRetries: -1,
+		HeartbeatFrequency: 10 * time.Millisecond})
+	t.Cleanup(func() { ring.Close() })
+	s, err := New(ring, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s.PlanUsage(ctx, "p", 0); err != nil {
+		t.Fatal(err)
+	}
+	b.stop()
+	for range 200 { // until the Ring's heartbeat marks b down
+		if shardsUp(ring) == 1 {
+			break
+		}
+		waitABit()
+	}
+	if shardsUp(ring) != 1 {
+		t.Fatal("the Ring did not mark the stopped shard down")
+	}
+	if _, err := s.PlanUsage(ctx, "p", 0); err == nil || !strings.Contains(err.Error(), "1 of the Ring's 2 shards are down") {
+		t.Fatalf("PlanUsage with a shard down: %v", err)
+	}
+}
+
+// shardsUp counts the shards r's ForEachShard visits.
+func shardsUp(r *redis.Ring) int {
+	var n atomic.Int64
+	r.ForEachShard(context.Background(), func(context.Context, *redis.Client) error { n.Add(1); return nil })
+	return int(n.Load())
 }
