@@ -64,8 +64,6 @@ func (s *Store) do(ctx context.Context, build func(p redis.Pipeliner, eval bool)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
 	c := &call{build: build, deadline: deadline, done: make(chan struct{})}
 	b := &s.batch
 	b.mu.Lock()
@@ -83,19 +81,25 @@ func (s *Store) do(ctx context.Context, build func(p redis.Pipeliner, eval bool)
 	if start {
 		go s.flushLoop()
 	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	var cause error
 	select {
 	case <-c.done:
 		return c.result(ctx)
+	case <-timer.C:
+		cause = context.DeadlineExceeded
 	case <-ctx.Done():
+		cause = ctx.Err()
 	}
 	if c.state.CompareAndSwap(queued, abandoned) {
-		return nil, fmt.Errorf("redisstore: not sent by the deadline, nothing counted: %w", ctx.Err())
+		return nil, fmt.Errorf("redisstore: not sent by the deadline, nothing counted: %w", cause)
 	}
 	select {
 	case <-c.done: // the reply came as the deadline passed
 		return c.result(ctx)
 	default:
-		return nil, fmt.Errorf("%w: %w", ErrUnconfirmed, ctx.Err())
+		return nil, fmt.Errorf("%w: %w", ErrUnconfirmed, cause)
 	}
 }
 
@@ -183,7 +187,7 @@ func (s *Store) flush(batch []*call) {
 	s.exec(ctx, live, false)
 	retry := live[:0:0]
 	for _, c := range live {
-		if redis.HasErrorPrefix(c.cmd.Err(), "NOSCRIPT") {
+		if err := c.cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 			retry = append(retry, c)
 			continue
 		}

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/planguard/planguard/limiter"
 )
 
 // ErrDataLoss is returned by every decision while Redis is known to have
@@ -55,7 +53,8 @@ func (e *epoch) current() string {
 // adopt records m, the epoch a script ran under, if it changed.
 func (e *epoch) adopt(m string) {
 	if m != e.current() {
-		e.v.Store(&m)
+		v := m // escapes only when stored
+		e.v.Store(&v)
 	}
 }
 
@@ -65,12 +64,12 @@ const initTimeout = 5 * time.Second
 
 func (s *Store) rootKey() string { return s.prefix + "epoch" }
 func (s *Store) lockKey() string { return s.prefix + "epoch:init" }
-func (s *Store) nodeKey() string { return s.prefix + "epoch:node" }
+func (s *Store) nodeKey() string { return s.node }
 
-// markerKey is the marker that c's script checks.
-func (s *Store) markerKey(c limiter.Counter) string {
+// markerOf is the marker that the script of the counter quotaKey checks.
+func (s *Store) markerOf(quotaKey string) string {
 	if _, ok := s.rdb.(*redis.ClusterClient); ok {
-		return s.slotMarker(keySlot(s.quotaKey(c)))
+		return s.slotMarker(keySlot(quotaKey))
 	}
 	return s.nodeKey()
 }

@@ -115,6 +115,7 @@ type Store struct {
 	rdb       redis.UniversalClient
 	owned     bool // Dial made rdb: Close closes it
 	prefix    string
+	node      string // the per-server epoch marker, prefix + "epoch:node"
 	timeout   time.Duration
 	pipelines int
 	maxBatch  int
@@ -149,6 +150,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 	if s.prefix == "" {
 		s.prefix = "pg:"
 	}
+	s.node = s.prefix + "epoch:node"
 	if s.timeout == 0 {
 		s.timeout = DefaultTimeout
 	}
@@ -255,7 +257,9 @@ var (
 // trip with concurrent calls. It fails with ErrDataLoss while a loss of
 // Redis's data is unacknowledged.
 func (s *Store) Take(ctx context.Context, c limiter.Counter, qps, n, limit int64) (limiter.TakeResult, error) {
-	keys := []string{s.bucketKey(c), s.quotaKey(c), s.markerKey(c)}
+	tag := s.tag(c.Plan, c.Key)
+	quota := tag + ":q:" + strconv.FormatInt(c.Window, 10)
+	keys := []string{tag + ":b", quota, s.markerOf(quota)}
 	exp := expireAt(c)
 	cmd, err := s.do(ctx, func(p redis.Pipeliner, eval bool) redis.Cmder {
 		return runScript(p, takeScript, eval, keys, qps, n, limit, exp, s.epoch.current())
