@@ -156,11 +156,7 @@ func (s *Store) flushLoop() {
 // pipeline, and again with the whole script those that Redis did not
 // know the script of (NOSCRIPT: they did not run).
 func (s *Store) flush(batch []*call) {
-	var deadline time.Time
-	for _, c := range batch {
-		deadline = later(deadline, c.deadline)
-	}
-	if err := s.ensureEpoch(deadline); err != nil {
+	if err := s.learnEpoch(batch); err != nil {
 		for _, c := range batch {
 			if c.state.CompareAndSwap(queued, sent) {
 				c.err = err
@@ -170,7 +166,7 @@ func (s *Store) flush(batch []*call) {
 		return
 	}
 	live := batch[:0]
-	deadline = time.Time{}
+	var deadline time.Time
 	for _, c := range batch {
 		if c.state.CompareAndSwap(queued, sent) {
 			live = append(live, c)
@@ -199,6 +195,22 @@ func (s *Store) flush(batch []*call) {
 			close(c.done)
 		}
 	}
+}
+
+// learnEpoch learns the epoch for the first pipeline of the store. It
+// may take longer than the calls' deadlines (a Cluster's first store
+// writes 16384 markers): the calls that give up meanwhile are not sent.
+func (s *Store) learnEpoch(batch []*call) error {
+	if s.epoch.v.Load() != nil {
+		return nil
+	}
+	deadline := time.Now().Add(initTimeout)
+	for _, c := range batch {
+		deadline = later(deadline, c.deadline)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	return wrap(s.ensureEpoch(ctx))
 }
 
 // exec sends calls in one pipeline; each command gets its own reply or

@@ -77,6 +77,9 @@ func TestCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	if err := s.Prepare(ctx); err != nil { // 16384 slot markers
+		t.Fatal(err)
+	}
 	l, _ := limiter.New(s, limiter.Config{})
 	lim := limiter.Limits{QPS: 100, Quota: 5, Period: limiter.Day}
 	now := time.Now()

@@ -78,10 +78,18 @@ func (s *Store) slotMarker(slot int) string {
 	return s.prefix + "{" + slotTags()[slot] + "}:epoch"
 }
 
+// Prepare learns the store's epoch from Redis, creating it on an empty
+// Redis (on a Cluster, that writes 16384 markers). A store does it on its
+// first call otherwise, and calls that arrive meanwhile wait for it
+// within their deadline: call Prepare at start-up so that the first
+// requests do not. It is safe to call more than once.
+func (s *Store) Prepare(ctx context.Context) error {
+	return wrap(inTime(ctx, s.ensureEpoch))
+}
+
 // ensureEpoch learns the epoch, creating it on an empty Redis, if this
-// store does not know it yet. It gives up at deadline or initTimeout
-// from now, whichever is later.
-func (s *Store) ensureEpoch(deadline time.Time) error {
+// store does not know it yet.
+func (s *Store) ensureEpoch(ctx context.Context) error {
 	if s.epoch.v.Load() != nil {
 		return nil
 	}
@@ -90,8 +98,6 @@ func (s *Store) ensureEpoch(deadline time.Time) error {
 	if s.epoch.v.Load() != nil {
 		return nil
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), later(deadline, time.Now().Add(initTimeout)))
-	defer cancel()
 	fresh := "i" + randomHex()
 	for {
 		v, err := s.rdb.Get(ctx, s.rootKey()).Result()
@@ -100,11 +106,11 @@ func (s *Store) ensureEpoch(deadline time.Time) error {
 			return nil
 		}
 		if !errors.Is(err, redis.Nil) {
-			return wrap(err)
+			return err
 		}
 		won, err := s.rdb.SetNX(ctx, s.lockKey(), fresh, initTimeout).Result()
 		if err != nil {
-			return wrap(err)
+			return err
 		}
 		if won {
 			err := s.writeMarkers(ctx, fresh, false)
@@ -113,7 +119,7 @@ func (s *Store) ensureEpoch(deadline time.Time) error {
 			}
 			s.rdb.Del(context.WithoutCancel(ctx), s.lockKey())
 			if err != nil {
-				return wrap(err)
+				return err
 			}
 			s.epoch.adopt(fresh)
 			return nil
@@ -123,7 +129,7 @@ func (s *Store) ensureEpoch(deadline time.Time) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return wrap(ctx.Err())
+			return ctx.Err()
 		case <-t.C:
 		}
 	}
