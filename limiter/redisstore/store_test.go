@@ -3,9 +3,11 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -291,5 +293,63 @@ func TestTotalCounterNeverExpires(t *testing.T) {
 	}
 	if n, err := c.Exists(ctx, key).Result(); err != nil || n != 0 {
 		t.Fatalf("after ResetUsage the counter exists: %d, %v", n, err)
+	}
+}
+
+// Close waits for the pipelines in flight, leaves no goroutine, closes
+// the client Dial made, and fails later calls with ErrStoreClosed.
+func TestClose(t *testing.T) {
+	s, err := Dial(redis.Options{Addr: redisAddr}, Options{Prefix: fmt.Sprintf("close%d:", os.Getpid())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := limiter.New(s, limiter.Config{})
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Go(func() {
+			if _, err := l.AllowAt(ctx, "p", strconv.Itoa(i%7), limiter.Limits{QPS: 1000, Quota: 1000}, time.Now()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for range 2 {
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.batch.flushing != 0 || len(s.batch.queue) != 0 {
+		t.Fatalf("after Close: %d pipelines in flight, %d calls queued", s.batch.flushing, len(s.batch.queue))
+	}
+	if _, err := s.Usage(ctx, limiter.Counter{Plan: "p", Key: "1"}); !errors.Is(err, limiter.ErrStoreClosed) {
+		t.Fatalf("Usage after Close: %v", err)
+	}
+	if err := s.rdb.Ping(ctx).Err(); !errors.Is(err, redis.ErrClosed) {
+		t.Fatalf("the client Dial made is still open: %v", err)
+	}
+}
+
+func TestOptionsAreChecked(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: redisAddr, MaxRetries: -1})
+	defer c.Close()
+	for name, tc := range map[string]struct {
+		open func() (*Store, error)
+		want string
+	}{
+		"braces in the prefix": {func() (*Store, error) { return New(c, Options{Prefix: "a{b}:"}) }, "Prefix"},
+		"negative timeout":     {func() (*Store, error) { return New(c, Options{Timeout: -1}) }, "negative"},
+		"Dial with retries": {func() (*Store, error) {
+			return Dial(redis.Options{Addr: redisAddr, MaxRetries: 2}, Options{})
+		}, "MaxRetries"},
+		"Dial with a small pool": {func() (*Store, error) {
+			return Dial(redis.Options{Addr: redisAddr, PoolSize: 3}, Options{Pipelines: 4})
+		}, "PoolSize 3"},
+	} {
+		if s, err := tc.open(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if s != nil {
+				s.Close()
+			}
+			t.Errorf("%s: %v, want an error naming %s", name, err, tc.want)
+		}
 	}
 }
