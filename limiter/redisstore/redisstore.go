@@ -25,19 +25,22 @@
 // Every call returns by Options.Timeout (100 ms by default) or the
 // context's deadline, whichever is first, whatever the client's socket
 // timeouts: the caller stops waiting at its deadline, not when the socket
-// gives up. A call that failed has one of two meanings for the count:
+// gives up. What a failed decision means for the count:
 //
-//   - it was never sent (its deadline passed while waiting for a
-//     pipeline, or Redis could not be reached): nothing was counted;
-//   - it was sent and its reply did not arrive in time (ErrUnconfirmed):
-//     the script may have run, or may still run when a slow Redis gets
-//     to it, so the request may be counted although it was refused.
+//   - not sent (its deadline passed while it waited for a pipeline, or
+//     Redis could not be reached; the error says "not sent"): nothing was
+//     counted;
+//   - sent, and no reply in time (ErrUnconfirmed) or the connection
+//     failed: the script may have run, or may still run when a slow Redis
+//     gets to it, so the request may be counted although it was refused;
+//   - ErrDataLoss: nothing was counted.
 //
-// The middleware answers either with 503 (fail closed, the default) or
+// The middleware answers a failure with 503 (fail closed, the default) or
 // serves the request (fail open). A script either runs entirely or not
-// at all, so no count is ever torn or doubled; the store never retries a
-// script (New refuses a client with retries enabled), since a retried
-// script whose first reply was lost would count twice.
+// at all, so no count is ever torn or doubled: the store sends a script
+// again only after Redis answered NOSCRIPT (it did not run), and New
+// refuses a client that retries commands, since a retried script whose
+// first reply was lost would count twice.
 //
 // # Keys and expiry
 //
@@ -46,8 +49,8 @@
 // use different keys. Buckets expire once idle long enough to be full
 // again; the counter of a calendar period expires a week after the
 // period's longest possible end; the counter of a Total quota never
-// expires (it never resets): SetUsage with 0 (the limiter's ResetUsage,
-// used when a key is deleted) deletes it.
+// expires (it never resets): usage is forgotten by SetUsage with 0 (the
+// limiter's ResetUsage), which deletes the counter.
 //
 // # Data loss
 //
@@ -69,6 +72,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -108,9 +112,9 @@ type Options struct {
 	MaxBatch int
 }
 
-// Store is the Redis store. It is safe for concurrent use. Close it when
-// done: it waits for the calls in flight and closes a client that Dial
-// made.
+// Store is the Redis store, made by New or Dial (its zero value is not
+// usable). It is safe for concurrent use. Close it when done: it waits
+// for the calls in flight and closes a client that Dial made.
 type Store struct {
 	rdb       redis.UniversalClient
 	owned     bool // Dial made rdb: Close closes it
@@ -179,7 +183,10 @@ func Dial(o redis.Options, opts Options) (*Store, error) {
 	if pipelines == 0 {
 		pipelines = DefaultPipelines
 	}
-	if o.PoolSize != 0 && o.PoolSize < pipelines+2 {
+	switch {
+	case o.PoolSize == 0:
+		o.PoolSize = max(10*runtime.GOMAXPROCS(0), pipelines+2) // go-redis's default, or enough
+	case o.PoolSize < pipelines+2:
 		return nil, fmt.Errorf("redisstore: PoolSize %d is below Options.Pipelines + 2 (%d)", o.PoolSize, pipelines+2)
 	}
 	rdb := redis.NewClient(&o)

@@ -254,7 +254,7 @@ func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) red
 
 // A Total quota never resets, so its counter never expires, even when
 // only refusals follow the last admitted request; forgetting the usage
-// (ResetUsage, as when a key is deleted) deletes it.
+// (ResetUsage) deletes it.
 func TestTotalCounterNeverExpires(t *testing.T) {
 	s, c := newStore(t, redisAddr, Options{})
 	l, _ := limiter.New(s, limiter.Config{})
