@@ -21,11 +21,13 @@ var ErrDataLoss = errors.New("redisstore: Redis lost planguard's data (its epoch
 
 // The epoch marks the data of one lifetime of a Redis deployment.
 //
-//   - The root key (prefix + "epoch") holds the current epoch: "i" and
+//   - The root key (prefix + "{epoch}") holds the current epoch: "i" and
 //     random hex when the first store found Redis empty, "a" and random
-//     hex after an acknowledged loss.
-//   - Markers beside the data hold it too: one per server (prefix +
-//     "epoch:node"; a Ring's scripts run on the shard of their (plan,
+//     hex after an acknowledged loss. Beside it (same hash tag, so same
+//     server), "{epoch}:ready" holds the epoch once its markers are all
+//     written, and "{epoch}:lock" is held while a store writes them.
+//   - Markers beside the data hold the epoch too: one per server (prefix
+//   - "epoch:node"; a Ring's scripts run on the shard of their (plan,
 //     key), so each shard has its own) or, on a Cluster, one per hash
 //     slot (its scripts may only touch keys of one slot).
 //   - Each decision passes the epoch its store knows, and its script
@@ -34,10 +36,15 @@ var ErrDataLoss = errors.New("redisstore: Redis lost planguard's data (its epoch
 //     not the data the store counted in; the script writes "lost" there
 //     so that every instance, old or new, fails closed. An "a..." epoch
 //     is an acknowledgement: the store adopts it.
-//   - A store learns the epoch on its first call. The first store on an
-//     empty Redis takes a short lock, writes the markers (without
-//     replacing any that exist), then the root, so that stores starting
-//     at the same time never see a half-written set.
+//   - A store learns the epoch on its first call (or Prepare). On an
+//     empty Redis the first store sets the root; whichever store then
+//     holds the lock writes the missing markers with the root's value
+//     and marks it ready. Stores wait for "ready" before deciding, so
+//     that none sees a half-written set, and all write the same value,
+//     so that a store that stops halfway leaves nothing inconsistent.
+//     Markers that exist are never replaced then: if the root's server
+//     lost its data and the others did not, their old markers disagree
+//     with the new root and the loss is reported.
 type epoch struct {
 	v  atomic.Pointer[string] // nil until learned
 	mu sync.Mutex             // serialises learning and acknowledging
@@ -62,9 +69,10 @@ func (e *epoch) adopt(m string) {
 // 16384 markers.
 const initTimeout = 5 * time.Second
 
-func (s *Store) rootKey() string { return s.prefix + "epoch" }
-func (s *Store) lockKey() string { return s.prefix + "epoch:init" }
-func (s *Store) nodeKey() string { return s.node }
+func (s *Store) rootKey() string  { return s.prefix + "{epoch}" }
+func (s *Store) readyKey() string { return s.prefix + "{epoch}:ready" }
+func (s *Store) lockKey() string  { return s.prefix + "{epoch}:lock" }
+func (s *Store) nodeKey() string  { return s.node }
 
 // markerOf is the marker that the script of the counter quotaKey checks.
 func (s *Store) markerOf(quotaKey string) string {
@@ -101,30 +109,40 @@ func (s *Store) ensureEpoch(ctx context.Context) error {
 	fresh := "i" + randomHex()
 	for {
 		v, err := s.rdb.Get(ctx, s.rootKey()).Result()
-		if err == nil {
+		if errors.Is(err, redis.Nil) {
+			err = s.rdb.SetNX(ctx, s.rootKey(), fresh, 0).Err()
+			if err == nil {
+				continue // read whichever store's root won
+			}
+		}
+		if err != nil {
+			return err
+		}
+		ready, err := s.rdb.Get(ctx, s.readyKey()).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		if ready == v {
 			s.epoch.adopt(v)
 			return nil
-		}
-		if !errors.Is(err, redis.Nil) {
-			return err
 		}
 		won, err := s.rdb.SetNX(ctx, s.lockKey(), fresh, initTimeout).Result()
 		if err != nil {
 			return err
 		}
 		if won {
-			err := s.writeMarkers(ctx, fresh, false)
+			err := s.writeMarkers(ctx, v, false)
 			if err == nil {
-				err = s.rdb.Set(ctx, s.rootKey(), fresh, 0).Err()
+				err = s.rdb.Set(ctx, s.readyKey(), v, 0).Err()
 			}
 			s.rdb.Del(context.WithoutCancel(ctx), s.lockKey())
 			if err != nil {
 				return err
 			}
-			s.epoch.adopt(fresh)
+			s.epoch.adopt(v)
 			return nil
 		}
-		// Another store is writing the markers: wait for its root.
+		// Another store is writing the markers: wait for it.
 		t := time.NewTimer(10 * time.Millisecond)
 		select {
 		case <-ctx.Done():
@@ -182,6 +200,9 @@ func (s *Store) AcknowledgeDataLoss(ctx context.Context) error {
 			return err
 		}
 		if err := s.rdb.Set(ctx, s.rootKey(), v, 0).Err(); err != nil {
+			return err
+		}
+		if err := s.rdb.Set(ctx, s.readyKey(), v, 0).Err(); err != nil {
 			return err
 		}
 		s.epoch.adopt(v)
