@@ -142,7 +142,7 @@ func TestRedisOutage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer srv.stop()
+			defer func() { srv.stop() }() // the server running at the end: the test restarts it
 			s, _ := newStore(t, srv.addr, Options{Timeout: 200 * time.Millisecond})
 			reg, err := usageplan.LoadConfig(strings.NewReader(outageConfig), usageplan.Options{})
 			if err != nil {
