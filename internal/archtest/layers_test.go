@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"usageplan":  {"keys", "binding"},
 	"limiter":    {"golang.org/x/time/rate", "github.com/hashicorp/golang-lru/v2"},
 	"middleware": {"keys", "binding", "usageplan", "limiter", "golang.org/x/time/rate"},
+	"cloudapi":   {"keys", "binding", "usageplan", "limiter"},
 }
 
 func TestLayers(t *testing.T) {

@@ -1,0 +1,255 @@
+package cloudapi
+
+import (
+	"slices"
+
+	"github.com/planguard/planguard/binding"
+	"github.com/planguard/planguard/usageplan"
+)
+
+type secretIDsParams struct {
+	UsagePlanId  *string
+	AccessKeyIds []string
+}
+
+// keyIDs checks AccessKeyIds: present, each ID once, each a known key.
+func (c *call) keyIDs(ids []string) *Error {
+	if len(ids) == 0 {
+		return errorf(CodeMissingParameter, "AccessKeyIds is required")
+	}
+	for i, id := range ids {
+		if slices.Contains(ids[:i], id) {
+			return errorf(CodeInvalidAccessKeyIDs, "AccessKeyIds lists %s twice", quoteShort(id))
+		}
+		if _, ok := c.snap.Key(id); !ok {
+			return errorf(CodeInvalidAccessKeyID, "no key has AccessKeyId %s", quoteShort(id))
+		}
+	}
+	return nil
+}
+
+func (h *Handler) bindSecretIDs(c *call) (map[string]any, *Error) {
+	p, err := decode[secretIDsParams](c)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := c.plan(p.UsagePlanId)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.keyIDs(p.AccessKeyIds); err != nil {
+		return nil, err
+	}
+	for _, id := range p.AccessKeyIds {
+		if slices.Contains(plan.Keys, id) {
+			return nil, errorf(CodeAlreadyBindUsagePlan, "usage plan %s already binds key %s", plan.ID, id)
+		}
+	}
+	if berr := h.reg.BindKeys(plan.ID, p.AccessKeyIds...); berr != nil {
+		return nil, translate(berr, CodeInvalidUsagePlan)
+	}
+	return done()
+}
+
+func (h *Handler) unbindSecretIDs(c *call) (map[string]any, *Error) {
+	p, err := decode[secretIDsParams](c)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := c.plan(p.UsagePlanId)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.keyIDs(p.AccessKeyIds); err != nil {
+		return nil, err
+	}
+	for _, id := range p.AccessKeyIds {
+		if !slices.Contains(plan.Keys, id) {
+			return nil, errorf(CodeInvalidAccessKeyIDs, "usage plan %s does not bind key %s", plan.ID, id)
+		}
+	}
+	if uerr := h.reg.UnbindKeys(plan.ID, p.AccessKeyIds...); uerr != nil {
+		return nil, translate(uerr, CodeInvalidAccessKeyIDs)
+	}
+	return done()
+}
+
+type environmentParams struct {
+	UsagePlanIds []string
+	BindType     *string
+	Environment  *string
+	ServiceId    *string
+	ApiIds       []string
+}
+
+// target checks an environment (un)binding request against the snapshot
+// and returns the plans and the target it names.
+func (c *call) target(p environmentParams) ([]usageplan.Plan, binding.Target, *Error) {
+	var t binding.Target
+	if len(p.UsagePlanIds) == 0 {
+		return nil, t, errorf(CodeMissingParameter, "UsagePlanIds is required")
+	}
+	var plans []usageplan.Plan
+	for i, id := range p.UsagePlanIds {
+		if slices.Contains(p.UsagePlanIds[:i], id) {
+			return nil, t, errorf(CodeInvalidParameterValue, "UsagePlanIds lists %s twice", quoteShort(id))
+		}
+		plan, err := c.plan(&id)
+		if err != nil {
+			return nil, t, err
+		}
+		plans = append(plans, plan)
+	}
+	svcID, err := required("ServiceId", p.ServiceId)
+	if err != nil {
+		return nil, t, err
+	}
+	env, err := required("Environment", p.Environment)
+	if err != nil {
+		return nil, t, err
+	}
+	svc, ok := c.snap.Service(svcID)
+	if !ok {
+		return nil, t, errorf(CodeInvalidService, "no service has ServiceId %s", quoteShort(svcID))
+	}
+	if !slices.Contains(svc.Environments, env) {
+		return nil, t, errorf(CodeInvalidEnv, "service %s is not published to environment %s", svc.ID, quoteShort(env))
+	}
+	bindType := usageplan.BindService
+	if p.BindType != nil {
+		bindType = *p.BindType
+	}
+	t = binding.Target{Service: svc.ID, Environment: env}
+	switch bindType {
+	case usageplan.BindService:
+		if len(p.ApiIds) > 0 {
+			return nil, t, errorf(CodeInvalidParameterValue, "ApiIds are for BindType API")
+		}
+	case usageplan.BindAPI:
+		if len(p.ApiIds) == 0 {
+			return nil, t, errorf(CodeMissingParameter, "ApiIds is required when BindType is API")
+		}
+		for i, a := range p.ApiIds {
+			if slices.Contains(p.ApiIds[:i], a) {
+				return nil, t, errorf(CodeInvalidAPIIDs, "ApiIds lists %s twice", quoteShort(a))
+			}
+			if _, ok := svc.API(a); !ok {
+				return nil, t, errorf(CodeInvalidAPI, "service %s has no API %s", svc.ID, quoteShort(a))
+			}
+		}
+		t.APIs = slices.Clone(p.ApiIds)
+	default:
+		return nil, t, errorf(CodeInvalidParameterValue, "BindType must be SERVICE or API, got %s", quoteShort(bindType))
+	}
+	return plans, t, nil
+}
+
+func (h *Handler) bindEnvironment(c *call) (map[string]any, *Error) {
+	p, err := decode[environmentParams](c)
+	if err != nil {
+		return nil, err
+	}
+	plans, t, err := c.target(p)
+	if err != nil {
+		return nil, err
+	}
+	for _, plan := range plans {
+		for _, b := range plan.Bindings {
+			if b.Service != t.Service || b.Environment != t.Environment {
+				continue
+			}
+			if b.ServiceWide() || t.ServiceWide() {
+				return nil, errorf(CodeUnsupportedBindEnvironment, "usage plan %s is already bound to %s", plan.ID, t.Scope())
+			}
+			for _, a := range t.APIs {
+				if slices.Contains(b.APIs, a) {
+					return nil, errorf(CodeUnsupportedBindEnvironment, "usage plan %s already binds API %s in %s", plan.ID, a, t.Scope())
+				}
+			}
+		}
+	}
+	if berr := h.reg.BindPlans(p.UsagePlanIds, t); berr != nil {
+		return nil, translate(berr, CodeInvalidUsagePlan)
+	}
+	return done()
+}
+
+func (h *Handler) unbindEnvironment(c *call) (map[string]any, *Error) {
+	p, err := decode[environmentParams](c)
+	if err != nil {
+		return nil, err
+	}
+	plans, t, err := c.target(p)
+	if err != nil {
+		return nil, err
+	}
+	for _, plan := range plans {
+		i := slices.IndexFunc(plan.Bindings, func(b binding.Target) bool {
+			return b.Service == t.Service && b.Environment == t.Environment
+		})
+		if i < 0 {
+			return nil, errorf(CodeNoUsagePlanEnv, "usage plan %s is not bound to %s", plan.ID, t.Scope())
+		}
+		if b := plan.Bindings[i]; b.ServiceWide() != t.ServiceWide() {
+			return nil, errorf(CodeUnsupportedUnBindEnvironment, "usage plan %s binds %s %s; unbind it with BindType %s", plan.ID, t.Scope(), scopeWord(b), bindTypeOf(b))
+		}
+	}
+	if uerr := h.reg.UnbindPlans(p.UsagePlanIds, t.Service, t.Environment, t.APIs...); uerr != nil {
+		return nil, translate(uerr, CodeInvalidAPIIDs)
+	}
+	return done()
+}
+
+func scopeWord(b binding.Target) string {
+	if b.ServiceWide() {
+		return "service-wide"
+	}
+	return "for some of its APIs"
+}
+
+func bindTypeOf(b binding.Target) string {
+	if b.ServiceWide() {
+		return usageplan.BindService
+	}
+	return usageplan.BindAPI
+}
+
+func (h *Handler) demoteServiceUsagePlan(c *call) (map[string]any, *Error) {
+	p, err := decode[struct {
+		UsagePlanId *string
+		ServiceId   *string
+		Environment *string
+	}](c)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := c.plan(p.UsagePlanId)
+	if err != nil {
+		return nil, err
+	}
+	svcID, err := required("ServiceId", p.ServiceId)
+	if err != nil {
+		return nil, err
+	}
+	env, err := required("Environment", p.Environment)
+	if err != nil {
+		return nil, err
+	}
+	svc, ok := c.snap.Service(svcID)
+	if !ok {
+		return nil, errorf(CodeInvalidService, "no service has ServiceId %s", quoteShort(svcID))
+	}
+	i := slices.IndexFunc(plan.Bindings, func(b binding.Target) bool { return b.Service == svc.ID && b.Environment == env })
+	switch {
+	case i < 0:
+		return nil, errorf(CodeNoUsagePlanEnv, "usage plan %s is not bound to %s/%s", plan.ID, svc.ID, quoteShort(env))
+	case !plan.Bindings[i].ServiceWide():
+		return nil, errorf(CodeNoUsagePlanEnv, "usage plan %s binds %s/%s per API already", plan.ID, svc.ID, env)
+	case len(svc.APIs) == 0:
+		return nil, errorf(CodeNoUsagePlanEnv, "service %s has no API to demote the plan to", svc.ID)
+	}
+	if derr := h.reg.Demote(plan.ID, svc.ID, env); derr != nil {
+		return nil, translate(derr, CodeNoUsagePlanEnv)
+	}
+	return done()
+}

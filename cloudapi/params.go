@@ -1,0 +1,139 @@
+package cloudapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+
+	"github.com/planguard/planguard/usageplan"
+)
+
+// decode reads an action's parameters from the JSON body into a T
+// (a struct of pointers and slices, so that unset parameters stay nil).
+// An unknown parameter is UnknownParameter; a value of the wrong JSON
+// type is InvalidParameter.FormatError. An empty body is {}.
+func decode[T any](c *call) (T, *Error) {
+	var p T
+	body := bytes.TrimSpace(c.body)
+	if len(body) == 0 {
+		return p, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return p, decodeError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return p, errorf(CodeInvalidParameterFormat, "the body must hold one JSON object")
+	}
+	return p, nil
+}
+
+func decodeError(err error) *Error {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		if te.Field == "" {
+			return errorf(CodeInvalidParameterFormat, "the body must be a JSON object of the action's parameters")
+		}
+		return errorf(CodeInvalidParameterFormat, "parameter %s must be %s, not a JSON %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
+	case errors.As(err, &se):
+		return errorf(CodeInvalidParameterFormat, "the body is not valid JSON (at byte %d)", se.Offset)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return errorf(CodeUnknownParameter, "unknown parameter %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return errorf(CodeInvalidParameterFormat, "the body is not valid JSON")
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "int64", "int":
+		return "an integer"
+	case "string":
+		return "a string"
+	case "slice":
+		return "an array"
+	case "struct", "ptr":
+		return "an object"
+	case "bool":
+		return "a boolean"
+	}
+	return goKind
+}
+
+// required returns *p, or MissingParameter naming it.
+func required(name string, p *string) (string, *Error) {
+	if p == nil || *p == "" {
+		return "", errorf(CodeMissingParameter, "%s is required", name)
+	}
+	return *p, nil
+}
+
+// paging is the Limit and Offset of the list actions.
+type paging struct {
+	Limit  *int64
+	Offset *int64
+}
+
+// page checks Limit (default 20, 1–100) and Offset (default 0, not
+// negative).
+func (p paging) page() (usageplan.Page, *Error) {
+	pg := usageplan.Page{Limit: usageplan.DefaultLimit}
+	if p.Limit != nil {
+		if *p.Limit < 1 || *p.Limit > usageplan.MaxLimit {
+			return pg, errorf(CodeRangeExceeded, "Limit must be 1-%d, got %d", usageplan.MaxLimit, *p.Limit)
+		}
+		pg.Limit = int(*p.Limit)
+	}
+	if p.Offset != nil {
+		if *p.Offset < 0 || *p.Offset > 1<<31 {
+			return pg, errorf(CodeRangeExceeded, "Offset must be 0-%d, got %d", 1<<31, *p.Offset)
+		}
+		pg.Offset = int(*p.Offset)
+	}
+	return pg, nil
+}
+
+// window returns rows[Offset:Offset+Limit].
+func window[T any](rows []T, pg usageplan.Page) []T {
+	lo := min(pg.Offset, len(rows))
+	hi := min(lo+pg.Limit, len(rows))
+	return append([]T{}, rows[lo:hi]...)
+}
+
+// Filter is a Describe*Status filter: rows match when the named field
+// matches any of the values; several filters must all match.
+type Filter struct {
+	Name   string
+	Values []string
+}
+
+// filters checks that every filter has a supported name and at least
+// one value.
+func checkFilters(fs []Filter, supported ...string) *Error {
+	for _, f := range fs {
+		ok := false
+		for _, s := range supported {
+			ok = ok || f.Name == s
+		}
+		if !ok {
+			return errorf(CodeInvalidFilterName, "filter %s is not supported; use one of %s", quoteShort(f.Name), strings.Join(supported, ", "))
+		}
+		if len(f.Values) == 0 {
+			return errorf(CodeInvalidParameterValue, "filter %s has no Values", f.Name)
+		}
+	}
+	return nil
+}
+
+func anyOf(values []string, match func(string) bool) bool {
+	for _, v := range values {
+		if match(v) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,234 @@
+package cloudapi
+
+import (
+	"slices"
+
+	"github.com/planguard/planguard/binding"
+	"github.com/planguard/planguard/usageplan"
+)
+
+// UsagePlanStatus is one row of DescribeUsagePlansStatus.
+type UsagePlanStatus struct {
+	UsagePlanId         string
+	UsagePlanName       string
+	UsagePlanDesc       string
+	MaxRequestNumPreSec int64
+	MaxRequestNum       int64
+	CreatedTime         string
+	ModifiedTime        string
+	// planguard's additions.
+	QuotaPeriod string
+	TimeZone    string `json:",omitempty"`
+}
+
+// UsagePlansStatus is DescribeUsagePlansStatus' Result.
+type UsagePlansStatus struct {
+	TotalCount         int
+	UsagePlanStatusSet []UsagePlanStatus
+}
+
+// plan finds a plan in the call's snapshot.
+func (c *call) plan(id *string) (usageplan.Plan, *Error) {
+	v, err := required("UsagePlanId", id)
+	if err != nil {
+		return usageplan.Plan{}, err
+	}
+	p, ok := c.snap.Plan(v)
+	if !ok {
+		return usageplan.Plan{}, errorf(CodeInvalidUsagePlan, "no usage plan has UsagePlanId %s", quoteShort(v))
+	}
+	return p, nil
+}
+
+func (h *Handler) describer(snap *usageplan.Snapshot) usageplan.Describer {
+	d := usageplan.Describer{Snapshot: snap}
+	if h.cfg.Usage != nil {
+		d.Usage = h.cfg.Usage
+	}
+	return d
+}
+
+// planInfo answers a plan as DescribeUsagePlan does, from the registry's
+// current snapshot.
+func (h *Handler) planInfo(c *call, id string) (map[string]any, *Error) {
+	info, err := h.describer(h.reg.Snapshot()).UsagePlan(c.ctx, id)
+	if err != nil {
+		return nil, translate(err, CodeInvalidUsagePlan)
+	}
+	return result(info)
+}
+
+// planParams are the settings CreateUsagePlan and ModifyUsagePlan take;
+// QuotaPeriod and TimeZone are planguard's additions.
+type planParams struct {
+	UsagePlanName       *string
+	UsagePlanDesc       *string
+	MaxRequestNum       *int64
+	MaxRequestNumPreSec *int64
+	QuotaPeriod         *string
+	TimeZone            *string
+}
+
+func (p planParams) patch() usageplan.PlanPatch {
+	pp := usageplan.PlanPatch{Name: p.UsagePlanName, Description: p.UsagePlanDesc, QPS: p.MaxRequestNumPreSec, Quota: p.MaxRequestNum, TimeZone: p.TimeZone}
+	if p.QuotaPeriod != nil {
+		period := usageplan.Period(*p.QuotaPeriod)
+		pp.QuotaPeriod = &period
+	}
+	return pp
+}
+
+func (h *Handler) createUsagePlan(c *call) (map[string]any, *Error) {
+	p, err := decode[planParams](c)
+	if err != nil {
+		return nil, err
+	}
+	name, err := required("UsagePlanName", p.UsagePlanName)
+	if err != nil {
+		return nil, err
+	}
+	plan := usageplan.Plan{Name: name, QPS: usageplan.Unlimited, Quota: usageplan.Unlimited}
+	pp := p.patch()
+	if pp.Description != nil {
+		plan.Description = *pp.Description
+	}
+	if pp.QPS != nil {
+		plan.QPS = *pp.QPS
+	}
+	if pp.Quota != nil {
+		plan.Quota = *pp.Quota
+	}
+	if pp.QuotaPeriod != nil {
+		plan.QuotaPeriod = *pp.QuotaPeriod
+	}
+	if pp.TimeZone != nil {
+		plan.TimeZone = *pp.TimeZone
+	}
+	created, cerr := h.reg.CreatePlan(plan)
+	if cerr != nil {
+		return nil, translate(cerr, CodeInvalidParameterValue)
+	}
+	return h.planInfo(c, created.ID)
+}
+
+func (h *Handler) modifyUsagePlan(c *call) (map[string]any, *Error) {
+	p, err := decode[struct {
+		UsagePlanId *string
+		planParams
+	}](c)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := c.plan(p.UsagePlanId)
+	if err != nil {
+		return nil, err
+	}
+	if _, perr := h.reg.PatchPlan(plan.ID, p.patch()); perr != nil {
+		return nil, translate(perr, CodeInvalidUsagePlan)
+	}
+	return h.planInfo(c, plan.ID)
+}
+
+func (h *Handler) deleteUsagePlan(c *call) (map[string]any, *Error) {
+	p, err := decode[struct{ UsagePlanId *string }](c)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := c.plan(p.UsagePlanId)
+	if err != nil {
+		return nil, err
+	}
+	if derr := h.reg.DeletePlan(plan.ID); derr != nil {
+		return nil, translate(derr, CodeInvalidUsagePlan)
+	}
+	return done()
+}
+
+func (h *Handler) describeUsagePlan(c *call) (map[string]any, *Error) {
+	p, err := decode[struct{ UsagePlanId *string }](c)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := c.plan(p.UsagePlanId)
+	if err != nil {
+		return nil, err
+	}
+	info, derr := h.describer(c.snap).UsagePlan(c.ctx, plan.ID)
+	if derr != nil {
+		return nil, translate(derr, CodeInvalidUsagePlan)
+	}
+	return result(info)
+}
+
+// DescribeUsagePlansStatus filters.
+var planFilters = []string{"UsagePlanId", "UsagePlanName", "NotServiceId", "NotApiId", "Environment"}
+
+func (h *Handler) describeUsagePlansStatus(c *call) (map[string]any, *Error) {
+	p, err := decode[struct {
+		paging
+		Filters []Filter
+	}](c)
+	if err != nil {
+		return nil, err
+	}
+	pg, err := p.page()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFilters(p.Filters, planFilters...); err != nil {
+		return nil, err
+	}
+	var rows []UsagePlanStatus
+	for _, plan := range c.snap.Plans() {
+		if !planMatches(c.snap, plan, p.Filters) {
+			continue
+		}
+		rows = append(rows, UsagePlanStatus{
+			UsagePlanId: plan.ID, UsagePlanName: plan.Name, UsagePlanDesc: plan.Description,
+			MaxRequestNumPreSec: plan.QPS, MaxRequestNum: plan.Quota,
+			CreatedTime: gatewayTime(plan.Created), ModifiedTime: gatewayTime(plan.Modified),
+			QuotaPeriod: string(plan.QuotaPeriod), TimeZone: plan.TimeZone,
+		})
+	}
+	return result(UsagePlansStatus{TotalCount: len(rows), UsagePlanStatusSet: window(rows, pg)})
+}
+
+// planMatches applies DescribeUsagePlansStatus' filters: UsagePlanId and
+// UsagePlanName exact; NotServiceId keeps plans not bound to that
+// service; NotApiId keeps plans whose bindings do not cover that API
+// (a service-wide binding covers every API of its service);
+// Environment keeps plans bound to that environment of some service.
+func planMatches(snap *usageplan.Snapshot, p usageplan.Plan, fs []Filter) bool {
+	for _, f := range fs {
+		var ok bool
+		switch f.Name {
+		case "UsagePlanId":
+			ok = slices.Contains(f.Values, p.ID)
+		case "UsagePlanName":
+			ok = slices.Contains(f.Values, p.Name)
+		case "NotServiceId":
+			ok = anyOf(f.Values, func(v string) bool {
+				return !slices.ContainsFunc(p.Bindings, func(b binding.Target) bool { return b.Service == v })
+			})
+		case "NotApiId":
+			ok = anyOf(f.Values, func(v string) bool {
+				return !slices.ContainsFunc(p.Bindings, func(b binding.Target) bool {
+					if b.ServiceWide() {
+						svc, _ := snap.Service(b.Service)
+						_, has := svc.API(v)
+						return has
+					}
+					return slices.Contains(b.APIs, v)
+				})
+			})
+		case "Environment":
+			ok = anyOf(f.Values, func(v string) bool {
+				return slices.ContainsFunc(p.Bindings, func(b binding.Target) bool { return b.Environment == v })
+			})
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,582 @@
+package sdktest
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/planguard/planguard/cloudapi"
+	"github.com/planguard/planguard/keys"
+	"github.com/planguard/planguard/limiter"
+	"github.com/planguard/planguard/usageplan"
+	apigw "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/apigateway/v20180808"
+	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
+	sdkerrors "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
+	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
+	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
+)
+
+const config = `{
+  "services": [
+    {"id": "service-abcd1234", "name": "orders", "environments": ["release", "test"],
+     "apis": [
+       {"id": "api-list0001", "name": "listOrders", "method": "GET", "path": "/orders"},
+       {"id": "api-get00001", "name": "getOrder", "method": "GET", "path": "/orders/{id}"}
+     ]}
+  ],
+  "keys": [
+    {"id": "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN", "name": "existing", "secret": "ZxF2whO0RhuwnVCj5JMMAuqcDcN2oPrC"}
+  ],
+  "plans": []
+}`
+
+// Admin credentials of the tests (not usage-plan keys).
+const (
+	adminID     = "AKIDadmin0000000000000000000000000000"
+	adminSecret = "admin-secret-0123456789abcdef"
+	readerID    = "AKIDreader000000000000000000000000000"
+	readerSec   = "reader-secret-0123456789abcdef"
+)
+
+type env struct {
+	t       *testing.T
+	reg     *usageplan.Registry
+	lim     *limiter.Limiter
+	addr    string
+	handler *cloudapi.Handler
+}
+
+// start serves the admin API over a registry loaded from config on a
+// loopback httptest server.
+func start(t *testing.T, cfg cloudapi.Config) *env {
+	t.Helper()
+	reg, err := usageplan.LoadConfig(strings.NewReader(config), usageplan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim, err := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lim.Close(context.Background()) })
+	srv := httptest.NewUnstartedServer(nil)
+	addr := srv.Listener.Addr().String()
+	if cfg.Hosts == nil {
+		if cfg.Hosts, err = cloudapi.LoopbackHosts(addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg.Usage = cloudapi.LimiterUsage(lim, reg.Snapshot, nil)
+	h, err := cloudapi.New(reg, []cloudapi.Credential{
+		{SecretID: adminID, SecretKey: keys.NewSecret(adminSecret)},
+		{SecretID: readerID, SecretKey: keys.NewSecret(readerSec), ReadOnly: true},
+	}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = h
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return &env{t: t, reg: reg, lim: lim, addr: addr, handler: h}
+}
+
+// client is the real SDK's apigateway client, pointed at the admin
+// listener over plain HTTP.
+func (e *env) client(id, secret string, edit ...func(*profile.ClientProfile)) *apigw.Client {
+	e.t.Helper()
+	cpf := profile.NewClientProfile()
+	cpf.HttpProfile.Scheme = "HTTP"
+	cpf.HttpProfile.Endpoint = e.addr
+	cpf.HttpProfile.ReqTimeout = 10
+	for _, f := range edit {
+		f(cpf)
+	}
+	c, err := apigw.NewClient(common.NewCredential(id, secret), "ap-guangzhou", cpf)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+func (e *env) admin() *apigw.Client { return e.client(adminID, adminSecret) }
+
+// code returns the Cloud API error code of err ("" for nil).
+func code(t *testing.T, err error) string {
+	t.Helper()
+	if err == nil {
+		return ""
+	}
+	var se *sdkerrors.TencentCloudSDKError
+	if !errors.As(err, &se) {
+		t.Fatalf("not an SDK error: %v", err)
+	}
+	if se.RequestId == "" {
+		t.Errorf("error %s has no RequestId", se.Code)
+	}
+	return se.Code
+}
+
+func wantCode(t *testing.T, err error, want string) {
+	t.Helper()
+	if got := code(t, err); got != want {
+		t.Fatalf("error code %q, want %q (%v)", got, want, err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func str(s string) *string { return common.StringPtr(s) }
+func i64(n int64) *int64   { return common.Int64Ptr(n) }
+func strs(s ...string) []*string {
+	return common.StringPtrs(s)
+}
+
+const svc = "service-abcd1234"
+
+// TestSDKLifecycle runs every action of the old gateway through the
+// real SDK: keys, a plan, key and environment bindings, changes,
+// describes, unbinding and deletion, with the documented failures on
+// the way.
+func TestSDKLifecycle(t *testing.T) {
+	e := start(t, cloudapi.Config{Mode: cloudapi.Managed})
+	c := e.admin()
+
+	// Keys: one generated, one manual, a duplicate refused.
+	ck := apigw.NewCreateApiKeyRequest()
+	ck.SecretName = str("auto_key")
+	auto, err := c.CreateApiKey(ck)
+	must(t, err)
+	k := auto.Response.Result
+	if !strings.HasPrefix(*k.AccessKeyId, "AKID") || len(*k.AccessKeyId) != 40 || len(*k.AccessKeySecret) != 40 ||
+		*k.AccessKeyType != "auto" || *k.Status != 1 || *k.SecretName != "auto_key" {
+		t.Fatalf("CreateApiKey auto: %+v", k)
+	}
+	if auto.Response.RequestId == nil || *auto.Response.RequestId == "" {
+		t.Fatal("no RequestId")
+	}
+	autoID := *k.AccessKeyId
+	if got, ok := e.reg.Snapshot().Key(autoID); !ok || got.Secret.Reveal() != *k.AccessKeySecret {
+		t.Fatal("the generated key is not in the registry with the secret returned")
+	}
+
+	mk := apigw.NewCreateApiKeyRequest()
+	mk.SecretName, mk.AccessKeyType = str("partner"), str("manual")
+	mk.AccessKeyId, mk.AccessKeySecret = str("partner_key_1"), str("partner_secret_1")
+	manual, err := c.CreateApiKey(mk)
+	must(t, err)
+	if *manual.Response.Result.AccessKeyType != "manual" || *manual.Response.Result.AccessKeySecret != "partner_secret_1" {
+		t.Fatalf("CreateApiKey manual: %+v", manual.Response.Result)
+	}
+	_, err = c.CreateApiKey(mk)
+	wantCode(t, err, "FailedOperation.AccessKeyExist")
+	bad := apigw.NewCreateApiKeyRequest()
+	bad.SecretName, bad.AccessKeyType, bad.AccessKeyId = str("x"), str("manual"), str("bad id!")
+	bad.AccessKeySecret = str("partner_secret_1")
+	_, err = c.CreateApiKey(bad)
+	wantCode(t, err, "InvalidParameterValue")
+	_, err = c.CreateApiKey(apigw.NewCreateApiKeyRequest())
+	wantCode(t, err, "MissingParameter")
+
+	// A plan.
+	cp := apigw.NewCreateUsagePlanRequest()
+	cp.UsagePlanName, cp.UsagePlanDesc = str("gold"), str("paying tier")
+	cp.MaxRequestNum, cp.MaxRequestNumPreSec = i64(1000), i64(10)
+	plan, err := c.CreateUsagePlan(cp)
+	must(t, err)
+	pi := plan.Response.Result
+	planID := *pi.UsagePlanId
+	if !strings.HasPrefix(planID, "usagePlan-") || *pi.MaxRequestNum != 1000 || *pi.MaxRequestNumPreSec != 10 || *pi.UsagePlanName != "gold" {
+		t.Fatalf("CreateUsagePlan: %+v", pi)
+	}
+	cp.MaxRequestNum = i64(0)
+	_, err = c.CreateUsagePlan(cp)
+	wantCode(t, err, "InvalidParameterValue.InvalidMaxRequestNum")
+	cp.MaxRequestNum, cp.MaxRequestNumPreSec = i64(10), i64(5000)
+	_, err = c.CreateUsagePlan(cp)
+	wantCode(t, err, "InvalidParameterValue.RangeExceeded")
+
+	// Bind keys, then an environment.
+	bk := apigw.NewBindSecretIdsRequest()
+	bk.UsagePlanId, bk.AccessKeyIds = str(planID), strs(autoID, "partner_key_1")
+	r1, err := c.BindSecretIds(bk)
+	must(t, err)
+	if !*r1.Response.Result {
+		t.Fatal("BindSecretIds: Result false")
+	}
+	_, err = c.BindSecretIds(bk)
+	wantCode(t, err, "UnsupportedOperation.AlreadyBindUsagePlan")
+	bk.AccessKeyIds = strs("nobody")
+	_, err = c.BindSecretIds(bk)
+	wantCode(t, err, "ResourceNotFound.InvalidAccessKeyId")
+	bk.UsagePlanId = str("usagePlan-zzzzzzzz")
+	_, err = c.BindSecretIds(bk)
+	wantCode(t, err, "ResourceNotFound.InvalidUsagePlan")
+
+	be := apigw.NewBindEnvironmentRequest()
+	be.UsagePlanIds, be.ServiceId, be.Environment = strs(planID), str(svc), str("release")
+	_, err = c.BindEnvironment(be)
+	must(t, err)
+	_, err = c.BindEnvironment(be)
+	wantCode(t, err, "UnsupportedOperation.UnsupportedBindEnvironment")
+	be.Environment = str("prepub")
+	_, err = c.BindEnvironment(be)
+	wantCode(t, err, "InvalidParameterValue.InvalidEnv")
+	be.Environment, be.ServiceId = str("release"), str("service-zzzzzzzz")
+	_, err = c.BindEnvironment(be)
+	wantCode(t, err, "ResourceNotFound.InvalidService")
+
+	// A second plan that shares a key cannot bind the same environment.
+	cp2 := apigw.NewCreateUsagePlanRequest()
+	cp2.UsagePlanName = str("silver")
+	p2, err := c.CreateUsagePlan(cp2)
+	must(t, err)
+	plan2 := *p2.Response.Result.UsagePlanId
+	if *p2.Response.Result.MaxRequestNum != -1 || *p2.Response.Result.MaxRequestNumPreSec != -1 {
+		t.Fatalf("CreateUsagePlan defaults: %+v", p2.Response.Result)
+	}
+	be2 := apigw.NewBindEnvironmentRequest()
+	be2.UsagePlanIds, be2.ServiceId, be2.Environment = strs(plan2), str(svc), str("release")
+	_, err = c.BindEnvironment(be2)
+	must(t, err)
+	bk2 := apigw.NewBindSecretIdsRequest()
+	bk2.UsagePlanId, bk2.AccessKeyIds = str(plan2), strs(autoID)
+	_, err = c.BindSecretIds(bk2)
+	wantCode(t, err, "UnsupportedOperation.AlreadyBindUsagePlan")
+
+	// Modify: unset parameters are left as they are.
+	mp := apigw.NewModifyUsagePlanRequest()
+	mp.UsagePlanId, mp.MaxRequestNumPreSec = str(planID), i64(20)
+	mod, err := c.ModifyUsagePlan(mp)
+	must(t, err)
+	if r := mod.Response.Result; *r.MaxRequestNumPreSec != 20 || *r.MaxRequestNum != 1000 || *r.UsagePlanName != "gold" || *r.UsagePlanDesc != "paying tier" {
+		t.Fatalf("ModifyUsagePlan: %+v", r)
+	}
+	mp.UsagePlanId = str("usagePlan-zzzzzzzz")
+	_, err = c.ModifyUsagePlan(mp)
+	wantCode(t, err, "ResourceNotFound.InvalidUsagePlan")
+
+	// Describe.
+	dp := apigw.NewDescribeUsagePlanRequest()
+	dp.UsagePlanId = str(planID)
+	d, err := c.DescribeUsagePlan(dp)
+	must(t, err)
+	if r := d.Response.Result; *r.BindSecretIdTotalCount != 2 || *r.BindEnvironmentTotalCount != 1 ||
+		*r.BindEnvironments[0].EnvironmentName != "release" || *r.BindEnvironments[0].ServiceId != svc {
+		t.Fatalf("DescribeUsagePlan: %+v", r)
+	}
+	ds := apigw.NewDescribeUsagePlansStatusRequest()
+	ds.Filters = []*apigw.Filter{{Name: str("UsagePlanName"), Values: strs("gold")}}
+	st, err := c.DescribeUsagePlansStatus(ds)
+	must(t, err)
+	if *st.Response.Result.TotalCount != 1 || *st.Response.Result.UsagePlanStatusSet[0].UsagePlanId != planID {
+		t.Fatalf("DescribeUsagePlansStatus: %+v", st.Response.Result)
+	}
+	ds.Filters = []*apigw.Filter{{Name: str("Nope"), Values: strs("x")}}
+	_, err = c.DescribeUsagePlansStatus(ds)
+	wantCode(t, err, "InvalidParameterValue.InvalidFilterNotSupportedName")
+	ds.Filters, ds.Limit = nil, i64(101)
+	_, err = c.DescribeUsagePlansStatus(ds)
+	wantCode(t, err, "InvalidParameterValue.RangeExceeded")
+
+	dau := apigw.NewDescribeApiUsagePlanRequest()
+	dau.ServiceId = str(svc)
+	au, err := c.DescribeApiUsagePlan(dau)
+	must(t, err)
+	if *au.Response.Result.TotalCount != 2 {
+		t.Fatalf("DescribeApiUsagePlan: %d rows", *au.Response.Result.TotalCount)
+	}
+	dsu := apigw.NewDescribeServiceUsagePlanRequest()
+	dsu.ServiceId, dsu.Limit = str(svc), i64(1)
+	su, err := c.DescribeServiceUsagePlan(dsu)
+	must(t, err)
+	if *su.Response.Result.TotalCount != 2 || len(su.Response.Result.ServiceUsagePlanList) != 1 {
+		t.Fatalf("DescribeServiceUsagePlan: %+v", su.Response.Result)
+	}
+	dsu.ServiceId = str("service-zzzzzzzz")
+	_, err = c.DescribeServiceUsagePlan(dsu)
+	wantCode(t, err, "ResourceNotFound.InvalidService")
+	dsi := apigw.NewDescribeUsagePlanSecretIdsRequest()
+	dsi.UsagePlanId = str(planID)
+	si, err := c.DescribeUsagePlanSecretIds(dsi)
+	must(t, err)
+	if *si.Response.Result.TotalCount != 2 || *si.Response.Result.AccessKeyList[0].Status != 1 {
+		t.Fatalf("DescribeUsagePlanSecretIds: %+v", si.Response.Result)
+	}
+
+	// Disable a key, find it by status; a bound key cannot be deleted.
+	dk := apigw.NewDisableApiKeyRequest()
+	dk.AccessKeyId = str("partner_key_1")
+	_, err = c.DisableApiKey(dk)
+	must(t, err)
+	dks := apigw.NewDescribeApiKeysStatusRequest()
+	dks.Filters = []*apigw.Filter{{Name: str("Status"), Values: strs("0")}}
+	ks, err := c.DescribeApiKeysStatus(dks)
+	must(t, err)
+	if *ks.Response.Result.TotalCount != 1 || *ks.Response.Result.ApiKeySet[0].AccessKeyId != "partner_key_1" ||
+		*ks.Response.Result.ApiKeySet[0].Status != 0 || ks.Response.Result.ApiKeySet[0].AccessKeySecret != nil {
+		t.Fatalf("DescribeApiKeysStatus: %+v", ks.Response.Result.ApiKeySet)
+	}
+	dks.Filters = []*apigw.Filter{{Name: str("NotUsagePlanId"), Values: strs(planID)}}
+	ks, err = c.DescribeApiKeysStatus(dks)
+	must(t, err)
+	if *ks.Response.Result.TotalCount != 1 || *ks.Response.Result.ApiKeySet[0].AccessKeyId != "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN" {
+		t.Fatalf("DescribeApiKeysStatus NotUsagePlanId: %+v", ks.Response.Result.ApiKeySet)
+	}
+	del := apigw.NewDeleteApiKeyRequest()
+	del.AccessKeyId = str("partner_key_1")
+	_, err = c.DeleteApiKey(del)
+	wantCode(t, err, "UnsupportedOperation.ResourceIsInUse")
+	del.AccessKeyId = str(autoID)
+	_, err = c.DeleteApiKey(del)
+	wantCode(t, err, "UnsupportedOperation.InvalidStatus")
+	del.AccessKeyId = str("nobody")
+	_, err = c.DeleteApiKey(del)
+	wantCode(t, err, "ResourceNotFound.InvalidAccessKeyId")
+
+	// A bound plan cannot be deleted.
+	dpl := apigw.NewDeleteUsagePlanRequest()
+	dpl.UsagePlanId = str(planID)
+	_, err = c.DeleteUsagePlan(dpl)
+	wantCode(t, err, "UnsupportedOperation.UsagePlanInUse")
+
+	// Demote plan2 (once gold no longer binds release service-wide: the
+	// two scopes cannot coexist), then unbind it per API.
+	ue := apigw.NewUnBindEnvironmentRequest()
+	ue.UsagePlanIds, ue.ServiceId, ue.Environment = strs(planID), str(svc), str("release")
+	_, err = c.UnBindEnvironment(ue)
+	must(t, err)
+	dm := apigw.NewDemoteServiceUsagePlanRequest()
+	dm.UsagePlanId, dm.ServiceId, dm.Environment = str(plan2), str(svc), str("release")
+	_, err = c.DemoteServiceUsagePlan(dm)
+	must(t, err)
+	_, err = c.DemoteServiceUsagePlan(dm)
+	wantCode(t, err, "UnsupportedOperation.NoUsagePlanEnv")
+	de := apigw.NewDescribeUsagePlanEnvironmentsRequest()
+	de.UsagePlanId, de.BindType = str(plan2), str("API")
+	envs, err := c.DescribeUsagePlanEnvironments(de)
+	must(t, err)
+	if *envs.Response.Result.TotalCount != 2 || *envs.Response.Result.EnvironmentList[0].ApiId != "api-get00001" {
+		t.Fatalf("DescribeUsagePlanEnvironments: %+v", envs.Response.Result)
+	}
+	ue = apigw.NewUnBindEnvironmentRequest()
+	ue.UsagePlanIds, ue.ServiceId, ue.Environment = strs(plan2), str(svc), str("release")
+	_, err = c.UnBindEnvironment(ue)
+	wantCode(t, err, "UnsupportedOperation.UnsupportedUnBindEnvironment")
+	ue.BindType, ue.ApiIds = str("API"), strs("api-get00001", "api-list0001")
+	_, err = c.UnBindEnvironment(ue)
+	must(t, err)
+	_, err = c.UnBindEnvironment(ue)
+	wantCode(t, err, "UnsupportedOperation.NoUsagePlanEnv")
+
+	// Unbind a key, then delete it and the plan.
+	uk := apigw.NewUnBindSecretIdsRequest()
+	uk.UsagePlanId, uk.AccessKeyIds = str(planID), strs("partner_key_1")
+	_, err = c.UnBindSecretIds(uk)
+	must(t, err)
+	_, err = c.UnBindSecretIds(uk)
+	wantCode(t, err, "InvalidParameterValue.InvalidAccessKeyIds")
+	del.AccessKeyId = str("partner_key_1")
+	_, err = c.DeleteApiKey(del)
+	must(t, err)
+	if _, ok := e.reg.Snapshot().Key("partner_key_1"); ok {
+		t.Fatal("DeleteApiKey left the key")
+	}
+	_, err = c.DeleteUsagePlan(dpl)
+	must(t, err)
+	if _, ok := e.reg.Snapshot().Plan(planID); ok {
+		t.Fatal("DeleteUsagePlan left the plan")
+	}
+
+	// Rotate the generated key; enable and describe.
+	uak := apigw.NewUpdateApiKeyRequest()
+	uak.AccessKeyId = str(autoID)
+	up, err := c.UpdateApiKey(uak)
+	must(t, err)
+	if *up.Response.Result.AccessKeySecret == *k.AccessKeySecret || len(*up.Response.Result.AccessKeySecret) != 40 {
+		t.Fatal("UpdateApiKey did not rotate the secret")
+	}
+	dk.AccessKeyId = str(autoID)
+	_, err = c.DisableApiKey(dk)
+	must(t, err)
+	_, err = c.UpdateApiKey(uak)
+	wantCode(t, err, "UnsupportedOperation.InvalidStatus")
+	ek := apigw.NewEnableApiKeyRequest()
+	ek.AccessKeyId = str(autoID)
+	_, err = c.EnableApiKey(ek)
+	must(t, err)
+	dak := apigw.NewDescribeApiKeyRequest()
+	dak.AccessKeyId = str(autoID)
+	got, err := c.DescribeApiKey(dak)
+	must(t, err)
+	if *got.Response.Result.AccessKeySecret != *up.Response.Result.AccessKeySecret || *got.Response.Result.Status != 1 {
+		t.Fatalf("DescribeApiKey: %+v", got.Response.Result)
+	}
+}
+
+// usageRequest is a request for one of planguard's own usage actions,
+// which the SDK has no method for: the SDK's BaseRequest signs and sends
+// it like any other.
+type usageRequest struct {
+	*tchttp.BaseRequest
+	UsagePlanId *string `json:"UsagePlanId,omitempty" name:"UsagePlanId"`
+	AccessKeyId *string `json:"AccessKeyId,omitempty" name:"AccessKeyId"`
+	RequestNum  *int64  `json:"RequestNum,omitempty" name:"RequestNum"`
+}
+
+type usageResponse struct {
+	*tchttp.BaseResponse
+	Response *struct {
+		Result *struct {
+			InUseRequestNum     *int64
+			MaxRequestNum       *int64
+			RemainingRequestNum *int64
+			QuotaPeriod         *string
+			PeriodStartTime     *string
+		}
+		RequestId *string
+	}
+}
+
+type resetResponse struct {
+	*tchttp.BaseResponse
+	Response *struct {
+		Result    *bool
+		RequestId *string
+	}
+}
+
+func usageCall(c *apigw.Client, action, plan, key string, n int64) (*usageResponse, error) {
+	resp := &usageResponse{BaseResponse: &tchttp.BaseResponse{}}
+	return resp, send(c, action, plan, key, n, resp)
+}
+
+func send(c *apigw.Client, action, plan, key string, n int64, resp tchttp.Response) error {
+	req := &usageRequest{BaseRequest: &tchttp.BaseRequest{}, UsagePlanId: &plan, AccessKeyId: &key}
+	if n > 0 {
+		req.RequestNum = &n
+	}
+	req.Init().WithApiInfo("apigateway", apigw.APIVersion, action)
+	return c.Send(req, resp)
+}
+
+// TestSDKUsageActions reads, grants and resets a key's usage through
+// the SDK, against a limiter that admitted requests.
+func TestSDKUsageActions(t *testing.T) {
+	e := start(t, cloudapi.Config{Mode: cloudapi.Managed})
+	const key = "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN"
+	plan, err := e.reg.CreatePlan(usageplan.Plan{Name: "metered", QPS: usageplan.Unlimited, Quota: 10, QuotaPeriod: usageplan.PeriodDay, Keys: []string{key}})
+	must(t, err)
+	lim := limiter.Limits{QPS: limiter.Unlimited, Quota: 10, Period: limiter.Day}
+	for range 7 {
+		if d, err := e.lim.AllowAt(context.Background(), plan.ID, key, lim, time.Now()); err != nil || !d.Allowed {
+			t.Fatalf("AllowAt: %+v %v", d, err)
+		}
+	}
+	c := e.admin()
+	r, err := usageCall(c, "DescribeApiKeyUsage", plan.ID, key, 0)
+	must(t, err)
+	if u := r.Response.Result; *u.InUseRequestNum != 7 || *u.RemainingRequestNum != 3 || *u.QuotaPeriod != "day" || *u.PeriodStartTime == "" {
+		t.Fatalf("DescribeApiKeyUsage: %+v", u)
+	}
+	r, err = usageCall(c, "GrantApiKeyUsage", plan.ID, key, 5)
+	must(t, err)
+	if *r.Response.Result.InUseRequestNum != 2 {
+		t.Fatalf("GrantApiKeyUsage: in use %d, want 2", *r.Response.Result.InUseRequestNum)
+	}
+	reset := &resetResponse{BaseResponse: &tchttp.BaseResponse{}}
+	must(t, send(c, "ResetApiKeyUsage", plan.ID, key, 0, reset))
+	if !*reset.Response.Result {
+		t.Fatal("ResetApiKeyUsage: Result false")
+	}
+	if used, err := e.lim.Usage(context.Background(), plan.ID, key, lim, time.Now()); err != nil || used != 0 {
+		t.Fatalf("after ResetApiKeyUsage: %d %v", used, err)
+	}
+	_, err = usageCall(c, "GrantApiKeyUsage", plan.ID, key, 0)
+	wantCode(t, err, "MissingParameter")
+	_, err = usageCall(c, "DescribeApiKeyUsage", plan.ID, "nobody", 0)
+	wantCode(t, err, "ResourceNotFound.InvalidAccessKeyId")
+	err = send(e.client(readerID, readerSec), "ResetApiKeyUsage", plan.ID, key, 0, &resetResponse{BaseResponse: &tchttp.BaseResponse{}})
+	wantCode(t, err, "AuthFailure.UnauthorizedOperation")
+}
+
+// TestSDKRefusals checks that the SDK receives each authentication
+// refusal as an error with its code (every refusal is HTTP 200).
+func TestSDKRefusals(t *testing.T) {
+	e := start(t, cloudapi.Config{Mode: cloudapi.Managed})
+	// A request remembers its method and domain once sent: each call
+	// gets a new one.
+	list := apigw.NewDescribeApiKeysStatusRequest
+	create := func() *apigw.CreateUsagePlanRequest {
+		r := apigw.NewCreateUsagePlanRequest()
+		r.UsagePlanName = str("p")
+		return r
+	}
+
+	_, err := e.client(adminID, "wrong-secret-0123456789").DescribeApiKeysStatus(list())
+	wantCode(t, err, "AuthFailure.SignatureFailure")
+	_, err = e.client("AKIDnobody", adminSecret).DescribeApiKeysStatus(list())
+	wantCode(t, err, "AuthFailure.SecretIdNotFound")
+	_, err = e.client(readerID, readerSec).CreateUsagePlan(create())
+	wantCode(t, err, "AuthFailure.UnauthorizedOperation")
+	if n := len(e.reg.Snapshot().Plans()); n != 0 {
+		t.Fatalf("a read-only credential created a plan: %d plans", n)
+	}
+	_, err = e.client(readerID, readerSec).DescribeApiKeysStatus(list())
+	must(t, err)
+	_, err = e.client(adminID, adminSecret, func(p *profile.ClientProfile) { p.UnsignedPayload = true }).DescribeApiKeysStatus(list())
+	wantCode(t, err, "AuthFailure.InvalidAuthorization")
+	_, err = e.client(adminID, adminSecret, func(p *profile.ClientProfile) { p.SignMethod = "HmacSHA256" }).CreateUsagePlan(create())
+	wantCode(t, err, "AuthFailure.InvalidAuthorization")
+	_, err = e.client(adminID, adminSecret, func(p *profile.ClientProfile) { p.SignMethod = "HmacSHA1" }).DescribeApiKeysStatus(list())
+	wantCode(t, err, "AuthFailure.InvalidAuthorization")
+	_, err = e.client(adminID, adminSecret, func(p *profile.ClientProfile) { p.HttpProfile.ReqMethod = "GET" }).DescribeApiKeysStatus(list())
+	wantCode(t, err, "UnsupportedProtocol")
+
+	// localhost:PORT is the listener's other name, and is signed as such.
+	_, port, _ := strings.Cut(e.addr, ":")
+	localhost := e.client(adminID, adminSecret, func(p *profile.ClientProfile) { p.HttpProfile.Endpoint = "localhost:" + port })
+	_, err = localhost.CreateUsagePlan(create())
+	must(t, err)
+	if n := len(e.reg.Snapshot().Plans()); n != 1 {
+		t.Fatalf("%d plans after CreateUsagePlan through localhost, want 1", n)
+	}
+}
+
+// TestSDKForeignHost: a Host that is not the listener's is refused.
+func TestSDKForeignHost(t *testing.T) {
+	e := start(t, cloudapi.Config{Mode: cloudapi.Managed, Hosts: []string{"admin.internal:9090"}})
+	_, err := e.admin().DescribeApiKeysStatus(apigw.NewDescribeApiKeysStatusRequest())
+	wantCode(t, err, "UnauthorizedOperation")
+}
+
+// TestSDKStaleTimestamp: the server's clock 10 minutes ahead of the
+// SDK's makes every signature expired.
+func TestSDKStaleTimestamp(t *testing.T) {
+	e := start(t, cloudapi.Config{Mode: cloudapi.Managed, Now: func() time.Time { return time.Now().Add(10 * time.Minute) }})
+	_, err := e.admin().DescribeApiKeysStatus(apigw.NewDescribeApiKeysStatusRequest())
+	wantCode(t, err, "AuthFailure.SignatureExpire")
+}
+
+// TestSDKDeclarative: in declarative mode reads work and writes answer
+// UnsupportedOperation.
+func TestSDKDeclarative(t *testing.T) {
+	e := start(t, cloudapi.Config{})
+	c := e.admin()
+	_, err := c.DescribeApiKeysStatus(apigw.NewDescribeApiKeysStatusRequest())
+	must(t, err)
+	ck := apigw.NewCreateApiKeyRequest()
+	ck.SecretName = str("k")
+	_, err = c.CreateApiKey(ck)
+	wantCode(t, err, "UnsupportedOperation")
+	if n := len(e.reg.Snapshot().Keys()); n != 1 {
+		t.Fatalf("declarative CreateApiKey changed the registry: %d keys", n)
+	}
+}
