@@ -63,6 +63,12 @@ type Config struct {
 	// Usage reads and changes consumed quota; nil reports no usage and
 	// refuses the usage actions.
 	Usage Usage
+	// RequireSignedAction refuses requests whose SignedHeaders do not
+	// include x-tc-action. The Go SDK v1.0.162 signs only content-type
+	// and host, so that a captured request can be replayed within the
+	// timestamp window with another action over the same body; newer
+	// SDKs sign the action too. Off by default so that old clients work.
+	RequireSignedAction bool
 	// Now is the server's clock for the timestamp window and the quota
 	// periods; nil means time.Now. It must be safe for concurrent use.
 	Now func() time.Time
@@ -207,6 +213,9 @@ func (h *Handler) serve(r *http.Request) (map[string]any, *Error) {
 	}
 	if !containsAll(a.SignedHeaders, "content-type", "host") {
 		return nil, invalidAuth("SignedHeaders must include content-type and host")
+	}
+	if h.cfg.RequireSignedAction && !containsAll(a.SignedHeaders, "x-tc-action") {
+		return nil, invalidAuth("SignedHeaders must include x-tc-action")
 	}
 	if t := r.Header.Values("X-TC-Content-SHA256"); len(t) > 0 {
 		return nil, invalidAuth("the body must be signed: X-TC-Content-SHA256 (UNSIGNED-PAYLOAD) is not accepted")

@@ -1,0 +1,84 @@
+package cloudapi
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// FuzzParseAuthorization: the parser never panics, refuses with an
+// *Error of code AuthFailure.InvalidAuthorization, and what it accepts
+// formats back to a header it parses to the same value.
+func FuzzParseAuthorization(f *testing.F) {
+	f.Add("TC3-HMAC-SHA256 Credential=AKIDadmin/2026-12-04/apigateway/tc3_request, SignedHeaders=content-type;host, Signature=fb8091864c8ba98127cbbb8ae85080019cc66556692cb554b75d99066654c2ca")
+	f.Add("TC3-HMAC-SHA256 Credential=a/2026-12-04/127/tc3_request,SignedHeaders=content-type;host;x-tc-action,Signature=" + strings.Repeat("0", 64))
+	f.Add("HMAC-SHA256 Credential=a")
+	f.Add("TC3-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders=, Signature=")
+	f.Add("TC3-HMAC-SHA256 Signature=x, Signature=y")
+	f.Fuzz(func(t *testing.T, h string) {
+		a, err := ParseAuthorization(h)
+		if err != nil {
+			e, ok := err.(*Error)
+			if !ok || e.Code != CodeInvalidAuthorization || e.Message == "" {
+				t.Fatalf("refusal %#v is not an InvalidAuthorization *Error", err)
+			}
+			return
+		}
+		again := Algorithm + " Credential=" + a.SecretID + "/" + a.Scope() + ", SignedHeaders=" + strings.Join(a.SignedHeaders, ";") + ", Signature=" + hex.EncodeToString(a.Signature[:])
+		b, err := ParseAuthorization(again)
+		if err != nil {
+			t.Fatalf("%q parsed, its canonical form %q does not: %v", h, again, err)
+		}
+		if b.SecretID != a.SecretID || b.Scope() != a.Scope() || strings.Join(b.SignedHeaders, ";") != strings.Join(a.SignedHeaders, ";") || b.Signature != a.Signature {
+			t.Fatalf("%q and its canonical form parse differently: %+v, %+v", h, a, b)
+		}
+		if !validDate(a.Date) || a.Service == "" || a.SecretID == "" || strings.Contains(a.SecretID+a.Service, "/") {
+			t.Fatalf("accepted an invalid scope: %+v", a)
+		}
+	})
+}
+
+// FuzzServe: whatever the headers and body, the handler answers HTTP
+// 200 with the JSON envelope, never panics, and authenticates nothing
+// it was not given a valid signature for.
+func FuzzServe(f *testing.F) {
+	h, reg := newHandler(f, Managed)
+	valid := req{action: "DescribeApiKeysStatus", body: "{}"}.build()
+	f.Add(valid.Header.Get("Authorization"), valid.Header.Get("X-TC-Timestamp"), "DescribeApiKeysStatus", "application/json", "{}")
+	f.Add(valid.Header.Get("Authorization"), valid.Header.Get("X-TC-Timestamp"), "CreateApiKey", "application/json", `{"SecretName":"x"}`)
+	f.Add("TC3-HMAC-SHA256 Credential=reader/2026-12-04/apigateway/tc3_request, SignedHeaders=content-type;host, Signature=00", "1796427673", "DeleteUsagePlan", "application/json", `{"UsagePlanId":1}`)
+	f.Add("", "", "", "application/x-www-form-urlencoded", "Action=A&Signature=s")
+	before := reg.Snapshot().Version()
+	f.Fuzz(func(t *testing.T, auth, ts, action, contentType, body string) {
+		hr := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		hr.Host = testHost
+		hr.Header["Authorization"] = []string{auth}
+		hr.Header["X-Tc-Timestamp"] = []string{ts}
+		hr.Header["X-Tc-Action"] = []string{action}
+		hr.Header["X-Tc-Version"] = []string{Version}
+		hr.Header["Content-Type"] = []string{contentType}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, hr)
+		if w.Code != http.StatusOK {
+			t.Fatalf("status %d", w.Code)
+		}
+		var e envelope
+		if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Response.RequestId == "" {
+			t.Fatalf("not the envelope: %s", w.Body.Bytes())
+		}
+		if strings.Contains(w.Body.String(), adminSecret) {
+			t.Fatal("the answer shows the admin secret")
+		}
+		signedAsValid := auth == valid.Header.Get("Authorization") && ts == valid.Header.Get("X-TC-Timestamp") &&
+			body == "{}" && contentType == "application/json"
+		if e.Response.Error == nil && !signedAsValid {
+			t.Fatalf("authenticated a request it had no valid signature for: %q %q %q %q", auth, ts, contentType, body)
+		}
+		if reg.Snapshot().Version() != before {
+			t.Fatalf("a fuzzed request changed the registry")
+		}
+	})
+}
