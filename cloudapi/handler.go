@@ -279,7 +279,9 @@ func (h *Handler) serve(r *http.Request) (map[string]any, *Error) {
 			return nil, errorf(CodeUnsupportedOperation, "%s is refused in declarative mode: the configuration file is the source of truth; change the file and reload it", name)
 		}
 	}
-	c := &call{ctx: r.Context(), action: name, cred: cred, body: body, now: now, snap: h.reg.Snapshot()}
+	// Store calls do not inherit the client's cancellation: a client that
+	// hangs up cannot fail a reset half-way.
+	c := &call{ctx: context.WithoutCancel(r.Context()), action: name, cred: cred, body: body, now: now, snap: h.reg.Snapshot()}
 	return act.run(h, c)
 }
 

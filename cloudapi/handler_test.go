@@ -21,7 +21,8 @@ const testConfig = `{
     {"id": "service-abcd1234", "name": "orders", "environments": ["release"],
      "apis": [{"id": "api-list0001", "name": "listOrders", "method": "GET", "path": "/orders"}]}
   ],
-  "keys": [{"id": "partner_key_1", "name": "partner", "secret": "partner_secret_1"}],
+  "keys": [{"id": "partner_key_1", "name": "partner", "secret": "partner_secret_1"},
+           {"id": "disabled_key1", "name": "off", "secret": "disabled_secret1", "status": "disabled"}],
   "plans": [{"id": "usagePlan-kgf82zcd", "name": "gold", "qps": 10, "quota": 100, "keys": ["partner_key_1"]}]
 }`
 
@@ -382,6 +383,14 @@ func TestParameters(t *testing.T) {
 		{"manual without secret", "CreateApiKey", `{"SecretName":"k","AccessKeyType":"manual","AccessKeyId":"manual_1"}`, CodeMissingParameter},
 		{"short manual secret", "CreateApiKey", `{"SecretName":"k","AccessKeyType":"manual","AccessKeyId":"manual_1","AccessKeySecret":"short"}`, CodeInvalidParameterValue},
 		{"manual key update needs a secret", "UpdateApiKey", `{"AccessKeyId":"partner_key_1"}`, CodeMissingParameter},
+		{"bind a disabled key", "BindSecretIds", `{"UsagePlanId":"usagePlan-kgf82zcd","AccessKeyIds":["disabled_key1"]}`, CodeInvalidStatus},
+		{"key listed twice", "BindSecretIds", `{"UsagePlanId":"usagePlan-kgf82zcd","AccessKeyIds":["disabled_key1","disabled_key1"]}`, CodeInvalidAccessKeyIDs},
+		{"no keys", "BindSecretIds", `{"UsagePlanId":"usagePlan-kgf82zcd","AccessKeyIds":[]}`, CodeMissingParameter},
+		{"rotate a disabled key", "UpdateApiKey", `{"AccessKeyId":"disabled_key1","AccessKeySecret":"new_secret_123"}`, CodeInvalidStatus},
+		{"delete an enabled key", "DeleteApiKey", `{"AccessKeyId":"partner_key_1"}`, CodeInvalidStatus},
+		{"filter unknown", "DescribeUsagePlansStatus", `{"Filters":[{"Name":"Owner","Values":["x"]}]}`, CodeInvalidFilterName},
+		{"unbind an unbound environment", "UnBindEnvironment", `{"UsagePlanIds":["usagePlan-kgf82zcd"],"ServiceId":"service-abcd1234","Environment":"release"}`, CodeNoUsagePlanEnv},
+		{"demote an unbound environment", "DemoteServiceUsagePlan", `{"UsagePlanId":"usagePlan-kgf82zcd","ServiceId":"service-abcd1234","Environment":"release"}`, CodeNoUsagePlanEnv},
 		{"grant without a usage store", "GrantApiKeyUsage", `{"UsagePlanId":"usagePlan-kgf82zcd","AccessKeyId":"partner_key_1","RequestNum":1}`, CodeUnsupportedOperation},
 	}
 	for _, tc := range cases {
