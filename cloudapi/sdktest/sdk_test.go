@@ -251,6 +251,48 @@ func TestSDKLifecycle(t *testing.T) {
 	_, err = c.BindSecretIds(bk2)
 	wantCode(t, err, "UnsupportedOperation.AlreadyBindUsagePlan")
 
+	// An API-scoped binding in another environment; a second API merges
+	// into it, the same API twice is refused.
+	cp3 := apigw.NewCreateUsagePlanRequest()
+	cp3.UsagePlanName = str("bronze")
+	p3, err := c.CreateUsagePlan(cp3)
+	must(t, err)
+	plan3 := *p3.Response.Result.UsagePlanId
+	ba := apigw.NewBindEnvironmentRequest()
+	ba.UsagePlanIds, ba.ServiceId, ba.Environment = strs(plan3), str(svc), str("test")
+	ba.BindType, ba.ApiIds = str("API"), strs("api-list0001")
+	_, err = c.BindEnvironment(ba)
+	must(t, err)
+	ba = apigw.NewBindEnvironmentRequest()
+	ba.UsagePlanIds, ba.ServiceId, ba.Environment = strs(plan3), str(svc), str("test")
+	ba.BindType, ba.ApiIds = str("API"), strs("api-get00001")
+	_, err = c.BindEnvironment(ba)
+	must(t, err)
+	_, err = c.BindEnvironment(ba)
+	wantCode(t, err, "UnsupportedOperation.UnsupportedBindEnvironment")
+	dae := apigw.NewDescribeUsagePlanEnvironmentsRequest()
+	dae.UsagePlanId, dae.BindType = str(plan3), str("API")
+	apiEnvs, err := c.DescribeUsagePlanEnvironments(dae)
+	must(t, err)
+	if r := apiEnvs.Response.Result; *r.TotalCount != 2 || *r.EnvironmentList[0].Environment != "test" || *r.EnvironmentList[1].Path != "/orders" {
+		t.Fatalf("DescribeUsagePlanEnvironments API: %+v", r)
+	}
+	dae.BindType = nil
+	apiEnvs, err = c.DescribeUsagePlanEnvironments(dae)
+	must(t, err)
+	if *apiEnvs.Response.Result.TotalCount != 0 {
+		t.Fatalf("DescribeUsagePlanEnvironments SERVICE lists API bindings: %+v", apiEnvs.Response.Result)
+	}
+	ut := apigw.NewUnBindEnvironmentRequest()
+	ut.UsagePlanIds, ut.ServiceId, ut.Environment = strs(plan3), str(svc), str("test")
+	ut.BindType, ut.ApiIds = str("API"), strs("api-list0001", "api-get00001")
+	_, err = c.UnBindEnvironment(ut)
+	must(t, err)
+	dp3 := apigw.NewDeleteUsagePlanRequest()
+	dp3.UsagePlanId = str(plan3)
+	_, err = c.DeleteUsagePlan(dp3)
+	must(t, err)
+
 	// Modify: unset parameters are left as they are.
 	mp := apigw.NewModifyUsagePlanRequest()
 	mp.UsagePlanId, mp.MaxRequestNumPreSec = str(planID), i64(20)
