@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -555,4 +556,39 @@ func TestCancelledRequest(t *testing.T) {
 	cancel()
 	hr := req{action: "DescribeApiKeysStatus", body: "{}"}.build().WithContext(ctx)
 	wantOK(t, do(t, h, hr))
+}
+
+// BenchmarkServe measures one signed DescribeUsagePlan through the
+// handler (parse, verify, dispatch, describe, answer) beside the bare
+// part: the same Describe answered in the same envelope without
+// authentication.
+func BenchmarkServe(b *testing.B) {
+	h, reg := newHandler(b, Declarative)
+	body := `{"UsagePlanId":"usagePlan-kgf82zcd"}`
+	signed := req{action: "DescribeUsagePlan", body: body}.build()
+	b.Run("signed", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			hr := signed.Clone(context.Background())
+			hr.Body = io.NopCloser(strings.NewReader(body))
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, hr)
+			if w.Code != http.StatusOK || strings.Contains(w.Body.String(), `"Error"`) {
+				b.Fatal(w.Body.String())
+			}
+		}
+	})
+	b.Run("bare", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			w := httptest.NewRecorder()
+			info, err := usageplan.Describer{Snapshot: reg.Snapshot()}.UsagePlan(context.Background(), "usagePlan-kgf82zcd")
+			if err != nil {
+				b.Fatal(err)
+			}
+			out, _ := json.Marshal(map[string]any{"Response": map[string]any{"Result": info, "RequestId": newRequestID()}})
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(out)
+		}
+	})
 }
