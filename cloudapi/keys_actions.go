@@ -25,7 +25,7 @@ type APIKey struct {
 // APIKeysStatus is DescribeApiKeysStatus' Result.
 type APIKeysStatus struct {
 	TotalCount int
-	ApiKeySet  []APIKey
+	APIKeySet  []APIKey `json:"ApiKeySet"`
 }
 
 // Key types of CreateApiKey.
@@ -238,7 +238,7 @@ func (h *Handler) describeAPIKeysStatus(c *call) (map[string]any, *Error) {
 			rows = append(rows, apiKey(k, false))
 		}
 	}
-	return result(APIKeysStatus{TotalCount: len(rows), ApiKeySet: window(rows, pg)})
+	return result(APIKeysStatus{TotalCount: len(rows), APIKeySet: window(rows, pg)})
 }
 
 // keyMatches applies DescribeApiKeysStatus' filters: AccessKeyId,

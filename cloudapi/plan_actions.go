@@ -9,7 +9,7 @@ import (
 
 // UsagePlanStatus is one row of DescribeUsagePlansStatus.
 type UsagePlanStatus struct {
-	UsagePlanId         string
+	UsagePlanID         string `json:"UsagePlanId"`
 	UsagePlanName       string
 	UsagePlanDesc       string
 	MaxRequestNumPreSec int64
@@ -184,7 +184,7 @@ func (h *Handler) describeUsagePlansStatus(c *call) (map[string]any, *Error) {
 			continue
 		}
 		rows = append(rows, UsagePlanStatus{
-			UsagePlanId: plan.ID, UsagePlanName: plan.Name, UsagePlanDesc: plan.Description,
+			UsagePlanID: plan.ID, UsagePlanName: plan.Name, UsagePlanDesc: plan.Description,
 			MaxRequestNumPreSec: plan.QPS, MaxRequestNum: plan.Quota,
 			CreatedTime: gatewayTime(plan.Created), ModifiedTime: gatewayTime(plan.Modified),
 			QuotaPeriod: string(plan.QuotaPeriod), TimeZone: plan.TimeZone,

@@ -83,8 +83,8 @@ func (u limiterUsage) GrantKeyUsage(ctx context.Context, p usageplan.Plan, key s
 // APIKeyUsage is the Result of planguard's usage actions: one key's
 // consumed quota in one plan, in the current period.
 type APIKeyUsage struct {
-	UsagePlanId     string
-	AccessKeyId     string
+	UsagePlanID     string `json:"UsagePlanId"`
+	AccessKeyID     string `json:"AccessKeyId"`
 	InUseRequestNum int64
 	MaxRequestNum   int64 // -1: unlimited
 	// RemainingRequestNum is MaxRequestNum - InUseRequestNum (never
@@ -125,7 +125,7 @@ func (h *Handler) usageTarget(c *call, p keyUsageParams) (usageplan.Plan, string
 }
 
 func (h *Handler) keyUsage(c *call, plan usageplan.Plan, key string, used int64) (map[string]any, *Error) {
-	u := APIKeyUsage{UsagePlanId: plan.ID, AccessKeyId: key, InUseRequestNum: used, MaxRequestNum: plan.Quota,
+	u := APIKeyUsage{UsagePlanID: plan.ID, AccessKeyID: key, InUseRequestNum: used, MaxRequestNum: plan.Quota,
 		RemainingRequestNum: usageplan.Unlimited, QuotaPeriod: string(plan.QuotaPeriod)}
 	if plan.Quota != usageplan.Unlimited {
 		u.RemainingRequestNum = max(plan.Quota-used, 0)
