@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/planguard/planguard/binding"
 	"github.com/planguard/planguard/cloudapi"
 	"github.com/planguard/planguard/keys"
 	"github.com/planguard/planguard/limiter"
@@ -523,6 +524,15 @@ func TestSDKUsageActions(t *testing.T) {
 		}
 	}
 	c := e.admin()
+	// The Describe actions report the limiter's usage too.
+	must(t, e.reg.BindPlans([]string{plan.ID}, binding.Target{Service: svc, Environment: "release"}))
+	de := apigw.NewDescribeUsagePlanEnvironmentsRequest()
+	de.UsagePlanId = str(plan.ID)
+	envs, err := c.DescribeUsagePlanEnvironments(de)
+	must(t, err)
+	if n := *envs.Response.Result.EnvironmentList[0].InUseRequestNum; n != 7 {
+		t.Fatalf("DescribeUsagePlanEnvironments: InUseRequestNum %d, want 7", n)
+	}
 	r, err := usageCall(c, "DescribeApiKeyUsage", plan.ID, key, 0)
 	must(t, err)
 	if u := r.Response.Result; *u.InUseRequestNum != 7 || *u.RemainingRequestNum != 3 || *u.QuotaPeriod != "day" || *u.PeriodStartTime == "" {
