@@ -8,6 +8,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/planguard/planguard/internal/route"
 	"github.com/planguard/planguard/limiter"
 	"github.com/planguard/planguard/usageplan"
 )
@@ -24,7 +25,7 @@ var (
 )
 
 // derived is what the middleware computes once per registry snapshot
-// rather than per request: per environment, the services to route in;
+// rather than per request: per environment, the routing table;
 // per plan, the limiter's limits and the static header values
 // (X-UsagePlan-RateLimit, RateLimit-Policy); per API, X-Api-ID. Plans and
 // APIs are keyed by the snapshot's own pointers (see usageplan.Snapshot),
@@ -32,10 +33,10 @@ var (
 // responses; their capacity equals their length, so a handler that
 // appends to one copies it.
 type derived struct {
-	snap     *usageplan.Snapshot
-	services map[string][]string // environment → IDs of the services published there, in ID order
-	plans    map[*usageplan.Plan]*planState
-	apis     map[*usageplan.API][]string
+	snap   *usageplan.Snapshot
+	routes map[string]*route.Table[target] // per environment
+	plans  map[*usageplan.Plan]*planState
+	apis   map[*usageplan.API][]string
 }
 
 type planState struct {
@@ -73,16 +74,11 @@ func (c *derivedCache) get(snap *usageplan.Snapshot) *derived {
 
 func derive(snap *usageplan.Snapshot, service string) *derived {
 	d := &derived{
-		snap: snap, services: map[string][]string{},
+		snap: snap, routes: buildRoutes(snap, service),
 		plans: map[*usageplan.Plan]*planState{}, apis: map[*usageplan.API][]string{},
 	}
 	services := snap.Services()
 	for i := range services {
-		if service == "" || services[i].ID == service {
-			for _, env := range services[i].Environments {
-				d.services[env] = append(d.services[env], services[i].ID)
-			}
-		}
 		for j := range services[i].APIs {
 			a := &services[i].APIs[j]
 			d.apis[a] = one(a.ID)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/planguard/planguard/keys"
@@ -26,11 +25,21 @@ type Config struct {
 	// required headers, algorithms, replay cache).
 	Verifier keys.VerifierConfig
 	// FailOpen serves requests when the quota store fails; by default
-	// they are refused with 503.
+	// they are refused with 503. A client cannot cause such a failure:
+	// store calls do not inherit the request's cancellation.
 	FailOpen bool
+	// StoreTimeout bounds each store call of a request; zero leaves it to
+	// the store's own timeouts (a Redis client's read and write
+	// timeouts). The client's own deadline and cancellation never apply.
+	StoreTimeout time.Duration
 	// ForwardHeaders sets X-Api-SecretId, X-Api-UsagePlanId, X-Api-ID and
 	// X-Api-Environment on the request the handler sees.
 	ForwardHeaders bool
+	// StripAuthorization removes the Authorization header from the
+	// request the handler sees, so that a handler that logs or forwards
+	// its headers does not pass the signature on. By default the handler
+	// sees it, as backends of the old gateway did.
+	StripAuthorization bool
 	// ErrorHandler writes refusals; nil means WriteJSON.
 	ErrorHandler ErrorHandler
 	// Now is the clock; nil means time.Now.
@@ -78,13 +87,6 @@ func NewMiddleware(reg *usageplan.Registry, lim *limiter.Limiter, cfg Config) (*
 	return m, nil
 }
 
-// forwarded are the canonical names of the request headers that carry
-// the caller to old backends.
-var forwarded = [...]string{
-	http.CanonicalHeaderKey(HeaderSecretID), http.CanonicalHeaderKey(HeaderUsagePlanID),
-	http.CanonicalHeaderKey(HeaderAPIID), http.CanonicalHeaderKey(HeaderEnvironment),
-}
-
 // Wrap returns next behind the usage plans.
 func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { m.serve(w, r, next) })
@@ -130,33 +132,31 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	// stays on the stack, and only q is allocated.
 	q.view = *r.WithContext(q)
 	view := &q.view
-	for _, h := range forwarded {
-		if _, sent := r.Header[h]; sent { // most requests send none, and cost no copy
-			delete(q.writableHeader(), h)
-		}
-	}
+	q.stripHeaders(r, m.cfg.StripAuthorization)
 
-	env := m.cfg.Environment
+	// The API authorised is the API the handler's view routes to: the
+	// view is routed, and a path that could be read two ways is refused.
+	env, ok := m.cfg.Environment, true
 	if env == "" {
-		var rest string
-		env, rest = splitEnvironment(r.URL.Path)
-		q.url.set(r.URL, rest)
+		env, ok = q.url.split(r.URL)
 		view.URL = &q.url.URL
 	}
 	derived := m.derived.get(snap)
-	svc, api, ok := match(snap, derived, env, view)
+	var t target
+	if table := derived.routes[env]; ok && table != nil {
+		t, ok = table.Route(view)
+	} else {
+		ok = false
+	}
 	if !ok {
 		m.refuse(w, r, &Error{Status: http.StatusNotFound, Message: "There is no api match uri[" + r.URL.Path + "]."})
 		return
 	}
+	api := t.api
 	c := &q.caller
-	c.Service, c.Environment, c.API = svc, env, api
-	if v, ok := derived.apis[api]; ok {
-		w.Header()[canonAPIID] = v
-	}
+	c.Service, c.Environment, c.API = t.service, env, api
 	if api.Auth == usageplan.AuthNone {
-		m.forward(q)
-		next.ServeHTTP(w, view)
+		m.admit(w, q, derived, next)
 		return
 	}
 
@@ -172,18 +172,21 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.refuse(w, r, e)
 		return
 	}
-	plan, ok := snap.Resolve(svc, env, api.ID, key.ID)
+	plan, ok := snap.Resolve(t.service, env, api.ID, key.ID)
 	if !ok {
 		m.refuse(w, r, &Error{Status: http.StatusForbidden, Message: MessageNoPlan})
 		return
 	}
 	c.SecretID, c.Plan = key.ID, plan
 	ps := derived.plans[plan] // plan is snap's, so it is there
-	d, err := m.lim.AllowAt(r.Context(), plan.ID, key.ID, ps.limits, now)
+	ctx, cancel := storeContext(r, m.cfg.StoreTimeout)
+	d, err := m.lim.AllowAt(ctx, plan.ID, key.ID, ps.limits, now)
+	if cancel != nil {
+		cancel()
+	}
 	if err != nil {
 		if m.cfg.FailOpen {
-			m.forward(q)
-			next.ServeHTTP(w, view)
+			m.admit(w, q, derived, next)
 			return
 		}
 		m.refuse(w, r, &Error{Status: http.StatusServiceUnavailable, Message: MessageStoreFailed, Cause: err})
@@ -192,14 +195,23 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	setUsageHeaders(w.Header(), &q.headers, ps, plan, d, now)
 	switch d.Refused {
 	case limiter.LimitQPS:
+		w.Header()[canonAPIID] = derived.apis[api]
 		m.refuse(w, r, &Error{Status: http.StatusTooManyRequests, Message: MessageQPS})
 		return
 	case limiter.LimitQuota:
+		w.Header()[canonAPIID] = derived.apis[api]
 		m.refuse(w, r, &Error{Status: http.StatusTooManyRequests, Message: MessageQuota})
 		return
 	}
+	m.admit(w, q, derived, next)
+}
+
+// admit serves the handler's view: X-Api-ID on the response, the caller
+// headers on the view (ForwardHeaders).
+func (m *Middleware) admit(w http.ResponseWriter, q *request, d *derived, next http.Handler) {
+	w.Header()[canonAPIID] = d.apis[q.caller.API]
 	m.forward(q)
-	next.ServeHTTP(w, view)
+	next.ServeHTTP(w, &q.view)
 }
 
 func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, e *Error) {
@@ -218,28 +230,4 @@ func (m *Middleware) forward(q *request) {
 		h.Set(HeaderSecretID, c.SecretID)
 		h.Set(HeaderUsagePlanID, c.Plan.ID)
 	}
-}
-
-// match finds the service and API for r in env, and routes r to it as a
-// ServeMux would (r.Pattern and r.PathValue; see Snapshot.Route).
-func match(snap *usageplan.Snapshot, d *derived, env string, r *http.Request) (string, *usageplan.API, bool) {
-	for _, id := range d.services[env] {
-		if api, ok := snap.Route(id, r); ok {
-			return id, api, true
-		}
-	}
-	return "", nil, false
-}
-
-// splitEnvironment splits "/release/orders/1" into "release" and
-// "/orders/1".
-func splitEnvironment(path string) (env, rest string) {
-	if len(path) < 2 || path[0] != '/' {
-		return "", path
-	}
-	env, _, found := strings.Cut(path[1:], "/")
-	if !found {
-		return env, "/"
-	}
-	return env, path[1+len(env):]
 }

@@ -21,8 +21,13 @@
 //     after binding, and export must reload), but Registry.BindKeys refuses
 //     one.
 //   - API methods are GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS or ANY;
-//     GET also matches HEAD, as in http.ServeMux. Two APIs of one service
-//     whose patterns http.ServeMux finds ambiguous are refused.
+//     GET also matches HEAD, as in http.ServeMux; ANY matches every
+//     method but CONNECT and TRACE.
+//   - The APIs of every service published to an environment form one
+//     routing table, as one http.ServeMux would: the most specific pattern
+//     wins across services, and two APIs whose patterns http.ServeMux
+//     finds ambiguous in an environment they share (or in one service)
+//     are refused with a RouteConflictError that names both.
 //   - An explicit empty "apis" list in a binding is refused; omit it for a
 //     service-wide binding.
 //   - A service need not be published to any environment.

@@ -34,7 +34,11 @@ type Explanation struct {
 
 // Explain answers "does this key calling this path resolve to a plan, and
 // under which limits?" without a server, for unit tests of a
-// configuration. It does not check signatures or consume quota. When no
+// configuration. It does not check signatures or consume quota. The
+// request is routed as the middleware routes it: in the one routing table
+// of the environment, across its services, so a path that an API of
+// another service matches more specifically, and a path that is not
+// canonical (dot segments, encoded slashes), are ErrNoAPI. When no
 // plan serves the request, the error says why: ErrNotFound (unknown
 // service), ErrNotPublished, ErrNoAPI, keys.ErrNotFound, keys.ErrDisabled
 // or ErrNoPlan, wrapped with the details.
@@ -46,10 +50,15 @@ func (s *Snapshot) Explain(req Request) (Explanation, error) {
 	if !svc.HasEnvironment(req.Environment) {
 		return Explanation{}, fmt.Errorf("%s/%s: %w", req.Service, req.Environment, ErrNotPublished)
 	}
-	api, ok := s.matchPath(req.Service, req.Method, req.Path)
+	ref, ok := s.route(req.Environment, req.Method, req.Path)
 	if !ok {
 		return Explanation{}, fmt.Errorf("%s %s in %s: %w", req.Method, req.Path, req.Service, ErrNoAPI)
 	}
+	if ref.service.ID != req.Service {
+		return Explanation{}, fmt.Errorf("%s %s in %s routes to %s of %s: %w",
+			req.Method, req.Path, req.Environment, ref.api.ID, ref.service.ID, ErrNoAPI)
+	}
+	api := *ref.api
 	ex := Explanation{API: api}
 	if api.Auth == AuthNone {
 		return ex, nil

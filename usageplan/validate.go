@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/planguard/planguard/binding"
+	"github.com/planguard/planguard/internal/route"
 	"github.com/planguard/planguard/keys"
 )
 
@@ -42,9 +43,9 @@ type ceilings struct {
 
 // checked is what validation learns on the way and compilation reuses.
 type checked struct {
-	muxes []*http.ServeMux // per service, nil where patterns are invalid
-	locs  []*time.Location // per plan
-	table *binding.Table
+	routes map[string]*route.Table[apiRef] // per environment
+	locs   []*time.Location                // per plan
+	table  *binding.Table
 }
 
 // validate checks every rule of SPEC §2–4 over m and reports every
@@ -55,14 +56,16 @@ func validate(m *model, lim ceilings, skip map[string]bool) ([]Problem, *checked
 	c := &checked{}
 	serviceIdx := map[string]int{}
 	apiOwner := map[string]string{}
+	routes := newRouteBuilder()
 	for i, s := range m.services {
 		path := index("services", i)
 		validateService(ps, path, s, serviceIdx, apiOwner)
 		if _, dup := serviceIdx[s.ID]; !dup {
 			serviceIdx[s.ID] = i
 		}
-		c.muxes = append(c.muxes, buildMux(ps, path, s))
+		routes.add(ps, &m.services[i], i)
 	}
+	c.routes = routes.tables
 
 	keyIdx := map[string]int{}
 	for i, k := range m.keys {
@@ -198,43 +201,6 @@ func validateService(ps *problems, path string, s Service, seen map[string]int, 
 			ps.field(apath, "auth", `must be "SECRET" or "NONE"`)
 		}
 	}
-}
-
-// buildMux registers every API's pattern on a ServeMux, turning the
-// ServeMux's panics on invalid or conflicting patterns into problems.
-func buildMux(ps *problems, path string, s Service) *http.ServeMux {
-	mux := http.NewServeMux()
-	ok := true
-	for i := range s.APIs {
-		if pathReason(s.APIs[i].Path) != "" {
-			ok = false
-			continue
-		}
-		if err := register(mux, &s.APIs[i]); err != nil {
-			ps.field(index(path+".apis", i), "path", err.Error())
-			ok = false
-		}
-	}
-	if !ok {
-		return nil
-	}
-	return mux
-}
-
-// register adds a's pattern to mux. a points into the model the
-// snapshot will hold, so Route hands out the snapshot's own API.
-func register(mux *http.ServeMux, a *API) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			msg := fmt.Sprint(r)
-			if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "parsing") {
-				msg = msg[i+2:]
-			}
-			err = errors.New("is not a valid or distinct ServeMux pattern: " + msg)
-		}
-	}()
-	mux.Handle(a.pattern(), apiHandler{a})
-	return nil
 }
 
 func pathReason(p string) string {

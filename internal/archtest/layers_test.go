@@ -20,10 +20,12 @@ type pkg struct {
 var allowed = map[string][]string{
 	"keys":       {"github.com/hashicorp/golang-lru/v2"},
 	"binding":    {},
-	"usageplan":  {"keys", "binding"},
+	"usageplan":  {"keys", "binding", "internal/route"},
 	"limiter":    {"golang.org/x/time/rate", "github.com/hashicorp/golang-lru/v2"},
-	"middleware": {"keys", "binding", "usageplan", "limiter", "golang.org/x/time/rate"},
+	"middleware": {"keys", "binding", "usageplan", "limiter", "internal/route", "golang.org/x/time/rate"},
 	"cloudapi":   {"keys", "binding", "usageplan", "limiter"},
+	// internal/route is the routing table of usageplan and middleware.
+	"internal/route": {},
 }
 
 func TestLayers(t *testing.T) {

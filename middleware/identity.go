@@ -1,0 +1,101 @@
+package middleware
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// isIdentity reports whether a header name would pass for one of the
+// headers that carry the caller (HeaderSecretID, HeaderUsagePlanID,
+// HeaderAPIID, HeaderEnvironment) to some backend: equal to one ignoring
+// case, '-' and '_', as CGI, WSGI and PHP map "X_Api_SecretId" and
+// "X-Api-SecretId" to the same HTTP_X_API_SECRETID.
+func isIdentity(name string) bool {
+	if len(name) < len("xapiid") || name[0]|0x20 != 'x' {
+		return false // most headers stop here
+	}
+	var buf [len("xapiusageplanid")]byte
+	n := 0
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '-' || c == '_':
+			continue
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if n == len(buf) {
+			return false
+		}
+		buf[n] = c
+		n++
+	}
+	switch string(buf[:n]) {
+	case "xapisecretid", "xapiusageplanid", "xapiid", "xapienvironment":
+		return true
+	}
+	return false
+}
+
+// stripHeaders removes from the handler's view every client header that
+// could pass for an identity header, and Authorization when asked; the
+// header map is copied only if there is something to remove. Client
+// trailers are filtered the same way when they arrive (see trailerBody).
+func (q *request) stripHeaders(r *http.Request, authorization bool) {
+	for name := range r.Header {
+		if isIdentity(name) || authorization && strings.EqualFold(name, "Authorization") {
+			delete(q.writableHeader(), name)
+		}
+	}
+	if r.Trailer != nil {
+		// net/http fills the request's trailer map when the body ends, with
+		// whatever trailers the client sent; the view gets a map of its own,
+		// filled then, without identity headers.
+		t := make(http.Header, len(r.Trailer))
+		for name := range r.Trailer {
+			if !isIdentity(name) {
+				t[name] = nil
+			}
+		}
+		q.view.Trailer = t
+		q.view.Body = &trailerBody{ReadCloser: r.Body, from: r.Trailer, to: t}
+	}
+}
+
+// trailerBody is the view's body when the client declared trailers: at
+// the end of the body it copies the client's trailers, but the identity
+// ones, to the view's trailer map.
+type trailerBody struct {
+	io.ReadCloser
+	from, to http.Header
+	done     bool
+}
+
+func (b *trailerBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		for name, vals := range b.from {
+			if !isIdentity(name) {
+				b.to[name] = vals
+			}
+		}
+	}
+	return n, err
+}
+
+// storeContext is the context of the request's store calls: the client's
+// values (a trace, say) without its cancellation, so that a client that
+// goes away cannot make the store call fail (and, with fail-open, be
+// served uncounted). With timeout set, the call has that deadline of its
+// own; otherwise the store's own timeouts bound it.
+func storeContext(r *http.Request, timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx := context.WithoutCancel(r.Context())
+	if timeout > 0 {
+		return context.WithTimeout(ctx, timeout)
+	}
+	return ctx, nil
+}

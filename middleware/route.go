@@ -1,0 +1,76 @@
+package middleware
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/planguard/planguard/internal/route"
+	"github.com/planguard/planguard/usageplan"
+)
+
+// target is what the middleware's routing tables hold for an API.
+type target struct {
+	service string
+	api     *usageplan.API // the snapshot's own
+}
+
+// buildRoutes returns, per environment, one routing table of the APIs of
+// every service published there (of service alone when it is not
+// empty), so that a request costs one lookup however many services
+// there are.
+func buildRoutes(snap *usageplan.Snapshot, service string) map[string]*route.Table[target] {
+	tables := map[string]*route.Table[target]{}
+	services := snap.Services()
+	for i := range services {
+		s := &services[i]
+		if service != "" && s.ID != service {
+			continue
+		}
+		for _, env := range s.Environments {
+			t := tables[env]
+			if t == nil {
+				t = route.New[target]()
+				tables[env] = t
+			}
+			for j := range s.APIs {
+				a := &s.APIs[j]
+				if err := t.Add(a.Method, a.Path, target{service: s.ID, api: a}); err != nil {
+					// The registry refuses a snapshot whose tables do not build.
+					panic("middleware: a validated API does not route: " + a.ID + ": " + err.Error())
+				}
+			}
+		}
+	}
+	return tables
+}
+
+// urlCopy is the handler's URL: the client's, with the environment
+// prefix removed from the path.
+type urlCopy struct {
+	url.URL
+}
+
+// split sets u to from without its first path segment, and returns that
+// segment, which names the environment. The segment must be literal: an
+// escape in it (/release%2Forders, /rel%65ase/...) is refused (false),
+// never decoded into another path. The rest keeps its escaped form.
+func (u *urlCopy) split(from *url.URL) (env string, ok bool) {
+	escaped := from.EscapedPath()
+	if len(escaped) < 2 || escaped[0] != '/' {
+		return "", false
+	}
+	env, _, found := strings.Cut(escaped[1:], "/")
+	if strings.IndexByte(env, '%') >= 0 || !strings.HasPrefix(from.Path[1:], env) {
+		return "", false
+	}
+	u.URL = *from
+	if !found {
+		u.Path, u.RawPath = "/", ""
+		return env, true
+	}
+	u.Path = from.Path[1+len(env):]
+	if u.RawPath != "" {
+		u.RawPath = escaped[1+len(env):]
+	}
+	return env, true
+}
