@@ -14,9 +14,11 @@ import (
 // case, '-' and '_', as CGI, WSGI and PHP map "X_Api_SecretId" and
 // "X-Api-SecretId" to the same HTTP_X_API_SECRETID.
 func isIdentity(name string) bool {
-	if len(name) < len("xapiid") || name[0]|0x20 != 'x' {
-		return false // most headers stop here
-	}
+	// Most headers stop here, inlined.
+	return len(name) >= len("xapiid") && name[0]|0x20 == 'x' && isIdentityFold(name)
+}
+
+func isIdentityFold(name string) bool {
 	var buf [len("xapiusageplanid")]byte
 	n := 0
 	for i := 0; i < len(name); i++ {
@@ -87,15 +89,27 @@ func (b *trailerBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// storeContext is the context of the request's store calls: the client's
-// values (a trace, say) without its cancellation, so that a client that
-// goes away cannot make the store call fail (and, with fail-open, be
-// served uncounted). With timeout set, the call has that deadline of its
-// own; otherwise the store's own timeouts bound it.
-func storeContext(r *http.Request, timeout time.Duration) (context.Context, context.CancelFunc) {
-	ctx := context.WithoutCancel(r.Context())
+// detached is the context of a request's store calls: the client's
+// values (a trace, say) without its cancellation or deadline, as
+// context.WithoutCancel makes it, but kept in the per-request struct
+// rather than allocated. A client that goes away thus cannot make the
+// store call fail (and, with fail-open, be served uncounted); the
+// store's own timeouts bound the call, or Config.StoreTimeout. (Unlike
+// WithoutCancel's, context.Cause of it reports the client's cause; it
+// is only handed to stores.)
+type detached struct{ parent context.Context }
+
+func (detached) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (detached) Done() <-chan struct{}       { return nil }
+func (detached) Err() error                  { return nil }
+func (d *detached) Value(key any) any        { return d.parent.Value(key) }
+
+// storeContext returns the context of q's store calls and, with a
+// timeout, the function that releases its timer.
+func (q *request) storeContext(timeout time.Duration) (context.Context, context.CancelFunc) {
+	q.store.parent = q.Context
 	if timeout > 0 {
-		return context.WithTimeout(ctx, timeout)
+		return context.WithTimeout(&q.store, timeout)
 	}
-	return ctx, nil
+	return &q.store, nil
 }

@@ -100,7 +100,8 @@ type request struct {
 	caller  Caller
 	url     urlCopy
 	headers headerScratch
-	ownsHdr bool // view.Header is a copy, free to change
+	store   detached // the context of store calls
+	ownsHdr bool     // view.Header is a copy, free to change
 }
 
 // writableHeader returns the view's header map, copied from the client's
@@ -179,7 +180,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	}
 	c.SecretID, c.Plan = key.ID, plan
 	ps := derived.plans[plan] // plan is snap's, so it is there
-	ctx, cancel := storeContext(r, m.cfg.StoreTimeout)
+	ctx, cancel := q.storeContext(m.cfg.StoreTimeout)
 	d, err := m.lim.AllowAt(ctx, plan.ID, key.ID, ps.limits, now)
 	if cancel != nil {
 		cancel()

@@ -55,7 +55,10 @@ type urlCopy struct {
 // escape in it (/release%2Forders, /rel%65ase/...) is refused (false),
 // never decoded into another path. The rest keeps its escaped form.
 func (u *urlCopy) split(from *url.URL) (env string, ok bool) {
-	escaped := from.EscapedPath()
+	escaped := from.Path // as escaped, for an environment segment that needs no escaping
+	if from.RawPath != "" {
+		escaped = from.EscapedPath()
+	}
 	if len(escaped) < 2 || escaped[0] != '/' {
 		return "", false
 	}

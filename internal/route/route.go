@@ -162,19 +162,22 @@ func (t *Table[V]) Route(r *http.Request) (v V, ok bool) {
 // and the escaped one have the same segments).
 func Canonical(u *url.URL) bool {
 	p := u.Path
-	if p == "" || p[0] != '/' {
+	if p == "" || p[0] != '/' || strings.Contains(p, "//") {
 		return false
 	}
-	start := 1 // of the current segment
-	for i := 1; i <= len(p); i++ {
-		if i < len(p) && p[i] != '/' {
-			continue
+	for rest := p; ; {
+		i := strings.Index(rest, "/.")
+		if i < 0 {
+			break
 		}
-		seg := p[start:i]
-		if i < len(p) && seg == "" || seg == "." || seg == ".." {
+		seg := rest[i+1:]
+		if end := strings.IndexByte(seg, '/'); end >= 0 {
+			seg = seg[:end]
+		}
+		if seg == "." || seg == ".." {
 			return false
 		}
-		start = i + 1
+		rest = rest[i+2:]
 	}
 	// Only a RawPath can hold an encoded slash; EscapedPath uses it only
 	// when it encodes Path.
