@@ -16,23 +16,41 @@
 //
 // Decisions where the SPEC is silent:
 //
-//   - With Config.Service empty, a request is matched against every
-//     service published to its environment, in service ID order; the
-//     first that has a matching API serves it.
-//   - Without Config.Environment, the first path segment names the
-//     environment, and the handler sees the path without it (and without
-//     its RawPath, which the prefix would make inconsistent).
-//   - The handler sees the request as an http.ServeMux would have routed
-//     it to the API's pattern: r.Pattern is the pattern ("GET
-//     /orders/{id}") and r.PathValue returns its wildcards.
+//   - The APIs of every service published to an environment form one
+//     routing table, as if registered on one http.ServeMux: the most
+//     specific pattern wins, whichever service it belongs to, and a
+//     request costs the same with one service or thousands. (The
+//     registry refuses patterns that conflict in an environment.) With
+//     Config.Service set, the table holds that service's APIs only.
+//   - Without Config.Environment, the first path segment, as the client
+//     escaped it, names the environment; an escape in it
+//     (/release%2Forders) is refused. The handler sees the rest of the
+//     path, with its escaping.
+//   - The path authorised is the path served: the middleware routes the
+//     handler's own view of the request, which the handler sees as an
+//     http.ServeMux would have routed it (r.Pattern is the pattern, "GET
+//     /orders/{id}", and r.PathValue returns its wildcards). A path that
+//     a ServeMux and a handler reading the decoded path could disagree
+//     on is refused with 404, never re-interpreted: an empty, "." or ".."
+//     segment, plain or percent-encoded, or an encoded slash. So are
+//     CONNECT and TRACE, which an ANY API does not include.
 //   - Signatures are verified over the request as the client sent it,
 //     environment prefix included.
-//   - Client-sent X-Api-SecretId, X-Api-UsagePlanId, X-Api-ID and
-//     X-Api-Environment headers are always removed; with
-//     Config.ForwardHeaders they are set to the verified values, for
-//     backends written for the old gateway. Both change the handler's
-//     copy of the headers (made only then), never the request the
-//     middleware was given.
+//   - Client headers whose name equals X-Api-SecretId,
+//     X-Api-UsagePlanId, X-Api-ID or X-Api-Environment ignoring case,
+//     '-' and '_' (X_Api_SecretId reaches a CGI backend as
+//     HTTP_X_API_SECRETID too) are always removed, and so are such
+//     trailers; Config.StripAuthorization removes Authorization too. With
+//     Config.ForwardHeaders the four are set to the verified values, for
+//     backends written for the old gateway. All of this changes the
+//     handler's copy of the headers (made only then), never the request
+//     the middleware was given.
+//   - X-Api-ID is set on admitted and throttled (429) responses only, so
+//     that a refusal does not tell an unauthenticated client which API
+//     a path is.
+//   - Store calls do not inherit the request's cancellation or deadline
+//     (a client that goes away cannot make the store fail); they keep the
+//     request's context values, and Config.StoreTimeout may bound them.
 //   - A request admitted by QPS but refused by quota has used its QPS
 //     token.
 //   - With fail-open, a store failure serves the request without quota
