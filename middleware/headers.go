@@ -74,7 +74,7 @@ func (c *derivedCache) get(snap *usageplan.Snapshot) *derived {
 
 func derive(snap *usageplan.Snapshot, service string) *derived {
 	d := &derived{
-		snap: snap, routes: buildRoutes(snap, service),
+		snap:  snap,
 		plans: map[*usageplan.Plan]*planState{}, apis: map[*usageplan.API][]string{},
 	}
 	services := snap.Services()
@@ -84,6 +84,7 @@ func derive(snap *usageplan.Snapshot, service string) *derived {
 			d.apis[a] = one(a.ID)
 		}
 	}
+	d.routes = buildRoutes(snap, service, d.apis)
 	plans := snap.Plans()
 	for i := range plans {
 		d.plans[&plans[i]] = newPlanState(snap, &plans[i])

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/planguard/planguard/internal/route"
 	"github.com/planguard/planguard/keys"
 	"github.com/planguard/planguard/limiter"
 	"github.com/planguard/planguard/usageplan"
@@ -100,8 +101,9 @@ type request struct {
 	caller  Caller
 	url     urlCopy
 	headers headerScratch
-	store   detached // the context of store calls
-	ownsHdr bool     // view.Header is a copy, free to change
+	store   detached    // the context of store calls
+	probe   route.Probe // routing's scratch
+	ownsHdr bool        // view.Header is a copy, free to change
 }
 
 // writableHeader returns the view's header map, copied from the client's
@@ -145,7 +147,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	derived := m.derived.get(snap)
 	var t target
 	if table := derived.routes[env]; ok && table != nil {
-		t, ok = table.Route(view)
+		t, ok = table.Route(view, &q.probe)
 	} else {
 		ok = false
 	}
@@ -157,7 +159,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	c := &q.caller
 	c.Service, c.Environment, c.API = t.service, env, api
 	if api.Auth == usageplan.AuthNone {
-		m.admit(w, q, derived, next)
+		m.admit(w, q, t.apiID, next)
 		return
 	}
 
@@ -187,7 +189,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	}
 	if err != nil {
 		if m.cfg.FailOpen {
-			m.admit(w, q, derived, next)
+			m.admit(w, q, t.apiID, next)
 			return
 		}
 		m.refuse(w, r, &Error{Status: http.StatusServiceUnavailable, Message: MessageStoreFailed, Cause: err})
@@ -196,21 +198,21 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	setUsageHeaders(w.Header(), &q.headers, ps, plan, d, now)
 	switch d.Refused {
 	case limiter.LimitQPS:
-		w.Header()[canonAPIID] = derived.apis[api]
+		w.Header()[canonAPIID] = t.apiID
 		m.refuse(w, r, &Error{Status: http.StatusTooManyRequests, Message: MessageQPS})
 		return
 	case limiter.LimitQuota:
-		w.Header()[canonAPIID] = derived.apis[api]
+		w.Header()[canonAPIID] = t.apiID
 		m.refuse(w, r, &Error{Status: http.StatusTooManyRequests, Message: MessageQuota})
 		return
 	}
-	m.admit(w, q, derived, next)
+	m.admit(w, q, t.apiID, next)
 }
 
-// admit serves the handler's view: X-Api-ID on the response, the caller
-// headers on the view (ForwardHeaders).
-func (m *Middleware) admit(w http.ResponseWriter, q *request, d *derived, next http.Handler) {
-	w.Header()[canonAPIID] = d.apis[q.caller.API]
+// admit serves the handler's view: X-Api-ID (apiID) on the response,
+// the caller headers on the view (ForwardHeaders).
+func (m *Middleware) admit(w http.ResponseWriter, q *request, apiID []string, next http.Handler) {
+	w.Header()[canonAPIID] = apiID
 	m.forward(q)
 	next.ServeHTTP(w, &q.view)
 }

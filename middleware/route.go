@@ -12,13 +12,14 @@ import (
 type target struct {
 	service string
 	api     *usageplan.API // the snapshot's own
+	apiID   []string       // the X-Api-ID header value
 }
 
 // buildRoutes returns, per environment, one routing table of the APIs of
 // every service published there (of service alone when it is not
 // empty), so that a request costs one lookup however many services
-// there are.
-func buildRoutes(snap *usageplan.Snapshot, service string) map[string]*route.Table[target] {
+// there are. ids holds each API's X-Api-ID value.
+func buildRoutes(snap *usageplan.Snapshot, service string, ids map[*usageplan.API][]string) map[string]*route.Table[target] {
 	tables := map[string]*route.Table[target]{}
 	services := snap.Services()
 	for i := range services {
@@ -34,7 +35,7 @@ func buildRoutes(snap *usageplan.Snapshot, service string) map[string]*route.Tab
 			}
 			for j := range s.APIs {
 				a := &s.APIs[j]
-				if err := t.Add(a.Method, a.Path, target{service: s.ID, api: a}); err != nil {
+				if err := t.Add(a.Method, a.Path, target{service: s.ID, api: a, apiID: ids[a]}); err != nil {
 					// The registry refuses a snapshot whose tables do not build.
 					panic("middleware: a validated API does not route: " + a.ID + ": " + err.Error())
 				}
@@ -62,18 +63,21 @@ func (u *urlCopy) split(from *url.URL) (env string, ok bool) {
 	if len(escaped) < 2 || escaped[0] != '/' {
 		return "", false
 	}
-	env, _, found := strings.Cut(escaped[1:], "/")
-	if strings.IndexByte(env, '%') >= 0 || !strings.HasPrefix(from.Path[1:], env) {
+	end := strings.IndexByte(escaped[1:], '/') + 1 // of the segment; 0 if it is the last
+	if end == 0 {
+		end = len(escaped)
+	}
+	env = escaped[1:end]
+	if strings.IndexByte(env, '%') >= 0 || !strings.HasPrefix(from.Path, escaped[:end]) {
 		return "", false
 	}
 	u.URL = *from
-	if !found {
+	u.Path = from.Path[end:]
+	switch {
+	case u.Path == "":
 		u.Path, u.RawPath = "/", ""
-		return env, true
-	}
-	u.Path = from.Path[1+len(env):]
-	if u.RawPath != "" {
-		u.RawPath = escaped[1+len(env):]
+	case u.RawPath != "":
+		u.RawPath = escaped[end:]
 	}
 	return env, true
 }

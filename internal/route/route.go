@@ -41,29 +41,38 @@ type entry[V any] struct {
 }
 
 func (e *entry[V]) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	if p, ok := w.(*probe); ok {
+	if p, ok := w.(*Probe); ok {
 		p.hit = e
 	}
 }
 
-// probe is the ResponseWriter Route hands the ServeMux: it records the
+// Probe is the ResponseWriter Route hands the ServeMux: it records the
 // entry if one matched, and swallows what the ServeMux's own not-found,
-// method-not-allowed and redirect handlers write.
-type probe struct {
+// method-not-allowed and redirect handlers write. The zero value is
+// ready to use; a caller keeps one per request (in a struct it
+// allocates anyway), so that routing allocates nothing of its own.
+type Probe struct {
 	hit any
-	h   http.Header
+	h   http.Header // from headers, only while a miss is being written
 }
 
-func (p *probe) Header() http.Header {
+// Header implements http.ResponseWriter.
+func (p *Probe) Header() http.Header {
 	if p.h == nil {
-		p.h = http.Header{}
+		p.h = headers.Get().(http.Header)
 	}
 	return p.h
 }
-func (*probe) Write(b []byte) (int, error) { return len(b), nil }
-func (*probe) WriteHeader(int)             {}
 
-var probes = sync.Pool{New: func() any { return new(probe) }}
+// Write implements http.ResponseWriter.
+func (*Probe) Write(b []byte) (int, error) { return len(b), nil }
+
+// WriteHeader implements http.ResponseWriter.
+func (*Probe) WriteHeader(int) {}
+
+// headers are the maps that ServeMux's 404, 405 and redirect handlers
+// write into, reused.
+var headers = sync.Pool{New: func() any { return http.Header{} }}
 
 // Pattern returns the http.ServeMux pattern of an API's method and path:
 // "GET /orders/{id}", or the bare path for MethodAny.
@@ -130,7 +139,8 @@ func (t *Table[V]) explain(pat, msg string) error {
 // Route finds the value whose pattern r routes to and routes r as
 // http.ServeMux.ServeHTTP does: on a match, r.Pattern is the pattern and
 // r.PathValue returns its wildcards; otherwise r.Pattern is "". It
-// changes r, so pass a request of your own.
+// changes r, so pass a request of your own, and p, a Probe of the
+// caller's that no other goroutine uses meanwhile.
 //
 // Route refuses (returns false) where ServeMux would answer 404, 405 or a
 // redirect, and also where a ServeMux and the handler behind it could
@@ -138,17 +148,19 @@ func (t *Table[V]) explain(pat, msg string) error {
 // TRACE to a pattern that does not name that method (ServeMux neither
 // cleans a CONNECT path nor leaves these methods out of a pattern without
 // a method). It allocates only what ServeMux allocates for wildcards.
-func (t *Table[V]) Route(r *http.Request) (v V, ok bool) {
+func (t *Table[V]) Route(r *http.Request, p *Probe) (v V, ok bool) {
 	if !Canonical(r.URL) {
 		r.Pattern = ""
 		return v, false
 	}
-	p := probes.Get().(*probe)
 	t.mux.ServeHTTP(p, r)
 	e, _ := p.hit.(*entry[V])
 	p.hit = nil
-	clear(p.h)
-	probes.Put(p)
+	if p.h != nil {
+		clear(p.h)
+		headers.Put(p.h)
+		p.h = nil
+	}
 	if e == nil || (r.Method == http.MethodConnect || r.Method == http.MethodTrace) && e.method != r.Method {
 		r.Pattern = "" // a redirect leaves the pattern it would redirect to
 		return v, false
@@ -162,22 +174,25 @@ func (t *Table[V]) Route(r *http.Request) (v V, ok bool) {
 // and the escaped one have the same segments).
 func Canonical(u *url.URL) bool {
 	p := u.Path
-	if p == "" || p[0] != '/' || strings.Contains(p, "//") {
+	if p == "" || p[0] != '/' {
 		return false
 	}
-	for rest := p; ; {
-		i := strings.Index(rest, "/.")
-		if i < 0 {
-			break
+	for i := 0; i < len(p)-1; i++ {
+		if p[i] != '/' {
+			continue
 		}
-		seg := rest[i+1:]
-		if end := strings.IndexByte(seg, '/'); end >= 0 {
-			seg = seg[:end]
-		}
-		if seg == "." || seg == ".." {
+		switch p[i+1] {
+		case '/':
 			return false
+		case '.':
+			seg := p[i+1:]
+			if end := strings.IndexByte(seg, '/'); end >= 0 {
+				seg = seg[:end]
+			}
+			if seg == "." || seg == ".." {
+				return false
+			}
 		}
-		rest = rest[i+2:]
 	}
 	// Only a RawPath can hold an encoded slash; EscapedPath uses it only
 	// when it encodes Path.
