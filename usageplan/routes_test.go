@@ -49,6 +49,13 @@ func TestPatternsConflictAcrossServices(t *testing.T) {
 				assert.Contains(t, p.Error(), want)
 			}
 			assert.NotContains(t, p.Error(), ".go:", "no source locations of our own")
+			var rc *RouteConflictError
+			require.ErrorAs(t, err, &rc)
+			assert.Equal(t, RouteConflictError{
+				Environment: "release", API: "api-bbbb0001", Pattern: rc.Pattern,
+				Other: "api-aaaa0001", OtherPath: "services[0].apis[0]", OtherPattern: rc.OtherPattern, Detail: rc.Detail,
+			}, *rc)
+			assert.NotEmpty(t, rc.Detail)
 
 			// In different environments they do not meet.
 			_, err = loadString(t, twoServices(`"test"`, tc.apisA, `"release"`, tc.apisB))

@@ -70,11 +70,3 @@ func (s Service) clone() Service {
 	s.APIs = append([]API(nil), s.APIs...)
 	return s
 }
-
-// pattern returns the http.ServeMux pattern of a.
-func (a API) pattern() string {
-	if a.Method == MethodAny {
-		return a.Path
-	}
-	return a.Method + " " + a.Path
-}
