@@ -89,27 +89,28 @@ func (b *trailerBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// detached is the context of a request's store calls: the client's
-// values (a trace, say) without its cancellation or deadline, as
-// context.WithoutCancel makes it, but kept in the per-request struct
-// rather than allocated. A client that goes away thus cannot make the
-// store call fail (and, with fail-open, be served uncounted); the
-// store's own timeouts bound the call, or Config.StoreTimeout. (Unlike
-// WithoutCancel's, context.Cause of it reports the client's cause; it
-// is only handed to stores.)
-type detached struct{ parent context.Context }
+// storeContext is the context of a request's store calls: the
+// request's, with the client's values (a trace, say) but without its
+// cancellation or deadline, as context.WithoutCancel makes it, but
+// without an allocation (it is the per-request struct seen as another
+// type). A client that goes away thus cannot make the store call fail
+// (and, with fail-open, be served uncounted); the store's own timeouts
+// bound the call, or Config.StoreTimeout. (Unlike WithoutCancel's,
+// context.Cause of it reports the client's cause; it is only handed to
+// stores.)
+type storeContext request
 
-func (detached) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (detached) Done() <-chan struct{}       { return nil }
-func (detached) Err() error                  { return nil }
-func (d *detached) Value(key any) any        { return d.parent.Value(key) }
+func (*storeContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (*storeContext) Done() <-chan struct{}       { return nil }
+func (*storeContext) Err() error                  { return nil }
+func (s *storeContext) Value(key any) any         { return s.Context.Value(key) }
 
 // storeContext returns the context of q's store calls and, with a
 // timeout, the function that releases its timer.
 func (q *request) storeContext(timeout time.Duration) (context.Context, context.CancelFunc) {
-	q.store.parent = q.Context
+	ctx := (*storeContext)(q)
 	if timeout > 0 {
-		return context.WithTimeout(&q.store, timeout)
+		return context.WithTimeout(ctx, timeout)
 	}
-	return &q.store, nil
+	return ctx, nil
 }

@@ -97,13 +97,12 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 // allocation.
 type request struct {
 	context.Context
+	probe   route.Probe[target] // routing's scratch
 	view    http.Request
 	caller  Caller
 	url     urlCopy
 	headers headerScratch
-	store   detached    // the context of store calls
-	probe   route.Probe // routing's scratch
-	ownsHdr bool        // view.Header is a copy, free to change
+	ownsHdr bool // view.Header is a copy, free to change
 }
 
 // writableHeader returns the view's header map, copied from the client's

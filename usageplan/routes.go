@@ -117,5 +117,5 @@ func (s *Snapshot) route(env, method, path string) (apiRef, bool) {
 		return apiRef{}, false
 	}
 	r := &http.Request{Method: method, URL: &url.URL{Path: path}, Host: "localhost"}
-	return t.Route(r, new(route.Probe))
+	return t.Route(r, new(route.Probe[apiRef]))
 }

@@ -41,7 +41,7 @@ type entry[V any] struct {
 }
 
 func (e *entry[V]) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	if p, ok := w.(*Probe); ok {
+	if p, ok := w.(*Probe[V]); ok {
 		p.hit = e
 	}
 }
@@ -51,13 +51,13 @@ func (e *entry[V]) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 // method-not-allowed and redirect handlers write. The zero value is
 // ready to use; a caller keeps one per request (in a struct it
 // allocates anyway), so that routing allocates nothing of its own.
-type Probe struct {
-	hit any
+type Probe[V any] struct {
+	hit *entry[V]
 	h   http.Header // from headers, only while a miss is being written
 }
 
 // Header implements http.ResponseWriter.
-func (p *Probe) Header() http.Header {
+func (p *Probe[V]) Header() http.Header {
 	if p.h == nil {
 		p.h = headers.Get().(http.Header)
 	}
@@ -65,10 +65,10 @@ func (p *Probe) Header() http.Header {
 }
 
 // Write implements http.ResponseWriter.
-func (*Probe) Write(b []byte) (int, error) { return len(b), nil }
+func (*Probe[V]) Write(b []byte) (int, error) { return len(b), nil }
 
 // WriteHeader implements http.ResponseWriter.
-func (*Probe) WriteHeader(int) {}
+func (*Probe[V]) WriteHeader(int) {}
 
 // headers are the maps that ServeMux's 404, 405 and redirect handlers
 // write into, reused.
@@ -148,13 +148,13 @@ func (t *Table[V]) explain(pat, msg string) error {
 // TRACE to a pattern that does not name that method (ServeMux neither
 // cleans a CONNECT path nor leaves these methods out of a pattern without
 // a method). It allocates only what ServeMux allocates for wildcards.
-func (t *Table[V]) Route(r *http.Request, p *Probe) (v V, ok bool) {
+func (t *Table[V]) Route(r *http.Request, p *Probe[V]) (v V, ok bool) {
 	if !Canonical(r.URL) {
 		r.Pattern = ""
 		return v, false
 	}
 	t.mux.ServeHTTP(p, r)
-	e, _ := p.hit.(*entry[V])
+	e := p.hit
 	p.hit = nil
 	if p.h != nil {
 		clear(p.h)

@@ -68,7 +68,7 @@ func TestRoute(t *testing.T) {
 		require.NoError(t, err)
 		r.URL, r.RequestURI = u, c.target
 		r.Pattern = "stale"
-		v, ok := tb.Route(r, new(Probe))
+		v, ok := tb.Route(r, new(Probe[string]))
 		if c.pattern == "" {
 			assert.False(t, ok, "%s %s matched %s", c.method, c.target, v)
 			assert.Empty(t, r.Pattern, "%s %s", c.method, c.target)
@@ -88,10 +88,10 @@ func TestRoute(t *testing.T) {
 func TestRouteNamedConnect(t *testing.T) {
 	tb := table(t, [2]string{"CONNECT", "/tunnel/{to}"}, [2]string{"ANY", "/{rest...}"})
 	r := httptest.NewRequest("CONNECT", "/tunnel/db", nil)
-	v, ok := tb.Route(r, new(Probe))
+	v, ok := tb.Route(r, new(Probe[string]))
 	require.True(t, ok)
 	assert.Equal(t, "CONNECT /tunnel/{to}", v)
-	_, ok = tb.Route(httptest.NewRequest("CONNECT", "/other", nil), new(Probe))
+	_, ok = tb.Route(httptest.NewRequest("CONNECT", "/other", nil), new(Probe[string]))
 	assert.False(t, ok)
 }
 
@@ -115,9 +115,9 @@ func TestAddReportsConflictsAndInvalidPatterns(t *testing.T) {
 	assert.Contains(t, err.Error(), "not a valid")
 
 	// The refused patterns are not in the table.
-	_, ok := tb.Route(httptest.NewRequest("GET", "/a/c", nil), new(Probe))
+	_, ok := tb.Route(httptest.NewRequest("GET", "/a/c", nil), new(Probe[string]))
 	assert.False(t, ok)
-	v, ok := tb.Route(httptest.NewRequest("GET", "/orders", nil), new(Probe))
+	v, ok := tb.Route(httptest.NewRequest("GET", "/orders", nil), new(Probe[string]))
 	require.True(t, ok)
 	assert.Equal(t, "GET /orders", v)
 }
