@@ -1,11 +1,14 @@
 package middleware
 
 import (
+	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -365,4 +368,57 @@ func TestStoreTimeout(t *testing.T) {
 			}
 		}
 	})
+}
+
+// gatedStore holds a reservation until released, then fails, as a
+// network store does, if the context it was given is done by then.
+type gatedStore struct {
+	limiter.MemoryStore
+	entered, release chan struct{}
+	sawDone          atomic.Bool
+}
+
+func (s *gatedStore) Reserve(ctx context.Context, c limiter.Counter, n, limit int64) (int64, int64, error) {
+	s.entered <- struct{}{}
+	<-s.release
+	if err := ctx.Err(); err != nil {
+		s.sawDone.Store(true)
+		return 0, 0, err
+	}
+	return s.MemoryStore.Reserve(ctx, c, n, limit)
+}
+
+// Finding 3 over a real connection: a client that half-closes its socket
+// while the quota is checked (net/http then cancels the request's
+// context) still reads its response, and the request is counted.
+func TestHalfClosedClientIsCounted(t *testing.T) {
+	store := &gatedStore{entered: make(chan struct{}), release: make(chan struct{})}
+	g := newGuarded(t, securityConfig, Config{FailOpen: true}, store)
+	ctxs := make(chan context.Context, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctxs <- r.Context()
+		g.h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	req, err := http.NewRequest("GET", srv.URL+"/release/orders", nil)
+	require.NoError(t, err)
+	s := &keys.Signer{ID: goldKey, Secret: keys.NewSecret(goldSecret)}
+	require.NoError(t, s.SignAt(req, t0))
+	require.NoError(t, req.Write(conn))
+	reqCtx := <-ctxs
+	<-store.entered
+	require.NoError(t, conn.(*net.TCPConn).CloseWrite())
+	<-reqCtx.Done() // the server saw the half-close
+	close(store.release)
+
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.False(t, store.sawDone.Load(), "the store call inherited the client's cancellation")
+	assert.Equal(t, "99/100", resp.Header.Get(HeaderQuota), "served uncounted")
 }
