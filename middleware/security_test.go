@@ -96,32 +96,40 @@ func (g *guarded) serve(t testing.TB, r *http.Request, sign bool) *httptest.Resp
 
 // Finding 1: in fixed-environment mode, an encoded dot segment or an
 // encoded slash must not let the auth-NONE wildcard serve a path that
-// the handler's view resolves to a SECRET API.
+// the handler's view resolves to a SECRET API. (The same paths are
+// refused in path-prefix mode.)
 func TestEncodedDotSegmentsAreRefusedInFixedEnvironment(t *testing.T) {
-	g := newGuarded(t, securityConfig, Config{Environment: "release"}, nil)
-	for _, path := range []string{
-		"/public/%2e%2e/orders",
-		"/public/%2E%2E/orders",
-		"/public/..%2forders",
-		"/public/..%2Forders",
-		"/public/.%2e/orders",
-		"/public/%2e/x",
-		"/public/a/%2e%2e/%2e%2e/orders",
-		"/public/a%2fb",
-		"/files/..%2forders",
-		"/public/../orders",
-		"/public/./x",
-		"/public//x",
-	} {
-		w := g.serve(t, httptest.NewRequest("GET", path, nil), false)
-		assert.Equal(t, http.StatusNotFound, w.Code, "GET %s", path)
-		assert.True(t, g.served == nil, "GET %s reached the handler", path)
+	for _, mode := range []struct {
+		cfg    Config
+		prefix string
+	}{{Config{Environment: "release"}, ""}, {Config{}, "/release"}} {
+		g := newGuarded(t, securityConfig, mode.cfg, nil)
+		for _, path := range []string{
+			"/public/%2e%2e/orders",
+			"/public/%2E%2E/orders",
+			"/public/..%2forders",
+			"/public/..%2Forders",
+			"/public/.%2e/orders",
+			"/public/%2e/x",
+			"/public/a/%2e%2e/%2e%2e/orders",
+			"/public/a%2fb",
+			"/files/..%2forders",
+			"/public/../orders",
+			"/public/./x",
+			"/public//x",
+		} {
+			w := g.serve(t, httptest.NewRequest("GET", mode.prefix+path, nil), false)
+			assert.Equal(t, http.StatusNotFound, w.Code, "GET %s", mode.prefix+path)
+			assert.True(t, g.served == nil, "GET %s reached the handler", mode.prefix+path)
+		}
+		// The canonical forms still work, escapes and all.
+		w := g.serve(t, httptest.NewRequest("GET", mode.prefix+"/public/a/b%20c/%41", nil), false)
+		require.Equal(t, 200, w.Code)
+		assert.Equal(t, "a/b c/A", g.served.PathValue("rest"))
+		assert.Equal(t, "/public/a/b c/A", g.served.URL.Path)
+		assert.Equal(t, "/public/a/b%20c/%41", g.served.URL.EscapedPath())
+		assert.Equal(t, 401, g.serve(t, httptest.NewRequest("GET", mode.prefix+"/orders", nil), false).Code)
 	}
-	// The canonical forms still work.
-	w := g.serve(t, httptest.NewRequest("GET", "/public/a/b%20c", nil), false)
-	require.Equal(t, 200, w.Code)
-	assert.Equal(t, "a/b c", g.served.PathValue("rest"))
-	assert.Equal(t, 401, g.serve(t, httptest.NewRequest("GET", "/orders", nil), false).Code)
 }
 
 // Finding 2: CONNECT and TRACE are not cleaned by ServeMux, and an ANY API
