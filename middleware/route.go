@@ -52,32 +52,29 @@ type urlCopy struct {
 }
 
 // split sets u to from without its first path segment, and returns that
-// segment, which names the environment. The segment must be literal: an
-// escape in it (/release%2Forders, /rel%65ase/...) is refused (false),
-// never decoded into another path. The rest keeps its escaped form.
+// segment, which names the environment. The segment must be literal as
+// the client sent it: an escape in it (/release%2Forders, /rel%65ase/x)
+// is refused (false), never decoded into another path. The rest keeps
+// its escaped form.
 func (u *urlCopy) split(from *url.URL) (env string, ok bool) {
-	escaped := from.Path // as escaped, for an environment segment that needs no escaping
-	if from.RawPath != "" {
-		escaped = from.EscapedPath()
-	}
-	if len(escaped) < 2 || escaped[0] != '/' {
+	p, raw := from.Path, from.RawPath // raw: as sent, where it differs from p's default escaping
+	if len(p) < 2 || p[0] != '/' {
 		return "", false
 	}
-	end := strings.IndexByte(escaped[1:], '/') + 1 // of the segment; 0 if it is the last
+	end := strings.IndexByte(p[1:], '/') + 1 // of the segment; 0 if it is the last
 	if end == 0 {
-		end = len(escaped)
+		end = len(p)
 	}
-	env = escaped[1:end]
-	if strings.IndexByte(env, '%') >= 0 || !strings.HasPrefix(from.Path, escaped[:end]) {
+	if raw != "" && (!strings.HasPrefix(raw, p[:end]) || len(raw) > end && raw[end] != '/') {
 		return "", false
 	}
 	u.URL = *from
-	u.Path = from.Path[end:]
+	u.Path = p[end:]
 	switch {
 	case u.Path == "":
 		u.Path, u.RawPath = "/", ""
-	case u.RawPath != "":
-		u.RawPath = escaped[end:]
+	case raw != "":
+		u.RawPath = raw[end:]
 	}
-	return env, true
+	return p[1:end], true
 }

@@ -300,7 +300,7 @@ func TestIdentityTrailersCannotBeForged(t *testing.T) {
 // an encoded slash or letter in it is refused, not decoded.
 func TestEncodedEnvironmentSegmentIsRefused(t *testing.T) {
 	g := newGuarded(t, securityConfig, Config{}, nil)
-	for _, path := range []string{"/release%2Forders", "/release%2forders", "/rel%65ase/orders", "/release%2Fpublic/x", "/%2e%2e/release/public/x"} {
+	for _, path := range []string{"/release%2Forders", "/release%2forders", "/rel%65ase/orders", "/release%2Fpublic/x", `/release%2Fpublic/"`, "/%2e%2e/release/public/x"} {
 		w := g.serve(t, httptest.NewRequest("GET", path, nil), true)
 		assert.Equal(t, http.StatusNotFound, w.Code, path)
 		assert.True(t, g.served == nil, "%s reached the handler", path)

@@ -144,8 +144,8 @@ func (t *Table[V]) explain(pat, msg string) error {
 //
 // Route refuses (returns false) where ServeMux would answer 404, 405 or a
 // redirect, and also where a ServeMux and the handler behind it could
-// disagree on the path: a path that is not Canonical, and CONNECT or
-// TRACE to a pattern that does not name that method (ServeMux neither
+// disagree on the path: a path that is not Canonical, and CONNECT
+// or TRACE to a pattern that does not name that method (ServeMux neither
 // cleans a CONNECT path nor leaves these methods out of a pattern without
 // a method). It allocates only what ServeMux allocates for wildcards.
 func (t *Table[V]) Route(r *http.Request, p *Probe[V]) (v V, ok bool) {
@@ -194,10 +194,24 @@ func Canonical(u *url.URL) bool {
 			}
 		}
 	}
-	// Only a RawPath can hold an encoded slash; EscapedPath uses it only
-	// when it encodes Path.
-	if u.RawPath != "" && strings.Count(u.EscapedPath(), "/") != strings.Count(p, "/") {
-		return false
+	// Only a RawPath can hold an encoded slash: it is the path as the
+	// client sent it whenever that differs from Path's default escaping.
+	// (It is checked even where EscapedPath ignores it as not a valid
+	// encoding as a whole: /a%2Fb/" reads as /a/b/%22.)
+	return !encodedSlash(u.RawPath)
+}
+
+// encodedSlash reports whether an escaped path holds a percent-encoded
+// "/".
+func encodedSlash(target string) bool {
+	for {
+		i := strings.IndexByte(target, '%')
+		if i < 0 || i+2 >= len(target) {
+			return false
+		}
+		if target[i+1] == '2' && target[i+2]|0x20 == 'f' {
+			return true
+		}
+		target = target[i+1:]
 	}
-	return true
 }

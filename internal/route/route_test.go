@@ -136,6 +136,16 @@ func TestCanonical(t *testing.T) {
 		}
 		assert.Equal(t, want, Canonical(u), "%q", target)
 	}
-	// A RawPath that does not encode Path is ignored, as EscapedPath does.
-	assert.True(t, Canonical(&url.URL{Path: "/a/b", RawPath: "/a%2Fb/c"}))
+}
+
+// An encoded slash is refused even where net/url ignores the RawPath
+// that holds it (not a valid encoding as a whole).
+func TestEncodedSlashInAnInvalidRawPath(t *testing.T) {
+	tb := table(t, [2]string{"GET", "/public/{rest...}"})
+	r := httptest.NewRequest("GET", `/public%2Fx/"`, nil)
+	require.NotEqual(t, r.URL.RawPath, r.URL.EscapedPath(), "net/url used the RawPath; this test tests nothing")
+	_, ok := tb.Route(r, new(Probe[string]))
+	assert.False(t, ok)
+	assert.False(t, Canonical(&url.URL{Path: "/a/b", RawPath: "/a%2fb"}))
+	assert.True(t, Canonical(&url.URL{Path: "/a b", RawPath: "/a%20b"}))
 }
