@@ -9,6 +9,7 @@ import (
 	"os"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/planguard/planguard/binding"
@@ -105,11 +106,21 @@ func (r *Registry) Load(rd io.Reader) error {
 func (r *Registry) Apply(cfg *Config, extra ...Problem) error {
 	ps := &problems{list: extra}
 	m, skip := r.fromConfig(cfg, ps)
+	var omitted []string // wrongly typed values, validated as omitted
 	for _, p := range ps.list {
-		skip[p.Path] = true
+		var te *typeError
+		if errors.As(p.Err, &te) {
+			omitted = append(omitted, p.Path)
+		} else if !errors.Is(p.Err, errRepeated) {
+			skip[p.Path] = true
+		}
 	}
 	list, _ := validate(m, r.opts.ceilings(), skip)
-	ps.list = append(ps.list, list...)
+	for _, p := range list {
+		if !under(p.Path, omitted) {
+			ps.list = append(ps.list, p)
+		}
+	}
 	if len(ps.list) > 0 {
 		return ps.err()
 	}
@@ -121,32 +132,35 @@ func (r *Registry) Apply(cfg *Config, extra ...Problem) error {
 	return r.publish(m, old.version+1, nil)
 }
 
-// decodeConfig parses data strictly. It reports every type error and
-// unknown field with its path (encoding/json alone stops at the first), and
-// returns nil when the document cannot be decoded at all.
+// decodeConfig parses data strictly, in one pass over the document. It
+// reports, each with its path and position, a syntax error (and then
+// nothing else: the document cannot be read), a top level that is not an
+// object, every wrongly typed value, unknown field and repeated member.
+// The returned Config holds what is left, so that validation can report
+// every other problem too; it is nil only when there is nothing to
+// validate.
 func decodeConfig(data []byte) (*Config, *problems) {
 	ps := &problems{}
-	var tree any
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(&tree); err != nil {
-		ps.add("", fmt.Errorf("invalid JSON: %w", err))
+	doc, err := parseDocument(data)
+	if err != nil {
+		var se *syntaxError
+		errors.As(err, &se)
+		ps.at(data, se.off, "", fmt.Errorf("invalid JSON: %s", se.msg))
 		return nil, ps
 	}
-	if dec.More() {
-		ps.add("", errors.New("invalid JSON: data after the top-level value"))
+	if doc.kind != "object" {
+		ps.at(data, doc.off, "", &typeError{want: "object", got: doc.kind})
 		return nil, ps
 	}
-	checkShape(ps, "", tree, shapeOf[Config]())
-	if len(ps.list) > 0 {
-		return nil, ps
+	clean, err := json.Marshal(checkShape(ps, data, "", doc, shapeOf[Config]()))
+	if err != nil { // a tree of maps, slices, strings and checked numbers
+		panic("usageplan: re-encoding a parsed config: " + err.Error())
 	}
 	var cfg Config
-	dec = json.NewDecoder(bytes.NewReader(data))
+	dec := json.NewDecoder(bytes.NewReader(clean))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
-		ps.add("", err)
-		return nil, ps
+	if err := dec.Decode(&cfg); err != nil { // checkShape let only fitting values through
+		panic("usageplan: decoding a checked config: " + err.Error())
 	}
 	return &cfg, ps
 }
@@ -236,6 +250,16 @@ func limitValue(ps *problems, path string, n *json.Number) int64 {
 		return Unlimited
 	}
 	return v
+}
+
+// under reports whether path is one of roots or inside one of them.
+func under(path string, roots []string) bool {
+	for _, r := range roots {
+		if path == r || strings.HasPrefix(path, r+".") || strings.HasPrefix(path, r+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 // orNil makes empty lists nil, so that "[]" and an omitted list load alike.

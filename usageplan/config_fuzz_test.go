@@ -18,6 +18,8 @@ func FuzzLoadConfig(f *testing.F) {
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`{"services":[{"id":"service-aaaaaaaa","name":"s","environments":["test"],"apis":[{"id":"api-aaaaaaaa","name":"a","method":"ANY","path":"/{x...}"}]}],"keys":[{"id":"kkkkk","name":"k","secret":"0123456789"}],"plans":[{"id":"usagePlan-aaaaaaaa","name":"p","qps":5,"keys":["kkkkk"],"bindings":[{"service":"service-aaaaaaaa","environment":"test","apis":["api-aaaaaaaa"]}]}]}`))
 	f.Add([]byte(`{"plans":[{"id":"usagePlan-aaaaaaaa","name":"p","qps":1e3,"quota":-1}]}`))
+	f.Add([]byte(`{"plans":[{"id":"usagePlan-aaaaaaaa","name":"p","qps":1,"qps":2,"Qps":3}],"plans":null}`))
+	f.Add([]byte("{\n \"keys\": [{\"id\": 5}, \"x\", null]\n}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		reg, err := LoadConfig(bytes.NewReader(data), testOptions())
 		if err != nil {

@@ -7,17 +7,28 @@ import (
 )
 
 // Problem is one thing wrong with a configuration or a change: where
-// (a JSON path such as "plans[1].bindings[0]") and what.
+// (a JSON path such as "plans[1].bindings[0]", and for problems found
+// while reading a config document its line and column) and what.
 type Problem struct {
 	Path string
-	Err  error
+	// Line and Column (1-based; the column counts characters) locate the
+	// problem in the config document: a syntax error, a wrongly typed
+	// value, an unknown field or a repeated member. Zero otherwise.
+	Line, Column int
+	Err          error
 }
 
+// Error returns "path: what (line L, column C)", without the parts that
+// are unknown.
 func (p Problem) Error() string {
-	if p.Path == "" {
-		return p.Err.Error()
+	s := p.Err.Error()
+	if p.Path != "" {
+		s = p.Path + ": " + s
 	}
-	return p.Path + ": " + p.Err.Error()
+	if p.Line > 0 {
+		s += " (line " + strconv.Itoa(p.Line) + ", column " + strconv.Itoa(p.Column) + ")"
+	}
+	return s
 }
 
 // ValidationError lists every problem found, in document order. It unwraps
@@ -67,6 +78,12 @@ type problems struct {
 
 func (ps *problems) add(path string, err error) {
 	ps.list = append(ps.list, Problem{Path: path, Err: err})
+}
+
+// at adds a problem found at byte offset off of the config document data.
+func (ps *problems) at(data []byte, off int, path string, err error) {
+	line, col := position(data, off)
+	ps.list = append(ps.list, Problem{Path: path, Line: line, Column: col, Err: err})
 }
 
 func (ps *problems) field(path, field, reason string) {

@@ -2,10 +2,9 @@ package usageplan
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"maps"
 	"reflect"
-	"slices"
 	"strings"
 )
 
@@ -43,62 +42,69 @@ func shapeOfType(t reflect.Type) *shape {
 	panic("usageplan: no JSON shape for " + t.String())
 }
 
-// checkShape reports every place where v (decoded with UseNumber) does
-// not have shape s: wrong types and unknown fields, each with its path.
-// null stands for an omitted value and is accepted anywhere.
-func checkShape(ps *problems, path string, v any, s *shape) {
-	if v == nil {
-		return
+// checkShape reports every place where n does not have shape s: wrong
+// types, unknown fields and repeated members, each with its path and
+// position. It returns n as encoding/json would decode it into an any
+// (with UseNumber), keeping only what fits s: a wrongly typed value, an
+// unknown field and the repeats of a member are left out, so that the
+// typed decode that follows cannot fail. null stands for an omitted value
+// and is accepted anywhere but at the top level.
+func checkShape(ps *problems, data []byte, path string, n *node, s *shape) any {
+	if n.kind == "null" {
+		return nil
+	}
+	if n.kind != s.kind {
+		ps.at(data, n.off, path, &typeError{want: s.kind, got: n.kind})
+		return nil
 	}
 	switch s.kind {
 	case "object":
-		obj, ok := v.(map[string]any)
-		if !ok {
-			ps.add(path, typeError("an object", v))
-			return
-		}
-		for _, name := range slices.Sorted(maps.Keys(obj)) {
-			fv := obj[name]
-			fs, known := s.fields[name]
-			if !known {
-				ps.add(join(path, name), fmt.Errorf("unknown field %q", name))
-				continue
+		obj := map[string]any{}
+		for _, m := range n.members {
+			mpath := join(path, m.name)
+			fs, known := s.fields[m.name]
+			switch _, seen := obj[m.name]; {
+			case !known:
+				ps.at(data, m.off, mpath, fmt.Errorf("unknown field %q", m.name))
+			case seen:
+				ps.at(data, m.off, mpath, errRepeated)
+			default:
+				obj[m.name] = checkShape(ps, data, mpath, m.val, fs)
 			}
-			checkShape(ps, join(path, name), fv, fs)
 		}
+		return obj
 	case "array":
-		arr, ok := v.([]any)
-		if !ok {
-			ps.add(path, typeError("an array", v))
-			return
+		arr := make([]any, len(n.elems))
+		for i, e := range n.elems {
+			arr[i] = checkShape(ps, data, index(path, i), e, s.elem)
 		}
-		for i, ev := range arr {
-			checkShape(ps, index(path, i), ev, s.elem)
-		}
-	case "string":
-		if _, ok := v.(string); !ok {
-			ps.add(path, typeError("a string", v))
-		}
+		return arr
 	case "number":
-		if _, ok := v.(json.Number); !ok {
-			ps.add(path, typeError("a number", v))
-		}
+		return json.Number(n.str)
 	}
+	return n.str
 }
 
-func typeError(want string, got any) error {
-	var name string
-	switch got.(type) {
-	case map[string]any:
-		name = "an object"
-	case []any:
-		name = "an array"
-	case string:
-		name = "a string"
-	case json.Number:
-		name = "a number"
-	case bool:
-		name = "a boolean"
+// errRepeated is a member name written twice in one object. encoding/json
+// would silently keep the last value.
+var errRepeated = errors.New("repeated")
+
+// typeError is a value of the wrong JSON type. Nothing under its path is
+// validated further: the value counts as omitted.
+type typeError struct {
+	want, got string
+}
+
+func (e *typeError) Error() string {
+	return fmt.Sprintf("must be %s, got %s", article(e.want), article(e.got))
+}
+
+func article(kind string) string {
+	switch kind {
+	case "null":
+		return kind
+	case "object", "array":
+		return "an " + kind
 	}
-	return fmt.Errorf("must be %s, got %s", want, name)
+	return "a " + kind
 }
