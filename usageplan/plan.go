@@ -49,10 +49,7 @@ type Plan struct {
 // name has been validated by the registry, so the error only appears for a
 // Plan built by hand.
 func (p Plan) Location() (*time.Location, error) {
-	if p.TimeZone == "" {
-		return time.UTC, nil
-	}
-	return time.LoadLocation(p.TimeZone)
+	return timeZone(p.TimeZone)
 }
 
 func (p Plan) ruleView() binding.Plan {

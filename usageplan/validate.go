@@ -245,9 +245,9 @@ func validatePlan(ps *problems, path string, p Plan, lim ceilings) *time.Locatio
 	default:
 		ps.field(path, "quotaPeriod", `must be "total", "day", "week" or "month"`)
 	}
-	loc, err := p.Location()
-	if err != nil || (p.TimeZone != "" && (strings.HasPrefix(p.TimeZone, "/") || strings.Contains(p.TimeZone, ".."))) {
-		ps.field(path, "timeZone", fmt.Sprintf("%q is not an IANA time zone name", p.TimeZone))
+	loc, err := timeZone(p.TimeZone)
+	if err != nil {
+		ps.add(join(path, "timeZone"), err)
 		loc = time.UTC
 	}
 	return loc

@@ -32,6 +32,7 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+	_ "time/tzdata" // carries the time zone database: plans name zones, and scratch or distroless images have none
 
 	"github.com/redis/go-redis/v9"
 
