@@ -16,10 +16,11 @@ import (
 	"github.com/planguard/planguard/keys"
 )
 
-// Config is the JSON configuration file of SPEC §8. Omitted qps and quota
-// mean Unlimited, an omitted status means enabled, an omitted auth means
-// SECRET, an omitted quotaPeriod means total; secret and secretEnv are
-// exclusive; unknown fields are errors.
+// Config is the JSON configuration file (docs/configuration.md in the
+// repository describes it). Omitted qps and quota mean Unlimited, an
+// omitted status means enabled, an omitted auth means SECRET, an omitted
+// quotaPeriod means total; secret and secretEnv are exclusive; unknown
+// fields and repeated member names are errors.
 type Config struct {
 	Services []ServiceConfig `json:"services"`
 	Keys     []KeyConfig     `json:"keys"`

@@ -2,7 +2,7 @@
 // to environments, their APIs, usage plans with QPS and quota limits, and
 // the Registry that holds them together with key pairs and bindings.
 //
-// Most users load a JSON config (SPEC §8) with LoadConfig and hand the
+// Most users load a JSON config (its format is in docs/configuration.md) with LoadConfig and hand the
 // registry to the middleware; operators change it at run time through the
 // Registry's methods, each validated and applied atomically. Readers use a
 // Snapshot, an immutable view that never blocks.
@@ -10,11 +10,16 @@
 // To unit-test a configuration in plain go test, load it and ask
 // Snapshot.Explain which API a request matches and which plan applies.
 //
-// Decisions where the SPEC is silent:
+// Decisions worth knowing:
 //
-//   - Config loading reports every problem, each with its JSON path; field
-//     names match exactly (encoding/json alone would match "ID" to "id")
-//     and null counts as omitted.
+//   - Config loading reports every problem, each with its JSON path (and
+//     its line and column when found while reading the document); field
+//     names match exactly (encoding/json alone would match "ID" to "id"),
+//     a member named twice in one object is an error rather than the last
+//     one winning, the top level must be an object, and null elsewhere
+//     counts as omitted.
+//   - timeZone takes tz database names as the database spells them;
+//     "Local" and other names each host resolves its own way are refused.
 //   - qps and quota must be JSON integers: 1.5 and 1e3 are refused, as are
 //     0, negatives other than -1 and values beyond int64.
 //   - A plan may list a disabled key in a config (a key may be disabled

@@ -6,7 +6,7 @@ import (
 	"github.com/planguard/planguard/keys"
 )
 
-// ID prefixes of SPEC §2; each is followed by IDRandLen of [a-z0-9].
+// ID prefixes; each is followed by IDRandLen of [a-z0-9].
 const (
 	ServicePrefix = "service-"
 	APIPrefix     = "api-"

@@ -6,7 +6,7 @@ import (
 	"github.com/planguard/planguard/binding"
 )
 
-// Limits of SPEC §2. Unlimited is the value of QPS or Quota that means no
+// Limits of plans and names. Unlimited is the value of QPS or Quota that means no
 // limit; the ceilings are the defaults, which Options may widen.
 const (
 	Unlimited       = -1
@@ -19,7 +19,7 @@ const (
 // Period is the quota period: the quota counter resets at its boundaries.
 type Period string
 
-// The quota periods of SPEC §5. Calendar periods are aligned in the plan's
+// The quota periods. Calendar periods are aligned in the plan's
 // time zone; weeks start on Monday.
 const (
 	PeriodTotal Period = "total" // never resets (the old gateway's behaviour)
