@@ -1,6 +1,9 @@
 package limiter
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Period is how often a quota resets.
 type Period uint8
@@ -26,18 +29,18 @@ func (p Period) String() string {
 }
 
 // ParsePeriod parses a Period's String form; "" is Total.
-func ParsePeriod(s string) (Period, bool) {
+func ParsePeriod(s string) (Period, error) {
 	switch s {
 	case "", "total":
-		return Total, true
+		return Total, nil
 	case "day":
-		return Day, true
+		return Day, nil
 	case "week":
-		return Week, true
+		return Week, nil
 	case "month":
-		return Month, true
+		return Month, nil
 	}
-	return Total, false
+	return Total, fmt.Errorf(`limiter: quota period %q is not "total", "day", "week" or "month"`, s)
 }
 
 // Window returns the quota period containing now: its start and the start

@@ -145,6 +145,19 @@ func TestWindowAtMidnightDSTChanges(t *testing.T) {
 	}
 }
 
+func TestParsePeriod(t *testing.T) {
+	for s, want := range map[string]Period{"": Total, "total": Total, "day": Day, "week": Week, "month": Month} {
+		p, err := ParsePeriod(s)
+		require.NoError(t, err, s)
+		assert.Equal(t, want, p, s)
+		if s != "" {
+			assert.Equal(t, s, p.String())
+		}
+	}
+	_, err := ParsePeriod("year")
+	require.EqualError(t, err, `limiter: quota period "year" is not "total", "day", "week" or "month"`)
+}
+
 func BenchmarkWindow(b *testing.B) {
 	loc, err := time.LoadLocation("America/New_York")
 	require.NoError(b, err)
