@@ -167,3 +167,29 @@ func BenchmarkWindow(b *testing.B) {
 		Day.Window(now, loc)
 	}
 }
+
+// The evening before Havana skips midnight (2026-03-08 00:00 -05 becomes
+// 01:00 -04): a refused request at 23:30 may retry at the jump, 30
+// minutes later, and the day after runs from then to the next midnight.
+func TestQuotaRetryAfterBeforeSkippedMidnight(t *testing.T) {
+	l, _ := newLimiter(t, Config{})
+	havana, err := time.LoadLocation("America/Havana")
+	require.NoError(t, err)
+	lim := Limits{QPS: Unlimited, Quota: 1, Period: Day, Location: havana}
+	eve := time.Date(2026, 3, 7, 23, 30, 0, 0, havana)
+	jump := time.Date(2026, 3, 8, 5, 0, 0, 0, time.UTC) // 00:00 -05 = 01:00 -04
+
+	d, _ := l.AllowAt(ctx, "p", "k", lim, eve)
+	require.True(t, d.Allowed)
+	assert.True(t, jump.Equal(d.Reset), "reset %s", d.Reset.In(havana))
+	d, _ = l.AllowAt(ctx, "p", "k", lim, eve)
+	require.Equal(t, LimitQuota, d.Refused)
+	assert.Equal(t, 30*time.Minute, d.RetryAfter)
+
+	d, _ = l.AllowAt(ctx, "p", "k", lim, jump)
+	require.True(t, d.Allowed, "a new day at the jump")
+	assert.True(t, time.Date(2026, 3, 9, 0, 0, 0, 0, havana).Equal(d.Reset), "reset %s", d.Reset.In(havana))
+	d, _ = l.AllowAt(ctx, "p", "k", lim, jump.Add(time.Hour))
+	require.Equal(t, LimitQuota, d.Refused)
+	assert.Equal(t, 22*time.Hour, d.RetryAfter)
+}
