@@ -19,7 +19,8 @@ const childEnv = "PLANGUARD_TZLESS_CHILD"
 // Child reports whether this test process is a child started by Run.
 func Child() bool { return os.Getenv(childEnv) == "1" }
 
-// hidden are the directories time.LoadLocation reads on Linux.
+// hide mounts an empty file system over each directory time.LoadLocation
+// reads on Linux, then runs its arguments.
 const hide = `for d in /usr/share/zoneinfo /usr/share/lib/zoneinfo /usr/lib/locale/TZ /etc/zoneinfo; do
 	if [ -d "$d" ]; then mount -t tmpfs tmpfs "$d" || exit 97; fi
 done
