@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/bits"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -101,6 +102,10 @@ type Limiter struct {
 	spanMu sync.Mutex
 	spans  map[spanKey]*span // the latest span of each period and zone
 
+	pruner  Pruner // the store, when it deletes finished periods
+	pruneMu sync.Mutex
+	pruned  map[string]int64 // per plan, the Prune bound last asked for
+
 	closeOnce sync.Once
 	closeErr  error
 
@@ -123,10 +128,16 @@ type shard struct {
 	// map and the entry, not the LRU's list element as well. The LRU
 	// keeps the order and evicts; its callback keeps index in step.
 	index map[uint64]*entry
-	// evicted holds entries pushed out with an unused lease, to be given
-	// back to the store outside the lock.
+	// evicted holds entries pushed out of the LRU, to be given back to
+	// the store outside the lock.
 	evicted []*entry
-	_       [16]byte // 64 bytes: no two shards' locks share a cache line
+	// limbo holds the evicted entries whose lease is not back in the
+	// store yet. A key asked for meanwhile gets its entry back from here,
+	// so that a key never has two entries: a second entry would find the
+	// first one's lease still counted in the store and could refuse a
+	// request for quota that the key has.
+	limbo map[entryKey]*entry
+	_     [8]byte // 64 bytes: no two shards' locks share a cache line
 }
 
 // entry is one (plan, key): its token bucket and its quota position.
@@ -134,7 +145,10 @@ type entry struct {
 	key     entryKey
 	b       bucket
 	touched int64 // when the LRU last saw it, Unix nanoseconds
-	q       quota
+	// out is set (under the shard's lock) while the entry is out of the
+	// LRU, in the shard's limbo or dead.
+	out atomic.Bool
+	q   quota
 }
 
 // touchEvery is how stale an entry's LRU position may get before a hit
@@ -148,9 +162,40 @@ type quota struct {
 	span        *span      // the current period; nil before the first decision
 	lease, used int64      // units reserved but unused; store usage at the last Reserve
 	fetched     *sync.Cond // on mu, signalled when a prefetch lands; made on first use
-	gone        bool       // evicted: give any lease back when done
-	fetching    bool       // a background reservation is in flight
-	full        bool       // the last reservation got a whole lease, so more may be left
+	// spentAt is when (Unix nanoseconds, the decision's clock) the store
+	// last answered that this period's quota was spent (used); 0 when it
+	// did not. Until the period, the limits or the usage change, or
+	// spentRecheck passes, a refusal is decided from memory.
+	spentAt  int64
+	dead     bool // evicted and its lease given back: use the key's new entry (set under mu and the shard's lock)
+	fetching bool // a background reservation is in flight
+	full     bool // the last reservation got a whole lease, so more may be left
+}
+
+// spentRecheck is how long a key whose quota the store reported spent is
+// refused from memory before the store is asked again. Within a period,
+// usage goes down only by a reset or adjustment (which, made through the
+// Limiter, takes effect at once) or by another Limiter on the same store
+// giving back its unused lease; the re-check bounds how long such units
+// stay unused here.
+const spentRecheck = int64(time.Second)
+
+// spent reports whether q's quota is known to be spent at ns under lim,
+// so that the store need not be asked. q.mu is held.
+func (q *quota) spent(lim Limits, ns int64) bool {
+	return q.spentAt != 0 && q.lease == 0 && q.used >= lim.Quota &&
+		ns-q.spentAt < spentRecheck && q.span.holds(lim, ns)
+}
+
+// refusal is the Decision that refuses a request at ns for quota. q.mu
+// is held.
+func (q *quota) refusal(ns int64) Decision {
+	d := Decision{Refused: LimitQuota}
+	if end := q.span.end; end != 0 {
+		d.Reset = time.Unix(0, end)
+		d.RetryAfter = time.Duration(end - ns)
+	}
+	return d
 }
 
 // window is q's store window (Counter.Window).
@@ -168,6 +213,7 @@ type span struct {
 	loc        *time.Location
 	window     int64 // Counter.Window: the start in Unix seconds, 0 for Total
 	start, end int64 // Unix nanoseconds; end is 0 for Total
+	prev       int64 // the previous period's Counter.Window; 0 for Total
 }
 
 // holds reports whether s is the period of lim that contains ns.
@@ -194,6 +240,8 @@ func (l *Limiter) spanAt(lim Limits, now time.Time) *span {
 	if lim.Period != Total {
 		start, end := lim.Period.Window(now, lim.Location)
 		s.window, s.start, s.end = start.Unix(), start.UnixNano(), end.UnixNano()
+		prev, _ := lim.Period.Window(start.Add(-time.Nanosecond), lim.Location)
+		s.prev = prev.Unix()
 	}
 	if l.spans == nil {
 		l.spans = map[spanKey]*span{}
@@ -221,13 +269,17 @@ func New(store Store, cfg Config) (*Limiter, error) {
 	}
 	l := &Limiter{store: store, lease: max(lease, 1), seed: maphash.MakeSeed()}
 	l.shared, _ = store.(SharedStore)
+	l.pruner, _ = store.(Pruner)
 	l.prefetch = cfg.Prefetch && l.lease > 1
 	per := max(capacity/shardCount, 1)
 	for i := range l.shards {
 		sh := &l.shards[i]
 		sh.index = make(map[uint64]*entry)
+		sh.limbo = make(map[entryKey]*entry)
 		lru, err := simplelru.NewLRU(per, func(h uint64, e *entry) {
 			delete(sh.index, h)
+			e.out.Store(true)
+			sh.limbo[e.key] = e
 			sh.evicted = append(sh.evicted, e)
 		})
 		if err != nil {
@@ -244,18 +296,41 @@ func (l *Limiter) hash(k entryKey) uint64 {
 	return maphash.String(l.seed, k.key) ^ bits.RotateLeft64(maphash.String(l.seed, k.plan), 31)
 }
 
-// lookup returns the entry of k in sh, or nil. sh.mu is held. Two keys
-// whose 64-bit hashes collide (a chance of about n²/2⁶⁵ with n keys, and
-// the seed is secret) share an LRU slot: the newcomer evicts the other,
-// whose lease goes back to the store and whose bucket comes back full.
+// lookup returns the entry of k in sh, or nil. sh.mu is held. An entry
+// evicted but not yet released comes back from the limbo into the LRU.
+// Two keys whose 64-bit hashes collide (a chance of about n²/2⁶⁵ with n
+// keys, and the seed is secret) share an LRU slot: the newcomer evicts
+// the other, whose lease goes back to the store and whose bucket comes
+// back full.
 func (sh *shard) lookup(h uint64, k entryKey) *entry {
 	e := sh.index[h]
-	if e == nil {
-		return nil
+	if e != nil && e.key == k {
+		return e
 	}
-	if e.key != k {
+	if e != nil {
 		sh.entries.Remove(h)
-		return nil
+	}
+	if e = sh.limbo[k]; e != nil {
+		delete(sh.limbo, k)
+		e.out.Store(false)
+		sh.entries.Add(h, e)
+		sh.index[h] = e
+	}
+	return e
+}
+
+// entryFor returns k's entry in sh, adding one if it has none. sh.mu is
+// held.
+func (sh *shard) entryFor(h uint64, k entryKey, ns int64) *entry {
+	e := sh.lookup(h, k)
+	switch {
+	case e == nil:
+		e = &entry{key: k, touched: ns}
+		sh.entries.Add(h, e)
+		sh.index[h] = e
+	case ns-e.touched > touchEvery:
+		sh.entries.Get(h)
+		e.touched = ns
 	}
 	return e
 }
@@ -276,16 +351,7 @@ func (l *Limiter) AllowAt(ctx context.Context, plan, key string, lim Limits, now
 	sh := &l.shards[h%shardCount]
 	ns := now.UnixNano()
 	sh.mu.Lock()
-	e := sh.lookup(h, k)
-	switch {
-	case e == nil:
-		e = &entry{key: k, touched: ns}
-		sh.entries.Add(h, e)
-		sh.index[h] = e
-	case ns-e.touched > touchEvery:
-		sh.entries.Get(h)
-		e.touched = ns
-	}
+	e := sh.entryFor(h, k, ns)
 	if lim.QPS != Unlimited {
 		if ok, tokens := e.b.allow(now, lim.QPS); !ok {
 			evicted := l.takeEvicted(sh)
@@ -301,11 +367,11 @@ func (l *Limiter) AllowAt(ctx context.Context, plan, key string, lim Limits, now
 		l.release(ctx, evicted)
 		return Decision{Allowed: true, Remaining: Unlimited}, nil
 	}
-	// Fast path: a lease in hand for the current period, and nobody
-	// reserving for this key right now.
+	// Fast path: a lease in hand for the current period, or a quota
+	// known to be spent, and nobody reserving for this key right now.
 	if len(sh.evicted) == 0 && e.q.mu.TryLock() {
-		d, ok := e.q.fromLease(lim, ns)
-		if ok {
+		d, ok := e.q.fromMemory(lim, ns)
+		if ok && d.Allowed {
 			l.fetchAhead(e, lim.Quota)
 		}
 		e.q.mu.Unlock()
@@ -317,12 +383,28 @@ func (l *Limiter) AllowAt(ctx context.Context, plan, key string, lim Limits, now
 	evicted := l.takeEvicted(sh)
 	sh.mu.Unlock()
 	l.release(ctx, evicted)
-	return l.takeQuota(ctx, e, lim, now)
+	for {
+		d, err, ok := l.takeQuota(ctx, e, lim, now)
+		if ok {
+			return d, err
+		}
+		// e was evicted and released meanwhile: count on the key's
+		// entry now (its QPS token was taken from e's bucket).
+		sh.mu.Lock()
+		e = sh.entryFor(h, k, ns)
+		evicted := l.takeEvicted(sh)
+		sh.mu.Unlock()
+		l.release(ctx, evicted)
+	}
 }
 
-// fromLease admits a request from q's lease when the period and limits
-// are unchanged; ok is false when the slow path must decide. q.mu is held.
-func (q *quota) fromLease(lim Limits, ns int64) (d Decision, ok bool) {
+// fromMemory admits a request from q's lease, or refuses it when q's
+// quota is known to be spent, when the period and limits are unchanged;
+// ok is false when the slow path must decide. q.mu is held.
+func (q *quota) fromMemory(lim Limits, ns int64) (d Decision, ok bool) {
+	if q.spent(lim, ns) {
+		return q.refusal(ns), true
+	}
 	if q.lease == 0 || !q.span.holds(lim, ns) || q.used-q.lease >= lim.Quota {
 		return Decision{}, false
 	}
@@ -334,49 +416,55 @@ func (q *quota) fromLease(lim Limits, ns int64) (d Decision, ok bool) {
 	return d, true
 }
 
-// takeQuota counts one request against e's quota.
-func (l *Limiter) takeQuota(ctx context.Context, e *entry, lim Limits, now time.Time) (Decision, error) {
+// takeQuota counts one request against e's quota. ok is false, and
+// nothing was counted, when e is dead: the caller must use the key's
+// current entry.
+func (l *Limiter) takeQuota(ctx context.Context, e *entry, lim Limits, now time.Time) (d Decision, err error, ok bool) {
 	q := &e.q
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.dead {
+		return Decision{}, nil, false
+	}
+	ns := now.UnixNano()
 	l.roll(ctx, q, e.key, lim, now)
-	d := Decision{}
-	end := q.span.end
-	if end != 0 {
-		d.Reset = time.Unix(0, end)
-	}
-	refuse := func() (Decision, error) {
-		d.Refused = LimitQuota
-		if end != 0 {
-			d.RetryAfter = time.Duration(end - now.UnixNano())
-		}
-		return d, nil
-	}
 	if q.lease > 0 && q.used-q.lease >= lim.Quota {
 		l.giveBack(ctx, e) // the quota was lowered below what we hold
 	}
 	for q.lease == 0 && q.fetching {
 		q.fetched.Wait() // a lease is on its way; a second one could strand units
 	}
+	if q.spent(lim, ns) {
+		return q.refusal(ns), nil, true
+	}
 	if q.lease == 0 {
 		n := l.leaseFor(lim.Quota)
 		granted, used, err := l.store.Reserve(ctx, Counter{Plan: e.key.plan, Key: e.key.key, Window: q.window()}, n, lim.Quota)
 		if err != nil {
-			return Decision{}, err
+			return Decision{}, err, true
 		}
 		q.lease, q.used, q.full = granted, used, granted == n
+		q.spentAt = 0
 		if granted == 0 {
-			return refuse()
+			q.spentAt = ns
+			if ns == 0 {
+				q.spentAt = 1
+			}
+			return q.refusal(ns), nil, true
 		}
 	}
 	q.lease--
-	if q.gone && q.lease > 0 {
+	if e.out.Load() && q.lease > 0 {
+		// Evicted while we reserved: its release may have run already.
 		l.giveBack(ctx, e)
 	}
 	l.fetchAhead(e, lim.Quota)
 	d.Allowed = true
 	d.Remaining = max(lim.Quota-(q.used-q.lease), 0)
-	return d, nil
+	if end := q.span.end; end != 0 {
+		d.Reset = time.Unix(0, end)
+	}
+	return d, nil, true
 }
 
 // MaxLeaseShare bounds a lease to this fraction of the plan's quota
@@ -397,7 +485,7 @@ func (l *Limiter) leaseFor(limit int64) int64 {
 func (l *Limiter) fetchAhead(e *entry, limit int64) {
 	q := &e.q
 	full := l.leaseFor(limit)
-	if !l.prefetch || q.fetching || q.gone || !q.full || q.lease >= full/2 {
+	if !l.prefetch || q.fetching || e.out.Load() || !q.full || q.lease >= full/2 {
 		return
 	}
 	l.bgMu.Lock()
@@ -430,7 +518,7 @@ func (l *Limiter) reserveAhead(e *entry, window, n, limit int64) {
 		q.full = false
 		return // the next decision that needs units asks the store itself
 	}
-	if q.window() != window || q.gone {
+	if q.window() != window || e.out.Load() {
 		_ = l.store.Release(ctx, c, granted) // best effort: under-admits, never over
 		return
 	}
@@ -452,13 +540,25 @@ func (l *Limiter) takeEvicted(sh *shard) []*entry {
 	return ev
 }
 
-// release gives back the unused leases of evicted entries; an entry in
-// use elsewhere gives its lease back when that use ends.
+// release gives back the unused leases of evicted entries, unless they
+// came back from the limbo meanwhile; an entry in use elsewhere gives its
+// lease back when that use ends. An entry leaves the limbo (and is dead)
+// only once its lease is back in the store, under its quota's lock: a
+// decision on the key finds either this entry or none, and a new entry
+// never finds units still held by an old one.
 func (l *Limiter) release(ctx context.Context, evicted []*entry) {
 	for _, e := range evicted {
+		sh := &l.shards[l.hash(e.key)%shardCount]
 		e.q.mu.Lock()
-		e.q.gone = true
+		// Even if the entry came back meanwhile (it then reserves
+		// again): it may be out again by the time the shard is locked.
 		l.giveBack(ctx, e)
+		sh.mu.Lock()
+		if e.out.Load() && sh.limbo[e.key] == e {
+			delete(sh.limbo, e.key)
+			e.q.dead = true
+		}
+		sh.mu.Unlock()
 		e.q.mu.Unlock()
 	}
 }
@@ -522,6 +622,36 @@ func (l *Limiter) roll(ctx context.Context, q *quota, k entryKey, lim Limits, no
 			_ = l.store.Release(ctx, Counter{Plan: k.plan, Key: k.key, Window: old}, q.lease)
 		}
 		q.lease, q.used = 0, 0
+		l.prune(k.plan, next)
 	}
+	q.spentAt = 0
 	q.span = next
+}
+
+// prune asks a Pruner store, once per plan and period, to delete plan's
+// counters of the periods before the one that precedes s: a plan keeps
+// its current and its previous period's counts. It runs in the
+// background; Close waits for it.
+func (l *Limiter) prune(plan string, s *span) {
+	if l.pruner == nil || s.window == 0 {
+		return
+	}
+	l.pruneMu.Lock()
+	if l.pruned[plan] >= s.prev {
+		l.pruneMu.Unlock()
+		return
+	}
+	if l.pruned == nil {
+		l.pruned = map[string]int64{}
+	}
+	l.pruned[plan] = s.prev
+	l.pruneMu.Unlock()
+	l.bgMu.Lock()
+	defer l.bgMu.Unlock()
+	if l.closed {
+		return
+	}
+	before := s.prev
+	// Best effort: counters left behind are deleted at the next period.
+	l.bg.Go(func() { _ = l.pruner.Prune(context.Background(), plan, before) })
 }

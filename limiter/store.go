@@ -35,5 +35,17 @@ type Store interface {
 	PlanUsage(ctx context.Context, plan string, window int64) (map[string]int64, error)
 }
 
+// Pruner is implemented by a Store that can delete the counters of
+// periods that are over, so that memory and files stay bounded over any
+// number of periods. The Limiter calls Prune in the background once per
+// plan and period, the first time one of the plan's keys enters a new
+// period, with before set to the start of the period preceding the new
+// one: a plan keeps its current and its previous period's counts.
+type Pruner interface {
+	// Prune deletes plan's counters whose Window is before `before`
+	// (Unix seconds). Counters of Total quotas (Window 0) are kept.
+	Prune(ctx context.Context, plan string, before int64) error
+}
+
 // ErrStoreClosed is returned by a Store used after Close.
 var ErrStoreClosed = errors.New("limiter: store is closed")

@@ -51,7 +51,7 @@ func (l *Limiter) SetUsage(ctx context.Context, plan, key string, lim Limits, no
 		q.mu.Lock()
 		defer q.mu.Unlock()
 		if q.span != nil && q.window() == c.Window {
-			q.lease, q.used = 0, max(used, 0)
+			q.lease, q.used, q.spentAt = 0, max(used, 0), 0
 		}
 	}
 	return l.store.SetUsage(ctx, c, used)
@@ -92,6 +92,9 @@ func (l *Limiter) Close(ctx context.Context) error {
 			sh := &l.shards[i]
 			sh.mu.Lock()
 			entries := append(sh.entries.Values(), sh.evicted...)
+			for _, e := range sh.limbo {
+				entries = append(entries, e) // evicted and being released; a second giveBack finds no lease
+			}
 			sh.evicted = nil
 			sh.mu.Unlock()
 			for _, e := range entries {
