@@ -2,27 +2,43 @@
 // (go.etcd.io/bbolt): quota usage survives restarts, and a crash never
 // over-admits.
 //
-// Each Reserve is a committed, fsynced transaction, so a request is
-// admitted only after its quota is on disk. With the default lease
-// (DefaultLeaseSize units per Reserve, at most 1% of the quota) a crash
-// forfeits at most one lease per key; a graceful limiter.Limiter.Close
-// gives unused leases back. Concurrent Reserves share transactions
-// (bbolt's Batch). Use it with limiter.Config{Prefetch: true} so that
-// decisions do not wait for the disk.
+// Each Reserve that grants units is a committed, fsynced transaction, so
+// a request is admitted only after its quota is on disk. With the default
+// lease (DefaultLeaseSize units per Reserve, at most 1% of the quota) a
+// crash forfeits at most one lease per key; a graceful
+// limiter.Limiter.Close gives unused leases back. Concurrent Reserves
+// share transactions (bbolt's Batch). Use it with
+// limiter.Config{Prefetch: true} so that decisions do not wait for the
+// disk. A Reserve that grants nothing (a spent quota) reads and writes
+// nothing to disk, and a Limiter refuses a spent key from memory.
+//
+// Open creates the file only when it does not exist. An existing file
+// must be a complete planguard state file: Open checks all of it (the
+// format header, every counter's checksum, and bbolt's consistency
+// check) and refuses anything else with ErrCorrupt — an empty,
+// truncated or damaged file is never taken for a new one.
+//
+// The store implements limiter.Pruner: a Limiter deletes a plan's
+// counters of the periods before the previous one as periods end, so the
+// file stops growing (bbolt reuses the freed pages).
 //
 // One process at a time may open a file; a second Open fails after
 // Options.LockTimeout with ErrLocked.
 package boltstore
 
 import (
+	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
+	"math"
 	"os"
+	"path/filepath"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/planguard/planguard/limiter"
 )
@@ -37,11 +53,10 @@ const DefaultLeaseSize = 1000
 // ErrLocked means another process holds the file.
 var ErrLocked = errors.New("boltstore: file is locked by another process")
 
-var bucketName = []byte("usage")
-
 var (
 	_ limiter.Store      = (*Store)(nil)
 	_ limiter.LeaseSizer = (*Store)(nil)
+	_ limiter.Pruner     = (*Store)(nil)
 )
 
 // Options configure Open; the zero value is the documented default.
@@ -56,34 +71,48 @@ type Options struct {
 // Store is a limiter.Store in a bbolt file. It is safe for concurrent use.
 type Store struct {
 	db    *bolt.DB
+	path  string
 	lease int64
 }
 
-// Open opens (creating if needed) the store at path. A locked, corrupt or
-// unwritable file is an error here, not at the first request.
+// Open opens the store at path, creating it if (and only if) no file
+// exists there. A locked, corrupt (ErrCorrupt) or unwritable file is an
+// error here, not at the first request. Open reads the whole file to
+// check it, which takes about a second per million counters.
 func Open(path string, opts Options) (*Store, error) {
 	timeout := opts.LockTimeout
 	if timeout == 0 {
 		timeout = time.Second
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	fi, err := os.Stat(path)
 	switch {
-	case errors.Is(err, bolt.ErrTimeout):
-		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+	case errors.Is(err, fs.ErrNotExist):
+		if err := create(path, timeout); err != nil {
+			return nil, fmt.Errorf("boltstore: creating %s: %w", path, err)
+		}
 	case err != nil:
+		return nil, fmt.Errorf("boltstore: %w", err)
+	case fi.IsDir():
+		return nil, fmt.Errorf("boltstore: %s is a directory", path)
+	}
+	if err := preflight(path); err != nil {
+		return nil, err
+	}
+	db, err := openChecked(path, &bolt.Options{Timeout: timeout})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
+		return nil, corrupt(path, err.Error())
+	case err != nil && !errors.Is(err, ErrCorrupt):
 		return nil, fmt.Errorf("boltstore: opening %s: %w", path, err)
+	case err != nil:
+		return nil, err
 	}
 	// Batch coalesces concurrent Reserves into one fsync; a short delay
 	// keeps a lone Reserve from waiting bbolt's default 10 ms.
 	db.MaxBatchDelay = time.Millisecond
-	err = db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketName)
-		return err
-	})
-	if err == nil {
-		err = checkWritable(path)
-	}
-	if err != nil {
+	if err := checkWritable(path); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("boltstore: %s: %w", path, err)
 	}
@@ -91,7 +120,51 @@ func Open(path string, opts Options) (*Store, error) {
 	if lease <= 0 {
 		lease = DefaultLeaseSize
 	}
-	return &Store{db: db, lease: lease}, nil
+	return &Store{db: db, path: path, lease: lease}, nil
+}
+
+// create makes a new state file at path: it is written whole under a
+// temporary name and linked into place, so that a crash never leaves a
+// partial file at path, and a file created meanwhile by another Open is
+// kept.
+func create(path string, timeout time.Duration) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".new-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	f.Close()
+	defer os.Remove(tmp)
+	db, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: timeout})
+	if err != nil {
+		return err
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		hb, err := tx.CreateBucket(headerBucket)
+		if err != nil {
+			return err
+		}
+		if err := hb.Put(formatKey, formatValue()); err != nil {
+			return err
+		}
+		_, err = tx.CreateBucket(usageBucket)
+		return err
+	})
+	if err = errors.Join(err, db.Close()); err != nil {
+		return err
+	}
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil // another Open created it first: open that one
+		}
+		return err
+	}
+	if d, err := os.Open(dir); err == nil { // make the new name durable
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 // checkWritable catches a file whose permissions forbid writing but that
@@ -111,72 +184,39 @@ func (s *Store) Close() error { return s.db.Close() }
 // LeaseSize implements limiter.LeaseSizer.
 func (s *Store) LeaseSize() int64 { return s.lease }
 
-// counterKey encodes c so that no two counters share a key and all
-// counters of one plan share a prefix: len(plan) plan len(key) key window.
-func counterKey(c limiter.Counter) []byte {
-	b := make([]byte, 0, 2+len(c.Plan)+2+len(c.Key)+8)
-	b = planPrefix(b, c.Plan)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(c.Key)))
-	b = append(b, c.Key...)
-	return binary.BigEndian.AppendUint64(b, uint64(c.Window))
-}
-
-func planPrefix(b []byte, plan string) []byte {
-	b = binary.BigEndian.AppendUint16(b, uint16(len(plan)))
-	return append(b, plan...)
-}
-
-func decodeKey(k []byte) (key string, window int64, ok bool) {
-	if len(k) < 2 {
-		return "", 0, false
-	}
-	pl := int(binary.BigEndian.Uint16(k))
-	if len(k) < 2+pl {
-		return "", 0, false // not written by this package
-	}
-	k = k[2+pl:]
-	if len(k) < 2 {
-		return "", 0, false
-	}
-	kl := int(binary.BigEndian.Uint16(k))
-	if len(k) != 2+kl+8 {
-		return "", 0, false
-	}
-	return string(k[2 : 2+kl]), int64(binary.BigEndian.Uint64(k[2+kl:])), true
-}
-
-func value(v []byte) int64 {
-	if len(v) != 8 {
-		return 0
-	}
-	return int64(binary.BigEndian.Uint64(v))
-}
-
-func encode(n int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(n)) }
-
 func validCounter(c limiter.Counter) error {
-	if len(c.Plan) > 0xffff || len(c.Key) > 0xffff {
-		return errors.New("boltstore: plan or key ID too long")
+	if len(c.Plan) > 0xffff || 2+len(c.Plan)+8+len(c.Key) > bolt.MaxKeySize {
+		return errors.New("boltstore: plan and key IDs too long")
 	}
 	return nil
 }
 
 // Reserve implements limiter.Store. It returns once the reservation is on
-// disk.
+// disk; a Reserve that grants nothing writes nothing.
 func (s *Store) Reserve(_ context.Context, c limiter.Counter, n, limit int64) (granted, used int64, err error) {
 	if err := validCounter(c); err != nil {
 		return 0, 0, err
 	}
 	k := counterKey(c)
+	err = s.db.View(func(tx *bolt.Tx) error {
+		used, err = decodeValue(k, tx.Bucket(usageBucket).Get(k))
+		return err
+	})
+	if err != nil || used >= limit || n <= 0 {
+		return 0, used, s.wrap(err)
+	}
 	err = s.db.Batch(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketName)
-		used = value(b.Get(k))
+		b := tx.Bucket(usageBucket)
+		var err error
+		if used, err = decodeValue(k, b.Get(k)); err != nil {
+			return err
+		}
 		granted = max(min(n, limit-used), 0)
 		if granted == 0 {
 			return nil
 		}
 		used += granted
-		return b.Put(k, encode(used))
+		return b.Put(k, encodeValue(k, used))
 	})
 	if err != nil {
 		return 0, 0, s.wrap(err)
@@ -200,12 +240,16 @@ func (s *Store) update(c limiter.Counter, fn func(int64) int64) error {
 	}
 	k := counterKey(c)
 	return s.wrap(s.db.Batch(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketName)
+		b := tx.Bucket(usageBucket)
 		old := b.Get(k)
+		used, err := decodeValue(k, old)
+		if err != nil {
+			return err
+		}
 		if old == nil && fn(0) == 0 {
 			return nil
 		}
-		return b.Put(k, encode(fn(value(old))))
+		return b.Put(k, encodeValue(k, fn(used)))
 	}))
 }
 
@@ -215,32 +259,93 @@ func (s *Store) Usage(_ context.Context, c limiter.Counter) (int64, error) {
 		return 0, err
 	}
 	var used int64
+	k := counterKey(c)
 	err := s.db.View(func(tx *bolt.Tx) error {
-		used = value(tx.Bucket(bucketName).Get(counterKey(c)))
-		return nil
+		var err error
+		used, err = decodeValue(k, tx.Bucket(usageBucket).Get(k))
+		return err
 	})
 	return used, s.wrap(err)
 }
 
-// PlanUsage implements limiter.Store.
+// PlanUsage implements limiter.Store. It reads only plan's counters of
+// window (one range of the file).
 func (s *Store) PlanUsage(_ context.Context, plan string, window int64) (map[string]int64, error) {
 	out := map[string]int64{}
-	prefix := planPrefix(nil, plan)
+	prefix := windowPrefix(nil, plan, window)
 	err := s.db.View(func(tx *bolt.Tx) error {
-		cur := tx.Bucket(bucketName).Cursor()
-		for k, v := cur.Seek(prefix); k != nil && len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix); k, v = cur.Next() {
-			if key, w, ok := decodeKey(k); ok && w == window {
-				out[key] = value(v)
+		cur := tx.Bucket(usageBucket).Cursor()
+		for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+			used, err := decodeValue(k, v)
+			if err != nil {
+				return err
 			}
+			out[string(k[len(prefix):])] = used
 		}
 		return nil
 	})
-	return out, s.wrap(err)
+	if err != nil {
+		return nil, s.wrap(err)
+	}
+	return out, nil
+}
+
+// pruneBatch bounds the counters deleted by one transaction.
+const pruneBatch = 10_000
+
+// Prune implements limiter.Pruner: it deletes plan's counters whose
+// window is before `before`, except Total counters (window 0), in
+// transactions of at most pruneBatch counters.
+func (s *Store) Prune(_ context.Context, plan string, before int64) error {
+	if len(plan) > 0xffff {
+		return errors.New("boltstore: plan ID too long")
+	}
+	if err := s.pruneRange(plan, math.MinInt64, min(before, 0)); err != nil {
+		return err
+	}
+	return s.pruneRange(plan, 1, before)
+}
+
+// pruneRange deletes plan's counters with from <= window < to.
+func (s *Store) pruneRange(plan string, from, to int64) error {
+	if from >= to {
+		return nil
+	}
+	start, end := windowPrefix(nil, plan, from), windowPrefix(nil, plan, to)
+	for {
+		var keys [][]byte
+		err := s.db.View(func(tx *bolt.Tx) error {
+			cur := tx.Bucket(usageBucket).Cursor()
+			for k, _ := cur.Seek(start); k != nil && bytes.Compare(k, end) < 0 && len(keys) < pruneBatch; k, _ = cur.Next() {
+				keys = append(keys, bytes.Clone(k))
+			}
+			return nil
+		})
+		if err != nil || len(keys) == 0 {
+			return s.wrap(err)
+		}
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(usageBucket)
+			for _, k := range keys {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil || len(keys) < pruneBatch {
+			return s.wrap(err)
+		}
+		start = keys[len(keys)-1]
+	}
 }
 
 func (s *Store) wrap(err error) error {
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	switch {
+	case errors.Is(err, berrors.ErrDatabaseNotOpen):
 		return limiter.ErrStoreClosed
+	case errors.Is(err, errBadCounter):
+		return corrupt(s.path, "a counter fails its checksum")
 	}
 	return err
 }

@@ -253,13 +253,15 @@ func BenchmarkDecision(b *testing.B) {
 }
 
 func TestDecodeKeyRejectsForeignKeys(t *testing.T) {
-	for _, k := range [][]byte{nil, {0}, {0, 9, 'a'}, {0, 1, 'p', 0}, {0, 1, 'p', 0, 1, 'k'}} {
-		if _, _, ok := decodeKey(k); ok {
+	for _, k := range [][]byte{nil, {0}, {0, 9, 'a'}, {0, 1, 'p', 0}, {0, 1, 'p', 0, 0, 0, 0, 0, 0, 0}} {
+		if _, _, _, ok := decodeKey(k); ok {
 			t.Errorf("decodeKey(%v) accepted", k)
 		}
 	}
-	key, window, ok := decodeKey(counterKey(limiter.Counter{Plan: "p", Key: "k", Window: 42}))
-	if !ok || key != "k" || window != 42 {
-		t.Fatalf("round trip: %q %d %v", key, window, ok)
+	for _, w := range []int64{0, 42, -1, 1_700_000_000} {
+		plan, key, window, ok := decodeKey(counterKey(limiter.Counter{Plan: "p", Key: "k", Window: w}))
+		if !ok || plan != "p" || key != "k" || window != w {
+			t.Fatalf("round trip of window %d: %q %q %d %v", w, plan, key, window, ok)
+		}
 	}
 }

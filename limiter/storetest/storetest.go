@@ -165,6 +165,9 @@ func Run(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 		must(t, l.Close(ctx))
 		expectUsage(t, s, c, 3)
 	})
+
+	t.Run("Pruning", func(t *testing.T) { RunPruning(t, newStore) })
+	t.Run("Exhausted", func(t *testing.T) { RunExhausted(t, newStore) })
 }
 
 func must(t *testing.T, err error) {

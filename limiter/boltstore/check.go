@@ -1,0 +1,191 @@
+package boltstore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"os"
+	"runtime/debug"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrCorrupt means the file at the path given to Open exists but is not
+// a complete, valid planguard state file: empty, truncated, damaged, or
+// written by another program. Open refuses it rather than start with no
+// recorded usage; the error says which check failed.
+var ErrCorrupt = errors.New("boltstore: not a valid planguard state file")
+
+// corrupt returns an ErrCorrupt for path that says what was found and
+// what to do.
+func corrupt(path, found string) error {
+	return fmt.Errorf("%w: %s: %s. Restore it from a backup; or, to start with no recorded usage, "+
+		"move it away and start again (a missing file is created)", ErrCorrupt, path, found)
+}
+
+// bbolt's meta page, as bbolt writes it (native byte order): a 16-byte
+// page header, then magic, version, page size, flags (uint32 each), the
+// root bucket (page, sequence), the freelist page, the high-water page,
+// the transaction ID, and an FNV-64a checksum of all that.
+const (
+	boltMagic       = 0xED0CDAED
+	boltVersion     = 2
+	pageHeaderLen   = 16
+	metaLen         = 64
+	noFreelist      = ^uint64(0)
+	minPageSize     = 512
+	maxPageSize     = 1 << 16
+	metaChecksumEnd = 56
+)
+
+type meta struct {
+	pageSize                   uint64
+	root, freelist, pgid, txid uint64
+}
+
+// readMeta decodes the meta page at off in f, or reports why it is not
+// one.
+func readMeta(f io.ReaderAt, off int64) (meta, bool) {
+	b := make([]byte, pageHeaderLen+metaLen)
+	if _, err := f.ReadAt(b, off); err != nil {
+		return meta{}, false
+	}
+	m := b[pageHeaderLen:]
+	ne := binary.NativeEndian
+	h := fnv.New64a()
+	h.Write(m[:metaChecksumEnd])
+	if ne.Uint32(m[0:]) != boltMagic || ne.Uint32(m[4:]) != boltVersion || ne.Uint64(m[metaChecksumEnd:]) != h.Sum64() {
+		return meta{}, false
+	}
+	return meta{
+		pageSize: uint64(ne.Uint32(m[8:])),
+		root:     ne.Uint64(m[16:]), freelist: ne.Uint64(m[32:]),
+		pgid: ne.Uint64(m[40:]), txid: ne.Uint64(m[48:]),
+	}, true
+}
+
+// preflight checks, before bbolt maps the file, that its newest valid
+// meta page describes a file that is all there: bbolt would otherwise
+// read past its end (SIGBUS) or start an empty file afresh.
+func preflight(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("boltstore: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("boltstore: %w", err)
+	}
+	size := uint64(fi.Size())
+	if size == 0 {
+		return corrupt(path, "the file is empty (0 bytes)")
+	}
+	var best meta
+	found := false
+	m0, ok0 := readMeta(f, 0)
+	offsets := []int64{int64(os.Getpagesize()), 4096}
+	if ok0 {
+		best, found = m0, true
+		offsets = []int64{int64(m0.pageSize)}
+	}
+	for _, off := range offsets {
+		if m1, ok := readMeta(f, off); ok && (!found || m1.txid > best.txid) {
+			best, found = m1, true
+		}
+	}
+	switch {
+	case !found:
+		return corrupt(path, fmt.Sprintf("no valid bbolt meta page (%d bytes)", size))
+	case best.pageSize < minPageSize || best.pageSize > maxPageSize || best.pageSize&(best.pageSize-1) != 0:
+		return corrupt(path, fmt.Sprintf("page size %d", best.pageSize))
+	case best.pgid < 3 || best.pgid > size/best.pageSize:
+		return corrupt(path, fmt.Sprintf("the file is truncated: %d bytes, %d needed", size, best.pgid*best.pageSize))
+	case best.root < 2 || best.root >= best.pgid || best.freelist != noFreelist && (best.freelist < 2 || best.freelist >= best.pgid):
+		return corrupt(path, "its meta page points outside the file")
+	}
+	return nil
+}
+
+// openChecked opens path with bbolt and checks all of it (see validate).
+// bbolt panics on some damaged pages, and a damaged page can point
+// outside the mapped file: both become ErrCorrupt here, not a crash.
+func openChecked(path string, opts *bolt.Options) (db *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			if db != nil {
+				closeQuietly(db)
+			}
+			db, err = nil, corrupt(path, fmt.Sprintf("reading it failed: %v", p))
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := validate(path, db); err != nil {
+		closeQuietly(db)
+		return nil, err
+	}
+	return db, nil
+}
+
+func closeQuietly(db *bolt.DB) {
+	defer func() { _ = recover() }()
+	_ = db.Close()
+}
+
+// validate checks that db is a planguard state file of this format, that
+// every counter decodes and passes its checksum, and bbolt's own
+// consistency check (tx.Check: every page reachable or free, keys in
+// order).
+func validate(path string, db *bolt.DB) error {
+	return db.View(func(tx *bolt.Tx) error {
+		hb := tx.Bucket(headerBucket)
+		if hb == nil {
+			return corrupt(path, "it has no planguard header (another program's bbolt file, or one written before format 1)")
+		}
+		if f := hb.Get(formatKey); !bytes.Equal(f, formatValue()) {
+			if len(f) == len(formatMagic)+1 && string(f[:len(formatMagic)]) == formatMagic {
+				return fmt.Errorf("boltstore: %s: state file format %d; this build reads format %d (use the planguard version that wrote it)", path, f[len(formatMagic)], formatVersion)
+			}
+			return corrupt(path, "its planguard header is damaged")
+		}
+		ub := tx.Bucket(usageBucket)
+		if ub == nil {
+			return corrupt(path, "it has no usage bucket")
+		}
+		if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			if !bytes.Equal(name, headerBucket) && !bytes.Equal(name, usageBucket) {
+				return corrupt(path, fmt.Sprintf("unexpected bucket %q", name))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		n := 0
+		if err := ub.ForEach(func(k, v []byte) error {
+			n++
+			if _, _, _, ok := decodeKey(k); !ok || v == nil {
+				return corrupt(path, fmt.Sprintf("counter %d has a malformed key", n))
+			}
+			if _, err := decodeValue(k, v); err != nil {
+				return corrupt(path, fmt.Sprintf("counter %d fails its checksum", n))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		var first error
+		for err := range tx.Check() { // drain: Check runs until it is done
+			if first == nil {
+				first = corrupt(path, "bbolt's consistency check failed: "+err.Error())
+			}
+		}
+		return first
+	})
+}
