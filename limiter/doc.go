@@ -22,6 +22,19 @@
 //     eviction loses no quota: an evicted key's unused lease is given back,
 //     and its bucket comes back full. State exists only for keys the caller
 //     authenticated.
+//   - An evicted entry whose lease is not back in the store yet is kept
+//     aside and reused if its key returns meanwhile, so that a key never
+//     has two entries and is never refused for quota that its own lease
+//     holds.
+//   - A key whose quota the store reported spent is refused from memory
+//     (no store call) until its period or limits change, its usage is
+//     set through this Limiter, or a second passes (spentRecheck: units
+//     another Limiter gives back to a shared store become usable again).
+//   - Pruning: when the first key of a plan enters a new calendar period,
+//     a Store that implements Pruner (MemoryStore, boltstore) deletes the
+//     plan's counters of every period before the previous one, in the
+//     background (Close waits). A plan keeps its current and previous
+//     period's counts; Total counts are never pruned.
 //   - Entries are found by one seeded 64-bit hash of (plan, key). Should two
 //     (plan, key) pairs ever collide (about n²/2⁶⁵ with n pairs, and the
 //     seed never leaves the process), they take turns in one slot: each

@@ -1,0 +1,49 @@
+package boltstore
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/planguard/planguard/limiter"
+)
+
+// BenchmarkSpentKey measures refusals of one key whose quota is spent,
+// from parallel goroutines, on the memory store and on a bolt file.
+func BenchmarkSpentKey(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		store func(b *testing.B) limiter.Store
+	}{
+		{"memory", func(*testing.B) limiter.Store { return &limiter.MemoryStore{} }},
+		{"bolt", func(b *testing.B) limiter.Store {
+			s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Close() })
+			return s
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			l, _ := limiter.New(tc.store(b), limiter.Config{Prefetch: true})
+			defer func() { b.StopTimer(); l.Close(ctx) }()
+			lim := limiter.Limits{QPS: limiter.Unlimited, Quota: 100, Period: limiter.Month}
+			now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+			for range 200 {
+				_, _ = l.AllowAt(ctx, "usagePlan-bench001", "AKIDspent", lim, now)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					d, err := l.AllowAt(ctx, "usagePlan-bench001", "AKIDspent", lim, now)
+					if err != nil || d.Allowed {
+						b.Errorf("%+v, %v", d, err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
