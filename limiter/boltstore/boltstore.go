@@ -16,7 +16,8 @@
 // must be a complete planguard state file: Open checks all of it (the
 // format header, every counter's checksum, and bbolt's consistency
 // check) and refuses anything else with ErrCorrupt — an empty,
-// truncated or damaged file is never taken for a new one.
+// truncated or damaged file is never taken for a new one. A file written
+// by an earlier planguard (format 0, without checksums) is converted once.
 //
 // The store implements limiter.Pruner: a Limiter deletes a plan's
 // counters of the periods before the previous one as periods end, so the

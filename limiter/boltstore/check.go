@@ -127,6 +127,10 @@ func openChecked(path string, opts *bolt.Options) (db *bolt.DB, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := migrate(path, db); err != nil {
+		closeQuietly(db)
+		return nil, err
+	}
 	if err := validate(path, db); err != nil {
 		closeQuietly(db)
 		return nil, err
@@ -147,7 +151,7 @@ func validate(path string, db *bolt.DB) error {
 	return db.View(func(tx *bolt.Tx) error {
 		hb := tx.Bucket(headerBucket)
 		if hb == nil {
-			return corrupt(path, "it has no planguard header (another program's bbolt file, or one written before format 1)")
+			return corrupt(path, "it has no planguard header (another program's bbolt file?)")
 		}
 		if f := hb.Get(formatKey); !bytes.Equal(f, formatValue()) {
 			if len(f) == len(formatMagic)+1 && string(f[:len(formatMagic)]) == formatMagic {
