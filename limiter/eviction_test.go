@@ -1,6 +1,7 @@
 package limiter
 
 import (
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -15,10 +16,13 @@ import (
 // request may be refused for quota, and the counts stay exact. Issue 14
 // saw 7–397 spurious quota refusals with Capacity 8192 and 1M keys.
 func TestEvictionRefusesNoQuota(t *testing.T) {
-	for _, lease := range []int64{0, 5} { // the memory store's whole-quota lease, and small leases
-		t.Run("lease"+strconv.FormatInt(lease, 10), func(t *testing.T) {
+	// The memory store's whole-quota lease, small leases, and small
+	// leases topped up in the background.
+	for _, cfg := range []Config{{}, {LeaseSize: 5}, {LeaseSize: 5, Prefetch: true}} {
+		t.Run(fmt.Sprintf("lease%d,prefetch=%v", cfg.LeaseSize, cfg.Prefetch), func(t *testing.T) {
 			s := &MemoryStore{}
-			l, err := New(s, Config{Capacity: shardCount, LeaseSize: lease}) // one entry per shard
+			cfg.Capacity = shardCount // one entry per shard
+			l, err := New(s, cfg)
 			require.NoError(t, err)
 			const keys, workers, perWorker = 2000, 32, 4000
 			lim := Limits{QPS: Unlimited, Quota: 1000, Period: Day}
