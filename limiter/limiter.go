@@ -46,7 +46,9 @@ type Decision struct {
 	Allowed bool
 	Refused Limit // LimitNone when Allowed
 	// Remaining is the quota left in the period after this decision, or
-	// Unlimited.
+	// Unlimited when the quota is. A QPS refusal consumes no quota and
+	// reports what is left of it, as this Limiter knows it (a shared
+	// store reads it in the same step).
 	Remaining int64
 	// RetryAfter is, for a refusal, how long until a retry can succeed:
 	// until the bucket holds a token, or until the quota period resets
@@ -355,10 +357,23 @@ func (l *Limiter) AllowAt(ctx context.Context, plan, key string, lim Limits, now
 	if lim.QPS != Unlimited {
 		if ok, tokens := e.b.allow(now, lim.QPS); !ok {
 			evicted := l.takeEvicted(sh)
+			// The quota's position, for the refusal's headers. q.mu is
+			// free unless a reservation is in flight for this key; then
+			// wait for it outside the shard's lock (release takes q.mu
+			// before the shard's lock).
+			locked := lim.Quota != Unlimited && e.q.mu.TryLock()
 			sh.mu.Unlock()
 			l.release(ctx, evicted)
 			wait := time.Duration((1 - tokens) / float64(lim.QPS) * float64(time.Second))
-			return Decision{Refused: LimitQPS, Remaining: Unlimited, RetryAfter: max(wait, time.Nanosecond)}, nil
+			d := Decision{Refused: LimitQPS, Remaining: Unlimited, RetryAfter: max(wait, time.Nanosecond)}
+			if lim.Quota != Unlimited {
+				if !locked {
+					e.q.mu.Lock()
+				}
+				d.Remaining, d.Reset = e.q.remaining(lim, now)
+				e.q.mu.Unlock()
+			}
+			return d, nil
 		}
 	}
 	if lim.Quota == Unlimited {
@@ -465,6 +480,22 @@ func (l *Limiter) takeQuota(ctx context.Context, e *entry, lim Limits, now time.
 		d.Reset = time.Unix(0, end)
 	}
 	return d, nil, true
+}
+
+// remaining is the quota left under lim at now, and the period's end
+// (zero for Total): what a QPS refusal, which does not touch the quota,
+// reports. In a period q has not decided in yet, nothing of it is known
+// to be used. q.mu is held.
+func (q *quota) remaining(lim Limits, now time.Time) (int64, time.Time) {
+	if !q.span.holds(lim, now.UnixNano()) {
+		_, end := lim.Period.Window(now, lim.Location)
+		return lim.Quota, end
+	}
+	var reset time.Time
+	if q.span.end != 0 {
+		reset = time.Unix(0, q.span.end)
+	}
+	return max(lim.Quota-(q.used-q.lease), 0), reset
 }
 
 // MaxLeaseShare bounds a lease to this fraction of the plan's quota

@@ -416,3 +416,35 @@ func TestHashCollisionEvicts(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(3), u)
 }
+
+// A QPS refusal consumes no quota and reports what is left of it, with
+// the period's reset (it once reported Unlimited, which the middleware
+// rendered as 0/20 while 17 were left). In a period the key has not been
+// decided in yet, the whole quota is left.
+func TestQPSRefusalReportsQuota(t *testing.T) {
+	l, err := New(&MemoryStore{}, Config{LeaseSize: 1})
+	require.NoError(t, err)
+	ctx := context.Background()
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	lim := Limits{QPS: 3, Quota: 20, Period: Day}
+	for range 3 {
+		d, err := l.AllowAt(ctx, "p", "k", lim, now)
+		require.NoError(t, err)
+		require.True(t, d.Allowed)
+	}
+	d, err := l.AllowAt(ctx, "p", "k", lim, now)
+	require.NoError(t, err)
+	require.Equal(t, LimitQPS, d.Refused)
+	require.EqualValues(t, 17, d.Remaining)
+	require.True(t, time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC).Equal(d.Reset), "%v", d.Reset)
+
+	lowered := lim
+	lowered.Quota = 2
+	d, _ = l.AllowAt(ctx, "p", "k", lowered, now)
+	require.Equal(t, LimitQPS, d.Refused)
+	require.EqualValues(t, 0, d.Remaining, "a lowered quota leaves nothing, never a negative")
+
+	d, _ = l.AllowAt(ctx, "p", "k", Limits{QPS: 3, Quota: Unlimited}, now)
+	require.Equal(t, LimitQPS, d.Refused)
+	require.EqualValues(t, Unlimited, d.Remaining)
+}

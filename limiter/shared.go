@@ -22,7 +22,7 @@ type TakeResult struct {
 	QPSAllowed bool
 	RetryAfter time.Duration // when !QPSAllowed: until a token is back
 	Granted    int64         // quota units reserved
-	Used       int64         // quota usage after the call
+	Used       int64         // quota usage after the call, also when !QPSAllowed (when limit is not Unlimited)
 }
 
 // allowShared decides on a SharedStore.
@@ -43,7 +43,11 @@ func (l *Limiter) allowShared(ctx context.Context, s SharedStore, plan, key stri
 	}
 	switch {
 	case !r.QPSAllowed:
-		return Decision{Refused: LimitQPS, Remaining: Unlimited, RetryAfter: max(r.RetryAfter, time.Nanosecond), Reset: d.Reset}, nil
+		d.Refused, d.Remaining, d.RetryAfter = LimitQPS, Unlimited, max(r.RetryAfter, time.Nanosecond)
+		if limit != Unlimited {
+			d.Remaining = max(limit-r.Used, 0) // the quota is untouched, and Used reports it
+		}
+		return d, nil
 	case limit == Unlimited:
 		return Decision{Allowed: true, Remaining: Unlimited}, nil
 	case r.Granted == 0:

@@ -5,7 +5,7 @@
 -- KEYS[3]: epoch marker (see epoch.go)
 -- ARGV: qps (-1 unlimited), n, limit (-1 unlimited),
 --       counter expiry (Unix s; 0: never, for a Total quota), epoch
--- Reply: {status, retry after µs, granted, used, epoch}; status 1: a QPS
+-- Reply: {status, retry after µs, granted, used (also on a QPS refusal), epoch}; status 1: a QPS
 -- token was taken (or QPS is unlimited), 0: refused for QPS, -1: the data
 -- was lost (nothing was read or written but the marker).
 local m = redis.call('GET', KEYS[3])
@@ -24,7 +24,12 @@ if qps > 0 then
     tokens = math.min(qps, tonumber(b[2]) + elapsed * qps / 1000000)
   end
   if tokens < 1 then
-    return {0, math.ceil((1 - tokens) * 1000000 / qps), 0, 0, m}
+    -- The quota is untouched; report its usage for the refusal's headers.
+    local used = 0
+    if tonumber(ARGV[3]) >= 0 then
+      used = tonumber(redis.call('GET', KEYS[2]) or '0')
+    end
+    return {0, math.ceil((1 - tokens) * 1000000 / qps), 0, used, m}
   end
   redis.call('HSET', KEYS[1], 't', now, 'v', string.format('%.17g', tokens - 1))
   -- An idle bucket refills in a second; keep it a little longer.
