@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 )
@@ -68,4 +69,26 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, e *Error) {
 		Detail   string `json:"detail"`
 		Instance string `json:"instance,omitempty"`
 	}{"about:blank", http.StatusText(e.Status), e.Status, e.Message, r.URL.Path})
+}
+
+// MaxDrain is how much of an unread request body the middleware reads
+// and discards before it writes a refusal (1 MiB, nginx's default
+// client_max_body_size). A server that closes a connection with unread
+// bytes in its receive buffer makes the kernel reset it, and a proxy in
+// front (nginx) may lose the refusal to the reset and answer 502; a
+// drained connection closes cleanly or stays open for the next
+// request. A body longer than MaxDrain is not read further: the refusal
+// asks to close the connection ("Connection: close").
+const MaxDrain = 1 << 20
+
+// drain reads what is left of r's body, up to MaxDrain bytes. It runs
+// before the ErrorHandler, so a replaced handler gets it too.
+func drain(w http.ResponseWriter, r *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	n, err := io.CopyN(io.Discard, r.Body, MaxDrain+1)
+	if n > MaxDrain || err != nil && err != io.EOF {
+		w.Header()["Connection"] = []string{"close"}
+	}
 }

@@ -13,15 +13,21 @@ import (
 	"github.com/planguard/planguard/usageplan"
 )
 
-// Canonical forms of the response headers, for direct map assignment
-// (http.Header.Set would canonicalise, and allocate, on every request).
-var (
-	canonQuota     = http.CanonicalHeaderKey(HeaderQuota)
-	canonRateLimit = http.CanonicalHeaderKey(HeaderRateLimit)
-	canonAPIID     = http.CanonicalHeaderKey(HeaderAPIID)
-	canonPolicy    = http.CanonicalHeaderKey(HeaderRateLimitPolicy)
-	canonState     = http.CanonicalHeaderKey(HeaderRateLimitState)
-	canonRetry     = http.CanonicalHeaderKey(HeaderRetryAfter)
+// The response headers' map keys. The usage headers are assigned under
+// their exact spelling, not http.CanonicalHeaderKey's ("X-Usageplan-Quota",
+// "X-Api-Id"): net/http writes a map key as it is, and old clients read
+// X-UsagePlan-Quota and X-Api-ID case-sensitively (Java's
+// HttpURLConnection.getHeaderFields, for one). The price: Header.Get and
+// Header.Set, which canonicalise, do not find these two; read them with
+// h[middleware.HeaderQuota]. Direct assignment also spares Set's
+// canonicalisation on every request.
+const (
+	canonQuota     = HeaderQuota
+	canonRateLimit = HeaderRateLimit
+	canonAPIID     = HeaderAPIID
+	canonPolicy    = HeaderRateLimitPolicy // "Ratelimit-Policy" canonically
+	canonState     = HeaderRateLimitState
+	canonRetry     = HeaderRetryAfter
 )
 
 // derived is what the middleware computes once per registry snapshot
@@ -41,8 +47,19 @@ type derived struct {
 
 type planState struct {
 	limits      limiter.Limits
-	qps, policy []string
-	quota       string // "/<quota>" or ""
+	qps, policy []string // policy: without the quota's item when its period is a calendar one
+	quota       string   // "/<quota>" or ""
+	// window is RateLimit-Policy for the calendar period seen last: a
+	// calendar period's length in seconds varies (months, DST days), so
+	// the quota's w is the current period's.
+	window atomic.Pointer[policyWindow]
+}
+
+// policyWindow is a RateLimit-Policy value valid in [start, end) (Unix
+// nanoseconds).
+type policyWindow struct {
+	start, end int64
+	policy     []string
 }
 
 // derivedCache holds the derived state of the latest snapshot seen.
@@ -92,6 +109,15 @@ func derive(snap *usageplan.Snapshot, service string) *derived {
 	return d
 }
 
+// newPlanState computes p's static header values. RateLimit-Policy
+// follows draft-ietf-httpapi-ratelimit-headers-10 (the syntax of -09 on):
+// a list of items, one per policy, each with its quota q and window w in
+// seconds:
+//
+//	RateLimit-Policy: "qps";q=10;w=1, "quota";q=1000;w=86400
+//
+// A total quota never resets, so its item has no w. A calendar period's
+// w is the length of the current period (see policyAt).
 func newPlanState(snap *usageplan.Snapshot, p *usageplan.Plan) *planState {
 	ps := &planState{limits: limitsOf(snap, p)}
 	qps := "unlimited"
@@ -102,16 +128,45 @@ func newPlanState(snap *usageplan.Snapshot, p *usageplan.Plan) *planState {
 	}
 	if p.Quota != limiter.Unlimited {
 		ps.quota = "/" + strconv.FormatInt(p.Quota, 10)
-		if policy != "" {
-			policy += ", "
+		if ps.limits.Period == limiter.Total {
+			policy = joinPolicy(policy, `"quota";q=`+strconv.FormatInt(p.Quota, 10))
 		}
-		policy += `"quota";q=` + strconv.FormatInt(p.Quota, 10)
 	}
 	ps.qps = one(qps)
 	if policy != "" {
 		ps.policy = one(policy)
 	}
 	return ps
+}
+
+func joinPolicy(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + ", " + b
+}
+
+// policyAt returns RateLimit-Policy at now: the static value, or, for a
+// calendar quota, the one of the period containing now, computed once
+// per period.
+func (ps *planState) policyAt(plan *usageplan.Plan, now time.Time) []string {
+	if plan.Quota == limiter.Unlimited || ps.limits.Period == limiter.Total {
+		return ps.policy
+	}
+	ns := now.UnixNano()
+	if w := ps.window.Load(); w != nil && ns >= w.start && ns < w.end {
+		return w.policy
+	}
+	start, end := ps.limits.Period.Window(now, ps.limits.Location)
+	secs := int64(end.Sub(start) / time.Second)
+	var static string
+	if ps.policy != nil {
+		static = ps.policy[0]
+	}
+	w := &policyWindow{start: start.UnixNano(), end: end.UnixNano(), policy: one(joinPolicy(static,
+		`"quota";q=`+strconv.FormatInt(plan.Quota, 10)+";w="+strconv.FormatInt(secs, 10)))}
+	ps.window.Store(w)
+	return w.policy
 }
 
 func one(v string) []string { return []string{v}[:1:1] }
@@ -126,8 +181,8 @@ var unlimited = one("unlimited")
 // request.headers), so writing them allocates nothing.
 func setUsageHeaders(h http.Header, scratch *headerScratch, ph *planState, plan *usageplan.Plan, d limiter.Decision, now time.Time) {
 	h[canonRateLimit] = ph.qps
-	if ph.policy != nil {
-		h[canonPolicy] = ph.policy
+	if policy := ph.policyAt(plan, now); policy != nil {
+		h[canonPolicy] = policy
 	}
 	if plan.Quota == limiter.Unlimited {
 		h[canonQuota] = unlimited

@@ -217,6 +217,7 @@ func (m *Middleware) admit(w http.ResponseWriter, q *request, apiID []string, ne
 }
 
 func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, e *Error) {
+	drain(w, r)
 	m.onError(w, r, e)
 }
 
