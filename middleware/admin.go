@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -40,8 +42,77 @@ func limitsOf(snap *usageplan.Snapshot, p *usageplan.Plan) limiter.Limits {
 	return limiter.Limits{QPS: p.QPS, Quota: p.Quota, Period: period, Location: loc}
 }
 
-// NewAdmin returns an http.Handler that serves the Describe queries of
-// SPEC §9 as JSON, one path per query, parameters as on the old gateway:
+// AdminConfig holds NewAdmin's settings.
+type AdminConfig struct {
+	// Hosts are the Host header values accepted, compared ignoring case;
+	// a request with any other Host is refused (421), which defeats DNS
+	// rebinding: a page on a name the attacker controls that resolves to
+	// the listener sends that name as Host. Required; AdminHosts builds
+	// the usual list from the listener's address.
+	Hosts []string
+	// Logger receives the causes of failures (a store error may name
+	// the store's address, so a body says only which call failed); nil
+	// means slog.Default().
+	Logger *slog.Logger
+}
+
+// AdminHosts returns the Host values that clients of a listener bound
+// to addr send: addr itself ("127.0.0.1:8081", "[::1]:8081") and, when
+// its IP is a loopback address, "localhost:PORT" and the other loopback
+// literal. For an unspecified address (0.0.0.0, ::) every loopback host
+// and the literal address of every local interface are listed. Names
+// other than localhost are never listed: add those your clients use.
+// On port 80 each host is also listed without the port, as browsers
+// send it.
+func AdminHosts(addr string) ([]string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("middleware: admin address %q: %w", addr, err)
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return nil, fmt.Errorf("middleware: admin address %q: not an IP address; list the Hosts clients use", addr)
+	}
+	ips := []net.IP{ip}
+	switch {
+	case ip.IsUnspecified():
+		ips = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
+		ifaces, err := net.InterfaceAddrs()
+		if err != nil {
+			return nil, fmt.Errorf("middleware: admin address %q: %w", addr, err)
+		}
+		for _, a := range ifaces {
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() {
+				ips = append(ips, n.IP)
+			}
+		}
+	case ip.IsLoopback():
+		ips = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
+		if !ip.Equal(ips[0]) && !ip.Equal(ips[1]) {
+			ips = append(ips, ip)
+		}
+	}
+	var hosts []string
+	add := func(h string) {
+		hosts = append(hosts, net.JoinHostPort(h, port))
+		if port == "80" {
+			if strings.Contains(h, ":") {
+				h = "[" + h + "]"
+			}
+			hosts = append(hosts, h)
+		}
+	}
+	if ip.IsLoopback() || ip.IsUnspecified() {
+		add("localhost")
+	}
+	for _, ip := range ips {
+		add(ip.String())
+	}
+	return hosts, nil
+}
+
+// NewAdmin returns an http.Handler that serves the Describe queries as
+// JSON, one path per query, parameters as on the old gateway:
 //
 //	GET /DescribeApiUsagePlan?ServiceId=…&SearchEnvironment=…&ApiIds=…&ApiIds=…&Offset=…&Limit=…
 //	GET /DescribeServiceUsagePlan?ServiceId=…
@@ -52,10 +123,29 @@ func limitsOf(snap *usageplan.Snapshot, p *usageplan.Plan) limiter.Limits {
 //
 // Answers use the old gateway's envelope, {"Response": {"Result": …}};
 // errors are {"Response": {"Error": {"Code": …, "Message": …}}} with
-// status 400 (bad parameters), 404 (unknown query), 405 or 500 (the
-// quota store failed). It never returns secrets. It is meant for a
-// loopback listener: it has no authentication of its own.
-func NewAdmin(reg *usageplan.Registry, usage usageplan.Usage) http.Handler {
+// status 400 (bad parameters), 404 (unknown query), 405, 421 (a Host not
+// in cfg.Hosts) or 503 (the quota store failed; the cause goes to the
+// log, never to the body). It never returns secrets. It is meant for a
+// loopback listener: it has no authentication of its own. It is safe
+// for concurrent use.
+func NewAdmin(reg *usageplan.Registry, usage usageplan.Usage, cfg AdminConfig) (http.Handler, error) {
+	if reg == nil {
+		return nil, errors.New("middleware: NewAdmin needs a Registry")
+	}
+	if len(cfg.Hosts) == 0 {
+		return nil, errors.New("middleware: AdminConfig.Hosts is required (see AdminHosts)")
+	}
+	hosts := make(map[string]bool, len(cfg.Hosts))
+	for _, h := range cfg.Hosts {
+		if h == "" {
+			return nil, errors.New("middleware: AdminConfig.Hosts lists an empty host")
+		}
+		hosts[strings.ToLower(h)] = true
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
 	mux := http.NewServeMux()
 	handle := func(name string, fn func(ctx context.Context, d usageplan.Describer, q *query) (any, error)) {
 		mux.HandleFunc("/"+name, func(w http.ResponseWriter, r *http.Request) {
@@ -73,7 +163,8 @@ func NewAdmin(reg *usageplan.Registry, usage usageplan.Usage) http.Handler {
 			case errors.Is(err, usageplan.ErrInvalidParameter):
 				writeAdminError(w, http.StatusBadRequest, "InvalidParameter", err.Error())
 			case err != nil:
-				writeAdminError(w, http.StatusInternalServerError, "InternalError", "usage store: "+err.Error())
+				logger.Warn("admin: usage store failed", "query", name, "err", err)
+				writeAdminError(w, http.StatusServiceUnavailable, "InternalError", MessageStoreFailed)
 			default:
 				writeAdminJSON(w, http.StatusOK, map[string]any{"Result": result})
 			}
@@ -103,7 +194,13 @@ func NewAdmin(reg *usageplan.Registry, usage usageplan.Usage) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeAdminError(w, http.StatusNotFound, "UnsupportedOperation", "no query "+strings.TrimPrefix(r.URL.Path, "/"))
 	})
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !hosts[strings.ToLower(r.Host)] {
+			writeAdminError(w, http.StatusMisdirectedRequest, "UnauthorizedOperation", "the Host header does not name this admin listener")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}), nil
 }
 
 // query reads parameters, remembering the first malformed one.

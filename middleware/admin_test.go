@@ -14,7 +14,9 @@ import (
 func adminGet(t *testing.T, h http.Handler, target string) (int, map[string]any) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+	req := httptest.NewRequest("GET", target, nil)
+	req.Host = "127.0.0.1:8081"
+	h.ServeHTTP(rec, req)
 	var body struct{ Response map[string]any }
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body), rec.Body.String())
 	assert.NotContains(t, rec.Body.String(), goldSecret)
@@ -30,7 +32,7 @@ func TestAdminReportsAdmittedRequests(t *testing.T) {
 		require.Equal(t, 200, f.do(t, "GET", "/release/orders", goldKey, goldSecret, nil).status)
 	}
 	require.Equal(t, 401, f.do(t, "GET", "/release/orders", goldKey, "wrong-secret-000", nil).status)
-	admin := NewAdmin(f.reg, LimiterUsage(f.lim, f.reg.Snapshot, f.clock))
+	admin := newAdmin(t, f.reg, LimiterUsage(f.lim, f.reg.Snapshot, f.clock))
 
 	code, resp := adminGet(t, admin, "/DescribeApiUsagePlan?ServiceId=service-abcd1234&SearchEnvironment=release")
 	require.Equal(t, 200, code, resp)
@@ -60,7 +62,7 @@ func TestAdminReportsAdmittedRequests(t *testing.T) {
 
 func TestAdminErrors(t *testing.T) {
 	f := newFixture(t, Config{}, nil)
-	admin := NewAdmin(f.reg, nil)
+	admin := newAdmin(t, f.reg, nil)
 	for target, want := range map[string]int{
 		"/DescribeApiUsagePlan": 400,
 		"/DescribeApiUsagePlan?ServiceId=service-abcd1234&Limit=0":                 400,
@@ -81,6 +83,8 @@ func TestAdminErrors(t *testing.T) {
 		}
 	}
 	rec := httptest.NewRecorder()
-	admin.ServeHTTP(rec, httptest.NewRequest("POST", "/DescribeApiKeysStatus", nil))
+	req := httptest.NewRequest("POST", "/DescribeApiKeysStatus", nil)
+	req.Host = "localhost:8081"
+	admin.ServeHTTP(rec, req)
 	require.Equal(t, 405, rec.Code)
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"os"
@@ -42,7 +43,8 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := &http.Server{Addr: *addr, Handler: router, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Addr: *addr, Handler: router, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	log.Fatal(srv.ListenAndServe())
 }
 
@@ -56,6 +58,9 @@ func newRouter(reg *usageplan.Registry, lim *limiter.Limiter) (http.Handler, err
 	r := chi.NewRouter()
 	r.Use(guard)
 	r.Get("/orders/{id}", func(w http.ResponseWriter, r *http.Request) {
+		// Read what the client sent (a body left unread makes the server
+		// reset a connection it closes).
+		_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, 1<<20))
 		c, _ := middleware.FromContext(r.Context())
 		fmt.Fprintf(w, "order %s for %s under %s", chi.URLParam(r, "id"), c.SecretID, c.Plan.Name)
 	})

@@ -67,6 +67,9 @@ func run(out io.Writer, now func() time.Time, wait func(time.Duration)) error {
 		return err
 	}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Read what the client sent (a body left unread makes the server
+		// reset a connection it closes; see docs/responses.md).
+		_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, 1<<20))
 		c, _ := middleware.FromContext(r.Context())
 		fmt.Fprintf(w, "order %s for %s", r.PathValue("id"), c.SecretID)
 	})
@@ -74,7 +77,8 @@ func run(out io.Writer, now func() time.Time, wait func(time.Duration)) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mw(handler), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: mw(handler), ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
 	go srv.Serve(ln)
 	defer srv.Shutdown(context.Background())
 

@@ -8,15 +8,27 @@
 // (/release/orders). With -state, quota usage is kept in a durable bbolt
 // file; -redis ADDR keeps QPS and quota in Redis, exact across
 // instances; without either, in memory. -admin serves the Describe queries
-// (GET /DescribeApiUsagePlan?ServiceId=…) on a second listener. A bad
-// config exits 1 with every problem.
+// (GET /DescribeApiUsagePlan?ServiceId=…) on a second listener, which
+// answers only requests whose Host names it (see middleware.AdminHosts;
+// -admin-host adds names). A bad config exits 1 with every problem.
+//
 // -legacy-date reproduces the old gateway, which never checked a signed
 // Date header (X-Date is always checked): old clients that sign Date with
 // a wrong clock keep working, but such a signature stays valid forever,
 // so a captured request can be replayed at any time. Prefer fixing the
 // clients' clocks, or moving them to X-Date.
-// SIGINT or SIGTERM shut it down gracefully: in-flight requests finish,
-// unused quota leases go back and the store is closed.
+//
+// Connections are bounded in time and size: -read-header-timeout,
+// -read-timeout (the whole request, body included), -write-timeout,
+// -idle-timeout (a kept-alive connection between requests) and
+// -max-header-bytes. It logs with log/slog to stderr (-log-level,
+// -log-format text|json): start-up, config problems, store failures and
+// recoveries (warn), refusals (debug), shutdown.
+//
+// SIGINT or SIGTERM shut it down gracefully: in-flight requests finish
+// (within -shutdown-timeout), unused quota leases go back and the store is
+// closed. SIGHUP is logged and otherwise ignored: reloading the config is
+// not supported yet, and the signal must not kill the server.
 package main
 
 import (
@@ -26,10 +38,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 	_ "time/tzdata" // carries the time zone database: plans name zones, and scratch or distroless images have none
@@ -50,64 +66,163 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stderr, nil))
 }
 
-// run serves until ctx ends and returns the exit code. ready, when set,
-// receives the listening address.
-func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr string)) int {
-	fs := flag.NewFlagSet("server", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "", "config file (JSON, required)")
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
-	env := fs.String("env", "", "fixed environment; empty: the first path segment names it")
-	state := fs.String("state", "", "bbolt file for durable quota usage; empty: in memory")
-	admin := fs.String("admin", "", "serve the Describe queries as JSON on this address (meant for loopback)")
-	redisAddr := fs.String("redis", "", "keep QPS and quota in Redis at this address (shared by instances)")
-	failOpen := fs.Bool("fail-open", false, "serve requests when the quota store fails (default: 503)")
-	legacyDate := fs.Bool("legacy-date", false, "do not check a signed Date header, as the old gateway (a signature that signs only Date never expires: replayable)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if *configPath == "" {
-		fmt.Fprintln(stderr, "server: -config is required")
-		return 2
-	}
-	if *state != "" && *redisAddr != "" {
-		fmt.Fprintln(stderr, "server: -state and -redis are exclusive")
-		return 2
-	}
-	if err := serve(ctx, options{*configPath, *addr, *env, *state, *admin, *redisAddr, *failOpen, *legacyDate}, ready); err != nil {
-		fmt.Fprintln(stderr, "server:", err)
-		return 1
-	}
-	return 0
-}
+// maxEchoBody bounds the body the echo handler reads (10 MiB).
+const maxEchoBody = 10 << 20
 
 type options struct {
 	configPath, addr, env, state, admin, redis string
+	adminHosts                                 []string
 	failOpen, legacyDate                       bool
+	timeouts                                   timeouts
+}
+
+// timeouts are the http.Server limits the flags set, for both listeners.
+type timeouts struct {
+	readHeader, read, write, idle, shutdown time.Duration
+	maxHeaderBytes                          int
+}
+
+func (t timeouts) server(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler: h, ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read,
+		WriteTimeout: t.write, IdleTimeout: t.idle, MaxHeaderBytes: t.maxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// list is a repeatable string flag.
+type list []string
+
+func (l *list) String() string     { return strings.Join(*l, ",") }
+func (l *list) Set(v string) error { *l = append(*l, v); return nil }
+
+// run serves until ctx ends and returns the exit code. ready, when set,
+// receives the listening address, then the admin's when there is one.
+// Logs go to stderr.
+func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr string)) int {
+	// Before anything can take long: a SIGHUP that arrived while the
+	// config loads must not kill the process either.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.configPath, "config", "", "config file (JSON, required)")
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&o.env, "env", "", "fixed environment; empty: the first path segment names it")
+	fs.StringVar(&o.state, "state", "", "bbolt file for durable quota usage; empty: in memory")
+	fs.StringVar(&o.admin, "admin", "", "serve the Describe queries as JSON on this address (meant for loopback)")
+	fs.Var((*list)(&o.adminHosts), "admin-host", "a further Host value the admin listener accepts, as clients send it (name:port); repeatable")
+	fs.StringVar(&o.redis, "redis", "", "keep QPS and quota in Redis at this address (shared by instances)")
+	fs.BoolVar(&o.failOpen, "fail-open", false, "serve requests when the quota store fails (default: 503)")
+	fs.BoolVar(&o.legacyDate, "legacy-date", false, "do not check a signed Date header, as the old gateway (a signature that signs only Date never expires: replayable)")
+	fs.DurationVar(&o.timeouts.readHeader, "read-header-timeout", 10*time.Second, "time to read a request's headers")
+	fs.DurationVar(&o.timeouts.read, "read-timeout", time.Minute, "time to read a whole request, body included")
+	fs.DurationVar(&o.timeouts.write, "write-timeout", time.Minute, "time from the end of a request's headers to the end of its response")
+	fs.DurationVar(&o.timeouts.idle, "idle-timeout", 2*time.Minute, "time a kept-alive connection may wait for its next request")
+	fs.DurationVar(&o.timeouts.shutdown, "shutdown-timeout", 10*time.Second, "time in-flight requests get to finish on SIGINT or SIGTERM")
+	fs.IntVar(&o.timeouts.maxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block, in bytes (431 beyond)")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	format := fs.String("log-format", "text", "text or json")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log, err := newLogger(stderr, *level, *format)
+	if err != nil {
+		fmt.Fprintln(stderr, "server:", err)
+		return 2
+	}
+	switch {
+	case o.configPath == "":
+		err = errors.New("-config is required")
+	case o.state != "" && o.redis != "":
+		err = errors.New("-state and -redis are exclusive")
+	case fs.NArg() > 0:
+		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	default:
+		err = o.timeouts.check()
+	}
+	if err != nil {
+		log.Error("bad flags", "err", err)
+		return 2
+	}
+	if err := serve(ctx, o, log, hup, ready); err != nil {
+		log.Error("stopped", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func (t timeouts) check() error {
+	for name, d := range map[string]time.Duration{
+		"-read-header-timeout": t.readHeader, "-read-timeout": t.read, "-write-timeout": t.write,
+		"-idle-timeout": t.idle, "-shutdown-timeout": t.shutdown,
+	} {
+		if d <= 0 {
+			return fmt.Errorf("%s must be positive, not %s", name, d)
+		}
+	}
+	if t.maxHeaderBytes < 1024 {
+		return fmt.Errorf("-max-header-bytes must be at least 1024, not %d", t.maxHeaderBytes)
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("-log-format %q: want text or json", format)
+}
+
+// loadConfig reads the config file; every problem is logged on a line
+// of its own.
+func loadConfig(path string, log *slog.Logger) (*usageplan.Registry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	reg, err := usageplan.LoadConfig(f, usageplan.Options{})
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				log.Error("config problem", "file", path, "problem", line)
+			}
+		}
+		return nil, fmt.Errorf("%s: invalid config", path)
+	}
+	return reg, nil
 }
 
 // serve runs the server (and the admin listener) until ctx ends. ready
 // receives the server's address, then the admin's when there is one.
-func serve(ctx context.Context, o options, ready func(string)) (err error) {
-	configPath, addr, env, state := o.configPath, o.addr, o.env, o.state
-	f, err := os.Open(configPath)
+func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signal, ready func(string)) (err error) {
+	reg, err := loadConfig(o.configPath, log)
 	if err != nil {
 		return err
 	}
-	reg, err := usageplan.LoadConfig(f, usageplan.Options{})
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("%s:\n%w", configPath, err)
-	}
 
 	var store limiter.Store = &limiter.MemoryStore{}
-	if state != "" {
-		bs, err := boltstore.Open(state, boltstore.Options{})
+	storeDesc := []any{"store", "memory"}
+	if o.state != "" {
+		bs, err := boltstore.Open(o.state, boltstore.Options{})
 		if err != nil {
 			return err
 		}
 		defer func() { err = errors.Join(err, bs.Close()) }()
-		store = bs
+		store, storeDesc = bs, []any{"store", "bolt", "state", o.state}
 	}
 	if o.redis != "" {
 		rs, err := redisstore.Dial(redis.Options{Addr: o.redis}, redisstore.Options{})
@@ -115,37 +230,56 @@ func serve(ctx context.Context, o options, ready func(string)) (err error) {
 			return err
 		}
 		defer func() { err = errors.Join(err, rs.Close()) }()
-		store = rs
+		store, storeDesc = rs, []any{"store", "redis", "redis", o.redis}
 	}
 	// Prefetch keeps decisions off the disk with -state; it changes
 	// nothing for the other stores.
-	lim, err := limiter.New(store, limiter.Config{Prefetch: state != ""})
+	lim, err := limiter.New(store, limiter.Config{Prefetch: o.state != ""})
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, lim.Close(context.Background())) }()
-	mw, err := middleware.New(reg, lim, middleware.Config{Environment: env, FailOpen: o.failOpen,
-		Verifier: keys.VerifierConfig{LegacyUncheckedDate: o.legacyDate}})
+	health := &storeHealth{log: log}
+	mw, err := middleware.New(reg, lim, middleware.Config{Environment: o.env, FailOpen: o.failOpen,
+		Verifier:     keys.VerifierConfig{LegacyUncheckedDate: o.legacyDate},
+		ErrorHandler: health.refused})
 	if err != nil {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err
 	}
-	servers := []*http.Server{{Handler: mw(http.HandlerFunc(echo)), ReadHeaderTimeout: 10 * time.Second}}
+	servers := []*http.Server{o.timeouts.server(mw(health.served(http.HandlerFunc(echo))), log)}
 	listeners := []net.Listener{ln}
 	if o.admin != "" {
-		aln, err := net.Listen("tcp", o.admin)
+		h, aln, err := adminListener(reg, lim, o, log)
 		if err != nil {
 			ln.Close()
 			return err
 		}
-		usage := middleware.LimiterUsage(lim, reg.Snapshot, nil)
-		servers = append(servers, &http.Server{Handler: middleware.NewAdmin(reg, usage), ReadHeaderTimeout: 10 * time.Second})
+		servers = append(servers, o.timeouts.server(h, log))
 		listeners = append(listeners, aln)
 	}
+
+	snap := reg.Snapshot()
+	attrs := []any{"addr", ln.Addr().String(), "mode", "declarative", "config", o.configPath,
+		"services", len(snap.Services()), "keys", len(snap.Keys()), "plans", len(snap.Plans())}
+	attrs = append(attrs, storeDesc...)
+	if len(listeners) > 1 {
+		attrs = append(attrs, "admin", listeners[1].Addr().String())
+	}
+	env := o.env
+	if env == "" {
+		env = "(first path segment)"
+	}
+	attrs = append(attrs, "env", env, "fail_open", o.failOpen, "legacy_date", o.legacyDate,
+		"read_header_timeout", o.timeouts.readHeader, "read_timeout", o.timeouts.read,
+		"write_timeout", o.timeouts.write, "idle_timeout", o.timeouts.idle,
+		"max_header_bytes", o.timeouts.maxHeaderBytes)
+	log.Info("serving", attrs...)
+
 	done := make(chan error, len(servers))
 	for i, srv := range servers {
 		if ready != nil {
@@ -153,29 +287,116 @@ func serve(ctx context.Context, o options, ready func(string)) (err error) {
 		}
 		go func() { done <- srv.Serve(listeners[i]) }()
 	}
-	select {
-	case err := <-done:
-		for _, srv := range servers {
-			srv.Close()
+	for {
+		select {
+		case err := <-done:
+			for _, srv := range servers {
+				srv.Close()
+			}
+			return err
+		case <-hup:
+			log.Warn("SIGHUP: reloading the config is not supported yet; still serving the config loaded at start-up", "config", o.configPath)
+			continue
+		case <-ctx.Done():
 		}
-		return err
-	case <-ctx.Done():
+		break
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	log.Info("shutting down", "timeout", o.timeouts.shutdown)
+	shutdown, cancel := context.WithTimeout(context.Background(), o.timeouts.shutdown)
 	defer cancel()
 	for _, srv := range servers {
 		err = errors.Join(err, srv.Shutdown(shutdown))
 	}
-	return err
+	return err // the deferred calls close the limiter and the store
 }
 
-// echo answers 200 with the API, plan and key the middleware matched.
+// adminListener listens on o.admin and returns the admin handler, which
+// accepts the listener's own addresses and -admin-host as Host.
+func adminListener(reg *usageplan.Registry, lim *limiter.Limiter, o options, log *slog.Logger) (http.Handler, net.Listener, error) {
+	aln, err := net.Listen("tcp", o.admin)
+	if err != nil {
+		return nil, nil, err
+	}
+	addr := aln.Addr().String()
+	hosts, err := middleware.AdminHosts(addr)
+	if err != nil {
+		aln.Close()
+		return nil, nil, err
+	}
+	hosts = append(hosts, o.adminHosts...)
+	if !isLoopback(addr) {
+		log.Warn("the admin listener is not on loopback: it has no authentication, and anyone who reaches it reads every plan and key ID",
+			"admin", addr)
+	}
+	usage := middleware.LimiterUsage(lim, reg.Snapshot, nil)
+	h, err := middleware.NewAdmin(reg, usage, middleware.AdminConfig{Hosts: hosts, Logger: log})
+	if err != nil {
+		aln.Close()
+		return nil, nil, err
+	}
+	return h, aln, nil
+}
+
+// isLoopback reports whether addr (host:port) is bound to a loopback IP.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	ip := net.ParseIP(host)
+	return err == nil && ip != nil && ip.IsLoopback()
+}
+
+// storeHealth logs refusals (debug), store failures (warn) and the first
+// admitted request after one (warn: recovered).
+type storeHealth struct {
+	log     *slog.Logger
+	failing atomic.Bool
+}
+
+func (s *storeHealth) refused(w http.ResponseWriter, r *http.Request, e *middleware.Error) {
+	if e.Status == http.StatusServiceUnavailable {
+		if !s.failing.Swap(true) {
+			s.log.Warn("quota store failed: refusing with 503", "err", e.Cause)
+		} else {
+			s.log.Debug("quota store still failing", "err", e.Cause)
+		}
+	}
+	if s.log.Enabled(r.Context(), slog.LevelDebug) {
+		s.log.Debug("refused", "status", e.Status, "message", e.Message, "method", r.Method, "path", r.URL.Path)
+	}
+	middleware.WriteJSON(w, r, e)
+}
+
+// served wraps the handler behind the middleware: a request limited by a
+// plan that gets there after a store failure means the store is back.
+func (s *storeHealth) served(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.failing.Load() {
+			if c, ok := middleware.FromContext(r.Context()); ok && c.Plan != nil && s.failing.Swap(false) {
+				s.log.Warn("quota store recovered")
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// echo answers 200 with the API, plan and key the middleware matched. It
+// reads the whole body (up to maxEchoBody; 413 beyond), so that the
+// connection can be reused or closed cleanly.
 func echo(w http.ResponseWriter, r *http.Request) {
+	n, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxEchoBody))
+	if err != nil {
+		status := http.StatusBadRequest
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
 	c, _ := middleware.FromContext(r.Context())
 	w.Header().Set("Content-Type", "application/json")
 	out := map[string]string{
 		"service": c.Service, "environment": c.Environment,
 		"api": c.API.ID, "apiName": c.API.Name, "path": r.URL.Path,
+		"bodyBytes": strconv.FormatInt(n, 10),
 	}
 	if c.Plan != nil { // nil for APIs with auth NONE
 		out["plan"], out["planName"], out["secretId"] = c.Plan.ID, c.Plan.Name, c.SecretID
