@@ -2,7 +2,7 @@
 // request it finds the environment and the API, verifies the key-pair
 // signature, resolves the plan, applies QPS and quota, and then serves —
 // or refuses with the old gateway's status, message and headers
-// (SPEC §7).
+// (docs/responses.md lists every one).
 //
 // Most users want New, once, and the func(http.Handler) http.Handler it
 // returns:
@@ -14,7 +14,7 @@
 // and Plan point into the registry snapshot the request was served under
 // (shared and read-only; a later registry change does not alter them).
 //
-// Decisions where the SPEC is silent:
+// Decisions the old gateway's behaviour leaves open:
 //
 //   - The APIs of every service published to an environment form one
 //     routing table, as if registered on one http.ServeMux: the most
@@ -55,4 +55,14 @@
 //     token.
 //   - With fail-open, a store failure serves the request without quota
 //     headers.
+//   - The usage headers are written under their exact spelling
+//     (X-UsagePlan-Quota, X-Api-ID, RateLimit-Policy), which
+//     http.CanonicalHeaderKey would change: read them from a
+//     ResponseWriter's header map by their constant (h[HeaderQuota]),
+//     not with Header.Get.
+//   - RateLimit-Policy and RateLimit follow
+//     draft-ietf-httpapi-ratelimit-headers-10; a calendar quota's window
+//     w is the current period's length in seconds, a total quota has none.
+//   - Before a refusal, up to MaxDrain bytes of an unread request body are
+//     read and discarded, so that the connection is not reset.
 package middleware

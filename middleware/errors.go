@@ -23,7 +23,7 @@ const (
 	HeaderEnvironment = "X-Api-Environment"
 )
 
-// Messages of SPEC §7 that are not authentication errors (those come from
+// Refusal messages that are not authentication errors (those come from
 // keys.AuthError.Message).
 const (
 	MessageNoPlan      = "Found no validate usage plan."
@@ -32,7 +32,7 @@ const (
 	MessageStoreFailed = "Usage plan store unavailable."
 )
 
-// Error is a refusal: the status and message of SPEC §7. Response
+// Error is a refusal: the old gateway's status and message. Response
 // headers (Retry-After, the usage headers) are already set on the
 // ResponseWriter when an ErrorHandler sees it.
 type Error struct {

@@ -173,7 +173,7 @@ func one(v string) []string { return []string{v}[:1:1] }
 
 var unlimited = one("unlimited")
 
-// setUsageHeaders writes the usage state of SPEC §7 on h: the static
+// setUsageHeaders writes the usage state on h: the static
 // values from the cache, the dynamic ones (remaining quota, reset,
 // retry) built in one buffer.
 //
