@@ -181,7 +181,7 @@ func TestClientCancellationDoesNotReachTheStore(t *testing.T) {
 	w := g.serve(t, r, true)
 	require.Equal(t, 200, w.Code)
 	assert.False(t, store.sawDone, "the store call inherited the client's cancellation")
-	assert.Equal(t, "99/100", w.Header().Get(HeaderQuota), "the request was served uncounted")
+	assert.Equal(t, "99/100", exact(w.Header(), HeaderQuota), "the request was served uncounted")
 	used, err := store.Usage(context.Background(), limiter.Counter{Plan: "usagePlan-gold0001", Key: goldKey})
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), used)
@@ -315,24 +315,24 @@ func TestAPIIDOnlyOnAdmittedAndThrottledResponses(t *testing.T) {
 	g := newGuarded(t, doc, Config{}, nil)
 	unsigned := g.serve(t, httptest.NewRequest("GET", "/release/orders", nil), false)
 	require.Equal(t, 401, unsigned.Code)
-	assert.Empty(t, unsigned.Header().Values(HeaderAPIID), "on a 401")
+	assert.Empty(t, unsigned.Header()[HeaderAPIID], "on a 401")
 
 	r := httptest.NewRequest("GET", "/release/orders", nil)
 	s := &keys.Signer{ID: loneKey, Secret: keys.NewSecret(testSecret)}
 	require.NoError(t, s.SignAt(r, t0))
 	noPlan := g.serve(t, r, false)
 	require.Equal(t, 403, noPlan.Code)
-	assert.Empty(t, noPlan.Header().Values(HeaderAPIID), "on a 403")
+	assert.Empty(t, noPlan.Header()[HeaderAPIID], "on a 403")
 
 	admitted := g.serve(t, httptest.NewRequest("GET", "/release/orders", nil), true)
 	require.Equal(t, 200, admitted.Code)
-	assert.Equal(t, "api-ord00001", admitted.Header().Get(HeaderAPIID))
+	assert.Equal(t, "api-ord00001", exact(admitted.Header(), HeaderAPIID))
 	throttled := g.serve(t, httptest.NewRequest("GET", "/release/orders", nil), true)
 	require.Equal(t, 429, throttled.Code)
-	assert.Equal(t, "api-ord00001", throttled.Header().Get(HeaderAPIID))
+	assert.Equal(t, "api-ord00001", exact(throttled.Header(), HeaderAPIID))
 	public := g.serve(t, httptest.NewRequest("GET", "/release/public/x", nil), false)
 	require.Equal(t, 200, public.Code)
-	assert.Equal(t, "api-pub00001", public.Header().Get(HeaderAPIID))
+	assert.Equal(t, "api-pub00001", exact(public.Header(), HeaderAPIID))
 }
 
 // StripAuthorization hides the signature from the handler; by default it
@@ -369,10 +369,10 @@ func TestStoreTimeout(t *testing.T) {
 			assert.Equal(t, 2*time.Second, time.Since(start))
 			if failOpen {
 				assert.Equal(t, 200, w.Code)
-				assert.Equal(t, "api-ord00001", w.Header().Get(HeaderAPIID))
+				assert.Equal(t, "api-ord00001", exact(w.Header(), HeaderAPIID))
 			} else {
 				assert.Equal(t, 503, w.Code)
-				assert.Empty(t, w.Header().Values(HeaderAPIID))
+				assert.Empty(t, w.Header()[HeaderAPIID])
 			}
 		}
 	})
