@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // Header names the middleware sets on responses and requests.
@@ -82,9 +83,12 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, e *Error) {
 const MaxDrain = 1 << 20
 
 // drain reads what is left of r's body, up to MaxDrain bytes. It runs
-// before the ErrorHandler, so a replaced handler gets it too.
+// before the ErrorHandler, so a replaced handler gets it too. A client
+// that sent "Expect: 100-continue" waits for the server's go-ahead before
+// it sends the body; it does not get one, and net/http closes the
+// connection after the refusal.
 func drain(w http.ResponseWriter, r *http.Request) {
-	if r.Body == nil || r.Body == http.NoBody {
+	if r.Body == nil || r.Body == http.NoBody || strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
 		return
 	}
 	n, err := io.CopyN(io.Discard, r.Body, MaxDrain+1)

@@ -264,3 +264,20 @@ func exact(h http.Header, name string) string {
 	}
 	return ""
 }
+
+// A client that waits for "100 Continue" before sending its body is
+// refused without being asked for the body.
+func TestRefusalDoesNotAskForAnExpectedBody(t *testing.T) {
+	f := newFixture(t, Config{}, nil)
+	conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "POST /release/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 65536\r\nExpect: 100-continue\r\n\r\n")
+	require.NoError(t, err)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 401, resp.StatusCode, "the final status, not 100 Continue")
+	assert.True(t, resp.Close)
+}
