@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -47,68 +46,14 @@ type AdminConfig struct {
 	// Hosts are the Host header values accepted, compared ignoring case;
 	// a request with any other Host is refused (421), which defeats DNS
 	// rebinding: a page on a name the attacker controls that resolves to
-	// the listener sends that name as Host. Required; AdminHosts builds
-	// the usual list from the listener's address.
+	// the listener sends that name as Host. Required;
+	// cloudapi.LoopbackHosts builds the usual list from the listener's
+	// address (the admin API of package cloudapi follows the same rule).
 	Hosts []string
 	// Logger receives the causes of failures (a store error may name
 	// the store's address, so a body says only which call failed); nil
 	// means slog.Default().
 	Logger *slog.Logger
-}
-
-// AdminHosts returns the Host values that clients of a listener bound
-// to addr send: addr itself ("127.0.0.1:8081", "[::1]:8081") and, when
-// its IP is a loopback address, "localhost:PORT" and the other loopback
-// literal. For an unspecified address (0.0.0.0, ::) every loopback host
-// and the literal address of every local interface are listed. Names
-// other than localhost are never listed: add those your clients use.
-// On port 80 each host is also listed without the port, as browsers
-// send it.
-func AdminHosts(addr string) ([]string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("middleware: admin address %q: %w", addr, err)
-	}
-	ip := net.ParseIP(host)
-	if ip == nil {
-		return nil, fmt.Errorf("middleware: admin address %q: not an IP address; list the Hosts clients use", addr)
-	}
-	ips := []net.IP{ip}
-	switch {
-	case ip.IsUnspecified():
-		ips = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
-		ifaces, err := net.InterfaceAddrs()
-		if err != nil {
-			return nil, fmt.Errorf("middleware: admin address %q: %w", addr, err)
-		}
-		for _, a := range ifaces {
-			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() {
-				ips = append(ips, n.IP)
-			}
-		}
-	case ip.IsLoopback():
-		ips = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
-		if !ip.Equal(ips[0]) && !ip.Equal(ips[1]) {
-			ips = append(ips, ip)
-		}
-	}
-	var hosts []string
-	add := func(h string) {
-		hosts = append(hosts, net.JoinHostPort(h, port))
-		if port == "80" {
-			if strings.Contains(h, ":") {
-				h = "[" + h + "]"
-			}
-			hosts = append(hosts, h)
-		}
-	}
-	if ip.IsLoopback() || ip.IsUnspecified() {
-		add("localhost")
-	}
-	for _, ip := range ips {
-		add(ip.String())
-	}
-	return hosts, nil
 }
 
 // NewAdmin returns an http.Handler that serves the Describe queries as
@@ -133,7 +78,7 @@ func NewAdmin(reg *usageplan.Registry, usage usageplan.Usage, cfg AdminConfig) (
 		return nil, errors.New("middleware: NewAdmin needs a Registry")
 	}
 	if len(cfg.Hosts) == 0 {
-		return nil, errors.New("middleware: AdminConfig.Hosts is required (see AdminHosts)")
+		return nil, errors.New("middleware: AdminConfig.Hosts is required (see cloudapi.LoopbackHosts)")
 	}
 	hosts := make(map[string]bool, len(cfg.Hosts))
 	for _, h := range cfg.Hosts {

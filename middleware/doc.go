@@ -61,7 +61,7 @@
 //     ResponseWriter's header map by their constant (h[HeaderQuota]),
 //     not with Header.Get.
 //   - RateLimit-Policy and RateLimit follow
-//     draft-ietf-httpapi-ratelimit-headers-10; a calendar quota's window
+//     draft-ietf-httpapi-ratelimit-headers-11; a calendar quota's window
 //     w is the current period's length in seconds, a total quota has none.
 //   - Before a refusal, up to MaxDrain bytes of an unread request body are
 //     read and discarded, so that the connection is not reset.

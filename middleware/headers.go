@@ -110,7 +110,7 @@ func derive(snap *usageplan.Snapshot, service string) *derived {
 }
 
 // newPlanState computes p's static header values. RateLimit-Policy
-// follows draft-ietf-httpapi-ratelimit-headers-10 (the syntax of -09 on):
+// follows draft-ietf-httpapi-ratelimit-headers-11 (the syntax of -09 on):
 // a list of items, one per policy, each with its quota q and window w in
 // seconds:
 //

@@ -9,8 +9,8 @@
 // file; -redis ADDR keeps QPS and quota in Redis, exact across
 // instances; without either, in memory. -admin serves the Describe queries
 // (GET /DescribeApiUsagePlan?ServiceId=…) on a second listener, which
-// answers only requests whose Host names it (see middleware.AdminHosts;
-// -admin-host adds names). A bad config exits 1 with every problem.
+// answers only requests whose Host names it: its address, localhost:PORT
+// on loopback (cloudapi.LoopbackHosts), and each -admin-host. A bad config exits 1 with every problem.
 //
 // -legacy-date reproduces the old gateway, which never checked a signed
 // Date header (X-Date is always checked): old clients that sign Date with
@@ -52,6 +52,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/planguard/planguard/cloudapi"
 	"github.com/planguard/planguard/keys"
 	"github.com/planguard/planguard/limiter"
 	"github.com/planguard/planguard/limiter/boltstore"
@@ -311,17 +312,26 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 }
 
 // adminListener listens on o.admin and returns the admin handler, which
-// accepts the listener's own addresses and -admin-host as Host.
+// accepts as Host the listener's address, localhost:PORT when that is a
+// loopback address (cloudapi.LoopbackHosts: the rule of the Cloud API
+// admin too), and every -admin-host. A listener on all addresses
+// (0.0.0.0, ::) has no address of its own that clients send: it needs
+// -admin-host.
 func adminListener(reg *usageplan.Registry, lim *limiter.Limiter, o options, log *slog.Logger) (http.Handler, net.Listener, error) {
+	if host, _, err := net.SplitHostPort(o.admin); err == nil && (host == "" || net.ParseIP(host).IsUnspecified()) && len(o.adminHosts) == 0 {
+		return nil, nil, fmt.Errorf("-admin %s listens on every address: name the Host values its clients send with -admin-host", o.admin)
+	}
 	aln, err := net.Listen("tcp", o.admin)
 	if err != nil {
 		return nil, nil, err
 	}
 	addr := aln.Addr().String()
-	hosts, err := middleware.AdminHosts(addr)
-	if err != nil {
-		aln.Close()
-		return nil, nil, err
+	var hosts []string
+	if ip := aln.Addr().(*net.TCPAddr).IP; !ip.IsUnspecified() {
+		if hosts, err = cloudapi.LoopbackHosts(addr); err != nil {
+			aln.Close()
+			return nil, nil, err
+		}
 	}
 	hosts = append(hosts, o.adminHosts...)
 	if !isLoopback(addr) {

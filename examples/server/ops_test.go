@@ -243,12 +243,28 @@ func TestAdminChecksHost(t *testing.T) {
 	}
 }
 
+// An admin listener bound beyond loopback is warned about at start-up
+// (tests bind loopback only, so the rule is checked on addresses); one
+// bound to every address has no address of its own that clients send as
+// Host, so it is refused before it listens unless -admin-host names them.
 func TestNonLoopbackAdminIsWarned(t *testing.T) {
+	const warning = "the admin listener is not on loopback"
+	_, logs, _ := startLogged(t, 2, "-config", "testdata/config.json", "-admin", "127.0.0.1:0")
+	if strings.Contains(logs.String(), warning) {
+		t.Errorf("a loopback admin listener was warned about: %s", logs)
+	}
 	for addr, loop := range map[string]bool{
 		"127.0.0.1:8081": true, "[::1]:8081": true, "0.0.0.0:8081": false, "[::]:8081": false, "192.0.2.1:8081": false,
 	} {
 		if isLoopback(addr) != loop {
 			t.Errorf("isLoopback(%s) = %v", addr, !loop)
+		}
+	}
+	for _, addr := range []string{"0.0.0.0:0", "[::]:0", ":0"} {
+		var stderr bytes.Buffer
+		code := run(context.Background(), []string{"-config", "testdata/config.json", "-addr", "127.0.0.1:0", "-admin", addr}, &stderr, nil)
+		if code != 1 || !strings.Contains(stderr.String(), "-admin-host") {
+			t.Errorf("-admin %s without -admin-host: exit %d, %s", addr, code, stderr.String())
 		}
 	}
 }
