@@ -115,7 +115,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 	fs.StringVar(&o.env, "env", "", "fixed environment; empty: the first path segment names it")
 	fs.StringVar(&o.state, "state", "", "bbolt file for durable quota usage; empty: in memory")
 	fs.StringVar(&o.admin, "admin", "", "serve the Describe queries as JSON on this address (meant for loopback)")
-	fs.Var((*list)(&o.adminHosts), "admin-host", "a further Host value the admin listener accepts, as clients send it (name:port); repeatable")
+	fs.Var((*list)(&o.adminHosts), "admin-host", "a further Host value the admin listener accepts, as clients send it (name:port); repeatable; required when -admin listens on every address")
 	fs.StringVar(&o.redis, "redis", "", "keep QPS and quota in Redis at this address (shared by instances)")
 	fs.BoolVar(&o.failOpen, "fail-open", false, "serve requests when the quota store fails (default: 503)")
 	fs.BoolVar(&o.legacyDate, "legacy-date", false, "do not check a signed Date header, as the old gateway (a signature that signs only Date never expires: replayable)")
