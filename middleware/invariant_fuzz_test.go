@@ -166,7 +166,8 @@ func FuzzRequestPath(f *testing.F) {
 		if m.cfg.Environment == "" {
 			// The environment is the literal first segment, and the view is
 			// the rest of the path.
-			env, _, _ := strings.Cut(strings.TrimPrefix(req.RequestURI, "/"), "/")
+			path, _, _ := strings.Cut(req.RequestURI, "?")
+			env, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
 			if c.Environment != env {
 				t.Fatalf("%q served in environment %q", target, c.Environment)
 			}
