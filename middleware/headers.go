@@ -34,15 +34,15 @@ const (
 // rather than per request: per environment, the routing table;
 // per plan, the limiter's limits and the static header values
 // (X-UsagePlan-RateLimit, RateLimit-Policy); per API, X-Api-ID. Plans and
-// APIs are keyed by the snapshot's own pointers (see usageplan.Snapshot),
-// which hash faster than IDs. The header slices are shared between
+// APIs are keyed by ID (the snapshot hands out copies, so its pointers
+// cannot be collected). The header slices are shared between
 // responses; their capacity equals their length, so a handler that
 // appends to one copies it.
 type derived struct {
 	snap   *usageplan.Snapshot
 	routes map[string]*route.Table[target] // per environment
-	plans  map[*usageplan.Plan]*planState
-	apis   map[*usageplan.API][]string
+	plans  map[string]*planState           // by plan ID
+	apis   map[string][]string             // X-Api-ID values, by API ID
 }
 
 type planState struct {
@@ -92,19 +92,19 @@ func (c *derivedCache) get(snap *usageplan.Snapshot) *derived {
 func derive(snap *usageplan.Snapshot, service string) *derived {
 	d := &derived{
 		snap:  snap,
-		plans: map[*usageplan.Plan]*planState{}, apis: map[*usageplan.API][]string{},
+		plans: map[string]*planState{}, apis: map[string][]string{},
 	}
 	services := snap.Services()
 	for i := range services {
 		for j := range services[i].APIs {
-			a := &services[i].APIs[j]
-			d.apis[a] = one(a.ID)
+			id := services[i].APIs[j].ID
+			d.apis[id] = one(id)
 		}
 	}
 	d.routes = buildRoutes(snap, service, d.apis)
 	plans := snap.Plans()
 	for i := range plans {
-		d.plans[&plans[i]] = newPlanState(snap, &plans[i])
+		d.plans[plans[i].ID] = newPlanState(snap, &plans[i])
 	}
 	return d
 }

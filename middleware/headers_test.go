@@ -73,8 +73,8 @@ func TestDerivedCacheKeepsNewest(t *testing.T) {
 
 	oldGold, _ := old.Resolve("service-abcd1234", "release", "api-get00001", goldKey)
 	newGold, _ := cur.Resolve("service-abcd1234", "release", "api-get00001", goldKey)
-	assert.Equal(t, []string{"1000"}, dOld.plans[oldGold].qps)
-	assert.Equal(t, []string{"7"}, dNew.plans[newGold].qps)
-	assert.Equal(t, int64(7), dNew.plans[newGold].limits.QPS)
-	assert.Equal(t, limiter.Day, dNew.plans[newGold].limits.Period)
+	assert.Equal(t, []string{"1000"}, dOld.plans[oldGold.ID].qps)
+	assert.Equal(t, []string{"7"}, dNew.plans[newGold.ID].qps)
+	assert.Equal(t, int64(7), dNew.plans[newGold.ID].limits.QPS)
+	assert.Equal(t, limiter.Day, dNew.plans[newGold.ID].limits.Period)
 }

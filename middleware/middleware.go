@@ -180,7 +180,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		return
 	}
 	c.SecretID, c.Plan = key.ID, plan
-	ps := derived.plans[plan] // plan is snap's, so it is there
+	ps := derived.plans[plan.ID] // plan is snap's, so it is there
 	ctx, cancel := q.storeContext(m.cfg.StoreTimeout)
 	d, err := m.lim.AllowAt(ctx, plan.ID, key.ID, ps.limits, now)
 	if cancel != nil {

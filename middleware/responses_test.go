@@ -124,7 +124,7 @@ func TestRateLimitPolicyWindows(t *testing.T) {
 			d := derive(snap, "")
 			plan, ok := snap.Resolve("service-abcd1234", "release", "api-list0001", goldKey)
 			require.True(t, ok)
-			ps := d.plans[plan]
+			ps := d.plans[plan.ID]
 			for range 2 { // computed, then cached for the period
 				h := http.Header{}
 				var scratch headerScratch

@@ -19,7 +19,7 @@ type target struct {
 // every service published there (of service alone when it is not
 // empty), so that a request costs one lookup however many services
 // there are. ids holds each API's X-Api-ID value.
-func buildRoutes(snap *usageplan.Snapshot, service string, ids map[*usageplan.API][]string) map[string]*route.Table[target] {
+func buildRoutes(snap *usageplan.Snapshot, service string, ids map[string][]string) map[string]*route.Table[target] {
 	tables := map[string]*route.Table[target]{}
 	services := snap.Services()
 	for i := range services {
@@ -35,7 +35,7 @@ func buildRoutes(snap *usageplan.Snapshot, service string, ids map[*usageplan.AP
 			}
 			for j := range s.APIs {
 				a := &s.APIs[j]
-				if err := t.Add(a.Method, a.Path, target{service: s.ID, api: a, apiID: ids[a]}); err != nil {
+				if err := t.Add(a.Method, a.Path, target{service: s.ID, api: a, apiID: ids[a.ID]}); err != nil {
 					// The registry refuses a snapshot whose tables do not build.
 					panic("middleware: a validated API does not route: " + a.ID + ": " + err.Error())
 				}

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -107,6 +107,7 @@ func (r *Registry) Load(rd io.Reader) error {
 func (r *Registry) Apply(cfg *Config, extra ...Problem) error {
 	ps := &problems{list: extra}
 	m, skip := r.fromConfig(cfg, ps)
+	m = m.clone()        // the registry keeps none of the caller's slices
 	var omitted []string // wrongly typed values, validated as omitted
 	for _, p := range ps.list {
 		var te *typeError
@@ -284,10 +285,7 @@ func orDefault(s, def string) string {
 func (s *Snapshot) Config() *Config {
 	cfg := &Config{Services: []ServiceConfig{}, Keys: []KeyConfig{}, Plans: []PlanConfig{}}
 	for _, sv := range s.m.services {
-		sc := ServiceConfig{ID: sv.ID, Name: sv.Name, Environments: sv.Environments, APIs: []APIConfig{}}
-		if sc.Environments == nil {
-			sc.Environments = []string{}
-		}
+		sc := ServiceConfig{ID: sv.ID, Name: sv.Name, Environments: append([]string{}, sv.Environments...), APIs: []APIConfig{}}
 		for _, a := range sv.APIs {
 			ac := APIConfig{ID: a.ID, Name: a.Name, Method: a.Method, Path: a.Path}
 			if a.Auth != AuthSecret {
@@ -311,10 +309,10 @@ func (s *Snapshot) Config() *Config {
 		qps, quota := json.Number(strconv.FormatInt(p.QPS, 10)), json.Number(strconv.FormatInt(p.Quota, 10))
 		pc := PlanConfig{
 			ID: p.ID, Name: p.Name, Description: p.Description, QPS: &qps, Quota: &quota,
-			QuotaPeriod: string(p.QuotaPeriod), TimeZone: p.TimeZone, Keys: p.Keys,
+			QuotaPeriod: string(p.QuotaPeriod), TimeZone: p.TimeZone, Keys: slices.Clone(p.Keys),
 		}
 		for _, b := range p.Bindings {
-			pc.Bindings = append(pc.Bindings, BindingConfig{Service: b.Service, Environment: b.Environment, APIs: b.APIs})
+			pc.Bindings = append(pc.Bindings, BindingConfig{Service: b.Service, Environment: b.Environment, APIs: slices.Clone(b.APIs)})
 		}
 		cfg.Plans = append(cfg.Plans, pc)
 	}
@@ -337,11 +335,8 @@ func stamp(old, m *model, now time.Time) {
 		k := &m.keys[i]
 		k.Created, k.Modified = now, now
 		if j := find(old.keys, k.ID, keyID); j >= 0 {
-			o := old.keys[j]
-			o.Created, o.Modified = now, now
-			unchanged := reflect.DeepEqual(o, *k)
 			k.Created = old.keys[j].Created
-			if unchanged {
+			if sameKey(old.keys[j], *k) {
 				k.Modified = old.keys[j].Modified
 			}
 		}
@@ -350,11 +345,8 @@ func stamp(old, m *model, now time.Time) {
 		p := &m.plans[i]
 		p.Created, p.Modified = now, now
 		if j := find(old.plans, p.ID, planID); j >= 0 {
-			o := old.plans[j]
-			o.Created, o.Modified = now, now
-			unchanged := reflect.DeepEqual(o, *p)
 			p.Created = old.plans[j].Created
-			if unchanged {
+			if samePlan(old.plans[j], *p) {
 				p.Modified = old.plans[j].Modified
 			}
 		}

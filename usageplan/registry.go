@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/planguard/planguard/binding"
 	"github.com/planguard/planguard/keys"
 )
 
@@ -111,3 +112,22 @@ func find[T any](list []T, id string, idOf func(T) string) int {
 // so that a Registry is a keys.Lookup for the signature verifier: a
 // disabled or deleted key is refused on its next request.
 func (r *Registry) Key(id string) (keys.Key, bool) { return r.Snapshot().Key(id) }
+
+// sameKey reports whether a and b are the same key apart from their
+// times. Secrets are compared by value: a Secret also carries the HMAC
+// state it fills on first use, which is no change.
+func sameKey(a, b keys.Key) bool {
+	return a.ID == b.ID && a.Name == b.Name && a.Secret.Equal(b.Secret) &&
+		a.SecretEnv == b.SecretEnv && a.Status == b.Status
+}
+
+// samePlan reports whether a and b are the same plan apart from their
+// times. A nil and an empty list are the same.
+func samePlan(a, b Plan) bool {
+	return a.ID == b.ID && a.Name == b.Name && a.Description == b.Description &&
+		a.QPS == b.QPS && a.Quota == b.Quota && orTotal(a.QuotaPeriod) == orTotal(b.QuotaPeriod) &&
+		a.TimeZone == b.TimeZone && slices.Equal(a.Keys, b.Keys) &&
+		slices.EqualFunc(a.Bindings, b.Bindings, func(x, y binding.Target) bool {
+			return x.Service == y.Service && x.Environment == y.Environment && slices.Equal(x.APIs, y.APIs)
+		})
+}

@@ -77,8 +77,8 @@ func TestRegistryLifecycle(t *testing.T) {
 	require.Equal(t, silver.ID, p.ID)
 	p, _ = snap.Resolve(svcID, "release", apiGet, akid)
 	require.Equal(t, gold.ID, p.ID)
-	i := slices.IndexFunc(snap.Plans(), func(q Plan) bool { return q.ID == gold.ID })
-	require.Same(t, &snap.Plans()[i], p, "Resolve returns the snapshot's own plan")
+	i := slices.IndexFunc(snap.m.plans, func(q Plan) bool { return q.ID == gold.ID })
+	require.Same(t, &snap.m.plans[i], p, "Resolve returns the snapshot's own plan")
 
 	// In use: neither the plan nor the key can be deleted.
 	require.ErrorIs(t, reg.DeletePlan(gold.ID), ErrInUse)

@@ -1,6 +1,7 @@
 package usageplan
 
 import (
+	"slices"
 	"time"
 
 	"github.com/planguard/planguard/binding"
@@ -10,12 +11,11 @@ import (
 
 // Snapshot is an immutable, consistent view of a registry at one moment.
 // It is safe for concurrent use; the lookups used per request (Key,
-// Resolve) do not allocate. Slices in returned values, and the *Plan
-// that Resolve returns, are shared with the snapshot and must not be
-// modified. Those pointers are the snapshot's own: within one snapshot,
-// the same API or plan is always the same pointer
-// (&Services()[i].APIs[j], &Plans()[i]), so they can key a per-snapshot
-// cache.
+// Resolve) do not allocate. Values it hands out (Services, Keys, Plans,
+// Service, Plan, Config) are deep copies: changing them changes nothing
+// in the registry. Only the *Plan that Resolve returns, for the request
+// path, is the snapshot's own and must not be modified; within one
+// snapshot the same plan is always the same pointer.
 type Snapshot struct {
 	m        *model
 	version  uint64
@@ -57,22 +57,34 @@ func compile(m *model, c *checked, version uint64) *Snapshot {
 // successful change.
 func (s *Snapshot) Version() uint64 { return s.version }
 
-// Services returns every service, sorted by ID.
-func (s *Snapshot) Services() []Service { return s.m.services }
+// Services returns a copy of every service, sorted by ID.
+func (s *Snapshot) Services() []Service {
+	out := make([]Service, len(s.m.services))
+	for i := range s.m.services {
+		out[i] = s.m.services[i].clone()
+	}
+	return out
+}
 
-// Keys returns every key, sorted by ID.
-func (s *Snapshot) Keys() []keys.Key { return s.m.keys }
+// Keys returns a copy of every key, sorted by ID.
+func (s *Snapshot) Keys() []keys.Key { return slices.Clone(s.m.keys) }
 
-// Plans returns every plan, sorted by ID.
-func (s *Snapshot) Plans() []Plan { return s.m.plans }
+// Plans returns a copy of every plan, sorted by ID.
+func (s *Snapshot) Plans() []Plan {
+	out := make([]Plan, len(s.m.plans))
+	for i := range s.m.plans {
+		out[i] = s.m.plans[i].clone()
+	}
+	return out
+}
 
-// Service returns the service with the given ID.
+// Service returns a copy of the service with the given ID.
 func (s *Snapshot) Service(id string) (Service, bool) {
 	c, ok := s.services[id]
 	if !ok {
 		return Service{}, false
 	}
-	return *c, true
+	return c.clone(), true
 }
 
 // Key returns the key with the given secret_id.
@@ -84,13 +96,13 @@ func (s *Snapshot) Key(id string) (keys.Key, bool) {
 	return *k, true
 }
 
-// Plan returns the plan with the given ID.
+// Plan returns a copy of the plan with the given ID.
 func (s *Snapshot) Plan(id string) (Plan, bool) {
 	p, ok := s.plans[id]
 	if !ok {
 		return Plan{}, false
 	}
-	return *p.plan, true
+	return p.plan.clone(), true
 }
 
 // PlanLocation returns the plan's validated time zone.
