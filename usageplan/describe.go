@@ -22,7 +22,9 @@ const (
 var ErrInvalidParameter = errors.New("usageplan: invalid parameter")
 
 // Usage reports the quota each key of a plan has consumed in the current
-// period. The middleware package adapts a limiter to it.
+// period. The middleware package adapts a limiter to it. byKey may
+// include keys the plan no longer binds; the Describe queries leave them
+// out of every total.
 type Usage interface {
 	PlanUsage(ctx context.Context, plan Plan) (byKey map[string]int64, total int64, err error)
 }
@@ -109,25 +111,62 @@ type ApiUsagePlanQuery struct {
 
 // Describer answers the old gateway's Describe queries over one snapshot
 // and the usage recorded for it. Results are sorted by plan ID, then
-// environment, then API ID.
+// environment, then API ID. Usage is read only for the plans on the page
+// returned (once per plan), and a plan's InUseRequestNum sums only the
+// keys it binds.
 type Describer struct {
 	Snapshot *Snapshot
 	Usage    Usage // nil reports no usage
 }
 
+// used returns the quota each key p binds has consumed, and their sum. A
+// store may still count keys that p no longer binds; they are left out,
+// so a plan's totals count the keys it binds.
 func (d Describer) used(ctx context.Context, p Plan) (map[string]int64, int64, error) {
 	if d.Usage == nil {
 		return map[string]int64{}, 0, nil
 	}
-	return d.Usage.PlanUsage(ctx, p)
+	all, _, err := d.Usage.PlanUsage(ctx, p)
+	if err != nil {
+		return nil, 0, err
+	}
+	byKey := make(map[string]int64, len(p.Keys))
+	var total int64
+	for _, k := range p.Keys {
+		if n, ok := all[k]; ok {
+			byKey[k] = n
+			total += n
+		}
+	}
+	return byKey, total, nil
 }
 
-// rows lists every (plan, environment, API or service-wide) of service.
-func (d Describer) rows(ctx context.Context, svc Service, keep func(b bindingRow) bool) ([]ApiUsagePlan, error) {
+// fillUsage sets InUseRequestNum on the rows of a page, reading each
+// plan's usage once: a page costs what it returns, not what the service
+// has bound.
+func (d Describer) fillUsage(ctx context.Context, rows []ApiUsagePlan) error {
+	totals := map[string]int64{}
+	for i := range rows {
+		id := rows[i].UsagePlanId
+		used, ok := totals[id]
+		if !ok {
+			var err error
+			if _, used, err = d.used(ctx, *d.Snapshot.plans[id].plan); err != nil {
+				return err
+			}
+			totals[id] = used
+		}
+		rows[i].InUseRequestNum = used
+	}
+	return nil
+}
+
+// rows lists every (plan, environment, API or service-wide) of service,
+// without usage (see fillUsage).
+func (d Describer) rows(svc Service, keep func(b bindingRow) bool) []ApiUsagePlan {
 	var out []ApiUsagePlan
-	for _, p := range d.Snapshot.Plans() {
-		var used int64
-		usedKnown := false
+	for i := range d.Snapshot.m.plans {
+		p := &d.Snapshot.m.plans[i] // read only: no copy of every plan's keys
 		for _, b := range p.Bindings {
 			if b.Service != svc.ID {
 				continue
@@ -141,17 +180,10 @@ func (d Describer) rows(ctx context.Context, svc Service, keep func(b bindingRow
 				if !keep(row) {
 					continue
 				}
-				if !usedKnown {
-					var err error
-					if _, used, err = d.used(ctx, p); err != nil {
-						return nil, err
-					}
-					usedKnown = true
-				}
 				r := ApiUsagePlan{
 					ServiceId: svc.ID, ServiceName: svc.Name,
 					UsagePlanId: p.ID, UsagePlanName: p.Name, UsagePlanDesc: p.Description,
-					Environment: b.Environment, InUseRequestNum: used,
+					Environment: b.Environment,
 					MaxRequestNum: p.Quota, MaxRequestNumPreSec: p.QPS,
 					CreatedTime: gatewayTime(p.Created), ModifiedTime: gatewayTime(p.Modified),
 				}
@@ -171,7 +203,7 @@ func (d Describer) rows(ctx context.Context, svc Service, keep func(b bindingRow
 		}
 		return compareStrings(a.ApiId, b.ApiId)
 	})
-	return out, nil
+	return out
 }
 
 type bindingRow struct{ env, api string }
@@ -219,17 +251,20 @@ func (d Describer) ApiUsagePlan(ctx context.Context, q ApiUsagePlanQuery) (ApiUs
 	if _, _, err := q.Page.bounds(0); err != nil {
 		return ApiUsagePlanSet{}, err
 	}
-	rows, err := d.rows(ctx, svc, func(b bindingRow) bool {
+	rows := d.rows(svc, func(b bindingRow) bool {
 		if q.SearchEnvironment != "" && b.env != q.SearchEnvironment {
 			return false
 		}
 		return len(q.ApiIds) == 0 || slices.Contains(q.ApiIds, b.api)
 	})
+	list, err := page(rows, q.Page)
+	if err == nil {
+		err = d.fillUsage(ctx, list)
+	}
 	if err != nil {
 		return ApiUsagePlanSet{}, err
 	}
-	list, err := page(rows, q.Page)
-	return ApiUsagePlanSet{TotalCount: len(rows), ApiUsagePlanList: list}, err
+	return ApiUsagePlanSet{TotalCount: len(rows), ApiUsagePlanList: list}, nil
 }
 
 // ServiceUsagePlan is DescribeServiceUsagePlan: the plans bound to a
@@ -242,12 +277,15 @@ func (d Describer) ServiceUsagePlan(ctx context.Context, serviceID string, p Pag
 	if _, _, err := p.bounds(0); err != nil {
 		return ServiceUsagePlanSet{}, err
 	}
-	rows, err := d.rows(ctx, svc, func(b bindingRow) bool { return b.api == "" })
+	rows := d.rows(svc, func(b bindingRow) bool { return b.api == "" })
+	list, err := page(rows, p)
+	if err == nil {
+		err = d.fillUsage(ctx, list)
+	}
 	if err != nil {
 		return ServiceUsagePlanSet{}, err
 	}
-	list, err := page(rows, p)
-	return ServiceUsagePlanSet{TotalCount: len(rows), ServiceUsagePlanList: list}, err
+	return ServiceUsagePlanSet{TotalCount: len(rows), ServiceUsagePlanList: list}, nil
 }
 
 // UsagePlanEnvironment is one row of DescribeUsagePlanEnvironments.
@@ -463,7 +501,7 @@ func looksGenerated(id string) bool {
 // ApiKeysStatus is DescribeApiKeysStatus: every key, in ID order.
 func (d Describer) ApiKeysStatus(pg Page) (ApiKeysStatus, error) {
 	var rows []ApiKey
-	for _, k := range d.Snapshot.Keys() {
+	for _, k := range d.Snapshot.m.keys {
 		typ := "manual"
 		if looksGenerated(k.ID) {
 			typ = "auto"
