@@ -16,7 +16,9 @@ import (
 )
 
 // LimiterUsage reports a limiter's consumed quota to the Describe queries,
-// for the period containing now() (nil: time.Now).
+// for the period containing now() (nil: time.Now). The value is also a
+// usageplan.UsageResetter; New registers one with its registry, so that
+// deleting a key forgets its usage.
 func LimiterUsage(lim *limiter.Limiter, snap func() *usageplan.Snapshot, now func() time.Time) usageplan.Usage {
 	if now == nil {
 		now = time.Now
@@ -32,6 +34,27 @@ type limiterUsage struct {
 
 func (u limiterUsage) PlanUsage(ctx context.Context, p usageplan.Plan) (map[string]int64, int64, error) {
 	return u.lim.PlanUsage(ctx, p.ID, limitsOf(u.snap(), &p), u.now())
+}
+
+// ResetKeyUsage implements usageplan.UsageResetter: it forgets the quota
+// key consumed under each plan of snap in the current period (a deleted
+// key's). Counters already at zero are left alone, so that a store does
+// not gain an entry per plan for every deletion.
+func (u limiterUsage) ResetKeyUsage(ctx context.Context, snap *usageplan.Snapshot, key string) error {
+	now := u.now()
+	for _, p := range snap.Plans() {
+		lim := limitsOf(snap, &p)
+		used, err := u.lim.Usage(ctx, p.ID, key, lim, now)
+		if err != nil {
+			return err
+		}
+		if used > 0 {
+			if err := u.lim.ResetUsage(ctx, p.ID, key, lim, now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // limitsOf converts a plan's limits for the limiter.

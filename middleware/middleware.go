@@ -85,6 +85,7 @@ func NewMiddleware(reg *usageplan.Registry, lim *limiter.Limiter, cfg Config) (*
 	if m.now == nil {
 		m.now = time.Now
 	}
+	reg.ResetUsageWith(limiterUsage{lim: lim, snap: reg.Snapshot, now: m.now}) // a deleted key's usage goes with it
 	return m, nil
 }
 

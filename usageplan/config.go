@@ -127,6 +127,9 @@ func (r *Registry) Apply(cfg *Config, extra ...Problem) error {
 		return ps.err()
 	}
 
+	if err := r.forget(r.Snapshot(), droppedKeys(r.Snapshot().m, m)); err != nil {
+		return err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.cur.Load()

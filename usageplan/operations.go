@@ -150,24 +150,43 @@ func (r *Registry) RotateKeyTo(id string, secret keys.Secret) (keys.Key, error) 
 }
 
 // DeleteKey deletes a disabled key that no plan binds (keys.ErrEnabled or
-// keys.ErrInUse otherwise).
+// keys.ErrInUse otherwise). The key's consumed quota is forgotten in
+// every plan first, through the resetters of ResetUsageWith; if one
+// fails, the key stays and the error says why.
 func (r *Registry) DeleteKey(id string) error {
+	snap := r.Snapshot()
+	if err := checkDeleteKey(snap.m, id); err != nil {
+		return err
+	}
+	// The key is disabled, so it consumes nothing until it is deleted.
+	if err := r.forget(snap, []string{id}); err != nil {
+		return err
+	}
 	return r.change(func(m *model, _ time.Time) error {
-		i := find(m.keys, id, keyID)
-		if i < 0 {
-			return fmt.Errorf("key %s: %w", id, keys.ErrNotFound)
-		}
-		if err := m.keys[i].CheckDelete(); err != nil {
+		if err := checkDeleteKey(m, id); err != nil {
 			return err
 		}
-		for _, p := range m.plans {
-			if slices.Contains(p.Keys, id) {
-				return &keys.StateError{Key: id, Op: "delete", Err: fmt.Errorf("bound to %s: %w", p.ID, keys.ErrInUse)}
-			}
-		}
+		i := find(m.keys, id, keyID)
 		m.keys = slices.Delete(m.keys, i, i+1)
 		return nil
 	})
+}
+
+// checkDeleteKey refuses to delete an unknown, enabled or bound key.
+func checkDeleteKey(m *model, id string) error {
+	i := find(m.keys, id, keyID)
+	if i < 0 {
+		return fmt.Errorf("key %s: %w", id, keys.ErrNotFound)
+	}
+	if err := m.keys[i].CheckDelete(); err != nil {
+		return err
+	}
+	for _, p := range m.plans {
+		if slices.Contains(p.Keys, id) {
+			return &keys.StateError{Key: id, Op: "delete", Err: fmt.Errorf("bound to %s: %w", p.ID, keys.ErrInUse)}
+		}
+	}
+	return nil
 }
 
 // CreatePlan adds a plan. An empty ID is generated, an empty QuotaPeriod

@@ -2,7 +2,9 @@ package usageplan
 
 import (
 	"cmp"
+	"context"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"slices"
 	"sync"
@@ -61,6 +63,9 @@ type Registry struct {
 	opts Options
 	mu   sync.Mutex // serialises writers
 	cur  atomic.Pointer[Snapshot]
+
+	resetMu   sync.Mutex
+	resetters []UsageResetter
 }
 
 // NewRegistry returns an empty registry.
@@ -130,4 +135,57 @@ func samePlan(a, b Plan) bool {
 		slices.EqualFunc(a.Bindings, b.Bindings, func(x, y binding.Target) bool {
 			return x.Service == y.Service && x.Environment == y.Environment && slices.Equal(x.APIs, y.APIs)
 		})
+}
+
+// UsageResetter forgets the quota a key has consumed. The middleware
+// package adapts a limiter to it, and middleware.New registers one with
+// the registry it serves.
+type UsageResetter interface {
+	// ResetKeyUsage forgets the quota key has consumed under every plan
+	// of snap, in the current period. It must be safe for concurrent use.
+	ResetKeyUsage(ctx context.Context, snap *Snapshot, key string) error
+}
+
+// ResetUsageWith makes every key deletion forget the key's consumed
+// quota through u, in every plan (a deleted key is bound to no plan, but
+// may have been before): a new key that reuses the ID starts afresh.
+// Deletion means DeleteKey, and a Load or Apply whose config drops a key.
+// Resetters added more than once are called more than once, which is
+// harmless. It is safe for concurrent use.
+func (r *Registry) ResetUsageWith(u UsageResetter) {
+	r.resetMu.Lock()
+	defer r.resetMu.Unlock()
+	r.resetters = append(r.resetters, u)
+}
+
+// forget resets the usage of deleted keys through every resetter, before
+// the deletion is published: if a store fails, nothing is deleted and
+// the change can be retried. No lock is held (resetters are user code).
+func (r *Registry) forget(snap *Snapshot, ids []string) error {
+	r.resetMu.Lock()
+	rs := slices.Clone(r.resetters)
+	r.resetMu.Unlock()
+	for _, id := range ids {
+		for _, u := range rs {
+			if err := u.ResetKeyUsage(context.Background(), snap, id); err != nil {
+				return fmt.Errorf("usageplan: forgetting the usage of key %s: %w", id, err)
+			}
+		}
+	}
+	return nil
+}
+
+// droppedKeys returns the IDs of old's keys that m lacks.
+func droppedKeys(old, m *model) []string {
+	kept := make(map[string]bool, len(m.keys))
+	for _, k := range m.keys {
+		kept[k.ID] = true
+	}
+	var out []string
+	for _, k := range old.keys {
+		if !kept[k.ID] {
+			out = append(out, k.ID)
+		}
+	}
+	return out
 }
