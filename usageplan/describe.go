@@ -183,7 +183,7 @@ func (d Describer) rows(svc Service, keep func(b bindingRow) bool) []ApiUsagePla
 				r := ApiUsagePlan{
 					ServiceId: svc.ID, ServiceName: svc.Name,
 					UsagePlanId: p.ID, UsagePlanName: p.Name, UsagePlanDesc: p.Description,
-					Environment: b.Environment,
+					Environment:   b.Environment,
 					MaxRequestNum: p.Quota, MaxRequestNumPreSec: p.QPS,
 					CreatedTime: gatewayTime(p.Created), ModifiedTime: gatewayTime(p.Modified),
 				}
