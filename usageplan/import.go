@@ -2,6 +2,8 @@ package usageplan
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -9,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/planguard/planguard/keys"
 )
 
 // ExportFile is one saved response of the old gateway's Describe actions:
@@ -34,7 +38,11 @@ type ImportReport struct {
 // case with anything but letters and digits as '_'.
 const SecretEnvPrefix = "PLANGUARD_SECRET_"
 
-// SecretEnvName is the secretEnv Import uses for a key.
+// SecretEnvName is the secretEnv Import gives a key, unless another
+// imported key's ID maps to the same name ("partner-a", "partner_a" and
+// "Partner_A" all do): then each of them gets the name followed by '_'
+// and 8 hexadecimal digits of the SHA-256 of its exact ID, and the
+// report says so.
 func SecretEnvName(keyID string) string {
 	return SecretEnvPrefix + strings.Map(func(r rune) rune {
 		switch {
@@ -82,8 +90,19 @@ type importer struct {
 	cfg      Config
 	services map[string]*ServiceConfig
 	plans    map[string]*PlanConfig
-	keys     map[string]*KeyConfig
+	keys     map[string]*importedKey
 	report   ImportReport
+}
+
+// importedKey is a key and where the export first described it.
+type importedKey struct {
+	cfg       KeyConfig
+	origin    string // "file: path" of the first entry
+	file      string
+	path      string
+	statusSet bool
+	status    int   // when statusSet: 1 enabled, 0 disabled
+	badSecret error // why the exported secret is refused, or nil
 }
 
 // Import turns the old gateway's exported Describe responses into a
@@ -92,7 +111,7 @@ type importer struct {
 // reported; anything else that cannot be mapped is reported. Load the
 // result with Registry.Apply or write it out as JSON.
 func Import(files []ExportFile) (*Config, *ImportReport) {
-	im := &importer{services: map[string]*ServiceConfig{}, plans: map[string]*PlanConfig{}, keys: map[string]*KeyConfig{}}
+	im := &importer{services: map[string]*ServiceConfig{}, plans: map[string]*PlanConfig{}, keys: map[string]*importedKey{}}
 	for _, f := range files {
 		im.file(f)
 	}
@@ -156,22 +175,22 @@ func (im *importer) file(f ExportFile) {
 				r.UsagePlanId = planID
 				im.row(f.Name, "EnvironmentList["+strconv.Itoa(i)+"]", r)
 			}
-			for _, k := range res.AccessKeyList {
-				im.key(k.AccessKeyId, k.SecretName, "", k.Status)
+			for i, k := range res.AccessKeyList {
+				im.key(f.Name, "AccessKeyList["+strconv.Itoa(i)+"]", k.AccessKeyId, k.SecretName, "", k.Status)
 				im.bindKey(planID, k.AccessKeyId)
 			}
 		}
 	}
-	for _, k := range res.ApiKeySet {
+	for i, k := range res.ApiKeySet {
 		matched = true
-		im.key(k.AccessKeyId, k.SecretName, k.AccessKeySecret, k.Status)
+		im.key(f.Name, "ApiKeySet["+strconv.Itoa(i)+"]", k.AccessKeyId, k.SecretName, k.AccessKeySecret, k.Status)
 	}
 	if res.UsagePlanId != "" {
 		matched = true
 		p := im.plan(exportRow{UsagePlanId: res.UsagePlanId, UsagePlanName: res.UsagePlanName, UsagePlanDesc: res.UsagePlanDesc,
 			MaxRequestNum: res.MaxRequestNum, MaxRequestNumPreSec: res.MaxRequestNumPreSec})
-		for _, id := range res.BindSecretIds {
-			im.key(id, "", "", nil)
+		for i, id := range res.BindSecretIds {
+			im.key(f.Name, "Result.BindSecretIds["+strconv.Itoa(i)+"]", id, "", "", nil)
 			im.bindKey(p.ID, id)
 		}
 		for i, b := range res.BindEnvironments {
@@ -270,23 +289,87 @@ func (im *importer) service(id, name string) *ServiceConfig {
 	return s
 }
 
-func (im *importer) key(id, name, secret string, status *int) {
+// key records one export entry of a key. The first entry that gives a
+// name, secret or status wins; a later entry that disagrees is reported
+// (without the secrets), so that nothing is overwritten silently.
+func (im *importer) key(file, path, id, name, secret string, status *int) {
 	k := im.keys[id]
 	if k == nil {
-		k = &KeyConfig{ID: id}
+		k = &importedKey{cfg: KeyConfig{ID: id}, origin: file + ": " + path, file: file, path: path}
 		im.keys[id] = k
 	}
-	if name != "" {
-		k.Name = name
-	}
+	var diffs []string
 	if secret != "" {
-		k.Secret = secret
+		switch {
+		case k.cfg.Secret == "" && k.badSecret == nil:
+			if err := keys.ValidateSecret(keys.NewSecret(secret)); err != nil {
+				k.badSecret, k.file, k.path = err, file, path
+			} else {
+				k.cfg.Secret = secret
+			}
+		case k.cfg.Secret != secret:
+			diffs = append(diffs, "a different secret")
+		}
 	}
-	if status != nil && *status == 0 {
-		k.Status = "disabled"
-	} else if status != nil {
-		k.Status = ""
+	if name != "" {
+		if k.cfg.Name == "" {
+			k.cfg.Name = name
+		} else if k.cfg.Name != name {
+			diffs = append(diffs, fmt.Sprintf("SecretName %q (kept %q)", name, k.cfg.Name))
+		}
 	}
+	if status != nil {
+		st := min(max(*status, 0), 1)
+		if !k.statusSet {
+			k.statusSet, k.status = true, st
+			if st == 0 {
+				k.cfg.Status = "disabled"
+			}
+		} else if k.status != st {
+			diffs = append(diffs, fmt.Sprintf("Status %d (kept %d)", st, k.status))
+		}
+	}
+	if len(diffs) > 0 {
+		im.problem(file, path, "key %s: conflicts with %s: %s", id, k.origin, strings.Join(diffs, ", "))
+	}
+}
+
+// secretEnvs names the secretEnv of every key that has no secret, each
+// name distinct (see SecretEnvName), reporting the keys it renamed.
+func (im *importer) secretEnvs() map[string]string {
+	byName := map[string][]string{}
+	taken := map[string]bool{}
+	for id, k := range im.keys {
+		if k.cfg.Secret == "" {
+			byName[SecretEnvName(id)] = append(byName[SecretEnvName(id)], id)
+		}
+	}
+	out := map[string]string{}
+	for name, ids := range byName {
+		if len(ids) == 1 {
+			out[ids[0]] = name
+			taken[name] = true
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		ids := byName[name]
+		if len(ids) == 1 {
+			continue
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			sum := sha256.Sum256([]byte(id))
+			digits := hex.EncodeToString(sum[:])
+			n := 8
+			for taken[name+"_"+digits[:n]] {
+				n++
+			}
+			out[id] = name + "_" + digits[:n]
+			taken[out[id]] = true
+			im.problem("key "+id, "secretEnv", "%s is shared by %s; imported as %s", name, strings.Join(ids, ", "), out[id])
+		}
+	}
+	return out
 }
 
 func (im *importer) bindKey(planID, keyID string) {
@@ -326,13 +409,17 @@ func (im *importer) finish() {
 		s.Name = im.name("service "+id, "ServiceName", s.Name, id)
 		im.cfg.Services = append(im.cfg.Services, *s)
 	}
+	envs := im.secretEnvs()
 	for _, id := range slices.Sorted(maps.Keys(im.keys)) {
 		k := im.keys[id]
-		k.Name = im.name("key "+id, "SecretName", k.Name, id)
-		if k.Secret == "" {
-			k.SecretEnv = SecretEnvName(id)
+		k.cfg.Name = im.name("key "+id, "SecretName", k.cfg.Name, id)
+		if k.cfg.Secret == "" {
+			k.cfg.SecretEnv = envs[id]
 		}
-		im.cfg.Keys = append(im.cfg.Keys, *k)
+		if k.badSecret != nil && k.cfg.Secret == "" {
+			im.problem(k.file, k.path, "key %s: the secret is not valid in planguard (%v); imported with secretEnv %s", id, k.badSecret, k.cfg.SecretEnv)
+		}
+		im.cfg.Keys = append(im.cfg.Keys, k.cfg)
 	}
 	for _, id := range slices.Sorted(maps.Keys(im.plans)) {
 		p := im.plans[id]

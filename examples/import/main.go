@@ -8,8 +8,13 @@
 // FILE=usagePlan-… names the plan of a response that does not name it
 // (DescribeUsagePlanEnvironments, DescribeUsagePlanSecretIds). The config
 // goes to standard output; what could not be mapped goes to standard
-// error, and the exit code is 3 when there was any. Keys whose secret is
-// not in the export get a secretEnv (PLANGUARD_SECRET_<ID>).
+// error, and the exit code is 3 when there was any: names made valid,
+// two exports that disagree about a key (the first is kept), a secret
+// planguard would refuse (the key gets a secretEnv instead). Keys whose
+// secret is not in the export get a secretEnv (PLANGUARD_SECRET_<ID>);
+// keys whose IDs give the same name (partner-a, partner_a, Partner_A) each
+// get the name plus '_' and 8 hex digits of their ID's SHA-256, and that
+// is reported too, so that no two keys ever read one variable.
 package main
 
 import (
