@@ -11,7 +11,7 @@ import (
 	"github.com/planguard/planguard/keys"
 )
 
-// Paging of the Describe queries (SPEC §9).
+// Paging of the Describe queries.
 const (
 	DefaultLimit = 20
 	MaxLimit     = 100

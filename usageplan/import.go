@@ -90,8 +90,10 @@ type importer struct {
 	cfg      Config
 	services map[string]*ServiceConfig
 	plans    map[string]*PlanConfig
-	keys     map[string]*importedKey
-	report   ImportReport
+	// planOrigin is where the export first described each plan.
+	planOrigin map[string]string
+	keys       map[string]*importedKey
+	report     ImportReport
 }
 
 // importedKey is a key and where the export first described it.
@@ -107,11 +109,11 @@ type importedKey struct {
 
 // Import turns the old gateway's exported Describe responses into a
 // planguard Config. Keys whose secret the export lacks get a secretEnv
-// (SecretEnvName); names the SPEC does not allow are made valid and
+// (SecretEnvName); names planguard does not allow are made valid and
 // reported; anything else that cannot be mapped is reported. Load the
 // result with Registry.Apply or write it out as JSON.
 func Import(files []ExportFile) (*Config, *ImportReport) {
-	im := &importer{services: map[string]*ServiceConfig{}, plans: map[string]*PlanConfig{}, keys: map[string]*importedKey{}}
+	im := &importer{services: map[string]*ServiceConfig{}, plans: map[string]*PlanConfig{}, planOrigin: map[string]string{}, keys: map[string]*importedKey{}}
 	for _, f := range files {
 		im.file(f)
 	}
@@ -187,7 +189,7 @@ func (im *importer) file(f ExportFile) {
 	}
 	if res.UsagePlanId != "" {
 		matched = true
-		p := im.plan(exportRow{UsagePlanId: res.UsagePlanId, UsagePlanName: res.UsagePlanName, UsagePlanDesc: res.UsagePlanDesc,
+		p := im.plan(f.Name, "Result", exportRow{UsagePlanId: res.UsagePlanId, UsagePlanName: res.UsagePlanName, UsagePlanDesc: res.UsagePlanDesc,
 			MaxRequestNum: res.MaxRequestNum, MaxRequestNumPreSec: res.MaxRequestNumPreSec})
 		for i, id := range res.BindSecretIds {
 			im.key(f.Name, "Result.BindSecretIds["+strconv.Itoa(i)+"]", id, "", "", nil)
@@ -212,7 +214,7 @@ func (im *importer) row(file, path string, r exportRow) {
 		im.problem(file, path, "no UsagePlanId")
 		return
 	}
-	p := im.plan(r)
+	p := im.plan(file, path, r)
 	if r.ServiceId == "" {
 		return // a plan list row
 	}
@@ -254,25 +256,46 @@ func (im *importer) row(file, path string, r exportRow) {
 	p.Bindings = append(p.Bindings, b)
 }
 
-func (im *importer) plan(r exportRow) *PlanConfig {
+// plan records one export entry of a plan. As with keys, the first
+// entry that gives a value wins and a later one that disagrees is
+// reported.
+func (im *importer) plan(file, path string, r exportRow) *PlanConfig {
 	p := im.plans[r.UsagePlanId]
 	if p == nil {
 		p = &PlanConfig{ID: r.UsagePlanId}
 		im.plans[r.UsagePlanId] = p
 	}
-	if r.UsagePlanName != "" {
-		p.Name = r.UsagePlanName
+	if file != "" && im.planOrigin[p.ID] == "" {
+		im.planOrigin[p.ID] = file + ": " + path
 	}
-	if r.UsagePlanDesc != "" {
-		p.Description = r.UsagePlanDesc
+	var diffs []string
+	text := func(field string, dst *string, v string) {
+		switch {
+		case v == "":
+		case *dst == "":
+			*dst = v
+		case *dst != v:
+			diffs = append(diffs, fmt.Sprintf("%s %q (kept %q)", field, v, *dst))
+		}
 	}
-	if r.MaxRequestNum != nil {
-		n := json.Number(strconv.FormatInt(*r.MaxRequestNum, 10))
-		p.Quota = &n
+	number := func(field string, dst **json.Number, v *int64) {
+		if v == nil {
+			return
+		}
+		n := json.Number(strconv.FormatInt(*v, 10))
+		switch {
+		case *dst == nil:
+			*dst = &n
+		case **dst != n:
+			diffs = append(diffs, fmt.Sprintf("%s %s (kept %s)", field, n, **dst))
+		}
 	}
-	if r.MaxRequestNumPreSec != nil {
-		n := json.Number(strconv.FormatInt(*r.MaxRequestNumPreSec, 10))
-		p.QPS = &n
+	text("UsagePlanName", &p.Name, r.UsagePlanName)
+	text("UsagePlanDesc", &p.Description, r.UsagePlanDesc)
+	number("MaxRequestNum", &p.Quota, r.MaxRequestNum)
+	number("MaxRequestNumPreSec", &p.QPS, r.MaxRequestNumPreSec)
+	if len(diffs) > 0 {
+		im.problem(file, path, "plan %s: conflicts with %s: %s", p.ID, im.planOrigin[p.ID], strings.Join(diffs, ", "))
 	}
 	return p
 }
@@ -375,7 +398,7 @@ func (im *importer) secretEnvs() map[string]string {
 func (im *importer) bindKey(planID, keyID string) {
 	p := im.plans[planID]
 	if p == nil {
-		p = im.plan(exportRow{UsagePlanId: planID})
+		p = im.plan("", "", exportRow{UsagePlanId: planID})
 	}
 	if !slices.Contains(p.Keys, keyID) {
 		p.Keys = append(p.Keys, keyID)
@@ -384,7 +407,7 @@ func (im *importer) bindKey(planID, keyID string) {
 
 var invalidNameChars = regexp.MustCompile(`[^A-Za-z0-9_]`)
 
-// name returns n if it is a valid SPEC name, or a valid one derived from
+// name returns n if it is a valid name, or a valid one derived from
 // it (or from fallback), reporting the change.
 func (im *importer) name(file, path, n, fallback string) string {
 	if nameReason(n) == "" {

@@ -85,3 +85,15 @@ func TestImportReportsConflictsAndInvalidSecrets(t *testing.T) {
 	assert.Equal(t, "PLANGUARD_SECRET_SHORT_KEY_1", byID["short_key_1"].SecretEnv)
 	assert.Empty(t, byID["short_key_1"].Secret)
 }
+
+// Two exports that disagree about a plan's name or limits are reported;
+// the first is kept.
+func TestImportReportsPlanConflicts(t *testing.T) {
+	cfg, report := Import([]ExportFile{
+		{Name: "a.json", Data: []byte(`{"UsagePlanStatusSet": [{"UsagePlanId": "usagePlan-aaaaaaaa", "UsagePlanName": "gold", "MaxRequestNum": 100, "MaxRequestNumPreSec": 10}]}`)},
+		{Name: "b.json", Data: []byte(`{"UsagePlanStatusSet": [{"UsagePlanId": "usagePlan-aaaaaaaa", "UsagePlanName": "gold", "MaxRequestNum": 500, "MaxRequestNumPreSec": 10}]}`)},
+	})
+	assert.Equal(t, `b.json: UsagePlanStatusSet[0]: plan usagePlan-aaaaaaaa: conflicts with a.json: UsagePlanStatusSet[0]: MaxRequestNum 500 (kept 100)`, problemText(report))
+	require.Len(t, cfg.Plans, 1)
+	assert.Equal(t, "100", cfg.Plans[0].Quota.String())
+}

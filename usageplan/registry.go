@@ -51,7 +51,8 @@ func (o Options) rand() io.Reader {
 }
 
 // Registry owns services, keys, plans and bindings. Every change is
-// validated against all of SPEC §2–4 and applied atomically: a refused
+// validated against every rule (IDs, names, limits, bindings and the
+// exclusivity of plans) and applied atomically: a refused
 // change leaves nothing behind. Readers take a Snapshot, which never
 // blocks and never shows a half-applied change.
 //
