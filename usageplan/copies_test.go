@@ -124,3 +124,17 @@ func TestReloadKeepsTimesOfKeysThatSigned(t *testing.T) {
 	k, _ = reg.Key(id)
 	assert.Equal(t, now, k.Modified, "a new secret is a change")
 }
+
+// Explain's plan is a copy too.
+func TestExplainHandsOutACopy(t *testing.T) {
+	reg := specRegistry(t)
+	snap := reg.Snapshot()
+	ex, err := snap.Explain(Request{Service: "service-abcd1234", Environment: "release", Method: "GET", Path: "/orders",
+		Key: "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN"})
+	require.NoError(t, err)
+	ex.Plan.Keys[0] = "partner_key_1"
+	ex.Plan.Bindings[1].APIs[0] = "api-list0001"
+	p, _ := snap.Plan("usagePlan-kgf82zcd")
+	assert.Equal(t, []string{"AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN"}, p.Keys)
+	assert.Equal(t, []string{"api-get00001"}, p.Bindings[1].APIs)
+}

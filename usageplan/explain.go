@@ -74,6 +74,6 @@ func (s *Snapshot) Explain(req Request) (Explanation, error) {
 	if !ok {
 		return ex, fmt.Errorf("key %s for %s in %s/%s: %w", req.Key, api.ID, req.Service, req.Environment, ErrNoPlan)
 	}
-	ex.Plan = *plan
+	ex.Plan = plan.clone() // the caller may change it; the snapshot must not see that
 	return ex, nil
 }
