@@ -161,12 +161,20 @@ func (d Describer) fillUsage(ctx context.Context, rows []ApiUsagePlan) error {
 	return nil
 }
 
+// rowRef is one row of DescribeApiUsagePlan or DescribeServiceUsagePlan
+// before it is written out: listing and sorting these is cheap, and only
+// the rows of the page returned become ApiUsagePlan values.
+type rowRef struct {
+	plan     *Plan // the snapshot's: read only
+	env, api string
+}
+
 // rows lists every (plan, environment, API or service-wide) of service,
-// without usage (see fillUsage).
-func (d Describer) rows(svc Service, keep func(b bindingRow) bool) []ApiUsagePlan {
-	var out []ApiUsagePlan
+// sorted by plan ID, environment and API ID.
+func (d Describer) rows(svc Service, keep func(b bindingRow) bool) []rowRef {
+	var out []rowRef
 	for i := range d.Snapshot.m.plans {
-		p := &d.Snapshot.m.plans[i] // read only: no copy of every plan's keys
+		p := &d.Snapshot.m.plans[i] // no copy of every plan's keys
 		for _, b := range p.Bindings {
 			if b.Service != svc.ID {
 				continue
@@ -176,34 +184,49 @@ func (d Describer) rows(svc Service, keep func(b bindingRow) bool) []ApiUsagePla
 				apis = []string{""}
 			}
 			for _, apiID := range apis {
-				row := bindingRow{env: b.Environment, api: apiID}
-				if !keep(row) {
-					continue
+				if keep(bindingRow{env: b.Environment, api: apiID}) {
+					out = append(out, rowRef{plan: p, env: b.Environment, api: apiID})
 				}
-				r := ApiUsagePlan{
-					ServiceId: svc.ID, ServiceName: svc.Name,
-					UsagePlanId: p.ID, UsagePlanName: p.Name, UsagePlanDesc: p.Description,
-					Environment:   b.Environment,
-					MaxRequestNum: p.Quota, MaxRequestNumPreSec: p.QPS,
-					CreatedTime: gatewayTime(p.Created), ModifiedTime: gatewayTime(p.Modified),
-				}
-				if a, ok := svc.API(apiID); ok {
-					r.ApiId, r.ApiName, r.Path, r.Method = a.ID, a.Name, a.Path, a.Method
-				}
-				out = append(out, r)
 			}
 		}
 	}
-	slices.SortStableFunc(out, func(a, b ApiUsagePlan) int {
-		if c := compareStrings(a.UsagePlanId, b.UsagePlanId); c != 0 {
+	slices.SortStableFunc(out, func(a, b rowRef) int {
+		if c := compareStrings(a.plan.ID, b.plan.ID); c != 0 {
 			return c
 		}
-		if c := compareStrings(a.Environment, b.Environment); c != 0 {
+		if c := compareStrings(a.env, b.env); c != 0 {
 			return c
 		}
-		return compareStrings(a.ApiId, b.ApiId)
+		return compareStrings(a.api, b.api)
 	})
 	return out
+}
+
+// pageRows writes out the rows of the page pg selects, with their usage.
+func (d Describer) pageRows(ctx context.Context, svc Service, refs []rowRef, pg Page) ([]ApiUsagePlan, error) {
+	refs, err := page(refs, pg)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ApiUsagePlan, 0, len(refs))
+	for _, ref := range refs {
+		p := ref.plan
+		r := ApiUsagePlan{
+			ServiceId: svc.ID, ServiceName: svc.Name,
+			UsagePlanId: p.ID, UsagePlanName: p.Name, UsagePlanDesc: p.Description,
+			Environment:   ref.env,
+			MaxRequestNum: p.Quota, MaxRequestNumPreSec: p.QPS,
+			CreatedTime: gatewayTime(p.Created), ModifiedTime: gatewayTime(p.Modified),
+		}
+		if a, ok := svc.API(ref.api); ok {
+			r.ApiId, r.ApiName, r.Path, r.Method = a.ID, a.Name, a.Path, a.Method
+		}
+		out = append(out, r)
+	}
+	if err := d.fillUsage(ctx, out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 type bindingRow struct{ env, api string }
@@ -257,10 +280,7 @@ func (d Describer) ApiUsagePlan(ctx context.Context, q ApiUsagePlanQuery) (ApiUs
 		}
 		return len(q.ApiIds) == 0 || slices.Contains(q.ApiIds, b.api)
 	})
-	list, err := page(rows, q.Page)
-	if err == nil {
-		err = d.fillUsage(ctx, list)
-	}
+	list, err := d.pageRows(ctx, svc, rows, q.Page)
 	if err != nil {
 		return ApiUsagePlanSet{}, err
 	}
@@ -278,10 +298,7 @@ func (d Describer) ServiceUsagePlan(ctx context.Context, serviceID string, p Pag
 		return ServiceUsagePlanSet{}, err
 	}
 	rows := d.rows(svc, func(b bindingRow) bool { return b.api == "" })
-	list, err := page(rows, p)
-	if err == nil {
-		err = d.fillUsage(ctx, list)
-	}
+	list, err := d.pageRows(ctx, svc, rows, p)
 	if err != nil {
 		return ServiceUsagePlanSet{}, err
 	}
