@@ -59,6 +59,8 @@ func TestEditingAppliedConfigLeavesRegistryAlone(t *testing.T) {
 	assert.Equal(t, want.String(), got.String())
 	s, _ := reg.Snapshot().Service("service-abcd1234")
 	assert.False(t, s.HasEnvironment("prepub"))
+	_, err = reg.Snapshot().Explain(Request{Service: "service-abcd1234", Environment: "prepub", Method: "GET", Path: "/health"})
+	require.ErrorIs(t, err, ErrNotPublished, "the auth-NONE API is not served where the service was never published")
 	p, _ := reg.Snapshot().Plan("usagePlan-kgf82zcd")
 	assert.Equal(t, []string{"AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN"}, p.Keys)
 }
