@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/planguard/planguard/limiter"
 )
 
 // Header names the middleware sets on responses and requests.
@@ -42,6 +44,13 @@ type Error struct {
 	// Cause is the underlying error, for logs: a *keys.AuthError, the
 	// store's error, or nil. It never holds a secret.
 	Cause error
+	// Reason is why the request was refused (the Observer's).
+	Reason Reason
+	// Caller is what was established before the refusal (see
+	// Event.Caller); valid during the ErrorHandler's call.
+	Caller *Caller
+	// Decision is the limiter's, for RefusedQPS and RefusedQuota.
+	Decision limiter.Decision
 }
 
 func (e *Error) Error() string { return strconv.Itoa(e.Status) + " " + e.Message }

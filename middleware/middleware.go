@@ -45,6 +45,9 @@ type Config struct {
 	ErrorHandler ErrorHandler
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Observer, when set, is called once per request with its outcome
+	// (see Event); nil costs nothing.
+	Observer Observer
 }
 
 // Middleware is the built handler factory; Wrap is what New returns.
@@ -104,6 +107,8 @@ type request struct {
 	url     urlCopy
 	headers headerScratch
 	ownsHdr bool // view.Header is a copy, free to change
+	event   Event     // the Observer's, filled only when there is one
+	start   time.Time // when planguard started on the request, with an Observer
 }
 
 // writableHeader returns the view's header map, copied from the client's
@@ -131,6 +136,10 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	now := m.now()
 	snap := m.reg.Snapshot()
 	q := &request{Context: r.Context()}
+	if m.cfg.Observer != nil {
+		q.start = time.Now()
+		q.event.Revision = snap.Version()
+	}
 	// WithContext is the only way to give a request a context; its copy
 	// stays on the stack, and only q is allocated.
 	q.view = *r.WithContext(q)
@@ -152,7 +161,10 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		ok = false
 	}
 	if !ok {
-		m.refuse(w, r, &Error{Status: http.StatusNotFound, Message: "There is no api match uri[" + r.URL.Path + "]."})
+		if derived.routes[env] != nil { // a known one: not whatever the path began with
+			q.caller.Environment = env
+		}
+		m.refuse(w, r, q, &Error{Status: http.StatusNotFound, Message: "There is no api match uri[" + r.URL.Path + "].", Reason: RefusedNoAPI})
 		return
 	}
 	api := t.api
@@ -165,45 +177,53 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 
 	key, err := m.verifier.VerifyIn(r, snap, now) // the request sees one snapshot
 	if err != nil {
-		e := &Error{Status: http.StatusUnauthorized, Message: "HMAC signature cannot be verified.", Cause: err}
+		e := &Error{Status: http.StatusUnauthorized, Message: "HMAC signature cannot be verified.", Cause: err, Reason: RefusedAuth}
 		if ae := (*keys.AuthError)(nil); errors.As(err, &ae) {
 			e.Status, e.Message = ae.Status(), ae.Message() // 429 when the key's replay cache is full
+			q.event.AuthReason = ae.Reason
 			if ae.RetryAfter > 0 {
 				w.Header()[canonRetry] = []string{strconv.FormatInt(seconds(ae.RetryAfter), 10)}
 			}
 		}
-		m.refuse(w, r, e)
+		m.refuse(w, r, q, e)
 		return
 	}
 	plan, ok := snap.Resolve(t.service, env, api.ID, key.ID)
 	if !ok {
-		m.refuse(w, r, &Error{Status: http.StatusForbidden, Message: MessageNoPlan})
+		m.refuse(w, r, q, &Error{Status: http.StatusForbidden, Message: MessageNoPlan, Reason: RefusedNoPlan})
 		return
 	}
 	c.SecretID, c.Plan = key.ID, plan
 	ps := derived.plans[plan.ID] // plan is snap's, so it is there
 	ctx, cancel := q.storeContext(m.cfg.StoreTimeout)
+	var storeStart time.Time
+	if m.cfg.Observer != nil {
+		storeStart = time.Now()
+	}
 	d, err := m.lim.AllowAt(ctx, plan.ID, key.ID, ps.limits, now)
 	if cancel != nil {
 		cancel()
+	}
+	if m.cfg.Observer != nil {
+		q.event.StoreCalled, q.event.StoreElapsed, q.event.StoreErr = true, time.Since(storeStart), err
 	}
 	if err != nil {
 		if m.cfg.FailOpen {
 			m.admit(w, q, t.apiID, next)
 			return
 		}
-		m.refuse(w, r, &Error{Status: http.StatusServiceUnavailable, Message: MessageStoreFailed, Cause: err})
+		m.refuse(w, r, q, &Error{Status: http.StatusServiceUnavailable, Message: MessageStoreFailed, Cause: err, Reason: RefusedStore})
 		return
 	}
 	setUsageHeaders(w.Header(), &q.headers, ps, plan, d, now)
 	switch d.Refused {
 	case limiter.LimitQPS:
 		w.Header()[canonAPIID] = t.apiID
-		m.refuse(w, r, &Error{Status: http.StatusTooManyRequests, Message: MessageQPS})
+		m.refuse(w, r, q, &Error{Status: http.StatusTooManyRequests, Message: MessageQPS, Reason: RefusedQPS, Decision: d})
 		return
 	case limiter.LimitQuota:
 		w.Header()[canonAPIID] = t.apiID
-		m.refuse(w, r, &Error{Status: http.StatusTooManyRequests, Message: MessageQuota})
+		m.refuse(w, r, q, &Error{Status: http.StatusTooManyRequests, Message: MessageQuota, Reason: RefusedQuota, Decision: d})
 		return
 	}
 	m.admit(w, q, t.apiID, next)
@@ -214,12 +234,26 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 func (m *Middleware) admit(w http.ResponseWriter, q *request, apiID []string, next http.Handler) {
 	w.Header()[canonAPIID] = apiID
 	m.forward(q)
+	if m.cfg.Observer != nil {
+		m.observe(q, Admitted)
+	}
 	next.ServeHTTP(w, &q.view)
 }
 
-func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, e *Error) {
+func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, q *request, e *Error) {
+	e.Caller = &q.caller
+	if m.cfg.Observer != nil {
+		m.observe(q, e.Reason)
+	}
 	drain(w, r)
 	m.onError(w, r, e)
+}
+
+// observe hands q's outcome to the Observer.
+func (m *Middleware) observe(q *request, reason Reason) {
+	e := &q.event
+	e.Reason, e.Caller, e.Elapsed = reason, &q.caller, time.Since(q.start)
+	m.cfg.Observer(q.Context, e)
 }
 
 // forward sets the caller headers on the handler's view (ForwardHeaders).

@@ -1,0 +1,83 @@
+package middleware
+
+import (
+	"context"
+	"time"
+
+	"github.com/planguard/planguard/keys"
+)
+
+// Reason is the outcome of a request: admitted, or why it was refused.
+// The observer sees it in an Event and an ErrorHandler in an Error, so
+// that both can tell a QPS refusal from a quota one without reading a
+// message.
+type Reason uint8
+
+const (
+	Admitted      Reason = iota // served (with FailOpen, also when the store failed)
+	RefusedNoAPI                // 404: no API matches the path
+	RefusedAuth                 // 401, or 429 when the key's replay cache is full
+	RefusedNoPlan               // 403: the key has no plan for the API
+	RefusedQPS                  // 429: the plan's QPS
+	RefusedQuota                // 429: the plan's quota
+	RefusedStore                // 503: the quota store failed
+)
+
+// String returns the outcome's name as metrics label it: "admitted",
+// "not_found", "auth", "no_plan", "qps", "quota", "store_failure".
+func (r Reason) String() string {
+	switch r {
+	case Admitted:
+		return "admitted"
+	case RefusedNoAPI:
+		return "not_found"
+	case RefusedAuth:
+		return "auth"
+	case RefusedNoPlan:
+		return "no_plan"
+	case RefusedQPS:
+		return "qps"
+	case RefusedQuota:
+		return "quota"
+	case RefusedStore:
+		return "store_failure"
+	}
+	return "unknown"
+}
+
+// Event is what the observer learns about one request. It never holds a
+// secret, a signature or the request's headers.
+type Event struct {
+	Reason Reason
+	// AuthReason says why the signature was refused, for RefusedAuth
+	// (keys.Reason's String names it); zero otherwise.
+	AuthReason keys.Reason
+	// Caller is what was established before the outcome: empty for
+	// RefusedNoAPI; Service, Environment and API from routing on;
+	// SecretID (the key ID) and Plan once a plan was found. Environment
+	// is set for RefusedNoAPI when the environment was known. It is the
+	// request's Caller: read it during the call, do not keep it.
+	Caller *Caller
+	// Elapsed is the time planguard spent on the request, up to the
+	// outcome: routing, verification, resolution and the limiter call,
+	// not the handler's nor the ErrorHandler's time.
+	Elapsed time.Duration
+	// StoreCalled reports whether the limiter was consulted (a plan was
+	// found); StoreElapsed is the time of that call and StoreErr its
+	// error. The limiter answers most calls from memory and reaches the
+	// store when a quota lease runs out (or on every call for a store
+	// without leases, such as Redis with lease size 1).
+	StoreCalled  bool
+	StoreElapsed time.Duration
+	StoreErr     error
+	// Revision is the registry snapshot's Version the request was
+	// decided under.
+	Revision uint64
+}
+
+// Observer is called once per request, synchronously, with the outcome,
+// before the handler runs or the refusal is written. ctx is the
+// request's context (a trace span there can take attributes). It must be
+// safe for concurrent use and should be fast; it must not keep e or
+// e.Caller after it returns.
+type Observer func(ctx context.Context, e *Event)
