@@ -106,7 +106,7 @@ type request struct {
 	caller  Caller
 	url     urlCopy
 	headers headerScratch
-	ownsHdr bool // view.Header is a copy, free to change
+	ownsHdr bool      // view.Header is a copy, free to change
 	event   Event     // the Observer's, filled only when there is one
 	start   time.Time // when planguard started on the request, with an Observer
 }
