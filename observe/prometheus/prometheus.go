@@ -1,0 +1,133 @@
+// Package prometheus exports planguard's decisions as Prometheus
+// metrics: a Collector fed by the middleware's Observer hook.
+//
+//	col := prometheus.New(prometheus.Options{Registry: reg})
+//	promclient.MustRegister(col)
+//	mw, err := middleware.New(reg, lim, middleware.Config{Observer: col.Observe})
+//
+// Requests are counted by result, environment, service, API and plan,
+// never by key: keys can number millions. The metric names, labels and
+// units are listed in docs/observability.md.
+package prometheus
+
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/planguard/planguard/middleware"
+	"github.com/planguard/planguard/usageplan"
+)
+
+// Options holds the Collector's optional settings.
+type Options struct {
+	// Registry, when set, is exported as planguard_registry_revision,
+	// read at each scrape.
+	Registry *usageplan.Registry
+	// Buckets of the planguard_request_duration_seconds and
+	// planguard_store_call_duration_seconds histograms; nil means
+	// DefaultBuckets.
+	Buckets []float64
+	// ConstLabels are added to every metric (an instance's name, say).
+	ConstLabels prometheus.Labels
+}
+
+// DefaultBuckets span planguard's own time, from a cached decision
+// (microseconds) to a slow store round trip (a quarter of a second).
+var DefaultBuckets = []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25}
+
+// Collector is a prometheus.Collector of planguard's decisions. Register
+// it and pass its Observe method as middleware.Config.Observer (or call
+// it from an Observer of your own).
+type Collector struct {
+	requests    *prometheus.CounterVec   // result, environment, service, api, plan
+	authRefused *prometheus.CounterVec   // reason
+	duration    *prometheus.HistogramVec // result
+	storeTime   prometheus.Histogram
+	storeErrors prometheus.Counter
+	revision    prometheus.GaugeFunc // nil without a Registry
+}
+
+// New returns a Collector.
+func New(o Options) *Collector {
+	buckets := o.Buckets
+	if buckets == nil {
+		buckets = DefaultBuckets
+	}
+	c := &Collector{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "planguard_requests_total", ConstLabels: o.ConstLabels,
+			Help: "Requests decided by planguard, by result (admitted, not_found, auth, no_plan, qps, quota, store_failure).",
+		}, []string{"result", "environment", "service", "api", "plan"}),
+		authRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "planguard_auth_refusals_total", ConstLabels: o.ConstLabels,
+			Help: "Requests refused for their signature, by reason.",
+		}, []string{"reason"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "planguard_request_duration_seconds", ConstLabels: o.ConstLabels, Buckets: buckets,
+			Help: "Time planguard spent on a request up to its decision (not the handler's), by result.",
+		}, []string{"result"}),
+		storeTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "planguard_store_call_duration_seconds", ConstLabels: o.ConstLabels, Buckets: buckets,
+			Help: "Time of the limiter call that consults the quota store, per request that reached it.",
+		}),
+		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "planguard_store_errors_total", ConstLabels: o.ConstLabels,
+			Help: "Limiter calls that failed because the quota store did.",
+		}),
+	}
+	if reg := o.Registry; reg != nil {
+		c.revision = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "planguard_registry_revision", ConstLabels: o.ConstLabels,
+			Help: "Changes applied to the registry (its snapshot's Version).",
+		}, func() float64 { return float64(reg.Snapshot().Version()) })
+	}
+	return c
+}
+
+// Observe counts one decision; it is a middleware.Observer.
+func (c *Collector) Observe(_ context.Context, e *middleware.Event) {
+	result := e.Reason.String()
+	var api, plan string
+	if e.Caller.API != nil {
+		api = e.Caller.API.ID
+	}
+	if e.Caller.Plan != nil {
+		plan = e.Caller.Plan.ID
+	}
+	c.requests.WithLabelValues(result, e.Caller.Environment, e.Caller.Service, api, plan).Inc()
+	c.duration.WithLabelValues(result).Observe(e.Elapsed.Seconds())
+	if e.Reason == middleware.RefusedAuth {
+		c.authRefused.WithLabelValues(e.AuthReason.String()).Inc()
+	}
+	if e.StoreCalled {
+		c.storeTime.Observe(e.StoreElapsed.Seconds())
+		if e.StoreErr != nil {
+			c.storeErrors.Inc()
+		}
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	c.requests.Describe(ch)
+	c.authRefused.Describe(ch)
+	c.duration.Describe(ch)
+	c.storeTime.Describe(ch)
+	c.storeErrors.Describe(ch)
+	if c.revision != nil {
+		c.revision.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.requests.Collect(ch)
+	c.authRefused.Collect(ch)
+	c.duration.Collect(ch)
+	c.storeTime.Collect(ch)
+	c.storeErrors.Collect(ch)
+	if c.revision != nil {
+		c.revision.Collect(ch)
+	}
+}
