@@ -164,7 +164,7 @@ func TestCollectorCountsRequestsByResult(t *testing.T) {
 	// The revision follows the registry at scrape time.
 	rev := f.reg.Snapshot().Version()
 	require.NoError(t, testutil.CollectAndCompare(f.col, strings.NewReader(revisionText(rev)), "planguard_registry_revision"))
-	require.NoError(t, f.reg.DeleteKey(loneKey))
+	require.NoError(t, f.reg.DisableKey(loneKey))
 	require.NoError(t, testutil.CollectAndCompare(f.col, strings.NewReader(revisionText(rev+1)), "planguard_registry_revision"))
 }
 
