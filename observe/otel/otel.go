@@ -1,0 +1,162 @@
+// Package otel reports planguard's decisions through OpenTelemetry: an
+// Observer (for the middleware's Observer hook) that sets the decision's
+// attributes on the request's span, and records metrics through the
+// OTel metrics API.
+//
+//	obs, err := otel.New(otel.Options{Registry: reg}) // global providers by default
+//	mw, err := middleware.New(reg, lim, middleware.Config{Observer: obs.Observe})
+//
+// The span is the one in the request's context (otelhttp's server span,
+// say): put the tracing middleware outside planguard's. Metric and
+// attribute names are listed in docs/observability.md; error.type is the
+// semantic-convention name, the others are planguard's own, since the
+// conventions have none for API usage plans.
+package otel
+
+import (
+	"context"
+	"sync"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/planguard/planguard/middleware"
+	"github.com/planguard/planguard/usageplan"
+)
+
+// Attribute keys, on spans and (but the key ID and the authentication
+// reason) on metrics.
+const (
+	AttrResult      = attribute.Key("planguard.result") // middleware.Reason's String
+	AttrEnvironment = attribute.Key("planguard.environment")
+	AttrService     = attribute.Key("planguard.service.id")
+	AttrAPI         = attribute.Key("planguard.api.id")
+	AttrPlan        = attribute.Key("planguard.plan.id")
+	AttrKey         = attribute.Key("planguard.key.id")      // spans only: keys can number millions
+	AttrAuthReason  = attribute.Key("planguard.auth.reason") // spans only, on auth refusals
+	AttrRevision    = attribute.Key("planguard.registry.revision")
+)
+
+// ScopeName is the instrumentation scope of the meter.
+const ScopeName = "github.com/planguard/planguard/observe/otel"
+
+// Options holds the Observer's optional settings.
+type Options struct {
+	// MeterProvider provides the meter; nil means otel.GetMeterProvider().
+	MeterProvider metric.MeterProvider
+	// Registry, when set, is reported as planguard.registry.revision.
+	Registry *usageplan.Registry
+}
+
+// Observer records planguard's decisions; its Observe method is a
+// middleware.Observer.
+type Observer struct {
+	requests    metric.Int64Counter
+	duration    metric.Float64Histogram
+	storeTime   metric.Float64Histogram
+	storeErrors metric.Int64Counter
+	sets        sync.Map // labels → metric.MeasurementOption, built once per series
+}
+
+// New returns an Observer on o's meter provider.
+func New(o Options) (*Observer, error) {
+	mp := o.MeterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	m := mp.Meter(ScopeName)
+	obs := &Observer{}
+	var err error
+	if obs.requests, err = m.Int64Counter("planguard.requests", metric.WithUnit("{request}"),
+		metric.WithDescription("Requests decided by planguard, by result.")); err != nil {
+		return nil, err
+	}
+	if obs.duration, err = m.Float64Histogram("planguard.request.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time planguard spent on a request up to its decision (not the handler's).")); err != nil {
+		return nil, err
+	}
+	if obs.storeTime, err = m.Float64Histogram("planguard.store.call.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time of the limiter call that consults the quota store.")); err != nil {
+		return nil, err
+	}
+	if obs.storeErrors, err = m.Int64Counter("planguard.store.errors", metric.WithUnit("{error}"),
+		metric.WithDescription("Limiter calls that failed because the quota store did.")); err != nil {
+		return nil, err
+	}
+	if reg := o.Registry; reg != nil {
+		if _, err = m.Int64ObservableGauge("planguard.registry.revision", metric.WithUnit("{change}"),
+			metric.WithDescription("Changes applied to the registry (its snapshot's Version)."),
+			metric.WithInt64Callback(func(_ context.Context, io metric.Int64Observer) error {
+				io.Observe(int64(reg.Snapshot().Version()))
+				return nil
+			})); err != nil {
+			return nil, err
+		}
+	}
+	return obs, nil
+}
+
+// series is a metric series' labels.
+type series struct {
+	reason                          middleware.Reason
+	environment, service, api, plan string
+}
+
+// attrs returns s's attribute set as a measurement option, built once.
+func (o *Observer) attrs(s series) metric.MeasurementOption {
+	if v, ok := o.sets.Load(s); ok {
+		return v.(metric.MeasurementOption)
+	}
+	kv := []attribute.KeyValue{AttrResult.String(s.reason.String()), AttrEnvironment.String(s.environment),
+		AttrService.String(s.service), AttrAPI.String(s.api), AttrPlan.String(s.plan)}
+	if s.reason != middleware.Admitted {
+		kv = append(kv, semconv.ErrorTypeKey.String(s.reason.String()))
+	}
+	opt := metric.WithAttributeSet(attribute.NewSet(kv...))
+	v, _ := o.sets.LoadOrStore(s, opt)
+	return v.(metric.MeasurementOption)
+}
+
+// Observe records one decision: the span in ctx takes its attributes
+// (when it is recording), the metrics its counts and times.
+func (o *Observer) Observe(ctx context.Context, e *middleware.Event) {
+	s := series{reason: e.Reason, environment: e.Caller.Environment, service: e.Caller.Service}
+	if e.Caller.API != nil {
+		s.api = e.Caller.API.ID
+	}
+	if e.Caller.Plan != nil {
+		s.plan = e.Caller.Plan.ID
+	}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		kv := make([]attribute.KeyValue, 0, 10)
+		kv = append(kv, AttrResult.String(s.reason.String()), AttrRevision.Int64(int64(e.Revision)))
+		if s.environment != "" {
+			kv = append(kv, AttrEnvironment.String(s.environment))
+		}
+		if s.api != "" {
+			kv = append(kv, AttrService.String(s.service), AttrAPI.String(s.api))
+		}
+		if s.plan != "" {
+			kv = append(kv, AttrPlan.String(s.plan), AttrKey.String(e.Caller.SecretID))
+		}
+		if e.Reason != middleware.Admitted {
+			kv = append(kv, semconv.ErrorTypeKey.String(s.reason.String()))
+		}
+		if e.Reason == middleware.RefusedAuth {
+			kv = append(kv, AttrAuthReason.String(e.AuthReason.String()))
+		}
+		span.SetAttributes(kv...)
+	}
+	opt := o.attrs(s)
+	o.requests.Add(ctx, 1, opt)
+	o.duration.Record(ctx, e.Elapsed.Seconds(), opt)
+	if e.StoreCalled {
+		o.storeTime.Record(ctx, e.StoreElapsed.Seconds())
+		if e.StoreErr != nil {
+			o.storeErrors.Add(ctx, 1)
+		}
+	}
+}
