@@ -119,8 +119,6 @@ func TestCollectorCountsRequestsByResult(t *testing.T) {
 	send(3, 403, "/release/orders", loneKey, loneSecret)  // no plan
 	send(1, 200, "/test/orders", goldKey, goldSecret)     // slow: its one token
 	send(2, 429, "/test/orders", goldKey, goldSecret)     // QPS (the clock stands still)
-	f.store.fail.Store(true)
-	send(2, 503, "/release/orders", goldKey, goldSecret) // store failure
 
 	const svc, gold, slow = "service-abcd1234", "usagePlan-gold0001", "usagePlan-slow0001"
 	count := func(labels ...string) float64 { return testutil.ToFloat64(f.col.requests.WithLabelValues(labels...)) }
