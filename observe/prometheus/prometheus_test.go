@@ -109,6 +109,9 @@ func TestCollectorCountsRequestsByResult(t *testing.T) {
 			require.Equal(t, status, f.get(t, path, id, secret), path)
 		}
 	}
+	f.store.fail.Store(true)
+	send(2, 503, "/release/orders", goldKey, goldSecret) // store failure
+	f.store.fail.Store(false)
 	send(5, 200, "/release/orders", goldKey, goldSecret)  // the gold quota (5)
 	send(2, 429, "/release/orders", goldKey, goldSecret)  // quota
 	send(3, 200, "/release/health", "", "")               // auth NONE
