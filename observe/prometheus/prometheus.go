@@ -12,6 +12,7 @@ package prometheus
 
 import (
 	"context"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -46,6 +47,19 @@ type Collector struct {
 	storeTime   prometheus.Histogram
 	storeErrors prometheus.Counter
 	revision    prometheus.GaugeFunc // nil without a Registry
+	series      sync.Map             // series → *children, looked up once per series
+}
+
+// series is a request's labels.
+type series struct {
+	reason                          middleware.Reason
+	environment, service, api, plan string
+}
+
+// children are a series' counter and histogram.
+type children struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // New returns a Collector.
@@ -87,16 +101,16 @@ func New(o Options) *Collector {
 
 // Observe counts one decision; it is a middleware.Observer.
 func (c *Collector) Observe(_ context.Context, e *middleware.Event) {
-	result := e.Reason.String()
-	var api, plan string
+	k := series{reason: e.Reason, environment: e.Caller.Environment, service: e.Caller.Service}
 	if e.Caller.API != nil {
-		api = e.Caller.API.ID
+		k.api = e.Caller.API.ID
 	}
 	if e.Caller.Plan != nil {
-		plan = e.Caller.Plan.ID
+		k.plan = e.Caller.Plan.ID
 	}
-	c.requests.WithLabelValues(result, e.Caller.Environment, e.Caller.Service, api, plan).Inc()
-	c.duration.WithLabelValues(result).Observe(e.Elapsed.Seconds())
+	ch := c.children(k)
+	ch.requests.Inc()
+	ch.duration.Observe(e.Elapsed.Seconds())
 	if e.Reason == middleware.RefusedAuth {
 		c.authRefused.WithLabelValues(e.AuthReason.String()).Inc()
 	}
@@ -106,6 +120,20 @@ func (c *Collector) Observe(_ context.Context, e *middleware.Event) {
 			c.storeErrors.Inc()
 		}
 	}
+}
+
+// children returns k's metrics, looked up in the vectors once.
+func (c *Collector) children(k series) *children {
+	if v, ok := c.series.Load(k); ok {
+		return v.(*children)
+	}
+	result := k.reason.String()
+	ch := &children{
+		requests: c.requests.WithLabelValues(result, k.environment, k.service, k.api, k.plan),
+		duration: c.duration.WithLabelValues(result),
+	}
+	v, _ := c.series.LoadOrStore(k, ch)
+	return v.(*children)
 }
 
 // Describe implements prometheus.Collector.
