@@ -106,9 +106,7 @@ type request struct {
 	caller  Caller
 	url     urlCopy
 	headers headerScratch
-	ownsHdr bool      // view.Header is a copy, free to change
-	event   Event     // the Observer's, filled only when there is one
-	start   time.Time // when planguard started on the request, with an Observer
+	ownsHdr bool // view.Header is a copy, free to change
 }
 
 // writableHeader returns the view's header map, copied from the client's
@@ -136,9 +134,9 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	now := m.now()
 	snap := m.reg.Snapshot()
 	q := &request{Context: r.Context()}
+	var ev *Event // the Observer's, allocated only when there is one
 	if m.cfg.Observer != nil {
-		q.start = time.Now()
-		q.event.Revision = snap.Version()
+		ev = &Event{start: time.Now(), Revision: snap.Version()}
 	}
 	// WithContext is the only way to give a request a context; its copy
 	// stays on the stack, and only q is allocated.
@@ -164,14 +162,14 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		if derived.routes[env] != nil { // a known one: not whatever the path began with
 			q.caller.Environment = env
 		}
-		m.refuse(w, r, q, &Error{Status: http.StatusNotFound, Message: "There is no api match uri[" + r.URL.Path + "].", Reason: RefusedNoAPI})
+		m.refuse(w, r, q, ev, &Error{Status: http.StatusNotFound, Message: "There is no api match uri[" + r.URL.Path + "].", Reason: RefusedNoAPI})
 		return
 	}
 	api := t.api
 	c := &q.caller
 	c.Service, c.Environment, c.API = t.service, env, api
 	if api.Auth == usageplan.AuthNone {
-		m.admit(w, q, t.apiID, next)
+		m.admit(w, q, ev, t.apiID, next)
 		return
 	}
 
@@ -180,80 +178,81 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		e := &Error{Status: http.StatusUnauthorized, Message: "HMAC signature cannot be verified.", Cause: err, Reason: RefusedAuth}
 		if ae := (*keys.AuthError)(nil); errors.As(err, &ae) {
 			e.Status, e.Message = ae.Status(), ae.Message() // 429 when the key's replay cache is full
-			q.event.AuthReason = ae.Reason
+			if ev != nil {
+				ev.AuthReason = ae.Reason
+			}
 			if ae.RetryAfter > 0 {
 				w.Header()[canonRetry] = []string{strconv.FormatInt(seconds(ae.RetryAfter), 10)}
 			}
 		}
-		m.refuse(w, r, q, e)
+		m.refuse(w, r, q, ev, e)
 		return
 	}
 	plan, ok := snap.Resolve(t.service, env, api.ID, key.ID)
 	if !ok {
-		m.refuse(w, r, q, &Error{Status: http.StatusForbidden, Message: MessageNoPlan, Reason: RefusedNoPlan})
+		m.refuse(w, r, q, ev, &Error{Status: http.StatusForbidden, Message: MessageNoPlan, Reason: RefusedNoPlan})
 		return
 	}
 	c.SecretID, c.Plan = key.ID, plan
 	ps := derived.plans[plan.ID] // plan is snap's, so it is there
 	ctx, cancel := q.storeContext(m.cfg.StoreTimeout)
 	var storeStart time.Time
-	if m.cfg.Observer != nil {
+	if ev != nil {
 		storeStart = time.Now()
 	}
 	d, err := m.lim.AllowAt(ctx, plan.ID, key.ID, ps.limits, now)
 	if cancel != nil {
 		cancel()
 	}
-	if m.cfg.Observer != nil {
-		q.event.StoreCalled, q.event.StoreElapsed, q.event.StoreErr = true, time.Since(storeStart), err
+	if ev != nil {
+		ev.StoreCalled, ev.StoreElapsed, ev.StoreErr = true, time.Since(storeStart), err
 	}
 	if err != nil {
 		if m.cfg.FailOpen {
-			m.admit(w, q, t.apiID, next)
+			m.admit(w, q, ev, t.apiID, next)
 			return
 		}
-		m.refuse(w, r, q, &Error{Status: http.StatusServiceUnavailable, Message: MessageStoreFailed, Cause: err, Reason: RefusedStore})
+		m.refuse(w, r, q, ev, &Error{Status: http.StatusServiceUnavailable, Message: MessageStoreFailed, Cause: err, Reason: RefusedStore})
 		return
 	}
 	setUsageHeaders(w.Header(), &q.headers, ps, plan, d, now)
 	switch d.Refused {
 	case limiter.LimitQPS:
 		w.Header()[canonAPIID] = t.apiID
-		m.refuse(w, r, q, &Error{Status: http.StatusTooManyRequests, Message: MessageQPS, Reason: RefusedQPS, Decision: d})
+		m.refuse(w, r, q, ev, &Error{Status: http.StatusTooManyRequests, Message: MessageQPS, Reason: RefusedQPS, Decision: d})
 		return
 	case limiter.LimitQuota:
 		w.Header()[canonAPIID] = t.apiID
-		m.refuse(w, r, q, &Error{Status: http.StatusTooManyRequests, Message: MessageQuota, Reason: RefusedQuota, Decision: d})
+		m.refuse(w, r, q, ev, &Error{Status: http.StatusTooManyRequests, Message: MessageQuota, Reason: RefusedQuota, Decision: d})
 		return
 	}
-	m.admit(w, q, t.apiID, next)
+	m.admit(w, q, ev, t.apiID, next)
 }
 
 // admit serves the handler's view: X-Api-ID (apiID) on the response,
 // the caller headers on the view (ForwardHeaders).
-func (m *Middleware) admit(w http.ResponseWriter, q *request, apiID []string, next http.Handler) {
+func (m *Middleware) admit(w http.ResponseWriter, q *request, ev *Event, apiID []string, next http.Handler) {
 	w.Header()[canonAPIID] = apiID
 	m.forward(q)
-	if m.cfg.Observer != nil {
-		m.observe(q, Admitted)
+	if ev != nil {
+		m.observe(q, ev, Admitted)
 	}
 	next.ServeHTTP(w, &q.view)
 }
 
-func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, q *request, e *Error) {
+func (m *Middleware) refuse(w http.ResponseWriter, r *http.Request, q *request, ev *Event, e *Error) {
 	e.Caller = &q.caller
-	if m.cfg.Observer != nil {
-		m.observe(q, e.Reason)
+	if ev != nil {
+		m.observe(q, ev, e.Reason)
 	}
 	drain(w, r)
 	m.onError(w, r, e)
 }
 
 // observe hands q's outcome to the Observer.
-func (m *Middleware) observe(q *request, reason Reason) {
-	e := &q.event
-	e.Reason, e.Caller, e.Elapsed = reason, &q.caller, time.Since(q.start)
-	m.cfg.Observer(q.Context, e)
+func (m *Middleware) observe(q *request, ev *Event, reason Reason) {
+	ev.Reason, ev.Caller, ev.Elapsed = reason, &q.caller, time.Since(ev.start)
+	m.cfg.Observer(q.Context, ev)
 }
 
 // forward sets the caller headers on the handler's view (ForwardHeaders).

@@ -73,6 +73,8 @@ type Event struct {
 	// Revision is the registry snapshot's Version the request was
 	// decided under.
 	Revision uint64
+
+	start time.Time // when planguard started on the request
 }
 
 // Observer is called once per request, synchronously, with the outcome,
