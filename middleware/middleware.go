@@ -136,7 +136,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	q := &request{Context: r.Context()}
 	var ev *Event // the Observer's, allocated only when there is one
 	if m.cfg.Observer != nil {
-		ev = &Event{start: time.Now(), Revision: snap.Version()}
+		ev = &Event{start: time.Now(), Revision: snap.Version(), Method: r.Method, Path: r.URL.Path}
 	}
 	// WithContext is the only way to give a request a context; its copy
 	// stays on the stack, and only q is allocated.

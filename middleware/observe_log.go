@@ -9,8 +9,8 @@ import (
 )
 
 // LogObserver returns an Observer that logs to l: each refusal at
-// debug level (its reason, the authentication reason, environment,
-// service, API, plan and key ID; never a secret or a signature), and the
+// debug level (its reason, method, path, the authentication reason,
+// environment, service, API, plan and key ID; never a secret or a signature), and the
 // quota store's health at warn level: the first failed call after
 // healthy ones, with its error, and the first successful call after
 // failures ("recovered"), with how many calls failed and for how long.
@@ -22,8 +22,8 @@ func LogObserver(l *slog.Logger) Observer {
 			h.observe(ctx, e)
 		}
 		if e.Reason != Admitted && l.Enabled(ctx, slog.LevelDebug) {
-			attrs := make([]slog.Attr, 0, 8)
-			attrs = append(attrs, slog.String("reason", e.Reason.String()))
+			attrs := make([]slog.Attr, 0, 10)
+			attrs = append(attrs, slog.String("reason", e.Reason.String()), slog.String("method", e.Method), slog.String("path", e.Path))
 			if e.Reason == RefusedAuth && e.AuthReason != 0 {
 				attrs = append(attrs, slog.String("auth_reason", e.AuthReason.String()))
 			}

@@ -70,15 +70,15 @@ func TestLogObserver(t *testing.T) {
 	require.Equal(t, 401, f.do(t, "GET", "/release/orders", goldKey, "wrong-secret", nil).status)
 	require.Equal(t, 403, f.do(t, "GET", "/release/orders", loneKey, testSecret, nil).status)
 	require.Equal(t, []string{
-		`level=DEBUG msg="request refused" reason=auth auth_reason=signature_mismatch environment=release service=service-abcd1234 api=api-list0001`,
-		`level=DEBUG msg="request refused" reason=no_plan environment=release service=service-abcd1234 api=api-list0001`,
+		`level=DEBUG msg="request refused" reason=auth method=GET path=/release/orders auth_reason=signature_mismatch environment=release service=service-abcd1234 api=api-list0001`,
+		`level=DEBUG msg="request refused" reason=no_plan method=GET path=/release/orders environment=release service=service-abcd1234 api=api-list0001`,
 	}, out.lines())
 
 	store.fail.Store(true)
 	for range 3 {
 		require.Equal(t, 503, f.do(t, "GET", "/release/orders", goldKey, goldSecret, nil).status)
 	}
-	refused := `level=DEBUG msg="request refused" reason=store_failure environment=release service=service-abcd1234 api=api-list0001 plan=usagePlan-gold0001 key_id=` + goldKey
+	refused := `level=DEBUG msg="request refused" reason=store_failure method=GET path=/release/orders environment=release service=service-abcd1234 api=api-list0001 plan=usagePlan-gold0001 key_id=` + goldKey
 	require.Equal(t, []string{
 		`level=WARN msg="quota store failed" error="connection refused" plan=usagePlan-gold0001`,
 		refused, refused, refused,
