@@ -10,7 +10,9 @@
 // instances; without either, in memory. -admin serves the Describe queries
 // (GET /DescribeApiUsagePlan?ServiceId=…) on a second listener, which
 // answers only requests whose Host names it: its address, localhost:PORT
-// on loopback (cloudapi.LoopbackHosts), and each -admin-host. A bad config exits 1 with every problem.
+// on loopback (cloudapi.LoopbackHosts), and each -admin-host; it also
+// serves Prometheus metrics on GET /metrics (docs/observability.md). A
+// bad config exits 1 with every problem.
 //
 // -legacy-date reproduces the old gateway, which never checked a signed
 // Date header (X-Date is always checked): old clients that sign Date with
@@ -43,13 +45,16 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 	_ "time/tzdata" // carries the time zone database: plans name zones, and scratch or distroless images have none
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/planguard/planguard/cloudapi"
@@ -58,6 +63,7 @@ import (
 	"github.com/planguard/planguard/limiter/boltstore"
 	"github.com/planguard/planguard/limiter/redisstore"
 	"github.com/planguard/planguard/middleware"
+	planguardprom "github.com/planguard/planguard/observe/prometheus"
 	"github.com/planguard/planguard/usageplan"
 )
 
@@ -240,10 +246,17 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 		return err
 	}
 	defer func() { err = errors.Join(err, lim.Close(context.Background())) }()
-	health := &storeHealth{log: log}
+	// The observer logs refusals (debug) and the store's failures and
+	// recoveries (warn), and feeds the metrics served on the admin
+	// listener's /metrics.
+	metrics := planguardprom.New(planguardprom.Options{Registry: reg})
+	logged := middleware.LogObserver(log)
 	mw, err := middleware.New(reg, lim, middleware.Config{Environment: o.env, FailOpen: o.failOpen,
-		Verifier:     keys.VerifierConfig{LegacyUncheckedDate: o.legacyDate},
-		ErrorHandler: health.refused})
+		Verifier: keys.VerifierConfig{LegacyUncheckedDate: o.legacyDate},
+		Observer: func(ctx context.Context, e *middleware.Event) {
+			logged(ctx, e)
+			metrics.Observe(ctx, e)
+		}})
 	if err != nil {
 		return err
 	}
@@ -252,10 +265,10 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 	if err != nil {
 		return err
 	}
-	servers := []*http.Server{o.timeouts.server(mw(health.served(http.HandlerFunc(echo))), log)}
+	servers := []*http.Server{o.timeouts.server(mw(http.HandlerFunc(echo)), log)}
 	listeners := []net.Listener{ln}
 	if o.admin != "" {
-		h, aln, err := adminListener(reg, lim, o, log)
+		h, aln, err := adminListener(reg, lim, metrics, o, log)
 		if err != nil {
 			ln.Close()
 			return err
@@ -317,7 +330,7 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 // admin too), and every -admin-host. A listener on all addresses
 // (0.0.0.0, ::) has no address of its own that clients send: it needs
 // -admin-host.
-func adminListener(reg *usageplan.Registry, lim *limiter.Limiter, o options, log *slog.Logger) (http.Handler, net.Listener, error) {
+func adminListener(reg *usageplan.Registry, lim *limiter.Limiter, metrics prometheus.Collector, o options, log *slog.Logger) (http.Handler, net.Listener, error) {
 	if host, _, err := net.SplitHostPort(o.admin); err == nil && (host == "" || net.ParseIP(host).IsUnspecified()) && len(o.adminHosts) == 0 {
 		return nil, nil, fmt.Errorf("-admin %s listens on every address: name the Host values its clients send with -admin-host", o.admin)
 	}
@@ -344,7 +357,31 @@ func adminListener(reg *usageplan.Registry, lim *limiter.Limiter, o options, log
 		aln.Close()
 		return nil, nil, err
 	}
-	return h, aln, nil
+	return withMetrics(h, metrics, hosts), aln, nil
+}
+
+// withMetrics serves GET /metrics (Prometheus: planguard's metrics, the
+// Go runtime's and the process's) beside admin, under the admin's Host
+// rule.
+func withMetrics(admin http.Handler, metrics prometheus.Collector, hosts []string) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	scrape := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	mux := http.NewServeMux()
+	mux.Handle("/", admin)
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		if !slices.ContainsFunc(hosts, func(h string) bool { return strings.EqualFold(h, r.Host) }) {
+			http.Error(w, "the Host header does not name this admin listener", http.StatusMisdirectedRequest)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+			return
+		}
+		scrape.ServeHTTP(w, r)
+	})
+	return mux
 }
 
 // isLoopback reports whether addr (host:port) is bound to a loopback IP.
@@ -352,40 +389,6 @@ func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	ip := net.ParseIP(host)
 	return err == nil && ip != nil && ip.IsLoopback()
-}
-
-// storeHealth logs refusals (debug), store failures (warn) and the first
-// admitted request after one (warn: recovered).
-type storeHealth struct {
-	log     *slog.Logger
-	failing atomic.Bool
-}
-
-func (s *storeHealth) refused(w http.ResponseWriter, r *http.Request, e *middleware.Error) {
-	if e.Status == http.StatusServiceUnavailable {
-		if !s.failing.Swap(true) {
-			s.log.Warn("quota store failed: refusing with 503", "err", e.Cause)
-		} else {
-			s.log.Debug("quota store still failing", "err", e.Cause)
-		}
-	}
-	if s.log.Enabled(r.Context(), slog.LevelDebug) {
-		s.log.Debug("refused", "status", e.Status, "message", e.Message, "method", r.Method, "path", r.URL.Path)
-	}
-	middleware.WriteJSON(w, r, e)
-}
-
-// served wraps the handler behind the middleware: a request limited by a
-// plan that gets there after a store failure means the store is back.
-func (s *storeHealth) served(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.failing.Load() {
-			if c, ok := middleware.FromContext(r.Context()); ok && c.Plan != nil && s.failing.Swap(false) {
-				s.log.Warn("quota store recovered")
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // echo answers 200 with the API, plan and key the middleware matched. It

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -173,5 +174,78 @@ func TestTwoServersShareRedis(t *testing.T) {
 	}
 	if codes[200] != 3 || codes[429] != 5 {
 		t.Fatalf("%v, want 3 admitted across both servers", codes)
+	}
+}
+
+// TestMetricsEndpoint scrapes /metrics from the admin listener after
+// requests of three results: the counts are those sent, no series names
+// the key, and a Host that is not the admin's is refused.
+func TestMetricsEndpoint(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan string, 2)
+	code := make(chan int, 1)
+	var stderr bytes.Buffer
+	go func() {
+		code <- run(ctx, []string{"-config", "testdata/config.json", "-addr", "127.0.0.1:0", "-admin", "127.0.0.1:0"}, &stderr, func(a string) { addrs <- a })
+	}()
+	addr, admin := <-addrs, <-addrs
+	for range 2 {
+		if c, _ := get(t, "http://"+addr+"/release/orders"); c != 200 {
+			t.Fatalf("admitted: %d", c)
+		}
+	}
+	for range 3 {
+		resp, err := http.Get("http://" + addr + "/release/orders") // unsigned
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if c, _ := get(t, "http://"+addr+"/release/nothing"); c != 404 {
+		t.Fatalf("not found: %d", c)
+	}
+
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/metrics: %d %s", resp.StatusCode, data)
+	}
+	text := string(data)
+	for _, want := range []string{
+		`planguard_requests_total{api="api-list0001",environment="release",plan="usagePlan-kgf82zcd",result="admitted",service="service-abcd1234"} 2`,
+		`planguard_requests_total{api="api-list0001",environment="release",plan="",result="auth",service="service-abcd1234"} 3`,
+		`planguard_requests_total{api="",environment="release",plan="",result="not_found",service=""} 1`,
+		`planguard_auth_refusals_total{reason="no_authorization"} 3`,
+		`planguard_request_duration_seconds_count{result="admitted"} 2`,
+		`planguard_store_call_duration_seconds_count 2`,
+		`planguard_store_errors_total 0`,
+		`planguard_registry_revision `,
+		`go_goroutines `,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "AKID") {
+		t.Error("a key ID in the metrics")
+	}
+
+	req, _ := http.NewRequest("GET", "http://"+admin+"/metrics", nil)
+	req.Host = "attacker.example:80"
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Fatalf("foreign Host: %d", resp.StatusCode)
+	}
+	cancel()
+	if c := <-code; c != 0 {
+		t.Fatalf("exit %d: %s", c, stderr.String())
 	}
 }

@@ -284,8 +284,8 @@ func TestLogging(t *testing.T) {
 	var refused, stopped bool
 	for _, l := range logs.jsonLines(t) {
 		switch l["msg"] {
-		case "refused":
-			refused = l["level"] == "DEBUG" && l["status"] == float64(401) && l["path"] == "/release/orders"
+		case "request refused":
+			refused = l["level"] == "DEBUG" && l["reason"] == "auth" && l["auth_reason"] == "no_authorization" && l["path"] == "/release/orders"
 		case "stopped":
 			stopped = true
 		}
