@@ -58,7 +58,14 @@ type Observer struct {
 	duration    metric.Float64Histogram
 	storeTime   metric.Float64Histogram
 	storeErrors metric.Int64Counter
-	sets        sync.Map // labels → metric.MeasurementOption, built once per series
+	sets        sync.Map // series → *options, built once per series
+}
+
+// options are a series' attribute set as the instruments take it, in
+// slices built once (a variadic argument built per call escapes).
+type options struct {
+	add    []metric.AddOption
+	record []metric.RecordOption
 }
 
 // New returns an Observer on o's meter provider.
@@ -105,19 +112,20 @@ type series struct {
 	environment, service, api, plan string
 }
 
-// attrs returns s's attribute set as a measurement option, built once.
-func (o *Observer) attrs(s series) metric.MeasurementOption {
+// attrs returns s's attribute set as the instruments' options, built
+// once.
+func (o *Observer) attrs(s series) *options {
 	if v, ok := o.sets.Load(s); ok {
-		return v.(metric.MeasurementOption)
+		return v.(*options)
 	}
 	kv := []attribute.KeyValue{AttrResult.String(s.reason.String()), AttrEnvironment.String(s.environment),
 		AttrService.String(s.service), AttrAPI.String(s.api), AttrPlan.String(s.plan)}
 	if s.reason != middleware.Admitted {
 		kv = append(kv, semconv.ErrorTypeKey.String(s.reason.String()))
 	}
-	opt := metric.WithAttributeSet(attribute.NewSet(kv...))
-	v, _ := o.sets.LoadOrStore(s, opt)
-	return v.(metric.MeasurementOption)
+	set := metric.WithAttributeSet(attribute.NewSet(kv...))
+	v, _ := o.sets.LoadOrStore(s, &options{add: []metric.AddOption{set}, record: []metric.RecordOption{set}})
+	return v.(*options)
 }
 
 // Observe records one decision: the span in ctx takes its attributes
@@ -151,8 +159,8 @@ func (o *Observer) Observe(ctx context.Context, e *middleware.Event) {
 		span.SetAttributes(kv...)
 	}
 	opt := o.attrs(s)
-	o.requests.Add(ctx, 1, opt)
-	o.duration.Record(ctx, e.Elapsed.Seconds(), opt)
+	o.requests.Add(ctx, 1, opt.add...)
+	o.duration.Record(ctx, e.Elapsed.Seconds(), opt.record...)
 	if e.StoreCalled {
 		o.storeTime.Record(ctx, e.StoreElapsed.Seconds())
 		if e.StoreErr != nil {
