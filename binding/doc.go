@@ -2,7 +2,7 @@
 // service environments, and the compiled lookup that resolves a request.
 //
 // A plan binds a set of keys and a set of Targets (service environments,
-// service-wide or scoped to a list of APIs). Check enforces SPEC §4:
+// service-wide or scoped to a list of APIs). Check enforces the exclusivity rule:
 //
 //   - exclusivity: for every (service, environment, API, key) at most one
 //     plan applies, so two plans that share a key may not bind overlapping

@@ -28,7 +28,7 @@ func (c *Conflict) Error() string {
 }
 
 // MixedScopeError reports a service environment bound service-wide by one
-// plan and API-scoped by another, which SPEC §4 forbids.
+// plan and API-scoped by another, which the exclusivity rule forbids.
 type MixedScopeError struct {
 	Plan, Other          string // Plan is the later one
 	Target               int    // index in Plan's Targets

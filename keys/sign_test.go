@@ -22,7 +22,7 @@ const (
 	vectorID     = "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN"
 )
 
-// SPEC §6 vectors: the signing string and the signature.
+// The published test vectors: the signing string and the signature.
 func TestSpecVectors(t *testing.T) {
 	cases := []struct {
 		dateHeader, date, alg, want string

@@ -260,7 +260,7 @@ func TestSignerSignsWhatGoesOnTheWire(t *testing.T) {
 	})
 }
 
-// API notes §7 / issue 23: a zero Signer (no ID, no secret) refuses to
+// A zero Signer (no ID, no secret) refuses to
 // sign instead of signing with empty credentials.
 func TestZeroSignerRefuses(t *testing.T) {
 	for name, s := range map[string]*Signer{

@@ -1,5 +1,5 @@
 // Package limiter decides, per (plan, key), whether a request is within
-// the plan's QPS and quota (SPEC §5). Most users want New with a Store and
+// the plan's QPS and quota. Most users want New with a Store and
 // one AllowAt per authenticated request; the middleware does that.
 //
 // QPS is a token bucket per (plan, key) from golang.org/x/time/rate, with
@@ -9,7 +9,7 @@
 // exact, boltstore makes it durable, redisstore shares it across
 // instances.
 //
-// Decisions where the SPEC is silent:
+// Decisions the model leaves open:
 //
 //   - A request admitted by QPS but refused by quota has used its QPS
 //     token (as on the old gateway); a request refused by QPS consumes no

@@ -13,7 +13,7 @@ import (
 )
 
 // FuzzMiddleware: random methods, paths, headers and bodies, signed or
-// not; the status is always one of SPEC §7's or the handler's 200, and
+// not; the status is always one of the documented refusals or the handler's 200, and
 // nothing panics.
 func FuzzMiddleware(f *testing.F) {
 	f.Add("GET", "/release/orders/1", "Source", "x", "", true)

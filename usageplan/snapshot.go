@@ -115,7 +115,7 @@ func (s *Snapshot) PlanLocation(id string) (*time.Location, bool) {
 }
 
 // Resolve returns the plan that binds key for api in service/environment
-// (SPEC §4), and false if none does. It does not look at the key's status.
+// (the exclusivity rule), and false if none does. It does not look at the key's status.
 // The plan is the snapshot's: read it, do not modify it.
 func (s *Snapshot) Resolve(service, environment, api, key string) (*Plan, bool) {
 	id, ok := s.table.Lookup(service, environment, api, key)

@@ -48,7 +48,7 @@ type checked struct {
 	table  *binding.Table
 }
 
-// validate checks every rule of SPEC §2–4 over m and reports every
+// validate checks every rule of the domain model and the bindings over m and reports every
 // problem. skip lists paths already reported by the config decoder, so a
 // value is not reported twice.
 func validate(m *model, lim ceilings, skip map[string]bool) ([]Problem, *checked) {
