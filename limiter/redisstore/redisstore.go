@@ -264,6 +264,11 @@ var (
 // trip with concurrent calls. It fails with ErrDataLoss while a loss of
 // Redis's data is unacknowledged.
 func (s *Store) Take(ctx context.Context, c limiter.Counter, qps, n, limit int64) (limiter.TakeResult, error) {
+	// The script skips the bucket for any qps <= 0 and the quota for any
+	// limit < 0: anything but Unlimited there would admit every request.
+	if qps != limiter.Unlimited && qps <= 0 || limit < limiter.Unlimited || n < 0 {
+		return limiter.TakeResult{}, fmt.Errorf("redisstore: Take(qps %d, n %d, limit %d): qps must be Unlimited or positive, limit Unlimited or at least 0, n at least 0", qps, n, limit)
+	}
 	tag := s.tag(c.Plan, c.Key)
 	quota := tag + ":q:" + strconv.FormatInt(c.Window, 10)
 	keys := []string{tag + ":b", quota, s.markerOf(quota)}

@@ -353,3 +353,31 @@ func TestOptionsAreChecked(t *testing.T) {
 		}
 	}
 }
+
+// A rate of 0 or below (other than Unlimited) is a caller's mistake, not
+// "no bucket": the script skips the bucket for any qps <= 0, so Take
+// refuses such a rate with an error instead of admitting every request.
+func TestTakeRefusesInvalidRate(t *testing.T) {
+	s, _ := newStore(t, redisAddr, Options{})
+	c := limiter.Counter{Plan: "p", Key: "k"}
+	for _, tc := range []struct {
+		name          string
+		qps, n, limit int64
+	}{
+		{"qps 0", 0, 1, 100},
+		{"qps -2", -2, 1, 100},
+		{"limit -2", 10, 1, -2},
+		{"negative n", 10, -1, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for i := range 3 {
+				if r, err := s.Take(ctx, c, tc.qps, tc.n, tc.limit); err == nil {
+					t.Fatalf("Take %d: %+v, want an error", i, r)
+				}
+			}
+		})
+	}
+	if r, err := s.Take(ctx, c, limiter.Unlimited, 1, limiter.Unlimited); err != nil || !r.QPSAllowed {
+		t.Fatalf("Take with no limits: %+v, %v", r, err)
+	}
+}
