@@ -183,6 +183,12 @@ func TestSignerRefusesBadSettings(t *testing.T) {
 	} {
 		require.Error(t, s.SignAt(r, t0))
 	}
+	// Names are matched ignoring ASCII case only: the Kelvin sign (U+212A)
+	// is not a header name character, even though Unicode lowers it to
+	// "k", and a signer that lowered it would sign a name it was not given.
+	r.Header.Set("Key", "v")
+	s := &Signer{ID: "x", Secret: NewSecret("s"), Headers: []string{"X-Date", "\u212Aey"}}
+	require.Error(t, s.SignAt(r, t0))
 }
 
 func TestVerifierConfig(t *testing.T) {

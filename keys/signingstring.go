@@ -196,12 +196,19 @@ func validHeaderName(name string) bool {
 	return true
 }
 
-// lowerASCII returns s with ASCII capitals lowered; it allocates only
-// when s has one.
+// lowerASCII returns s with ASCII capitals lowered and every other byte
+// kept (strings.ToLower would also lower non-ASCII letters, turning the
+// Kelvin sign into "k"); it allocates only when s has a capital.
 func lowerASCII(s string) string {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c >= 'A' && c <= 'Z' {
-			return strings.ToLower(s)
+			var b strings.Builder
+			b.Grow(len(s))
+			b.WriteString(s[:i])
+			for ; i < len(s); i++ {
+				b.WriteByte(lower(s[i]))
+			}
+			return b.String()
 		}
 	}
 	return s
