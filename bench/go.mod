@@ -4,13 +4,13 @@ go 1.25.0
 
 replace (
 	github.com/planguard/planguard => ..
-	github.com/planguard/planguard/limiter/redisstore => ../limiter/redisstore
+	github.com/planguard/planguard/redisstore => ../redisstore
 )
 
 require (
 	github.com/go-redis/redis_rate/v10 v10.0.1
 	github.com/planguard/planguard v0.0.0
-	github.com/planguard/planguard/limiter/redisstore v0.0.0
+	github.com/planguard/planguard/redisstore v0.0.0
 	github.com/redis/go-redis/v9 v9.19.0
 	github.com/sethvargo/go-limiter v0.7.1
 	github.com/throttled/throttled/v2 v2.15.0

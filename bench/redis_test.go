@@ -14,7 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/planguard/planguard/limiter"
-	"github.com/planguard/planguard/limiter/redisstore"
+	"github.com/planguard/planguard/redisstore"
 )
 
 // redisAddr is $REDIS_ADDR, or a redis-server (from PATH, without

@@ -4,9 +4,9 @@ go 1.26.0
 
 require (
 	github.com/planguard/planguard v0.0.0
-	github.com/planguard/planguard/limiter/boltstore v0.0.0
-	github.com/planguard/planguard/limiter/redisstore v0.0.0
+	github.com/planguard/planguard/boltstore v0.0.0
 	github.com/planguard/planguard/observe/prometheus v0.0.0
+	github.com/planguard/planguard/redisstore v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.19.0
 )
@@ -28,7 +28,7 @@ require (
 
 replace (
 	github.com/planguard/planguard => ../..
-	github.com/planguard/planguard/limiter/boltstore => ../../limiter/boltstore
-	github.com/planguard/planguard/limiter/redisstore => ../../limiter/redisstore
+	github.com/planguard/planguard/boltstore => ../../boltstore
 	github.com/planguard/planguard/observe/prometheus => ../../observe/prometheus
+	github.com/planguard/planguard/redisstore => ../../redisstore
 )

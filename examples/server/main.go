@@ -57,13 +57,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/planguard/planguard/boltstore"
 	"github.com/planguard/planguard/cloudapi"
 	"github.com/planguard/planguard/keys"
 	"github.com/planguard/planguard/limiter"
-	"github.com/planguard/planguard/limiter/boltstore"
-	"github.com/planguard/planguard/limiter/redisstore"
 	"github.com/planguard/planguard/middleware"
 	planguardprom "github.com/planguard/planguard/observe/prometheus"
+	"github.com/planguard/planguard/redisstore"
 	"github.com/planguard/planguard/usageplan"
 )
 

@@ -1,4 +1,4 @@
-module github.com/planguard/planguard/limiter/redisstore
+module github.com/planguard/planguard/redisstore
 
 go 1.25.0
 
@@ -15,4 +15,4 @@ require (
 	golang.org/x/time v0.15.0 // indirect
 )
 
-replace github.com/planguard/planguard => ../..
+replace github.com/planguard/planguard => ..

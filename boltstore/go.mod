@@ -1,4 +1,4 @@
-module github.com/planguard/planguard/limiter/boltstore
+module github.com/planguard/planguard/boltstore
 
 go 1.25.0
 
@@ -13,4 +13,4 @@ require (
 	golang.org/x/time v0.15.0 // indirect
 )
 
-replace github.com/planguard/planguard => ../..
+replace github.com/planguard/planguard => ..
