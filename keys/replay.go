@@ -30,10 +30,19 @@ type replayCache struct {
 	keys *simplelru.LRU[string, *keySignatures]
 }
 
-// keySignatures is one key's share of the cache.
+// keySignatures is one key's share of the cache: its live signatures,
+// and the same signatures in a min-heap by expiry, so that the one to go
+// first is always at hand (signatures expire in the order of their signed
+// dates, which need not be the order they arrive in).
 type keySignatures struct {
-	macs   *simplelru.LRU[macKey, time.Time] // MAC → expiry, oldest insert first
-	latest time.Time                         // the latest expiry among macs
+	macs   map[macKey]int64 // MAC → expiry, in Unix nanoseconds
+	byExp  []expiring       // a min-heap of macs by expiry
+	latest time.Time        // the latest expiry among macs
+}
+
+type expiring struct {
+	exp int64
+	mac macKey
 }
 
 func newReplayCache(perKey int) *replayCache {
@@ -48,7 +57,7 @@ func newReplayCache(perKey int) *replayCache {
 
 // check records (id, mac) until expires (inclusive) and returns 0, or the
 // reason to refuse: ReasonReplayed when the MAC is live for id, or
-// ReasonReplayLimit, with how long until the key's oldest signature
+// ReasonReplayLimit, with how long until the key's soonest signature
 // expires, when id's share is full of live signatures.
 func (c *replayCache) check(id string, mac []byte, expires, now time.Time) (Reason, time.Duration) {
 	k := macKey{n: uint8(len(mac))}
@@ -57,29 +66,66 @@ func (c *replayCache) check(id string, mac []byte, expires, now time.Time) (Reas
 	defer c.mu.Unlock()
 	ks, ok := c.keys.Get(id) // most recent first
 	if !ok {
-		macs, err := simplelru.NewLRU[macKey, time.Time](c.perKey, nil)
-		if err != nil {
-			panic("keys: replay cache: " + err.Error()) // perKey > 0 is checked by NewVerifier
-		}
-		ks = &keySignatures{macs: macs}
+		ks = &keySignatures{macs: make(map[macKey]int64)}
 		c.keys.Add(id, ks)
 	}
-	if exp, ok := ks.macs.Peek(k); ok && !now.After(exp) {
+	ks.expire(now.UnixNano())
+	if _, ok := ks.macs[k]; ok {
 		return ReasonReplayed, 0
 	}
-	for ks.macs.Len() >= c.perKey {
-		_, exp, _ := ks.macs.GetOldest()
-		if !now.After(exp) {
-			return ReasonReplayLimit, exp.Sub(now) + time.Nanosecond
-		}
-		ks.macs.RemoveOldest()
+	if len(ks.macs) >= c.perKey {
+		return ReasonReplayLimit, time.Duration(ks.byExp[0].exp-now.UnixNano()) + time.Nanosecond
 	}
-	ks.macs.Add(k, expires)
+	ks.macs[k] = expires.UnixNano()
+	ks.push(expiring{exp: expires.UnixNano(), mac: k})
 	if expires.After(ks.latest) {
 		ks.latest = expires
 	}
 	c.pruneIdle(now)
 	return 0, 0
+}
+
+// expire forgets the signatures that expired before now.
+func (ks *keySignatures) expire(now int64) {
+	for len(ks.byExp) > 0 && ks.byExp[0].exp < now {
+		delete(ks.macs, ks.byExp[0].mac)
+		ks.pop()
+	}
+}
+
+func (ks *keySignatures) push(e expiring) {
+	h := append(ks.byExp, e)
+	for i := len(h) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if h[parent].exp <= h[i].exp {
+			break
+		}
+		h[parent], h[i] = h[i], h[parent]
+		i = parent
+	}
+	ks.byExp = h
+}
+
+func (ks *keySignatures) pop() {
+	h := ks.byExp
+	last := len(h) - 1
+	h[0] = h[last]
+	h = h[:last]
+	for i := 0; ; {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < len(h) && h[l].exp < h[least].exp {
+			least = l
+		}
+		if r < len(h) && h[r].exp < h[least].exp {
+			least = r
+		}
+		if least == i {
+			break
+		}
+		h[i], h[least] = h[least], h[i]
+		i = least
+	}
+	ks.byExp = h
 }
 
 // pruneIdle drops, from the least recently used end, keys whose every
@@ -101,7 +147,7 @@ func (c *replayCache) size() (keys, signatures int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, ks := range c.keys.Values() {
-		signatures += ks.macs.Len()
+		signatures += len(ks.macs)
 	}
 	return c.keys.Len(), signatures
 }

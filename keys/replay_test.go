@@ -126,7 +126,7 @@ func TestReplayCacheDropsIdleKeys(t *testing.T) {
 	require.NoError(t, err)
 	keys, sigs = v.replay.size()
 	require.Equal(t, 1, keys, "the idle key's expired signatures are gone")
-	require.Equal(t, 2, sigs, "the active key keeps its expired entry until it needs the room")
+	require.Equal(t, 1, sigs, "the active key's expired signature goes on its next use")
 }
 
 // Under concurrency, one signature is admitted exactly once, and each key
@@ -199,4 +199,29 @@ func BenchmarkReplayCacheCheck(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestReplayCacheFreesExpiredOutOfOrder: signatures expire in the order of
+// their signed dates, not of their arrival. A full share must make room
+// from any expired signature, not only from the first one to arrive.
+func TestReplayCacheFreesExpiredOutOfOrder(t *testing.T) {
+	c := newReplayCache(2)
+	t0 := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	mac := func(b byte) []byte { return []byte{b, b, b} }
+	// The first arrival was signed late (expires last), the second early.
+	reason, _ := c.check("AKID1", mac(1), t0.Add(10*time.Minute), t0)
+	require.Zero(t, reason)
+	reason, _ = c.check("AKID1", mac(2), t0.Add(time.Second), t0)
+	require.Zero(t, reason)
+
+	now := t0.Add(2 * time.Second) // mac 2 has expired, mac 1 has not
+	reason, _ = c.check("AKID1", mac(3), now.Add(5*time.Minute), now)
+	require.Zero(t, reason, "an expired signature frees its place")
+	reason, _ = c.check("AKID1", mac(1), t0.Add(10*time.Minute), now)
+	require.Equal(t, ReasonReplayed, reason, "the live signature is still remembered")
+
+	// Full of live signatures: refused until the soonest expiry.
+	reason, wait := c.check("AKID1", mac(4), now.Add(5*time.Minute), now)
+	require.Equal(t, ReasonReplayLimit, reason)
+	require.Equal(t, 5*time.Minute+time.Nanosecond, wait, "the wait runs to the soonest expiry, mac 3's")
 }
