@@ -14,8 +14,16 @@ import (
 // case, '-' and '_', as CGI, WSGI and PHP map "X_Api_SecretId" and
 // "X-Api-SecretId" to the same HTTP_X_API_SECRETID.
 func isIdentity(name string) bool {
-	// Most headers stop here, inlined.
-	return len(name) >= len("xapiid") && name[0]|0x20 == 'x' && isIdentityFold(name)
+	// Most headers stop here, inlined: an identity name starts with 'x'
+	// once any leading separators are dropped.
+	if len(name) < len("xapiid") {
+		return false
+	}
+	switch name[0] {
+	case 'x', 'X', '-', '_':
+		return isIdentityFold(name)
+	}
+	return false
 }
 
 func isIdentityFold(name string) bool {

@@ -231,6 +231,8 @@ func TestIdentityHeadersCannotBeForged(t *testing.T) {
 		"X_Api_SecretId", "x_api_secretid", "X-API-SECRETID", "X-Api_SecretId", "XApiSecretId",
 		"X_Api_UsagePlanId", "x-api-usageplanid", "X_API_ID", "x_api-id", "X_Api_Environment",
 		"X-Api-SecretId", "X-Api-ID",
+		// A leading separator is dropped by the same mapping.
+		"_xapiid", "-X-Api-Id", "__X_Api_SecretId",
 	}
 	for _, fwd := range []bool{false, true} {
 		g := newGuarded(t, securityConfig, Config{ForwardHeaders: fwd}, nil)
