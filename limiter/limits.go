@@ -23,7 +23,7 @@ type Request struct {
 	API string
 	// Units is what the request costs the quota; 0 means 1. The buckets
 	// (QPS, windows, throttle) count requests, whatever the units.
-	Units int64
+	Units  int64
 	Limits Limits
 }
 

@@ -168,6 +168,8 @@ func Run(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 
 	t.Run("Pruning", func(t *testing.T) { RunPruning(t, newStore) })
 	t.Run("Exhausted", func(t *testing.T) { RunExhausted(t, newStore) })
+	t.Run("Limits", func(t *testing.T) { RunLimits(t, newStore) })
+	t.Run("ExactLimits", func(t *testing.T) { RunExactLimits(t, newStore) })
 }
 
 func must(t *testing.T, err error) {
