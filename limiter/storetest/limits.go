@@ -159,6 +159,18 @@ func RunLimits(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 // allowance under 1000 concurrent requests at one instant, and that the
 // refused requests consumed nothing from the other limits. Run calls it.
 func RunExactLimits(t *testing.T, newStore func(t *testing.T) limiter.Store) {
+	RunExactLimitsAcross(t, func(t *testing.T) []*limiter.Limiter {
+		l, err := limiter.New(newStore(t), limiter.Config{})
+		must(t, err)
+		t.Cleanup(func() { l.Close(context.Background()) })
+		return []*limiter.Limiter{l}
+	})
+}
+
+// RunExactLimitsAcross is RunExactLimits with the requests spread over
+// the Limiters newLimiters returns (instances sharing one store), once
+// per case.
+func RunExactLimitsAcross(t *testing.T, newLimiters func(t *testing.T) []*limiter.Limiter) {
 	const clients = 1000
 	u := int64(limiter.Unlimited)
 	hour := []limiter.Window{{Name: "per_hour", Requests: 100, Per: time.Hour}}
@@ -175,18 +187,15 @@ func RunExactLimits(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 			Windows: []limiter.Window{{Name: "a", Requests: 200, Per: time.Hour}, {Name: "b", Requests: 150, Per: 24 * time.Hour}}}, 100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newStore(t)
-			l, err := limiter.New(s, limiter.Config{})
-			must(t, err)
-			defer l.Close(context.Background())
+			ls := newLimiters(t)
 			now := time.Now()
 			key := fmt.Sprintf("AKIDexact%d", now.UnixNano())
 			burst := func(lim limiter.Limits) int64 {
 				var admitted atomic.Int64
 				var wg sync.WaitGroup
-				for range clients {
+				for i := range clients {
 					wg.Go(func() {
-						d, err := l.AllowAt(context.Background(), now, limiter.Request{Plan: "usagePlan-exact001", Key: key, API: "api-x", Limits: lim})
+						d, err := ls[i%len(ls)].AllowAt(context.Background(), now, limiter.Request{Plan: "usagePlan-exact001", Key: key, API: "api-x", Limits: lim})
 						if err != nil {
 							t.Error(err)
 						}
