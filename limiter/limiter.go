@@ -106,10 +106,7 @@ type entry struct {
 	key  string
 	span atomic.Pointer[span] // the plan and, once a quota was counted, its current period
 	tat  int64                // the QPS bucket's theoretical arrival time, Unix ns (0: full); under the shard's lock
-	// out is set (under the shard's lock) while the entry is out of the
-	// index, in the shard's limbo or dead.
-	out atomic.Bool
-	q   quota
+	q    quota
 }
 
 func (e *entry) plan() string { return e.span.Load().plan }
@@ -118,7 +115,10 @@ func (e *entry) id() entryKey { return entryKey{e.plan(), e.key} }
 
 // quota is one (plan, key)'s position in its current period.
 type quota struct {
-	mu       sync.Mutex
+	mu sync.Mutex
+	// out is set (under the shard's lock) while the entry is out of the
+	// index, in the shard's limbo or dead.
+	out      atomic.Bool
 	dead     bool // evicted and its lease given back: use the key's new entry (set under mu and the shard's lock)
 	fetching bool // a background reservation is in flight
 	full     bool // the last reservation got a whole lease, so more may be left
@@ -234,7 +234,7 @@ func (l *Limiter) hash(k entryKey) uint64 {
 
 // evict moves e out of the index into the limbo. sh.mu is held.
 func (sh *shard) evict(e *entry) {
-	e.out.Store(true)
+	e.q.out.Store(true)
 	sh.limbo[e.id()] = e
 	sh.evicted = append(sh.evicted, e)
 }
@@ -259,7 +259,7 @@ func (sh *shard) lookup(h uint64, k entryKey) *entry {
 	e := sh.limbo[k]
 	if e != nil {
 		delete(sh.limbo, k)
-		e.out.Store(false)
+		e.q.out.Store(false)
 		sh.entries.insert(h, e, sh.evict)
 	}
 	return e
@@ -462,7 +462,7 @@ func (l *Limiter) takeQuota(ctx context.Context, e *entry, sh *shard, h uint64, 
 		q.lease -= units
 	}
 	sh.mu.Unlock()
-	if taken && e.out.Load() && q.leased() > 0 {
+	if taken && e.q.out.Load() && q.leased() > 0 {
 		// Evicted while we reserved: its release may have run already.
 		l.giveBack(ctx, e)
 	}

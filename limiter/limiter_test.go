@@ -448,3 +448,11 @@ func TestQPSRefusalReportsQuota(t *testing.T) {
 	require.Equal(t, LimitQPS, d.Refused)
 	require.EqualValues(t, Unlimited, d.Remaining)
 }
+
+// An entry (a key's QPS bucket and quota position) is 64 bytes: one
+// allocation size class, the budget of the compact state.
+func TestEntrySize(t *testing.T) {
+	if s := unsafe.Sizeof(entry{}); s != 64 {
+		t.Fatalf("entry is %d bytes, want 64", s)
+	}
+}

@@ -32,7 +32,7 @@ func (l *Limiter) leaseFor(limit int64) int64 {
 func (l *Limiter) fetchAhead(e *entry, limit int64) {
 	q := &e.q
 	full := l.leaseFor(limit)
-	if !l.prefetch || q.fetching || e.out.Load() || !q.full || q.leased() >= full/2 {
+	if !l.prefetch || q.fetching || e.q.out.Load() || !q.full || q.leased() >= full/2 {
 		return
 	}
 	l.bgMu.Lock()
@@ -85,7 +85,7 @@ func (l *Limiter) reserveAhead(e *entry, window, n, limit int64) {
 		q.full = false
 		return // the next decision that needs units asks the store itself
 	}
-	if q.window(e) != window || e.out.Load() {
+	if q.window(e) != window || e.q.out.Load() {
 		_ = l.store.Release(ctx, c, granted) // best effort: under-admits, never over
 		return
 	}
@@ -122,7 +122,7 @@ func (l *Limiter) release(ctx context.Context, evicted []*entry) {
 		// again): it may be out again by the time the shard is locked.
 		l.giveBack(ctx, e)
 		sh.mu.Lock()
-		if e.out.Load() && sh.limbo[k] == e {
+		if e.q.out.Load() && sh.limbo[k] == e {
 			delete(sh.limbo, k)
 			e.q.dead = true
 		}

@@ -240,7 +240,9 @@ func (s *Store) quotaKey(c limiter.Counter) string {
 }
 
 // bucketKey is the key of bucket id of c's (plan, key).
-func (s *Store) bucketKey(c limiter.Counter, id string) string { return s.tag(c.Plan, c.Key) + ":b:" + id }
+func (s *Store) bucketKey(c limiter.Counter, id string) string {
+	return s.tag(c.Plan, c.Key) + ":b:" + id
+}
 
 // expireAt is when c's counter may go, in Unix seconds: a week after the
 // longest period (31 days) that starts at c.Window; 0 (never) for Total.
