@@ -13,15 +13,15 @@ const maxBuckets = 2 + MaxWindows
 // bucketEval is one bucket's verdict on a request, before anything is
 // stored.
 type bucketEval struct {
-	limit Limit
-	name  string
-	g     gcra
-	h     uint64 // extras hash; 0 for the QPS bucket, kept in the entry
-	slot  int    // the extras slot, -1 when the bucket is not stored
-	tat   int64  // before the request
-	next  int64  // after it, when ok
-	wait  int64  // when refused, ns until it would admit
-	ok    bool
+	limit  Limit
+	ok     bool
+	window uint8 // the window's index, for LimitWindow
+	slot   int32 // the extras slot, -1 when the bucket is not stored
+	g      gcra
+	h      uint64 // extras hash; 0 for the QPS bucket, kept in the entry
+	tat    int64  // before the request
+	next   int64  // after it, when ok
+	wait   int64  // when refused, ns until it would admit
 }
 
 // evaluation is every bucket's verdict on one request.
@@ -61,26 +61,28 @@ func (l *Limiter) eval(ev *evaluation, sh *shard, e *entry, h uint64, r *Request
 	lim := &r.Limits
 	ev.ok = true
 	ev.n = 0
-	add := func(limit Limit, name string, g gcra, xh uint64, slot int, tat int64) {
-		b := &ev.b[ev.n]
-		ev.n++
-		*b = bucketEval{limit: limit, name: name, g: g, h: xh, slot: slot, tat: tat}
-		b.next, b.wait, b.ok = g.take(tat, ns, 1)
-		ev.ok = ev.ok && b.ok
-	}
 	if lim.Throttle.QPS > 0 {
 		xh := extraHash(h, MaxWindows, maphash.String(l.seed, r.API))
 		slot, tat := sh.extra(xh)
-		add(LimitThrottle, nameThrottle, perSecond(lim.Throttle.QPS, lim.Throttle.Burst), xh, slot, tat)
+		ev.add(LimitThrottle, 0, perSecond(lim.Throttle.QPS, lim.Throttle.Burst), xh, slot, tat, ns)
 	}
 	if lim.QPS != Unlimited {
-		add(LimitQPS, nameQPS, perSecond(lim.QPS, lim.Burst), 0, -1, e.tat)
+		ev.add(LimitQPS, 0, perSecond(lim.QPS, lim.Burst), 0, -1, e.tat, ns)
 	}
 	for i, w := range lim.Windows {
 		xh := extraHash(h, uint64(i), 0)
 		slot, tat := sh.extra(xh)
-		add(LimitWindow, w.Name, windowBucket(w), xh, slot, tat)
+		ev.add(LimitWindow, uint8(i), windowBucket(w), xh, slot, tat, ns)
 	}
+}
+
+// add evaluates one bucket.
+func (ev *evaluation) add(limit Limit, window uint8, g gcra, xh uint64, slot int, tat, ns int64) {
+	b := &ev.b[ev.n]
+	ev.n++
+	b.limit, b.window, b.g, b.h, b.slot, b.tat = limit, window, g, xh, int32(slot), tat
+	b.next, b.wait, b.ok = g.take(tat, ns, 1)
+	ev.ok = ev.ok && b.ok
 }
 
 // extra returns the slot and time of the extra bucket xh (-1 and 0, a
@@ -103,13 +105,13 @@ func (ev *evaluation) commit(sh *shard, e *entry, ns int64) {
 			e.tat = b.next
 			continue
 		}
-		sh.extras.set(b.slot, b.h, b.next, ns)
+		sh.extras.set(int(b.slot), b.h, b.next, ns)
 		if b.slot < 0 {
 			// set may have moved slots: later buckets of this request
 			// look theirs up again.
 			for j := i + 1; j < ev.n; j++ {
 				if ev.b[j].h != 0 {
-					ev.b[j].slot = sh.extras.find(ev.b[j].h)
+					ev.b[j].slot = int32(sh.extras.find(ev.b[j].h))
 				}
 			}
 		}
@@ -119,7 +121,7 @@ func (ev *evaluation) commit(sh *shard, e *entry, ns int64) {
 // report adds the buckets' policies to d, after the request was admitted
 // (taken) or not, and returns the longest wait among those that refused
 // and the limit of that wait.
-func (ev *evaluation) report(d *Decision, taken bool, ns int64) (refused Limit, wait int64) {
+func (ev *evaluation) report(d *Decision, lim *Limits, taken bool, ns int64) (refused Limit, wait int64) {
 	for i := range ev.n {
 		b := &ev.b[i]
 		tat := b.tat
@@ -133,7 +135,14 @@ func (ev *evaluation) report(d *Decision, taken bool, ns int64) (refused Limit, 
 				refused, wait = b.limit, b.wait
 			}
 		}
-		d.add(Policy{Limit: b.limit, Name: b.name, Quota: b.g.burst, Window: time.Duration(b.g.tolerance()),
+		name := nameQPS
+		switch b.limit {
+		case LimitThrottle:
+			name = nameThrottle
+		case LimitWindow:
+			name = lim.Windows[b.window].Name
+		}
+		d.add(Policy{Limit: b.limit, Name: name, Quota: b.g.burst, Window: time.Duration(b.g.tolerance()),
 			Remaining: rem, Reset: reset, Refused: !b.ok})
 	}
 	return refused, wait

@@ -287,7 +287,7 @@ func (l *Limiter) Allow(ctx context.Context, r Request) (Decision, error) {
 // and r.Units from the quota; a refused request takes nothing. An error
 // means invalid Limits (ErrInvalidLimits) or a store failure; the request
 // was not admitted.
-func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (Decision, error) {
+func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Decision, err error) {
 	if err := r.check(); err != nil {
 		return Decision{}, err
 	}
@@ -315,7 +315,7 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (Decisi
 		if lim.Quota != Unlimited && !locked {
 			e.q.mu.Lock()
 		}
-		d := l.decide(&ev, e, &r, now, false, false)
+		l.decide(&d, &ev, e, &r, now, false)
 		if lim.Quota != Unlimited {
 			e.q.mu.Unlock()
 		}
@@ -326,7 +326,8 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (Decisi
 		evicted := l.takeEvicted(sh)
 		sh.mu.Unlock()
 		l.release(ctx, evicted)
-		return l.decide(&ev, e, &r, now, true, true), nil
+		l.decide(&d, &ev, e, &r, now, true)
+		return d, nil
 	}
 	// Fast path: a lease in hand for the current period, or a quota
 	// known to be spent, and nobody reserving for this key right now.
@@ -341,7 +342,7 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (Decisi
 				l.fetchAhead(e, lim.Quota)
 			}
 			sh.mu.Unlock()
-			d := l.decide(&ev, e, &r, now, taken, true)
+			l.decide(&d, &ev, e, &r, now, taken)
 			q.mu.Unlock()
 			return d, nil
 		}
@@ -365,15 +366,14 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (Decisi
 	}
 }
 
-// decide builds the Decision on r after its buckets were evaluated (ev)
-// and, when taken, everything was taken. quotaKnown says whether e's
-// quota is in the period of now (else its position is read from the
-// span). e.q.mu is held when r has a quota.
-func (l *Limiter) decide(ev *evaluation, e *entry, r *Request, now time.Time, taken, quotaKnown bool) Decision {
+// decide sets *d, zero, to the Decision on r after its buckets were
+// evaluated (ev) and, when taken, everything was taken. e.q.mu is held
+// when r has a quota.
+func (l *Limiter) decide(d *Decision, ev *evaluation, e *entry, r *Request, now time.Time, taken bool) {
 	lim := &r.Limits
 	ns := now.UnixNano()
-	d := Decision{Remaining: Unlimited}
-	refused, wait := ev.report(&d, taken, ns)
+	d.Remaining = Unlimited
+	refused, wait := ev.report(d, lim, taken, ns)
 	if lim.Quota != Unlimited {
 		q := &e.q
 		p := Policy{Limit: LimitQuota, Name: nameQuota, Quota: lim.Quota}
@@ -408,7 +408,7 @@ func (l *Limiter) decide(ev *evaluation, e *entry, r *Request, now time.Time, ta
 	}
 	if taken {
 		d.Allowed = true
-		return d
+		return
 	}
 	d.Refused = refused
 	if wait != math.MaxInt64 {
@@ -417,7 +417,6 @@ func (l *Limiter) decide(ev *evaluation, e *entry, r *Request, now time.Time, ta
 	if lim.DryRun {
 		d.Allowed, d.DryRun = true, true
 	}
-	return d
 }
 
 // takeQuota decides r with a store reservation when e's lease cannot
@@ -469,5 +468,6 @@ func (l *Limiter) takeQuota(ctx context.Context, e *entry, sh *shard, h uint64, 
 	if taken {
 		l.fetchAhead(e, lim.Quota)
 	}
-	return l.decide(&ev, e, r, now, taken, true), nil, true
+	l.decide(&d, &ev, e, r, now, taken)
+	return d, nil, true
 }

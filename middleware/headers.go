@@ -277,7 +277,7 @@ func setUsageHeaders(h http.Header, scratch *headerScratch, ps *planState, ls *l
 
 // headerScratch holds the dynamic header values of one response.
 type headerScratch struct {
-	buf  [128]byte
+	buf  [96]byte
 	vals [3]string
 }
 
