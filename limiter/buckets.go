@@ -40,7 +40,10 @@ const (
 
 // extraHash is the extras hash of bucket i (a window's index, or
 // MaxWindows for the throttle, mixed with the API's hash) of the entry
-// hashed h. It is never 0.
+// hashed h. Its high 32 bits are h's, so that an entry's buckets have
+// neighbouring homes in the extras table (one or two cache lines for
+// all of them); its low 32 bits mix all of h with i and api. It is never
+// 0.
 func extraHash(h uint64, i uint64, api uint64) uint64 {
 	x := h ^ (i+1)*0x9e3779b97f4a7c15 ^ bits.RotateLeft64(api, 17)
 	// splitmix64's finaliser
@@ -49,6 +52,7 @@ func extraHash(h uint64, i uint64, api uint64) uint64 {
 	x ^= x >> 27
 	x *= 0x94d049bb133111eb
 	x ^= x >> 31
+	x = h&^0xffffffff | x&0xffffffff
 	if x == 0 {
 		x = 1
 	}
@@ -142,7 +146,7 @@ func (ev *evaluation) report(d *Decision, lim *Limits, taken bool, ns int64) (re
 		case LimitWindow:
 			name = lim.Windows[b.window].Name
 		}
-		d.add(Policy{Limit: b.limit, Name: name, Quota: b.g.burst, Window: time.Duration(b.g.tolerance()),
+		d.add(Policy{Limit: b.limit, Name: name, Quota: b.g.burst, Window: time.Duration(b.g.tol),
 			Remaining: rem, Reset: reset, Refused: !b.ok})
 	}
 	return refused, wait

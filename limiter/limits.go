@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"time"
 )
 
@@ -112,18 +113,24 @@ func (r *Request) units() int64 { return max(r.Units, 1) }
 // gcra is one token bucket's parameters in the generic cell rate
 // algorithm: a token every interval (ns), at most burst tokens, so a full
 // bucket is a theoretical arrival time (tat) at or before now and an
-// empty one is tat = now + burst×interval.
+// empty one is tat = now + tol, tol = burst×interval.
 type gcra struct {
 	interval int64 // ns per token, at least 1
 	burst    int64
+	tol      int64 // burst × interval, saturated
 }
 
-// tolerance is burst × interval, saturated.
-func (g gcra) tolerance() int64 {
-	if g.burst > math.MaxInt64/g.interval {
+func newGCRA(interval, burst int64) gcra {
+	return gcra{interval: interval, burst: burst, tol: mulSat(burst, interval)}
+}
+
+// mulSat is a×b for a, b ≥ 0, saturated at math.MaxInt64.
+func mulSat(a, b int64) int64 {
+	hi, lo := bits.Mul64(uint64(a), uint64(b))
+	if hi != 0 || lo > math.MaxInt64 {
 		return math.MaxInt64
 	}
-	return g.burst * g.interval
+	return int64(lo)
 }
 
 // perSecond is a bucket of rate qps per second and burst (0 means qps).
@@ -131,12 +138,12 @@ func perSecond(qps, burst int64) gcra {
 	if burst == 0 {
 		burst = qps
 	}
-	return gcra{interval: max(int64(time.Second)/qps, 1), burst: burst}
+	return newGCRA(max(int64(time.Second)/qps, 1), burst)
 }
 
 // windowBucket is w's bucket.
 func windowBucket(w Window) gcra {
-	return gcra{interval: max(int64(w.Per)/w.Requests, 1), burst: w.Requests}
+	return newGCRA(max(int64(w.Per)/w.Requests, 1), w.Requests)
 }
 
 // take decides n tokens at now on a bucket whose theoretical arrival
@@ -145,18 +152,20 @@ func windowBucket(w Window) gcra {
 // are. A tat beyond an empty bucket (left by a rate or burst lowered
 // since) counts as an empty bucket. take does not change anything.
 func (g gcra) take(tat, now, n int64) (next int64, wait int64, ok bool) {
-	tol := g.tolerance()
 	if tat < now {
 		tat = now
-	} else if tat-now > tol {
-		tat = now + tol
+	} else if tat-now > g.tol {
+		tat = now + g.tol
 	}
-	inc := n * g.interval
-	if n > 0 && inc/n != g.interval || n > g.burst {
+	if n > g.burst {
 		return tat, math.MaxInt64, false // never: more than the bucket holds
 	}
+	inc := mulSat(n, g.interval)
+	if inc > math.MaxInt64-tat {
+		return tat, math.MaxInt64, false
+	}
 	next = tat + inc
-	if over := next - now - tol; over > 0 {
+	if over := next - now - g.tol; over > 0 {
 		return tat, over, false
 	}
 	return next, 0, true
@@ -165,10 +174,13 @@ func (g gcra) take(tat, now, n int64) (next int64, wait int64, ok bool) {
 // state is the bucket's remaining tokens at now and how long until it is
 // full again, or, when it is empty, until its next token.
 func (g gcra) state(tat, now int64) (remaining int64, reset time.Duration) {
-	debt := min(max(tat-now, 0), g.tolerance())
-	remaining = (g.tolerance() - debt) / g.interval
+	debt := min(max(tat-now, 0), g.tol)
+	if debt == 0 {
+		return g.burst, 0
+	}
+	remaining = (g.tol - debt) / g.interval
 	if remaining == 0 {
-		return 0, time.Duration(debt - (g.tolerance() - g.interval))
+		return 0, time.Duration(debt - (g.tol - g.interval))
 	}
 	return remaining, time.Duration(debt)
 }

@@ -62,7 +62,7 @@ func TestBucketMatchesRate(t *testing.T) {
 		w := Window{Requests: requests, Per: per}
 		g := windowBucket(w)
 		if rng.IntN(2) == 0 {
-			g.burst = 1 + rng.Int64N(2*requests)
+			g = newGCRA(g.interval, 1+rng.Int64N(2*requests))
 		}
 		ref := rate.NewLimiter(rate.Every(time.Duration(g.interval)), int(g.burst))
 		now := t0.UnixNano()

@@ -4,9 +4,11 @@
 // they built, and then limiter.New with the store.
 //
 // Each decision is one atomic Lua script: it checks the store's epoch
-// marker (see below), takes a token from the (plan, key) bucket on the
-// server's clock and, if it got one, counts the request against the quota
-// with a cap. Counting per request, not in leases, was chosen by
+// marker (see below) and, all or nothing, takes a token from each of the
+// request's buckets (throttle, QPS, windows: one key each, holding the
+// bucket's theoretical arrival time on the server's clock and expiring
+// when the bucket is full again) and its units from the quota, if every
+// one of them has it. Counting per request, not in leases, was chosen by
 // measurement (BENCHMARKS.md): a lease would save no round trip, since
 // QPS must be checked on the server anyway, and would strand quota in
 // instances.
@@ -45,9 +47,9 @@
 // # Keys and expiry
 //
 // Keys are namespaced ("pg:" by default) and hash-tagged per (plan, key),
-// so a bucket and its counters live in one Cluster slot; QPS and quota
-// use different keys. Buckets expire once idle long enough to be full
-// again; the counter of a calendar period expires a week after the
+// so the buckets and counters of a (plan, key) live in one Cluster slot;
+// each bucket ("...:b:<bucket ID>") and the quota use different keys.
+// Buckets expire once idle long enough to be full again; the counter of a calendar period expires a week after the
 // period's longest possible end; the counter of a Total quota never
 // expires (it never resets): usage is forgotten by SetUsage with 0 (the
 // limiter's ResetUsage), which deletes the counter.
