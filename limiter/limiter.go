@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // DefaultCapacity is the default number of (plan, key) entries kept in
@@ -62,6 +63,7 @@ type Limiter struct {
 	shards [shardCount]shard
 
 	spans sync.Map // spanKey → *span: the latest span of each plan, period and zone
+	plans [64]atomic.Pointer[planHashed]
 
 	pruner  Pruner // the store, when it deletes finished periods
 	pruneMu sync.Mutex
@@ -229,7 +231,32 @@ func New(store Store, cfg Config) (*Limiter, error) {
 // hash is the one hash of (plan, key) a decision computes: it picks the
 // shard and the entry's slot.
 func (l *Limiter) hash(k entryKey) uint64 {
-	return maphash.String(l.seed, k.key) ^ bits.RotateLeft64(maphash.String(l.seed, k.plan), 31)
+	return maphash.String(l.seed, k.key) ^ bits.RotateLeft64(l.planHash(k.plan), 31)
+}
+
+// planHashed is a plan ID and its hash.
+type planHashed struct {
+	id string
+	h  uint64
+}
+
+// planHash returns the hash of plan, from a small cache keyed by the
+// address of plan's bytes: callers pass the same plan ID string (the
+// registry's) for every request of a plan, so most decisions hash only
+// the key. A cached ID keeps its bytes alive, so an address that
+// matches with the same length holds the same ID.
+func (l *Limiter) planHash(plan string) uint64 {
+	if len(plan) == 0 {
+		return maphash.String(l.seed, plan)
+	}
+	p := unsafe.StringData(plan)
+	slot := &l.plans[(uintptr(unsafe.Pointer(p))>>4)%uintptr(len(l.plans))]
+	if c := slot.Load(); c != nil && unsafe.StringData(c.id) == p && len(c.id) == len(plan) {
+		return c.h
+	}
+	h := maphash.String(l.seed, plan)
+	slot.Store(&planHashed{id: plan, h: h})
+	return h
 }
 
 // evict moves e out of the index into the limbo. sh.mu is held.

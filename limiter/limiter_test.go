@@ -3,6 +3,7 @@ package limiter
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"runtime"
 	"strconv"
 	"sync"
@@ -455,4 +456,20 @@ func TestEntrySize(t *testing.T) {
 	if s := unsafe.Sizeof(entry{}); s != 64 {
 		t.Fatalf("entry is %d bytes, want 64", s)
 	}
+}
+
+// The plan's hash is cached by the address of its bytes: equal IDs at
+// different addresses, and IDs that share bytes but not length, hash as
+// their contents do.
+func TestPlanHashCache(t *testing.T) {
+	l, _ := newLimiter(t, Config{})
+	backing := "usagePlan-abcdefgh"
+	short := backing[:len(backing)-1]
+	copied := string([]byte(backing))
+	for range 2 {
+		require.Equal(t, maphash.String(l.seed, backing), l.planHash(backing))
+		require.Equal(t, maphash.String(l.seed, short), l.planHash(short))
+		require.Equal(t, l.planHash(backing), l.planHash(copied))
+	}
+	require.NotEqual(t, l.planHash(backing), l.planHash(short))
 }
