@@ -339,13 +339,15 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 		locked := lim.Quota != Unlimited && e.q.mu.TryLock()
 		sh.mu.Unlock()
 		l.release(ctx, evicted)
-		if lim.Quota != Unlimited && !locked {
-			e.q.mu.Lock()
-		}
-		l.decide(&d, &ev, e, &r, now, false)
+		var qv quotaView
 		if lim.Quota != Unlimited {
+			if !locked {
+				e.q.mu.Lock()
+			}
+			qv = e.q.view(e, lim, ns)
 			e.q.mu.Unlock()
 		}
+		l.decide(&d, &ev, &qv, &r, now, false)
 		return d, nil
 	}
 	if lim.Quota == Unlimited {
@@ -353,7 +355,7 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 		evicted := l.takeEvicted(sh)
 		sh.mu.Unlock()
 		l.release(ctx, evicted)
-		l.decide(&d, &ev, e, &r, now, true)
+		l.decide(&d, &ev, nil, &r, now, true)
 		return d, nil
 	}
 	// Fast path: a lease in hand for the current period, or a quota
@@ -368,9 +370,10 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 				q.lease -= r.units()
 				l.fetchAhead(e, lim.Quota)
 			}
-			sh.mu.Unlock()
-			l.decide(&d, &ev, e, &r, now, taken)
+			qv := q.view(e, lim, ns)
 			q.mu.Unlock()
+			sh.mu.Unlock()
+			l.decide(&d, &ev, &qv, &r, now, taken)
 			return d, nil
 		}
 		q.mu.Unlock()
@@ -393,25 +396,38 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 	}
 }
 
+// quotaView is a quota's position, as a decision reports it.
+type quotaView struct {
+	known      bool  // q counted in the period of the decision
+	remaining  int64 // when known
+	start, end int64 // the period, Unix ns, when known; end is 0 for Total
+}
+
+// view returns q's position at ns under lim. q.mu is held.
+func (q *quota) view(e *entry, lim *Limits, ns int64) quotaView {
+	s := e.span.Load()
+	if !q.counted || !s.holds(lim, ns) {
+		return quotaView{}
+	}
+	return quotaView{known: true, remaining: max(lim.Quota-(q.used-q.leased()), 0), start: s.start, end: s.end}
+}
+
 // decide sets *d, zero, to the Decision on r after its buckets were
-// evaluated (ev) and, when taken, everything was taken. e.q.mu is held
-// when r has a quota.
-func (l *Limiter) decide(d *Decision, ev *evaluation, e *entry, r *Request, now time.Time, taken bool) {
+// evaluated (ev) and, when taken, everything was taken. qv is the
+// quota's position (nil without a quota).
+func (l *Limiter) decide(d *Decision, ev *evaluation, qv *quotaView, r *Request, now time.Time, taken bool) {
 	lim := &r.Limits
 	ns := now.UnixNano()
 	d.Remaining = Unlimited
 	refused, wait := ev.report(d, lim, taken, ns)
 	if lim.Quota != Unlimited {
-		q := &e.q
 		p := Policy{Limit: LimitQuota, Name: nameQuota, Quota: lim.Quota}
-		s := e.span.Load()
-		var start, end int64
-		if q.counted && s.holds(lim, ns) {
-			p.Remaining = max(lim.Quota-(q.used-q.leased()), 0)
-			start, end = s.start, s.end
+		start, end := qv.start, qv.end
+		if qv.known {
+			p.Remaining = qv.remaining
 		} else {
-			// A period q has not counted in yet: nothing of it is known
-			// to be used.
+			// A period the quota has not counted in yet: nothing of it
+			// is known to be used.
 			p.Remaining = lim.Quota
 			if lim.Period != Total {
 				st, en := lim.Period.Window(now, lim.Location)
@@ -495,6 +511,7 @@ func (l *Limiter) takeQuota(ctx context.Context, e *entry, sh *shard, h uint64, 
 	if taken {
 		l.fetchAhead(e, lim.Quota)
 	}
-	l.decide(&d, &ev, e, r, now, taken)
+	qv := q.view(e, lim, ns)
+	l.decide(&d, &ev, &qv, r, now, taken)
 	return d, nil, true
 }
