@@ -92,7 +92,8 @@ func (d *Decision) Policies() []Policy { return d.policies[:d.n] }
 
 // Closest returns the policy closest to exhaustion: a refusing one (the
 // longest wait), else the one with the least remaining relative to its
-// quota. ok is false when no limit applied.
+// quota (of two alike, the one that takes longer to reset). ok is false
+// when no limit applied.
 func (d *Decision) Closest() (p Policy, ok bool) {
 	best := -1
 	for i := range int(d.n) {
@@ -111,8 +112,11 @@ func (d *Decision) Closest() (p Policy, ok bool) {
 			if q.Reset > b.Reset {
 				best = i
 			}
-		case float64(q.Remaining)/float64(max(q.Quota, 1)) < float64(b.Remaining)/float64(max(b.Quota, 1)):
-			best = i
+		default:
+			qr, br := float64(q.Remaining)/float64(max(q.Quota, 1)), float64(b.Remaining)/float64(max(b.Quota, 1))
+			if qr < br || qr == br && q.Reset > b.Reset {
+				best = i
+			}
 		}
 	}
 	if best < 0 {

@@ -156,3 +156,17 @@ func TestLimitString(t *testing.T) {
 	}
 	require.True(t, errors.Is(invalid("x"), ErrInvalidLimits))
 }
+
+// Of two policies equally close to exhaustion, the one that takes longer
+// to come back is the closest.
+func TestClosestPrefersTheLongerReset(t *testing.T) {
+	l, _ := newLimiter(t, Config{})
+	lim := Limits{QPS: 1, Quota: Unlimited, Windows: []Window{{Name: "per_day", Requests: 1, Per: 24 * time.Hour}}}
+	d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", Limits: lim})
+	require.NoError(t, err)
+	require.True(t, d.Allowed)
+	p, ok := d.Closest()
+	require.True(t, ok)
+	require.Equal(t, "per_day", p.Name, "both are empty; the day window resets last")
+	require.Equal(t, 24*time.Hour, p.Reset)
+}
