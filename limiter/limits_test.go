@@ -170,3 +170,19 @@ func TestClosestPrefersTheLongerReset(t *testing.T) {
 	require.Equal(t, "per_day", p.Name, "both are empty; the day window resets last")
 	require.Equal(t, 24*time.Hour, p.Reset)
 }
+
+// Counter.ID differs for every different Counter, separators in IDs
+// included, so that a store keying on it never merges two counters.
+func TestCounterIDs(t *testing.T) {
+	cs := []Counter{
+		{Plan: "p", Key: "k"}, {Plan: "p", Key: "k", Window: 1}, {Plan: "p:", Key: "k"}, {Plan: "p", Key: ":k"},
+		{Plan: "p1", Key: "k"}, {Plan: "p", Key: "1k"}, {Plan: "", Key: "pk"}, {Plan: "pk", Key: ""}, {Plan: "p", Key: "k", Window: -1},
+	}
+	seen := map[string]Counter{}
+	for _, c := range cs {
+		if o, dup := seen[c.ID()]; dup {
+			t.Fatalf("%+v and %+v share ID %q", c, o, c.ID())
+		}
+		seen[c.ID()] = c
+	}
+}
