@@ -16,6 +16,7 @@ type bucketEval struct {
 	limit  Limit
 	ok     bool
 	window uint8 // the window's index, for LimitWindow
+	inline int8  // the entry's inline bucket, or -1
 	slot   int32 // the extras slot, -1 when the bucket is not stored
 	g      gcra
 	h      uint64 // extras hash; 0 for the QPS bucket, kept in the entry
@@ -73,7 +74,13 @@ func (l *Limiter) eval(ev *evaluation, sh *shard, e *entry, h uint64, r *Request
 	if lim.QPS != Unlimited {
 		ev.add(LimitQPS, 0, perSecond(lim.QPS, lim.Burst), 0, -1, e.tat, ns)
 	}
+	inline := e.inline()
 	for i, w := range lim.Windows {
+		if i < len(inline) {
+			ev.add(LimitWindow, uint8(i), windowBucket(w), 0, -1, inline[i], ns)
+			ev.b[ev.n-1].inline = int8(i)
+			continue
+		}
 		xh := extraHash(h, uint64(i), 0)
 		slot, tat := sh.extra(xh)
 		ev.add(LimitWindow, uint8(i), windowBucket(w), xh, slot, tat, ns)
@@ -84,7 +91,7 @@ func (l *Limiter) eval(ev *evaluation, sh *shard, e *entry, h uint64, r *Request
 func (ev *evaluation) add(limit Limit, window uint8, g gcra, xh uint64, slot int, tat, ns int64) {
 	b := &ev.b[ev.n]
 	ev.n++
-	b.limit, b.window, b.g, b.h, b.slot, b.tat = limit, window, g, xh, int32(slot), tat
+	b.limit, b.window, b.g, b.h, b.slot, b.tat, b.inline = limit, window, g, xh, int32(slot), tat, -1
 	b.next, b.wait, b.ok = g.take(tat, ns, 1)
 	ev.ok = ev.ok && b.ok
 }
@@ -105,7 +112,11 @@ func (sh *shard) extra(xh uint64) (int, int64) {
 func (ev *evaluation) commit(sh *shard, e *entry, ns int64) {
 	for i := range ev.n {
 		b := &ev.b[i]
-		if b.h == 0 {
+		switch {
+		case b.inline >= 0:
+			e.inline()[b.inline] = b.next
+			continue
+		case b.h == 0:
 			e.tat = b.next
 			continue
 		}

@@ -113,6 +113,58 @@ type entry struct {
 
 func (e *entry) plan() string { return e.span.Load().plan }
 
+// Entries made for a plan with windows hold the windows' buckets inline,
+// right after the entry (one allocation, the cache lines next to it):
+// entryN is an entry with n of them. Windows beyond those an entry was
+// made with (the plan gained some) use the extras table.
+type (
+	entry1 struct {
+		entry
+		x [1]int64
+	}
+	entry2 struct {
+		entry
+		x [2]int64
+	}
+	entry3 struct {
+		entry
+		x [3]int64
+	}
+	entry4 struct {
+		entry
+		x [4]int64
+	}
+)
+
+// newEntry returns an entry for key with n window buckets inline.
+func newEntry(key string, n int) *entry {
+	var e *entry
+	switch min(n, MaxWindows) {
+	case 0:
+		e = &entry{}
+	case 1:
+		e = &(&entry1{}).entry
+	case 2:
+		e = &(&entry2{}).entry
+	case 3:
+		e = &(&entry3{}).entry
+	default:
+		e = &(&entry4{}).entry
+	}
+	e.key = key
+	e.q.nx = uint8(min(n, MaxWindows))
+	return e
+}
+
+// inline returns e's inline window buckets (theoretical arrival times);
+// they follow e in the entryN that holds it. Under the shard's lock.
+func (e *entry) inline() []int64 {
+	if e.q.nx == 0 {
+		return nil
+	}
+	return unsafe.Slice((*int64)(unsafe.Add(unsafe.Pointer(e), unsafe.Sizeof(entry{}))), e.q.nx)
+}
+
 func (e *entry) id() entryKey { return entryKey{e.plan(), e.key} }
 
 // quota is one (plan, key)'s position in its current period.
@@ -120,11 +172,11 @@ type quota struct {
 	mu sync.Mutex
 	// out is set (under the shard's lock) while the entry is out of the
 	// index, in the shard's limbo or dead.
-	out      atomic.Bool
-	dead     bool // evicted and its lease given back: use the key's new entry (set under mu and the shard's lock)
-	fetching bool // a background reservation is in flight
-	full     bool // the last reservation got a whole lease, so more may be left
-	counted  bool // span is a period this quota has counted in
+	out   atomic.Bool
+	flags uint8 // qDead, qFetching, qFull, qCounted; under mu
+	// nx is the entry's number of inline window buckets (see
+	// entry.inline); set when the entry is made.
+	nx uint8
 	// lease is the units reserved but unused, or, below 0, -lease is
 	// when (Unix ns, the decision's clock) the store last answered that
 	// this period's quota was spent. Until the period, the limits or the
@@ -132,6 +184,24 @@ type quota struct {
 	// from memory.
 	lease int64
 	used  int64 // store usage at the last Reserve
+}
+
+// The quota's flags.
+const (
+	qDead     uint8 = 1 << iota // evicted and its lease given back: use the key's new entry (set under mu and the shard's lock)
+	qFetching                   // a background reservation is in flight
+	qFull                       // the last reservation got a whole lease, so more may be left
+	qCounted                    // the entry's span is a period this quota has counted in
+)
+
+func (q *quota) is(f uint8) bool { return q.flags&f != 0 }
+
+func (q *quota) set(f uint8, on bool) {
+	if on {
+		q.flags |= f
+	} else {
+		q.flags &^= f
+	}
 }
 
 // leased is q's unused lease. q.mu is held.
@@ -148,7 +218,7 @@ const spentRecheck = int64(time.Second)
 // spent reports whether q's quota is known to be spent at ns under lim
 // for units, so that the store need not be asked. q.mu is held.
 func (q *quota) spent(s *span, lim *Limits, ns int64) bool {
-	return q.lease < 0 && q.used >= lim.Quota && ns+q.lease < spentRecheck && q.counted && s.holds(lim, ns)
+	return q.lease < 0 && q.used >= lim.Quota && ns+q.lease < spentRecheck && q.is(qCounted) && s.holds(lim, ns)
 }
 
 // span is one plan's quota period in one time zone. Entries share it
@@ -297,7 +367,7 @@ func (sh *shard) lookup(h uint64, k entryKey) *entry {
 func (l *Limiter) entryFor(sh *shard, h uint64, k entryKey, lim *Limits, now time.Time) *entry {
 	e := sh.lookup(h, k)
 	if e == nil {
-		e = &entry{key: k.key}
+		e = newEntry(k.key, len(lim.Windows))
 		e.span.Store(l.spanAt(k.plan, lim, now))
 		sh.entries.insert(h, e, sh.evict)
 	}
@@ -363,7 +433,7 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 	if len(sh.evicted) == 0 && e.q.mu.TryLock() {
 		q := &e.q
 		s := e.span.Load()
-		taken := q.counted && s.holds(lim, ns) && q.leased() >= r.units() && q.used-q.lease <= lim.Quota-r.units()
+		taken := q.is(qCounted) && s.holds(lim, ns) && q.leased() >= r.units() && q.used-q.lease <= lim.Quota-r.units()
 		if taken || q.spent(s, lim, ns) {
 			if taken {
 				ev.commit(sh, e, ns)
@@ -406,7 +476,7 @@ type quotaView struct {
 // view returns q's position at ns under lim. q.mu is held.
 func (q *quota) view(e *entry, lim *Limits, ns int64) quotaView {
 	s := e.span.Load()
-	if !q.counted || !s.holds(lim, ns) {
+	if !q.is(qCounted) || !s.holds(lim, ns) {
 		return quotaView{}
 	}
 	return quotaView{known: true, remaining: max(lim.Quota-(q.used-q.leased()), 0), start: s.start, end: s.end}
@@ -471,7 +541,7 @@ func (l *Limiter) takeQuota(ctx context.Context, e *entry, sh *shard, h uint64, 
 	units := r.units()
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.dead {
+	if q.is(qDead) {
 		return Decision{}, nil, false
 	}
 	ns := now.UnixNano()
@@ -479,7 +549,7 @@ func (l *Limiter) takeQuota(ctx context.Context, e *entry, sh *shard, h uint64, 
 	if q.leased() > 0 && q.used-q.leased() >= lim.Quota {
 		l.giveBack(ctx, e) // the quota was lowered below what we hold
 	}
-	for q.leased() < units && q.fetching {
+	for q.leased() < units && q.is(qFetching) {
 		l.awaitFetch(e) // a lease is on its way; a second one could strand units
 	}
 	var ev evaluation
@@ -489,7 +559,8 @@ func (l *Limiter) takeQuota(ctx context.Context, e *entry, sh *shard, h uint64, 
 		if err != nil {
 			return Decision{}, err, true
 		}
-		q.lease, q.used, q.full = q.leased()+granted, used, granted == n
+		q.lease, q.used = q.leased()+granted, used
+		q.set(qFull, granted == n)
 		if granted == 0 && q.lease == 0 {
 			q.lease = -max(ns, 1)
 		}

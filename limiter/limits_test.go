@@ -186,3 +186,30 @@ func TestCounterIDs(t *testing.T) {
 		seen[c.ID()] = c
 	}
 }
+
+// An entry holds the windows it was made with inline; windows a plan
+// gains later are kept in the extras table, and every one is enforced.
+func TestWindowsAddedLater(t *testing.T) {
+	l, _ := newLimiter(t, Config{})
+	one := Limits{QPS: Unlimited, Quota: Unlimited, Windows: []Window{{Name: "a", Requests: 3, Per: time.Hour}}}
+	d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", Limits: one})
+	require.NoError(t, err)
+	require.True(t, d.Allowed)
+	e := l.entryOf(entryKey{"p", "k"})
+	require.Len(t, e.inline(), 1)
+
+	three := one
+	three.Windows = append(three.Windows[:1:1], Window{Name: "b", Requests: 1, Per: time.Hour}, Window{Name: "c", Requests: 5, Per: time.Hour})
+	d, err = l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", Limits: three})
+	require.NoError(t, err)
+	require.True(t, d.Allowed)
+	d, err = l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", Limits: three})
+	require.NoError(t, err)
+	require.False(t, d.Allowed)
+	require.Equal(t, LimitWindow, d.Refused)
+	got := map[string]int64{}
+	for _, p := range d.Policies() {
+		got[p.Name] = p.Remaining
+	}
+	require.Equal(t, map[string]int64{"a": 1, "b": 0, "c": 4}, got, "a kept its two requests inline, b and c count from the second")
+}

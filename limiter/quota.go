@@ -8,7 +8,7 @@ import (
 
 // window is q's store window (Counter.Window) in e's span. q.mu is held.
 func (q *quota) window(e *entry) int64 {
-	if !q.counted {
+	if !q.is(qCounted) {
 		return 0
 	}
 	return e.span.Load().window
@@ -32,7 +32,7 @@ func (l *Limiter) leaseFor(limit int64) int64 {
 func (l *Limiter) fetchAhead(e *entry, limit int64) {
 	q := &e.q
 	full := l.leaseFor(limit)
-	if !l.prefetch || q.fetching || e.q.out.Load() || !q.full || q.leased() >= full/2 {
+	if !l.prefetch || q.is(qFetching) || e.q.out.Load() || !q.is(qFull) || q.leased() >= full/2 {
 		return
 	}
 	l.bgMu.Lock()
@@ -40,7 +40,7 @@ func (l *Limiter) fetchAhead(e *entry, limit int64) {
 	if l.closed {
 		return
 	}
-	q.fetching = true
+	q.set(qFetching, true)
 	if l.fetches == nil {
 		l.fetches = map[*entry]chan struct{}{}
 	}
@@ -74,7 +74,7 @@ func (l *Limiter) reserveAhead(e *entry, window, n, limit int64) {
 	q := &e.q
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.fetching = false
+	q.set(qFetching, false)
 	defer func() {
 		l.bgMu.Lock()
 		close(l.fetches[e])
@@ -82,7 +82,7 @@ func (l *Limiter) reserveAhead(e *entry, window, n, limit int64) {
 		l.bgMu.Unlock()
 	}()
 	if err != nil || granted == 0 {
-		q.full = false
+		q.set(qFull, false)
 		return // the next decision that needs units asks the store itself
 	}
 	if q.window(e) != window || e.q.out.Load() {
@@ -94,7 +94,7 @@ func (l *Limiter) reserveAhead(e *entry, window, n, limit int64) {
 	// have seen a higher usage.
 	q.lease = q.leased() + granted
 	q.used = max(q.used, used)
-	q.full = granted == n
+	q.set(qFull, granted == n)
 }
 
 // takeEvicted returns the entries pushed out. sh.mu is held.
@@ -124,7 +124,7 @@ func (l *Limiter) release(ctx context.Context, evicted []*entry) {
 		sh.mu.Lock()
 		if e.q.out.Load() && sh.limbo[k] == e {
 			delete(sh.limbo, k)
-			e.q.dead = true
+			e.q.set(qDead, true)
 		}
 		sh.mu.Unlock()
 		e.q.mu.Unlock()
@@ -147,11 +147,11 @@ func (l *Limiter) giveBack(ctx context.Context, e *entry) {
 func (l *Limiter) roll(ctx context.Context, e *entry, lim *Limits, now time.Time) {
 	q := &e.q
 	cur := e.span.Load()
-	if q.counted && cur.holds(lim, now.UnixNano()) {
+	if q.is(qCounted) && cur.holds(lim, now.UnixNano()) {
 		return
 	}
 	next := l.spanAt(cur.plan, lim, now)
-	if old := q.window(e); !q.counted || next.window != old {
+	if old := q.window(e); !q.is(qCounted) || next.window != old {
 		if q.lease > 0 {
 			// Best effort: a failure only leaves the old period over-counted.
 			_ = l.store.Release(ctx, Counter{Plan: cur.plan, Key: e.key, Window: old}, q.lease)
@@ -162,7 +162,7 @@ func (l *Limiter) roll(ctx context.Context, e *entry, lim *Limits, now time.Time
 	if q.lease < 0 {
 		q.lease = 0
 	}
-	q.counted = true
+	q.set(qCounted, true)
 	e.span.Store(next)
 }
 

@@ -26,7 +26,7 @@ func (l *Limiter) unusedLease(c Counter) int64 {
 	q := &e.q
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if !q.counted || q.window(e) != c.Window {
+	if !q.is(qCounted) || q.window(e) != c.Window {
 		return 0
 	}
 	return q.leased()
@@ -52,7 +52,7 @@ func (l *Limiter) SetUsage(ctx context.Context, plan, key string, lim Limits, no
 		q := &e.q
 		q.mu.Lock()
 		defer q.mu.Unlock()
-		if q.counted && q.window(e) == c.Window {
+		if q.is(qCounted) && q.window(e) == c.Window {
 			q.lease, q.used = 0, max(used, 0)
 		}
 	}
