@@ -18,7 +18,9 @@
 // holds them to it). A key's QPS bucket and its quota position are one
 // 64-byte entry, found by one seeded 64-bit hash of (plan, key) in an
 // open-addressing index per shard (16 bytes a slot, at most 80% full);
-// its windows and throttles are 16-byte slots of a second table. When
+// the windows it was made with follow it in the same allocation (8 bytes
+// each), its throttles (and windows its plan gained since) are 16-byte
+// slots of a second table. When
 // Config.Capacity entries are held, a CLOCK hand evicts one not used
 // since it last passed; an evicted key's buckets come back full. Quota
 // is counted in a Store; the in-process MemoryStore is exact, boltstore
