@@ -79,8 +79,13 @@ func (t *entries) insert(h uint64, e *entry, evict func(*entry)) {
 	}
 }
 
-// touch marks slot i used.
-func (t *entries) touch(i int) { t.slots[i].h |= refBit }
+// touch marks slot i used, writing only when it was not: a hot key's
+// slot is not written on every decision.
+func (t *entries) touch(i int) {
+	if s := &t.slots[i]; s.h&refBit == 0 {
+		s.h |= refBit
+	}
+}
 
 // evictOne removes the entry the CLOCK hand picks.
 func (t *entries) evictOne(evict func(*entry)) {
