@@ -49,6 +49,9 @@ type planState struct {
 	limitState
 	qps   []string // X-UsagePlan-RateLimit
 	quota string   // "/<quota>" or ""
+	// apis holds, for each API the plan throttles, its limits and
+	// policies; the other APIs use the plan's.
+	apis map[string]*limitState
 }
 
 // limitState is the limits of a request and its RateLimit-Policy.
@@ -142,6 +145,16 @@ func newPlanState(snap *usageplan.Snapshot, p *usageplan.Plan, dryRun bool) *pla
 	}
 	ps.qps = one(qps)
 	ps.limitState.set(lim, "")
+	for api, th := range p.Throttles {
+		if ps.apis == nil {
+			ps.apis = map[string]*limitState{}
+		}
+		ls := &limitState{}
+		withThrottle := lim
+		withThrottle.Throttle = throttleOf(th)
+		ls.set(withThrottle, `"throttle";q=`+strconv.FormatInt(th.QPS, 10)+";w=1")
+		ps.apis[api] = ls
+	}
 	return ps
 }
 
@@ -162,6 +175,14 @@ func (ls *limitState) set(lim limiter.Limits, first string) {
 	if policy != "" {
 		ls.policy = one(policy)
 	}
+}
+
+// limitsFor returns the limits of a request on api.
+func (ps *planState) limitsFor(api string) *limitState {
+	if ls := ps.apis[api]; ls != nil {
+		return ls
+	}
+	return &ps.limitState
 }
 
 func joinPolicy(a, b string) string {

@@ -202,7 +202,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	}
 	c.SecretID, c.Plan = key.ID, plan
 	ps := derived.plans[plan.ID] // plan is snap's, so it is there
-	ls := &ps.limitState
+	ls := ps.limitsFor(api.ID)
 	ctx, cancel := q.storeContext(m.cfg.StoreTimeout)
 	var storeStart time.Time
 	if ev != nil {
