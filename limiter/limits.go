@@ -16,7 +16,9 @@ const Unlimited = -1
 const MaxWindows = 4
 
 // Request is one decision's input: who asks, under which limits, and for
-// how much.
+// how much. Plan and Key are ordinary Go strings, which never change (a
+// string made with unsafe over a buffer that is reused would confuse the
+// limiter's caches).
 type Request struct {
 	Plan, Key string
 	// API is the ID of the API called; it names the bucket of
