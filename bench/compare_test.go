@@ -76,10 +76,10 @@ func BenchmarkKeyedDecision(b *testing.B) {
 		l, _ := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
 		lim := limiter.Limits{QPS: perSec, Quota: 99_999_999}
 		for _, k := range keyNames {
-			l.Allow(ctx, "usagePlan-bench001", k, lim)
+			l.Allow(ctx, limiter.Request{Plan: "usagePlan-bench001", Key: k, Limits: lim})
 		}
 		b.ResetTimer()
-		parallelKeys(b, func(k string) { l.Allow(ctx, "usagePlan-bench001", k, lim) })
+		parallelKeys(b, func(k string) { l.Allow(ctx, limiter.Request{Plan: "usagePlan-bench001", Key: k, Limits: lim}) })
 	})
 	b.Run("x-time-rate-map", func(b *testing.B) {
 		r := &rateMap{m: map[string]*rate.Limiter{}}

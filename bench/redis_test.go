@@ -111,7 +111,7 @@ func benchPlanguard(b *testing.B, addr string, lim limiter.Limits, parallelism i
 	b.SetParallelism(parallelism)
 	b.ResetTimer()
 	parallelKeys(b, func(k string) {
-		if _, err := l.Allow(ctx, "usagePlan-bench001", k, lim); err != nil {
+		if _, err := l.Allow(ctx, limiter.Request{Plan: "usagePlan-bench001", Key: k, Limits: lim}); err != nil {
 			failed.Add(1)
 		}
 	})

@@ -45,7 +45,7 @@ func TestSurvivesRestart(t *testing.T) {
 	lim := limiter.Limits{QPS: limiter.Unlimited, Quota: 10}
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	for range 4 {
-		if d, err := l.AllowAt(ctx, "p", "k", lim, now); err != nil || !d.Allowed {
+		if d, err := l.AllowAt(ctx, now, limiter.Request{Plan: "p", Key: "k", Limits: lim}); err != nil || !d.Allowed {
 			t.Fatalf("AllowAt: %+v %v", d, err)
 		}
 	}
@@ -67,7 +67,7 @@ func TestSurvivesRestart(t *testing.T) {
 	l2, _ := limiter.New(s2, limiter.Config{})
 	admitted := 0
 	for range 20 {
-		if d, _ := l2.AllowAt(ctx, "p", "k", lim, now); d.Allowed {
+		if d, _ := l2.AllowAt(ctx, now, limiter.Request{Plan: "p", Key: "k", Limits: lim}); d.Allowed {
 			admitted++
 		}
 	}
@@ -199,7 +199,7 @@ func crashChild(path string) {
 	for range 8 {
 		wg.Go(func() {
 			for n.Add(1) < 100000 {
-				if d, err := l.Allow(ctx, "p", "k", lim); err == nil && d.Allowed {
+				if d, err := l.Allow(ctx, limiter.Request{Plan: "p", Key: "k", Limits: lim}); err == nil && d.Allowed {
 					mu.Lock()
 					w.WriteByte('.')
 					w.Flush()
@@ -240,12 +240,12 @@ func BenchmarkDecision(b *testing.B) {
 			defer func() { b.StopTimer(); l.Close(ctx) }()
 			now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 			for _, k := range keys { // existing keys: each holds a lease
-				_, _ = l.AllowAt(ctx, "usagePlan-bench001", k, lim, now)
+				_, _ = l.AllowAt(ctx, now, limiter.Request{Plan: "usagePlan-bench001", Key: k, Limits: lim})
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			storetest.ParallelScattered(b, len(keys), func(i int) error {
-				_, err := l.AllowAt(ctx, "usagePlan-bench001", keys[i], lim, now)
+				_, err := l.AllowAt(ctx, now, limiter.Request{Plan: "usagePlan-bench001", Key: keys[i], Limits: lim})
 				return err
 			})
 		})

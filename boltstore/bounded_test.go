@@ -39,7 +39,7 @@ func TestFileBoundedOverPeriods(t *testing.T) {
 		for w := range 8 {
 			wg.Go(func() {
 				for k := w; k < keys; k += 8 {
-					if dec, err := l.AllowAt(ctx, plan, "AKID"+strconv.Itoa(k), lim, now); err != nil || !dec.Allowed {
+					if dec, err := l.AllowAt(ctx, now, limiter.Request{Plan: plan, Key: "AKID" + strconv.Itoa(k), Limits: lim}); err != nil || !dec.Allowed {
 						t.Errorf("day %d key %d: %+v %v", d, k, dec, err)
 						return
 					}

@@ -30,7 +30,7 @@ func TestEvictionRefusesNoQuota(t *testing.T) {
 		wg.Go(func() {
 			i := w * 104729
 			for range perWorker {
-				d, err := l.AllowAt(ctx, plan, "AKID"+strconv.Itoa(i%keys), lim, now)
+				d, err := l.AllowAt(ctx, now, limiter.Request{Plan: plan, Key: "AKID" + strconv.Itoa(i%keys), Limits: lim})
 				switch {
 				case err != nil:
 					t.Error(err)

@@ -23,7 +23,7 @@ func TestSpentKeyWritesNothing(t *testing.T) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	admitted := 0
 	for range 60 {
-		if d, err := l.AllowAt(ctx, "p", "k", lim, now); err != nil {
+		if d, err := l.AllowAt(ctx, now, limiter.Request{Plan: "p", Key: "k", Limits: lim}); err != nil {
 			t.Fatal(err)
 		} else if d.Allowed {
 			admitted++
@@ -37,7 +37,7 @@ func TestSpentKeyWritesNothing(t *testing.T) {
 	for range 16 {
 		wg.Go(func() {
 			for range 1000 / 16 {
-				if d, err := l.AllowAt(ctx, "p", "k", lim, now.Add(time.Millisecond)); err != nil || d.Refused != limiter.LimitQuota {
+				if d, err := l.AllowAt(ctx, now.Add(time.Millisecond), limiter.Request{Plan: "p", Key: "k", Limits: lim}); err != nil || d.Refused != limiter.LimitQuota {
 					t.Errorf("%+v, %v", d, err)
 					return
 				}

@@ -31,13 +31,13 @@ func BenchmarkSpentKey(b *testing.B) {
 			lim := limiter.Limits{QPS: limiter.Unlimited, Quota: 100, Period: limiter.Month}
 			now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 			for range 200 {
-				_, _ = l.AllowAt(ctx, "usagePlan-bench001", "AKIDspent", lim, now)
+				_, _ = l.AllowAt(ctx, now, limiter.Request{Plan: "usagePlan-bench001", Key: "AKIDspent", Limits: lim})
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					d, err := l.AllowAt(ctx, "usagePlan-bench001", "AKIDspent", lim, now)
+					d, err := l.AllowAt(ctx, now, limiter.Request{Plan: "usagePlan-bench001", Key: "AKIDspent", Limits: lim})
 					if err != nil || d.Allowed {
 						b.Errorf("%+v, %v", d, err)
 						return

@@ -2,6 +2,7 @@ package cloudapi
 
 import (
 	"slices"
+	"time"
 
 	"github.com/planguard/planguard/binding"
 	"github.com/planguard/planguard/usageplan"
@@ -59,7 +60,10 @@ func (h *Handler) planInfo(c *call, id string) (map[string]any, *Error) {
 }
 
 // planParams are the settings CreateUsagePlan and ModifyUsagePlan take;
-// QuotaPeriod and TimeZone are planguard's additions.
+// QuotaPeriod and TimeZone are planguard's additions, and so are the
+// limits that DescribeUsagePlan returns as extra fields (the QPS
+// bucket's burst, the windows, the per-API throttles, Enforce false for
+// a dry run): omitted, they are left as they are.
 type planParams struct {
 	UsagePlanName       *string
 	UsagePlanDesc       *string
@@ -67,15 +71,43 @@ type planParams struct {
 	MaxRequestNumPreSec *int64
 	QuotaPeriod         *string
 	TimeZone            *string
+	MaxRequestBurst     *int64
+	RequestLimits       *[]usageplan.UsagePlanLimit
+	ApiThrottles        *[]usageplan.UsagePlanThrottle
+	Enforce             *bool
 }
 
-func (p planParams) patch() usageplan.PlanPatch {
-	pp := usageplan.PlanPatch{Name: p.UsagePlanName, Description: p.UsagePlanDesc, QPS: p.MaxRequestNumPreSec, Quota: p.MaxRequestNum, TimeZone: p.TimeZone}
+func (p planParams) patch() (usageplan.PlanPatch, *Error) {
+	pp := usageplan.PlanPatch{Name: p.UsagePlanName, Description: p.UsagePlanDesc, QPS: p.MaxRequestNumPreSec, Quota: p.MaxRequestNum, TimeZone: p.TimeZone, Burst: p.MaxRequestBurst}
 	if p.QuotaPeriod != nil {
 		period := usageplan.Period(*p.QuotaPeriod)
 		pp.QuotaPeriod = &period
 	}
-	return pp
+	if p.RequestLimits != nil {
+		limits := []usageplan.Window{}
+		for _, l := range *p.RequestLimits {
+			if l.PerSeconds < 1 || l.PerSeconds > int64(usageplan.MaxWindowPer/time.Second) {
+				return pp, errorf(CodeInvalidParameterValue, "RequestLimits: PerSeconds of %q must be 1–86400", l.Name)
+			}
+			limits = append(limits, usageplan.Window{Name: l.Name, Requests: l.Requests, Per: time.Duration(l.PerSeconds) * time.Second})
+		}
+		pp.Limits = &limits
+	}
+	if p.ApiThrottles != nil {
+		throttles := map[string]usageplan.Throttle{}
+		for _, th := range *p.ApiThrottles {
+			if _, dup := throttles[th.ApiId]; dup {
+				return pp, errorf(CodeInvalidParameterValue, "ApiThrottles: API %s listed twice", th.ApiId)
+			}
+			throttles[th.ApiId] = usageplan.Throttle{QPS: th.MaxRequestNumPreSec, Burst: th.MaxRequestBurst}
+		}
+		pp.Throttles = &throttles
+	}
+	if p.Enforce != nil {
+		dry := !*p.Enforce
+		pp.DryRun = &dry
+	}
+	return pp, nil
 }
 
 func (h *Handler) createUsagePlan(c *call) (map[string]any, *Error) {
@@ -88,7 +120,10 @@ func (h *Handler) createUsagePlan(c *call) (map[string]any, *Error) {
 		return nil, err
 	}
 	plan := usageplan.Plan{Name: name, QPS: usageplan.Unlimited, Quota: usageplan.Unlimited}
-	pp := p.patch()
+	pp, perr := p.patch()
+	if perr != nil {
+		return nil, perr
+	}
 	if pp.Description != nil {
 		plan.Description = *pp.Description
 	}
@@ -103,6 +138,18 @@ func (h *Handler) createUsagePlan(c *call) (map[string]any, *Error) {
 	}
 	if pp.TimeZone != nil {
 		plan.TimeZone = *pp.TimeZone
+	}
+	if pp.Burst != nil {
+		plan.Burst = *pp.Burst
+	}
+	if pp.Limits != nil {
+		plan.Limits = *pp.Limits
+	}
+	if pp.Throttles != nil {
+		plan.Throttles = *pp.Throttles
+	}
+	if pp.DryRun != nil {
+		plan.DryRun = *pp.DryRun
 	}
 	created, cerr := h.reg.CreatePlan(plan)
 	if cerr != nil {
@@ -123,7 +170,11 @@ func (h *Handler) modifyUsagePlan(c *call) (map[string]any, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, perr := h.reg.PatchPlan(plan.ID, p.patch()); perr != nil {
+	pp, ferr := p.patch()
+	if ferr != nil {
+		return nil, ferr
+	}
+	if _, perr := h.reg.PatchPlan(plan.ID, pp); perr != nil {
 		return nil, translate(perr, CodeInvalidUsagePlan)
 	}
 	return h.planInfo(c, plan.ID)

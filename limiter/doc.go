@@ -1,27 +1,60 @@
 // Package limiter decides, per (plan, key), whether a request is within
-// the plan's QPS and quota. Most users want New with a Store and
-// one AllowAt per authenticated request; the middleware does that.
+// the plan's limits. Most users want New with a Store and one AllowAt
+// per authenticated request; the middleware does that.
 //
-// QPS is a token bucket per (plan, key) from golang.org/x/time/rate, with
-// rate and burst equal to the plan's QPS. Buckets live in a bounded LRU
-// (Config.Capacity); an evicted bucket comes back full. Quota is counted
-// per (plan, key) and period in a Store; the in-process MemoryStore is
-// exact, boltstore makes it durable, redisstore shares it across
+// A request passes up to seven limits, all or nothing: the API's
+// throttle (a bucket per plan, key and API), the plan's QPS bucket (rate
+// Limits.QPS, burst Limits.Burst), up to four windows (each a bucket of
+// rate Requests/Per and burst Requests, never a fixed window), and the
+// quota of the period, which counts Request.Units (the buckets count
+// requests). It is admitted only if every limit admits it; a refused
+// request consumes nothing from any of them, and its RetryAfter is the
+// longest wait among the limits that refused. The Decision reports every
+// limit's state (Decision.Policies). Limits.DryRun decides and reports
+// as if enforced but admits what a limit refuses, consuming nothing.
+//
+// Buckets follow the generic cell rate algorithm: one 64-bit theoretical
+// arrival time each, deciding as golang.org/x/time/rate does (a test
+// holds them to it). A key's QPS bucket and its quota position are one
+// 64-byte entry, found by one seeded 64-bit hash of (plan, key) in an
+// open-addressing index per shard (16 bytes a slot, at most 80% full);
+// the windows it was made with follow it in the same allocation (8 bytes
+// each), its throttles (and windows its plan gained since) are 16-byte
+// slots of a second table. When
+// Config.Capacity entries are held, a CLOCK hand evicts one not used
+// since it last passed; an evicted key's buckets come back full. Quota
+// is counted in a Store; the in-process MemoryStore is exact, boltstore
+// makes it durable, redisstore shares it (and the buckets) across
 // instances.
 //
 // Decisions the model leaves open:
 //
-//   - A request admitted by QPS but refused by quota has used its QPS
-//     token (as on the old gateway); a request refused by QPS consumes no
-//     quota.
+//   - Invalid Limits (a QPS or quota of 0, negative values other than
+//     Unlimited, more than MaxWindows windows) are an error wrapping
+//     ErrInvalidLimits, not a refusal.
 //   - Limits travel with each call, so a changed plan applies to the next
-//     request; consumed quota is kept. A bucket whose rate changes keeps
-//     its tokens (capped at the new burst).
-//   - A (plan, key)'s in-memory state — its bucket and its quota position —
-//     is evicted as one LRU entry. The count itself lives in the Store, so
-//     eviction loses no quota: an evicted key's unused lease is given back,
-//     and its bucket comes back full. State exists only for keys the caller
-//     authenticated.
+//     request; consumed quota is kept. A bucket whose rate or burst
+//     changes keeps its debt in time (tokens taken × the old interval),
+//     but is never worse than empty.
+//   - A decision's time may lag others on the same key (a request that
+//     read the clock before another but reached the limiter after it):
+//     its bucket is then less refilled, so it can be refused, never
+//     admitted beyond the rate. With a burst of one second's rate, it
+//     takes a lag of about a second.
+//   - RetryAfter of a Total quota's refusal is 0: it never resets. When
+//     such a quota refuses with other limits, it is the limit reported.
+//   - Windows and throttles are found by a hash of (plan, key, window or
+//     API) alone: should two of them collide (about n²/2⁶⁵ with n
+//     buckets), they share one bucket. A bucket that is full is
+//     indistinguishable from one that is not stored, so full ones are
+//     dropped first when room is needed; beyond Config.Capacity×MaxWindows
+//     the one closest to full among a sample goes (it comes back full:
+//     at most one extra burst).
+//   - A (plan, key)'s in-memory state — its QPS bucket and its quota
+//     position — is evicted as one entry. The count itself lives in the
+//     Store, so eviction loses no quota: an evicted key's unused lease
+//     is given back, and its buckets come back full. State exists only
+//     for keys the caller authenticated.
 //   - An evicted entry whose lease is not back in the store yet is kept
 //     aside and reused if its key returns meanwhile, so that a key never
 //     has two entries and is never refused for quota that its own lease
@@ -38,17 +71,20 @@
 //   - Entries are found by one seeded 64-bit hash of (plan, key). Should two
 //     (plan, key) pairs ever collide (about n²/2⁶⁵ with n pairs, and the
 //     seed never leaves the process), they take turns in one slot: each
-//     evicts the other, as above, so quota stays exact and QPS gets at most
-//     an extra burst per turn.
+//     evicts the other, as above, so quota stays exact and the buckets
+//     get at most an extra burst per turn.
 //   - Leases: a Store is asked for quota in leases (Config.LeaseSize, or
 //     the store's LeaseSizer; 1 by default, exact across instances), each
-//     at most 1% of the plan's quota (MaxLeaseShare). Unused leases go back
-//     on eviction, at the end of a period and on Close. A quota lowered at
-//     run time below what is already leased hands the lease back at once.
+//     at most 1% of the plan's quota (MaxLeaseShare), or the request's
+//     units if more. Unused leases go back on eviction, at the end of a
+//     period and on Close. A quota lowered at run time below what is
+//     already leased hands the lease back at once. Units a refused
+//     request had reserved stay in the lease for the next request.
 //   - Config.Prefetch (opt-in, for durable stores) tops leases up in the
 //     background; a key never holds more than one lease.
-//   - A SharedStore (Redis) keeps the QPS buckets too; then every decision
-//     is one call to the store and nothing is leased.
+//   - A SharedStore (Redis) keeps the buckets too; then every decision
+//     is one call to the store, all or nothing in one atomic step on the
+//     store's clock, and nothing is leased.
 //   - Period boundaries are computed in the plan's time zone with
 //     time.Date; a day that DST shortens or lengthens lasts 23 or 25 hours.
 package limiter

@@ -33,7 +33,7 @@ func TestEvictionRefusesNoQuota(t *testing.T) {
 					i := w * 104729
 					for range perWorker {
 						// Each key is asked about workers*perWorker/keys = 64 times, well under its quota.
-						d, err := l.AllowAt(ctx, "p", "k"+strconv.Itoa(i%keys), lim, t0)
+						d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k" + strconv.Itoa(i%keys), Limits: lim})
 						if err != nil {
 							t.Error(err)
 							return

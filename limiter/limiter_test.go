@@ -3,6 +3,7 @@ package limiter
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"runtime"
 	"strconv"
 	"sync"
@@ -40,7 +41,7 @@ func runSteps(t *testing.T, l *Limiter, lim Limits, steps []step) {
 		got := 0
 		var last Decision
 		for range st.n {
-			d, err := l.AllowAt(ctx, "plan", "key", lim, t0.Add(st.at))
+			d, err := l.AllowAt(ctx, t0.Add(st.at), Request{Plan: "plan", Key: "key", Limits: lim})
 			require.NoError(t, err)
 			if d.Allowed {
 				got++
@@ -72,13 +73,13 @@ func TestQPSRetryAfter(t *testing.T) {
 	l, _ := newLimiter(t, Config{})
 	lim := Limits{QPS: 2, Quota: Unlimited}
 	for range 2 {
-		d, _ := l.AllowAt(ctx, "p", "k", lim, t0)
+		d, _ := l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", Limits: lim})
 		require.True(t, d.Allowed)
 	}
-	d, _ := l.AllowAt(ctx, "p", "k", lim, t0)
+	d, _ := l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", Limits: lim})
 	require.Equal(t, LimitQPS, d.Refused)
 	require.Equal(t, 500*time.Millisecond, d.RetryAfter)
-	d, _ = l.AllowAt(ctx, "p", "k", lim, t0.Add(d.RetryAfter))
+	d, _ = l.AllowAt(ctx, t0.Add(d.RetryAfter), Request{Plan: "p", Key: "k", Limits: lim})
 	require.True(t, d.Allowed)
 }
 
@@ -92,7 +93,7 @@ func TestQPSBound(t *testing.T) {
 		wg.Go(func() {
 			for i := range 500 {
 				at := t0.Add(time.Duration(i*2+g%2) * time.Millisecond) // 0..1s
-				if d, _ := l.AllowAt(ctx, "p", "k", lim, at); d.Allowed {
+				if d, _ := l.AllowAt(ctx, at, Request{Plan: "p", Key: "k", Limits: lim}); d.Allowed {
 					admitted.Add(1)
 				}
 			}
@@ -109,8 +110,8 @@ func TestQuotaSteps(t *testing.T) {
 	runSteps(t, l, lim, []step{
 		{0, 3, 2, LimitQPS}, // QPS refusal consumes no quota
 		{time.Second, 3, 2, LimitQPS},
-		{2 * time.Second, 2, 1, LimitQuota}, // the refused one used a QPS token
-		{2 * time.Second, 1, 0, LimitQPS},
+		{2 * time.Second, 2, 1, LimitQuota}, // the refused one takes no QPS token (all or nothing)...
+		{2 * time.Second, 1, 0, LimitQuota}, // ...so the quota refuses this one too
 		{time.Hour, 1, 0, LimitQuota},
 	})
 	used, err := l.Usage(ctx, "plan", "key", lim, t0)
@@ -123,23 +124,23 @@ func TestQuotaDecisionFields(t *testing.T) {
 	loc, _ := time.LoadLocation("Asia/Shanghai")
 	lim := Limits{QPS: Unlimited, Quota: 2, Period: Day, Location: loc}
 	now := time.Date(2026, 11, 23, 23, 0, 0, 0, loc)
-	d, _ := l.AllowAt(ctx, "p", "k", lim, now)
+	d, _ := l.AllowAt(ctx, now, Request{Plan: "p", Key: "k", Limits: lim})
 	require.True(t, d.Allowed)
 	require.EqualValues(t, 1, d.Remaining)
 	require.True(t, d.Reset.Equal(time.Date(2026, 11, 24, 0, 0, 0, 0, loc)))
-	_, _ = l.AllowAt(ctx, "p", "k", lim, now)
-	d, _ = l.AllowAt(ctx, "p", "k", lim, now)
+	_, _ = l.AllowAt(ctx, now, Request{Plan: "p", Key: "k", Limits: lim})
+	d, _ = l.AllowAt(ctx, now, Request{Plan: "p", Key: "k", Limits: lim})
 	require.Equal(t, LimitQuota, d.Refused)
 	require.Equal(t, time.Hour, d.RetryAfter)
 
-	d, _ = l.AllowAt(ctx, "p", "total", Limits{QPS: Unlimited, Quota: 1}, now)
+	d, _ = l.AllowAt(ctx, now, Request{Plan: "p", Key: "total", Limits: Limits{QPS: Unlimited, Quota: 1}})
 	require.True(t, d.Allowed)
 	require.True(t, d.Reset.IsZero())
-	d, _ = l.AllowAt(ctx, "p", "total", Limits{QPS: Unlimited, Quota: 1}, now)
+	d, _ = l.AllowAt(ctx, now, Request{Plan: "p", Key: "total", Limits: Limits{QPS: Unlimited, Quota: 1}})
 	require.Equal(t, LimitQuota, d.Refused)
 	require.Zero(t, d.RetryAfter, "a total quota never resets")
 
-	d, _ = l.AllowAt(ctx, "p", "free", Limits{QPS: Unlimited, Quota: Unlimited}, now)
+	d, _ = l.AllowAt(ctx, now, Request{Plan: "p", Key: "free", Limits: Limits{QPS: Unlimited, Quota: Unlimited}})
 	require.Equal(t, Decision{Allowed: true, Remaining: Unlimited}, d)
 }
 
@@ -164,13 +165,13 @@ func TestPeriodBoundaries(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			l, _ := newLimiter(t, Config{})
 			lim := Limits{QPS: Unlimited, Quota: 1, Period: tc.period, Location: tc.loc}
-			d, _ := l.AllowAt(ctx, "p", "k", lim, tc.before)
+			d, _ := l.AllowAt(ctx, tc.before, Request{Plan: "p", Key: "k", Limits: lim})
 			require.True(t, d.Allowed)
-			d, _ = l.AllowAt(ctx, "p", "k", lim, tc.before)
+			d, _ = l.AllowAt(ctx, tc.before, Request{Plan: "p", Key: "k", Limits: lim})
 			require.False(t, d.Allowed)
 			require.Equal(t, time.Millisecond, d.RetryAfter)
 			require.True(t, d.Reset.Equal(tc.at), "reset %v, want %v", d.Reset, tc.at)
-			d, _ = l.AllowAt(ctx, "p", "k", lim, tc.at)
+			d, _ = l.AllowAt(ctx, tc.at, Request{Plan: "p", Key: "k", Limits: lim})
 			require.True(t, d.Allowed, "a new period starts at %v", tc.at)
 		})
 	}
@@ -195,27 +196,27 @@ func TestLiveLimitChanges(t *testing.T) {
 	l, _ := newLimiter(t, Config{})
 	lim := Limits{QPS: 10, Quota: 3}
 	for range 3 {
-		d, _ := l.AllowAt(ctx, "p", "k", lim, t0)
+		d, _ := l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", Limits: lim})
 		require.True(t, d.Allowed)
 	}
-	d, _ := l.AllowAt(ctx, "p", "k", lim, t0)
+	d, _ := l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", Limits: lim})
 	require.Equal(t, LimitQuota, d.Refused)
 
 	lim.Quota = 5 // raised: consumed quota is kept
 	for range 2 {
-		d, _ = l.AllowAt(ctx, "p", "k", lim, t0)
+		d, _ = l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", Limits: lim})
 		require.True(t, d.Allowed)
 	}
-	d, _ = l.AllowAt(ctx, "p", "k", lim, t0)
+	d, _ = l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", Limits: lim})
 	require.Equal(t, LimitQuota, d.Refused)
 
 	// QPS lowered to 1: the bucket's burst follows at once.
 	lim = Limits{QPS: 1, Quota: Unlimited}
 	l2, _ := newLimiter(t, Config{})
-	_, _ = l2.AllowAt(ctx, "p", "k", Limits{QPS: 100, Quota: Unlimited}, t0)
+	_, _ = l2.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", Limits: Limits{QPS: 100, Quota: Unlimited}})
 	got := 0
 	for range 10 {
-		if d, _ := l2.AllowAt(ctx, "p", "k", lim, t0.Add(time.Second)); d.Allowed {
+		if d, _ := l2.AllowAt(ctx, t0.Add(time.Second), Request{Plan: "p", Key: "k", Limits: lim}); d.Allowed {
 			got++
 		}
 	}
@@ -226,7 +227,7 @@ func TestUsageReadResetAdjust(t *testing.T) {
 	l, _ := newLimiter(t, Config{LeaseSize: 4})
 	lim := Limits{QPS: Unlimited, Quota: 10}
 	for _, key := range []string{"a", "a", "a", "b"} {
-		d, err := l.AllowAt(ctx, "p", key, lim, t0)
+		d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: key, Limits: lim})
 		require.NoError(t, err)
 		require.True(t, d.Allowed)
 	}
@@ -238,16 +239,16 @@ func TestUsageReadResetAdjust(t *testing.T) {
 	require.NoError(t, l.SetUsage(ctx, "p", "a", lim, t0, 9))
 	used, _ := l.Usage(ctx, "p", "a", lim, t0)
 	require.EqualValues(t, 9, used)
-	d, _ := l.AllowAt(ctx, "p", "a", lim, t0)
+	d, _ := l.AllowAt(ctx, t0, Request{Plan: "p", Key: "a", Limits: lim})
 	require.True(t, d.Allowed)
 	require.EqualValues(t, 0, d.Remaining)
-	d, _ = l.AllowAt(ctx, "p", "a", lim, t0)
+	d, _ = l.AllowAt(ctx, t0, Request{Plan: "p", Key: "a", Limits: lim})
 	require.Equal(t, LimitQuota, d.Refused)
 
 	require.NoError(t, l.ResetUsage(ctx, "p", "a", lim, t0))
 	used, _ = l.Usage(ctx, "p", "a", lim, t0)
 	require.Zero(t, used)
-	d, _ = l.AllowAt(ctx, "p", "a", lim, t0)
+	d, _ = l.AllowAt(ctx, t0, Request{Plan: "p", Key: "a", Limits: lim})
 	require.True(t, d.Allowed)
 }
 
@@ -255,18 +256,18 @@ func TestUsageReadResetAdjust(t *testing.T) {
 func TestEviction(t *testing.T) {
 	l, _ := newLimiter(t, Config{Capacity: shardCount}) // one bucket per shard
 	lim := Limits{QPS: 1, Quota: 3}
-	d, _ := l.AllowAt(ctx, "p", "victim", lim, t0)
+	d, _ := l.AllowAt(ctx, t0, Request{Plan: "p", Key: "victim", Limits: lim})
 	require.True(t, d.Allowed)
-	d, _ = l.AllowAt(ctx, "p", "victim", lim, t0)
+	d, _ = l.AllowAt(ctx, t0, Request{Plan: "p", Key: "victim", Limits: lim})
 	require.Equal(t, LimitQPS, d.Refused)
 	for i := range 20 * shardCount { // push it out of its shard's LRU
-		_, _ = l.AllowAt(ctx, "p", "other"+strconv.Itoa(i), Limits{QPS: 1, Quota: Unlimited}, t0)
+		_, _ = l.AllowAt(ctx, t0, Request{Plan: "p", Key: "other" + strconv.Itoa(i), Limits: Limits{QPS: 1, Quota: Unlimited}})
 	}
-	d, _ = l.AllowAt(ctx, "p", "victim", lim, t0)
+	d, _ = l.AllowAt(ctx, t0, Request{Plan: "p", Key: "victim", Limits: lim})
 	require.True(t, d.Allowed, "an evicted bucket comes back full")
-	d, _ = l.AllowAt(ctx, "p", "victim", Limits{QPS: 100, Quota: 3}, t0.Add(time.Second))
+	d, _ = l.AllowAt(ctx, t0.Add(time.Second), Request{Plan: "p", Key: "victim", Limits: Limits{QPS: 100, Quota: 3}})
 	require.True(t, d.Allowed)
-	d, _ = l.AllowAt(ctx, "p", "victim", Limits{QPS: 100, Quota: 3}, t0.Add(10*time.Second))
+	d, _ = l.AllowAt(ctx, t0.Add(10*time.Second), Request{Plan: "p", Key: "victim", Limits: Limits{QPS: 100, Quota: 3}})
 	require.Equal(t, LimitQuota, d.Refused, "quota is not lost to eviction")
 }
 
@@ -284,7 +285,7 @@ func TestExactQuotaUnderConcurrency(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 1000 {
 		wg.Go(func() {
-			if d, err := l.AllowAt(ctx, "p", "k", lim, t0); err == nil && d.Allowed {
+			if d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", Limits: lim}); err == nil && d.Allowed {
 				admitted.Add(1)
 			}
 		})
@@ -312,13 +313,13 @@ func BenchmarkDecision(b *testing.B) {
 		l, _ := newLimiter(b, Config{Capacity: max(n, DefaultCapacity)})
 		now := t0
 		for _, k := range ks {
-			_, _ = l.AllowAt(ctx, "usagePlan-bench001", k, lim, now)
+			_, _ = l.AllowAt(ctx, now, Request{Plan: "usagePlan-bench001", Key: k, Limits: lim})
 		}
 		b.Run(fmt.Sprintf("keys=%d/serial", n), func(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				_, _ = l.AllowAt(ctx, "usagePlan-bench001", ks[i%n], lim, now)
+				_, _ = l.AllowAt(ctx, now, Request{Plan: "usagePlan-bench001", Key: ks[i%n], Limits: lim})
 				i += 7919
 			}
 		})
@@ -328,7 +329,7 @@ func BenchmarkDecision(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				i := int(seed.Add(1)) * 104729
 				for pb.Next() {
-					_, _ = l.AllowAt(ctx, "usagePlan-bench001", ks[i%n], lim, now)
+					_, _ = l.AllowAt(ctx, now, Request{Plan: "usagePlan-bench001", Key: ks[i%n], Limits: lim})
 					i += 7919
 				}
 			})
@@ -366,7 +367,7 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 		runtime.ReadMemStats(&before)
 		l, _ := newLimiter(b, Config{Capacity: n})
 		for _, k := range ks {
-			_, _ = l.AllowAt(ctx, "usagePlan-bench001", k, lim, t0)
+			_, _ = l.AllowAt(ctx, t0, Request{Plan: "usagePlan-bench001", Key: k, Limits: lim})
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
@@ -388,7 +389,7 @@ func TestHashCollisionEvicts(t *testing.T) {
 	lim := Limits{QPS: Unlimited, Quota: 10}
 	a, b := entryKey{"usagePlan-a", "AKIDa"}, entryKey{"usagePlan-a", "AKIDb"}
 	for range 3 {
-		d, err := l.AllowAt(ctx, a.plan, a.key, lim, t0)
+		d, err := l.AllowAt(ctx, t0, Request{Plan: a.plan, Key: a.key, Limits: lim})
 		require.NoError(t, err)
 		require.True(t, d.Allowed)
 	}
@@ -401,13 +402,13 @@ func TestHashCollisionEvicts(t *testing.T) {
 	sh := &l.shards[h%shardCount]
 	sh.mu.Lock()
 	got := sh.lookup(h, b)
-	_, indexed := sh.index[h]
+	indexed := sh.entries.find(h) >= 0
 	evicted := l.takeEvicted(sh)
 	sh.mu.Unlock()
 	require.Nil(t, got)
 	require.False(t, indexed)
 	require.Len(t, evicted, 1)
-	require.Equal(t, a, evicted[0].key)
+	require.Equal(t, a, evicted[0].id())
 
 	l.release(ctx, evicted)
 	used, _ := s.Usage(ctx, c)
@@ -428,11 +429,11 @@ func TestQPSRefusalReportsQuota(t *testing.T) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	lim := Limits{QPS: 3, Quota: 20, Period: Day}
 	for range 3 {
-		d, err := l.AllowAt(ctx, "p", "k", lim, now)
+		d, err := l.AllowAt(ctx, now, Request{Plan: "p", Key: "k", Limits: lim})
 		require.NoError(t, err)
 		require.True(t, d.Allowed)
 	}
-	d, err := l.AllowAt(ctx, "p", "k", lim, now)
+	d, err := l.AllowAt(ctx, now, Request{Plan: "p", Key: "k", Limits: lim})
 	require.NoError(t, err)
 	require.Equal(t, LimitQPS, d.Refused)
 	require.EqualValues(t, 17, d.Remaining)
@@ -440,11 +441,35 @@ func TestQPSRefusalReportsQuota(t *testing.T) {
 
 	lowered := lim
 	lowered.Quota = 2
-	d, _ = l.AllowAt(ctx, "p", "k", lowered, now)
-	require.Equal(t, LimitQPS, d.Refused)
+	d, _ = l.AllowAt(ctx, now, Request{Plan: "p", Key: "k", Limits: lowered})
+	require.Equal(t, LimitQuota, d.Refused, "both refuse; the quota's wait (to midnight) is the longest")
 	require.EqualValues(t, 0, d.Remaining, "a lowered quota leaves nothing, never a negative")
 
-	d, _ = l.AllowAt(ctx, "p", "k", Limits{QPS: 3, Quota: Unlimited}, now)
+	d, _ = l.AllowAt(ctx, now, Request{Plan: "p", Key: "k", Limits: Limits{QPS: 3, Quota: Unlimited}})
 	require.Equal(t, LimitQPS, d.Refused)
 	require.EqualValues(t, Unlimited, d.Remaining)
+}
+
+// An entry (a key's QPS bucket and quota position) is 64 bytes: one
+// allocation size class, the budget of the compact state.
+func TestEntrySize(t *testing.T) {
+	if s := unsafe.Sizeof(entry{}); s != 64 {
+		t.Fatalf("entry is %d bytes, want 64", s)
+	}
+}
+
+// The plan's hash is cached by the address of its bytes: equal IDs at
+// different addresses, and IDs that share bytes but not length, hash as
+// their contents do.
+func TestPlanHashCache(t *testing.T) {
+	l, _ := newLimiter(t, Config{})
+	backing := "usagePlan-abcdefgh"
+	short := backing[:len(backing)-1]
+	copied := string([]byte(backing))
+	for range 2 {
+		require.Equal(t, maphash.String(l.seed, backing), l.planHash(backing))
+		require.Equal(t, maphash.String(l.seed, short), l.planHash(short))
+		require.Equal(t, l.planHash(backing), l.planHash(copied))
+	}
+	require.NotEqual(t, l.planHash(backing), l.planHash(short))
 }

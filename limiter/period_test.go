@@ -179,17 +179,17 @@ func TestQuotaRetryAfterBeforeSkippedMidnight(t *testing.T) {
 	eve := time.Date(2026, 3, 7, 23, 30, 0, 0, havana)
 	jump := time.Date(2026, 3, 8, 5, 0, 0, 0, time.UTC) // 00:00 -05 = 01:00 -04
 
-	d, _ := l.AllowAt(ctx, "p", "k", lim, eve)
+	d, _ := l.AllowAt(ctx, eve, Request{Plan: "p", Key: "k", Limits: lim})
 	require.True(t, d.Allowed)
 	assert.True(t, jump.Equal(d.Reset), "reset %s", d.Reset.In(havana))
-	d, _ = l.AllowAt(ctx, "p", "k", lim, eve)
+	d, _ = l.AllowAt(ctx, eve, Request{Plan: "p", Key: "k", Limits: lim})
 	require.Equal(t, LimitQuota, d.Refused)
 	assert.Equal(t, 30*time.Minute, d.RetryAfter)
 
-	d, _ = l.AllowAt(ctx, "p", "k", lim, jump)
+	d, _ = l.AllowAt(ctx, jump, Request{Plan: "p", Key: "k", Limits: lim})
 	require.True(t, d.Allowed, "a new day at the jump")
 	assert.True(t, time.Date(2026, 3, 9, 0, 0, 0, 0, havana).Equal(d.Reset), "reset %s", d.Reset.In(havana))
-	d, _ = l.AllowAt(ctx, "p", "k", lim, jump.Add(time.Hour))
+	d, _ = l.AllowAt(ctx, jump.Add(time.Hour), Request{Plan: "p", Key: "k", Limits: lim})
 	require.Equal(t, LimitQuota, d.Refused)
 	assert.Equal(t, 22*time.Hour, d.RetryAfter)
 }

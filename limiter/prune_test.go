@@ -20,7 +20,7 @@ func TestMemoryStoreBoundedOverPeriods(t *testing.T) {
 	for d := range days {
 		now := t0.AddDate(0, 0, d)
 		for k := range keys {
-			dec, err := l.AllowAt(ctx, plan, "AKID"+strconv.Itoa(k), lim, now)
+			dec, err := l.AllowAt(ctx, now, Request{Plan: plan, Key: "AKID" + strconv.Itoa(k), Limits: lim})
 			require.NoError(t, err)
 			require.True(t, dec.Allowed)
 		}

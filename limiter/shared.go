@@ -2,62 +2,160 @@ package limiter
 
 import (
 	"context"
+	"math"
+	"strconv"
 	"time"
 )
 
-// SharedStore is a Store that also keeps the QPS buckets, so that QPS is
-// exact across instances sharing it (Redis). The Limiter then keeps no
-// local state for the key and makes one Take per decision: QPS and quota
-// in one atomic step, on the store's clock.
+// SharedStore is a Store that also keeps the buckets, so that every
+// limit is exact across instances sharing it (Redis). The Limiter then
+// keeps no local state for the key and makes one Take per decision: the
+// buckets and the quota in one atomic step, on the store's clock.
 type SharedStore interface {
 	Store
-	// Take checks c's token bucket (rate and burst qps; Unlimited skips
-	// it) and, if a token was taken, reserves n units of quota without
-	// passing limit (Unlimited skips it).
-	Take(ctx context.Context, c Counter, qps, n, limit int64) (TakeResult, error)
+	// Take decides t all or nothing: if every bucket holds a token and
+	// the quota has t.Units left, it takes them all; otherwise it takes
+	// nothing.
+	Take(ctx context.Context, t Take) (TakeResult, error)
+}
+
+// Take is one decision on a SharedStore.
+type Take struct {
+	// Counter is the quota's counter; its (Plan, Key) own the buckets.
+	Counter Counter
+	// Buckets are the token buckets the request passes, each taking one
+	// token (requests are counted, not units).
+	Buckets []Bucket
+	Units   int64 // quota units, at least 0
+	Quota   int64 // the counter's limit; Unlimited skips the quota
+}
+
+// Bucket is one token bucket of a SharedStore, per (plan, key): a token
+// every Interval, at most Burst tokens.
+type Bucket struct {
+	// ID names the bucket among its (plan, key)'s: "qps", "w<i>" for
+	// window i, "t:<API ID>" for a throttle. A store keys on it and on
+	// the counter's (plan, key), nothing else, so that buckets never
+	// merge.
+	ID       string
+	Interval time.Duration // at least 1 ns
+	Burst    int64         // at least 1
+}
+
+// BucketState is a bucket's state after a Take.
+type BucketState struct {
+	OK        bool          // it held a token
+	Remaining int64         // whole tokens left
+	Wait      time.Duration // when !OK: until it holds one
+	Reset     time.Duration // until it is full again
 }
 
 // TakeResult is what SharedStore.Take decided.
 type TakeResult struct {
-	QPSAllowed bool
-	RetryAfter time.Duration // when !QPSAllowed: until a token is back
-	Granted    int64         // quota units reserved
-	Used       int64         // quota usage after the call, also when !QPSAllowed (when limit is not Unlimited)
+	Allowed bool          // everything was taken
+	Buckets []BucketState // one per Take.Buckets, in order
+	Used    int64         // quota usage after the call (when Quota is not Unlimited)
+}
+
+// ID returns an identity of c that differs for every different Counter:
+// stores may key on it without knowing c's fields.
+func (c Counter) ID() string {
+	b := make([]byte, 0, 24+len(c.Plan)+len(c.Key))
+	b = strconv.AppendInt(b, int64(len(c.Plan)), 10)
+	b = append(b, ':')
+	b = append(b, c.Plan...)
+	b = strconv.AppendInt(b, int64(len(c.Key)), 10)
+	b = append(b, ':')
+	b = append(b, c.Key...)
+	b = strconv.AppendInt(b, c.Window, 10)
+	return string(b)
+}
+
+// sharedBuckets lists r's buckets for a SharedStore, with their policy
+// names and kinds.
+func sharedBuckets(r *Request) (bs []Bucket, kinds []Limit, names []string) {
+	lim := &r.Limits
+	add := func(k Limit, name, id string, g gcra) {
+		bs = append(bs, Bucket{ID: id, Interval: time.Duration(g.interval), Burst: g.burst})
+		kinds = append(kinds, k)
+		names = append(names, name)
+	}
+	if lim.Throttle.QPS > 0 {
+		add(LimitThrottle, nameThrottle, "t:"+r.API, perSecond(lim.Throttle.QPS, lim.Throttle.Burst))
+	}
+	if lim.QPS != Unlimited {
+		add(LimitQPS, nameQPS, "qps", perSecond(lim.QPS, lim.Burst))
+	}
+	for i, w := range lim.Windows {
+		add(LimitWindow, w.Name, "w"+strconv.Itoa(i), windowBucket(w))
+	}
+	return bs, kinds, names
 }
 
 // allowShared decides on a SharedStore.
-func (l *Limiter) allowShared(ctx context.Context, s SharedStore, plan, key string, lim Limits, now time.Time) (Decision, error) {
-	if lim.QPS == Unlimited && lim.Quota == Unlimited {
+func (l *Limiter) allowShared(ctx context.Context, s SharedStore, r *Request, now time.Time) (Decision, error) {
+	lim := &r.Limits
+	bs, kinds, names := sharedBuckets(r)
+	if len(bs) == 0 && lim.Quota == Unlimited {
 		return Decision{Allowed: true, Remaining: Unlimited}, nil
 	}
-	c := Counter{Plan: plan, Key: key}
-	var d Decision
-	if lim.Period != Total {
-		start, end := lim.Period.Window(now, lim.Location)
-		c.Window, d.Reset = start.Unix(), end
+	t := Take{Counter: Counter{Plan: r.Plan, Key: r.Key}, Buckets: bs, Units: r.units(), Quota: lim.Quota}
+	var start, end int64
+	if lim.Period != Total && lim.Quota != Unlimited {
+		st, en := lim.Period.Window(now, lim.Location)
+		t.Counter.Window, start, end = st.Unix(), st.UnixNano(), en.UnixNano()
 	}
-	qps, limit := lim.QPS, lim.Quota
-	r, err := s.Take(ctx, c, qps, 1, limit)
+	res, err := s.Take(ctx, t)
 	if err != nil {
 		return Decision{}, err
 	}
-	switch {
-	case !r.QPSAllowed:
-		d.Refused, d.Remaining, d.RetryAfter = LimitQPS, Unlimited, max(r.RetryAfter, time.Nanosecond)
-		if limit != Unlimited {
-			d.Remaining = max(limit-r.Used, 0) // the quota is untouched, and Used reports it
+	d := Decision{Remaining: Unlimited}
+	var refused Limit
+	var wait int64
+	for i, b := range res.Buckets {
+		if i >= len(bs) {
+			break
 		}
-		return d, nil
-	case limit == Unlimited:
-		return Decision{Allowed: true, Remaining: Unlimited}, nil
-	case r.Granted == 0:
-		d.Refused = LimitQuota
-		if !d.Reset.IsZero() {
-			d.RetryAfter = d.Reset.Sub(now)
+		p := Policy{Limit: kinds[i], Name: names[i], Quota: bs[i].Burst, Window: time.Duration(int64(bs[i].Interval) * bs[i].Burst),
+			Remaining: b.Remaining, Reset: b.Reset, Refused: !b.OK}
+		if !b.OK {
+			p.Reset = b.Wait
+			if int64(b.Wait) >= wait {
+				refused, wait = kinds[i], int64(b.Wait)
+			}
 		}
+		d.add(p)
+	}
+	if lim.Quota != Unlimited {
+		p := Policy{Limit: LimitQuota, Name: nameQuota, Quota: lim.Quota, Remaining: max(lim.Quota-res.Used, 0)}
+		if end != 0 {
+			p.Window, p.Reset = time.Duration(end-start), time.Duration(end-now.UnixNano())
+			d.Reset = time.Unix(0, end)
+		}
+		if !res.Allowed && p.Remaining < t.Units {
+			p.Refused = true
+			if end == 0 {
+				refused, wait = LimitQuota, math.MaxInt64
+			} else if int64(p.Reset) >= wait {
+				refused, wait = LimitQuota, int64(p.Reset)
+			}
+		}
+		d.Remaining = p.Remaining
+		d.add(p)
+	}
+	if res.Allowed {
+		d.Allowed = true
 		return d, nil
 	}
-	d.Allowed = true
-	d.Remaining = max(limit-r.Used, 0)
+	d.Refused = refused
+	if refused == LimitNone {
+		d.Refused = LimitQuota // the store refused what it did not report: only the quota can
+	}
+	if wait != math.MaxInt64 {
+		d.RetryAfter = max(time.Duration(wait), time.Nanosecond)
+	}
+	if lim.DryRun {
+		d.Allowed, d.DryRun = true, true
+	}
 	return d, nil
 }

@@ -6,7 +6,9 @@ import (
 )
 
 // Counter names one quota count: a plan, a key, and the quota period
-// (Window: the period's start in Unix seconds, 0 for Total).
+// (Window: the period's start in Unix seconds, 0 for Total). A store
+// keys on every field, or on ID, so that counters that differ in any
+// field never merge.
 type Counter struct {
 	Plan, Key string
 	Window    int64

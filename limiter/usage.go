@@ -19,16 +19,17 @@ func counter(plan, key string, lim Limits, now time.Time) Counter {
 // unusedLease returns the units this limiter holds for c and has not
 // admitted yet; they are counted in the store but not used.
 func (l *Limiter) unusedLease(c Counter) int64 {
-	q := l.quotaOf(entryKey{c.Plan, c.Key})
-	if q == nil {
+	e := l.entryOf(entryKey{c.Plan, c.Key})
+	if e == nil {
 		return 0
 	}
+	q := &e.q
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.span == nil || q.window() != c.Window {
+	if !q.is(qCounted) || q.window(e) != c.Window {
 		return 0
 	}
-	return q.lease
+	return q.leased()
 }
 
 // Usage returns the requests of key admitted under plan in the period
@@ -47,11 +48,12 @@ func (l *Limiter) Usage(ctx context.Context, plan, key string, lim Limits, now t
 // dropped with it.
 func (l *Limiter) SetUsage(ctx context.Context, plan, key string, lim Limits, now time.Time, used int64) error {
 	c := counter(plan, key, lim, now)
-	if q := l.quotaOf(entryKey{plan, key}); q != nil {
+	if e := l.entryOf(entryKey{plan, key}); e != nil {
+		q := &e.q
 		q.mu.Lock()
 		defer q.mu.Unlock()
-		if q.span != nil && q.window() == c.Window {
-			q.lease, q.used, q.spentAt = 0, max(used, 0), 0
+		if q.is(qCounted) && q.window(e) == c.Window {
+			q.lease, q.used = 0, max(used, 0)
 		}
 	}
 	return l.store.SetUsage(ctx, c, used)
@@ -91,7 +93,7 @@ func (l *Limiter) Close(ctx context.Context) error {
 		for i := range l.shards {
 			sh := &l.shards[i]
 			sh.mu.Lock()
-			entries := append(sh.entries.Values(), sh.evicted...)
+			entries := append(sh.entries.all(), sh.evicted...)
 			for _, e := range sh.limbo {
 				entries = append(entries, e) // evicted and being released; a second giveBack finds no lease
 			}
@@ -101,7 +103,7 @@ func (l *Limiter) Close(ctx context.Context) error {
 				q := &e.q
 				q.mu.Lock()
 				if q.lease > 0 {
-					if err := l.store.Release(ctx, Counter{Plan: e.key.plan, Key: e.key.key, Window: q.window()}, q.lease); err != nil && l.closeErr == nil {
+					if err := l.store.Release(ctx, Counter{Plan: e.plan(), Key: e.key, Window: q.window(e)}, q.lease); err != nil && l.closeErr == nil {
 						l.closeErr = err
 					}
 					q.used -= q.lease
@@ -114,14 +116,11 @@ func (l *Limiter) Close(ctx context.Context) error {
 	return l.closeErr
 }
 
-// quotaOf returns the quota state of k, or nil.
-func (l *Limiter) quotaOf(k entryKey) *quota {
+// entryOf returns the entry of k, or nil.
+func (l *Limiter) entryOf(k entryKey) *entry {
 	h := l.hash(k)
 	sh := &l.shards[h%shardCount]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if e := sh.lookup(h, k); e != nil {
-		return &e.q
-	}
-	return nil
+	return sh.lookup(h, k)
 }

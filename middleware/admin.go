@@ -57,11 +57,21 @@ func (u limiterUsage) ResetKeyUsage(ctx context.Context, snap *usageplan.Snapsho
 	return nil
 }
 
-// limitsOf converts a plan's limits for the limiter.
+// limitsOf converts a plan's limits for the limiter (without its
+// throttles, which apply per API: see throttleOf).
 func limitsOf(snap *usageplan.Snapshot, p *usageplan.Plan) limiter.Limits {
 	loc, _ := snap.PlanLocation(p.ID)
 	period, _ := limiter.ParsePeriod(string(p.QuotaPeriod))
-	return limiter.Limits{QPS: p.QPS, Quota: p.Quota, Period: period, Location: loc}
+	lim := limiter.Limits{QPS: p.QPS, Burst: p.Burst, Quota: p.Quota, Period: period, Location: loc, DryRun: p.DryRun}
+	for _, w := range p.Limits {
+		lim.Windows = append(lim.Windows, limiter.Window{Name: w.Name, Requests: w.Requests, Per: w.Per})
+	}
+	return lim
+}
+
+// throttleOf converts a plan's throttle for the limiter.
+func throttleOf(th usageplan.Throttle) limiter.Throttle {
+	return limiter.Throttle{QPS: th.QPS, Burst: th.Burst}
 }
 
 // AdminConfig holds NewAdmin's settings.

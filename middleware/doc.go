@@ -1,6 +1,7 @@
 // Package middleware enforces usage plans on an http.Handler: for each
 // request it finds the environment and the API, verifies the key-pair
-// signature, resolves the plan, applies QPS and quota, and then serves —
+// signature, resolves the plan, applies its limits (the API's throttle,
+// QPS, windows, quota: all or nothing), and then serves —
 // or refuses with the old gateway's status, message and headers
 // (docs/responses.md lists every one).
 //
@@ -51,8 +52,12 @@
 //   - Store calls do not inherit the request's cancellation or deadline
 //     (a client that goes away cannot make the store fail); they keep the
 //     request's context values, and Config.StoreTimeout may bound them.
-//   - A request admitted by QPS but refused by quota has used its QPS
-//     token.
+//   - A request refused by any limit consumes nothing from any of them
+//     (the old gateway spent a QPS token on a quota refusal); Retry-After
+//     is the longest wait among the limits that refused.
+//   - A dry run (a plan's enforce false, or Config.DryRun) serves what a
+//     limit refuses, with the headers as if refused but no Retry-After;
+//     the Observer sees the refusal's Reason with Event.DryRun set.
 //   - With fail-open, a store failure serves the request without quota
 //     headers.
 //   - The usage headers are written under their exact spelling
@@ -61,7 +66,9 @@
 //     ResponseWriter's header map by their constant (h[HeaderQuota]),
 //     not with Header.Get.
 //   - RateLimit-Policy and RateLimit follow
-//     draft-ietf-httpapi-ratelimit-headers-11; a calendar quota's window
+//     draft-ietf-httpapi-ratelimit-headers-11: RateLimit-Policy lists
+//     every policy ("throttle", "qps", each window by its name, "quota"),
+//     RateLimit the one closest to exhaustion; a calendar quota's window
 //     w is the current period's length in seconds, a total quota has none.
 //   - Before a refusal, up to MaxDrain bytes of an unread request body are
 //     read and discarded, so that the connection is not reset.

@@ -46,9 +46,21 @@ type derived struct {
 }
 
 type planState struct {
-	limits      limiter.Limits
-	qps, policy []string // policy: without the quota's item when its period is a calendar one
-	quota       string   // "/<quota>" or ""
+	limitState
+	qps   []string // X-UsagePlan-RateLimit
+	quota string   // "/<quota>" or ""
+	// apis holds, for each API the plan throttles, its limits and
+	// policies; the other APIs use the plan's.
+	apis map[string]*limitState
+}
+
+// limitState is the limits of a request and its RateLimit-Policy.
+type limitState struct {
+	limits limiter.Limits
+	// policy is RateLimit-Policy without the quota's item when its
+	// period is a calendar one (see policyAt); nil when no limit applies.
+	policy []string
+	static string // policy's value
 	// window is RateLimit-Policy for the calendar period seen last: a
 	// calendar period's length in seconds varies (months, DST days), so
 	// the quota's w is the current period's.
@@ -65,6 +77,7 @@ type policyWindow struct {
 // derivedCache holds the derived state of the latest snapshot seen.
 type derivedCache struct {
 	service string     // Config.Service: route in this service only; "" is all
+	dryRun  bool       // Config.DryRun
 	mu      sync.Mutex // serialises rebuilds
 	cur     atomic.Pointer[derived]
 }
@@ -82,14 +95,14 @@ func (c *derivedCache) get(snap *usageplan.Snapshot) *derived {
 	if cur != nil && cur.snap == snap {
 		return cur
 	}
-	d := derive(snap, c.service)
+	d := derive(snap, c.service, c.dryRun)
 	if cur == nil || snap.Version() > cur.snap.Version() {
 		c.cur.Store(d)
 	}
 	return d
 }
 
-func derive(snap *usageplan.Snapshot, service string) *derived {
+func derive(snap *usageplan.Snapshot, service string, dryRun bool) *derived {
 	d := &derived{
 		snap:  snap,
 		plans: map[string]*planState{}, apis: map[string][]string{},
@@ -104,7 +117,7 @@ func derive(snap *usageplan.Snapshot, service string) *derived {
 	d.routes = buildRoutes(snap, service, d.apis)
 	plans := snap.Plans()
 	for i := range plans {
-		d.plans[plans[i].ID] = newPlanState(snap, &plans[i])
+		d.plans[plans[i].ID] = newPlanState(snap, &plans[i], dryRun)
 	}
 	return d
 }
@@ -114,29 +127,62 @@ func derive(snap *usageplan.Snapshot, service string) *derived {
 // a list of items, one per policy, each with its quota q and window w in
 // seconds:
 //
-//	RateLimit-Policy: "qps";q=10;w=1, "quota";q=1000;w=86400
+//	RateLimit-Policy: "throttle";q=5;w=1, "qps";q=10;w=1, "per_minute";q=300;w=60, "quota";q=1000;w=86400
 //
-// A total quota never resets, so its item has no w. A calendar period's
-// w is the length of the current period (see policyAt).
-func newPlanState(snap *usageplan.Snapshot, p *usageplan.Plan) *planState {
-	ps := &planState{limits: limitsOf(snap, p)}
+// A bucket's item gives its rate (its burst has no parameter in the
+// draft). A total quota never resets, so its item has no w. A calendar
+// period's w is the length of the current period (see policyAt).
+func newPlanState(snap *usageplan.Snapshot, p *usageplan.Plan, dryRun bool) *planState {
+	lim := limitsOf(snap, p)
+	lim.DryRun = lim.DryRun || dryRun
+	ps := &planState{}
 	qps := "unlimited"
-	policy := ""
 	if p.QPS != limiter.Unlimited {
 		qps = strconv.FormatInt(p.QPS, 10)
-		policy = `"qps";q=` + qps + ";w=1"
 	}
 	if p.Quota != limiter.Unlimited {
 		ps.quota = "/" + strconv.FormatInt(p.Quota, 10)
-		if ps.limits.Period == limiter.Total {
-			policy = joinPolicy(policy, `"quota";q=`+strconv.FormatInt(p.Quota, 10))
-		}
 	}
 	ps.qps = one(qps)
-	if policy != "" {
-		ps.policy = one(policy)
+	ps.limitState.set(lim, "")
+	for api, th := range p.Throttles {
+		if ps.apis == nil {
+			ps.apis = map[string]*limitState{}
+		}
+		ls := &limitState{}
+		withThrottle := lim
+		withThrottle.Throttle = throttleOf(th)
+		ls.set(withThrottle, `"throttle";q=`+strconv.FormatInt(th.QPS, 10)+";w=1")
+		ps.apis[api] = ls
 	}
 	return ps
+}
+
+// set sets ls's limits and static policy, after first (an item, or "").
+func (ls *limitState) set(lim limiter.Limits, first string) {
+	ls.limits = lim
+	policy := first
+	if lim.QPS != limiter.Unlimited {
+		policy = joinPolicy(policy, `"qps";q=`+strconv.FormatInt(lim.QPS, 10)+";w=1")
+	}
+	for _, w := range lim.Windows {
+		policy = joinPolicy(policy, strconv.Quote(w.Name)+";q="+strconv.FormatInt(w.Requests, 10)+";w="+strconv.FormatInt(seconds(w.Per), 10))
+	}
+	if lim.Quota != limiter.Unlimited && lim.Period == limiter.Total {
+		policy = joinPolicy(policy, `"quota";q=`+strconv.FormatInt(lim.Quota, 10))
+	}
+	ls.static = policy
+	if policy != "" {
+		ls.policy = one(policy)
+	}
+}
+
+// limitsFor returns the limits of a request on api.
+func (ps *planState) limitsFor(api string) *limitState {
+	if ls := ps.apis[api]; ls != nil {
+		return ls
+	}
+	return &ps.limitState
 }
 
 func joinPolicy(a, b string) string {
@@ -149,23 +195,20 @@ func joinPolicy(a, b string) string {
 // policyAt returns RateLimit-Policy at now: the static value, or, for a
 // calendar quota, the one of the period containing now, computed once
 // per period.
-func (ps *planState) policyAt(plan *usageplan.Plan, now time.Time) []string {
-	if plan.Quota == limiter.Unlimited || ps.limits.Period == limiter.Total {
-		return ps.policy
+func (ls *limitState) policyAt(now time.Time) []string {
+	lim := &ls.limits
+	if lim.Quota == limiter.Unlimited || lim.Period == limiter.Total {
+		return ls.policy
 	}
 	ns := now.UnixNano()
-	if w := ps.window.Load(); w != nil && ns >= w.start && ns < w.end {
+	if w := ls.window.Load(); w != nil && ns >= w.start && ns < w.end {
 		return w.policy
 	}
-	start, end := ps.limits.Period.Window(now, ps.limits.Location)
+	start, end := lim.Period.Window(now, lim.Location)
 	secs := int64(end.Sub(start) / time.Second)
-	var static string
-	if ps.policy != nil {
-		static = ps.policy[0]
-	}
-	w := &policyWindow{start: start.UnixNano(), end: end.UnixNano(), policy: one(joinPolicy(static,
-		`"quota";q=`+strconv.FormatInt(plan.Quota, 10)+";w="+strconv.FormatInt(secs, 10)))}
-	ps.window.Store(w)
+	w := &policyWindow{start: start.UnixNano(), end: end.UnixNano(), policy: one(joinPolicy(ls.static,
+		`"quota";q=`+strconv.FormatInt(lim.Quota, 10)+";w="+strconv.FormatInt(secs, 10)))}
+	ls.window.Store(w)
 	return w.policy
 }
 
@@ -174,40 +217,43 @@ func one(v string) []string { return []string{v}[:1:1] }
 var unlimited = one("unlimited")
 
 // setUsageHeaders writes the usage state on h: the static
-// values from the cache, the dynamic ones (remaining quota, reset,
-// retry) built in one buffer.
+// values from the cache, the dynamic ones (remaining quota, the policy
+// closest to exhaustion, retry) built in one buffer. A dry run's
+// decision is reported as if enforced, but a request it served gets no
+// Retry-After.
 //
 // The values live in scratch, which belongs to the request (see
 // request.headers), so writing them allocates nothing.
-func setUsageHeaders(h http.Header, scratch *headerScratch, ph *planState, plan *usageplan.Plan, d limiter.Decision, now time.Time) {
-	h[canonRateLimit] = ph.qps
-	if policy := ph.policyAt(plan, now); policy != nil {
+func setUsageHeaders(h http.Header, scratch *headerScratch, ps *planState, ls *limitState, d *limiter.Decision, now time.Time) {
+	h[canonRateLimit] = ps.qps
+	if policy := ls.policyAt(now); policy != nil {
 		h[canonPolicy] = policy
 	}
-	if plan.Quota == limiter.Unlimited {
+	quota := ls.limits.Quota != limiter.Unlimited
+	if !quota {
 		h[canonQuota] = unlimited
 	}
 	b := scratch.buf[:0]
 	var cuts [3]int // ends of quota, state, retry in b
 	n := 0
-	if plan.Quota != limiter.Unlimited {
+	if quota {
 		b = strconv.AppendInt(b, max(d.Remaining, 0), 10)
-		b = append(b, ph.quota...)
+		b = append(b, ps.quota...)
 		cuts[n] = len(b)
 		n++
 	}
-	switch {
-	case d.Refused == limiter.LimitQPS:
-		b = append(b, `"qps";r=0;t=`...)
-		b = strconv.AppendInt(b, seconds(d.RetryAfter), 10)
-		cuts[n] = len(b)
-		n++
-	case plan.Quota != limiter.Unlimited:
-		b = append(b, `"quota";r=`...)
-		b = strconv.AppendInt(b, max(d.Remaining, 0), 10)
-		if !d.Reset.IsZero() {
+	p, state := d.Closest()
+	if state {
+		b = strconv.AppendQuote(b, p.Name)
+		b = append(b, ";r="...)
+		b = strconv.AppendInt(b, max(p.Remaining, 0), 10)
+		switch {
+		case p.Remaining == 0:
 			b = append(b, ";t="...)
-			b = strconv.AppendInt(b, seconds(d.Reset.Sub(now)), 10)
+			b = strconv.AppendInt(b, seconds(p.Reset), 10)
+		case p.Reset > 0 || p.Window > 0:
+			b = append(b, ";t="...)
+			b = strconv.AppendInt(b, ceilSeconds(p.Reset), 10)
 		}
 		cuts[n] = len(b)
 		n++
@@ -222,8 +268,8 @@ func setUsageHeaders(h http.Header, scratch *headerScratch, ph *planState, plan 
 		return
 	}
 	// scratch.buf is never written again, so the string may alias it. The
-	// values fit in it (at most 78 bytes with int64 limits); should append
-	// ever have outgrown it, b is a fresh array of its own.
+	// values usually fit in it; should append ever have outgrown it (a
+	// long window name), b is a fresh array of its own.
 	var s string
 	if len(b) <= len(scratch.buf) && &b[0] == &scratch.buf[0] {
 		s = unsafe.String(&scratch.buf[0], len(b))
@@ -237,11 +283,11 @@ func setUsageHeaders(h http.Header, scratch *headerScratch, ph *planState, plan 
 		start = cuts[i]
 	}
 	i := 0
-	if plan.Quota != limiter.Unlimited {
+	if quota {
 		h[canonQuota] = vals[i : i+1 : i+1]
 		i++
 	}
-	if d.Refused == limiter.LimitQPS || plan.Quota != limiter.Unlimited {
+	if state {
 		h[canonState] = vals[i : i+1 : i+1]
 		i++
 	}
@@ -258,5 +304,10 @@ type headerScratch struct {
 
 // seconds rounds d up to whole seconds, at least 1.
 func seconds(d time.Duration) int64 {
-	return max(int64((d+time.Second-1)/time.Second), 1)
+	return max(ceilSeconds(d), 1)
+}
+
+// ceilSeconds rounds d up to whole seconds.
+func ceilSeconds(d time.Duration) int64 {
+	return int64((max(d, 0) + time.Second - 1) / time.Second)
 }

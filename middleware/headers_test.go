@@ -1,8 +1,10 @@
 package middleware
 
 import (
+	"context"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,38 +17,55 @@ import (
 )
 
 // The dynamic header values are built in a fixed buffer; the widest
-// values int64 limits allow must come out whole.
+// values int64 limits allow, and a window name too long for the buffer,
+// must come out whole.
 func TestUsageHeadersAtInt64Limits(t *testing.T) {
+	ctx := context.Background()
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	plan := usageplan.Plan{QPS: math.MaxInt64, Quota: math.MaxInt64}
-	ps := &planState{qps: one("9223372036854775807"), quota: "/9223372036854775807"}
+	long := strings.Repeat("w", 100)
 	cases := []struct {
-		name string
-		d    limiter.Decision
-		want map[string]string
+		name  string
+		lim   limiter.Limits
+		units []int64 // the requests made; the last one's headers are checked
+		want  map[string]string
 	}{
-		{"admitted", limiter.Decision{Allowed: true, Remaining: math.MaxInt64 - 1, Reset: now.Add(31 * 24 * time.Hour)},
+		{"admitted", limiter.Limits{QPS: limiter.Unlimited, Quota: math.MaxInt64, Period: limiter.Month}, []int64{1},
 			map[string]string{
 				HeaderQuota:          "9223372036854775806/9223372036854775807",
-				HeaderRateLimitState: `"quota";r=9223372036854775806;t=2678400`,
+				HeaderRateLimitState: `"quota";r=9223372036854775806;t=648000`,
 			}},
-		{"refused by quota", limiter.Decision{Refused: limiter.LimitQuota, RetryAfter: 31 * 24 * time.Hour, Reset: now.Add(31 * 24 * time.Hour)},
+		{"refused by quota", limiter.Limits{QPS: limiter.Unlimited, Quota: math.MaxInt64, Period: limiter.Month}, []int64{1, math.MaxInt64},
 			map[string]string{
-				HeaderQuota:          "0/9223372036854775807",
-				HeaderRateLimitState: `"quota";r=0;t=2678400`,
-				HeaderRetryAfter:     "2678400",
+				HeaderQuota:          "9223372036854775806/9223372036854775807",
+				HeaderRateLimitState: `"quota";r=9223372036854775806;t=648000`,
+				HeaderRetryAfter:     "648000",
 			}},
-		{"refused by QPS", limiter.Decision{Refused: limiter.LimitQPS, Remaining: math.MaxInt64, RetryAfter: time.Millisecond},
+		{"refused by QPS", limiter.Limits{QPS: 1, Quota: math.MaxInt64}, []int64{1, 1},
 			map[string]string{
-				HeaderQuota:          "9223372036854775807/9223372036854775807",
+				HeaderQuota:          "9223372036854775806/9223372036854775807",
 				HeaderRateLimitState: `"qps";r=0;t=1`,
 				HeaderRetryAfter:     "1",
 			}},
+		{"refused by a long window", limiter.Limits{QPS: limiter.Unlimited, Quota: math.MaxInt64, Windows: []limiter.Window{{Name: long, Requests: 1, Per: 24 * time.Hour}}}, []int64{1, 1},
+			map[string]string{
+				HeaderQuota:          "9223372036854775806/9223372036854775807",
+				HeaderRateLimitState: strconv.Quote(long) + ";r=0;t=86400",
+				HeaderRetryAfter:     "86400",
+			}},
 	}
 	for _, c := range cases {
+		l, err := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
+		require.NoError(t, err)
+		var d limiter.Decision
+		for _, u := range c.units {
+			d, err = l.AllowAt(ctx, now, limiter.Request{Plan: "p", Key: "k", Units: u, Limits: c.lim})
+			require.NoError(t, err)
+		}
+		ps := &planState{qps: one("1"), quota: "/9223372036854775807"}
+		ps.set(c.lim, "")
 		h := http.Header{}
 		var scratch headerScratch
-		setUsageHeaders(h, &scratch, ps, &plan, c.d, now)
+		setUsageHeaders(h, &scratch, ps, &ps.limitState, &d, now)
 		for k, v := range c.want {
 			assert.Equal(t, v, exact(h, k), "%s: %s", c.name, k)
 		}

@@ -29,6 +29,13 @@ type Config struct {
 	// they are refused with 503. A client cannot cause such a failure:
 	// store calls do not inherit the request's cancellation.
 	FailOpen bool
+	// DryRun makes every plan a dry run: each decision is made, counted
+	// and reported (headers, Observer) as if enforced, but a request that
+	// a limit refuses is served, consumes nothing, and gets no
+	// Retry-After; its Event has DryRun set. Authentication and routing
+	// are enforced all the same. A plan can be a dry run on its own
+	// (limiter.Limits.DryRun).
+	DryRun bool
 	// StoreTimeout bounds each store call of a request; zero leaves it to
 	// the store's own timeouts (a Redis client's read and write
 	// timeouts). The client's own deadline and cancellation never apply.
@@ -81,7 +88,7 @@ func NewMiddleware(reg *usageplan.Registry, lim *limiter.Limiter, cfg Config) (*
 		return nil, err
 	}
 	m := &Middleware{reg: reg, lim: lim, verifier: v, cfg: cfg, onError: cfg.ErrorHandler, now: cfg.Now}
-	m.derived.service = cfg.Service
+	m.derived.service, m.derived.dryRun = cfg.Service, cfg.DryRun
 	if m.onError == nil {
 		m.onError = WriteJSON
 	}
@@ -195,12 +202,13 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	}
 	c.SecretID, c.Plan = key.ID, plan
 	ps := derived.plans[plan.ID] // plan is snap's, so it is there
+	ls := ps.limitsFor(api.ID)
 	ctx, cancel := q.storeContext(m.cfg.StoreTimeout)
 	var storeStart time.Time
 	if ev != nil {
 		storeStart = time.Now()
 	}
-	d, err := m.lim.AllowAt(ctx, plan.ID, key.ID, ps.limits, now)
+	d, err := m.lim.AllowAt(ctx, now, limiter.Request{Plan: plan.ID, Key: key.ID, API: api.ID, Limits: ls.limits})
 	if cancel != nil {
 		cancel()
 	}
@@ -215,15 +223,23 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.refuse(w, r, q, ev, &Error{Status: http.StatusServiceUnavailable, Message: MessageStoreFailed, Cause: err, Reason: RefusedStore})
 		return
 	}
-	setUsageHeaders(w.Header(), &q.headers, ps, plan, d, now)
-	switch d.Refused {
-	case limiter.LimitQPS:
+	setUsageHeaders(w.Header(), &q.headers, ps, ls, &d, now)
+	if d.Refused != limiter.LimitNone {
+		e := &Error{Status: http.StatusTooManyRequests, Message: MessageQPS, Reason: RefusedQPS, Decision: d}
+		if d.Refused == limiter.LimitQuota {
+			e.Message, e.Reason = MessageQuota, RefusedQuota
+		}
+		if d.DryRun {
+			// Served: observed as the refusal it would have been.
+			if ev != nil {
+				ev.DryRun = true
+				ev.Reason = e.Reason
+			}
+			m.admit(w, q, ev, t.apiID, next)
+			return
+		}
 		w.Header()[canonAPIID] = t.apiID
-		m.refuse(w, r, q, ev, &Error{Status: http.StatusTooManyRequests, Message: MessageQPS, Reason: RefusedQPS, Decision: d})
-		return
-	case limiter.LimitQuota:
-		w.Header()[canonAPIID] = t.apiID
-		m.refuse(w, r, q, ev, &Error{Status: http.StatusTooManyRequests, Message: MessageQuota, Reason: RefusedQuota, Decision: d})
+		m.refuse(w, r, q, ev, e)
 		return
 	}
 	m.admit(w, q, ev, t.apiID, next)
@@ -235,7 +251,7 @@ func (m *Middleware) admit(w http.ResponseWriter, q *request, ev *Event, apiID [
 	w.Header()[canonAPIID] = apiID
 	m.forward(q)
 	if ev != nil {
-		m.observe(q, ev, Admitted)
+		m.observe(q, ev, ev.Reason) // Admitted, or a dry run's refusal
 	}
 	next.ServeHTTP(w, &q.view)
 }

@@ -342,15 +342,19 @@ func TestCallerKeepsItsSnapshot(t *testing.T) {
 // usage headers agree with the plan the handler is given, X-Api-ID is
 // always there, and nothing races (run with -race).
 func TestServeDuringRegistryChanges(t *testing.T) {
-	cfg := strings.Replace(testConfig, `"qps": 1000, "quota": 100,`, `"qps": 2000, "quota": 99999999,`, 1)
-	reg, err := usageplan.LoadConfig(strings.NewReader(cfg), usageplan.Options{})
+	cfg := strings.Replace(testConfig, `"qps": 1000, "quota": 100,`, `"qps": 100000, "quota": 99999999,`, 1)
+	reg, err := usageplan.LoadConfig(strings.NewReader(cfg), usageplan.Options{MaxQPS: 100_001})
 	require.NoError(t, err)
 	lim, err := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
 	require.NoError(t, err)
-	var tick atomic.Int64 // 1 ms per request: the bucket never runs dry
+	// 10 µs per request at 100,000 QPS: the bucket never runs dry, and a
+	// request whose clock reading is stale (its goroutine paused while
+	// others went on) is refused only if it is a whole bucket (1 s, that
+	// is 100,000 requests) behind.
+	var tick atomic.Int64
 	mw, err := New(reg, lim, Config{
 		Verifier: keys.VerifierConfig{ClockSkew: time.Hour},
-		Now:      func() time.Time { return t0.Add(time.Duration(tick.Add(1)) * time.Millisecond) },
+		Now:      func() time.Time { return t0.Add(time.Duration(tick.Add(1)) * 10 * time.Microsecond) },
 	})
 	require.NoError(t, err)
 	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -368,7 +372,7 @@ func TestServeDuringRegistryChanges(t *testing.T) {
 		defer close(done)
 		gold, _ := reg.Snapshot().Plan("usagePlan-gold0001")
 		for i := range 200 {
-			gold.QPS = int64(1000 + i%2)
+			gold.QPS = int64(100_000 + i%2)
 			if err := reg.UpdatePlan(gold); err != nil {
 				t.Error(err)
 				return
@@ -387,7 +391,7 @@ func TestServeDuringRegistryChanges(t *testing.T) {
 				}
 				w := httptest.NewRecorder()
 				h.ServeHTTP(w, signed.Clone(context.Background()))
-				if !assert.Equal(t, 200, w.Code) {
+				if !assert.Equal(t, 200, w.Code, "%v %s", w.Header(), w.Body) {
 					return
 				}
 				assert.Equal(t, w.Header().Get("X-Seen-QPS"), exact(w.Header(), HeaderRateLimit))

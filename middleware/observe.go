@@ -18,7 +18,7 @@ const (
 	RefusedNoAPI                // 404: no API matches the path
 	RefusedAuth                 // 401, or 429 when the key's replay cache is full
 	RefusedNoPlan               // 403: the key has no plan for the API
-	RefusedQPS                  // 429: the plan's QPS
+	RefusedQPS                  // 429: a rate limit (the plan's QPS bucket, a window, the API's throttle)
 	RefusedQuota                // 429: the plan's quota
 	RefusedStore                // 503: the quota store failed
 )
@@ -48,7 +48,12 @@ func (r Reason) String() string {
 // Event is what the observer learns about one request. It never holds a
 // secret, a signature or the request's headers.
 type Event struct {
+	// Reason is the outcome. In a dry run (DryRun set), it is the
+	// refusal the request would have got, and the request was served.
 	Reason Reason
+	// DryRun is set when a limit refused the request but a dry run
+	// (the plan's, or Config.DryRun) served it.
+	DryRun bool
 	// AuthReason says why the signature was refused, for RefusedAuth
 	// (keys.Reason's String names it); zero otherwise.
 	AuthReason keys.Reason

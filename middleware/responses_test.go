@@ -121,21 +121,21 @@ func TestRateLimitPolicyWindows(t *testing.T) {
 			gold.QPS, gold.Quota, gold.QuotaPeriod, gold.TimeZone = c.qps, c.quota, usageplan.Period(c.period), c.zone
 			require.NoError(t, reg.UpdatePlan(gold))
 			snap := reg.Snapshot()
-			d := derive(snap, "")
+			d := derive(snap, "", false)
 			plan, ok := snap.Resolve("service-abcd1234", "release", "api-list0001", goldKey)
 			require.True(t, ok)
 			ps := d.plans[plan.ID]
 			for range 2 { // computed, then cached for the period
 				h := http.Header{}
 				var scratch headerScratch
-				setUsageHeaders(h, &scratch, ps, plan, limiter.Decision{Allowed: true, Remaining: 1}, c.now)
+				setUsageHeaders(h, &scratch, ps, &ps.limitState, &limiter.Decision{Allowed: true, Remaining: 1}, c.now)
 				assert.Equal(t, []string{c.want}, h[HeaderRateLimitPolicy])
 			}
 			// The next period gets its own window.
 			if c.period == "month" {
 				h := http.Header{}
 				var scratch headerScratch
-				setUsageHeaders(h, &scratch, ps, plan, limiter.Decision{Allowed: true, Remaining: 1}, c.now.AddDate(0, 1, 0))
+				setUsageHeaders(h, &scratch, ps, &ps.limitState, &limiter.Decision{Allowed: true, Remaining: 1}, c.now.AddDate(0, 1, 0))
 				assert.NotEqual(t, []string{c.want}, h[HeaderRateLimitPolicy])
 			}
 		})

@@ -68,7 +68,7 @@ func TestBurstAcrossThreeInstances(t *testing.T) {
 				wg.Go(func() {
 					<-gate
 					t0 := time.Now()
-					d, err := lims[i%3].AllowAt(context.Background(), "p", tc.name, tc.lim, time.Now())
+					d, err := lims[i%3].AllowAt(context.Background(), time.Now(), limiter.Request{Plan: "p", Key: tc.name, Limits: tc.lim})
 					for took := int64(time.Since(t0)); ; {
 						if old := slowest.Load(); took <= old || slowest.CompareAndSwap(old, took) {
 							break

@@ -85,7 +85,7 @@ func TestCluster(t *testing.T) {
 	now := time.Now()
 	for i := range 20 {
 		for j := range 6 {
-			d, err := l.AllowAt(ctx, "usagePlan-cluster1", fmt.Sprintf("AKID%02d", i), lim, now)
+			d, err := l.AllowAt(ctx, now, limiter.Request{Plan: "usagePlan-cluster1", Key: fmt.Sprintf("AKID%02d", i), Limits: lim})
 			if err != nil || d.Allowed != (j < 5) {
 				t.Fatalf("key %d decision %d: %+v, %v", i, j, d, err)
 			}
@@ -100,13 +100,13 @@ func TestCluster(t *testing.T) {
 	if err := cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return m.FlushAll(ctx).Err() }); err != nil {
 		t.Fatal(err)
 	}
-	if d, err := l.AllowAt(ctx, "usagePlan-cluster1", "AKID07", lim, now); !errors.Is(err, ErrDataLoss) || d.Allowed {
+	if d, err := l.AllowAt(ctx, now, limiter.Request{Plan: "usagePlan-cluster1", Key: "AKID07", Limits: lim}); !errors.Is(err, ErrDataLoss) || d.Allowed {
 		t.Fatalf("after the loss: %+v, %v; want ErrDataLoss", d, err)
 	}
 	if err := s.AcknowledgeDataLoss(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if d, err := l.AllowAt(ctx, "usagePlan-cluster1", "AKID07", lim, now); err != nil || !d.Allowed {
+	if d, err := l.AllowAt(ctx, now, limiter.Request{Plan: "usagePlan-cluster1", Key: "AKID07", Limits: lim}); err != nil || !d.Allowed {
 		t.Fatalf("after the acknowledgement: %+v, %v", d, err)
 	}
 }

@@ -64,7 +64,7 @@ func TestSlowRedisAnswersByDeadline(t *testing.T) {
 			s := tc.open(t)
 			l, _ := limiter.New(s, limiter.Config{})
 			lim := limiter.Limits{QPS: 1000, Quota: 1000, Period: limiter.Day}
-			if d, err := l.AllowAt(context.Background(), "p", "k", lim, time.Now()); err != nil || !d.Allowed {
+			if d, err := l.AllowAt(context.Background(), time.Now(), limiter.Request{Plan: "p", Key: "k", Limits: lim}); err != nil || !d.Allowed {
 				t.Fatalf("before the pause: %+v, %v", d, err)
 			}
 			wait := pauseRedis(t, srv.addr, 1500*time.Millisecond)
@@ -75,7 +75,7 @@ func TestSlowRedisAnswersByDeadline(t *testing.T) {
 			for range n {
 				wg.Go(func() {
 					start := time.Now()
-					d, err := l.AllowAt(context.Background(), "p", "k", lim, time.Now())
+					d, err := l.AllowAt(context.Background(), time.Now(), limiter.Request{Plan: "p", Key: "k", Limits: lim})
 					elapsed := time.Since(start)
 					if err == nil || d.Allowed || !errors.Is(err, context.DeadlineExceeded) {
 						t.Errorf("during the pause: %+v, %v; want a deadline error", d, err)

@@ -39,7 +39,7 @@ func TestDataLossFailsClosedUntilAcknowledged(t *testing.T) {
 	_, a := open()
 	lim := limiter.Limits{QPS: limiter.Unlimited, Quota: 10}
 	decide := func(l *limiter.Limiter) (limiter.Decision, error) {
-		return l.AllowAt(context.Background(), "p", "k", lim, time.Now())
+		return l.AllowAt(context.Background(), time.Now(), limiter.Request{Plan: "p", Key: "k", Limits: lim})
 	}
 	for i := range 11 {
 		d, err := decide(a)
@@ -84,7 +84,7 @@ func TestEpochConcurrentFirstStart(t *testing.T) {
 	for i, s := range stores {
 		wg.Go(func() {
 			c := limiter.Counter{Plan: "p", Key: strconv.Itoa(i)}
-			if _, err := s.Take(context.Background(), c, 10, 1, 10); err != nil {
+			if _, err := s.Take(context.Background(), take(c, 10, 1, 10)); err != nil {
 				t.Errorf("store %d: %v", i, err)
 			}
 		})
@@ -137,7 +137,7 @@ func TestEpochOnRing(t *testing.T) {
 	onB := map[string]bool{}
 	for i := range 40 {
 		key := fmt.Sprintf("AKID%02d", i)
-		if d, err := l.AllowAt(ctx, "p", key, lim, time.Now()); err != nil || !d.Allowed {
+		if d, err := l.AllowAt(ctx, time.Now(), limiter.Request{Plan: "p", Key: key, Limits: lim}); err != nil || !d.Allowed {
 			t.Fatalf("%s: %+v, %v", key, d, err)
 		}
 		onB[key] = sb.Exists(ctx, s.quotaKey(limiter.Counter{Plan: "p", Key: key})).Val() == 1
@@ -149,7 +149,7 @@ func TestEpochOnRing(t *testing.T) {
 	}
 	lost := 0
 	for key, b := range onB {
-		d, err := l.AllowAt(ctx, "p", key, lim, time.Now())
+		d, err := l.AllowAt(ctx, time.Now(), limiter.Request{Plan: "p", Key: key, Limits: lim})
 		switch {
 		case b && !errors.Is(err, ErrDataLoss):
 			t.Fatalf("%s on the lost shard: %+v, %v; want ErrDataLoss", key, d, err)
@@ -167,7 +167,7 @@ func TestEpochOnRing(t *testing.T) {
 		t.Fatal(err)
 	}
 	for key := range onB {
-		if d, err := l.AllowAt(ctx, "p", key, lim, time.Now()); err != nil || !d.Allowed {
+		if d, err := l.AllowAt(ctx, time.Now(), limiter.Request{Plan: "p", Key: key, Limits: lim}); err != nil || !d.Allowed {
 			t.Fatalf("%s after the acknowledgement: %+v, %v", key, d, err)
 		}
 	}

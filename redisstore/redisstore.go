@@ -4,9 +4,11 @@
 // they built, and then limiter.New with the store.
 //
 // Each decision is one atomic Lua script: it checks the store's epoch
-// marker (see below), takes a token from the (plan, key) bucket on the
-// server's clock and, if it got one, counts the request against the quota
-// with a cap. Counting per request, not in leases, was chosen by
+// marker (see below) and, all or nothing, takes a token from each of the
+// request's buckets (throttle, QPS, windows: one key each, holding the
+// bucket's theoretical arrival time on the server's clock and expiring
+// when the bucket is full again) and its units from the quota, if every
+// one of them has it. Counting per request, not in leases, was chosen by
 // measurement (BENCHMARKS.md): a lease would save no round trip, since
 // QPS must be checked on the server anyway, and would strand quota in
 // instances.
@@ -45,9 +47,9 @@
 // # Keys and expiry
 //
 // Keys are namespaced ("pg:" by default) and hash-tagged per (plan, key),
-// so a bucket and its counters live in one Cluster slot; QPS and quota
-// use different keys. Buckets expire once idle long enough to be full
-// again; the counter of a calendar period expires a week after the
+// so the buckets and counters of a (plan, key) live in one Cluster slot;
+// each bucket ("...:b:<bucket ID>") and the quota use different keys.
+// Buckets expire once idle long enough to be full again; the counter of a calendar period expires a week after the
 // period's longest possible end; the counter of a Total quota never
 // expires (it never resets): usage is forgotten by SetUsage with 0 (the
 // limiter's ResetUsage), which deletes the counter.
@@ -239,7 +241,10 @@ func (s *Store) quotaKey(c limiter.Counter) string {
 	return s.tag(c.Plan, c.Key) + ":q:" + strconv.FormatInt(c.Window, 10)
 }
 
-func (s *Store) bucketKey(c limiter.Counter) string { return s.tag(c.Plan, c.Key) + ":b" }
+// bucketKey is the key of bucket id of c's (plan, key).
+func (s *Store) bucketKey(c limiter.Counter, id string) string {
+	return s.tag(c.Plan, c.Key) + ":b:" + id
+}
 
 // expireAt is when c's counter may go, in Unix seconds: a week after the
 // longest period (31 days) that starts at c.Window; 0 (never) for Total.
@@ -255,26 +260,39 @@ var (
 	takeSource string
 	takeScript = redis.NewScript(takeSource)
 
+	//go:embed reserve.lua
+	reserveSource string
+	reserveScript = redis.NewScript(reserveSource)
+
 	//go:embed release.lua
 	releaseSource string
 	releaseScript = redis.NewScript(releaseSource)
 )
 
-// Take implements limiter.SharedStore in one script, sharing its round
-// trip with concurrent calls. It fails with ErrDataLoss while a loss of
+// Take implements limiter.SharedStore in one script, all or nothing,
+// sharing its round trip with concurrent calls. Buckets are decided on
+// the Redis server's clock. It fails with ErrDataLoss while a loss of
 // Redis's data is unacknowledged.
-func (s *Store) Take(ctx context.Context, c limiter.Counter, qps, n, limit int64) (limiter.TakeResult, error) {
-	// The script skips the bucket for any qps <= 0 and the quota for any
-	// limit < 0: anything but Unlimited there would admit every request.
-	if qps != limiter.Unlimited && qps <= 0 || limit < limiter.Unlimited || n < 0 {
-		return limiter.TakeResult{}, fmt.Errorf("redisstore: Take(qps %d, n %d, limit %d): qps must be Unlimited or positive, limit Unlimited or at least 0, n at least 0", qps, n, limit)
+func (s *Store) Take(ctx context.Context, t limiter.Take) (limiter.TakeResult, error) {
+	if t.Quota < limiter.Unlimited || t.Units < 0 {
+		return limiter.TakeResult{}, fmt.Errorf("redisstore: Take(units %d, quota %d): quota must be Unlimited or at least 0, units at least 0", t.Units, t.Quota)
 	}
-	tag := s.tag(c.Plan, c.Key)
-	quota := tag + ":q:" + strconv.FormatInt(c.Window, 10)
-	keys := []string{tag + ":b", quota, s.markerOf(quota)}
-	exp := expireAt(c)
+	c := t.Counter
+	quota := s.quotaKey(c)
+	keys := make([]string, 0, 2+len(t.Buckets))
+	keys = append(keys, quota, s.markerOf(quota))
+	args := make([]any, 0, 4+2*len(t.Buckets))
+	args = append(args, t.Units, t.Quota, expireAt(c), "") // the epoch, once learnt (see build)
+	for _, b := range t.Buckets {
+		if b.ID == "" || b.Interval < 1 || b.Burst < 1 {
+			return limiter.TakeResult{}, fmt.Errorf("redisstore: bucket %+v: an ID, an interval of at least 1 ns and a burst of at least 1", b)
+		}
+		keys = append(keys, s.bucketKey(c, b.ID))
+		args = append(args, strconv.FormatFloat(float64(b.Interval)/float64(time.Microsecond), 'g', -1, 64), b.Burst)
+	}
 	cmd, err := s.do(ctx, func(p redis.Pipeliner, eval bool) redis.Cmder {
-		return runScript(p, takeScript, eval, keys, qps, n, limit, exp, s.epoch.current())
+		args[3] = s.epoch.current()
+		return runScript(p, takeScript, eval, keys, args...)
 	})
 	if err != nil {
 		return limiter.TakeResult{}, err
@@ -283,26 +301,38 @@ func (s *Store) Take(ctx context.Context, c limiter.Counter, qps, n, limit int64
 	if err != nil {
 		return limiter.TakeResult{}, wrap(err)
 	}
-	var r [4]int64
-	var epoch string
-	ok := len(res) == 5
-	for i := 0; ok && i < 4; i++ {
-		r[i], ok = res[i].(int64)
-	}
-	if ok {
-		epoch, ok = res[4].(string)
-	}
-	if !ok {
+	bad := func() (limiter.TakeResult, error) {
 		return limiter.TakeResult{}, fmt.Errorf("redisstore: unexpected script reply %v", res)
 	}
-	if r[0] < 0 {
+	if len(res) < 3 {
+		return bad()
+	}
+	status, ok1 := res[0].(int64)
+	used, ok2 := res[1].(int64)
+	epoch, ok3 := res[2].(string)
+	if !ok1 || !ok2 || !ok3 {
+		return bad()
+	}
+	if status < 0 {
 		return limiter.TakeResult{}, ErrDataLoss
 	}
+	if len(res) != 3+4*len(t.Buckets) {
+		return bad()
+	}
 	s.epoch.adopt(epoch)
-	return limiter.TakeResult{
-		QPSAllowed: r[0] == 1, RetryAfter: time.Duration(r[1]) * time.Microsecond,
-		Granted: r[2], Used: r[3],
-	}, nil
+	r := limiter.TakeResult{Allowed: status == 1, Used: used, Buckets: make([]limiter.BucketState, len(t.Buckets))}
+	for i := range t.Buckets {
+		var v [4]int64
+		for j := range v {
+			n, ok := res[3+4*i+j].(int64)
+			if !ok {
+				return bad()
+			}
+			v[j] = n
+		}
+		r.Buckets[i] = limiter.BucketState{OK: v[0] == 1, Remaining: v[1], Wait: time.Duration(v[2]) * time.Microsecond, Reset: time.Duration(v[3]) * time.Microsecond}
+	}
+	return r, nil
 }
 
 func runScript(p redis.Pipeliner, script *redis.Script, eval bool, keys []string, args ...any) redis.Cmder {
@@ -314,8 +344,39 @@ func runScript(p redis.Pipeliner, script *redis.Script, eval bool, keys []string
 
 // Reserve implements limiter.Store (quota only, no bucket).
 func (s *Store) Reserve(ctx context.Context, c limiter.Counter, n, limit int64) (granted, used int64, err error) {
-	r, err := s.Take(ctx, c, limiter.Unlimited, n, limit)
-	return r.Granted, r.Used, err
+	if limit < 0 || n < 0 {
+		return 0, 0, fmt.Errorf("redisstore: Reserve(n %d, limit %d): both must be at least 0", n, limit)
+	}
+	quota := s.quotaKey(c)
+	keys := []string{quota, s.markerOf(quota)}
+	exp := expireAt(c)
+	cmd, err := s.do(ctx, func(p redis.Pipeliner, eval bool) redis.Cmder {
+		return runScript(p, reserveScript, eval, keys, n, limit, exp, s.epoch.current())
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	res, err := cmd.(*redis.Cmd).Slice()
+	if err != nil {
+		return 0, 0, wrap(err)
+	}
+	var r [3]int64
+	var epoch string
+	ok := len(res) == 4
+	for i := 0; ok && i < 3; i++ {
+		r[i], ok = res[i].(int64)
+	}
+	if ok {
+		epoch, ok = res[3].(string)
+	}
+	if !ok {
+		return 0, 0, fmt.Errorf("redisstore: unexpected script reply %v", res)
+	}
+	if r[0] < 0 {
+		return 0, 0, ErrDataLoss
+	}
+	s.epoch.adopt(epoch)
+	return r[1], r[2], nil
 }
 
 // Release implements limiter.Store.

@@ -42,21 +42,21 @@ func TestKeysAreTaggedAndExpire(t *testing.T) {
 	s, c := newStore(t, redisAddr, Options{})
 	start, _ := limiter.Day.Window(time.Now(), nil)
 	cnt := limiter.Counter{Plan: "usagePlan-aaaaaaaa", Key: "AKIDkey", Window: start.Unix()}
-	if _, err := s.Take(ctx, cnt, 5, 1, 10); err != nil {
+	if _, err := s.Take(ctx, take(cnt, 5, 1, 10)); err != nil {
 		t.Fatal(err)
 	}
-	qk, bk := s.quotaKey(cnt), s.bucketKey(cnt)
+	qk, bk := s.quotaKey(cnt), s.bucketKey(cnt, "qps")
 	if tagOf(qk) != tagOf(bk) || tagOf(qk) == "" {
 		t.Fatalf("keys %q and %q do not share a hash tag", qk, bk)
 	}
 	for _, k := range []string{qk, bk} {
-		ttl, err := c.TTL(ctx, k).Result()
+		ttl, err := c.PTTL(ctx, k).Result() // the bucket's goes when it is full again, in 200 ms
 		if err != nil || ttl <= 0 {
 			t.Errorf("%s: TTL %v, %v", k, ttl, err)
 		}
 	}
 	total := limiter.Counter{Plan: "p", Key: "k"}
-	s.Take(ctx, total, limiter.Unlimited, 1, 10)
+	s.Take(ctx, take(total, limiter.Unlimited, 1, 10))
 	if ttl, _ := c.TTL(ctx, s.quotaKey(total)).Result(); ttl != -1 {
 		t.Errorf("total counter TTL %v", ttl)
 	}
@@ -95,7 +95,7 @@ func acrossInstances(t *testing.T, n int, lim limiter.Limits) (*atomic.Int64, []
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			d, err := lims[i%3].AllowAt(ctx, "p", "k", lim, time.Now())
+			d, err := lims[i%3].AllowAt(ctx, time.Now(), limiter.Request{Plan: "p", Key: "k", Limits: lim})
 			if err != nil {
 				t.Error(err)
 			}
@@ -214,7 +214,7 @@ func BenchmarkDecision(b *testing.B) {
 			b.SetParallelism(8) // 16 goroutines: a network store is bound by latency
 			before := sent.n.Load()
 			storetest.ParallelScattered(b, len(keys), func(i int) error {
-				_, err := l.AllowAt(ctx, "usagePlan-bench001", keys[i], lim, now)
+				_, err := l.AllowAt(ctx, now, limiter.Request{Plan: "usagePlan-bench001", Key: keys[i], Limits: lim})
 				return err
 			})
 			b.ReportMetric(float64(sent.n.Load()-before)/float64(b.N), "roundtrips/op")
@@ -229,11 +229,11 @@ func TestOneRoundTripPerDecision(t *testing.T) {
 	c.AddHook(counter)
 	l, _ := limiter.New(s, limiter.Config{})
 	lim := limiter.Limits{QPS: 2000, Quota: 1000, Period: limiter.Day}
-	l.AllowAt(ctx, "p", "warm", lim, time.Now()) // loads the script
+	l.AllowAt(ctx, time.Now(), limiter.Request{Plan: "p", Key: "warm", Limits: lim}) // loads the script
 	before := counter.n.Load()
 	const n = 50
 	for i := range n {
-		if _, err := l.AllowAt(ctx, "p", "k"+strconv.Itoa(i%5), lim, time.Now()); err != nil {
+		if _, err := l.AllowAt(ctx, time.Now(), limiter.Request{Plan: "p", Key: "k" + strconv.Itoa(i%5), Limits: lim}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -261,7 +261,7 @@ func TestTotalCounterNeverExpires(t *testing.T) {
 	lim := limiter.Limits{QPS: limiter.Unlimited, Quota: 3}
 	key := s.quotaKey(limiter.Counter{Plan: "p", Key: "k"})
 	for i := range 5 {
-		if d, err := l.AllowAt(ctx, "p", "k", lim, time.Now()); err != nil || d.Allowed != (i < 3) {
+		if d, err := l.AllowAt(ctx, time.Now(), limiter.Request{Plan: "p", Key: "k", Limits: lim}); err != nil || d.Allowed != (i < 3) {
 			t.Fatalf("decision %d: %+v, %v", i, d, err)
 		}
 	}
@@ -271,7 +271,7 @@ func TestTotalCounterNeverExpires(t *testing.T) {
 	// A counter that an earlier version wrote with a TTL loses it at the
 	// next decision, even a refusal.
 	c.Expire(ctx, key, time.Hour)
-	if d, err := l.AllowAt(ctx, "p", "k", lim, time.Now()); err != nil || d.Allowed {
+	if d, err := l.AllowAt(ctx, time.Now(), limiter.Request{Plan: "p", Key: "k", Limits: lim}); err != nil || d.Allowed {
 		t.Fatalf("after the quota: %+v, %v", d, err)
 	}
 	if ttl, err := c.TTL(ctx, key).Result(); err != nil || ttl != -1 {
@@ -307,7 +307,7 @@ func TestClose(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 100 {
 		wg.Go(func() {
-			if _, err := l.AllowAt(ctx, "p", strconv.Itoa(i%7), limiter.Limits{QPS: 1000, Quota: 1000}, time.Now()); err != nil {
+			if _, err := l.AllowAt(ctx, time.Now(), limiter.Request{Plan: "p", Key: strconv.Itoa(i % 7), Limits: limiter.Limits{QPS: 1000, Quota: 1000}}); err != nil {
 				t.Error(err)
 			}
 		})
@@ -354,30 +354,61 @@ func TestOptionsAreChecked(t *testing.T) {
 	}
 }
 
-// A rate of 0 or below (other than Unlimited) is a caller's mistake, not
-// "no bucket": the script skips the bucket for any qps <= 0, so Take
-// refuses such a rate with an error instead of admitting every request.
-func TestTakeRefusesInvalidRate(t *testing.T) {
+// take is the Take of one request with a QPS bucket (none when qps is
+// Unlimited), n units and a quota of limit.
+func take(c limiter.Counter, qps, n, limit int64) limiter.Take {
+	t := limiter.Take{Counter: c, Units: n, Quota: limit}
+	if qps != limiter.Unlimited {
+		t.Buckets = []limiter.Bucket{{ID: "qps", Interval: time.Second / time.Duration(max(qps, 1)), Burst: qps}}
+	}
+	return t
+}
+
+// A bucket without a rate or burst, a quota below Unlimited or negative
+// units are a caller's mistake, refused with an error instead of
+// admitting every request.
+func TestTakeRefusesInvalidBuckets(t *testing.T) {
 	s, _ := newStore(t, redisAddr, Options{})
 	c := limiter.Counter{Plan: "p", Key: "k"}
 	for _, tc := range []struct {
-		name          string
-		qps, n, limit int64
+		name string
+		t    limiter.Take
 	}{
-		{"qps 0", 0, 1, 100},
-		{"qps -2", -2, 1, 100},
-		{"limit -2", 10, 1, -2},
-		{"negative n", 10, -1, 100},
+		{"burst 0", limiter.Take{Counter: c, Buckets: []limiter.Bucket{{ID: "qps", Interval: time.Second}}, Units: 1, Quota: 100}},
+		{"interval 0", limiter.Take{Counter: c, Buckets: []limiter.Bucket{{ID: "qps", Burst: 3}}, Units: 1, Quota: 100}},
+		{"no ID", limiter.Take{Counter: c, Buckets: []limiter.Bucket{{Interval: time.Second, Burst: 3}}, Units: 1, Quota: 100}},
+		{"quota -2", take(c, 10, 1, -2)},
+		{"negative units", take(c, 10, -1, 100)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for i := range 3 {
-				if r, err := s.Take(ctx, c, tc.qps, tc.n, tc.limit); err == nil {
+				if r, err := s.Take(ctx, tc.t); err == nil {
 					t.Fatalf("Take %d: %+v, want an error", i, r)
 				}
 			}
 		})
 	}
-	if r, err := s.Take(ctx, c, limiter.Unlimited, 1, limiter.Unlimited); err != nil || !r.QPSAllowed {
+	if r, err := s.Take(ctx, take(c, limiter.Unlimited, 1, limiter.Unlimited)); err != nil || !r.Allowed {
 		t.Fatalf("Take with no limits: %+v, %v", r, err)
 	}
+}
+
+// Every kind of limit is exact across three instances sharing one
+// Redis: 1000 concurrent requests spread over them admit exactly the
+// allowance, and the refused ones take nothing (one script per
+// decision, all or nothing).
+func TestExactLimitsAcrossThreeInstances(t *testing.T) {
+	storetest.RunExactLimitsAcross(t, func(t *testing.T) []*limiter.Limiter {
+		prefix := fmt.Sprintf("exact%d-%d:", os.Getpid(), prefixes.Add(1))
+		var ls []*limiter.Limiter
+		for range 3 {
+			s, _ := newStore(t, redisAddr, Options{Prefix: prefix})
+			l, err := limiter.New(s, limiter.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ls = append(ls, l)
+		}
+		return ls
+	})
 }

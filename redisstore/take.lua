@@ -1,59 +1,82 @@
--- One decision: check the epoch marker, take a token from the (plan, key)
--- bucket, then count quota.
--- KEYS[1]: bucket (hash: t = last update in µs, v = tokens)
--- KEYS[2]: quota counter
--- KEYS[3]: epoch marker (see epoch.go)
--- ARGV: qps (-1 unlimited), n, limit (-1 unlimited),
---       counter expiry (Unix s; 0: never, for a Total quota), epoch
--- Reply: {status, retry after µs, granted, used (also on a QPS refusal), epoch}; status 1: a QPS
--- token was taken (or QPS is unlimited), 0: refused for QPS, -1: the data
--- was lost (nothing was read or written but the marker).
-local m = redis.call('GET', KEYS[3])
-if m == false or m == 'lost' or (m ~= ARGV[5] and string.sub(m, 1, 1) ~= 'a') then
-  redis.call('SET', KEYS[3], 'lost')
-  return {-1, 0, 0, 0, 'lost'}
+-- One decision, all or nothing: check the epoch marker, then take a token
+-- from every bucket and units from the quota if each of them has it;
+-- otherwise take nothing.
+-- KEYS[1]: quota counter (first: a Ring routes the script by it)
+-- KEYS[2]: epoch marker (see epoch.go)
+-- KEYS[3..]: one key per bucket: its theoretical arrival time (GCRA), in
+--            µs on the server's clock; absent is a full bucket
+-- ARGV: units, limit (-1 unlimited), counter expiry (Unix s; 0: never,
+--       for a Total quota), epoch, then per bucket: interval (µs, may be
+--       fractional), burst
+-- Reply: {status, used, epoch, then per bucket: ok, remaining, wait µs,
+-- reset µs}; status 1: everything was taken, 0: nothing was (a limit
+-- refused), -1: the data was lost (nothing was read or written but the
+-- marker). used is the quota usage after the call (0 for no quota).
+local m = redis.call('GET', KEYS[2])
+if m == false or m == 'lost' or (m ~= ARGV[4] and string.sub(m, 1, 1) ~= 'a') then
+  redis.call('SET', KEYS[2], 'lost')
+  return {-1, 0, 'lost'}
 end
-local qps = tonumber(ARGV[1])
-if qps > 0 then
+local units = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local expiry = tonumber(ARGV[3])
+local nb = #KEYS - 2
+local ok = true
+local b = {}
+if nb > 0 then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  local b = redis.call('HMGET', KEYS[1], 't', 'v')
-  local tokens = qps
-  if b[1] and b[2] then
-    local elapsed = math.max(0, now - tonumber(b[1]))
-    tokens = math.min(qps, tonumber(b[2]) + elapsed * qps / 1000000)
+  for i = 1, nb do
+    local interval = tonumber(ARGV[3 + 2 * i])
+    local burst = tonumber(ARGV[4 + 2 * i])
+    local tol = interval * burst
+    local tat = tonumber(redis.call('GET', KEYS[2 + i]) or '0')
+    if tat < now then tat = now elseif tat - now > tol then tat = now + tol end
+    local nxt = tat + interval
+    local e = {interval = interval, tol = tol, tat = tat, nxt = nxt, ok = nxt - now <= tol}
+    if not e.ok then ok = false end
+    b[i] = e
   end
-  if tokens < 1 then
-    -- The quota is untouched; report its usage for the refusal's headers.
-    local used = 0
-    if tonumber(ARGV[3]) >= 0 then
-      used = tonumber(redis.call('GET', KEYS[2]) or '0')
+  b.now = now
+end
+local used = 0
+if limit >= 0 then
+  used = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if used + units > limit then ok = false end
+end
+local reply = {0, used, m}
+if ok then
+  reply[1] = 1
+  for i = 1, nb do
+    local e = b[i]
+    -- The key goes when the bucket is full again: absent means full.
+    redis.call('SET', KEYS[2 + i], string.format('%.17g', e.nxt), 'PX', math.max(1, math.ceil((e.nxt - b.now) / 1000)))
+    e.tat = e.nxt
+  end
+  if limit >= 0 and units > 0 then
+    used = redis.call('INCRBY', KEYS[1], units)
+    reply[2] = used
+    if expiry > 0 then
+      redis.call('EXPIREAT', KEYS[1], expiry)
     end
-    return {0, math.ceil((1 - tokens) * 1000000 / qps), 0, used, m}
   end
-  redis.call('HSET', KEYS[1], 't', now, 'v', string.format('%.17g', tokens - 1))
-  -- An idle bucket refills in a second; keep it a little longer.
-  redis.call('PEXPIRE', KEYS[1], 2000)
 end
-local limit = tonumber(ARGV[3])
-if limit < 0 then
-  return {1, 0, 0, 0, m}
-end
-local expiry = tonumber(ARGV[4])
-local used = tonumber(redis.call('GET', KEYS[2]) or '0')
-local grant = math.min(tonumber(ARGV[2]), limit - used)
-if grant > 0 then
-  used = redis.call('INCRBY', KEYS[2], grant)
-else
-  grant = 0
-end
-if expiry > 0 then
-  if grant > 0 then
-    redis.call('EXPIREAT', KEYS[2], expiry)
-  end
-elseif used > 0 then
+if limit >= 0 and expiry == 0 and used > 0 then
   -- A Total quota never resets: its counter must not expire (one written
   -- with a TTL by an earlier version loses it here, refused or not).
-  redis.call('PERSIST', KEYS[2])
+  redis.call('PERSIST', KEYS[1])
 end
-return {1, 0, grant, used, m}
+for i = 1, nb do
+  local e = b[i]
+  local debt = math.min(math.max(e.tat - b.now, 0), e.tol)
+  local remaining = math.floor((e.tol - debt) / e.interval)
+  local reset = debt
+  if remaining == 0 then reset = debt - (e.tol - e.interval) end
+  local wait = 0
+  if not e.ok then wait = math.ceil(e.nxt - b.now - e.tol) end
+  reply[#reply + 1] = e.ok and 1 or 0
+  reply[#reply + 1] = remaining
+  reply[#reply + 1] = wait
+  reply[#reply + 1] = math.ceil(reset)
+end
+return reply

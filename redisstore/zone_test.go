@@ -42,7 +42,7 @@ func TestInstancesAgreeOnCalendarWindows(t *testing.T) {
 			if i%2 == 1 {
 				loc = locB
 			}
-			d, err := l.AllowAt(ctx, "usagePlan-aaaaaaaa", "k", limiter.Limits{QPS: 1000, Quota: 10, Period: limiter.Day, Location: loc}, now.Add(time.Duration(i)*time.Minute))
+			d, err := l.AllowAt(ctx, now.Add(time.Duration(i)*time.Minute), limiter.Request{Plan: "usagePlan-aaaaaaaa", Key: "k", Limits: limiter.Limits{QPS: 1000, Quota: 10, Period: limiter.Day, Location: loc}})
 			if err != nil {
 				t.Fatal(err)
 			}

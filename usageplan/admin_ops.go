@@ -3,6 +3,7 @@ package usageplan
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -24,6 +25,10 @@ type PlanPatch struct {
 	Quota       *int64 // requests per period per key
 	QuotaPeriod *Period
 	TimeZone    *string
+	Burst       *int64               // 0: as QPS
+	Limits      *[]Window            // the windows, all at once
+	Throttles   *map[string]Throttle // the throttles, all at once
+	DryRun      *bool
 }
 
 // PatchPlan applies p to the plan with the given ID and returns the
@@ -48,6 +53,18 @@ func (r *Registry) PatchPlan(id string, p PlanPatch) (Plan, error) {
 		}
 		if p.TimeZone != nil {
 			old.TimeZone = *p.TimeZone
+		}
+		if p.Burst != nil {
+			old.Burst = *p.Burst
+		}
+		if p.Limits != nil {
+			old.Limits = slices.Clone(*p.Limits)
+		}
+		if p.Throttles != nil {
+			old.Throttles = maps.Clone(*p.Throttles)
+		}
+		if p.DryRun != nil {
+			old.DryRun = *p.DryRun
 		}
 		return nil
 	})

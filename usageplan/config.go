@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -65,6 +66,30 @@ type PlanConfig struct {
 	TimeZone    string          `json:"timeZone,omitempty"`
 	Keys        []string        `json:"keys,omitempty"`
 	Bindings    []BindingConfig `json:"bindings,omitempty"`
+	// Burst is the size of each key's QPS bucket; omitted means qps.
+	Burst *json.Number `json:"burst,omitempty"`
+	// Limits are more windows per key.
+	Limits []WindowConfig `json:"limits,omitempty"`
+	// Throttles are per-API buckets, by API ID.
+	Throttles map[string]ThrottleConfig `json:"throttles,omitempty"`
+	// Enforce false makes the plan a dry run; omitted means true.
+	Enforce *bool `json:"enforce,omitempty"`
+}
+
+// WindowConfig is a window of a plan in a Config: requests per per, per
+// being "second", "minute", "hour", "day" or a Go duration from "1s" to
+// "24h".
+type WindowConfig struct {
+	Name     string       `json:"name"`
+	Requests *json.Number `json:"requests"`
+	Per      string       `json:"per"`
+}
+
+// ThrottleConfig is a per-API throttle of a plan in a Config; an omitted
+// burst means qps.
+type ThrottleConfig struct {
+	QPS   *json.Number `json:"qps"`
+	Burst *json.Number `json:"burst,omitempty"`
 }
 
 // BindingConfig binds a plan to a service environment: service-wide
@@ -227,6 +252,35 @@ func (r *Registry) fromConfig(cfg *Config, ps *problems) (*model, map[string]boo
 			TimeZone:    pc.TimeZone,
 			Keys:        orNil(pc.Keys),
 		}
+		p.Burst = countValue(ps, path+".burst", pc.Burst, 0)
+		p.DryRun = pc.Enforce != nil && !*pc.Enforce
+		for j, wc := range pc.Limits {
+			wpath := index(path+".limits", j)
+			w := Window{Name: wc.Name, Requests: countValue(ps, wpath+".requests", wc.Requests, 0)}
+			if wc.Requests == nil {
+				ps.add(wpath+".requests", errors.New("is required"))
+				skip[wpath+".requests"] = true
+			}
+			per, err := ParseWindowPer(wc.Per)
+			if err != nil {
+				ps.add(wpath+".per", err)
+			}
+			w.Per = per
+			p.Limits = append(p.Limits, w)
+		}
+		for _, api := range slices.Sorted(maps.Keys(pc.Throttles)) {
+			tc := pc.Throttles[api]
+			tpath := path + ".throttles." + api
+			if p.Throttles == nil {
+				p.Throttles = map[string]Throttle{}
+			}
+			th := Throttle{QPS: countValue(ps, tpath+".qps", tc.QPS, 0), Burst: countValue(ps, tpath+".burst", tc.Burst, 0)}
+			if tc.QPS == nil {
+				ps.add(tpath+".qps", errors.New("is required"))
+				skip[tpath+".qps"] = true
+			}
+			p.Throttles[api] = th
+		}
 		for j, bc := range pc.Bindings {
 			if bc.APIs != nil && len(bc.APIs) == 0 {
 				ps.add(index(path+".bindings", j)+".apis", errors.New("must not be empty; omit it for a service-wide binding"))
@@ -255,6 +309,52 @@ func limitValue(ps *problems, path string, n *json.Number) int64 {
 		return Unlimited
 	}
 	return v
+}
+
+// countValue parses a count (burst, requests): omitted is def;
+// fractions, exponents and values beyond int64 are reported (as def, so
+// validation does not report them again).
+func countValue(ps *problems, path string, n *json.Number, def int64) int64 {
+	if n == nil {
+		return def
+	}
+	v, err := strconv.ParseInt(n.String(), 10, 64)
+	if err != nil {
+		reason := "must be an integer"
+		if errors.Is(err, strconv.ErrRange) {
+			reason = "is out of range"
+		}
+		ps.add(path, fmt.Errorf("%s, got %s", reason, n.String()))
+		return def
+	}
+	return v
+}
+
+// The names of a window's per that are not Go durations.
+var windowPers = map[string]time.Duration{"second": time.Second, "minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour}
+
+// ParseWindowPer parses a window's per: "second", "minute", "hour",
+// "day", or a Go duration of whole seconds from "1s" to "24h".
+func ParseWindowPer(s string) (time.Duration, error) {
+	if d, ok := windowPers[s]; ok {
+		return d, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < MinWindowPer || d > MaxWindowPer || d%time.Second != 0 {
+		return 0, fmt.Errorf(`must be "second", "minute", "hour", "day" or a duration of whole seconds from 1s to 24h, got %q`, s)
+	}
+	return d, nil
+}
+
+// windowPerString is d as a config writes it: a unit's name when d is
+// one, else a Go duration.
+func windowPerString(d time.Duration) string {
+	for name, v := range windowPers {
+		if v == d {
+			return name
+		}
+	}
+	return d.String()
 }
 
 // under reports whether path is one of roots or inside one of them.
@@ -316,6 +416,30 @@ func (s *Snapshot) Config() *Config {
 		}
 		for _, b := range p.Bindings {
 			pc.Bindings = append(pc.Bindings, BindingConfig{Service: b.Service, Environment: b.Environment, APIs: slices.Clone(b.APIs)})
+		}
+		if p.Burst != 0 {
+			burst := json.Number(strconv.FormatInt(p.Burst, 10))
+			pc.Burst = &burst
+		}
+		for _, w := range p.Limits {
+			n := json.Number(strconv.FormatInt(w.Requests, 10))
+			pc.Limits = append(pc.Limits, WindowConfig{Name: w.Name, Requests: &n, Per: windowPerString(w.Per)})
+		}
+		for api, th := range p.Throttles {
+			if pc.Throttles == nil {
+				pc.Throttles = map[string]ThrottleConfig{}
+			}
+			qps := json.Number(strconv.FormatInt(th.QPS, 10))
+			tc := ThrottleConfig{QPS: &qps}
+			if th.Burst != 0 {
+				burst := json.Number(strconv.FormatInt(th.Burst, 10))
+				tc.Burst = &burst
+			}
+			pc.Throttles[api] = tc
+		}
+		if p.DryRun {
+			enforce := false
+			pc.Enforce = &enforce
 		}
 		cfg.Plans = append(cfg.Plans, pc)
 	}

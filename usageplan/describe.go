@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -447,6 +448,27 @@ type UsagePlanInfo struct {
 	BindSecretIds             []string
 	BindEnvironmentTotalCount int
 	BindEnvironments          []UsagePlanBindEnvironment
+	// Extra fields, beyond the old gateway's, each omitted when the plan
+	// does not set it: the QPS bucket's burst, the windows, the per-API
+	// throttles, and Enforce false for a dry run.
+	MaxRequestBurst int64               `json:",omitempty"`
+	RequestLimits   []UsagePlanLimit    `json:",omitempty"`
+	ApiThrottles    []UsagePlanThrottle `json:",omitempty"`
+	Enforce         *bool               `json:",omitempty"`
+}
+
+// UsagePlanLimit is one window of a plan: Requests per PerSeconds.
+type UsagePlanLimit struct {
+	Name       string
+	Requests   int64
+	PerSeconds int64
+}
+
+// UsagePlanThrottle is a plan's throttle of one API.
+type UsagePlanThrottle struct {
+	ApiId               string
+	MaxRequestNumPreSec int64
+	MaxRequestBurst     int64 `json:",omitempty"`
 }
 
 // UsagePlanBindEnvironment is one service environment a plan binds.
@@ -478,6 +500,18 @@ func (d Describer) UsagePlan(ctx context.Context, planID string) (UsagePlanInfo,
 	}
 	for _, b := range p.Bindings {
 		info.BindEnvironments = append(info.BindEnvironments, UsagePlanBindEnvironment{EnvironmentName: b.Environment, ServiceId: b.Service, ApiIds: b.APIs})
+	}
+	info.MaxRequestBurst = p.Burst
+	for _, w := range p.Limits {
+		info.RequestLimits = append(info.RequestLimits, UsagePlanLimit{Name: w.Name, Requests: w.Requests, PerSeconds: int64(w.Per / time.Second)})
+	}
+	for _, api := range slices.Sorted(maps.Keys(p.Throttles)) {
+		th := p.Throttles[api]
+		info.ApiThrottles = append(info.ApiThrottles, UsagePlanThrottle{ApiId: api, MaxRequestNumPreSec: th.QPS, MaxRequestBurst: th.Burst})
+	}
+	if p.DryRun {
+		enforce := false
+		info.Enforce = &enforce
 	}
 	return info, nil
 }

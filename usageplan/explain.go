@@ -27,9 +27,13 @@ type Request struct {
 // Explanation says how a request would be served.
 type Explanation struct {
 	API API
-	// Plan is the plan whose limits apply (Plan.QPS, Plan.Quota,
-	// Plan.QuotaPeriod), or the zero Plan when API.Auth is AuthNone.
+	// Plan is the plan whose limits apply (Plan.QPS, Plan.Burst,
+	// Plan.Limits, Plan.Quota, Plan.QuotaPeriod, Plan.DryRun), or the
+	// zero Plan when API.Auth is AuthNone.
 	Plan Plan
+	// Throttle is the plan's throttle of the API (Plan.Throttles), if it
+	// has one.
+	Throttle *Throttle
 }
 
 // Explain answers "does this key calling this path resolve to a plan, and
@@ -75,5 +79,8 @@ func (s *Snapshot) Explain(req Request) (Explanation, error) {
 		return ex, fmt.Errorf("key %s for %s in %s/%s: %w", req.Key, api.ID, req.Service, req.Environment, ErrNoPlan)
 	}
 	ex.Plan = plan.clone() // the caller may change it; the snapshot must not see that
+	if th, ok := ex.Plan.Throttles[api.ID]; ok {
+		ex.Throttle = &th
+	}
 	return ex, nil
 }

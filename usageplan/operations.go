@@ -2,6 +2,7 @@ package usageplan
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -226,6 +227,8 @@ func (r *Registry) UpdatePlan(p Plan) error {
 		old.Name, old.Description = p.Name, p.Description
 		old.QPS, old.Quota, old.TimeZone = p.QPS, p.Quota, p.TimeZone
 		old.QuotaPeriod = orTotal(p.QuotaPeriod)
+		old.Burst, old.DryRun = p.Burst, p.DryRun
+		old.Limits, old.Throttles = slices.Clone(p.Limits), maps.Clone(p.Throttles)
 		return nil
 	})
 }

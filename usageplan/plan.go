@@ -1,6 +1,8 @@
 package usageplan
 
 import (
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/planguard/planguard/binding"
@@ -12,8 +14,12 @@ const (
 	Unlimited       = -1
 	DefaultMaxQPS   = 2000       // requests per second, per key
 	DefaultMaxQuota = 99_999_999 // requests per quota period, per key
+	DefaultMaxBurst = 10_000     // requests in a bucket at once, per key
 	MaxNameLen      = 50         // characters
 	MaxDescLen      = 200        // characters (runes)
+	MaxWindows      = 4          // windows per plan, besides its QPS bucket
+	MinWindowPer    = time.Second
+	MaxWindowPer    = 24 * time.Hour
 )
 
 // Period is the quota period: the quota counter resets at its boundaries.
@@ -39,6 +45,21 @@ type Plan struct {
 	QuotaPeriod Period // PeriodTotal when empty
 	TimeZone    string // IANA name for calendar periods; "" is UTC
 
+	// Burst is the size of each key's QPS bucket, 1..MaxBurst; 0 means
+	// QPS (rate and burst alike, as the old gateway). A burst needs a
+	// limited QPS.
+	Burst int64
+	// Limits are up to MaxWindows more windows per key (config "limits").
+	Limits []Window
+	// Throttles are per-API buckets inside the plan, by API ID, each
+	// applied per (plan, key, API) besides the plan's own limits. Each
+	// API must be one the plan binds.
+	Throttles map[string]Throttle
+	// DryRun (config "enforce": false) decides and reports every request
+	// as if enforced but serves a request that a limit refuses, which
+	// then consumes nothing. The zero value enforces.
+	DryRun bool
+
 	Keys     []string         // secret_ids
 	Bindings []binding.Target // service environments
 
@@ -59,7 +80,25 @@ func (p Plan) ruleView() binding.Plan {
 func (p Plan) clone() Plan {
 	p.Keys = append([]string(nil), p.Keys...)
 	p.Bindings = cloneTargets(p.Bindings)
+	p.Limits = slices.Clone(p.Limits)
+	p.Throttles = maps.Clone(p.Throttles)
 	return p
+}
+
+// Window is a limit of Requests per Per for each key, enforced as a token
+// bucket of that rate and a burst of Requests: never more than Requests
+// at once, unlike a fixed window whose edges let twice as many through.
+type Window struct {
+	Name     string        // 1–50 of [A-Za-z0-9_], unique in the plan; not "qps", "quota" or "throttle"
+	Requests int64         // 1..the quota ceiling
+	Per      time.Duration // whole seconds, MinWindowPer..MaxWindowPer
+}
+
+// Throttle is a per-API bucket: QPS requests per second (1..MaxQPS) and a
+// burst of Burst (1..MaxBurst; 0 means QPS).
+type Throttle struct {
+	QPS   int64
+	Burst int64
 }
 
 func cloneTargets(ts []binding.Target) []binding.Target {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,9 @@ type Options struct {
 	// MaxQuota widens the quota ceiling (requests per period per key);
 	// 0 means DefaultMaxQuota.
 	MaxQuota int64
+	// MaxBurst widens the burst ceiling (requests in a bucket at once,
+	// per key); 0 means DefaultMaxBurst.
+	MaxBurst int64
 	// Now stamps created and modified times; nil means time.Now.
 	Now func() time.Time
 	// Rand generates IDs and keys; nil means crypto/rand.Reader.
@@ -33,7 +37,7 @@ type Options struct {
 }
 
 func (o Options) ceilings() ceilings {
-	return ceilings{qps: max(o.MaxQPS, DefaultMaxQPS), quota: max(o.MaxQuota, DefaultMaxQuota)}
+	return ceilings{qps: max(o.MaxQPS, DefaultMaxQPS), quota: max(o.MaxQuota, DefaultMaxQuota), burst: max(o.MaxBurst, DefaultMaxBurst)}
 }
 
 func (o Options) now() time.Time {
@@ -133,6 +137,7 @@ func samePlan(a, b Plan) bool {
 	return a.ID == b.ID && a.Name == b.Name && a.Description == b.Description &&
 		a.QPS == b.QPS && a.Quota == b.Quota && orTotal(a.QuotaPeriod) == orTotal(b.QuotaPeriod) &&
 		a.TimeZone == b.TimeZone && slices.Equal(a.Keys, b.Keys) &&
+		a.Burst == b.Burst && slices.Equal(a.Limits, b.Limits) && maps.Equal(a.Throttles, b.Throttles) && a.DryRun == b.DryRun &&
 		slices.EqualFunc(a.Bindings, b.Bindings, func(x, y binding.Target) bool {
 			return x.Service == y.Service && x.Environment == y.Environment && slices.Equal(x.APIs, y.APIs)
 		})

@@ -10,9 +10,9 @@ import (
 
 // shape describes the JSON a Go config type accepts, for checkShape.
 type shape struct {
-	kind   string            // "object", "array", "string", "number"
+	kind   string            // "object", "array", "string", "number", "boolean"
 	fields map[string]*shape // for objects, by exact JSON name
-	elem   *shape            // for arrays
+	elem   *shape            // for arrays, and for objects of any member names (maps)
 }
 
 var numberType = reflect.TypeFor[json.Number]()
@@ -28,6 +28,10 @@ func shapeOfType(t reflect.Type) *shape {
 		return &shape{kind: "number"}
 	case t.Kind() == reflect.String:
 		return &shape{kind: "string"}
+	case t.Kind() == reflect.Bool:
+		return &shape{kind: "boolean"}
+	case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String:
+		return &shape{kind: "object", elem: shapeOfType(t.Elem())}
 	case t.Kind() == reflect.Slice:
 		return &shape{kind: "array", elem: shapeOfType(t.Elem())}
 	case t.Kind() == reflect.Struct:
@@ -63,6 +67,9 @@ func checkShape(ps *problems, data []byte, path string, n *node, s *shape) any {
 		for _, m := range n.members {
 			mpath := join(path, m.name)
 			fs, known := s.fields[m.name]
+			if s.elem != nil {
+				fs, known = s.elem, true
+			}
 			switch _, seen := obj[m.name]; {
 			case !known:
 				ps.at(data, m.off, mpath, fmt.Errorf("unknown field %q", m.name))
@@ -81,6 +88,8 @@ func checkShape(ps *problems, data []byte, path string, n *node, s *shape) any {
 		return arr
 	case "number":
 		return json.Number(n.str)
+	case "boolean":
+		return n.boolean
 	}
 	return n.str
 }

@@ -3,7 +3,9 @@ package usageplan
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -36,9 +38,9 @@ func (m *model) clone() *model {
 	return c
 }
 
-// ceilings are the upper bounds of QPS and quota in force.
+// ceilings are the upper bounds of QPS, quota and burst in force.
 type ceilings struct {
-	qps, quota int64
+	qps, quota, burst int64
 }
 
 // checked is what validation learns on the way and compilation reuses.
@@ -111,6 +113,11 @@ func validate(m *model, lim ceilings, skip map[string]bool) ([]Problem, *checked
 				}
 			}
 		}
+		for _, api := range slices.Sorted(maps.Keys(p.Throttles)) {
+			if !bindsAPI(m, p, api) {
+				ps.add(path+".throttles."+api, fmt.Errorf("the plan binds no API %s: a throttle applies to an API the plan binds", api))
+			}
+		}
 	}
 
 	for _, err := range binding.Check(rules) {
@@ -131,6 +138,27 @@ func validate(m *model, lim ceilings, skip map[string]bool) ([]Problem, *checked
 		}
 	}
 	return out, c
+}
+
+// bindsAPI reports whether p binds api: a service-wide binding binds
+// every API of its service, an API-scoped one the APIs it lists.
+func bindsAPI(m *model, p Plan, api string) bool {
+	for _, t := range p.Bindings {
+		if len(t.APIs) > 0 {
+			if slices.Contains(t.APIs, api) {
+				return true
+			}
+			continue
+		}
+		for _, s := range m.services {
+			if s.ID == t.Service {
+				if _, ok := s.API(api); ok {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func bindingPath(err error, planIdx map[string]int) string {
@@ -239,6 +267,45 @@ func validatePlan(ps *problems, path string, p Plan, lim ceilings) *time.Locatio
 	}
 	if r := limitReason(p.Quota, lim.quota); r != "" {
 		ps.field(path, "quota", r)
+	}
+	switch {
+	case p.Burst == 0:
+	case p.QPS == Unlimited:
+		ps.field(path, "burst", "needs a limited qps")
+	case p.Burst < 1 || p.Burst > lim.burst:
+		ps.field(path, "burst", fmt.Sprintf("must be 1–%d, got %d", lim.burst, p.Burst))
+	}
+	if len(p.Limits) > MaxWindows {
+		ps.field(path, "limits", fmt.Sprintf("at most %d windows, got %d", MaxWindows, len(p.Limits)))
+	}
+	names := map[string]bool{}
+	for i, w := range p.Limits {
+		wpath := index(path+".limits", i)
+		switch r := nameReason(w.Name); {
+		case r != "":
+			ps.field(wpath, "name", r)
+		case w.Name == "qps" || w.Name == "quota" || w.Name == "throttle":
+			ps.field(wpath, "name", fmt.Sprintf("%q names another policy", w.Name))
+		case names[w.Name]:
+			ps.field(wpath, "name", "duplicates "+w.Name)
+		}
+		names[w.Name] = true
+		if w.Requests < 1 || w.Requests > lim.quota {
+			ps.field(wpath, "requests", fmt.Sprintf("must be 1–%d, got %d", lim.quota, w.Requests))
+		}
+		if w.Per < MinWindowPer || w.Per > MaxWindowPer || w.Per%time.Second != 0 {
+			ps.field(wpath, "per", fmt.Sprintf("must be whole seconds from %v to %v, got %v", MinWindowPer, MaxWindowPer, w.Per))
+		}
+	}
+	for _, api := range slices.Sorted(maps.Keys(p.Throttles)) {
+		th := p.Throttles[api]
+		tpath := path + ".throttles." + api
+		if th.QPS < 1 || th.QPS > lim.qps {
+			ps.field(tpath, "qps", fmt.Sprintf("must be 1–%d, got %d", lim.qps, th.QPS))
+		}
+		if th.Burst != 0 && (th.Burst < 1 || th.Burst > lim.burst) {
+			ps.field(tpath, "burst", fmt.Sprintf("must be 1–%d, got %d", lim.burst, th.Burst))
+		}
 	}
 	switch p.QuotaPeriod {
 	case PeriodTotal, PeriodDay, PeriodWeek, PeriodMonth:

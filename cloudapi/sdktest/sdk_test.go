@@ -519,7 +519,7 @@ func TestSDKUsageActions(t *testing.T) {
 	must(t, err)
 	lim := limiter.Limits{QPS: limiter.Unlimited, Quota: 10, Period: limiter.Day}
 	for range 7 {
-		if d, err := e.lim.AllowAt(context.Background(), plan.ID, key, lim, time.Now()); err != nil || !d.Allowed {
+		if d, err := e.lim.AllowAt(context.Background(), time.Now(), limiter.Request{Plan: plan.ID, Key: key, Limits: lim}); err != nil || !d.Allowed {
 			t.Fatalf("AllowAt: %+v %v", d, err)
 		}
 	}

@@ -35,7 +35,10 @@ func RunDeadlines(t *testing.T, s limiter.Store, stall func(t *testing.T) (wait 
 		calls = append(calls, struct {
 			name string
 			call func(ctx context.Context) error
-		}{"Take", func(ctx context.Context) error { _, err := sh.Take(ctx, c, 100, 1, 100); return err }})
+		}{"Take", func(ctx context.Context) error {
+			_, err := sh.Take(ctx, limiter.Take{Counter: c, Buckets: []limiter.Bucket{{ID: "qps", Interval: 10 * time.Millisecond, Burst: 100}}, Units: 1, Quota: 100})
+			return err
+		}})
 	}
 	for _, tc := range calls {
 		t.Run(tc.name, func(t *testing.T) {

@@ -62,7 +62,7 @@ func RunExhausted(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 		var wg sync.WaitGroup
 		for range n {
 			wg.Go(func() {
-				d, err := l.AllowAt(ctx, plan, key, lim, at)
+				d, err := l.AllowAt(ctx, at, limiter.Request{Plan: plan, Key: key, Limits: lim})
 				switch {
 				case err != nil:
 					t.Error(err)

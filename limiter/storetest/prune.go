@@ -56,7 +56,7 @@ func RunPruning(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 			must(t, err)
 			now := start.AddDate(0, 0, d)
 			for k := range keys {
-				if dec, err := l.AllowAt(ctx, plan, "AKID"+strconv.Itoa(k), lim, now); err != nil || !dec.Allowed {
+				if dec, err := l.AllowAt(ctx, now, limiter.Request{Plan: plan, Key: "AKID" + strconv.Itoa(k), Limits: lim}); err != nil || !dec.Allowed {
 					t.Fatalf("day %d key %d: %+v, %v", d, k, dec, err)
 				}
 			}

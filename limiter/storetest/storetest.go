@@ -109,7 +109,7 @@ func Run(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 			var wg sync.WaitGroup
 			for range 1000 {
 				wg.Go(func() {
-					d, err := l.AllowAt(ctx, c.Plan, c.Key, lim, now)
+					d, err := l.AllowAt(ctx, now, limiter.Request{Plan: c.Plan, Key: c.Key, Limits: lim})
 					if err != nil {
 						t.Error(err)
 					}
@@ -134,7 +134,7 @@ func Run(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 		lim := limiter.Limits{QPS: limiter.Unlimited, Quota: 1000}
 		now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 		for range 37 {
-			if d, err := l.AllowAt(ctx, c.Plan, c.Key, lim, now); err != nil || !d.Allowed {
+			if d, err := l.AllowAt(ctx, now, limiter.Request{Plan: c.Plan, Key: c.Key, Limits: lim}); err != nil || !d.Allowed {
 				t.Fatalf("AllowAt = %+v, %v", d, err)
 			}
 		}
@@ -149,7 +149,7 @@ func Run(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 		lim := limiter.Limits{QPS: limiter.Unlimited, Quota: 1000}
 		now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 		for range 3 {
-			if d, err := l.AllowAt(ctx, c.Plan, c.Key, lim, now); err != nil || !d.Allowed {
+			if d, err := l.AllowAt(ctx, now, limiter.Request{Plan: c.Plan, Key: c.Key, Limits: lim}); err != nil || !d.Allowed {
 				t.Fatalf("AllowAt = %+v, %v", d, err)
 			}
 		}
@@ -168,6 +168,8 @@ func Run(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 
 	t.Run("Pruning", func(t *testing.T) { RunPruning(t, newStore) })
 	t.Run("Exhausted", func(t *testing.T) { RunExhausted(t, newStore) })
+	t.Run("Limits", func(t *testing.T) { RunLimits(t, newStore) })
+	t.Run("ExactLimits", func(t *testing.T) { RunExactLimits(t, newStore) })
 }
 
 func must(t *testing.T, err error) {

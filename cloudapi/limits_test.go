@@ -1,0 +1,50 @@
+package cloudapi
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/planguard/planguard/usageplan"
+)
+
+// ModifyUsagePlan takes the limits DescribeUsagePlan returns as extra
+// fields; a request that omits them leaves them as they are.
+func TestModifyUsagePlanLimits(t *testing.T) {
+	h, reg := newHandler(t, Managed)
+	describe := func() usageplan.UsagePlanInfo {
+		t.Helper()
+		e := do(t, h, req{action: "DescribeUsagePlan", body: `{"UsagePlanId":"usagePlan-kgf82zcd"}`}.build())
+		wantOK(t, e)
+		var info usageplan.UsagePlanInfo
+		if err := json.Unmarshal(e.Response.Result, &info); err != nil {
+			t.Fatal(err)
+		}
+		return info
+	}
+	wantOK(t, do(t, h, req{action: "ModifyUsagePlan", body: `{"UsagePlanId":"usagePlan-kgf82zcd","MaxRequestBurst":30,
+	  "RequestLimits":[{"Name":"per_minute","Requests":100,"PerSeconds":60}],"Enforce":false}`}.build()))
+	info := describe()
+	if info.MaxRequestBurst != 30 || len(info.RequestLimits) != 1 || info.RequestLimits[0] != (usageplan.UsagePlanLimit{Name: "per_minute", Requests: 100, PerSeconds: 60}) ||
+		info.Enforce == nil || *info.Enforce {
+		t.Fatalf("after the change: %+v", info)
+	}
+	wantOK(t, do(t, h, req{action: "ModifyUsagePlan", body: `{"UsagePlanId":"usagePlan-kgf82zcd","UsagePlanName":"renamed"}`}.build()))
+	if again := describe(); again.MaxRequestBurst != 30 || len(again.RequestLimits) != 1 || again.Enforce == nil || again.UsagePlanName != "renamed" {
+		t.Fatalf("an old client's change: %+v", again)
+	}
+	for name, body := range map[string]string{
+		"throttle on an API the plan does not bind": `{"UsagePlanId":"usagePlan-kgf82zcd","ApiThrottles":[{"ApiId":"api-list0001","MaxRequestNumPreSec":5}]}`,
+		"throttle listed twice":                     `{"UsagePlanId":"usagePlan-kgf82zcd","ApiThrottles":[{"ApiId":"api-list0001","MaxRequestNumPreSec":5},{"ApiId":"api-list0001","MaxRequestNumPreSec":6}]}`,
+		"window of 0 s":                             `{"UsagePlanId":"usagePlan-kgf82zcd","RequestLimits":[{"Name":"w","Requests":1,"PerSeconds":0}]}`,
+		"burst without qps":                         `{"UsagePlanId":"usagePlan-kgf82zcd","MaxRequestNumPreSec":-1,"MaxRequestBurst":5}`,
+	} {
+		before := reg.Snapshot().Version()
+		e := do(t, h, req{action: "ModifyUsagePlan", body: body}.build())
+		if e.Response.Error == nil {
+			t.Fatalf("%s: accepted", name)
+		}
+		if reg.Snapshot().Version() != before {
+			t.Fatalf("%s: the registry changed", name)
+		}
+	}
+}

@@ -1,0 +1,164 @@
+package limiter
+
+import (
+	"hash/maphash"
+	"math/bits"
+	"time"
+)
+
+// maxBuckets is the most buckets a request passes: the throttle, the
+// QPS bucket and the windows.
+const maxBuckets = 2 + MaxWindows
+
+// bucketEval is one bucket's verdict on a request, before anything is
+// stored.
+type bucketEval struct {
+	limit  Limit
+	ok     bool
+	window uint8 // the window's index, for LimitWindow
+	inline int8  // the entry's inline bucket, or -1
+	slot   int32 // the extras slot, -1 when the bucket is not stored
+	g      gcra
+	h      uint64 // extras hash; 0 for the QPS bucket, kept in the entry
+	tat    int64  // before the request
+	next   int64  // after it, when ok
+	wait   int64  // when refused, ns until it would admit
+}
+
+// evaluation is every bucket's verdict on one request.
+type evaluation struct {
+	b  [maxBuckets]bucketEval
+	n  int
+	ok bool // every bucket admits
+}
+
+// Names of the policies a Decision reports.
+const (
+	nameThrottle = "throttle"
+	nameQPS      = "qps"
+	nameQuota    = "quota"
+)
+
+// extraHash is the extras hash of bucket i (a window's index, or
+// MaxWindows for the throttle, mixed with the API's hash) of the entry
+// hashed h. Its high 32 bits are h's, so that an entry's buckets have
+// neighbouring homes in the extras table (one or two cache lines for
+// all of them); its low 32 bits mix all of h with i and api. It is never
+// 0.
+func extraHash(h uint64, i uint64, api uint64) uint64 {
+	x := h ^ (i+1)*0x9e3779b97f4a7c15 ^ bits.RotateLeft64(api, 17)
+	// splitmix64's finaliser
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	x = h&^0xffffffff | x&0xffffffff
+	if x == 0 {
+		x = 1
+	}
+	return x
+}
+
+// eval decides r's buckets at ns for e (hashed h), in sh, without
+// changing them. sh.mu is held.
+func (l *Limiter) eval(ev *evaluation, sh *shard, e *entry, h uint64, r *Request, ns int64) {
+	lim := &r.Limits
+	ev.ok = true
+	ev.n = 0
+	if lim.Throttle.QPS > 0 {
+		xh := extraHash(h, MaxWindows, maphash.String(l.seed, r.API))
+		slot, tat := sh.extra(xh)
+		ev.add(LimitThrottle, 0, perSecond(lim.Throttle.QPS, lim.Throttle.Burst), xh, slot, tat, ns)
+	}
+	if lim.QPS != Unlimited {
+		ev.add(LimitQPS, 0, perSecond(lim.QPS, lim.Burst), 0, -1, e.tat, ns)
+	}
+	inline := e.inline()
+	for i, w := range lim.Windows {
+		if i < len(inline) {
+			ev.add(LimitWindow, uint8(i), windowBucket(w), 0, -1, inline[i], ns)
+			ev.b[ev.n-1].inline = int8(i)
+			continue
+		}
+		xh := extraHash(h, uint64(i), 0)
+		slot, tat := sh.extra(xh)
+		ev.add(LimitWindow, uint8(i), windowBucket(w), xh, slot, tat, ns)
+	}
+}
+
+// add evaluates one bucket.
+func (ev *evaluation) add(limit Limit, window uint8, g gcra, xh uint64, slot int, tat, ns int64) {
+	b := &ev.b[ev.n]
+	ev.n++
+	b.limit, b.window, b.g, b.h, b.slot, b.tat, b.inline = limit, window, g, xh, int32(slot), tat, -1
+	b.next, b.wait, b.ok = g.take(tat, ns, 1)
+	ev.ok = ev.ok && b.ok
+}
+
+// extra returns the slot and time of the extra bucket xh (-1 and 0, a
+// full bucket, when it is not stored). sh.mu is held.
+func (sh *shard) extra(xh uint64) (int, int64) {
+	i := sh.extras.find(xh)
+	if i < 0 {
+		return -1, 0
+	}
+	return i, sh.extras.slots[i].tat
+}
+
+// commit stores the buckets' new times. Extras slots found by eval are
+// still valid: sh.mu has been held since, or eval ran again. sh.mu is
+// held.
+func (ev *evaluation) commit(sh *shard, e *entry, ns int64) {
+	for i := range ev.n {
+		b := &ev.b[i]
+		switch {
+		case b.inline >= 0:
+			e.inline()[b.inline] = b.next
+			continue
+		case b.h == 0:
+			e.tat = b.next
+			continue
+		}
+		sh.extras.set(int(b.slot), b.h, b.next, ns)
+		if b.slot < 0 {
+			// set may have moved slots: later buckets of this request
+			// look theirs up again.
+			for j := i + 1; j < ev.n; j++ {
+				if ev.b[j].h != 0 {
+					ev.b[j].slot = int32(sh.extras.find(ev.b[j].h))
+				}
+			}
+		}
+	}
+}
+
+// report adds the buckets' policies to d, after the request was admitted
+// (taken) or not, and returns the longest wait among those that refused
+// and the limit of that wait.
+func (ev *evaluation) report(d *Decision, lim *Limits, taken bool, ns int64) (refused Limit, wait int64) {
+	for i := range ev.n {
+		b := &ev.b[i]
+		tat := b.tat
+		if taken {
+			tat = b.next
+		}
+		rem, reset := b.g.state(tat, ns)
+		if !b.ok {
+			reset = time.Duration(b.wait)
+			if b.wait >= wait {
+				refused, wait = b.limit, b.wait
+			}
+		}
+		name := nameQPS
+		switch b.limit {
+		case LimitThrottle:
+			name = nameThrottle
+		case LimitWindow:
+			name = lim.Windows[b.window].Name
+		}
+		d.add(Policy{Limit: b.limit, Name: name, Quota: b.g.burst, Window: time.Duration(b.g.tol),
+			Remaining: rem, Reset: reset, Refused: !b.ok})
+	}
+	return refused, wait
+}

@@ -1,0 +1,131 @@
+package limiter
+
+import "time"
+
+// Limit names a kind of limit.
+type Limit uint8
+
+const (
+	LimitNone     Limit = iota // admitted
+	LimitQPS                   // the plan's per-key bucket (Limits.QPS, Burst)
+	LimitQuota                 // the quota of the period (Limits.Quota)
+	LimitWindow                // one of Limits.Windows
+	LimitThrottle              // the API's bucket (Limits.Throttle)
+)
+
+// String returns "none", "qps", "quota", "window" or "throttle".
+func (l Limit) String() string {
+	switch l {
+	case LimitQPS:
+		return "qps"
+	case LimitQuota:
+		return "quota"
+	case LimitWindow:
+		return "window"
+	case LimitThrottle:
+		return "throttle"
+	}
+	return "none"
+}
+
+// maxPolicies is the most policies a decision reports: the throttle,
+// the QPS bucket, the windows and the quota.
+const maxPolicies = 3 + MaxWindows
+
+// Policy is one limit's state after a decision.
+type Policy struct {
+	Limit Limit
+	// Name is "throttle", "qps", the window's Name or "quota".
+	Name string
+	// Quota is what the policy admits per Window: the bucket's burst
+	// (requests), or the quota (units).
+	Quota int64
+	// Window is the time a bucket takes to refill from empty, or the
+	// quota period's length (0 for a Total quota, which never resets).
+	Window time.Duration
+	// Remaining is what is left: whole tokens for a bucket, units for
+	// the quota.
+	Remaining int64
+	// Reset is how long until the bucket is full again (when it is
+	// empty: until its next token), or until the quota period ends (0
+	// for a Total quota).
+	Reset time.Duration
+	// Refused is set when this limit refused the request (or, in a dry
+	// run, would have).
+	Refused bool
+}
+
+// Decision is the outcome of one request. Being refused is a Decision,
+// not an error.
+type Decision struct {
+	// Allowed is whether the request may be served: every limit admitted
+	// it, or Limits.DryRun served a request that a limit refused (then
+	// Refused names that limit and DryRun is set).
+	Allowed bool
+	// Refused is the limit that refused the request with the longest
+	// wait; LimitNone when every limit admitted it.
+	Refused Limit
+	// DryRun is set when a refusal was not enforced.
+	DryRun bool
+	// Remaining is the quota left in the period after this decision, or
+	// Unlimited when the quota is. A refusal consumes no quota and
+	// reports what is left of it, as this Limiter knows it (a shared
+	// store reads it in the same step).
+	Remaining int64
+	// RetryAfter is, for a refusal, how long until a retry can succeed:
+	// the longest wait among the limits that refused (until a bucket
+	// holds a token, or until the quota period resets; 0 for a Total
+	// quota, which never resets).
+	RetryAfter time.Duration
+	// Reset is when the quota period ends; zero for Total or an
+	// unlimited quota.
+	Reset time.Time
+
+	policies [maxPolicies]Policy
+	n        uint8
+}
+
+// Policies returns the state of every limit that applied to the request
+// (the throttle, the QPS bucket, each window, the quota, in that order).
+// The slice is d's own; it is valid as long as d is.
+func (d *Decision) Policies() []Policy { return d.policies[:d.n] }
+
+// Closest returns the policy closest to exhaustion: a refusing one (the
+// longest wait), else the one with the least remaining relative to its
+// quota (of two alike, the one that takes longer to reset). ok is false
+// when no limit applied.
+func (d *Decision) Closest() (p Policy, ok bool) {
+	best := -1
+	for i := range int(d.n) {
+		q := &d.policies[i]
+		if best < 0 {
+			best = i
+			continue
+		}
+		b := &d.policies[best]
+		switch {
+		case q.Refused != b.Refused:
+			if q.Refused {
+				best = i
+			}
+		case q.Refused:
+			if q.Reset > b.Reset {
+				best = i
+			}
+		default:
+			qr, br := float64(q.Remaining)/float64(max(q.Quota, 1)), float64(b.Remaining)/float64(max(b.Quota, 1))
+			if qr < br || qr == br && q.Reset > b.Reset {
+				best = i
+			}
+		}
+	}
+	if best < 0 {
+		return Policy{}, false
+	}
+	return d.policies[best], true
+}
+
+func (d *Decision) add(p Policy) {
+	d.policies[d.n] = p
+	d.n++
+}

@@ -1,0 +1,195 @@
+package limiter
+
+import (
+	"context"
+	"math"
+	"time"
+)
+
+// window is q's store window (Counter.Window) in e's span. q.mu is held.
+func (q *quota) window(e *entry) int64 {
+	if !q.is(qCounted) {
+		return 0
+	}
+	return e.span.Load().window
+}
+
+// MaxLeaseShare bounds a lease to this fraction of the plan's quota
+// (1/100), so that a crash forfeits at most 1% of any quota. Stores that
+// lose nothing to a crash (MemoryStore's unbounded lease) are exempt.
+const MaxLeaseShare = 100
+
+// leaseFor is the lease to reserve under a quota of limit.
+func (l *Limiter) leaseFor(limit int64) int64 {
+	if l.lease == math.MaxInt64 || l.lease == 1 {
+		return l.lease
+	}
+	return min(l.lease, max(limit/MaxLeaseShare, 1))
+}
+
+// fetchAhead starts a background reservation of e's next lease when
+// prefetching is on and half the lease is spent. e.q.mu is held.
+func (l *Limiter) fetchAhead(e *entry, limit int64) {
+	q := &e.q
+	full := l.leaseFor(limit)
+	if !l.prefetch || q.is(qFetching) || e.q.out.Load() || !q.is(qFull) || q.leased() >= full/2 {
+		return
+	}
+	l.bgMu.Lock()
+	defer l.bgMu.Unlock()
+	if l.closed {
+		return
+	}
+	q.set(qFetching, true)
+	if l.fetches == nil {
+		l.fetches = map[*entry]chan struct{}{}
+	}
+	l.fetches[e] = make(chan struct{})
+	// Top the lease up to one full lease, not more: a crash still
+	// forfeits at most one lease per key.
+	window, n := q.window(e), full-q.leased()
+	l.bg.Go(func() { l.reserveAhead(e, window, n, limit) })
+}
+
+// awaitFetch waits, with e.q.mu released, for e's background
+// reservation to land. e.q.mu is held.
+func (l *Limiter) awaitFetch(e *entry) {
+	l.bgMu.Lock()
+	ch := l.fetches[e]
+	l.bgMu.Unlock()
+	if ch == nil {
+		return
+	}
+	e.q.mu.Unlock()
+	<-ch
+	e.q.mu.Lock()
+}
+
+// reserveAhead adds a lease to e, or gives it back if the period ended
+// or the entry was evicted meanwhile.
+func (l *Limiter) reserveAhead(e *entry, window, n, limit int64) {
+	ctx := context.Background()
+	c := Counter{Plan: e.plan(), Key: e.key, Window: window}
+	granted, used, err := l.store.Reserve(ctx, c, n, limit)
+	q := &e.q
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.set(qFetching, false)
+	defer func() {
+		l.bgMu.Lock()
+		close(l.fetches[e])
+		delete(l.fetches, e)
+		l.bgMu.Unlock()
+	}()
+	if err != nil || granted == 0 {
+		q.set(qFull, false)
+		return // the next decision that needs units asks the store itself
+	}
+	if q.window(e) != window || e.q.out.Load() {
+		_ = l.store.Release(ctx, c, granted) // best effort: under-admits, never over
+		return
+	}
+	// used counts every lease this limiter holds, so consumed
+	// (used - lease) stays right; a later synchronous Reserve may already
+	// have seen a higher usage.
+	q.lease = q.leased() + granted
+	q.used = max(q.used, used)
+	q.set(qFull, granted == n)
+}
+
+// takeEvicted returns the entries pushed out. sh.mu is held.
+func (l *Limiter) takeEvicted(sh *shard) []*entry {
+	if len(sh.evicted) == 0 {
+		return nil
+	}
+	ev := sh.evicted
+	sh.evicted = nil
+	return ev
+}
+
+// release gives back the unused leases of evicted entries, unless they
+// came back from the limbo meanwhile; an entry in use elsewhere gives its
+// lease back when that use ends. An entry leaves the limbo (and is dead)
+// only once its lease is back in the store, under its quota's lock: a
+// decision on the key finds either this entry or none, and a new entry
+// never finds units still held by an old one.
+func (l *Limiter) release(ctx context.Context, evicted []*entry) {
+	for _, e := range evicted {
+		k := e.id()
+		sh := &l.shards[l.hash(k)%shardCount]
+		e.q.mu.Lock()
+		// Even if the entry came back meanwhile (it then reserves
+		// again): it may be out again by the time the shard is locked.
+		l.giveBack(ctx, e)
+		sh.mu.Lock()
+		if e.q.out.Load() && sh.limbo[k] == e {
+			delete(sh.limbo, k)
+			e.q.set(qDead, true)
+		}
+		sh.mu.Unlock()
+		e.q.mu.Unlock()
+	}
+}
+
+// giveBack releases e's unused lease. e.q.mu is held.
+func (l *Limiter) giveBack(ctx context.Context, e *entry) {
+	q := &e.q
+	if q.lease > 0 {
+		// Best effort: a failure under-admits, never over-admits.
+		_ = l.store.Release(ctx, Counter{Plan: e.plan(), Key: e.key, Window: q.window(e)}, q.lease)
+		q.used -= q.lease
+		q.lease = 0
+	}
+}
+
+// roll moves e's quota into the period containing now, giving back the
+// unused lease of the period that ended. e.q.mu is held.
+func (l *Limiter) roll(ctx context.Context, e *entry, lim *Limits, now time.Time) {
+	q := &e.q
+	cur := e.span.Load()
+	if q.is(qCounted) && cur.holds(lim, now.UnixNano()) {
+		return
+	}
+	next := l.spanAt(cur.plan, lim, now)
+	if old := q.window(e); !q.is(qCounted) || next.window != old {
+		if q.lease > 0 {
+			// Best effort: a failure only leaves the old period over-counted.
+			_ = l.store.Release(ctx, Counter{Plan: cur.plan, Key: e.key, Window: old}, q.lease)
+		}
+		q.lease, q.used = 0, 0
+		l.prune(cur.plan, next)
+	}
+	if q.lease < 0 {
+		q.lease = 0
+	}
+	q.set(qCounted, true)
+	e.span.Store(next)
+}
+
+// prune asks a Pruner store, once per plan and period, to delete plan's
+// counters of the periods before the one that precedes s: a plan keeps
+// its current and its previous period's counts. It runs in the
+// background; Close waits for it.
+func (l *Limiter) prune(plan string, s *span) {
+	if l.pruner == nil || s.window == 0 {
+		return
+	}
+	l.pruneMu.Lock()
+	if l.pruned[plan] >= s.prev {
+		l.pruneMu.Unlock()
+		return
+	}
+	if l.pruned == nil {
+		l.pruned = map[string]int64{}
+	}
+	l.pruned[plan] = s.prev
+	l.pruneMu.Unlock()
+	l.bgMu.Lock()
+	defer l.bgMu.Unlock()
+	if l.closed {
+		return
+	}
+	before := s.prev
+	// Best effort: counters left behind are deleted at the next period.
+	l.bg.Go(func() { _ = l.pruner.Prune(context.Background(), plan, before) })
+}
