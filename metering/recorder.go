@@ -1,0 +1,352 @@
+package metering
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/planguard/planguard/limiter"
+)
+
+// DefaultFlushInterval is how often a started Recorder writes to its
+// store when Config.FlushInterval is 0.
+const DefaultFlushInterval = 10 * time.Second
+
+// DefaultMaxPending is how many rows a Recorder keeps for a retry after
+// its store failed when Config.MaxPending is 0.
+const DefaultMaxPending = 1 << 20
+
+const recorderShards = 256
+
+// Config holds a Recorder's optional settings; the zero value is the
+// documented default.
+type Config struct {
+	// FlushInterval is how often the goroutine Start starts writes the
+	// sums to the store; 0 means DefaultFlushInterval (10 s). It is the
+	// most history a crash loses.
+	FlushInterval time.Duration
+	// Retention is how long the store keeps rows (31 days hourly, 400
+	// days daily by default). The Recorder prunes the store at most once
+	// per hour, when it flushes.
+	Retention Retention
+	// Now is the clock of Record and of pruning; nil means time.Now. It
+	// must be safe for concurrent use.
+	Now func() time.Time
+	// OnError is told of the failures of the background flushes (Flush
+	// and Close return theirs); nil ignores them. Failed rows are kept
+	// and written with the next flush. It is called from the flushing
+	// goroutine, never while a lock is held; it must be safe for
+	// concurrent use.
+	OnError func(error)
+	// MaxPending bounds the rows kept for a retry while the store fails;
+	// 0 means DefaultMaxPending (about a million). Rows past it are
+	// dropped and reported in the flush's error.
+	MaxPending int
+}
+
+// Recorder sums usage events per (plan, key) in memory and writes the
+// sums to a HistoryStore. Recording takes a lock of one of 256 shards
+// (chosen by plan and key), never a store round trip. Memory holds one
+// entry per (plan, key) recorded since the previous flush, which lets
+// go of the entries idle for a whole interval.
+//
+// It is safe for concurrent use. A Recorder whose goroutine was started
+// must be closed; it must not be used after Close.
+type Recorder struct {
+	store  HistoryStore
+	cfg    Config
+	now    func() time.Time
+	seed   maphash.Seed
+	shards [recorderShards]recorderShard
+
+	flushMu    sync.Mutex // one flush (or History) at a time
+	pending    []Row      // rows a failed write left for the next (under flushMu)
+	prunedHour int64      // the hour (Unix seconds) of the last prune (under flushMu)
+
+	startOnce, closeOnce sync.Once
+	started              bool          // set under startOnce
+	stop, done           chan struct{} // the flushing goroutine's, when started
+	closeErr             error
+}
+
+type pairKey struct{ plan, key string }
+
+type recorderShard struct {
+	mu     sync.Mutex
+	pairs  map[pairKey]*pair
+	closed []Row // rows of hours and days that ended since the last flush
+	_      [64 - 8 - 8 - 24]byte
+}
+
+// pair is one (plan, key)'s current hour and day, and what was recorded
+// in them since the last flush.
+type pair struct {
+	zone             *time.Location // the zone dayStart and dayEnd are in
+	hourStart        int64          // Unix seconds
+	dayStart, dayEnd int64          // Unix seconds; dayEnd 0 before the first event
+	hour, day        Counts
+	active           bool // recorded since the last flush
+}
+
+// NewRecorder returns a Recorder writing to store. It starts no
+// goroutine: call Start for the interval flushes, or Flush yourself.
+func NewRecorder(store HistoryStore, cfg Config) (*Recorder, error) {
+	if store == nil {
+		return nil, errors.New("metering: nil HistoryStore")
+	}
+	if cfg.FlushInterval < 0 || cfg.MaxPending < 0 || cfg.Retention.Hour < 0 || cfg.Retention.Day < 0 {
+		return nil, errors.New("metering: FlushInterval, MaxPending and Retention must not be negative")
+	}
+	if cfg.Retention.Hour > 0 && cfg.Retention.Hour < time.Hour || cfg.Retention.Day > 0 && cfg.Retention.Day < 24*time.Hour {
+		return nil, errors.New("metering: Retention must keep at least one hour of hourly rows and one day of daily rows")
+	}
+	if cfg.FlushInterval == 0 {
+		cfg.FlushInterval = DefaultFlushInterval
+	}
+	if cfg.MaxPending == 0 {
+		cfg.MaxPending = DefaultMaxPending
+	}
+	r := &Recorder{store: store, cfg: cfg, now: cfg.Now, seed: maphash.MakeSeed()}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	return r, nil
+}
+
+// Record is RecordAt with the Recorder's clock (Config.Now, time.Now by
+// default).
+func (r *Recorder) Record(plan, key string, zone *time.Location, c Counts) {
+	r.RecordAt(r.now(), plan, key, zone, c)
+}
+
+// RecordAt adds c to the rows of (plan, key) for the hour and the day
+// containing now; days are calendar days in zone (nil is UTC), the
+// plan's time zone.
+func (r *Recorder) RecordAt(now time.Time, plan, key string, zone *time.Location, c Counts) {
+	if c.IsZero() {
+		return
+	}
+	k := pairKey{plan, key}
+	sh := &r.shards[maphash.Comparable(r.seed, k)%recorderShards]
+	sec := now.Unix()
+	sh.mu.Lock()
+	p := sh.pairs[k]
+	if p == nil {
+		if sh.pairs == nil {
+			sh.pairs = map[pairKey]*pair{}
+		}
+		p = &pair{}
+		sh.pairs[k] = p
+	}
+	if hour := sec - floorMod(sec, 3600); hour != p.hourStart {
+		if !p.hour.IsZero() {
+			sh.closed = append(sh.closed, Row{Plan: plan, Key: key, Granularity: Hour, Start: time.Unix(p.hourStart, 0).UTC(), Counts: p.hour})
+		}
+		p.hourStart, p.hour = hour, Counts{}
+	}
+	p.hour.Add(c)
+	if zone != p.zone || sec < p.dayStart || sec >= p.dayEnd {
+		if !p.day.IsZero() {
+			sh.closed = append(sh.closed, Row{Plan: plan, Key: key, Granularity: Day, Start: time.Unix(p.dayStart, 0).UTC(), Counts: p.day})
+		}
+		start, end := limiter.Day.Window(now, zone)
+		p.zone, p.dayStart, p.dayEnd, p.day = zone, start.Unix(), end.Unix(), Counts{}
+	}
+	p.day.Add(c)
+	p.active = true
+	sh.mu.Unlock()
+}
+
+func floorMod(a, b int64) int64 {
+	m := a % b
+	if m < 0 {
+		m += b
+	}
+	return m
+}
+
+// collect takes the counts recorded since the last flush out of the
+// shards, as rows, and lets go of the pairs that recorded nothing.
+func (r *Recorder) collect(rows []Row) []Row {
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		rows = append(rows, sh.closed...)
+		sh.closed = nil
+		for k, p := range sh.pairs {
+			if !p.active {
+				delete(sh.pairs, k)
+				continue
+			}
+			rows = p.appendRows(rows, k)
+			p.hour, p.day, p.active = Counts{}, Counts{}, false
+		}
+		sh.mu.Unlock()
+	}
+	return rows
+}
+
+func (p *pair) appendRows(rows []Row, k pairKey) []Row {
+	if !p.hour.IsZero() {
+		rows = append(rows, Row{Plan: k.plan, Key: k.key, Granularity: Hour, Start: time.Unix(p.hourStart, 0).UTC(), Counts: p.hour})
+	}
+	if !p.day.IsZero() {
+		rows = append(rows, Row{Plan: k.plan, Key: k.key, Granularity: Day, Start: time.Unix(p.dayStart, 0).UTC(), Counts: p.day})
+	}
+	return rows
+}
+
+// coalesce sums the rows of the same plan, key, granularity and start,
+// keeping the first one's place.
+func coalesce(rows []Row) []Row {
+	type id struct {
+		plan, key string
+		g         Granularity
+		start     int64
+	}
+	at := make(map[id]int, len(rows))
+	out := rows[:0]
+	for _, row := range rows {
+		k := id{row.Plan, row.Key, row.Granularity, row.Start.Unix()}
+		if i, ok := at[k]; ok {
+			out[i].Add(row.Counts)
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, row)
+	}
+	clear(rows[len(out):])
+	return out
+}
+
+// Flush writes what was recorded since the last flush to the store, in
+// one AddHistory call of at most two rows per (plan, key) recorded (its
+// hour and its day), plus the rows of hours and days that ended
+// meanwhile and those a failed flush left. Once per hour it also prunes
+// the store (Config.Retention). On an error the rows are kept for the
+// next flush, up to Config.MaxPending.
+func (r *Recorder) Flush(ctx context.Context) error {
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	rows := coalesce(r.collect(r.pending))
+	r.pending = nil
+	if len(rows) > 0 {
+		if err := r.store.AddHistory(ctx, rows); err != nil {
+			err = fmt.Errorf("metering: writing %d history rows: %w", len(rows), err)
+			if drop := len(rows) - r.cfg.MaxPending; drop > 0 {
+				err = fmt.Errorf("%w; %d rows dropped (MaxPending)", err, drop)
+				rows = rows[:r.cfg.MaxPending]
+			}
+			r.pending = rows
+			return err
+		}
+	}
+	now := r.now().Unix()
+	if hour := now - floorMod(now, 3600); hour != r.prunedHour {
+		for _, g := range []Granularity{Hour, Day} {
+			before := time.Unix(now, 0).Add(-r.cfg.Retention.of(g))
+			if err := r.store.PruneHistory(ctx, g, before); err != nil {
+				return fmt.Errorf("metering: pruning %s history: %w", g, err)
+			}
+		}
+		r.prunedHour = hour
+	}
+	return nil
+}
+
+// Start starts the goroutine that flushes every Config.FlushInterval,
+// each flush bounded by the interval; Close stops it. Start is
+// idempotent.
+func (r *Recorder) Start() {
+	r.startOnce.Do(func() {
+		r.started = true
+		r.stop, r.done = make(chan struct{}), make(chan struct{})
+		go r.run()
+	})
+}
+
+func (r *Recorder) run() {
+	defer close(r.done)
+	t := time.NewTicker(r.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), r.cfg.FlushInterval)
+			err := r.Flush(ctx)
+			cancel()
+			if err != nil && r.cfg.OnError != nil {
+				r.cfg.OnError(err)
+			}
+		}
+	}
+}
+
+// Close stops the flushing goroutine and flushes what is left; ctx
+// bounds that last write. Close is idempotent: later calls return the
+// first one's error.
+func (r *Recorder) Close(ctx context.Context) error {
+	r.closeOnce.Do(func() {
+		r.startOnce.Do(func() {}) // no Start from now on
+		if r.started {
+			close(r.stop)
+			<-r.done
+		}
+		r.closeErr = r.Flush(ctx)
+	})
+	return r.closeErr
+}
+
+// History returns the rows q selects: the store's, with what this
+// Recorder holds and has not written yet added in, ordered as SortRows
+// orders them.
+func (r *Recorder) History(ctx context.Context, q Query) ([]Row, error) {
+	if err := q.Check(); err != nil {
+		return nil, err
+	}
+	r.flushMu.Lock() // no flush moves counts into the store meanwhile
+	defer r.flushMu.Unlock()
+	rows, err := r.store.History(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	var keys map[string]bool
+	if len(q.Keys) > 0 {
+		keys = make(map[string]bool, len(q.Keys))
+		for _, k := range q.Keys {
+			keys[k] = true
+		}
+	}
+	selected := func(row Row) bool {
+		return row.Plan == q.Plan && row.Granularity == q.Granularity && (keys == nil || keys[row.Key]) && q.matches(row)
+	}
+	held := slices.Clone(r.pending)
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		held = append(held, sh.closed...)
+		for k, p := range sh.pairs {
+			if k.plan == q.Plan && (keys == nil || keys[k.key]) {
+				held = p.appendRows(held, k)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	n := len(rows)
+	for _, row := range held {
+		if selected(row) {
+			rows = append(rows, row)
+		}
+	}
+	if len(rows) > n {
+		rows = coalesce(rows)
+		SortRows(rows)
+	}
+	return rows, nil
+}
