@@ -1,0 +1,126 @@
+package redisstore
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/planguard/planguard/limiter"
+	"github.com/planguard/planguard/metering"
+	"github.com/planguard/planguard/metering/historytest"
+)
+
+func TestHistoryConformance(t *testing.T) {
+	historytest.Run(t, func(t *testing.T) metering.HistoryStore { s, _ := newStore(t, redisAddr, Options{}); return s })
+}
+
+var h0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+
+// With a Recorder flushing once a simulated day over 500 days, Redis
+// holds no more history than the retention allows: the hashes' fields,
+// the plan's indexes and the set of plans.
+func TestHistoryRetentionBounded(t *testing.T) {
+	s, rdb := newStore(t, redisAddr, Options{})
+	now := h0
+	keep := metering.Retention{Hour: 48 * time.Hour, Day: 30 * 24 * time.Hour}
+	rec, err := metering.NewRecorder(s, metering.Config{Now: func() time.Time { return now }, Retention: keep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const keys = 10
+	fields := func() int64 {
+		var n int64
+		for k := range keys {
+			for _, g := range []metering.Granularity{metering.Hour, metering.Day} {
+				n += rdb.HLen(ctx, s.historyKey("usagePlan-r", fmt.Sprintf("AKID%d", k), g)).Val()
+			}
+		}
+		return n
+	}
+	bound := int64(keys * (48 + 1 + 30 + 1) * 2) // two counts per row: requests and units
+	for h := range 500 * 24 {
+		now = h0.Add(time.Duration(h)*time.Hour + time.Minute)
+		for k := range keys {
+			rec.Record("usagePlan-r", fmt.Sprintf("AKID%d", k), nil, metering.Counts{Requests: 1, Units: 1})
+		}
+		if h%24 != 23 {
+			continue
+		}
+		if err := rec.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if h%(50*24) == 23 {
+			if n := fields(); n > bound {
+				t.Fatalf("hour %d: %d fields, retention bounds them at %d", h, n, bound)
+			}
+		}
+	}
+	rows, err := s.History(ctx, metering.Query{Plan: "usagePlan-r", Granularity: metering.Hour, From: h0, To: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) == 0 || rows[0].Start.Before(now.Add(-keep.Hour)) {
+		t.Fatalf("hourly rows after 500 days: %d from %v", len(rows), rows[0].Start)
+	}
+	// Once the plan has no rows left, its indexes and its entry go too.
+	for _, g := range []metering.Granularity{metering.Hour, metering.Day} {
+		if err := s.PruneHistory(ctx, g, now.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := fields(); n != 0 {
+		t.Fatalf("%d fields after pruning everything", n)
+	}
+	for _, k := range []string{s.historyIndex("usagePlan-r", metering.Hour), s.historyIndex("usagePlan-r", metering.Day), s.historyPlans()} {
+		if n := rdb.Exists(ctx, k).Val(); n != 0 {
+			t.Fatalf("%s is left after pruning everything", k)
+		}
+	}
+}
+
+// Pruning keeps the index right: a key with rows left gets its oldest
+// start as its score, a key with none leaves it, a key written again
+// after that comes back.
+func TestHistoryPruneIndex(t *testing.T) {
+	s, rdb := newStore(t, redisAddr, Options{})
+	row := func(key string, h int) metering.Row {
+		return metering.Row{Plan: "usagePlan-a", Key: key, Granularity: metering.Hour, Start: h0.Add(time.Duration(h) * time.Hour), Counts: metering.Counts{Requests: 1}}
+	}
+	if err := s.AddHistory(ctx, []metering.Row{row("AKIDa", 0), row("AKIDa", 5), row("AKIDb", 1)}); err != nil {
+		t.Fatal(err)
+	}
+	index := s.historyIndex("usagePlan-a", metering.Hour)
+	if err := s.PruneHistory(ctx, metering.Hour, h0.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got := rdb.ZRangeWithScores(ctx, index, 0, -1).Val()
+	if len(got) != 1 || got[0].Member != "AKIDa" || int64(got[0].Score) != h0.Add(5*time.Hour).Unix() {
+		t.Fatalf("index after the prune: %+v", got)
+	}
+	if err := s.AddHistory(ctx, []metering.Row{row("AKIDb", 6)}); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.History(ctx, metering.Query{Plan: "usagePlan-a", Granularity: metering.Hour, From: h0, To: h0.Add(24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].Key != "AKIDa" || rows[1].Key != "AKIDb" || rows[1].Start != h0.Add(6*time.Hour) {
+		t.Fatalf("rows: %+v", rows)
+	}
+}
+
+func TestHistoryClosedStore(t *testing.T) {
+	s, _ := newStore(t, redisAddr, Options{})
+	s.Close()
+	row := metering.Row{Plan: "p", Key: "k", Granularity: metering.Hour, Start: h0}
+	if err := s.AddHistory(ctx, []metering.Row{row}); !errors.Is(err, limiter.ErrStoreClosed) {
+		t.Fatalf("AddHistory after Close: %v", err)
+	}
+	if _, err := s.History(ctx, metering.Query{Plan: "p", Granularity: metering.Hour, From: h0, To: h0.Add(time.Hour)}); !errors.Is(err, limiter.ErrStoreClosed) {
+		t.Fatalf("History after Close: %v", err)
+	}
+	if err := s.PruneHistory(ctx, metering.Hour, h0); !errors.Is(err, limiter.ErrStoreClosed) {
+		t.Fatalf("PruneHistory after Close: %v", err)
+	}
+}
