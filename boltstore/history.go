@@ -333,3 +333,42 @@ func validateHistory(path string, hb *bolt.Bucket) error {
 	}
 	return nil
 }
+
+// HistoryPlans implements metering.HistoryStore: a seek per plan in each
+// granularity's rows.
+func (s *Store) HistoryPlans(context.Context) ([]string, error) {
+	seen := map[string]bool{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		hb := tx.Bucket(historyBucket)
+		if hb == nil {
+			return nil
+		}
+		for _, name := range historyRows {
+			b := hb.Bucket(name)
+			if b == nil {
+				continue
+			}
+			cur := b.Cursor()
+			for k, _ := cur.First(); k != nil; {
+				plan, _, _, ok := decodeRowKey(k)
+				if !ok {
+					return errBadRow
+				}
+				seen[plan] = true
+				// Past every row of the plan: its prefix with the
+				// largest key length.
+				k, _ = cur.Seek(binary.BigEndian.AppendUint16(planPrefix(nil, plan), math.MaxUint16))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrapHistory(err)
+	}
+	plans := make([]string, 0, len(seen))
+	for p := range seen {
+		plans = append(plans, p)
+	}
+	slices.Sort(plans)
+	return plans, nil
+}

@@ -156,3 +156,15 @@ func (m *MemoryHistory) Len() int {
 	defer m.mu.Unlock()
 	return m.rows
 }
+
+// HistoryPlans implements HistoryStore.
+func (m *MemoryHistory) HistoryPlans(context.Context) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	plans := make([]string, 0, len(m.plans))
+	for p := range m.plans {
+		plans = append(plans, p)
+	}
+	slices.Sort(plans)
+	return plans, nil
+}

@@ -21,6 +21,9 @@ type HistoryStore interface {
 	// PruneHistory deletes the rows of granularity g that start before
 	// `before`.
 	PruneHistory(ctx context.Context, g Granularity, before time.Time) error
+	// HistoryPlans returns the IDs of the plans that have rows, sorted
+	// (an export of every plan queries each).
+	HistoryPlans(ctx context.Context) ([]string, error)
 }
 
 // Default retention of the history: what a Recorder keeps when

@@ -316,3 +316,16 @@ func (s *Store) dropEmptyPlan(ctx context.Context, plan string) error {
 	}
 	return nil
 }
+
+// HistoryPlans implements metering.HistoryStore.
+func (s *Store) HistoryPlans(ctx context.Context) ([]string, error) {
+	if s.closed() {
+		return nil, limiter.ErrStoreClosed
+	}
+	plans, err := s.rdb.SMembers(ctx, s.historyPlans()).Result()
+	if err != nil {
+		return nil, s.historyErr(err)
+	}
+	slices.Sort(plans)
+	return plans, nil
+}

@@ -27,6 +27,7 @@ func Run(t *testing.T, newStore func(t *testing.T) metering.HistoryStore) {
 		{"IDsDoNotCollide", testIDsDoNotCollide},
 		{"LargeCounts", testLargeCounts},
 		{"Concurrent", testConcurrent},
+		{"Plans", testPlans},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, newStore(t)) })
@@ -216,5 +217,32 @@ func testConcurrent(t *testing.T, s metering.HistoryStore) {
 		if r.Requests != batches {
 			t.Fatalf("row of %s: %d requests, want %d", r.Key, r.Requests, batches)
 		}
+	}
+}
+
+func plans(t *testing.T, s metering.HistoryStore) []string {
+	t.Helper()
+	p, err := s.HistoryPlans(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func testPlans(t *testing.T, s metering.HistoryStore) {
+	if p := plans(t, s); len(p) != 0 {
+		t.Fatalf("an empty store lists plans %q", p)
+	}
+	c := metering.Counts{Requests: 1}
+	add(t, s, hourRow("usagePlan-b", "AKIDa", 0, c), hourRow("usagePlan-a", "AKIDa", 0, c), hourRow("usagePlan-a", "AKIDb", 0, c),
+		dayRow("usagePlan-c", "AKIDa", 0, c), hourRow("usagePlan-ab", "AKIDa", 0, c))
+	if p := fmt.Sprint(plans(t, s)); p != "[usagePlan-a usagePlan-ab usagePlan-b usagePlan-c]" {
+		t.Fatalf("plans %s", p)
+	}
+	if err := s.PruneHistory(ctx, metering.Hour, base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if p := fmt.Sprint(plans(t, s)); p != "[usagePlan-c]" {
+		t.Fatalf("plans after pruning the hourly rows: %s", p)
 	}
 }
