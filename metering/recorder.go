@@ -76,15 +76,58 @@ type Recorder struct {
 type pairKey struct{ plan, key string }
 
 type recorderShard struct {
-	mu     sync.Mutex
-	pairs  map[pairKey]*pair
-	closed []Row // rows of hours and days that ended since the last flush
-	_      [64 - 8 - 8 - 24]byte
+	mu sync.Mutex
+	// pairs is keyed by the hash of (plan, key), so that a lookup
+	// hashes the strings once (to pick the shard) and not twice; a pair
+	// whose hash another pair holds goes to collided.
+	pairs    map[uint64]*pair
+	collided map[pairKey]*pair
+	closed   []Row // rows of hours and days that ended since the last flush
+	_        [64 - 8 - 8 - 8 - 24]byte
+}
+
+// lookup returns the pair of k (hash h), making it if needed. sh.mu is
+// held.
+func (sh *recorderShard) lookup(h uint64, k pairKey) *pair {
+	p := sh.pairs[h]
+	switch {
+	case p == nil:
+		if sh.pairs == nil {
+			sh.pairs = map[uint64]*pair{}
+		}
+		p = &pair{pairKey: k}
+		sh.pairs[h] = p
+	case p.pairKey != k:
+		if p = sh.collided[k]; p == nil {
+			if sh.collided == nil {
+				sh.collided = map[pairKey]*pair{}
+			}
+			p = &pair{pairKey: k}
+			sh.collided[k] = p
+		}
+	}
+	return p
+}
+
+// each calls fn for every pair, and deletes those fn returns false for.
+// sh.mu is held.
+func (sh *recorderShard) each(fn func(p *pair) (keep bool)) {
+	for h, p := range sh.pairs {
+		if !fn(p) {
+			delete(sh.pairs, h)
+		}
+	}
+	for k, p := range sh.collided {
+		if !fn(p) {
+			delete(sh.collided, k)
+		}
+	}
 }
 
 // pair is one (plan, key)'s current hour and day, and what was recorded
 // in them since the last flush.
 type pair struct {
+	pairKey
 	zone             *time.Location // the zone dayStart and dayEnd are in
 	hourStart        int64          // Unix seconds
 	dayStart, dayEnd int64          // Unix seconds; dayEnd 0 before the first event
@@ -131,17 +174,11 @@ func (r *Recorder) RecordAt(now time.Time, plan, key string, zone *time.Location
 		return
 	}
 	k := pairKey{plan, key}
-	sh := &r.shards[maphash.Comparable(r.seed, k)%recorderShards]
+	h := maphash.Comparable(r.seed, k)
+	sh := &r.shards[h%recorderShards]
 	sec := now.Unix()
 	sh.mu.Lock()
-	p := sh.pairs[k]
-	if p == nil {
-		if sh.pairs == nil {
-			sh.pairs = map[pairKey]*pair{}
-		}
-		p = &pair{}
-		sh.pairs[k] = p
-	}
+	p := sh.lookup(h, k)
 	if hour := sec - floorMod(sec, 3600); hour != p.hourStart {
 		if !p.hour.IsZero() {
 			sh.closed = append(sh.closed, Row{Plan: plan, Key: key, Granularity: Hour, Start: time.Unix(p.hourStart, 0).UTC(), Counts: p.hour})
@@ -177,20 +214,21 @@ func (r *Recorder) collect(rows []Row) []Row {
 		sh.mu.Lock()
 		rows = append(rows, sh.closed...)
 		sh.closed = nil
-		for k, p := range sh.pairs {
+		sh.each(func(p *pair) bool {
 			if !p.active {
-				delete(sh.pairs, k)
-				continue
+				return false
 			}
-			rows = p.appendRows(rows, k)
+			rows = p.appendRows(rows)
 			p.hour, p.day, p.active = Counts{}, Counts{}, false
-		}
+			return true
+		})
 		sh.mu.Unlock()
 	}
 	return rows
 }
 
-func (p *pair) appendRows(rows []Row, k pairKey) []Row {
+func (p *pair) appendRows(rows []Row) []Row {
+	k := p.pairKey
 	if !p.hour.IsZero() {
 		rows = append(rows, Row{Plan: k.plan, Key: k.key, Granularity: Hour, Start: time.Unix(p.hourStart, 0).UTC(), Counts: p.hour})
 	}
@@ -331,11 +369,12 @@ func (r *Recorder) History(ctx context.Context, q Query) ([]Row, error) {
 		sh := &r.shards[i]
 		sh.mu.Lock()
 		held = append(held, sh.closed...)
-		for k, p := range sh.pairs {
-			if k.plan == q.Plan && (keys == nil || keys[k.key]) {
-				held = p.appendRows(held, k)
+		sh.each(func(p *pair) bool {
+			if p.plan == q.Plan && (keys == nil || keys[p.key]) {
+				held = p.appendRows(held)
 			}
-		}
+			return true
+		})
 		sh.mu.Unlock()
 	}
 	n := len(rows)
