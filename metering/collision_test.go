@@ -42,3 +42,25 @@ func TestRecorderHashCollision(t *testing.T) {
 		t.Fatalf("idle pairs kept: %d and %d collided", len(sh.pairs), len(sh.collided))
 	}
 }
+
+// Events that alternate across an hour boundary (goroutines that read
+// the clock on either side of it) do not pile up rows in memory: the
+// late ones are summed into one row for their hour and day.
+func TestRecorderBoundaryDoesNotFlap(t *testing.T) {
+	midnight := time.Date(2026, 6, 2, 0, 0, 0, 0, time.UTC)
+	r, err := NewRecorder(&MemoryHistory{}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 1000 {
+		r.RecordAt(midnight.Add(time.Second), "usagePlan-a", "AKIDa", nil, Counts{Requests: 1})
+		r.RecordAt(midnight.Add(-time.Second), "usagePlan-a", "AKIDa", nil, Counts{Requests: 1})
+	}
+	closed := 0
+	for i := range r.shards {
+		closed += len(r.shards[i].closed)
+	}
+	if closed > 2 {
+		t.Fatalf("%d closed rows held for one key across one boundary, want at most 2 (its hour and its day)", closed)
+	}
+}

@@ -179,23 +179,53 @@ func (r *Recorder) RecordAt(now time.Time, plan, key string, zone *time.Location
 	sec := now.Unix()
 	sh.mu.Lock()
 	p := sh.lookup(h, k)
-	if hour := sec - floorMod(sec, 3600); hour != p.hourStart {
+	fresh := p.dayEnd == 0
+	switch hour := sec - floorMod(sec, 3600); {
+	case hour == p.hourStart && !fresh:
+		p.hour.Add(c)
+	case hour < p.hourStart && !fresh: // a late event: its hour is over here
+		sh.addClosed(Row{Plan: plan, Key: key, Granularity: Hour, Start: time.Unix(hour, 0).UTC(), Counts: c})
+	default:
 		if !p.hour.IsZero() {
-			sh.closed = append(sh.closed, Row{Plan: plan, Key: key, Granularity: Hour, Start: time.Unix(p.hourStart, 0).UTC(), Counts: p.hour})
+			sh.addClosed(Row{Plan: plan, Key: key, Granularity: Hour, Start: time.Unix(p.hourStart, 0).UTC(), Counts: p.hour})
 		}
-		p.hourStart, p.hour = hour, Counts{}
+		p.hourStart, p.hour = hour, c
 	}
-	p.hour.Add(c)
-	if zone != p.zone || sec < p.dayStart || sec >= p.dayEnd {
-		if !p.day.IsZero() {
-			sh.closed = append(sh.closed, Row{Plan: plan, Key: key, Granularity: Day, Start: time.Unix(p.dayStart, 0).UTC(), Counts: p.day})
-		}
+	if zone == p.zone && sec >= p.dayStart && sec < p.dayEnd {
+		p.day.Add(c)
+	} else {
 		start, end := limiter.Day.Window(now, zone)
-		p.zone, p.dayStart, p.dayEnd, p.day = zone, start.Unix(), end.Unix(), Counts{}
+		switch day := start.Unix(); {
+		case fresh:
+			p.zone, p.dayStart, p.dayEnd, p.day = zone, day, end.Unix(), c
+		case day == p.dayStart: // the same day, through another *Location
+			p.zone, p.dayEnd = zone, end.Unix()
+			p.day.Add(c)
+		case day < p.dayStart && zone == p.zone: // a late event
+			sh.addClosed(Row{Plan: plan, Key: key, Granularity: Day, Start: start.UTC(), Counts: c})
+		default: // the next day, or the plan's zone changed
+			if !p.day.IsZero() {
+				sh.addClosed(Row{Plan: plan, Key: key, Granularity: Day, Start: time.Unix(p.dayStart, 0).UTC(), Counts: p.day})
+			}
+			p.zone, p.dayStart, p.dayEnd, p.day = zone, day, end.Unix(), c
+		}
 	}
-	p.day.Add(c)
 	p.active = true
 	sh.mu.Unlock()
+}
+
+// addClosed keeps r, a row whose hour or day is over, for the next
+// flush. It is summed into one of the last few closed rows when that is
+// the same row: late events of a key around a boundary come together,
+// and their hour and day rows alternate. sh.mu is held.
+func (sh *recorderShard) addClosed(r Row) {
+	for i := len(sh.closed) - 1; i >= max(0, len(sh.closed)-4); i-- {
+		if c := &sh.closed[i]; c.Plan == r.Plan && c.Key == r.Key && c.Granularity == r.Granularity && c.Start.Equal(r.Start) {
+			c.Add(r.Counts)
+			return
+		}
+	}
+	sh.closed = append(sh.closed, r)
 }
 
 func floorMod(a, b int64) int64 {

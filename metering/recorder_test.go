@@ -406,3 +406,32 @@ func TestNewRecorderRefusesBadConfig(t *testing.T) {
 		t.Error("a nil store: accepted")
 	}
 }
+
+// An event whose hour (or day) is over when it is recorded — its
+// goroutine read the clock before the boundary and took the lock after
+// another's event past it — goes to its own hour and day, and the
+// current ones go on.
+func TestRecorderLateEvents(t *testing.T) {
+	store := &countingStore{}
+	at := t0.Add(23*time.Hour + 59*time.Minute)
+	rec := newRecorder(t, store, metering.Config{Now: func() time.Time { return at }})
+	one := metering.Counts{Requests: 1, Units: 1}
+	rec.RecordAt(at, "usagePlan-a", "AKIDa", nil, one)                    // 23:59
+	rec.RecordAt(at.Add(2*time.Minute), "usagePlan-a", "AKIDa", nil, one) // 00:01, the next day
+	for range 100 {
+		rec.RecordAt(at.Add(30*time.Second), "usagePlan-a", "AKIDa", nil, one) // 23:59:30, late
+	}
+	rec.RecordAt(at.Add(3*time.Minute), "usagePlan-a", "AKIDa", nil, one) // 00:02
+	if err := rec.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := store.rows.Load(); n != 4 {
+		t.Fatalf("the flush wrote %d rows, want 4 (two hours, two days)", n)
+	}
+	for _, g := range []metering.Granularity{metering.Hour, metering.Day} {
+		rows := history(t, store, everything("usagePlan-a", g))
+		if len(rows) != 2 || rows[0].Requests != 101 || rows[1].Requests != 2 || !rows[1].Start.Equal(t0.Add(24*time.Hour)) {
+			t.Fatalf("%s rows: %+v", g, rows)
+		}
+	}
+}
