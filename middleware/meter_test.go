@@ -48,7 +48,7 @@ func TestMeterRecordsDecisions(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	f.do(t, "GET", "/release/health", "", "", nil)                   // auth NONE
+	f.do(t, "GET", "/release/health", "", "", nil)                  // auth NONE
 	f.do(t, "GET", "/release/orders", goldKey, "wrong-secret", nil) // 401
 	f.do(t, "GET", "/release/orders", loneKey, testSecret, nil)     // 403: no plan
 	for _, g := range []metering.Granularity{metering.Hour, metering.Day} {
