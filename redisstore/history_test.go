@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/planguard/planguard/limiter"
 	"github.com/planguard/planguard/metering"
 	"github.com/planguard/planguard/metering/historytest"
@@ -123,4 +125,33 @@ func TestHistoryClosedStore(t *testing.T) {
 	if err := s.PruneHistory(ctx, metering.Hour, h0); !errors.Is(err, limiter.ErrStoreClosed) {
 		t.Fatalf("PruneHistory after Close: %v", err)
 	}
+}
+
+// The history works on a Ring of two servers and on a Cluster, where a
+// flush is a pipeline whose keys span servers and slots.
+func TestHistoryConformanceOnRingAndCluster(t *testing.T) {
+	t.Run("Ring", func(t *testing.T) {
+		a, b := ownRedis(t, noPersistence...), ownRedis(t, noPersistence...)
+		ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": a.addr, "b": b.addr}, MaxRetries: -1,
+			HeartbeatFrequency: 10 * time.Millisecond})
+		t.Cleanup(func() { ring.Close() })
+		historytest.Run(t, func(t *testing.T) metering.HistoryStore {
+			s, err := New(ring, Options{Prefix: fmt.Sprintf("ring%d:", prefixes.Add(1))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		})
+	})
+	t.Run("Cluster", func(t *testing.T) {
+		cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{oneNodeCluster(t)}, MaxRetries: -1})
+		t.Cleanup(func() { cluster.Close() })
+		historytest.Run(t, func(t *testing.T) metering.HistoryStore {
+			s, err := New(cluster, Options{Prefix: fmt.Sprintf("cluster%d:", prefixes.Add(1))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		})
+	})
 }
