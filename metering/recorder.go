@@ -305,6 +305,9 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	if len(rows) > 0 {
 		if err := r.store.AddHistory(ctx, rows); err != nil {
 			err = fmt.Errorf("metering: writing %d history rows: %w", len(rows), err)
+			if pw := (*PartialWriteError)(nil); errors.As(err, &pw) && pw.Written > 0 && pw.Written <= len(rows) {
+				rows = rows[pw.Written:]
+			}
 			if drop := len(rows) - r.cfg.MaxPending; drop > 0 {
 				err = fmt.Errorf("%w; %d rows dropped (MaxPending)", err, drop)
 				rows = rows[:r.cfg.MaxPending]

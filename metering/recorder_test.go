@@ -435,3 +435,43 @@ func TestRecorderLateEvents(t *testing.T) {
 		}
 	}
 }
+
+// partialStore writes the first row of each batch and fails the rest
+// with a PartialWriteError, once.
+type partialStore struct {
+	metering.MemoryHistory
+	failed bool
+}
+
+func (s *partialStore) AddHistory(ctx context.Context, rows []metering.Row) error {
+	if s.failed || len(rows) < 2 {
+		return s.MemoryHistory.AddHistory(ctx, rows)
+	}
+	s.failed = true
+	if err := s.MemoryHistory.AddHistory(ctx, rows[:1]); err != nil {
+		return err
+	}
+	return &metering.PartialWriteError{Written: 1, Err: errors.New("connection lost")}
+}
+
+// After a partial write, the next flush writes only the rows that were
+// not: nothing is counted twice.
+func TestRecorderRetriesOnlyUnwrittenRows(t *testing.T) {
+	store := &partialStore{}
+	at := t0.Add(time.Minute)
+	rec := newRecorder(t, store, metering.Config{Now: func() time.Time { return at }})
+	rec.RecordAt(at, "usagePlan-a", "AKIDa", nil, metering.Counts{Requests: 1, Units: 1})
+	rec.RecordAt(at, "usagePlan-a", "AKIDb", nil, metering.Counts{Requests: 1, Units: 1})
+	err := rec.Flush(ctx)
+	if pw := (*metering.PartialWriteError)(nil); !errors.As(err, &pw) || pw.Written != 1 {
+		t.Fatalf("first flush: %v", err)
+	}
+	if err := rec.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []metering.Granularity{metering.Hour, metering.Day} {
+		if got := sum(history(t, store, everything("usagePlan-a", g))); got != (metering.Counts{Requests: 2, Units: 2}) {
+			t.Fatalf("%s rows after the retry: %+v, want 2 requests", g, got)
+		}
+	}
+}

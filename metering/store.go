@@ -3,6 +3,7 @@ package metering
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -10,10 +11,10 @@ import (
 // query it. Implementations must be safe for concurrent use.
 type HistoryStore interface {
 	// AddHistory adds each row's counts to the stored row of the same
-	// plan, key, granularity and start, creating it at zero first. It is
-	// one write (a transaction, a pipeline) for the whole batch. On an
-	// error, rows may have been added in part only when the store says
-	// so (a store that cannot know whether its write landed).
+	// plan, key, granularity and start, creating it at zero first. On an
+	// error nothing was added, unless the error is a PartialWriteError
+	// (the first rows were added) or the store cannot know whether its
+	// write landed (a reply lost to a timeout), which its docs say.
 	AddHistory(ctx context.Context, rows []Row) error
 	// History returns the rows q selects, ordered by key, then start
 	// (SortRows). q has been checked (Query.Check).
@@ -25,6 +26,20 @@ type HistoryStore interface {
 	// (an export of every plan queries each).
 	HistoryPlans(ctx context.Context) ([]string, error)
 }
+
+// PartialWriteError is AddHistory's error when the batch was written in
+// parts and the first Written rows were added: the Recorder writes only
+// the others again.
+type PartialWriteError struct {
+	Written int
+	Err     error // why the rest was not written
+}
+
+func (e *PartialWriteError) Error() string {
+	return fmt.Sprintf("metering: %d history rows written, the rest not: %v", e.Written, e.Err)
+}
+
+func (e *PartialWriteError) Unwrap() error { return e.Err }
 
 // Default retention of the history: what a Recorder keeps when
 // Config.Retention leaves a granularity at 0.

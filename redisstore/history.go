@@ -29,8 +29,8 @@ var _ metering.HistoryStore = (*Store)(nil)
 //     start, so that pruning visits only keys that have rows to prune;
 //   - "<prefix>h:plans", the set of plans with history.
 //
-// A history write is one pipeline (a MULTI/EXEC transaction on a single
-// server), queries read the index and then the hashes in pipelines, and
+// A history write is a round trip per 1,000 rows (a MULTI/EXEC
+// transaction on a single server), queries read the index and then the hashes in pipelines, and
 // pruning (the Recorder's, hourly) deletes the fields of rows before the
 // bound with a script per hash whose index score is before it.
 
@@ -99,22 +99,44 @@ func (s *Store) historyErr(err error) error {
 	return err
 }
 
-// AddHistory implements metering.HistoryStore in one round trip. On a
-// single server the batch is a transaction; on a Ring or Cluster a
-// failed batch may have been applied in part. A reply lost to a timeout
-// leaves it unknown whether the batch was applied.
+// historyWriteBatch bounds the rows of one write: a flush of many keys
+// is written in transactions of this many rows, so that no EXEC holds a
+// Redis that also answers requests for long.
+var historyWriteBatch = 1000
+
+// AddHistory implements metering.HistoryStore: one round trip per
+// historyWriteBatch rows (one for a batch of up to 500 keys' hour and
+// day rows). On a single server each round trip is a MULTI/EXEC
+// transaction: when one fails, the rows before it were added and the
+// error is a metering.PartialWriteError saying how many; the failed one
+// added nothing, unless its reply was lost (a timeout: it may have been
+// applied) or a command failed at run time (a key of another type in
+// its place), which Redis does not roll back. On a Ring or Cluster a
+// round trip is a pipeline across servers and may be applied in part.
 func (s *Store) AddHistory(ctx context.Context, rows []metering.Row) error {
 	if err := metering.CheckRows(rows); err != nil {
 		return err
 	}
-	if len(rows) == 0 {
-		return nil
-	}
 	if s.closed() {
 		return limiter.ErrStoreClosed
 	}
+	written := 0
+	for chunk := range slices.Chunk(rows, historyWriteBatch) {
+		if err := s.addHistory(ctx, chunk); err != nil {
+			err = s.historyErr(err)
+			if written > 0 {
+				return &metering.PartialWriteError{Written: written, Err: err}
+			}
+			return err
+		}
+		written += len(chunk)
+	}
+	return nil
+}
+
+func (s *Store) addHistory(ctx context.Context, rows []metering.Row) error {
 	plans := map[string]bool{}
-	err := s.pipelined(ctx, func(p redis.Pipeliner) error {
+	return s.pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, r := range rows {
 			k := s.historyKey(r.Plan, r.Key, r.Granularity)
 			start := r.Start.Unix()
@@ -134,7 +156,6 @@ func (s *Store) AddHistory(ctx context.Context, rows []metering.Row) error {
 		}
 		return nil
 	})
-	return s.historyErr(err)
 }
 
 // historyReadBatch bounds the hashes one pipeline reads.
