@@ -97,8 +97,15 @@ func decodeCounts(k, v []byte) (metering.Counts, error) {
 	return metering.Counts{Requests: n(0), Units: n(1), Overage: n(2), RefusedRate: n(3), RefusedQuota: n(4)}, nil
 }
 
-// AddHistory implements metering.HistoryStore: the batch is one
-// transaction, on disk when it returns.
+// historyWriteBatch bounds the rows of one transaction, so that a flush
+// of many keys does not hold all its pages in memory at once.
+var historyWriteBatch = 10_000
+
+// AddHistory implements metering.HistoryStore: a transaction per
+// historyWriteBatch rows (one for up to 5,000 keys' hour and day rows),
+// on disk when it returns. When one fails, the rows of the transactions
+// before it were added and the error is a metering.PartialWriteError
+// saying how many.
 func (s *Store) AddHistory(_ context.Context, rows []metering.Row) error {
 	if err := metering.CheckRows(rows); err != nil {
 		return err
@@ -108,41 +115,50 @@ func (s *Store) AddHistory(_ context.Context, rows []metering.Row) error {
 			return errors.New("boltstore: plan and key IDs too long")
 		}
 	}
-	if len(rows) == 0 {
-		return nil
+	written := 0
+	for chunk := range slices.Chunk(rows, historyWriteBatch) {
+		if err := s.wrapHistory(s.db.Update(func(tx *bolt.Tx) error { return addRows(tx, chunk) })); err != nil {
+			if written > 0 {
+				return &metering.PartialWriteError{Written: written, Err: err}
+			}
+			return err
+		}
+		written += len(chunk)
 	}
-	return s.wrapHistory(s.db.Update(func(tx *bolt.Tx) error {
-		hb, err := tx.CreateBucketIfNotExists(historyBucket)
+	return nil
+}
+
+func addRows(tx *bolt.Tx, rows []metering.Row) error {
+	hb, err := tx.CreateBucketIfNotExists(historyBucket)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		b, err := hb.CreateBucketIfNotExists(historyRows[r.Granularity])
 		if err != nil {
 			return err
 		}
-		for _, r := range rows {
-			b, err := hb.CreateBucketIfNotExists(historyRows[r.Granularity])
-			if err != nil {
+		ib, err := hb.CreateBucketIfNotExists(historyIndex[r.Granularity])
+		if err != nil {
+			return err
+		}
+		k := rowKey(r.Plan, r.Key, r.Start.Unix())
+		old := b.Get(k)
+		c, err := decodeCounts(k, old)
+		if err != nil {
+			return err
+		}
+		c.Add(r.Counts)
+		if err := b.Put(k, encodeCounts(k, c)); err != nil {
+			return err
+		}
+		if old == nil {
+			if err := ib.Put(indexKey(k), []byte{}); err != nil {
 				return err
-			}
-			ib, err := hb.CreateBucketIfNotExists(historyIndex[r.Granularity])
-			if err != nil {
-				return err
-			}
-			k := rowKey(r.Plan, r.Key, r.Start.Unix())
-			old := b.Get(k)
-			c, err := decodeCounts(k, old)
-			if err != nil {
-				return err
-			}
-			c.Add(r.Counts)
-			if err := b.Put(k, encodeCounts(k, c)); err != nil {
-				return err
-			}
-			if old == nil {
-				if err := ib.Put(indexKey(k), []byte{}); err != nil {
-					return err
-				}
 			}
 		}
-		return nil
-	}))
+	}
+	return nil
 }
 
 // History implements metering.HistoryStore: a seek and a scan per key.

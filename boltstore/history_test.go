@@ -159,3 +159,35 @@ func fileSize(t *testing.T, path string) int64 {
 	}
 	return fi.Size()
 }
+
+// A flush larger than one transaction is written in several; when one
+// fails, the rows before it are reported written, and only they.
+func TestHistoryPartialWrite(t *testing.T) {
+	defer func(n int) { historyWriteBatch = n }(historyWriteBatch)
+	historyWriteBatch = 2
+	s, path := openTemp(t)
+	var rows []metering.Row
+	for i := range 5 {
+		rows = append(rows, hourly("usagePlan-a", fmt.Sprintf("AKID%d", i), 0, metering.Counts{Requests: 1}))
+	}
+	if err := s.AddHistory(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	// The fourth row is damaged on disk: the second transaction fails.
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(historyBucket).Bucket([]byte("hour")).Put(rowKey("usagePlan-a", "AKID3", h0.Unix()), []byte("garbage"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.AddHistory(ctx, rows)
+	if pw := (*metering.PartialWriteError)(nil); !errors.As(err, &pw) || pw.Written != 2 || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("AddHistory over a damaged row: %v, want 2 rows written and ErrCorrupt naming %s", err, path)
+	}
+	got, err := s.History(ctx, metering.Query{Plan: "usagePlan-a", Granularity: metering.Hour, Keys: []string{"AKID0", "AKID1", "AKID2"}, From: h0, To: h0.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Requests != 2 || got[1].Requests != 2 || got[2].Requests != 1 {
+		t.Fatalf("rows %+v: want the first two written twice, the third once", got)
+	}
+}
