@@ -49,8 +49,8 @@ type exported struct {
 	RefusedQuota int64  `json:"RefusedQuota"`
 }
 
-// Encoder writes rows in an export format. It is not safe for
-// concurrent use.
+// Encoder writes rows in an export format; make one with NewEncoder. It
+// is not safe for concurrent use.
 type Encoder struct {
 	f      Format
 	buf    *bufio.Writer

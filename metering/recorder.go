@@ -54,8 +54,9 @@ type Config struct {
 // entry per (plan, key) recorded since the previous flush, which lets
 // go of the entries idle for a whole interval.
 //
-// It is safe for concurrent use. A Recorder whose goroutine was started
-// must be closed; it must not be used after Close.
+// Make one with NewRecorder (its zero value is not usable). It is safe
+// for concurrent use. A Recorder whose goroutine was started must be
+// closed; it must not be used after Close.
 type Recorder struct {
 	store  HistoryStore
 	cfg    Config
@@ -168,7 +169,7 @@ func (r *Recorder) Record(plan, key string, zone *time.Location, c Counts) {
 
 // RecordAt adds c to the rows of (plan, key) for the hour and the day
 // containing now; days are calendar days in zone (nil is UTC), the
-// plan's time zone.
+// plan's time zone. Counts are added as given: record none below 0.
 func (r *Recorder) RecordAt(now time.Time, plan, key string, zone *time.Location, c Counts) {
 	if c.IsZero() {
 		return
