@@ -8,23 +8,22 @@ import (
 )
 
 // meter records the limiter's decision on a request of key under plan
-// in Config.Meter: an admitted request with its unit, a refusal for QPS
-// or quota. A request served while the store failed (FailOpen) is
-// recorded as admitted: it was served, although no quota counted it. A
-// store failure that refused the request records nothing.
-func (m *Middleware) meter(now time.Time, plan, key string, zone *time.Location, d limiter.Decision, err error) {
+// in Config.Meter: a request served, with its unit; a refusal for the
+// quota; a refusal for a rate limit (every other limit). A request
+// served while the store failed (FailOpen) is recorded as served: it
+// was, although no quota counted it. A store failure that refused the
+// request records nothing.
+func (m *Middleware) meter(now time.Time, plan, key string, zone *time.Location, allowed bool, refused limiter.Limit, err error) {
 	var c metering.Counts
 	switch {
 	case err != nil && !m.cfg.FailOpen:
 		return
-	case err != nil:
+	case err != nil || allowed:
 		c = metering.Counts{Requests: 1, Units: 1}
-	case d.Refused == limiter.LimitQPS:
-		c.RefusedRate = 1
-	case d.Refused == limiter.LimitQuota:
+	case refused == limiter.LimitQuota:
 		c.RefusedQuota = 1
 	default:
-		c = metering.Counts{Requests: 1, Units: 1}
+		c.RefusedRate = 1
 	}
 	m.cfg.Meter.RecordAt(now, plan, key, zone, c)
 }

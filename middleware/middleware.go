@@ -214,7 +214,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		ev.StoreCalled, ev.StoreElapsed, ev.StoreErr = true, time.Since(storeStart), err
 	}
 	if m.cfg.Meter != nil {
-		m.meter(now, plan.ID, key.ID, ps.limits.Location, d, err)
+		m.meter(now, plan.ID, key.ID, ps.limits.Location, d.Allowed, d.Refused, err)
 	}
 	if err != nil {
 		if m.cfg.FailOpen {
