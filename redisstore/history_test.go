@@ -183,3 +183,33 @@ func TestHistoryPartialWrite(t *testing.T) {
 		t.Fatalf("rows %+v: want the first two written twice, the fifth once", got)
 	}
 }
+
+// A Recorder's flush of 100 busy keys is one round trip to Redis.
+func TestHistoryFlushIsOneRoundTrip(t *testing.T) {
+	s, c := newStore(t, redisAddr, Options{})
+	counter := &commandCounter{}
+	c.AddHook(counter)
+	now := h0
+	rec, err := metering.NewRecorder(s, metering.Config{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first flush also prunes; the ones after it in the same hour
+	// only write.
+	rec.Record("usagePlan-a", "AKIDwarm", nil, metering.Counts{Requests: 1})
+	if err := rec.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 3 {
+		for i := range 10_000 {
+			rec.Record("usagePlan-a", fmt.Sprintf("AKID%03d", i%100), nil, metering.Counts{Requests: 1, Units: 1})
+		}
+		before := counter.n.Load()
+		if err := rec.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := counter.n.Load() - before; got != 1 {
+			t.Fatalf("flush %d: %d round trips, want 1", round, got)
+		}
+	}
+}
