@@ -3,6 +3,8 @@ package redisstore
 import (
 	"errors"
 	"fmt"
+	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,6 +212,81 @@ func TestHistoryFlushIsOneRoundTrip(t *testing.T) {
 		}
 		if got := counter.n.Load() - before; got != 1 {
 			t.Fatalf("flush %d: %d round trips, want 1", round, got)
+		}
+	}
+}
+
+// Three instances sharing one Redis, each with its own Recorder flushing
+// while its goroutines record: the stored history is the sum of all
+// three, exactly.
+func TestHistoryExactAcrossThreeInstances(t *testing.T) {
+	prefix := fmt.Sprintf("three%d-%d:", os.Getpid(), prefixes.Add(1))
+	now := h0.Add(30 * time.Minute)
+	var recs []*metering.Recorder
+	var stores []*Store
+	for range 3 {
+		s, _ := newStore(t, redisAddr, Options{Prefix: prefix})
+		rec, err := metering.NewRecorder(s, metering.Config{Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, stores = append(recs, rec), append(stores, s)
+	}
+	const goroutines, events, keys = 100, 200, 7
+	var wg sync.WaitGroup
+	flushErr := make(chan error, 3)
+	stop := make(chan struct{})
+	for _, rec := range recs {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := rec.Flush(ctx); err != nil {
+					flushErr <- err
+					return
+				}
+			}
+		})
+	}
+	var rwg sync.WaitGroup
+	for g := range goroutines * 3 {
+		rec := recs[g%3]
+		rwg.Go(func() {
+			for i := range events {
+				rec.Record("usagePlan-three", fmt.Sprintf("AKID%d", (g+i)%keys), nil, metering.Counts{Requests: 1, Units: int64(1 + i%3)})
+			}
+		})
+	}
+	rwg.Wait()
+	close(stop)
+	wg.Wait()
+	close(flushErr)
+	for err := range flushErr {
+		t.Fatal(err)
+	}
+	for _, rec := range recs {
+		if err := rec.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := metering.Counts{Requests: goroutines * 3 * events}
+	for i := range events {
+		want.Units += int64(goroutines * 3 * (1 + i%3))
+	}
+	for _, g := range []metering.Granularity{metering.Hour, metering.Day} {
+		rows, err := stores[0].History(ctx, metering.Query{Plan: "usagePlan-three", Granularity: g, From: h0.Add(-24 * time.Hour), To: h0.Add(24 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got metering.Counts
+		for _, r := range rows {
+			got.Add(r.Counts)
+		}
+		if len(rows) != keys || got != want {
+			t.Fatalf("%s: %d rows summing to %+v, want %d rows and %+v", g, len(rows), got, keys, want)
 		}
 	}
 }
