@@ -164,7 +164,7 @@ func validate(path string, db *bolt.DB) error {
 			return corrupt(path, "it has no usage bucket")
 		}
 		if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
-			if !bytes.Equal(name, headerBucket) && !bytes.Equal(name, usageBucket) {
+			if !bytes.Equal(name, headerBucket) && !bytes.Equal(name, usageBucket) && !bytes.Equal(name, historyBucket) {
 				return corrupt(path, fmt.Sprintf("unexpected bucket %q", name))
 			}
 			return nil
@@ -182,6 +182,9 @@ func validate(path string, db *bolt.DB) error {
 			}
 			return nil
 		}); err != nil {
+			return err
+		}
+		if err := validateHistory(path, tx.Bucket(historyBucket)); err != nil {
 			return err
 		}
 		var first error

@@ -10,6 +10,7 @@ import (
 	"github.com/planguard/planguard/internal/route"
 	"github.com/planguard/planguard/keys"
 	"github.com/planguard/planguard/limiter"
+	"github.com/planguard/planguard/metering"
 	"github.com/planguard/planguard/usageplan"
 )
 
@@ -55,6 +56,11 @@ type Config struct {
 	// Observer, when set, is called once per request with its outcome
 	// (see Event); nil costs nothing.
 	Observer Observer
+	// Meter, when set, records in the usage history (package metering)
+	// each request a plan's limiter decided: admitted, with its units,
+	// or refused for QPS or quota. Recording is in memory; the Recorder
+	// writes to its store at its own interval. nil records nothing.
+	Meter *metering.Recorder
 }
 
 // Middleware is the built handler factory; Wrap is what New returns.
@@ -214,6 +220,9 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	}
 	if ev != nil {
 		ev.StoreCalled, ev.StoreElapsed, ev.StoreErr = true, time.Since(storeStart), err
+	}
+	if m.cfg.Meter != nil {
+		m.meter(now, plan.ID, key.ID, ps.limits.Location, d.Allowed, d.Refused, err)
 	}
 	if err != nil {
 		if m.cfg.FailOpen {

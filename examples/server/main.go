@@ -61,6 +61,7 @@ import (
 	"github.com/planguard/planguard/cloudapi"
 	"github.com/planguard/planguard/keys"
 	"github.com/planguard/planguard/limiter"
+	"github.com/planguard/planguard/metering"
 	"github.com/planguard/planguard/middleware"
 	planguardprom "github.com/planguard/planguard/observe/prometheus"
 	"github.com/planguard/planguard/redisstore"
@@ -81,6 +82,7 @@ type options struct {
 	adminHosts                                 []string
 	failOpen, legacyDate                       bool
 	timeouts                                   timeouts
+	historyInterval                            time.Duration
 }
 
 // timeouts are the http.Server limits the flags set, for both listeners.
@@ -131,6 +133,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 	fs.DurationVar(&o.timeouts.idle, "idle-timeout", 2*time.Minute, "time a kept-alive connection may wait for its next request")
 	fs.DurationVar(&o.timeouts.shutdown, "shutdown-timeout", 10*time.Second, "time in-flight requests get to finish on SIGINT or SIGTERM")
 	fs.IntVar(&o.timeouts.maxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block, in bytes (431 beyond)")
+	fs.DurationVar(&o.historyInterval, "history-interval", metering.DefaultFlushInterval, "how often the usage history is written to the store (the most a crash loses)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	format := fs.String("log-format", "text", "text or json")
 	if err := fs.Parse(args); err != nil {
@@ -148,6 +151,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 		err = errors.New("-state and -redis are exclusive")
 	case fs.NArg() > 0:
 		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case o.historyInterval <= 0:
+		err = fmt.Errorf("-history-interval must be positive, not %s", o.historyInterval)
 	default:
 		err = o.timeouts.check()
 	}
@@ -222,6 +227,7 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 	}
 
 	var store limiter.Store = &limiter.MemoryStore{}
+	var history metering.HistoryStore = &metering.MemoryHistory{} // the usage history, beside the quota
 	storeDesc := []any{"store", "memory"}
 	if o.state != "" {
 		bs, err := boltstore.Open(o.state, boltstore.Options{})
@@ -229,7 +235,7 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 			return err
 		}
 		defer func() { err = errors.Join(err, bs.Close()) }()
-		store, storeDesc = bs, []any{"store", "bolt", "state", o.state}
+		store, history, storeDesc = bs, bs, []any{"store", "bolt", "state", o.state}
 	}
 	if o.redis != "" {
 		rs, err := redisstore.Dial(redis.Options{Addr: o.redis}, redisstore.Options{})
@@ -237,7 +243,7 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 			return err
 		}
 		defer func() { err = errors.Join(err, rs.Close()) }()
-		store, storeDesc = rs, []any{"store", "redis", "redis", o.redis}
+		store, history, storeDesc = rs, rs, []any{"store", "redis", "redis", o.redis}
 	}
 	// Prefetch keeps decisions off the disk with -state; it changes
 	// nothing for the other stores.
@@ -246,6 +252,15 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 		return err
 	}
 	defer func() { err = errors.Join(err, lim.Close(context.Background())) }()
+	// The usage history is summed in memory and written every
+	// -history-interval, and on the way out (before the store closes).
+	meter, err := metering.NewRecorder(history, metering.Config{FlushInterval: o.historyInterval,
+		OnError: func(err error) { log.Warn("usage history not written; kept for the next interval", "err", err) }})
+	if err != nil {
+		return err
+	}
+	meter.Start()
+	defer func() { err = errors.Join(err, meter.Close(context.Background())) }()
 	// The observer logs refusals (debug) and the store's failures and
 	// recoveries (warn), and feeds the metrics served on the admin
 	// listener's /metrics.
@@ -253,6 +268,7 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 	logged := middleware.LogObserver(log)
 	mw, err := middleware.New(reg, lim, middleware.Config{Environment: o.env, FailOpen: o.failOpen,
 		Verifier: keys.VerifierConfig{LegacyUncheckedDate: o.legacyDate},
+		Meter:    meter,
 		Observer: func(ctx context.Context, e *middleware.Event) {
 			logged(ctx, e)
 			metrics.Observe(ctx, e)

@@ -22,7 +22,8 @@ var allowed = map[string][]string{
 	"binding":    {},
 	"usageplan":  {"keys", "binding", "internal/route"},
 	"limiter":    {"golang.org/x/time/rate", "github.com/hashicorp/golang-lru/v2"},
-	"middleware": {"keys", "binding", "usageplan", "limiter", "internal/route", "golang.org/x/time/rate"},
+	"metering":   {"limiter"},
+	"middleware": {"keys", "binding", "usageplan", "limiter", "metering", "internal/route", "golang.org/x/time/rate"},
 	"cloudapi":   {"keys", "binding", "usageplan", "limiter"},
 	// internal/route is the routing table of usageplan and middleware.
 	"internal/route": {},

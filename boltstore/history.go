@@ -1,0 +1,390 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/planguard/planguard/metering"
+)
+
+var _ metering.HistoryStore = (*Store)(nil)
+
+// The usage history lives in historyBucket, created by the first
+// AddHistory, which holds per granularity a bucket of rows and a bucket
+// indexing them by start (for pruning):
+//
+//	rows   key:   len(plan) uint16 | plan | len(key) uint16 | key | start uint64 (sign bit flipped)
+//	       value: requests, units, overage, refused rate, refused quota (uint64 each) | CRC-32C of key and counts (uint32)
+//	index  key:   start uint64 (sign bit flipped) | the row's key up to its start; empty value
+//
+// All integers are big-endian; start is in Unix seconds. A (plan, key)'s
+// rows are one range ordered by start, so a query is a seek and a scan
+// per key; pruning walks the index from its beginning.
+var (
+	historyBucket = []byte("history")
+	historyRows   = map[metering.Granularity][]byte{metering.Hour: []byte("hour"), metering.Day: []byte("day")}
+	historyIndex  = map[metering.Granularity][]byte{metering.Hour: []byte("hour-by-start"), metering.Day: []byte("day-by-start")}
+)
+
+const historyValueLen = 5*8 + 4
+
+// errBadRow is wrapped with ErrCorrupt by the callers.
+var errBadRow = errors.New("a history row fails its checksum")
+
+func rowPrefix(b []byte, plan, key string) []byte {
+	b = binary.BigEndian.AppendUint16(planPrefix(b, plan), uint16(len(key)))
+	return append(b, key...)
+}
+
+func rowKey(plan, key string, start int64) []byte {
+	b := rowPrefix(make([]byte, 0, 2+len(plan)+2+len(key)+8), plan, key)
+	return binary.BigEndian.AppendUint64(b, uint64(start)^(1<<63))
+}
+
+// decodeRowKey returns the plan, key and start of a row key.
+func decodeRowKey(k []byte) (plan, key string, start int64, ok bool) {
+	if len(k) < 2 {
+		return "", "", 0, false
+	}
+	pl := int(binary.BigEndian.Uint16(k))
+	if len(k) < 2+pl+2 {
+		return "", "", 0, false
+	}
+	kl := int(binary.BigEndian.Uint16(k[2+pl:]))
+	if len(k) != 2+pl+2+kl+8 {
+		return "", "", 0, false
+	}
+	start = int64(binary.BigEndian.Uint64(k[2+pl+2+kl:]) ^ (1 << 63))
+	return string(k[2 : 2+pl]), string(k[2+pl+2 : 2+pl+2+kl]), start, true
+}
+
+// indexKey is the index entry of the row key k: its start first.
+func indexKey(k []byte) []byte {
+	n := len(k) - 8
+	return append(append(make([]byte, 0, len(k)), k[n:]...), k[:n]...)
+}
+
+// rowKeyOf is the row key of the index entry ik.
+func rowKeyOf(ik []byte) []byte {
+	return append(append(make([]byte, 0, len(ik)), ik[8:]...), ik[:8]...)
+}
+
+func encodeCounts(k []byte, c metering.Counts) []byte {
+	v := make([]byte, 0, historyValueLen)
+	for _, n := range []int64{c.Requests, c.Units, c.Overage, c.RefusedRate, c.RefusedQuota} {
+		v = binary.BigEndian.AppendUint64(v, uint64(n))
+	}
+	return binary.BigEndian.AppendUint32(v, crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, v))
+}
+
+func decodeCounts(k, v []byte) (metering.Counts, error) {
+	if v == nil {
+		return metering.Counts{}, nil
+	}
+	if len(v) != historyValueLen || binary.BigEndian.Uint32(v[40:]) != crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, v[:40]) {
+		return metering.Counts{}, errBadRow
+	}
+	n := func(i int) int64 { return int64(binary.BigEndian.Uint64(v[8*i:])) }
+	return metering.Counts{Requests: n(0), Units: n(1), Overage: n(2), RefusedRate: n(3), RefusedQuota: n(4)}, nil
+}
+
+// historyWriteBatch bounds the rows of one transaction, so that a flush
+// of many keys does not hold all its pages in memory at once.
+var historyWriteBatch = 10_000
+
+// AddHistory implements metering.HistoryStore: a transaction per
+// historyWriteBatch rows (one for up to 5,000 keys' hour and day rows),
+// on disk when it returns. When one fails, the rows of the transactions
+// before it were added and the error is a metering.PartialWriteError
+// saying how many.
+func (s *Store) AddHistory(_ context.Context, rows []metering.Row) error {
+	if err := metering.CheckRows(rows); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if len(r.Plan) > math.MaxUint16 || len(r.Key) > math.MaxUint16 || 2+len(r.Plan)+2+len(r.Key)+8 > bolt.MaxKeySize {
+			return errors.New("boltstore: plan and key IDs too long")
+		}
+	}
+	written := 0
+	for chunk := range slices.Chunk(rows, historyWriteBatch) {
+		if err := s.wrapHistory(s.db.Update(func(tx *bolt.Tx) error { return addRows(tx, chunk) })); err != nil {
+			if written > 0 {
+				return &metering.PartialWriteError{Written: written, Err: err}
+			}
+			return err
+		}
+		written += len(chunk)
+	}
+	return nil
+}
+
+func addRows(tx *bolt.Tx, rows []metering.Row) error {
+	hb, err := tx.CreateBucketIfNotExists(historyBucket)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		b, err := hb.CreateBucketIfNotExists(historyRows[r.Granularity])
+		if err != nil {
+			return err
+		}
+		ib, err := hb.CreateBucketIfNotExists(historyIndex[r.Granularity])
+		if err != nil {
+			return err
+		}
+		k := rowKey(r.Plan, r.Key, r.Start.Unix())
+		old := b.Get(k)
+		c, err := decodeCounts(k, old)
+		if err != nil {
+			return err
+		}
+		c.Add(r.Counts)
+		if err := b.Put(k, encodeCounts(k, c)); err != nil {
+			return err
+		}
+		if old == nil {
+			if err := ib.Put(indexKey(k), []byte{}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// History implements metering.HistoryStore: a seek and a scan per key.
+func (s *Store) History(_ context.Context, q metering.Query) ([]metering.Row, error) {
+	if err := q.Check(); err != nil {
+		return nil, err
+	}
+	var out []metering.Row
+	from, to := q.From.Unix(), q.To.Unix()
+	err := s.db.View(func(tx *bolt.Tx) error {
+		hb := tx.Bucket(historyBucket)
+		if hb == nil {
+			return nil
+		}
+		b := hb.Bucket(historyRows[q.Granularity])
+		if b == nil {
+			return nil
+		}
+		cur := b.Cursor()
+		// scan reads the rows of one key, starting at k, up to `to`.
+		scan := func(k, v []byte, prefix []byte) error {
+			for ; k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, v = cur.Next() {
+				plan, key, start, ok := decodeRowKey(k)
+				if !ok || plan != q.Plan {
+					return errBadRow
+				}
+				if start >= to {
+					break
+				}
+				c, err := decodeCounts(k, v)
+				if err != nil {
+					return err
+				}
+				out = append(out, metering.Row{Plan: plan, Key: key, Granularity: q.Granularity, Start: time.Unix(start, 0).UTC(), Counts: c})
+			}
+			return nil
+		}
+		if len(q.Keys) > 0 {
+			keys := slices.Clone(q.Keys)
+			slices.Sort(keys)
+			for _, key := range slices.Compact(keys) {
+				prefix := rowPrefix(nil, q.Plan, key)
+				k, v := cur.Seek(binary.BigEndian.AppendUint64(slices.Clip(prefix), uint64(from)^(1<<63)))
+				if err := scan(k, v, prefix); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		plan := planPrefix(nil, q.Plan)
+		at, _ := cur.Seek(plan)
+		for at != nil && bytes.HasPrefix(at, plan) {
+			p, key, _, ok := decodeRowKey(at)
+			if !ok || p != q.Plan {
+				return errBadRow
+			}
+			prefix := rowPrefix(nil, q.Plan, key)
+			k, v := cur.Seek(binary.BigEndian.AppendUint64(slices.Clip(prefix), uint64(from)^(1<<63)))
+			if err := scan(k, v, prefix); err != nil {
+				return err
+			}
+			// On to the next key: past the latest start this key can have.
+			last := binary.BigEndian.AppendUint64(slices.Clip(prefix), math.MaxUint64)
+			if at, _ = cur.Seek(last); bytes.Equal(at, last) {
+				at, _ = cur.Next()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrapHistory(err)
+	}
+	metering.SortRows(out)
+	return out, nil
+}
+
+// pruneHistoryBatch bounds the rows deleted by one transaction.
+const pruneHistoryBatch = 10_000
+
+// PruneHistory implements metering.HistoryStore: it walks the index of
+// g from its oldest entry and deletes rows in transactions of at most
+// pruneHistoryBatch rows.
+func (s *Store) PruneHistory(_ context.Context, g metering.Granularity, before time.Time) error {
+	if !g.Valid() {
+		return fmt.Errorf("boltstore: granularity %d is not Hour or Day", g)
+	}
+	end := binary.BigEndian.AppendUint64(nil, uint64(before.Unix())^(1<<63))
+	for {
+		var done bool
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			hb := tx.Bucket(historyBucket)
+			if hb == nil || hb.Bucket(historyIndex[g]) == nil {
+				done = true
+				return nil
+			}
+			b, ib := hb.Bucket(historyRows[g]), hb.Bucket(historyIndex[g])
+			var old [][]byte
+			cur := ib.Cursor()
+			for k, _ := cur.First(); k != nil && bytes.Compare(k[:min(8, len(k))], end) < 0 && len(old) < pruneHistoryBatch; k, _ = cur.Next() {
+				old = append(old, bytes.Clone(k))
+			}
+			done = len(old) < pruneHistoryBatch
+			for _, ik := range old {
+				if len(ik) < 8 {
+					return errBadRow
+				}
+				if err := b.Delete(rowKeyOf(ik)); err != nil {
+					return err
+				}
+				if err := ib.Delete(ik); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil || done {
+			return s.wrapHistory(err)
+		}
+	}
+}
+
+func (s *Store) wrapHistory(err error) error {
+	if errors.Is(err, errBadRow) {
+		return corrupt(s.path, "a history row fails its checksum")
+	}
+	return s.wrap(err)
+}
+
+// validateHistory checks the history buckets of a file being opened:
+// only the known buckets, every row decoding and passing its checksum,
+// and an index entry for every row and none other.
+func validateHistory(path string, hb *bolt.Bucket) error {
+	if hb == nil {
+		return nil
+	}
+	known := map[string]bool{}
+	for _, g := range []metering.Granularity{metering.Hour, metering.Day} {
+		known[string(historyRows[g])], known[string(historyIndex[g])] = true, true
+	}
+	err := hb.ForEach(func(name, v []byte) error {
+		if v != nil || !known[string(name)] {
+			return corrupt(path, fmt.Sprintf("unexpected entry %q in its history bucket", name))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, g := range []metering.Granularity{metering.Hour, metering.Day} {
+		b, ib := hb.Bucket(historyRows[g]), hb.Bucket(historyIndex[g])
+		rows, index := 0, 0
+		if b != nil {
+			err := b.ForEach(func(k, v []byte) error {
+				rows++
+				if _, _, _, ok := decodeRowKey(k); !ok || v == nil {
+					return corrupt(path, fmt.Sprintf("%s history row %d has a malformed key", g, rows))
+				}
+				if _, err := decodeCounts(k, v); err != nil {
+					return corrupt(path, fmt.Sprintf("%s history row %d fails its checksum", g, rows))
+				}
+				if ib == nil || ib.Get(indexKey(k)) == nil {
+					return corrupt(path, fmt.Sprintf("%s history row %d is missing from its index", g, rows))
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if ib != nil {
+			err := ib.ForEach(func(k, v []byte) error {
+				index++
+				if len(k) < 8 || v == nil {
+					return corrupt(path, fmt.Sprintf("%s history index entry %d is malformed", g, index))
+				}
+				if _, _, _, ok := decodeRowKey(rowKeyOf(k)); !ok {
+					return corrupt(path, fmt.Sprintf("%s history index entry %d is malformed", g, index))
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if index != rows {
+			return corrupt(path, fmt.Sprintf("the %s history index has %d entries for %d rows", g, index, rows))
+		}
+	}
+	return nil
+}
+
+// HistoryPlans implements metering.HistoryStore: a seek per plan in each
+// granularity's rows.
+func (s *Store) HistoryPlans(context.Context) ([]string, error) {
+	seen := map[string]bool{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		hb := tx.Bucket(historyBucket)
+		if hb == nil {
+			return nil
+		}
+		for _, name := range historyRows {
+			b := hb.Bucket(name)
+			if b == nil {
+				continue
+			}
+			cur := b.Cursor()
+			for k, _ := cur.First(); k != nil; {
+				plan, _, _, ok := decodeRowKey(k)
+				if !ok {
+					return errBadRow
+				}
+				seen[plan] = true
+				// Past every row of the plan: its prefix with the
+				// largest key length.
+				k, _ = cur.Seek(binary.BigEndian.AppendUint16(planPrefix(nil, plan), math.MaxUint16))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrapHistory(err)
+	}
+	plans := make([]string, 0, len(seen))
+	for p := range seen {
+		plans = append(plans, p)
+	}
+	slices.Sort(plans)
+	return plans, nil
+}

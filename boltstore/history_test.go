@@ -1,0 +1,193 @@
+package boltstore
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/planguard/planguard/limiter"
+	"github.com/planguard/planguard/metering"
+	"github.com/planguard/planguard/metering/historytest"
+)
+
+func TestHistoryConformance(t *testing.T) {
+	historytest.Run(t, func(t *testing.T) metering.HistoryStore { s, _ := openTemp(t); return s })
+}
+
+var h0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+
+func hourly(plan, key string, h int, c metering.Counts) metering.Row {
+	return metering.Row{Plan: plan, Key: key, Granularity: metering.Hour, Start: h0.Add(time.Duration(h) * time.Hour), Counts: c}
+}
+
+func TestHistorySurvivesRestart(t *testing.T) {
+	s, path := openTemp(t)
+	rows := []metering.Row{hourly("usagePlan-a", "AKIDa", 0, metering.Counts{Requests: 3, Units: 7}), hourly("usagePlan-a", "AKIDb", 1, metering.Counts{RefusedQuota: 1})}
+	if err := s.AddHistory(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Reserve(ctx, limiter.Counter{Plan: "usagePlan-a", Key: "AKIDa"}, 5, 10); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("reopening a file with history: %v", err)
+	}
+	defer s2.Close()
+	got, err := s2.History(ctx, metering.Query{Plan: "usagePlan-a", Granularity: metering.Hour, From: h0, To: h0.Add(2 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Counts != rows[0].Counts || got[1].Counts != rows[1].Counts {
+		t.Fatalf("after a restart: %+v", got)
+	}
+}
+
+// Open checks the history as it checks the counters: a damaged row, a
+// row missing from the index or a foreign bucket is ErrCorrupt.
+func TestHistoryCorruptionIsDetected(t *testing.T) {
+	for name, damage := range map[string]func(hb *bolt.Bucket) error{
+		"row checksum": func(hb *bolt.Bucket) error {
+			b := hb.Bucket([]byte("hour"))
+			k, v := b.Cursor().First()
+			v = append([]byte(nil), v...)
+			v[3] ^= 1
+			return b.Put(append([]byte(nil), k...), v)
+		},
+		"row without index": func(hb *bolt.Bucket) error {
+			ib := hb.Bucket([]byte("hour-by-start"))
+			k, _ := ib.Cursor().First()
+			return ib.Delete(append([]byte(nil), k...))
+		},
+		"index without row": func(hb *bolt.Bucket) error {
+			return hb.Bucket([]byte("day-by-start")).Put(indexKey(rowKey("p", "k", 5)), []byte{})
+		},
+		"foreign bucket": func(hb *bolt.Bucket) error {
+			_, err := hb.CreateBucket([]byte("week"))
+			return err
+		},
+		"foreign value": func(hb *bolt.Bucket) error { return hb.Put([]byte("x"), []byte("y")) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.db")
+			s, err := Open(path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows := []metering.Row{hourly("p", "k", 0, metering.Counts{Requests: 1}), {Plan: "p", Key: "k", Granularity: metering.Day, Start: h0, Counts: metering.Counts{Requests: 1}}}
+			if err := s.AddHistory(ctx, rows); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			db, err := bolt.Open(path, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Update(func(tx *bolt.Tx) error { return damage(tx.Bucket(historyBucket)) }); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			if _, err := Open(path, Options{}); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Open of a damaged history: %v, want ErrCorrupt", err)
+			}
+		})
+	}
+}
+
+// With a Recorder flushing once a day over 500 simulated days, the
+// file holds no more rows than the retention allows, and its size stops
+// growing once the retention is reached.
+func TestHistoryRetentionBounded(t *testing.T) {
+	s, path := openTemp(t)
+	now := h0
+	keep := metering.Retention{Hour: 48 * time.Hour, Day: 30 * 24 * time.Hour}
+	rec, err := metering.NewRecorder(s, metering.Config{Now: func() time.Time { return now }, Retention: keep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const keys = 10
+	bound := keys * (48 + 1 + 30 + 1)
+	var sizeAt100 int64
+	for day := range 500 {
+		for h := range 24 {
+			now = h0.Add(time.Duration(day*24+h)*time.Hour + time.Minute)
+			for k := range keys {
+				rec.Record("usagePlan-r", fmt.Sprintf("AKID%02d", k), nil, metering.Counts{Requests: 1, Units: 1})
+			}
+		}
+		if err := rec.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if day%50 == 49 {
+			if n := historyRowCount(t, s); n > bound {
+				t.Fatalf("day %d: %d rows, retention bounds them at %d", day, n, bound)
+			}
+		}
+		if day == 100 {
+			sizeAt100 = fileSize(t, path)
+		}
+	}
+	if size := fileSize(t, path); size > 2*sizeAt100 {
+		t.Fatalf("the file grew from %d bytes at day 100 to %d at day 500", sizeAt100, size)
+	}
+}
+
+func historyRowCount(t *testing.T, s *Store) int {
+	n := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for _, name := range []string{"hour", "day"} {
+			n += tx.Bucket(historyBucket).Bucket([]byte(name)).Stats().KeyN
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// A flush larger than one transaction is written in several; when one
+// fails, the rows before it are reported written, and only they.
+func TestHistoryPartialWrite(t *testing.T) {
+	defer func(n int) { historyWriteBatch = n }(historyWriteBatch)
+	historyWriteBatch = 2
+	s, path := openTemp(t)
+	var rows []metering.Row
+	for i := range 5 {
+		rows = append(rows, hourly("usagePlan-a", fmt.Sprintf("AKID%d", i), 0, metering.Counts{Requests: 1}))
+	}
+	if err := s.AddHistory(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	// The fourth row is damaged on disk: the second transaction fails.
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(historyBucket).Bucket([]byte("hour")).Put(rowKey("usagePlan-a", "AKID3", h0.Unix()), []byte("garbage"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.AddHistory(ctx, rows)
+	if pw := (*metering.PartialWriteError)(nil); !errors.As(err, &pw) || pw.Written != 2 || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("AddHistory over a damaged row: %v, want 2 rows written and ErrCorrupt naming %s", err, path)
+	}
+	got, err := s.History(ctx, metering.Query{Plan: "usagePlan-a", Granularity: metering.Hour, Keys: []string{"AKID0", "AKID1", "AKID2"}, From: h0, To: h0.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Requests != 2 || got[1].Requests != 2 || got[2].Requests != 1 {
+		t.Fatalf("rows %+v: want the first two written twice, the third once", got)
+	}
+}

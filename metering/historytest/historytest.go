@@ -1,0 +1,248 @@
+// Package historytest is the conformance suite of metering.HistoryStore:
+// every store runs it against a fresh store.
+package historytest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/planguard/planguard/metering"
+)
+
+// Run checks s's behaviour. newStore returns an empty store; each
+// subtest gets its own.
+func Run(t *testing.T, newStore func(t *testing.T) metering.HistoryStore) {
+	tests := []struct {
+		name string
+		test func(*testing.T, metering.HistoryStore)
+	}{
+		{"AddAndQuery", testAddAndQuery},
+		{"AddSums", testAddSums},
+		{"Bounds", testBounds},
+		{"Prune", testPrune},
+		{"BadRows", testBadRows},
+		{"IDsDoNotCollide", testIDsDoNotCollide},
+		{"LargeCounts", testLargeCounts},
+		{"Concurrent", testConcurrent},
+		{"Plans", testPlans},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.test(t, newStore(t)) })
+	}
+}
+
+var (
+	ctx  = context.Background()
+	base = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+)
+
+func hourRow(plan, key string, h int, c metering.Counts) metering.Row {
+	return metering.Row{Plan: plan, Key: key, Granularity: metering.Hour, Start: base.Add(time.Duration(h) * time.Hour), Counts: c}
+}
+
+func dayRow(plan, key string, d int, c metering.Counts) metering.Row {
+	return metering.Row{Plan: plan, Key: key, Granularity: metering.Day, Start: base.AddDate(0, 0, d), Counts: c}
+}
+
+func add(t *testing.T, s metering.HistoryStore, rows ...metering.Row) {
+	t.Helper()
+	if err := s.AddHistory(ctx, rows); err != nil {
+		t.Fatalf("AddHistory: %v", err)
+	}
+}
+
+func query(t *testing.T, s metering.HistoryStore, q metering.Query) []metering.Row {
+	t.Helper()
+	rows, err := s.History(ctx, q)
+	if err != nil {
+		t.Fatalf("History(%+v): %v", q, err)
+	}
+	return rows
+}
+
+func equal(t *testing.T, got, want []metering.Row) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %d rows, want %d:\n got %v\nwant %v", len(got), len(want), got, want)
+	}
+	for i := range got {
+		g, w := got[i], want[i]
+		if g.Plan != w.Plan || g.Key != w.Key || g.Granularity != w.Granularity || !g.Start.Equal(w.Start) || g.Counts != w.Counts {
+			t.Fatalf("row %d: got %+v, want %+v", i, g, w)
+		}
+		if g.Start.Location() != time.UTC {
+			t.Fatalf("row %d: Start %v is not in UTC", i, g.Start)
+		}
+	}
+}
+
+func hours(plan string, from, to int) metering.Query {
+	return metering.Query{Plan: plan, Granularity: metering.Hour, From: base.Add(time.Duration(from) * time.Hour), To: base.Add(time.Duration(to) * time.Hour)}
+}
+
+func testAddAndQuery(t *testing.T, s metering.HistoryStore) {
+	c1 := metering.Counts{Requests: 1, Units: 2, Overage: 3, RefusedRate: 4, RefusedQuota: 5}
+	c2 := metering.Counts{Requests: 10, Units: 20}
+	add(t, s,
+		hourRow("usagePlan-a", "AKIDb", 1, c2), hourRow("usagePlan-a", "AKIDa", 2, c1), hourRow("usagePlan-a", "AKIDa", 1, c2),
+		dayRow("usagePlan-a", "AKIDa", 0, c1), hourRow("usagePlan-other", "AKIDa", 1, c1),
+	)
+	equal(t, query(t, s, hours("usagePlan-a", 0, 24)), []metering.Row{
+		hourRow("usagePlan-a", "AKIDa", 1, c2), hourRow("usagePlan-a", "AKIDa", 2, c1), hourRow("usagePlan-a", "AKIDb", 1, c2),
+	})
+	q := hours("usagePlan-a", 0, 24)
+	q.Keys = []string{"AKIDb", "AKIDnone"}
+	equal(t, query(t, s, q), []metering.Row{hourRow("usagePlan-a", "AKIDb", 1, c2)})
+	days := metering.Query{Plan: "usagePlan-a", Granularity: metering.Day, From: base, To: base.AddDate(0, 0, 1)}
+	equal(t, query(t, s, days), []metering.Row{dayRow("usagePlan-a", "AKIDa", 0, c1)})
+	equal(t, query(t, s, hours("usagePlan-none", 0, 24)), nil)
+}
+
+func testAddSums(t *testing.T, s metering.HistoryStore) {
+	c := metering.Counts{Requests: 1, Units: 3, Overage: 1, RefusedRate: 2, RefusedQuota: 1}
+	add(t, s, hourRow("usagePlan-a", "AKIDa", 0, c), hourRow("usagePlan-a", "AKIDa", 0, c))
+	add(t, s, hourRow("usagePlan-a", "AKIDa", 0, c))
+	add(t, s) // an empty batch
+	equal(t, query(t, s, hours("usagePlan-a", 0, 1)), []metering.Row{
+		hourRow("usagePlan-a", "AKIDa", 0, metering.Counts{Requests: 3, Units: 9, Overage: 3, RefusedRate: 6, RefusedQuota: 3}),
+	})
+}
+
+func testBounds(t *testing.T, s metering.HistoryStore) {
+	c := metering.Counts{Requests: 1}
+	for h := -2; h < 6; h++ {
+		add(t, s, hourRow("usagePlan-a", "AKIDa", h, c))
+	}
+	// From is included, To is not.
+	equal(t, query(t, s, hours("usagePlan-a", 1, 3)), []metering.Row{hourRow("usagePlan-a", "AKIDa", 1, c), hourRow("usagePlan-a", "AKIDa", 2, c)})
+	// Times between row starts select the rows that start in them.
+	q := metering.Query{Plan: "usagePlan-a", Granularity: metering.Hour, From: base.Add(-90 * time.Minute), To: base.Add(30 * time.Minute)}
+	equal(t, query(t, s, q), []metering.Row{hourRow("usagePlan-a", "AKIDa", -1, c), hourRow("usagePlan-a", "AKIDa", 0, c)})
+}
+
+func testPrune(t *testing.T, s metering.HistoryStore) {
+	c := metering.Counts{Units: 1}
+	for h := range 48 {
+		add(t, s, hourRow("usagePlan-a", "AKIDa", h, c), hourRow("usagePlan-b", "AKIDold", h/2, c))
+	}
+	for d := range 3 {
+		add(t, s, dayRow("usagePlan-a", "AKIDa", d, c))
+	}
+	if err := s.PruneHistory(ctx, metering.Hour, base.Add(30*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got := query(t, s, hours("usagePlan-a", -100, 100))
+	if len(got) != 18 || !got[0].Start.Equal(base.Add(30*time.Hour)) {
+		t.Fatalf("after pruning before hour 30: %d rows from %v, want 18 from hour 30", len(got), got[0].Start)
+	}
+	// A key whose rows are all gone is not listed.
+	equal(t, query(t, s, hours("usagePlan-b", -100, 100)), nil)
+	// The other granularity is untouched.
+	days := metering.Query{Plan: "usagePlan-a", Granularity: metering.Day, From: base, To: base.AddDate(0, 0, 3)}
+	if n := len(query(t, s, days)); n != 3 {
+		t.Fatalf("daily rows after an hourly prune: %d, want 3", n)
+	}
+	if err := s.PruneHistory(ctx, metering.Day, base.AddDate(0, 0, 2)); err != nil {
+		t.Fatal(err)
+	}
+	equal(t, query(t, s, days), []metering.Row{dayRow("usagePlan-a", "AKIDa", 2, c)})
+	// Rows added after a prune are kept.
+	add(t, s, hourRow("usagePlan-b", "AKIDold", 0, c))
+	equal(t, query(t, s, hours("usagePlan-b", -100, 100)), []metering.Row{hourRow("usagePlan-b", "AKIDold", 0, c)})
+}
+
+func testBadRows(t *testing.T, s metering.HistoryStore) {
+	good := hourRow("usagePlan-a", "AKIDa", 0, metering.Counts{Requests: 1})
+	for name, bad := range map[string]metering.Row{
+		"no plan":        hourRow("", "AKIDa", 0, metering.Counts{}),
+		"no key":         hourRow("usagePlan-a", "", 0, metering.Counts{}),
+		"no granularity": {Plan: "usagePlan-a", Key: "AKIDa", Start: base},
+	} {
+		if err := s.AddHistory(ctx, []metering.Row{good, bad}); err == nil {
+			t.Errorf("%s: AddHistory accepted the row", name)
+		}
+	}
+	equal(t, query(t, s, hours("usagePlan-a", 0, 1)), nil)
+}
+
+func testIDsDoNotCollide(t *testing.T, s metering.HistoryStore) {
+	add(t, s, hourRow("usagePlan-a", "bc", 0, metering.Counts{Requests: 1}), hourRow("usagePlan-ab", "c", 0, metering.Counts{Requests: 2}))
+	equal(t, query(t, s, hours("usagePlan-a", 0, 1)), []metering.Row{hourRow("usagePlan-a", "bc", 0, metering.Counts{Requests: 1})})
+	equal(t, query(t, s, hours("usagePlan-ab", 0, 1)), []metering.Row{hourRow("usagePlan-ab", "c", 0, metering.Counts{Requests: 2})})
+}
+
+func testLargeCounts(t *testing.T, s metering.HistoryStore) {
+	big := metering.Counts{Requests: 1 << 60, Units: 1<<62 + 1, Overage: 1<<53 + 1, RefusedRate: 7, RefusedQuota: 1<<40 + 3}
+	add(t, s, hourRow("usagePlan-a", "AKIDa", 0, big))
+	add(t, s, hourRow("usagePlan-a", "AKIDa", 0, metering.Counts{Units: 1}))
+	big.Units++
+	equal(t, query(t, s, hours("usagePlan-a", 0, 1)), []metering.Row{hourRow("usagePlan-a", "AKIDa", 0, big)})
+}
+
+func testConcurrent(t *testing.T, s metering.HistoryStore) {
+	const writers, batches = 16, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for range batches {
+				rows := []metering.Row{
+					hourRow("usagePlan-a", "AKIDa", 0, metering.Counts{Requests: 1, Units: 2}),
+					hourRow("usagePlan-a", fmt.Sprintf("AKID%02d", w), 1, metering.Counts{Requests: 1}),
+				}
+				if err := s.AddHistory(ctx, rows); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	rows := query(t, s, hours("usagePlan-a", 0, 2))
+	if len(rows) != writers+1 {
+		t.Fatalf("%d rows, want %d", len(rows), writers+1)
+	}
+	shared := rows[len(rows)-1] // "AKIDa" sorts after "AKID00".."AKID15"
+	if want := (metering.Counts{Requests: writers * batches, Units: 2 * writers * batches}); shared.Key != "AKIDa" || shared.Counts != want {
+		t.Fatalf("shared row %+v, want AKIDa with %+v", shared, want)
+	}
+	for _, r := range rows[:len(rows)-1] {
+		if r.Requests != batches {
+			t.Fatalf("row of %s: %d requests, want %d", r.Key, r.Requests, batches)
+		}
+	}
+}
+
+func plans(t *testing.T, s metering.HistoryStore) []string {
+	t.Helper()
+	p, err := s.HistoryPlans(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func testPlans(t *testing.T, s metering.HistoryStore) {
+	if p := plans(t, s); len(p) != 0 {
+		t.Fatalf("an empty store lists plans %q", p)
+	}
+	c := metering.Counts{Requests: 1}
+	add(t, s, hourRow("usagePlan-b", "AKIDa", 0, c), hourRow("usagePlan-a", "AKIDa", 0, c), hourRow("usagePlan-a", "AKIDb", 0, c),
+		dayRow("usagePlan-c", "AKIDa", 0, c), hourRow("usagePlan-ab", "AKIDa", 0, c))
+	if p := fmt.Sprint(plans(t, s)); p != "[usagePlan-a usagePlan-ab usagePlan-b usagePlan-c]" {
+		t.Fatalf("plans %s", p)
+	}
+	if err := s.PruneHistory(ctx, metering.Hour, base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if p := fmt.Sprint(plans(t, s)); p != "[usagePlan-c]" {
+		t.Fatalf("plans after pruning the hourly rows: %s", p)
+	}
+}

@@ -1,0 +1,477 @@
+package metering_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+	_ "time/tzdata" // the DST test's zone, on hosts without a tz database
+
+	"github.com/planguard/planguard/metering"
+)
+
+var ctx = context.Background()
+
+// countingStore counts the AddHistory calls and rows written to a
+// MemoryHistory, and fails them while fail is set.
+type countingStore struct {
+	metering.MemoryHistory
+	calls, rows atomic.Int64
+	fail        atomic.Bool
+}
+
+func (s *countingStore) AddHistory(ctx context.Context, rows []metering.Row) error {
+	if s.fail.Load() {
+		return errors.New("store down")
+	}
+	s.calls.Add(1)
+	s.rows.Add(int64(len(rows)))
+	return s.MemoryHistory.AddHistory(ctx, rows)
+}
+
+// clock is a settable clock for Config.Now.
+type clock struct{ ns atomic.Int64 }
+
+func newClock(t time.Time) *clock { c := &clock{}; c.set(t); return c }
+func (c *clock) now() time.Time   { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *clock) set(t time.Time)  { c.ns.Store(t.UnixNano()) }
+func (c *clock) add(d time.Duration) {
+	c.ns.Add(int64(d))
+}
+
+func newRecorder(t *testing.T, s metering.HistoryStore, cfg metering.Config) *metering.Recorder {
+	t.Helper()
+	r, err := metering.NewRecorder(s, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func history(t *testing.T, h interface {
+	History(context.Context, metering.Query) ([]metering.Row, error)
+}, q metering.Query) []metering.Row {
+	t.Helper()
+	rows, err := h.History(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func sum(rows []metering.Row) metering.Counts {
+	var c metering.Counts
+	for _, r := range rows {
+		c.Add(r.Counts)
+	}
+	return c
+}
+
+var t0 = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+
+func everything(plan string, g metering.Granularity) metering.Query {
+	return metering.Query{Plan: plan, Granularity: g, From: t0.AddDate(-2, 0, 0), To: t0.AddDate(2, 0, 0)}
+}
+
+// Under 1000 goroutines recording while flushes run and the clock
+// crosses hours and days, the store ends with exactly what was recorded,
+// in the hourly and in the daily rows.
+func TestRecorderExactUnderConcurrency(t *testing.T) {
+	store := &metering.MemoryHistory{}
+	clk := newClock(t0.Add(23 * time.Hour))
+	rec := newRecorder(t, store, metering.Config{Now: clk.now})
+	const goroutines, events, keys = 1000, 200, 37
+	var want [keys]metering.Counts
+	var wantMu sync.Mutex
+	stop := make(chan struct{})
+	flushed := make(chan error)
+	go func() { // flush and move the clock on while recording
+		var err error
+		for {
+			select {
+			case <-stop:
+				flushed <- err
+				return
+			default:
+			}
+			clk.add(7 * time.Minute)
+			err = errors.Join(err, rec.Flush(ctx))
+		}
+	}()
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			var mine [keys]metering.Counts
+			for i := range events {
+				k := (g + i) % keys
+				c := metering.Counts{Requests: 1, Units: int64(1 + i%5), Overage: int64(i % 2), RefusedRate: int64(i % 3 / 2), RefusedQuota: int64(i % 7 / 6)}
+				rec.RecordAt(clk.now(), "usagePlan-exact", fmt.Sprintf("AKID%02d", k), nil, c)
+				mine[k].Add(c)
+			}
+			wantMu.Lock()
+			for k := range mine {
+				want[k].Add(mine[k])
+			}
+			wantMu.Unlock()
+		})
+	}
+	wg.Wait()
+	close(stop)
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []metering.Granularity{metering.Hour, metering.Day} {
+		rows := history(t, store, everything("usagePlan-exact", g))
+		var total metering.Counts
+		for k := range keys {
+			q := everything("usagePlan-exact", g)
+			q.Keys = []string{fmt.Sprintf("AKID%02d", k)}
+			if got := sum(history(t, store, q)); got != want[k] {
+				t.Errorf("%s rows of key %d sum to %+v, recorded %+v", g, k, got, want[k])
+			}
+			total.Add(want[k])
+		}
+		if got := sum(rows); got != total {
+			t.Errorf("%s rows sum to %+v, recorded %+v", g, got, total)
+		}
+		if total.Units == 0 || len(rows) < 2*keys {
+			t.Fatalf("%s: %d rows, %+v: the test did not cross an hour", g, len(rows), total)
+		}
+	}
+}
+
+// Daily rows follow the plan's time zone: the days on which New York's
+// clocks change hold 23 and 25 hours of data; hourly rows stay UTC.
+func TestRecorderDSTDays(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		day      time.Time // local midnight of the day of the change
+		hours    int
+		startUTC string
+	}{
+		{"spring forward", time.Date(2026, 3, 8, 0, 0, 0, 0, ny), 23, "2026-03-08 05:00:00"},
+		{"fall back", time.Date(2026, 11, 1, 0, 0, 0, 0, ny), 25, "2026-11-01 04:00:00"},
+		{"ordinary day", time.Date(2026, 6, 1, 0, 0, 0, 0, ny), 24, "2026-06-01 04:00:00"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := &metering.MemoryHistory{}
+			end := tc.day.Add(48 * time.Hour)
+			rec := newRecorder(t, store, metering.Config{Now: func() time.Time { return end }})
+			// One request at the middle of every UTC hour from a day
+			// before to a day after.
+			from := tc.day.Add(-24 * time.Hour).Truncate(time.Hour)
+			for at := from.Add(30 * time.Minute); at.Before(end); at = at.Add(time.Hour) {
+				rec.RecordAt(at, "usagePlan-ny", "AKIDa", ny, metering.Counts{Requests: 1, Units: 1})
+			}
+			if err := rec.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			q := metering.Query{Plan: "usagePlan-ny", Granularity: metering.Day, From: tc.day, To: tc.day.Add(time.Hour)}
+			rows := history(t, store, q)
+			if len(rows) != 1 {
+				t.Fatalf("%d daily rows start at %v, want 1", len(rows), tc.day)
+			}
+			if got := metering.FormatTime(rows[0].Start); got != tc.startUTC || rows[0].Requests != int64(tc.hours) {
+				t.Fatalf("day row starts %s with %d requests, want %s with %d", got, rows[0].Requests, tc.startUTC, tc.hours)
+			}
+			hours := history(t, store, metering.Query{Plan: "usagePlan-ny", Granularity: metering.Hour, From: tc.day, To: tc.day.AddDate(0, 0, 1)})
+			if len(hours) != tc.hours {
+				t.Fatalf("%d hourly rows in the day, want %d", len(hours), tc.hours)
+			}
+			for _, h := range hours {
+				if h.Start.Minute() != 0 || h.Start.Second() != 0 {
+					t.Fatalf("hourly row starts at %v", h.Start)
+				}
+			}
+		})
+	}
+}
+
+// A flush writes one batch of at most two rows per (plan, key) recorded
+// in the interval, however many requests there were, and nothing for
+// an idle interval.
+func TestRecorderWritesBoundedByActivePairs(t *testing.T) {
+	store := &countingStore{}
+	at := t0.Add(10 * time.Minute)
+	rec := newRecorder(t, store, metering.Config{Now: func() time.Time { return at }})
+	for i := range 100_000 {
+		rec.RecordAt(at, "usagePlan-a", fmt.Sprintf("AKID%03d", i%100), nil, metering.Counts{Requests: 1, Units: 1})
+	}
+	if err := rec.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c, r := store.calls.Load(), store.rows.Load(); c != 1 || r != 200 {
+		t.Fatalf("first flush: %d calls, %d rows; want 1 call of 200 rows (100 keys, hour and day)", c, r)
+	}
+	if err := rec.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := store.calls.Load(); c != 1 {
+		t.Fatalf("an idle interval wrote: %d calls", c)
+	}
+	if got := sum(history(t, store, everything("usagePlan-a", metering.Hour))); got.Requests != 100_000 {
+		t.Fatalf("stored %d requests, want 100000", got.Requests)
+	}
+}
+
+// Over 500 simulated days of traffic, with a flush every hour, the
+// store never holds more than the retention allows and keeps all of it.
+func TestRecorderRetentionBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		retention metering.Retention
+		hourRows  int // per key, at most
+		dayRows   int
+	}{
+		{"default", metering.Retention{}, 31*24 + 1, 400 + 1},
+		{"configured", metering.Retention{Hour: 48 * time.Hour, Day: 10 * 24 * time.Hour}, 48 + 1, 10 + 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const keys = 5
+			store := &metering.MemoryHistory{}
+			clk := newClock(t0)
+			rec := newRecorder(t, store, metering.Config{Now: clk.now, Retention: tc.retention})
+			bound, peak := keys*(tc.hourRows+tc.dayRows), 0
+			for h := range 500 * 24 {
+				clk.set(t0.Add(time.Duration(h)*time.Hour + 30*time.Minute))
+				for k := range keys {
+					rec.Record("usagePlan-r", fmt.Sprintf("AKID%d", k), nil, metering.Counts{Requests: 1, Units: 1})
+				}
+				if err := rec.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+				peak = max(peak, store.Len())
+			}
+			if peak > bound {
+				t.Fatalf("the store held up to %d rows; retention bounds it at %d", peak, bound)
+			}
+			now := clk.now()
+			for _, g := range []metering.Granularity{metering.Hour, metering.Day} {
+				keep := tc.retention.Hour
+				if g == metering.Day {
+					keep = tc.retention.Day
+				}
+				if keep == 0 {
+					keep = map[metering.Granularity]time.Duration{metering.Hour: metering.DefaultHourRetention, metering.Day: metering.DefaultDayRetention}[g]
+				}
+				rows := history(t, store, everything("usagePlan-r", g))
+				oldest := rows[0].Start
+				for _, r := range rows {
+					if r.Start.Before(oldest) {
+						oldest = r.Start
+					}
+				}
+				if oldest.Before(now.Add(-keep)) || oldest.After(now.Add(-keep).Add(24*time.Hour)) {
+					t.Errorf("%s: the oldest row starts %v; with a retention of %v at %v it should be the first kept", g, oldest, keep, now)
+				}
+			}
+		})
+	}
+}
+
+// A failed write keeps the rows: the next flush writes them, summed
+// with what came meanwhile, and nothing is counted twice.
+func TestRecorderKeepsRowsWhenTheStoreFails(t *testing.T) {
+	store := &countingStore{}
+	at := t0.Add(time.Minute)
+	rec := newRecorder(t, store, metering.Config{MaxPending: 3, Now: func() time.Time { return at }})
+	rec.RecordAt(at, "usagePlan-a", "AKIDa", nil, metering.Counts{Requests: 1, Units: 2})
+	store.fail.Store(true)
+	if err := rec.Flush(ctx); err == nil {
+		t.Fatal("Flush reported no error from a failing store")
+	}
+	rec.RecordAt(at, "usagePlan-a", "AKIDa", nil, metering.Counts{Requests: 1, Units: 3})
+	rec.RecordAt(at.Add(time.Hour), "usagePlan-a", "AKIDa", nil, metering.Counts{Units: 4})
+	// Held rows are visible before they are written.
+	if got := sum(history(t, rec, everything("usagePlan-a", metering.Hour))); got != (metering.Counts{Requests: 2, Units: 9}) {
+		t.Fatalf("History while the store fails: %+v", got)
+	}
+	store.fail.Store(false)
+	if err := rec.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := sum(history(t, store, everything("usagePlan-a", metering.Hour))); got != (metering.Counts{Requests: 2, Units: 9}) {
+		t.Fatalf("stored after the retry: %+v, want 2 requests and 9 units", got)
+	}
+	if got := sum(history(t, store, everything("usagePlan-a", metering.Day))); got != (metering.Counts{Requests: 2, Units: 9}) {
+		t.Fatalf("stored daily after the retry: %+v", got)
+	}
+	// Past MaxPending, rows are dropped and the error says so.
+	store.fail.Store(true)
+	for k := range 5 {
+		rec.RecordAt(at, "usagePlan-a", fmt.Sprintf("AKID%d", k), nil, metering.Counts{Requests: 1})
+	}
+	if err := rec.Flush(ctx); err == nil || !strings.Contains(err.Error(), "7 rows dropped") {
+		t.Fatalf("Flush over MaxPending: %v, want 7 rows dropped", err)
+	}
+}
+
+// History adds what the Recorder holds to what the store has, and the
+// figures do not change when it is written.
+func TestRecorderHistoryIncludesUnwritten(t *testing.T) {
+	store := &metering.MemoryHistory{}
+	at := t0.Add(time.Minute)
+	rec := newRecorder(t, store, metering.Config{Now: func() time.Time { return at }})
+	rec.RecordAt(at, "usagePlan-a", "AKIDa", nil, metering.Counts{Requests: 1, Units: 1})
+	if err := rec.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec.RecordAt(at, "usagePlan-a", "AKIDa", nil, metering.Counts{Requests: 1, Units: 5})
+	rec.RecordAt(at, "usagePlan-a", "AKIDb", nil, metering.Counts{RefusedRate: 1})
+	rec.RecordAt(at, "usagePlan-other", "AKIDa", nil, metering.Counts{RefusedQuota: 1})
+	q := everything("usagePlan-a", metering.Hour)
+	before := history(t, rec, q)
+	want := []metering.Counts{{Requests: 2, Units: 6}, {RefusedRate: 1}}
+	if len(before) != 2 || before[0].Counts != want[0] || before[1].Counts != want[1] {
+		t.Fatalf("History before the flush: %+v", before)
+	}
+	q.Keys = []string{"AKIDb"}
+	if got := history(t, rec, q); len(got) != 1 || got[0].Key != "AKIDb" {
+		t.Fatalf("History of AKIDb: %+v", got)
+	}
+	q.Keys = nil
+	if err := rec.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := history(t, rec, q)
+	if len(after) != 2 || after[0].Counts != want[0] || after[1].Counts != want[1] {
+		t.Fatalf("History after the flush: %+v", after)
+	}
+	if _, err := rec.History(ctx, metering.Query{Plan: "usagePlan-a", Granularity: metering.Hour, From: t0, To: t0}); !errors.Is(err, metering.ErrTimeRange) {
+		t.Fatalf("an empty range: %v", err)
+	}
+}
+
+// Start flushes every interval; Close stops it and writes the rest.
+func TestRecorderStartAndClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &countingStore{}
+		var errs atomic.Int64
+		rec := newRecorder(t, store, metering.Config{FlushInterval: time.Second, OnError: func(error) { errs.Add(1) }})
+		rec.Start()
+		rec.Start() // idempotent
+		rec.Record("usagePlan-a", "AKIDa", nil, metering.Counts{Requests: 1})
+		time.Sleep(1500 * time.Millisecond) // the bubble's clock
+		synctest.Wait()
+		if store.calls.Load() != 1 {
+			t.Fatalf("after one interval: %d writes, want 1", store.calls.Load())
+		}
+		store.fail.Store(true)
+		rec.Record("usagePlan-a", "AKIDa", nil, metering.Counts{Requests: 1})
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if errs.Load() != 1 {
+			t.Fatalf("OnError was called %d times for a failed flush, want 1", errs.Load())
+		}
+		store.fail.Store(false)
+		rec.Record("usagePlan-a", "AKIDa", nil, metering.Counts{Requests: 1})
+		if err := rec.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := rec.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		q := metering.Query{Plan: "usagePlan-a", Granularity: metering.Hour, From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Hour)}
+		if got := sum(history(t, store, q)); got.Requests != 3 {
+			t.Fatalf("after Close the store holds %d requests, want 3", got.Requests)
+		}
+	})
+}
+
+func TestNewRecorderRefusesBadConfig(t *testing.T) {
+	for name, cfg := range map[string]metering.Config{
+		"negative interval":     {FlushInterval: -1},
+		"negative pending":      {MaxPending: -1},
+		"hourly under an hour":  {Retention: metering.Retention{Hour: time.Minute}},
+		"daily under a day":     {Retention: metering.Retention{Day: time.Hour}},
+		"negative day retained": {Retention: metering.Retention{Day: -time.Hour}},
+	} {
+		if _, err := metering.NewRecorder(&metering.MemoryHistory{}, cfg); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := metering.NewRecorder(nil, metering.Config{}); err == nil {
+		t.Error("a nil store: accepted")
+	}
+}
+
+// An event whose hour (or day) is over when it is recorded — its
+// goroutine read the clock before the boundary and took the lock after
+// another's event past it — goes to its own hour and day, and the
+// current ones go on.
+func TestRecorderLateEvents(t *testing.T) {
+	store := &countingStore{}
+	at := t0.Add(23*time.Hour + 59*time.Minute)
+	rec := newRecorder(t, store, metering.Config{Now: func() time.Time { return at }})
+	one := metering.Counts{Requests: 1, Units: 1}
+	rec.RecordAt(at, "usagePlan-a", "AKIDa", nil, one)                    // 23:59
+	rec.RecordAt(at.Add(2*time.Minute), "usagePlan-a", "AKIDa", nil, one) // 00:01, the next day
+	for range 100 {
+		rec.RecordAt(at.Add(30*time.Second), "usagePlan-a", "AKIDa", nil, one) // 23:59:30, late
+	}
+	rec.RecordAt(at.Add(3*time.Minute), "usagePlan-a", "AKIDa", nil, one) // 00:02
+	if err := rec.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := store.rows.Load(); n != 4 {
+		t.Fatalf("the flush wrote %d rows, want 4 (two hours, two days)", n)
+	}
+	for _, g := range []metering.Granularity{metering.Hour, metering.Day} {
+		rows := history(t, store, everything("usagePlan-a", g))
+		if len(rows) != 2 || rows[0].Requests != 101 || rows[1].Requests != 2 || !rows[1].Start.Equal(t0.Add(24*time.Hour)) {
+			t.Fatalf("%s rows: %+v", g, rows)
+		}
+	}
+}
+
+// partialStore writes the first row of each batch and fails the rest
+// with a PartialWriteError, once.
+type partialStore struct {
+	metering.MemoryHistory
+	failed bool
+}
+
+func (s *partialStore) AddHistory(ctx context.Context, rows []metering.Row) error {
+	if s.failed || len(rows) < 2 {
+		return s.MemoryHistory.AddHistory(ctx, rows)
+	}
+	s.failed = true
+	if err := s.MemoryHistory.AddHistory(ctx, rows[:1]); err != nil {
+		return err
+	}
+	return &metering.PartialWriteError{Written: 1, Err: errors.New("connection lost")}
+}
+
+// After a partial write, the next flush writes only the rows that were
+// not: nothing is counted twice.
+func TestRecorderRetriesOnlyUnwrittenRows(t *testing.T) {
+	store := &partialStore{}
+	at := t0.Add(time.Minute)
+	rec := newRecorder(t, store, metering.Config{Now: func() time.Time { return at }})
+	rec.RecordAt(at, "usagePlan-a", "AKIDa", nil, metering.Counts{Requests: 1, Units: 1})
+	rec.RecordAt(at, "usagePlan-a", "AKIDb", nil, metering.Counts{Requests: 1, Units: 1})
+	err := rec.Flush(ctx)
+	if pw := (*metering.PartialWriteError)(nil); !errors.As(err, &pw) || pw.Written != 1 {
+		t.Fatalf("first flush: %v", err)
+	}
+	if err := rec.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []metering.Granularity{metering.Hour, metering.Day} {
+		if got := sum(history(t, store, everything("usagePlan-a", g))); got != (metering.Counts{Requests: 2, Units: 2}) {
+			t.Fatalf("%s rows after the retry: %+v, want 2 requests", g, got)
+		}
+	}
+}

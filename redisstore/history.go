@@ -1,0 +1,352 @@
+package redisstore
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/planguard/planguard/limiter"
+	"github.com/planguard/planguard/metering"
+)
+
+var _ metering.HistoryStore = (*Store)(nil)
+
+// The usage history is kept in three kinds of keys:
+//
+//   - per (plan, key, granularity), a hash in the (plan, key)'s hash
+//     slot, "<tag>:h:hour" or "<tag>:h:day", with a field per row and
+//     count, "<start>/<i>" (start in Unix seconds; i 0 to 4: requests,
+//     units, overage, refused rate, refused quota) written by HINCRBY;
+//   - per (plan, granularity), an index of the plan's keys, a sorted set
+//     "<prefix>{<plan>}:h:hour" whose scores are each key's oldest row
+//     start, so that pruning visits only keys that have rows to prune;
+//   - "<prefix>h:plans", the set of plans with history.
+//
+// A history write is a round trip per 1,000 rows (a MULTI/EXEC
+// transaction on a single server), queries read the index and then the hashes in pipelines, and
+// pruning (the Recorder's, hourly) deletes the fields of rows before the
+// bound with a script per hash whose index score is before it.
+
+// historyCounts is the number of counts per row, in the order of the
+// fields' suffixes.
+const historyCounts = 5
+
+func countsOf(c metering.Counts) [historyCounts]int64 {
+	return [historyCounts]int64{c.Requests, c.Units, c.Overage, c.RefusedRate, c.RefusedQuota}
+}
+
+func setCount(c *metering.Counts, i int, n int64) {
+	switch i {
+	case 0:
+		c.Requests = n
+	case 1:
+		c.Units = n
+	case 2:
+		c.Overage = n
+	case 3:
+		c.RefusedRate = n
+	case 4:
+		c.RefusedQuota = n
+	}
+}
+
+func granularityName(g metering.Granularity) string {
+	if g == metering.Day {
+		return "day"
+	}
+	return "hour"
+}
+
+func (s *Store) historyKey(plan, key string, g metering.Granularity) string {
+	return s.tag(plan, key) + ":h:" + granularityName(g)
+}
+
+func (s *Store) historyIndex(plan string, g metering.Granularity) string {
+	return s.prefix + "{" + strconv.Itoa(len(plan)) + ":" + plan + "}:h:" + granularityName(g)
+}
+
+func (s *Store) historyPlans() string { return s.prefix + "h:plans" }
+
+func (s *Store) closed() bool {
+	s.batch.mu.Lock()
+	defer s.batch.mu.Unlock()
+	return s.batch.closed
+}
+
+// pipelined runs fn's commands in one round trip: a MULTI/EXEC
+// transaction on a single server (all or nothing), a pipeline on a Ring
+// or Cluster (whose keys span servers).
+func (s *Store) pipelined(ctx context.Context, fn func(redis.Pipeliner) error) error {
+	if _, single := s.rdb.(*redis.Client); single {
+		_, err := s.rdb.TxPipelined(ctx, fn)
+		return err
+	}
+	_, err := s.rdb.Pipelined(ctx, fn)
+	return err
+}
+
+func (s *Store) historyErr(err error) error {
+	if errors.Is(err, redis.ErrClosed) {
+		return limiter.ErrStoreClosed
+	}
+	return err
+}
+
+// historyWriteBatch bounds the rows of one write: a flush of many keys
+// is written in transactions of this many rows, so that no EXEC holds a
+// Redis that also answers requests for long.
+var historyWriteBatch = 1000
+
+// AddHistory implements metering.HistoryStore: one round trip per
+// historyWriteBatch rows (one for a batch of up to 500 keys' hour and
+// day rows). On a single server each round trip is a MULTI/EXEC
+// transaction: when one fails, the rows before it were added and the
+// error is a metering.PartialWriteError saying how many; the failed one
+// added nothing, unless its reply was lost (a timeout: it may have been
+// applied) or a command failed at run time (a key of another type in
+// its place), which Redis does not roll back. On a Ring or Cluster a
+// round trip is a pipeline across servers and may be applied in part.
+func (s *Store) AddHistory(ctx context.Context, rows []metering.Row) error {
+	if err := metering.CheckRows(rows); err != nil {
+		return err
+	}
+	if s.closed() {
+		return limiter.ErrStoreClosed
+	}
+	written := 0
+	for chunk := range slices.Chunk(rows, historyWriteBatch) {
+		if err := s.addHistory(ctx, chunk); err != nil {
+			err = s.historyErr(err)
+			if written > 0 {
+				return &metering.PartialWriteError{Written: written, Err: err}
+			}
+			return err
+		}
+		written += len(chunk)
+	}
+	return nil
+}
+
+func (s *Store) addHistory(ctx context.Context, rows []metering.Row) error {
+	plans := map[string]bool{}
+	return s.pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, r := range rows {
+			k := s.historyKey(r.Plan, r.Key, r.Granularity)
+			start := r.Start.Unix()
+			field := strconv.FormatInt(start, 10) + "/"
+			wrote := false
+			for i, n := range countsOf(r.Counts) {
+				if n != 0 || !wrote && i == historyCounts-1 {
+					p.HIncrBy(ctx, k, field+strconv.Itoa(i), n)
+					wrote = true
+				}
+			}
+			p.ZAddLT(ctx, s.historyIndex(r.Plan, r.Granularity), redis.Z{Score: float64(start), Member: r.Key})
+			if !plans[r.Plan] {
+				plans[r.Plan] = true
+				p.SAdd(ctx, s.historyPlans(), r.Plan)
+			}
+		}
+		return nil
+	})
+}
+
+// historyReadBatch bounds the hashes one pipeline reads.
+const historyReadBatch = 500
+
+// History implements metering.HistoryStore: the plan's index (when q
+// names no keys), then the keys' hashes, in pipelines of
+// historyReadBatch.
+func (s *Store) History(ctx context.Context, q metering.Query) ([]metering.Row, error) {
+	if err := q.Check(); err != nil {
+		return nil, err
+	}
+	if s.closed() {
+		return nil, limiter.ErrStoreClosed
+	}
+	keys := slices.Clone(q.Keys)
+	if len(keys) == 0 {
+		var err error
+		if keys, err = s.rdb.ZRange(ctx, s.historyIndex(q.Plan, q.Granularity), 0, -1).Result(); err != nil {
+			return nil, s.historyErr(err)
+		}
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	from, to := q.From.Unix(), q.To.Unix()
+	var out []metering.Row
+	for chunk := range slices.Chunk(keys, historyReadBatch) {
+		cmds := make([]*redis.MapStringStringCmd, len(chunk))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, key := range chunk {
+				cmds[i] = p.HGetAll(ctx, s.historyKey(q.Plan, key, q.Granularity))
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, s.historyErr(err)
+		}
+		for i, key := range chunk {
+			rows := map[int64]*metering.Counts{}
+			for f, v := range cmds[i].Val() {
+				start, idx, n, err := parseHistoryField(f, v)
+				if err != nil {
+					return nil, fmt.Errorf("redisstore: history of %s/%s: %w", q.Plan, key, err)
+				}
+				if start < from || start >= to {
+					continue
+				}
+				c := rows[start]
+				if c == nil {
+					c = &metering.Counts{}
+					rows[start] = c
+				}
+				setCount(c, idx, n)
+			}
+			for start, c := range rows {
+				out = append(out, metering.Row{Plan: q.Plan, Key: key, Granularity: q.Granularity, Start: time.Unix(start, 0).UTC(), Counts: *c})
+			}
+		}
+	}
+	metering.SortRows(out)
+	return out, nil
+}
+
+func parseHistoryField(f, v string) (start int64, idx int, n int64, err error) {
+	s, i, ok := strings.Cut(f, "/")
+	start, err1 := strconv.ParseInt(s, 10, 64)
+	idx, err2 := strconv.Atoi(i)
+	n, err3 := strconv.ParseInt(v, 10, 64)
+	if !ok || err1 != nil || err2 != nil || err3 != nil || idx < 0 || idx >= historyCounts {
+		return 0, 0, 0, fmt.Errorf("malformed field %q = %q", f, v)
+	}
+	return start, idx, n, nil
+}
+
+//go:embed history_prune.lua
+var historyPruneSource string
+
+// PruneHistory implements metering.HistoryStore. For each plan with
+// history, it reads from the plan's index the keys whose oldest row is
+// before `before`, deletes those rows (a script per hash, in pipelines)
+// and updates the index: a key left with no rows leaves it.
+func (s *Store) PruneHistory(ctx context.Context, g metering.Granularity, before time.Time) error {
+	if !g.Valid() {
+		return fmt.Errorf("redisstore: granularity %d is not Hour or Day", g)
+	}
+	if s.closed() {
+		return limiter.ErrStoreClosed
+	}
+	plans, err := s.rdb.SMembers(ctx, s.historyPlans()).Result()
+	if err != nil {
+		return s.historyErr(err)
+	}
+	b := before.Unix()
+	for _, plan := range plans {
+		if err := s.prunePlan(ctx, plan, g, b); err != nil {
+			return s.historyErr(err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) prunePlan(ctx context.Context, plan string, g metering.Granularity, before int64) error {
+	index := s.historyIndex(plan, g)
+	keys, err := s.rdb.ZRangeByScore(ctx, index, &redis.ZRangeBy{Min: "-inf", Max: "(" + strconv.FormatInt(before, 10)}).Result()
+	if err != nil {
+		return err
+	}
+	for chunk := range slices.Chunk(keys, historyReadBatch) {
+		cmds := make([]*redis.Cmd, len(chunk))
+		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, key := range chunk {
+				cmds[i] = p.Eval(ctx, historyPruneSource, []string{s.historyKey(plan, key, g)}, before)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		// Keys left empty leave the index; one whose hash a concurrent
+		// write has filled again meanwhile is put back.
+		var emptied []string
+		if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, key := range chunk {
+				oldest, err := cmds[i].Int64Slice()
+				if err != nil {
+					return err
+				}
+				if len(oldest) == 0 {
+					p.ZRem(ctx, index, key)
+					emptied = append(emptied, key)
+					continue
+				}
+				p.ZAddXX(ctx, index, redis.Z{Score: float64(oldest[0]), Member: key})
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if len(emptied) > 0 {
+			exists := make([]*redis.IntCmd, len(emptied))
+			if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for i, key := range emptied {
+					exists[i] = p.Exists(ctx, s.historyKey(plan, key, g))
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			for i, key := range emptied {
+				if exists[i].Val() > 0 {
+					if err := s.rdb.ZAddLT(ctx, index, redis.Z{Score: float64(before), Member: key}).Err(); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	return s.dropEmptyPlan(ctx, plan)
+}
+
+// dropEmptyPlan removes plan from the set of plans once neither of its
+// indexes has a key; a plan a concurrent write has added a key to
+// meanwhile is put back.
+func (s *Store) dropEmptyPlan(ctx context.Context, plan string) error {
+	for _, g := range []metering.Granularity{metering.Hour, metering.Day} {
+		if n, err := s.rdb.ZCard(ctx, s.historyIndex(plan, g)).Result(); err != nil || n > 0 {
+			return err
+		}
+	}
+	if err := s.rdb.SRem(ctx, s.historyPlans(), plan).Err(); err != nil {
+		return err
+	}
+	for _, g := range []metering.Granularity{metering.Hour, metering.Day} {
+		if n, err := s.rdb.ZCard(ctx, s.historyIndex(plan, g)).Result(); err != nil || n > 0 {
+			if err == nil {
+				err = s.rdb.SAdd(ctx, s.historyPlans(), plan).Err()
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// HistoryPlans implements metering.HistoryStore.
+func (s *Store) HistoryPlans(ctx context.Context) ([]string, error) {
+	if s.closed() {
+		return nil, limiter.ErrStoreClosed
+	}
+	plans, err := s.rdb.SMembers(ctx, s.historyPlans()).Result()
+	if err != nil {
+		return nil, s.historyErr(err)
+	}
+	slices.Sort(plans)
+	return plans, nil
+}
