@@ -348,3 +348,7 @@ func journalCrashChild(path string) {
 		fmt.Println(rev)
 	}
 }
+
+func BenchmarkJournal(b *testing.B) {
+	journaltest.Benchmark(b, func(b *testing.B) usageplan.Journal { j, _ := openTempJournal(b); return j })
+}

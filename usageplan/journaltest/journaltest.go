@@ -454,3 +454,41 @@ func testClose(t *testing.T, j usageplan.Journal) {
 	}
 	_ = j.Close() // a second Close must not panic
 }
+
+// Benchmark measures an engine's throughput: Append, one revision after
+// another from one goroutine (each b.N is one committed entry), and Read,
+// 100 entries per call (each b.N is one call). Entries are 200 bytes, the
+// size of a typical change.
+func Benchmark(b *testing.B, open func(b *testing.B) usageplan.Journal) {
+	entry := bytes.Repeat([]byte("x"), 200)
+	ctx := context.Background()
+	b.Run("Append", func(b *testing.B) {
+		j := open(b)
+		b.ReportAllocs()
+		rev := uint64(0)
+		for b.Loop() {
+			rev++
+			if err := j.Append(ctx, rev, entry); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Read100", func(b *testing.B) {
+		j := open(b)
+		const held = 1000
+		for rev := uint64(1); rev <= held; rev++ {
+			if err := j.Append(ctx, rev, entry); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportAllocs()
+		after := uint64(0)
+		for b.Loop() {
+			es, err := j.Read(ctx, after, 100)
+			if err != nil || len(es) != 100 {
+				b.Fatalf("Read(%d): %d entries, %v", after, len(es), err)
+			}
+			after = (after + 100) % held
+		}
+	})
+}

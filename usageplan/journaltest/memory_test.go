@@ -14,3 +14,7 @@ func TestMemoryJournal(t *testing.T) {
 		return j
 	})
 }
+
+func BenchmarkMemoryJournal(b *testing.B) {
+	journaltest.Benchmark(b, func(*testing.B) usageplan.Journal { return usageplan.NewMemoryJournal() })
+}
