@@ -70,7 +70,11 @@ func readMeta(f io.ReaderAt, off int64) (meta, bool) {
 // preflight checks, before bbolt maps the file, that its newest valid
 // meta page describes a file that is all there: bbolt would otherwise
 // read past its end (SIGBUS) or start an empty file afresh.
-func preflight(path string) error {
+func preflight(path string) error { return preflightAs(path, corrupt) }
+
+// preflightAs is preflight reporting a bad file with corrupt (each kind
+// of file gives its own advice).
+func preflightAs(path string, corrupt func(path, found string) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("boltstore: %w", err)

@@ -29,8 +29,10 @@
 //
 // SIGINT or SIGTERM shut it down gracefully: in-flight requests finish
 // (within -shutdown-timeout), unused quota leases go back and the store is
-// closed. SIGHUP is logged and otherwise ignored: reloading the config is
-// not supported yet, and the signal must not kill the server.
+// closed. SIGHUP re-reads -config and applies the difference atomically,
+// keeping consumed quota, and logs what changed; an invalid file changes
+// nothing (every problem is logged) and the server keeps serving what it
+// served.
 package main
 
 import (
@@ -325,7 +327,7 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 			}
 			return err
 		case <-hup:
-			log.Warn("SIGHUP: reloading the config is not supported yet; still serving the config loaded at start-up", "config", o.configPath)
+			reloadConfig(reg, o.configPath, log)
 			continue
 		case <-ctx.Done():
 		}

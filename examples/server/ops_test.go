@@ -341,9 +341,9 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// A real process: SIGHUP neither kills it nor stops it serving (reload
-// is not supported yet, and it says so); SIGTERM then stops it
-// gracefully, exit status 0.
+// A real process: SIGHUP neither kills it nor stops it serving (it
+// reloads the config, and says so); SIGTERM then stops it gracefully,
+// exit status 0.
 func TestSignalsOnARealProcess(t *testing.T) {
 	bin := buildServer(t)
 	addr := freeAddr(t)
