@@ -2,6 +2,7 @@ package usageplan
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,10 +112,12 @@ func LoadConfig(r io.Reader, opts Options) (*Registry, error) {
 	return reg, nil
 }
 
-// Load replaces the registry's whole state with the config read from r,
-// atomically: on any problem the registry is unchanged. Entities whose ID
-// existed before keep their creation time, and their modification time if
-// they did not change.
+// Load makes the registry hold the config read from r: it applies the
+// difference between the two as one revision of typed changes
+// (atomically: on any problem the registry is unchanged), and nothing
+// when the config holds what the registry holds. Entities whose ID
+// existed before keep their creation time, and their modification time
+// if they did not change; keys that stay keep their consumed quota.
 func (r *Registry) Load(rd io.Reader) error {
 	data, err := io.ReadAll(rd)
 	if err != nil {
@@ -124,12 +127,21 @@ func (r *Registry) Load(rd io.Reader) error {
 	if cfg == nil {
 		return ps.err()
 	}
-	return r.Apply(cfg, ps.list...)
+	return r.ApplyConfig(cfg, ps.list...)
 }
 
-// Apply replaces the registry's whole state with cfg, as Load does.
-// extra problems (from decoding) are reported along with cfg's own.
-func (r *Registry) Apply(cfg *Config, extra ...Problem) error {
+// ApplyConfig makes the registry hold cfg, as Load does. extra problems
+// (from decoding) are reported along with cfg's own.
+func (r *Registry) ApplyConfig(cfg *Config, extra ...Problem) error {
+	_, err := r.ApplyConfigContext(context.Background(), cfg, extra...)
+	return err
+}
+
+// ApplyConfigContext is ApplyConfig with a context, returning the
+// revision the registry is at afterwards: a new one holding every
+// difference between the registry and cfg as typed changes (see Diff),
+// or the current one when cfg holds what the registry holds.
+func (r *Registry) ApplyConfigContext(ctx context.Context, cfg *Config, extra ...Problem) (uint64, error) {
 	ps := &problems{list: extra}
 	m, skip := r.fromConfig(cfg, ps)
 	m = m.clone()        // the registry keeps none of the caller's slices
@@ -149,17 +161,9 @@ func (r *Registry) Apply(cfg *Config, extra ...Problem) error {
 		}
 	}
 	if len(ps.list) > 0 {
-		return ps.err()
+		return 0, ps.err()
 	}
-
-	if err := r.forget(r.Snapshot(), droppedKeys(r.Snapshot().m, m)); err != nil {
-		return err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	old := r.cur.Load()
-	stamp(old.m, m, r.opts.now())
-	return r.publish(m, old.version+1, nil)
+	return r.commit(ctx, commitAt{}, func(cur *Snapshot) ([]Change, error) { return diff(cur.m, m), nil })
 }
 
 // decodeConfig parses data strictly, in one pass over the document. It
@@ -452,30 +456,4 @@ func (r *Registry) Export(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r.Snapshot().Config())
-}
-
-// stamp sets the created and modified times of m's keys and plans: kept
-// from old for an unchanged entity, Created kept and Modified now for a
-// changed one, both now for a new one.
-func stamp(old, m *model, now time.Time) {
-	for i := range m.keys {
-		k := &m.keys[i]
-		k.Created, k.Modified = now, now
-		if j := find(old.keys, k.ID, keyID); j >= 0 {
-			k.Created = old.keys[j].Created
-			if sameKey(old.keys[j], *k) {
-				k.Modified = old.keys[j].Modified
-			}
-		}
-	}
-	for i := range m.plans {
-		p := &m.plans[i]
-		p.Created, p.Modified = now, now
-		if j := find(old.plans, p.ID, planID); j >= 0 {
-			p.Created = old.plans[j].Created
-			if samePlan(old.plans[j], *p) {
-				p.Modified = old.plans[j].Modified
-			}
-		}
-	}
 }

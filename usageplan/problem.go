@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/planguard/planguard/binding"
 )
 
 // Problem is one thing wrong with a configuration or a change: where
@@ -46,10 +48,24 @@ func (e *ValidationError) Error() string {
 	return strings.Join(lines, "\n")
 }
 
+// Unwrap returns ErrInvalid, ErrConflict when a problem is a binding
+// conflict (a *binding.Conflict or *binding.MixedScopeError), and every
+// problem's error.
 func (e *ValidationError) Unwrap() []error {
-	errs := make([]error, len(e.Problems))
-	for i, p := range e.Problems {
-		errs[i] = p.Err
+	errs := make([]error, 0, len(e.Problems)+2)
+	errs = append(errs, ErrInvalid)
+	for _, p := range e.Problems {
+		var (
+			cf    *binding.Conflict
+			mixed *binding.MixedScopeError
+		)
+		if errors.As(p.Err, &cf) || errors.As(p.Err, &mixed) {
+			errs = append(errs, ErrConflict)
+			break
+		}
+	}
+	for _, p := range e.Problems {
+		errs = append(errs, p.Err)
 	}
 	return errs
 }
@@ -61,15 +77,6 @@ type FieldError struct {
 }
 
 func (e *FieldError) Error() string { return e.Field + " " + e.Reason }
-
-// Sentinel errors of the registry. Test with errors.Is.
-var (
-	ErrNotFound = errors.New("usageplan: not found")
-	ErrExists   = errors.New("usageplan: already exists")
-	// ErrInUse: a plan bound to an environment, or a service bound by a
-	// plan, cannot be deleted.
-	ErrInUse = errors.New("usageplan: in use")
-)
 
 // problems collects Problems under a path prefix.
 type problems struct {

@@ -18,7 +18,7 @@ import (
 // snapshot the same plan is always the same pointer.
 type Snapshot struct {
 	m        *model
-	version  uint64
+	revision uint64
 	services map[string]*Service
 	keys     map[string]*keys.Key
 	plans    map[string]*compiledPlan
@@ -31,10 +31,10 @@ type compiledPlan struct {
 	loc  *time.Location
 }
 
-func compile(m *model, c *checked, version uint64) *Snapshot {
+func compile(m *model, c *checked, revision uint64) *Snapshot {
 	s := &Snapshot{
 		m:        m,
-		version:  version,
+		revision: revision,
 		services: make(map[string]*Service, len(m.services)),
 		keys:     make(map[string]*keys.Key, len(m.keys)),
 		plans:    make(map[string]*compiledPlan, len(m.plans)),
@@ -53,9 +53,15 @@ func compile(m *model, c *checked, version uint64) *Snapshot {
 	return s
 }
 
-// Version counts the changes applied to the registry; it grows by one per
-// successful change.
-func (s *Snapshot) Version() uint64 { return s.version }
+// Revision counts the revisions applied to the registry: it grows by one
+// per successful Apply (or helper, or Load that changed something).
+// Registry.Changes lists the changes of each.
+func (s *Snapshot) Revision() uint64 { return s.revision }
+
+// Version is Revision.
+//
+// Deprecated: use Revision.
+func (s *Snapshot) Version() uint64 { return s.revision }
 
 // Services returns a copy of every service, sorted by ID.
 func (s *Snapshot) Services() []Service {
