@@ -16,6 +16,19 @@ type txn struct {
 	st      *state
 	now     time.Time
 	deleted []string // keys deleted, whose usage is forgotten
+
+	// What the changes touched, which is all finish validates.
+	structural bool            // services, or plans' settings or bindings
+	touched    map[string]bool // plans changed
+	rebound    map[string]bool // plans whose bindings changed
+	bound      []planKey       // keys bound to plans
+	ps         problems        // found while applying
+}
+
+type planKey struct{ plan, key string }
+
+func newTxn(st *state, now time.Time) *txn {
+	return &txn{st: st.begin(), now: now, touched: map[string]bool{}, rebound: map[string]bool{}}
 }
 
 func (c ServicePut) apply(tx *txn) error {
@@ -29,6 +42,7 @@ func (c ServicePut) apply(tx *txn) error {
 		}
 	}
 	tx.st.putService(s)
+	tx.structural = true
 	return nil
 }
 
@@ -40,6 +54,7 @@ func (c ServiceDeleted) apply(tx *txn) error {
 		return refuse("service", c.ID, ErrInUse, fmt.Sprintf("service %s is bound by %s", c.ID, p))
 	}
 	tx.st.deleteService(c.ID)
+	tx.structural = true
 	return nil
 }
 
@@ -135,10 +150,18 @@ func (c PlanCreated) apply(tx *txn) error {
 		return err
 	}
 	p.QuotaPeriod = orTotal(p.QuotaPeriod)
-	p.Keys = orNil(p.Keys)
 	p.Bindings = orNil(p.Bindings)
 	p.Created, p.Modified = tx.now, tx.now
-	tx.st.putPlan(p)
+	pr := tx.st.addPlan(p)
+	for i, k := range p.Keys {
+		if !tx.st.bindKey(pr, k) {
+			tx.ps.add(index("keys", i), &binding.DuplicateError{Plan: p.ID, What: "key", Value: k, Key: i})
+			continue
+		}
+		tx.bound = append(tx.bound, planKey{p.ID, k})
+	}
+	tx.structural = true
+	tx.touched[p.ID], tx.rebound[p.ID] = true, true
 	return nil
 }
 
@@ -156,19 +179,19 @@ func (tx *txn) bindable(ids []string) error {
 	return nil
 }
 
-// updatePlan applies fn to a copy of the plan id and stores it, modified
-// now.
+// updatePlan applies fn to the plan id (the txn's own copy), modified
+// now: a change of its settings or bindings.
 func (tx *txn) updatePlan(id string, fn func(p *Plan) error) error {
-	old, ok := tx.st.plan(id)
-	if !ok {
+	pr := tx.st.ownPlan(id)
+	if pr == nil {
 		return notFound("plan", id)
 	}
-	p := old.clone()
-	if err := fn(&p); err != nil {
+	if err := fn(&pr.plan); err != nil {
 		return err
 	}
-	p.Modified = tx.now
-	tx.st.putPlan(p)
+	pr.plan.Modified = tx.now
+	tx.structural = true
+	tx.touched[id] = true
 	return nil
 }
 
@@ -217,44 +240,50 @@ func (pp PlanPatch) applyTo(p *Plan) {
 }
 
 func (c PlanDeleted) apply(tx *txn) error {
-	p, ok := tx.st.plan(c.ID)
+	pr, ok := tx.st.plan(c.ID)
 	if !ok {
 		return notFound("plan", c.ID)
 	}
-	if len(p.Bindings) > 0 {
-		return refuse("plan", c.ID, ErrInUse, fmt.Sprintf("plan %s is bound to %s", c.ID, p.Bindings[0].Scope()))
+	if len(pr.plan.Bindings) > 0 {
+		return refuse("plan", c.ID, ErrInUse, fmt.Sprintf("plan %s is bound to %s", c.ID, pr.plan.Bindings[0].Scope()))
 	}
 	tx.st.deletePlan(c.ID)
+	tx.structural = true
 	return nil
 }
 
 func (c KeysBound) apply(tx *txn) error {
-	return tx.updatePlan(c.Plan, func(p *Plan) error {
-		if err := tx.bindable(c.Keys); err != nil {
-			return err
+	pr := tx.st.ownPlan(c.Plan)
+	if pr == nil {
+		return notFound("plan", c.Plan)
+	}
+	if err := tx.bindable(c.Keys); err != nil {
+		return err
+	}
+	for i, k := range c.Keys {
+		if !tx.st.bindKey(pr, k) {
+			e := refuse("key", k, ErrExists, fmt.Sprintf("plan %s binds key %s already", c.Plan, k))
+			e.Cause = &binding.DuplicateError{Plan: c.Plan, What: "key", Value: k, Key: i}
+			return e
 		}
-		for _, k := range c.Keys {
-			if slices.Contains(p.Keys, k) {
-				return refuse("key", k, ErrExists, fmt.Sprintf("plan %s binds key %s already", p.ID, k))
-			}
-		}
-		p.Keys = append(p.Keys, c.Keys...)
-		return nil
-	})
+		tx.bound = append(tx.bound, planKey{c.Plan, k})
+	}
+	pr.plan.Modified = tx.now
+	return nil
 }
 
 func (c KeysUnbound) apply(tx *txn) error {
-	return tx.updatePlan(c.Plan, func(p *Plan) error {
-		for _, k := range c.Keys {
-			i := slices.Index(p.Keys, k)
-			if i < 0 {
-				return refuse("key", k, ErrNotFound, fmt.Sprintf("plan %s does not bind key %s", p.ID, k))
-			}
-			p.Keys = slices.Delete(p.Keys, i, i+1)
+	pr := tx.st.ownPlan(c.Plan)
+	if pr == nil {
+		return notFound("plan", c.Plan)
+	}
+	for _, k := range c.Keys {
+		if !tx.st.unbindKey(pr, k) {
+			return refuse("key", k, ErrNotFound, fmt.Sprintf("plan %s does not bind key %s", c.Plan, k))
 		}
-		p.Keys = orNil(p.Keys)
-		return nil
-	})
+	}
+	pr.plan.Modified = tx.now
+	return nil
 }
 
 func (c PlanBound) apply(tx *txn) error {
@@ -263,10 +292,12 @@ func (c PlanBound) apply(tx *txn) error {
 		for i, b := range p.Bindings {
 			if b.Service == t.Service && b.Environment == t.Environment && !b.ServiceWide() && !t.ServiceWide() {
 				p.Bindings[i].APIs = append(slices.Clone(b.APIs), t.APIs...)
+				tx.rebound[p.ID] = true
 				return nil
 			}
 		}
 		p.Bindings = append(p.Bindings, cloneTargets([]binding.Target{t})...)
+		tx.rebound[p.ID] = true
 		return nil
 	})
 }
@@ -323,6 +354,7 @@ func (c PlanDemoted) apply(tx *txn) error {
 					return refuse("service", c.Service, ErrInvalidState, fmt.Sprintf("service %s has no APIs to demote to", c.Service))
 				}
 				p.Bindings[i] = binding.Demote(b, svc.APIIDs())
+				tx.rebound[p.ID] = true
 				return nil
 			}
 		}

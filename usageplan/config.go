@@ -163,7 +163,7 @@ func (r *Registry) ApplyConfigContext(ctx context.Context, cfg *Config, extra ..
 	if len(ps.list) > 0 {
 		return 0, ps.err()
 	}
-	return r.commit(ctx, commitAt{}, func(cur *Snapshot) ([]Change, error) { return diff(cur.m, m), nil })
+	return r.commit(ctx, commitAt{}, func(cur *Snapshot) ([]Change, error) { return diff(cur, m), nil })
 }
 
 // decodeConfig parses data strictly, in one pass over the document. It
@@ -391,7 +391,7 @@ func orDefault(s, def string) string {
 // carry their secret in clear, as a config file must.
 func (s *Snapshot) Config() *Config {
 	cfg := &Config{Services: []ServiceConfig{}, Keys: []KeyConfig{}, Plans: []PlanConfig{}}
-	for _, sv := range s.m.services {
+	for _, sv := range s.st.services {
 		sc := ServiceConfig{ID: sv.ID, Name: sv.Name, Environments: append([]string{}, sv.Environments...), APIs: []APIConfig{}}
 		for _, a := range sv.APIs {
 			ac := APIConfig{ID: a.ID, Name: a.Name, Method: a.Method, Path: a.Path}
@@ -402,7 +402,7 @@ func (s *Snapshot) Config() *Config {
 		}
 		cfg.Services = append(cfg.Services, sc)
 	}
-	for _, k := range s.m.keys {
+	for _, k := range s.Keys() {
 		kc := KeyConfig{ID: k.ID, Name: k.Name, SecretEnv: k.SecretEnv}
 		if k.SecretEnv == "" {
 			kc.Secret = k.Secret.Reveal()
@@ -412,7 +412,8 @@ func (s *Snapshot) Config() *Config {
 		}
 		cfg.Keys = append(cfg.Keys, kc)
 	}
-	for _, p := range s.m.plans {
+	for _, pr := range s.planRecs() {
+		p := pr.withKeys()
 		qps, quota := json.Number(strconv.FormatInt(p.QPS, 10)), json.Number(strconv.FormatInt(p.Quota, 10))
 		pc := PlanConfig{
 			ID: p.ID, Name: p.Name, Description: p.Description, QPS: &qps, Quota: &quota,

@@ -14,22 +14,23 @@ import (
 // then unbinding, plan creation and settings, binding, disabling, and
 // the deletions last (each after what unbinds it). Nothing when m holds
 // what old holds.
-func diff(old, m *model) []Change {
+func diff(cur *Snapshot, m *model) []Change {
+	old := cur.st
 	var (
 		out                  []Change
 		unbinds, binds, tail []Change
 	)
 	oldServices := indexBy(old.services, serviceID)
+	oldKeys := func(id string) (keys.Key, bool) { return old.key(id) }
 	for _, s := range m.services {
 		if o, ok := oldServices[s.ID]; !ok || !sameService(o, s) {
 			out = append(out, ServicePut{Service: s.clone()})
 		}
 	}
 
-	oldKeys := indexBy(old.keys, keyID)
 	var disable []Change
 	for _, k := range m.keys {
-		o, ok := oldKeys[k.ID]
+		o, ok := oldKeys(k.ID)
 		switch {
 		case !ok:
 			add := k
@@ -46,9 +47,8 @@ func diff(old, m *model) []Change {
 		}
 	}
 
-	oldPlans := indexBy(old.plans, planID)
 	for _, p := range m.plans {
-		o, ok := oldPlans[p.ID]
+		or, ok := old.plan(p.ID)
 		if !ok {
 			bare := p.clone()
 			bare.Keys, bare.Bindings = nil, nil
@@ -61,13 +61,29 @@ func diff(old, m *model) []Change {
 			}
 			continue
 		}
+		o := or.plan
 		if !sameSettings(o, p) {
 			out = append(out, PlanUpdated{ID: p.ID, PlanPatch: p.settings()})
 		}
-		if gone := missing(o.Keys, p.Keys); len(gone) > 0 {
+		newKeys := make(map[string]bool, len(p.Keys))
+		var added []string
+		for _, k := range p.Keys {
+			newKeys[k] = true
+			if _, in := or.keys.Get(k); !in {
+				added = append(added, k)
+			}
+		}
+		if or.keys.Len() > len(p.Keys)-len(added) {
+			var gone []string
+			for k := range or.keys.All() {
+				if !newKeys[k] {
+					gone = append(gone, k)
+				}
+			}
+			slices.Sort(gone)
 			unbinds = append(unbinds, KeysUnbound{Plan: p.ID, Keys: gone})
 		}
-		if added := missing(p.Keys, o.Keys); len(added) > 0 {
+		if len(added) > 0 {
 			binds = append(binds, KeysBound{Plan: p.ID, Keys: added})
 		}
 		for _, t := range o.Bindings {
@@ -82,17 +98,27 @@ func diff(old, m *model) []Change {
 		}
 	}
 	newPlans := indexBy(m.plans, planID)
-	for _, o := range old.plans {
-		if _, ok := newPlans[o.ID]; !ok {
+	for _, or := range cur.planRecs() {
+		if o := or.plan; newPlans[o.ID].ID == "" {
 			for _, t := range o.Bindings {
 				unbinds = append(unbinds, PlanUnbound{Plan: o.ID, Service: t.Service, Environment: t.Environment})
 			}
 			unbinds = append(unbinds, PlanDeleted{ID: o.ID})
 		}
 	}
-	newKeys := indexBy(m.keys, keyID)
-	for _, k := range old.keys {
-		if _, ok := newKeys[k.ID]; !ok {
+	if len(m.keys) > 0 || old.keys.Len() > 0 {
+		newKeys := make(map[string]bool, len(m.keys))
+		for _, k := range m.keys {
+			newKeys[k.ID] = true
+		}
+		var dropped []keys.Key
+		for id, kr := range old.keys.All() {
+			if !newKeys[id] {
+				dropped = append(dropped, kr.key)
+			}
+		}
+		slices.SortFunc(dropped, func(a, b keys.Key) int { return compareStrings(a.ID, b.ID) })
+		for _, k := range dropped {
 			if k.Status != keys.Disabled {
 				tail = append(tail, KeyDisabled{ID: k.ID})
 			}
@@ -117,21 +143,6 @@ func indexBy[T any](list []T, idOf func(T) string) map[string]T {
 		m[idOf(v)] = v
 	}
 	return m
-}
-
-// missing returns the elements of a that b lacks, in a's order.
-func missing(a, b []string) []string {
-	in := make(map[string]bool, len(b))
-	for _, v := range b {
-		in[v] = true
-	}
-	var out []string
-	for _, v := range a {
-		if !in[v] {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 func sameService(a, b Service) bool {

@@ -1,7 +1,6 @@
 package usageplan
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -96,7 +95,7 @@ type Registry struct {
 func NewRegistry(opts Options) *Registry {
 	r := &Registry{opts: opts}
 	r.log.limit = opts.changeLogLimit()
-	r.cur.Store(compile(&model{}, &checked{}, 0))
+	r.cur.Store(compile(&state{routes: map[string]routeTable{}}, nil, 0))
 	return r
 }
 
@@ -218,10 +217,11 @@ func (r *Registry) publishChanges(at commitAt, build func(cur *Snapshot) ([]Chan
 	return rec.Revision, false, nil
 }
 
-// prepare applies changes to a copy of snap's state and validates the
-// result, returning the snapshot to publish.
+// prepare applies changes to snap's state (sharing what they do not
+// touch) and validates what they touched, returning the snapshot to
+// publish.
 func (r *Registry) prepare(snap *Snapshot, changes []Change, now time.Time) (*txn, *Snapshot, error) {
-	tx := &txn{st: &state{m: snap.m.clone()}, now: now}
+	tx := newTxn(snap.st, now)
 	for _, c := range changes {
 		if c == nil {
 			return nil, nil, refuse("change", "", ErrInvalid, "a nil change")
@@ -230,13 +230,14 @@ func (r *Registry) prepare(snap *Snapshot, changes []Change, now time.Time) (*tx
 			return nil, nil, err
 		}
 	}
-	m := tx.st.m
-	sortModel(m)
-	list, c := validate(m, r.opts.ceilings(), nil)
-	if len(list) > 0 {
-		return nil, nil, &ValidationError{Problems: list}
+	if err := tx.finish(r.opts.ceilings()); err != nil {
+		return nil, nil, err
 	}
-	return tx, compile(m, c, snap.revision+1), nil
+	svcIdx := snap.svcIdx
+	if tx.st.svcOwned {
+		svcIdx = nil
+	}
+	return tx, compile(tx.st, svcIdx, snap.revision+1), nil
 }
 
 func deletesKeys(changes []Change) bool {
@@ -254,17 +255,6 @@ func (r *Registry) Changes(after uint64) ([]Record, error) {
 	r.logMu.Lock()
 	defer r.logMu.Unlock()
 	return r.log.after(after)
-}
-
-func sortModel(m *model) {
-	slices.SortStableFunc(m.services, func(a, b Service) int { return cmp.Compare(a.ID, b.ID) })
-	slices.SortStableFunc(m.keys, func(a, b keys.Key) int { return cmp.Compare(a.ID, b.ID) })
-	slices.SortStableFunc(m.plans, func(a, b Plan) int { return cmp.Compare(a.ID, b.ID) })
-}
-
-// find returns the index of the element with the given ID, or -1.
-func find[T any](list []T, id string, idOf func(T) string) int {
-	return slices.IndexFunc(list, func(v T) bool { return idOf(v) == id })
 }
 
 // Key returns the key with the given secret_id from the current snapshot,

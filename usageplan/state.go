@@ -1,43 +1,87 @@
 package usageplan
 
 import (
+	"cmp"
 	"slices"
+	"time"
 
 	"github.com/planguard/planguard/keys"
 )
 
-// state is the registry's data as a change sees it: lookups by ID and
-// puts and deletes, on a private copy that becomes the next snapshot's.
+// state is the registry's data in persistent structures: consecutive
+// snapshots share everything a change did not touch. Keys and plans are
+// hash tries (pmap); services, which are few, a sorted slice copied when
+// one changes. A txn changes its own copy in place (the nodes and
+// records its owner made) and publishes it as the next snapshot's.
 type state struct {
-	m *model
+	o        *owner
+	services []Service // sorted by ID
+	svcOwned bool      // services is the txn's own copy
+	keys     pmap[*keyRec]
+	plans    pmap[*planRec]
+	routes   map[string]routeTable // per environment; rebuilt when services change
+}
+
+// keyRec is a key and the plans that bind it (sorted IDs; few).
+type keyRec struct {
+	key   keys.Key
+	plans []string
+	owner *owner
+}
+
+// planRec is a plan, whose Keys are held as a set beside it (plan.Keys
+// is nil), and its time zone.
+type planRec struct {
+	plan  Plan
+	keys  pmap[struct{}]
+	loc   *time.Location
+	owner *owner
+}
+
+// begin returns a copy of st for a txn to change.
+func (st *state) begin() *state {
+	c := *st
+	c.o, c.svcOwned = &owner{}, false
+	return &c
 }
 
 func (st *state) service(id string) (Service, bool) {
-	if i := find(st.m.services, id, serviceID); i >= 0 {
-		return st.m.services[i], true
+	i, ok := slices.BinarySearchFunc(st.services, id, func(s Service, id string) int { return cmp.Compare(s.ID, id) })
+	if !ok {
+		return Service{}, false
 	}
-	return Service{}, false
+	return st.services[i], true
+}
+
+func (st *state) ownServices() {
+	if !st.svcOwned {
+		st.services = slices.Clone(st.services)
+		st.svcOwned = true
+	}
 }
 
 func (st *state) putService(s Service) {
-	if i := find(st.m.services, s.ID, serviceID); i >= 0 {
-		st.m.services[i] = s
+	st.ownServices()
+	i, ok := slices.BinarySearchFunc(st.services, s.ID, func(s Service, id string) int { return cmp.Compare(s.ID, id) })
+	if ok {
+		st.services[i] = s
 		return
 	}
-	st.m.services = append(st.m.services, s)
+	st.services = slices.Insert(st.services, i, s)
 }
 
 func (st *state) deleteService(id string) {
-	i := find(st.m.services, id, serviceID)
-	st.m.services = slices.Delete(st.m.services, i, i+1)
+	st.ownServices()
+	i, _ := slices.BinarySearchFunc(st.services, id, func(s Service, id string) int { return cmp.Compare(s.ID, id) })
+	st.services = slices.Delete(st.services, i, i+1)
 }
 
 // planBindingService returns a plan that binds service id.
 func (st *state) planBindingService(id string) (string, bool) {
-	for _, p := range st.m.plans {
-		for _, t := range p.Bindings {
+	for pid, pr := range st.plans.All() {
+		for _, t := range pr.plan.Bindings {
 			if t.Service == id {
-				return p.ID, true
+				return pid, true
 			}
 		}
 	}
@@ -45,53 +89,142 @@ func (st *state) planBindingService(id string) (string, bool) {
 }
 
 func (st *state) key(id string) (keys.Key, bool) {
-	if i := find(st.m.keys, id, keyID); i >= 0 {
-		return st.m.keys[i], true
+	kr, ok := st.keys.Get(id)
+	if !ok {
+		return keys.Key{}, false
 	}
-	return keys.Key{}, false
+	return kr.key, true
+}
+
+// keyRec returns the record of key id for the txn to change.
+func (st *state) ownKey(id string) *keyRec {
+	kr, ok := st.keys.Get(id)
+	if !ok {
+		return nil
+	}
+	if kr.owner != st.o {
+		c := *kr
+		c.owner = st.o
+		kr = &c
+		st.keys = st.keys.Set(st.o, id, kr)
+	}
+	return kr
 }
 
 func (st *state) putKey(k keys.Key) {
-	if i := find(st.m.keys, k.ID, keyID); i >= 0 {
-		st.m.keys[i] = k
+	if kr := st.ownKey(k.ID); kr != nil {
+		kr.key = k
 		return
 	}
-	st.m.keys = append(st.m.keys, k)
+	st.keys = st.keys.Set(st.o, k.ID, &keyRec{key: k, owner: st.o})
 }
 
-func (st *state) deleteKey(id string) {
-	i := find(st.m.keys, id, keyID)
-	st.m.keys = slices.Delete(st.m.keys, i, i+1)
-}
+func (st *state) deleteKey(id string) { st.keys = st.keys.Delete(st.o, id) }
 
 // planOfKey returns a plan that binds key id.
 func (st *state) planOfKey(id string) (string, bool) {
-	for _, p := range st.m.plans {
-		if slices.Contains(p.Keys, id) {
-			return p.ID, true
+	kr, ok := st.keys.Get(id)
+	if !ok || len(kr.plans) == 0 {
+		return "", false
+	}
+	return kr.plans[0], true
+}
+
+func (st *state) plan(id string) (*planRec, bool) { return st.plans.Get(id) }
+
+// ownPlan returns the record of plan id for the txn to change.
+func (st *state) ownPlan(id string) *planRec {
+	pr, ok := st.plans.Get(id)
+	if !ok {
+		return nil
+	}
+	if pr.owner != st.o {
+		c := *pr
+		c.owner = st.o
+		c.plan = pr.plan.clone()
+		c.plan.Keys = nil
+		pr = &c
+		st.plans = st.plans.Set(st.o, id, pr)
+	}
+	return pr
+}
+
+// addPlan adds a plan without keys.
+func (st *state) addPlan(p Plan) *planRec {
+	p.Keys = nil
+	pr := &planRec{plan: p, owner: st.o, loc: time.UTC}
+	st.plans = st.plans.Set(st.o, p.ID, pr)
+	return pr
+}
+
+// deletePlan deletes plan id and its key bindings.
+func (st *state) deletePlan(id string) {
+	pr, _ := st.plans.Get(id)
+	for k := range pr.keys.All() {
+		kr := st.ownKey(k)
+		kr.plans = without(kr.plans, id)
+	}
+	st.plans = st.plans.Delete(st.o, id)
+}
+
+// bindKey adds key to plan pr (owned by the txn); it reports false if
+// the plan binds it already.
+func (st *state) bindKey(pr *planRec, key string) bool {
+	if _, ok := pr.keys.Get(key); ok {
+		return false
+	}
+	pr.keys = pr.keys.Set(st.o, key, struct{}{})
+	kr := st.ownKey(key)
+	i, _ := slices.BinarySearch(kr.plans, pr.plan.ID)
+	kr.plans = slices.Insert(slices.Clip(kr.plans), i, pr.plan.ID)
+	return true
+}
+
+// unbindKey removes key from plan pr (owned by the txn); it reports
+// false if the plan does not bind it.
+func (st *state) unbindKey(pr *planRec, key string) bool {
+	if _, ok := pr.keys.Get(key); !ok {
+		return false
+	}
+	pr.keys = pr.keys.Delete(st.o, key)
+	if kr := st.ownKey(key); kr != nil {
+		kr.plans = without(kr.plans, pr.plan.ID)
+	}
+	return true
+}
+
+// without returns list without v, in a new slice.
+func without(list []string, v string) []string {
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		if x != v {
+			out = append(out, x)
 		}
 	}
-	return "", false
-}
-
-func (st *state) plan(id string) (Plan, bool) {
-	if i := find(st.m.plans, id, planID); i >= 0 {
-		return st.m.plans[i], true
+	if len(out) == 0 {
+		return nil
 	}
-	return Plan{}, false
+	return out
 }
 
-func (st *state) putPlan(p Plan) {
-	if i := find(st.m.plans, p.ID, planID); i >= 0 {
-		st.m.plans[i] = p
-		return
+// planKeys returns the IDs of the keys pr binds, sorted.
+func (pr *planRec) sortedKeys() []string {
+	if pr.keys.Len() == 0 {
+		return nil
 	}
-	st.m.plans = append(st.m.plans, p)
+	out := make([]string, 0, pr.keys.Len())
+	for k := range pr.keys.All() {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
-func (st *state) deletePlan(id string) {
-	i := find(st.m.plans, id, planID)
-	st.m.plans = slices.Delete(st.m.plans, i, i+1)
+// withKeys returns a copy of the plan with its Keys, sorted.
+func (pr *planRec) withKeys() Plan {
+	p := pr.plan.clone()
+	p.Keys = pr.sortedKeys()
+	return p
 }
 
 func serviceID(s Service) string { return s.ID }
