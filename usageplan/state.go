@@ -2,6 +2,7 @@ package usageplan
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"time"
 
@@ -32,10 +33,14 @@ type keyRec struct {
 // planRec is a plan, whose Keys are held as a set beside it (plan.Keys
 // is nil), and its time zone.
 type planRec struct {
-	plan  Plan
-	keys  pmap[struct{}]
-	loc   *time.Location
-	owner *owner
+	plan Plan
+	keys pmap[struct{}]
+	// shared counts the keys this plan shares with each other plan that
+	// shares any, so that binding a plan checks the exclusivity rule
+	// without visiting its keys.
+	shared map[string]int
+	loc    *time.Location
+	owner  *owner
 }
 
 // begin returns a copy of st for a txn to change.
@@ -143,6 +148,7 @@ func (st *state) ownPlan(id string) *planRec {
 		c.owner = st.o
 		c.plan = pr.plan.clone()
 		c.plan.Keys = nil
+		c.shared = maps.Clone(pr.shared)
 		pr = &c
 		st.plans = st.plans.Set(st.o, id, pr)
 	}
@@ -164,7 +170,26 @@ func (st *state) deletePlan(id string) {
 		kr := st.ownKey(k)
 		kr.plans = without(kr.plans, id)
 	}
+	for other := range pr.shared {
+		delete(st.ownPlan(other).shared, id)
+	}
 	st.plans = st.plans.Delete(st.o, id)
+}
+
+// share adds d to the count of keys plans pr and other share.
+func (st *state) share(pr *planRec, other string, d int) {
+	for _, p := range [2]*planRec{pr, st.ownPlan(other)} {
+		peer := other
+		if p != pr {
+			peer = pr.plan.ID
+		}
+		if p.shared == nil {
+			p.shared = map[string]int{}
+		}
+		if p.shared[peer] += d; p.shared[peer] == 0 {
+			delete(p.shared, peer)
+		}
+	}
 }
 
 // bindKey adds key to plan pr (owned by the txn); it reports false if
@@ -175,6 +200,9 @@ func (st *state) bindKey(pr *planRec, key string) bool {
 	}
 	pr.keys = pr.keys.Set(st.o, key, struct{}{})
 	kr := st.ownKey(key)
+	for _, other := range kr.plans {
+		st.share(pr, other, +1)
+	}
 	i, _ := slices.BinarySearch(kr.plans, pr.plan.ID)
 	kr.plans = slices.Insert(slices.Clip(kr.plans), i, pr.plan.ID)
 	return true
@@ -189,6 +217,9 @@ func (st *state) unbindKey(pr *planRec, key string) bool {
 	pr.keys = pr.keys.Delete(st.o, key)
 	if kr := st.ownKey(key); kr != nil {
 		kr.plans = without(kr.plans, pr.plan.ID)
+		for _, other := range kr.plans {
+			st.share(pr, other, -1)
+		}
 	}
 	return true
 }

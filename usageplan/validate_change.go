@@ -86,8 +86,8 @@ func (tx *txn) finish(lim ceilings) error {
 			for ti, t := range pr.plan.Bindings {
 				for _, u := range or.plan.Bindings {
 					apis, ok := sameScopeOverlap(t, u)
-					if !ok {
-						continue
+					if !ok || pr.shared[or.plan.ID] == 0 {
+						continue // no key in common: nothing to visit
 					}
 					small, big := pr, or
 					if big.keys.Len() < small.keys.Len() {
