@@ -114,7 +114,7 @@ func diff(cur *Snapshot, m *model) []Change {
 		var dropped []keys.Key
 		for id, kr := range old.keys.All() {
 			if !newKeys[id] {
-				dropped = append(dropped, kr.key)
+				dropped = append(dropped, kr.key())
 			}
 		}
 		slices.SortFunc(dropped, func(a, b keys.Key) int { return compareStrings(a.ID, b.ID) })

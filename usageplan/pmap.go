@@ -123,9 +123,11 @@ func (n *hnode[V]) each(yield func(string, V) bool) bool {
 	return true
 }
 
-// editable returns n if o owns it, else a copy that o owns.
+// editable returns n if o owns it and it has room for extra more
+// slots, else a copy that o owns, with exactly that room: nodes hold no
+// spare capacity, which would cost memory per key.
 func (n *hnode[V]) editable(o *owner, extra int) *hnode[V] {
-	if n.owner == o && o != nil {
+	if n.owner == o && o != nil && cap(n.slots)-len(n.slots) >= extra {
 		return n
 	}
 	c := &hnode[V]{bitmap: n.bitmap, owner: o, slots: make([]hslot[V], len(n.slots), len(n.slots)+extra)}

@@ -66,7 +66,7 @@ func (s *Snapshot) ServiceCount() int { return len(s.st.services) }
 func (s *Snapshot) Keys() []keys.Key {
 	out := make([]keys.Key, 0, s.st.keys.Len())
 	for _, kr := range s.st.keys.All() {
-		out = append(out, kr.key)
+		out = append(out, kr.key())
 	}
 	slices.SortFunc(out, func(a, b keys.Key) int { return cmp.Compare(a.ID, b.ID) })
 	return out
@@ -76,7 +76,7 @@ func (s *Snapshot) Keys() []keys.Key {
 func (s *Snapshot) AllKeys() iter.Seq[keys.Key] {
 	return func(yield func(keys.Key) bool) {
 		for _, kr := range s.st.keys.All() {
-			if !yield(kr.key) {
+			if !yield(kr.key()) {
 				return
 			}
 		}
@@ -124,7 +124,7 @@ func (s *Snapshot) Key(id string) (keys.Key, bool) {
 	if !ok {
 		return keys.Key{}, false
 	}
-	return kr.key, true
+	return kr.key(), true
 }
 
 // KeyPlans iterates the IDs of the plans that bind key id, sorted.
