@@ -16,8 +16,6 @@ import (
 // 15 (LoadConfig, Load, the mutators), so that the same file measures
 // both builds (A/B).
 
-
-
 func load(b *testing.B, data []byte) *usageplan.Registry {
 	b.Helper()
 	reg, err := usageplan.LoadConfig(bytes.NewReader(data), usageplan.Options{})
