@@ -174,6 +174,14 @@ func (r *Registry) ApplyConfigContext(ctx context.Context, cfg *Config, extra ..
 // every other problem too; it is nil only when there is nothing to
 // validate.
 func decodeConfig(data []byte) (*Config, *problems) {
+	if cfg := decodeFast(data); cfg != nil {
+		return cfg, &problems{}
+	}
+	return decodeSlow(data)
+}
+
+// decodeSlow is decodeConfig without the fast path.
+func decodeSlow(data []byte) (*Config, *problems) {
 	ps := &problems{}
 	doc, err := parseDocument(data)
 	if err != nil {
