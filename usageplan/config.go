@@ -143,8 +143,9 @@ func (r *Registry) ApplyConfig(cfg *Config, extra ...Problem) error {
 // or the current one when cfg holds what the registry holds.
 func (r *Registry) ApplyConfigContext(ctx context.Context, cfg *Config, extra ...Problem) (uint64, error) {
 	ps := &problems{list: extra}
+	// The registry keeps none of m's slices: the changes made from it
+	// copy what they keep.
 	m, skip := r.fromConfig(cfg, ps)
-	m = m.clone()        // the registry keeps none of the caller's slices
 	var omitted []string // wrongly typed values, validated as omitted
 	for _, p := range ps.list {
 		var te *typeError

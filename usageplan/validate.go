@@ -47,7 +47,6 @@ type ceilings struct {
 type checked struct {
 	routes map[string]*route.Table[apiRef] // per environment
 	locs   []*time.Location                // per plan
-	table  *binding.Table
 }
 
 // validate checks every rule of the domain model and the bindings over m and reports every
@@ -122,13 +121,6 @@ func validate(m *model, lim ceilings, skip map[string]bool) ([]Problem, *checked
 
 	for _, err := range binding.Check(rules) {
 		ps.add(bindingPath(err, planIdx), err)
-	}
-	if len(ps.list) == 0 {
-		t, err := binding.Compile(rules)
-		if err != nil { // Check passed, so this cannot happen.
-			panic("usageplan: binding.Compile refused checked plans: " + err.Error())
-		}
-		c.table = t
 	}
 
 	out := ps.list[:0]
