@@ -23,21 +23,6 @@ type model struct {
 	plans    []Plan
 }
 
-func (m *model) clone() *model {
-	c := &model{
-		services: make([]Service, len(m.services)),
-		keys:     append([]keys.Key(nil), m.keys...),
-		plans:    make([]Plan, len(m.plans)),
-	}
-	for i, s := range m.services {
-		c.services[i] = s.clone()
-	}
-	for i, p := range m.plans {
-		c.plans[i] = p.clone()
-	}
-	return c
-}
-
 // ceilings are the upper bounds of QPS, quota and burst in force.
 type ceilings struct {
 	qps, quota, burst int64
