@@ -344,6 +344,13 @@ func TestRefusalsMatchOneVocabulary(t *testing.T) {
 		require.ErrorAs(t, err, &ce)
 		require.Equal(t, "key_bound", ce.ID)
 	})
+	t.Run("bind a service environment twice", func(t *testing.T) {
+		err := reg.Bind(gold.ID, binding.Target{Service: svcID, Environment: "release"})
+		require.ErrorIs(t, err, ErrExists)
+		var de *binding.DuplicateError
+		require.ErrorAs(t, err, &de)
+		require.Equal(t, gold.ID, de.Plan)
+	})
 	t.Run("exclusivity", func(t *testing.T) {
 		err := reg.Bind(silver.ID, binding.Target{Service: svcID, Environment: "release"})
 		require.ErrorIs(t, err, ErrConflict)

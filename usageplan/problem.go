@@ -49,19 +49,24 @@ func (e *ValidationError) Error() string {
 }
 
 // Unwrap returns ErrInvalid, ErrConflict when a problem is a binding
-// conflict (a *binding.Conflict or *binding.MixedScopeError), and every
-// problem's error.
+// conflict (a *binding.Conflict or *binding.MixedScopeError), ErrExists
+// when one is something bound twice (a *binding.DuplicateError), and
+// every problem's error.
 func (e *ValidationError) Unwrap() []error {
-	errs := make([]error, 0, len(e.Problems)+2)
+	errs := make([]error, 0, len(e.Problems)+3)
 	errs = append(errs, ErrInvalid)
+	conflict, dup := false, false
 	for _, p := range e.Problems {
 		var (
 			cf    *binding.Conflict
 			mixed *binding.MixedScopeError
+			de    *binding.DuplicateError
 		)
-		if errors.As(p.Err, &cf) || errors.As(p.Err, &mixed) {
-			errs = append(errs, ErrConflict)
-			break
+		if !conflict && (errors.As(p.Err, &cf) || errors.As(p.Err, &mixed)) {
+			errs, conflict = append(errs, ErrConflict), true
+		}
+		if !dup && errors.As(p.Err, &de) {
+			errs, dup = append(errs, ErrExists), true
 		}
 	}
 	for _, p := range e.Problems {
