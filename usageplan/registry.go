@@ -144,13 +144,14 @@ func (a commitAt) now(opts Options) time.Time {
 // one revision. build may run more than once.
 func (r *Registry) commit(ctx context.Context, at commitAt, build func(cur *Snapshot) ([]Change, error)) (uint64, error) {
 	forgotten := map[string]bool{}
-	for {
+	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		// Keys to delete are forgotten before the deletion is published,
-		// without the lock (resetters are user code): if a store fails,
-		// nothing is deleted and the change can be retried.
+		// The changes are made and validated without the lock, on the
+		// current snapshot, and published under it only if no other
+		// change came first: a large change (a reload) never holds up
+		// the others for longer than publishing takes.
 		snap := r.Snapshot()
 		changes, err := build(snap)
 		if err != nil {
@@ -162,27 +163,55 @@ func (r *Registry) commit(ctx context.Context, at commitAt, build func(cur *Snap
 		if at.revision != 0 && at.revision != snap.revision+1 {
 			return 0, fmt.Errorf("usageplan: revision %d cannot follow revision %d: %w", at.revision, snap.revision, ErrOutOfDate)
 		}
-		if deletesKeys(changes) {
-			tx, _, err := r.prepare(snap, changes, at.now(r.opts))
-			if err != nil {
-				return 0, err
+		now := at.now(r.opts)
+		tx, next, err := r.prepare(snap, changes, now)
+		if err != nil {
+			return 0, err
+		}
+		// Keys to delete are forgotten before the deletion is published,
+		// without the lock (resetters are user code): if a store fails,
+		// nothing is deleted and the change can be retried.
+		var todo []string
+		for _, id := range tx.deleted {
+			if !forgotten[id] {
+				todo = append(todo, id)
+				forgotten[id] = true
 			}
-			var todo []string
-			for _, id := range tx.deleted {
-				if !forgotten[id] {
-					todo = append(todo, id)
-					forgotten[id] = true
-				}
-			}
+		}
+		if len(todo) > 0 {
 			if err := r.forget(ctx, snap, todo); err != nil {
 				return 0, err
 			}
 		}
+		if attempt < optimisticAttempts {
+			r.mu.Lock()
+			if r.cur.Load() == snap {
+				r.publish(next, Record{Revision: snap.revision + 1, Time: now, Changes: changes})
+				r.mu.Unlock()
+				return snap.revision + 1, nil
+			}
+			r.mu.Unlock()
+			continue // another change came first: make these again on it
+		}
+		// Under a stream of other changes: make them under the lock.
 		rev, retry, err := r.publishChanges(at, build, forgotten)
 		if !retry {
 			return rev, err
 		}
 	}
+}
+
+// optimisticAttempts is how many times commit makes a change without the
+// lock before it takes the lock to make it.
+const optimisticAttempts = 3
+
+// publish stores next as the current snapshot and rec in the change log.
+// r.mu is held.
+func (r *Registry) publish(next *Snapshot, rec Record) {
+	r.cur.Store(next)
+	r.logMu.Lock()
+	r.log.add(rec)
+	r.logMu.Unlock()
 }
 
 // publishChanges applies the changes build makes to the current snapshot
@@ -209,12 +238,8 @@ func (r *Registry) publishChanges(at commitAt, build func(cur *Snapshot) ([]Chan
 			return 0, true, nil
 		}
 	}
-	rec := Record{Revision: cur.revision + 1, Time: now, Changes: changes}
-	r.cur.Store(next)
-	r.logMu.Lock()
-	r.log.add(rec)
-	r.logMu.Unlock()
-	return rec.Revision, false, nil
+	r.publish(next, Record{Revision: cur.revision + 1, Time: now, Changes: changes})
+	return cur.revision + 1, false, nil
 }
 
 // prepare applies changes to snap's state (sharing what they do not
