@@ -96,6 +96,21 @@ func (s *Snapshot) Plans() []Plan {
 	return out
 }
 
+// AllPlans iterates every plan without its keys (Keys is nil; PlanKeys
+// iterates them), sorted by ID: what a reader of settings and bindings
+// needs, at a cost independent of the number of keys. Each plan is a
+// copy.
+func (s *Snapshot) AllPlans() iter.Seq[Plan] {
+	recs := s.planRecs()
+	return func(yield func(Plan) bool) {
+		for _, pr := range recs {
+			if !yield(pr.plan.clone()) {
+				return
+			}
+		}
+	}
+}
+
 // PlanCount returns the number of plans.
 func (s *Snapshot) PlanCount() int { return s.st.plans.Len() }
 
