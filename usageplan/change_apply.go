@@ -59,7 +59,7 @@ func (c ServiceDeleted) apply(tx *txn) error {
 }
 
 func (c KeyAdded) apply(tx *txn) error {
-	if _, ok := tx.st.key(c.Key.ID); ok {
+	if _, ok := tx.st.keys.Get(c.Key.ID); ok {
 		e := refuse("key", c.Key.ID, ErrExists, "key "+c.Key.ID)
 		e.Cause = keys.ErrExists
 		return e
@@ -69,7 +69,9 @@ func (c KeyAdded) apply(tx *txn) error {
 	}
 	k := c.Key
 	k.Created, k.Modified = tx.now, tx.now
-	tx.st.putKey(k)
+	kr := &keyRec{owner: tx.st.o}
+	kr.setKey(k)
+	tx.st.keys = tx.st.keys.Set(tx.st.o, k.ID, kr)
 	return nil
 }
 
@@ -168,12 +170,12 @@ func (c PlanCreated) apply(tx *txn) error {
 // bindable refuses unknown and disabled keys.
 func (tx *txn) bindable(ids []string) error {
 	for _, id := range ids {
-		k, ok := tx.st.key(id)
+		kr, ok := tx.st.keys.Get(id)
 		if !ok {
 			return keyNotFound(id)
 		}
-		if err := k.CheckBind(); err != nil {
-			return keyState(id, ErrInvalidState, err)
+		if kr.status == keys.Disabled {
+			return keyState(id, ErrInvalidState, kr.key().CheckBind())
 		}
 	}
 	return nil
