@@ -3,6 +3,7 @@ package keys
 import (
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 )
@@ -70,8 +71,10 @@ func (s Secret) pads(a *algorithm, m *macState) *pads {
 	set := s.v.pads.Load()
 	if set == nil {
 		set = new(padSet)
-		if !s.v.pads.CompareAndSwap(nil, set) {
-			set = s.v.pads.Load()
+		if s.v.pads.CompareAndSwap(nil, set) {
+			padded.add(s.v)
+		} else if set = s.v.pads.Load(); set == nil {
+			set = new(padSet) // evicted at once: use it for this request only
 		}
 	}
 	slot := &set[a.index]
@@ -105,3 +108,33 @@ func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
 // MarshalText implements encoding.TextMarshaler (and so JSON) with "[REDACTED]".
 // Config export writes the real value explicitly, through Reveal.
 func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// maxPadded bounds how many secrets hold keyed states at once, process
+// wide: about 300 bytes each for one algorithm, so at most some 40 MB
+// however many keys sign requests. A secret whose states were dropped
+// makes them again on its next use (four hash blocks).
+const maxPadded = 1 << 17
+
+// padded remembers the secrets holding keyed states, oldest first, and
+// drops the oldest's states when one more would exceed its limit. It is
+// safe for concurrent use.
+var padded = &padRing{limit: maxPadded}
+
+type padRing struct {
+	mu    sync.Mutex
+	limit int
+	ring  []*secretValue
+	next  int
+}
+
+func (r *padRing) add(v *secretValue) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.ring) < r.limit {
+		r.ring = append(r.ring, v)
+		return
+	}
+	r.ring[r.next].pads.Store(nil)
+	r.ring[r.next] = v
+	r.next = (r.next + 1) % len(r.ring)
+}
