@@ -59,15 +59,15 @@ func (r *Registry) GenerateKey(name string) (keys.Key, error) {
 	if err != nil {
 		return keys.Key{}, err
 	}
-	rev, err := r.Apply(context.Background(), KeyAdded{Key: k})
-	if err != nil {
+	if err := r.apply(KeyAdded{Key: k}); err != nil {
 		return keys.Key{}, err
 	}
-	return r.keyAt(rev, k.ID), nil
+	return r.storedKey(k.ID), nil
 }
 
-// keyAt returns key id as revision rev (or a later one) stored it.
-func (r *Registry) keyAt(_ uint64, id string) keys.Key {
+// storedKey returns key id as the current snapshot holds it (a change
+// made since the caller's may show).
+func (r *Registry) storedKey(id string) keys.Key {
 	k, _ := r.Snapshot().Key(id)
 	return k
 }
@@ -90,11 +90,10 @@ func (r *Registry) RotateKey(id string) (keys.Key, error) {
 
 // RotateKeyTo is RotateKey with a chosen secret_key.
 func (r *Registry) RotateKeyTo(id string, secret keys.Secret) (keys.Key, error) {
-	rev, err := r.Apply(context.Background(), KeyRotated{ID: id, Secret: secret})
-	if err != nil {
+	if err := r.apply(KeyRotated{ID: id, Secret: secret}); err != nil {
 		return keys.Key{}, err
 	}
-	return r.keyAt(rev, id), nil
+	return r.storedKey(id), nil
 }
 
 // DeleteKey deletes a disabled key that no plan binds (ErrInvalidState
