@@ -156,7 +156,8 @@ func (c PlanCreated) apply(tx *txn) error {
 	p.Created, p.Modified = tx.now, tx.now
 	pr := tx.st.addPlan(p)
 	for i, k := range p.Keys {
-		if !tx.st.bindKey(pr, k) {
+		kr, _ := tx.st.keys.Get(k) // bindable
+		if !tx.st.bindKey(pr, k, kr) {
 			tx.ps.add(index("keys", i), &binding.DuplicateError{Plan: p.ID, What: "key", Value: k, Key: i})
 			continue
 		}
@@ -170,15 +171,23 @@ func (c PlanCreated) apply(tx *txn) error {
 // bindable refuses unknown and disabled keys.
 func (tx *txn) bindable(ids []string) error {
 	for _, id := range ids {
-		kr, ok := tx.st.keys.Get(id)
-		if !ok {
-			return keyNotFound(id)
-		}
-		if kr.status == keys.Disabled {
-			return keyState(id, ErrInvalidState, kr.key().CheckBind())
+		if _, err := tx.bindableKey(id); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// bindableKey returns the record of key id, or why it cannot be bound.
+func (tx *txn) bindableKey(id string) (*keyRec, error) {
+	kr, ok := tx.st.keys.Get(id)
+	if !ok {
+		return nil, keyNotFound(id)
+	}
+	if kr.status == keys.Disabled {
+		return nil, keyState(id, ErrInvalidState, kr.key().CheckBind())
+	}
+	return kr, nil
 }
 
 // updatePlan applies fn to the plan id (the txn's own copy), modified
@@ -259,11 +268,12 @@ func (c KeysBound) apply(tx *txn) error {
 	if pr == nil {
 		return notFound("plan", c.Plan)
 	}
-	if err := tx.bindable(c.Keys); err != nil {
-		return err
-	}
 	for i, k := range c.Keys {
-		if !tx.st.bindKey(pr, k) {
+		kr, err := tx.bindableKey(k)
+		if err != nil {
+			return err
+		}
+		if !tx.st.bindKey(pr, k, kr) {
 			e := refuse("key", k, ErrExists, fmt.Sprintf("plan %s binds key %s already", c.Plan, k))
 			e.Cause = &binding.DuplicateError{Plan: c.Plan, What: "key", Value: k, Key: i}
 			return e

@@ -91,6 +91,53 @@ func (m pmap[V]) Set(o *owner, key string, val V) pmap[V] {
 	return m
 }
 
+// Add returns m with key set to val and whether key is new; a key m
+// holds already keeps its value (m is returned as it is).
+func (m pmap[V]) Add(o *owner, key string, val V) (pmap[V], bool) {
+	added := false
+	root := m.root.add(o, phash(key), 0, key, val, &added)
+	if !added {
+		return m, false
+	}
+	m.root = root
+	m.n++
+	return m, true
+}
+
+// add is set, but leaves an existing key's value alone (and its nodes
+// uncopied).
+func (n *hnode[V]) add(o *owner, h uint64, shift uint, key string, val V, added *bool) *hnode[V] {
+	if n == nil || shift >= hmaxShift {
+		if n != nil {
+			for i := range n.slots {
+				if n.slots[i].key == key {
+					return n
+				}
+			}
+		}
+		return n.set(o, h, shift, key, val, added)
+	}
+	bit := uint32(1) << ((h >> shift) & hmask)
+	if n.bitmap&bit == 0 {
+		return n.set(o, h, shift, key, val, added)
+	}
+	i := bits.OnesCount32(n.bitmap & (bit - 1))
+	s := n.slots[i]
+	switch {
+	case s.child != nil:
+		child := s.child.add(o, h, shift+hbits, key, val, added)
+		if child == s.child {
+			return n
+		}
+		n = n.editable(o, 0)
+		n.slots[i].child = child
+		return n
+	case s.key == key:
+		return n
+	}
+	return n.set(o, h, shift, key, val, added)
+}
+
 // Delete returns m without key.
 func (m pmap[V]) Delete(o *owner, key string) pmap[V] {
 	if _, ok := m.Get(key); !ok {

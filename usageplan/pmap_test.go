@@ -23,10 +23,19 @@ func TestPmapMatchesAMapAndKeepsOldVersions(t *testing.T) {
 	o := &owner{}
 	for i := range 20000 {
 		k := strconv.Itoa(rng.IntN(3000))
-		if rng.IntN(3) == 0 {
+		switch rng.IntN(4) {
+		case 0:
 			m = m.Delete(o, k)
 			delete(want, k)
-		} else {
+		case 1:
+			var added bool
+			m, added = m.Add(o, k, i)
+			_, had := want[k]
+			require.Equal(t, !had, added)
+			if !had {
+				want[k] = i
+			}
+		default:
 			m = m.Set(o, k, i)
 			want[k] = i
 		}

@@ -228,14 +228,19 @@ func (st *state) share(pr *planRec, other string, d int) {
 	}
 }
 
-// bindKey adds key to plan pr (owned by the txn); it reports false if
-// the plan binds it already.
-func (st *state) bindKey(pr *planRec, key string) bool {
-	if _, ok := pr.keys.Get(key); ok {
+// bindKey adds key, whose record is kr, to plan pr (owned by the txn);
+// it reports false if the plan binds it already.
+func (st *state) bindKey(pr *planRec, key string, kr *keyRec) bool {
+	var added bool
+	if pr.keys, added = pr.keys.Add(st.o, key, struct{}{}); !added {
 		return false
 	}
-	pr.keys = pr.keys.Set(st.o, key, struct{}{})
-	kr := st.ownKey(key)
+	if kr.owner != st.o {
+		c := *kr
+		c.owner = st.o
+		kr = &c
+		st.keys = st.keys.Set(st.o, key, kr)
+	}
 	for _, other := range kr.plans {
 		st.share(pr, other, +1)
 	}
