@@ -155,16 +155,31 @@ func (r *Registry) ApplyConfigContext(ctx context.Context, cfg *Config, extra ..
 			skip[p.Path] = true
 		}
 	}
-	list, _ := validate(m, r.opts.ceilings(), skip)
-	for _, p := range list {
-		if !under(p.Path, omitted) {
-			ps.list = append(ps.list, p)
+	given := len(ps.list)
+	check := func(keyRules bool) error {
+		ps.list = ps.list[:given]
+		list, _ := validateRules(m, r.opts.ceilings(), skip, keyRules)
+		for _, p := range list {
+			if !under(p.Path, omitted) {
+				ps.list = append(ps.list, p)
+			}
+		}
+		return ps.err()
+	}
+	// The exclusivity rule over the file's keys is checked by the
+	// changes that apply it, for what they touch (a reload of an
+	// unchanged file touches nothing); over the whole file only to say
+	// where a refused file breaks it.
+	if check(false) != nil {
+		return 0, check(true)
+	}
+	rev, err := r.commit(ctx, commitAt{}, func(cur *Snapshot) ([]Change, error) { return diff(cur, m), nil })
+	if err != nil && (errors.Is(err, ErrConflict) || errors.Is(err, ErrExists)) {
+		if perr := check(true); perr != nil {
+			return 0, perr
 		}
 	}
-	if len(ps.list) > 0 {
-		return 0, ps.err()
-	}
-	return r.commit(ctx, commitAt{}, func(cur *Snapshot) ([]Change, error) { return diff(cur, m), nil })
+	return rev, err
 }
 
 // decodeConfig parses data strictly, in one pass over the document. It

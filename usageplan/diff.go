@@ -66,14 +66,22 @@ func diff(cur *Snapshot, m *model) []Change {
 			out = append(out, PlanUpdated{ID: p.ID, PlanPatch: p.settings()})
 		}
 		newKeys := make(map[string]bool, len(p.Keys))
-		var added []string
+		var added, twice []string
 		for _, k := range p.Keys {
+			if newKeys[k] {
+				twice = append(twice, k)
+				continue
+			}
 			newKeys[k] = true
 			if _, in := or.keys.Get(k); !in {
 				added = append(added, k)
 			}
 		}
-		if or.keys.Len() > len(p.Keys)-len(added) {
+		if len(twice) > 0 { // refused as bound already: the caller reports where
+			binds = append(binds, KeysBound{Plan: p.ID, Keys: append(added, twice...)})
+			added = nil
+		}
+		if or.keys.Len() > len(newKeys)-len(added) {
 			var gone []string
 			for k := range or.keys.All() {
 				if !newKeys[k] {

@@ -83,3 +83,32 @@ func mustDecode(t *testing.T, doc string) *Config {
 	require.NoError(t, ps.err())
 	return cfg
 }
+
+// A reloaded file that lists a key twice in a plan, or binds one key to
+// two plans in one service environment, is refused with the path of the
+// problem, as a first load is: the changes find it, the whole file says
+// where.
+func TestReloadRefusesKeyRulesWithPaths(t *testing.T) {
+	data, err := os.ReadFile("testdata/spec.json")
+	require.NoError(t, err)
+	reg := specRegistry(t)
+	before := reg.Snapshot()
+
+	twice := strings.Replace(string(data), `"keys": ["AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN"]`,
+		`"keys": ["AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN", "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN"]`, 1)
+	err = reg.Load(strings.NewReader(twice))
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	require.Equal(t, "plans[0].keys[1]", ve.Problems[0].Path)
+	require.Same(t, before, reg.Snapshot())
+
+	conflict := strings.Replace(string(data), `"plans": [`, `"plans": [
+    {"id": "usagePlan-aaaaaaaa", "name": "other", "keys": ["AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN"],
+     "bindings": [{"service": "service-abcd1234", "environment": "release"}]},`, 1)
+	err = reg.Load(strings.NewReader(conflict))
+	require.ErrorIs(t, err, ErrConflict)
+	require.ErrorAs(t, err, &ve)
+	require.Contains(t, ve.Problems[0].Path, "plans[")
+	require.Contains(t, ve.Problems[0].Path, ".bindings[")
+	require.Same(t, before, reg.Snapshot())
+}

@@ -38,6 +38,13 @@ type checked struct {
 // problem. skip lists paths already reported by the config decoder, so a
 // value is not reported twice.
 func validate(m *model, lim ceilings, skip map[string]bool) ([]Problem, *checked) {
+	return validateRules(m, lim, skip, true)
+}
+
+// validateRules is validate; without keyRules, the exclusivity rule is
+// checked without the plans' keys (duplicate and mixed-scope bindings
+// only), which the changes that apply a config check for what they touch.
+func validateRules(m *model, lim ceilings, skip map[string]bool, keyRules bool) ([]Problem, *checked) {
 	ps := &problems{}
 	c := &checked{}
 	serviceIdx := map[string]int{}
@@ -72,7 +79,11 @@ func validate(m *model, lim ceilings, skip map[string]bool) ([]Problem, *checked
 			ps.field(path, "id", "duplicates "+p.ID)
 		} else {
 			planIdx[p.ID] = i
-			rules = append(rules, p.ruleView())
+			rule := p.ruleView()
+			if !keyRules {
+				rule.Keys = nil
+			}
+			rules = append(rules, rule)
 		}
 		c.locs = append(c.locs, validatePlan(ps, path, p, lim))
 		for j, k := range p.Keys {
