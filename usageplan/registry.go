@@ -108,7 +108,9 @@ func (r *Registry) Snapshot() *Snapshot { return r.cur.Load() }
 // first (see ResetUsageWith). Applying no change returns the current
 // revision and changes nothing. Refusals match a sentinel of this
 // package (ErrNotFound, ErrExists, ErrInUse, ErrInvalidState,
-// ErrConflict, ErrInvalid) with errors.Is.
+// ErrConflict, ErrInvalid) with errors.Is. The registry keeps the
+// changes in its log (see Changes): do not modify their slices, maps or
+// plans afterwards.
 func (r *Registry) Apply(ctx context.Context, changes ...Change) (uint64, error) {
 	return r.commit(ctx, commitAt{}, func(*Snapshot) ([]Change, error) { return changes, nil })
 }
@@ -275,7 +277,8 @@ func deletesKeys(changes []Change) bool {
 // Changes returns the records of the revisions after revision after, in
 // order, and none when there is none newer. The registry keeps the
 // records of its last changes (Options.ChangeLog); asking for older ones
-// returns an error matching ErrCompacted.
+// returns an error matching ErrCompacted. The records' changes are the
+// log's own: read them, do not modify them.
 func (r *Registry) Changes(after uint64) ([]Record, error) {
 	r.logMu.Lock()
 	defer r.logMu.Unlock()
