@@ -1,6 +1,7 @@
 package usageplan
 
 import (
+	"slices"
 	"time"
 
 	"github.com/planguard/planguard/binding"
@@ -161,4 +162,37 @@ type Record struct {
 	Revision uint64
 	Time     time.Time
 	Changes  []Change
+}
+
+// cloneChange returns a copy of c that shares no slice, map or plan
+// with it, so that the log keeps what was applied whatever the caller
+// does with its values afterwards.
+func cloneChange(c Change) Change {
+	switch c := c.(type) {
+	case ServicePut:
+		c.Service = c.Service.clone()
+		return c
+	case KeyAdded, KeyUpdated, KeyEnabled, KeyDisabled, KeyRotated, KeyDeleted,
+		ServiceDeleted, PlanDeleted, PlanDemoted: // strings and secrets, immutable
+		return c
+	case PlanCreated:
+		c.Plan = c.Plan.clone()
+		return c
+	case PlanUpdated:
+		c.PlanPatch = c.PlanPatch.clone()
+		return c
+	case KeysBound:
+		c.Keys = slices.Clone(c.Keys)
+		return c
+	case KeysUnbound:
+		c.Keys = slices.Clone(c.Keys)
+		return c
+	case PlanBound:
+		c.Target = cloneTargets([]binding.Target{c.Target})[0]
+		return c
+	case PlanUnbound:
+		c.APIs = slices.Clone(c.APIs)
+		return c
+	}
+	return c
 }

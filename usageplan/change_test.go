@@ -360,3 +360,21 @@ func TestRefusalsMatchOneVocabulary(t *testing.T) {
 		require.False(t, errors.Is(err, ErrNotFound))
 	})
 }
+
+// The log keeps what was applied: changing the caller's values after
+// Apply changes nothing in it.
+func TestChangesKeepCopies(t *testing.T) {
+	reg := newTestRegistry(t)
+	ids := []string{akid}
+	limits := []Window{{Name: "minute", Requests: 5, Per: time.Minute}}
+	_, err := reg.Apply(context.Background(),
+		PlanCreated{Plan: Plan{ID: "usagePlan-gold0001", Name: "gold", QPS: 10, Quota: 100, Limits: limits}},
+		KeysBound{Plan: "usagePlan-gold0001", Keys: ids})
+	require.NoError(t, err)
+	ids[0] = "changed"
+	limits[0].Name = "changed"
+	recs, err := reg.Changes(reg.Snapshot().Revision() - 1)
+	require.NoError(t, err)
+	require.Equal(t, []string{akid}, recs[0].Changes[1].(KeysBound).Keys)
+	require.Equal(t, "minute", recs[0].Changes[0].(PlanCreated).Plan.Limits[0].Name)
+}

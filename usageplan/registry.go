@@ -108,10 +108,13 @@ func (r *Registry) Snapshot() *Snapshot { return r.cur.Load() }
 // first (see ResetUsageWith). Applying no change returns the current
 // revision and changes nothing. Refusals match a sentinel of this
 // package (ErrNotFound, ErrExists, ErrInUse, ErrInvalidState,
-// ErrConflict, ErrInvalid) with errors.Is. The registry keeps the
-// changes in its log (see Changes): do not modify their slices, maps or
-// plans afterwards.
+// ErrConflict, ErrInvalid) with errors.Is. The registry keeps copies of
+// the changes in its log (see Changes).
 func (r *Registry) Apply(ctx context.Context, changes ...Change) (uint64, error) {
+	changes = slices.Clone(changes)
+	for i, c := range changes {
+		changes[i] = cloneChange(c)
+	}
 	return r.commit(ctx, commitAt{}, func(*Snapshot) ([]Change, error) { return changes, nil })
 }
 
@@ -124,7 +127,11 @@ func (r *Registry) ApplyRecord(ctx context.Context, rec Record) error {
 	if len(rec.Changes) == 0 {
 		return refuse("change", "", ErrInvalid, fmt.Sprintf("revision %d holds no change", rec.Revision))
 	}
-	_, err := r.commit(ctx, commitAt{time: rec.Time, revision: rec.Revision}, func(*Snapshot) ([]Change, error) { return rec.Changes, nil })
+	changes := make([]Change, len(rec.Changes))
+	for i, c := range rec.Changes {
+		changes[i] = cloneChange(c)
+	}
+	_, err := r.commit(ctx, commitAt{time: rec.Time, revision: rec.Revision}, func(*Snapshot) ([]Change, error) { return changes, nil })
 	return err
 }
 
