@@ -378,3 +378,21 @@ func TestChangesKeepCopies(t *testing.T) {
 	require.Equal(t, []string{akid}, recs[0].Changes[1].(KeysBound).Keys)
 	require.Equal(t, "minute", recs[0].Changes[0].(PlanCreated).Plan.Limits[0].Name)
 }
+
+// One FieldError: the registry's invalid fields and the keys package's
+// are one type, and Entity says whose field it is.
+func TestOneFieldError(t *testing.T) {
+	require.Equal(t, reflect.TypeFor[keys.FieldError](), reflect.TypeFor[FieldError]())
+	_, err := loadString(t, `{"plans": [{"id": "usagePlan-aaaaaaaa", "name": "bad name"}]}`)
+	var fe *keys.FieldError
+	require.ErrorAs(t, err, &fe)
+	require.Equal(t, FieldError{Entity: "plan", Field: "name", Reason: "may contain only letters, digits and '_'"}, *fe)
+	require.Equal(t, "name may contain only letters, digits and '_'", fe.Error())
+
+	reg := newTestRegistry(t)
+	err = reg.AddKey(keys.Key{ID: "x", Name: "k", Secret: keys.NewSecret("0123456789")})
+	var ke *FieldError
+	require.ErrorAs(t, err, &ke)
+	require.Equal(t, "", ke.Entity, "checked by the keys package")
+	require.Equal(t, "id", ke.Field)
+}

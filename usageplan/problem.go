@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/planguard/planguard/binding"
+	"github.com/planguard/planguard/keys"
 )
 
 // Problem is one thing wrong with a configuration or a change: where
@@ -75,13 +76,24 @@ func (e *ValidationError) Unwrap() []error {
 	return errs
 }
 
-// FieldError is an invalid value of a named field.
-type FieldError struct {
-	Field  string
-	Reason string
-}
+// FieldError is an invalid value of a named field: one type with the
+// keys package's, whose Entity says what the field belongs to ("" for a
+// key checked by the keys package).
+type FieldError = keys.FieldError
 
-func (e *FieldError) Error() string { return e.Field + " " + e.Reason }
+// entityOf names the entity a problem path is in: "services[0].apis[1]"
+// is an API's, "plans[2]" a plan's.
+func entityOf(path string) string {
+	switch {
+	case strings.HasPrefix(path, "services") && strings.Contains(path, ".apis["):
+		return "api"
+	case strings.HasPrefix(path, "services"):
+		return "service"
+	case strings.HasPrefix(path, "keys"):
+		return "key"
+	}
+	return "plan"
+}
 
 // problems collects Problems under a path prefix.
 type problems struct {
@@ -99,7 +111,7 @@ func (ps *problems) at(data []byte, off int, path string, err error) {
 }
 
 func (ps *problems) field(path, field, reason string) {
-	ps.add(join(path, field), &FieldError{Field: field, Reason: reason})
+	ps.add(join(path, field), &FieldError{Entity: entityOf(path), Field: field, Reason: reason})
 }
 
 func (ps *problems) err() error {
