@@ -49,3 +49,8 @@ func overlap(a, b Target) (apis []string, ok bool) {
 	}
 	return apis, len(apis) > 0
 }
+
+// Overlap reports whether two bindings of one service environment bind
+// an API in common, and which when both are API-scoped (nil when one is
+// service-wide: every API of the other).
+func Overlap(a, b Target) (apis []string, ok bool) { return overlap(a, b) }

@@ -114,7 +114,7 @@ func translate(err error, fallback string) *Error {
 			return &Error{Code: CodeAlreadyBindUsagePlan, Message: dup.Error()}
 		}
 		return &Error{Code: CodeUnsupportedBindEnvironment, Message: dup.Error()}
-	case errors.As(err, &kf):
+	case errors.As(err, &kf) && (kf.Entity == "" || kf.Entity == "key"):
 		return &Error{Code: CodeInvalidParameterValue, Message: paramMessage(keyFieldParam, kf.Field, kf.Reason)}
 	case errors.As(err, &pf):
 		code := CodeInvalidParameterValue

@@ -30,11 +30,20 @@ type StateError struct {
 func (e *StateError) Error() string { return fmt.Sprintf("keys: cannot %s %s: %v", e.Op, e.Key, e.Err) }
 func (e *StateError) Unwrap() error { return e.Err }
 
-// FieldError is an invalid field of a key. Its message never contains the
-// value of a secret.
+// FieldError is an invalid field of a key or, with Entity set, of
+// another entity of the registry (usageplan.FieldError is this type).
+// Its message never contains the value of a secret.
 type FieldError struct {
-	Field  string // "id", "name", "secret", "status"
+	// Entity is "" for a key; "service", "api", "plan" or "key" for a
+	// field the registry checks.
+	Entity string
+	Field  string // "id", "name", "secret", "status", "qps"...
 	Reason string
 }
 
-func (e *FieldError) Error() string { return "keys: " + e.Field + " " + e.Reason }
+func (e *FieldError) Error() string {
+	if e.Entity == "" {
+		return "keys: " + e.Field + " " + e.Reason
+	}
+	return e.Field + " " + e.Reason
+}

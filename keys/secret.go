@@ -3,7 +3,9 @@ package keys
 import (
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // redacted is what a Secret prints instead of itself.
@@ -21,29 +23,43 @@ type Secret struct {
 }
 
 // secretValue is shared by the copies of a Secret, so that HMAC's keyed
-// states, computed on first use, serve every copy.
+// states, computed on first use, serve every copy. A secret never used
+// costs its string and 24 bytes: the keyed states of a registry's
+// million keys are made only for the keys that sign requests, and only
+// for the algorithms they sign with.
 type secretValue struct {
-	b    []byte                              // never mutated after construction
-	pads [numAlgorithms]atomic.Pointer[pads] // per algorithm, made on first use
+	s    string                 // the secret, shared with the string it was made from
+	pads atomic.Pointer[padSet] // made on first use
 }
+
+// padSet holds a secret's keyed states, per algorithm.
+type padSet [numAlgorithms]atomic.Pointer[pads]
 
 // NewSecret wraps s. It does not validate; see ValidateSecret.
 func NewSecret(s string) Secret {
 	if s == "" {
 		return Secret{}
 	}
-	return Secret{v: &secretValue{b: []byte(s)}}
+	return Secret{v: &secretValue{s: s}}
 }
 
 // Reveal returns the secret's value. Call it only where the value is needed.
-func (s Secret) Reveal() string { return string(s.bytes()) }
+func (s Secret) Reveal() string { return s.str() }
 
-// bytes returns the secret for HMAC without a copy. Callers must not modify it.
+func (s Secret) str() string {
+	if s.v == nil {
+		return ""
+	}
+	return s.v.s
+}
+
+// bytes returns the secret for HMAC without a copy. Callers must not
+// modify it: it is the string's memory.
 func (s Secret) bytes() []byte {
 	if s.v == nil {
 		return nil
 	}
-	return s.v.b
+	return unsafe.Slice(unsafe.StringData(s.v.s), len(s.v.s))
 }
 
 // pads returns the keyed HMAC states of s under a, computing them with m's
@@ -52,20 +68,29 @@ func (s Secret) pads(a *algorithm, m *macState) *pads {
 	if s.v == nil {
 		return a.pads(m, nil)
 	}
-	slot := &s.v.pads[a.index]
+	set := s.v.pads.Load()
+	if set == nil {
+		set = new(padSet)
+		if s.v.pads.CompareAndSwap(nil, set) {
+			padded.add(s.v)
+		} else if set = s.v.pads.Load(); set == nil {
+			set = new(padSet) // evicted at once: use it for this request only
+		}
+	}
+	slot := &set[a.index]
 	if p := slot.Load(); p != nil {
 		return p
 	}
-	p := a.pads(m, s.v.b)
+	p := a.pads(m, s.bytes())
 	slot.Store(p)
 	return p
 }
 
 // IsZero reports whether the secret is empty.
-func (s Secret) IsZero() bool { return len(s.bytes()) == 0 }
+func (s Secret) IsZero() bool { return s.str() == "" }
 
 // Equal reports whether two secrets hold the same value.
-func (s Secret) Equal(o Secret) bool { return string(s.bytes()) == string(o.bytes()) }
+func (s Secret) Equal(o Secret) bool { return s.str() == o.str() }
 
 // String implements fmt.Stringer and returns "[REDACTED]".
 func (Secret) String() string { return redacted }
@@ -83,3 +108,33 @@ func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
 // MarshalText implements encoding.TextMarshaler (and so JSON) with "[REDACTED]".
 // Config export writes the real value explicitly, through Reveal.
 func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// maxPadded bounds how many secrets hold keyed states at once, process
+// wide: about 300 bytes each for one algorithm, so at most some 40 MB
+// however many keys sign requests. A secret whose states were dropped
+// makes them again on its next use (four hash blocks).
+const maxPadded = 1 << 17
+
+// padded remembers the secrets holding keyed states, oldest first, and
+// drops the oldest's states when one more would exceed its limit. It is
+// safe for concurrent use.
+var padded = &padRing{limit: maxPadded}
+
+type padRing struct {
+	mu    sync.Mutex
+	limit int
+	ring  []*secretValue
+	next  int
+}
+
+func (r *padRing) add(v *secretValue) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.ring) < r.limit {
+		r.ring = append(r.ring, v)
+		return
+	}
+	r.ring[r.next].pads.Store(nil)
+	r.ring[r.next] = v
+	r.next = (r.next + 1) % len(r.ring)
+}

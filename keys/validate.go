@@ -27,7 +27,7 @@ func ValidateID(id string) error {
 // ValidateSecret checks a secret_key: 10–50 of [A-Za-z0-9_-]. The error
 // never quotes the secret.
 func ValidateSecret(s Secret) error {
-	return check("secret", string(s.bytes()), MinSecretLen, MaxSecretLen, isIDByte)
+	return check("secret", s.str(), MinSecretLen, MaxSecretLen, isIDByte)
 }
 
 // ValidateName checks a key name: 1–50 of [A-Za-z0-9_].

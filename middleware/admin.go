@@ -42,7 +42,7 @@ func (u limiterUsage) PlanUsage(ctx context.Context, p usageplan.Plan) (map[stri
 // not gain an entry per plan for every deletion.
 func (u limiterUsage) ResetKeyUsage(ctx context.Context, snap *usageplan.Snapshot, key string) error {
 	now := u.now()
-	for _, p := range snap.Plans() {
+	for p := range snap.AllPlans() {
 		lim := limitsOf(snap, &p)
 		used, err := u.lim.Usage(ctx, p.ID, key, lim, now)
 		if err != nil {

@@ -61,8 +61,8 @@ func TestKeyDroppedByReloadForgetsItsUsage(t *testing.T) {
 	}
 	cfg.Keys = cfg.Keys[1:] // goldKey sorts first
 	require.Equal(t, "lone_key1", cfg.Keys[0].ID)
-	require.NoError(t, f.reg.Apply(cfg))
-	require.NoError(t, f.reg.Apply(full))
+	require.NoError(t, f.reg.ApplyConfig(cfg))
+	require.NoError(t, f.reg.ApplyConfig(full))
 	r := f.do(t, "GET", "/release/orders", goldKey, goldSecret, nil)
 	require.Equal(t, 200, r.status)
 	assert.Equal(t, "99/100", r.header.Get(HeaderQuota))

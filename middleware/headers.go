@@ -115,9 +115,8 @@ func derive(snap *usageplan.Snapshot, service string, dryRun bool) *derived {
 		}
 	}
 	d.routes = buildRoutes(snap, service, d.apis)
-	plans := snap.Plans()
-	for i := range plans {
-		d.plans[plans[i].ID] = newPlanState(snap, &plans[i], dryRun)
+	for p := range snap.AllPlans() { // without their keys: a change costs no copy of them
+		d.plans[p.ID] = newPlanState(snap, &p, dryRun)
 	}
 	return d
 }

@@ -2,6 +2,7 @@ package usageplan
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,10 +112,12 @@ func LoadConfig(r io.Reader, opts Options) (*Registry, error) {
 	return reg, nil
 }
 
-// Load replaces the registry's whole state with the config read from r,
-// atomically: on any problem the registry is unchanged. Entities whose ID
-// existed before keep their creation time, and their modification time if
-// they did not change.
+// Load makes the registry hold the config read from r: it applies the
+// difference between the two as one revision of typed changes
+// (atomically: on any problem the registry is unchanged), and nothing
+// when the config holds what the registry holds. Entities whose ID
+// existed before keep their creation time, and their modification time
+// if they did not change; keys that stay keep their consumed quota.
 func (r *Registry) Load(rd io.Reader) error {
 	data, err := io.ReadAll(rd)
 	if err != nil {
@@ -124,15 +127,25 @@ func (r *Registry) Load(rd io.Reader) error {
 	if cfg == nil {
 		return ps.err()
 	}
-	return r.Apply(cfg, ps.list...)
+	return r.ApplyConfig(cfg, ps.list...)
 }
 
-// Apply replaces the registry's whole state with cfg, as Load does.
-// extra problems (from decoding) are reported along with cfg's own.
-func (r *Registry) Apply(cfg *Config, extra ...Problem) error {
+// ApplyConfig makes the registry hold cfg, as Load does. extra problems
+// (from decoding) are reported along with cfg's own.
+func (r *Registry) ApplyConfig(cfg *Config, extra ...Problem) error {
+	_, err := r.ApplyConfigContext(context.Background(), cfg, extra...)
+	return err
+}
+
+// ApplyConfigContext is ApplyConfig with a context, returning the
+// revision the registry is at afterwards: a new one holding every
+// difference between the registry and cfg as typed changes (see Diff),
+// or the current one when cfg holds what the registry holds.
+func (r *Registry) ApplyConfigContext(ctx context.Context, cfg *Config, extra ...Problem) (uint64, error) {
 	ps := &problems{list: extra}
+	// The registry keeps none of m's slices: the changes made from it
+	// copy what they keep.
 	m, skip := r.fromConfig(cfg, ps)
-	m = m.clone()        // the registry keeps none of the caller's slices
 	var omitted []string // wrongly typed values, validated as omitted
 	for _, p := range ps.list {
 		var te *typeError
@@ -142,24 +155,31 @@ func (r *Registry) Apply(cfg *Config, extra ...Problem) error {
 			skip[p.Path] = true
 		}
 	}
-	list, _ := validate(m, r.opts.ceilings(), skip)
-	for _, p := range list {
-		if !under(p.Path, omitted) {
-			ps.list = append(ps.list, p)
+	given := len(ps.list)
+	check := func(keyRules bool) error {
+		ps.list = ps.list[:given]
+		list, _ := validateRules(m, r.opts.ceilings(), skip, keyRules)
+		for _, p := range list {
+			if !under(p.Path, omitted) {
+				ps.list = append(ps.list, p)
+			}
 		}
-	}
-	if len(ps.list) > 0 {
 		return ps.err()
 	}
-
-	if err := r.forget(r.Snapshot(), droppedKeys(r.Snapshot().m, m)); err != nil {
-		return err
+	// The exclusivity rule over the file's keys is checked by the
+	// changes that apply it, for what they touch (a reload of an
+	// unchanged file touches nothing); over the whole file only to say
+	// where a refused file breaks it.
+	if check(false) != nil {
+		return 0, check(true)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	old := r.cur.Load()
-	stamp(old.m, m, r.opts.now())
-	return r.publish(m, old.version+1, nil)
+	rev, err := r.commit(ctx, commitAt{}, func(cur *Snapshot) ([]Change, error) { return diff(cur, m), nil })
+	if err != nil && (errors.Is(err, ErrConflict) || errors.Is(err, ErrExists)) {
+		if perr := check(true); perr != nil {
+			return 0, perr
+		}
+	}
+	return rev, err
 }
 
 // decodeConfig parses data strictly, in one pass over the document. It
@@ -170,6 +190,14 @@ func (r *Registry) Apply(cfg *Config, extra ...Problem) error {
 // every other problem too; it is nil only when there is nothing to
 // validate.
 func decodeConfig(data []byte) (*Config, *problems) {
+	if cfg := decodeFast(data); cfg != nil {
+		return cfg, &problems{}
+	}
+	return decodeSlow(data)
+}
+
+// decodeSlow is decodeConfig without the fast path.
+func decodeSlow(data []byte) (*Config, *problems) {
 	ps := &problems{}
 	doc, err := parseDocument(data)
 	if err != nil {
@@ -387,7 +415,7 @@ func orDefault(s, def string) string {
 // carry their secret in clear, as a config file must.
 func (s *Snapshot) Config() *Config {
 	cfg := &Config{Services: []ServiceConfig{}, Keys: []KeyConfig{}, Plans: []PlanConfig{}}
-	for _, sv := range s.m.services {
+	for _, sv := range s.st.services {
 		sc := ServiceConfig{ID: sv.ID, Name: sv.Name, Environments: append([]string{}, sv.Environments...), APIs: []APIConfig{}}
 		for _, a := range sv.APIs {
 			ac := APIConfig{ID: a.ID, Name: a.Name, Method: a.Method, Path: a.Path}
@@ -398,7 +426,7 @@ func (s *Snapshot) Config() *Config {
 		}
 		cfg.Services = append(cfg.Services, sc)
 	}
-	for _, k := range s.m.keys {
+	for _, k := range s.Keys() {
 		kc := KeyConfig{ID: k.ID, Name: k.Name, SecretEnv: k.SecretEnv}
 		if k.SecretEnv == "" {
 			kc.Secret = k.Secret.Reveal()
@@ -408,7 +436,8 @@ func (s *Snapshot) Config() *Config {
 		}
 		cfg.Keys = append(cfg.Keys, kc)
 	}
-	for _, p := range s.m.plans {
+	for _, pr := range s.planRecs() {
+		p := pr.withKeys()
 		qps, quota := json.Number(strconv.FormatInt(p.QPS, 10)), json.Number(strconv.FormatInt(p.Quota, 10))
 		pc := PlanConfig{
 			ID: p.ID, Name: p.Name, Description: p.Description, QPS: &qps, Quota: &quota,
@@ -452,30 +481,4 @@ func (r *Registry) Export(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r.Snapshot().Config())
-}
-
-// stamp sets the created and modified times of m's keys and plans: kept
-// from old for an unchanged entity, Created kept and Modified now for a
-// changed one, both now for a new one.
-func stamp(old, m *model, now time.Time) {
-	for i := range m.keys {
-		k := &m.keys[i]
-		k.Created, k.Modified = now, now
-		if j := find(old.keys, k.ID, keyID); j >= 0 {
-			k.Created = old.keys[j].Created
-			if sameKey(old.keys[j], *k) {
-				k.Modified = old.keys[j].Modified
-			}
-		}
-	}
-	for i := range m.plans {
-		p := &m.plans[i]
-		p.Created, p.Modified = now, now
-		if j := find(old.plans, p.ID, planID); j >= 0 {
-			p.Created = old.plans[j].Created
-			if samePlan(old.plans[j], *p) {
-				p.Modified = old.plans[j].Modified
-			}
-		}
-	}
 }

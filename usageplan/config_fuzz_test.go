@@ -37,7 +37,7 @@ func FuzzLoadConfig(f *testing.F) {
 		if err != nil {
 			t.Fatalf("exported config does not reload: %v\n%s", err, out.String())
 		}
-		if !reflect.DeepEqual(reg.Snapshot().m, again.Snapshot().m) {
+		if !reflect.DeepEqual(reg.Snapshot().model(), again.Snapshot().model()) {
 			t.Fatalf("reload differs:\n%s", out.String())
 		}
 	})
@@ -89,7 +89,7 @@ func FuzzPlanLimitsConfig(f *testing.F) {
 		if err != nil {
 			t.Fatalf("exported config does not reload: %v\n%s", err, out.String())
 		}
-		if !reflect.DeepEqual(reg.Snapshot().m, again.Snapshot().m) {
+		if !reflect.DeepEqual(reg.Snapshot().model(), again.Snapshot().model()) {
 			t.Fatalf("reload differs:\n%s", out.String())
 		}
 	})

@@ -67,7 +67,7 @@ func TestSpecExampleLoadsAndRoundTrips(t *testing.T) {
 
 	again, err := LoadConfig(bytes.NewReader(first.Bytes()), testOptions())
 	require.NoError(t, err)
-	assert.Equal(t, snap.m, again.Snapshot().m, "load→export→load gives the same registry")
+	assert.Equal(t, snap.model(), again.Snapshot().model(), "load→export→load gives the same registry")
 	var second bytes.Buffer
 	require.NoError(t, again.Export(&second))
 	assert.Equal(t, first.String(), second.String(), "export is stable")

@@ -46,7 +46,7 @@ func TestEditingAppliedConfigLeavesRegistryAlone(t *testing.T) {
 	cfg, ps := decodeConfig(data)
 	require.Empty(t, ps.list)
 	reg := NewRegistry(testOptions())
-	require.NoError(t, reg.Apply(cfg))
+	require.NoError(t, reg.ApplyConfig(cfg))
 	var want bytes.Buffer
 	require.NoError(t, reg.Export(&want))
 

@@ -58,11 +58,11 @@ func TestReloadDroppingAKeyForgetsItsUsage(t *testing.T) {
 	u := &recordingResetter{}
 	reg.ResetUsageWith(u)
 	full := reg.Snapshot().Config()
-	require.NoError(t, reg.Apply(full))
+	require.NoError(t, reg.ApplyConfig(full))
 	assert.Empty(t, u.calls)
 
 	cfg := reg.Snapshot().Config()
 	cfg.Keys = cfg.Keys[:1]
-	require.NoError(t, reg.Apply(cfg))
+	require.NoError(t, reg.ApplyConfig(cfg))
 	assert.Equal(t, []string{"partner_key_1: usagePlan-kgf82zcd"}, u.calls)
 }

@@ -152,7 +152,7 @@ func (d Describer) fillUsage(ctx context.Context, rows []ApiUsagePlan) error {
 		used, ok := totals[id]
 		if !ok {
 			var err error
-			if _, used, err = d.used(ctx, *d.Snapshot.plans[id].plan); err != nil {
+			if _, used, err = d.used(ctx, d.planWithKeys(id)); err != nil {
 				return err
 			}
 			totals[id] = used
@@ -174,8 +174,8 @@ type rowRef struct {
 // sorted by plan ID, environment and API ID.
 func (d Describer) rows(svc Service, keep func(b bindingRow) bool) []rowRef {
 	var out []rowRef
-	for i := range d.Snapshot.m.plans {
-		p := &d.Snapshot.m.plans[i] // no copy of every plan's keys
+	for _, pr := range d.Snapshot.planRecs() {
+		p := &pr.plan // no copy of every plan's keys
 		for _, b := range p.Bindings {
 			if b.Service != svc.ID {
 				continue
@@ -552,7 +552,7 @@ func looksGenerated(id string) bool {
 // ApiKeysStatus is DescribeApiKeysStatus: every key, in ID order.
 func (d Describer) ApiKeysStatus(pg Page) (ApiKeysStatus, error) {
 	var rows []ApiKey
-	for _, k := range d.Snapshot.m.keys {
+	for _, k := range d.Snapshot.Keys() {
 		typ := "manual"
 		if looksGenerated(k.ID) {
 			typ = "auto"
@@ -562,4 +562,9 @@ func (d Describer) ApiKeysStatus(pg Page) (ApiKeysStatus, error) {
 	}
 	list, err := page(rows, pg)
 	return ApiKeysStatus{TotalCount: len(rows), ApiKeySet: list}, err
+}
+
+func (d Describer) planWithKeys(id string) Plan {
+	p, _ := d.Snapshot.Plan(id)
+	return p
 }

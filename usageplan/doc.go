@@ -3,9 +3,13 @@
 // the Registry that holds them together with key pairs and bindings.
 //
 // Most users load a JSON config (its format is in docs/configuration.md) with LoadConfig and hand the
-// registry to the middleware; operators change it at run time through the
-// Registry's methods, each validated and applied atomically. Readers use a
-// Snapshot, an immutable view that never blocks.
+// registry to the middleware; operators change it at run time with
+// Registry.Apply and typed changes (KeyAdded, KeyDisabled, PlanUpdated,
+// ...) or the helpers over it (AddKey, DisableKey, UpdatePlan, ...), each
+// call validated and applied atomically as one revision, which
+// Registry.Changes lists again. Readers use a Snapshot, an immutable view
+// that never blocks. A change costs time independent of the number of
+// keys (docs/control-plane.md in the repository).
 //
 // To unit-test a configuration in plain go test, load it and ask
 // Snapshot.Explain which API a request matches and which plan applies.

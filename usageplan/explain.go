@@ -47,7 +47,7 @@ type Explanation struct {
 // service), ErrNotPublished, ErrNoAPI, keys.ErrNotFound, keys.ErrDisabled
 // or ErrNoPlan, wrapped with the details.
 func (s *Snapshot) Explain(req Request) (Explanation, error) {
-	svc, ok := s.services[req.Service]
+	svc, ok := s.svcIdx[req.Service]
 	if !ok {
 		return Explanation{}, notFound("service", req.Service)
 	}
@@ -67,7 +67,7 @@ func (s *Snapshot) Explain(req Request) (Explanation, error) {
 	if api.Auth == AuthNone {
 		return ex, nil
 	}
-	k, ok := s.keys[req.Key]
+	k, ok := s.Key(req.Key)
 	if !ok {
 		return ex, fmt.Errorf("key %s: %w", req.Key, keys.ErrNotFound)
 	}
@@ -78,7 +78,7 @@ func (s *Snapshot) Explain(req Request) (Explanation, error) {
 	if !ok {
 		return ex, fmt.Errorf("key %s for %s in %s/%s: %w", req.Key, api.ID, req.Service, req.Environment, ErrNoPlan)
 	}
-	ex.Plan = plan.clone() // the caller may change it; the snapshot must not see that
+	ex.Plan, _ = s.Plan(plan.ID) // a copy: the caller may change it; the snapshot must not see that
 	if th, ok := ex.Plan.Throttles[api.ID]; ok {
 		ex.Throttle = &th
 	}

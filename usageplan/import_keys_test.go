@@ -49,7 +49,7 @@ func TestImportGivesDistinctKeysDistinctSecretEnvs(t *testing.T) {
 	opts := testOptions()
 	opts.LookupEnv = func(name string) (string, bool) { v, ok := secrets[name]; return v, ok }
 	reg := NewRegistry(opts)
-	require.NoError(t, reg.Apply(cfg))
+	require.NoError(t, reg.ApplyConfig(cfg))
 	a, _ := reg.Key("partner-a")
 	b, _ := reg.Key("Partner_A")
 	assert.False(t, a.Secret.Equal(b.Secret))

@@ -64,7 +64,7 @@ func TestImportLoadDescribe(t *testing.T) {
 	opts := testOptions()
 	opts.LookupEnv = func(name string) (string, bool) { return "restored-secret-" + name[len(name)-4:], true }
 	reg := NewRegistry(opts)
-	require.NoError(t, reg.Apply(cfg))
+	require.NoError(t, reg.ApplyConfig(cfg))
 	d := Describer{Snapshot: reg.Snapshot()}
 
 	set, err := d.ApiUsagePlan(ctx, ApiUsagePlanQuery{ServiceId: "service-ody35h5e", Page: Page{Limit: 100}})

@@ -80,7 +80,7 @@ func TestPlanLimitsLoadExplainDescribeExport(t *testing.T) {
 	}
 	again, err := LoadConfig(&out, testOptions())
 	require.NoError(t, err)
-	assert.True(t, reflect.DeepEqual(snap.m, again.Snapshot().m), "the export reloads to the same registry")
+	assert.True(t, reflect.DeepEqual(snap.model(), again.Snapshot().model()), "the export reloads to the same registry")
 }
 
 // Every problem of the new fields is reported at once, each at its JSON

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/planguard/planguard/binding"
+	"github.com/planguard/planguard/keys"
 )
 
 // Problem is one thing wrong with a configuration or a change: where
@@ -46,30 +49,51 @@ func (e *ValidationError) Error() string {
 	return strings.Join(lines, "\n")
 }
 
+// Unwrap returns ErrInvalid, ErrConflict when a problem is a binding
+// conflict (a *binding.Conflict or *binding.MixedScopeError), ErrExists
+// when one is something bound twice (a *binding.DuplicateError), and
+// every problem's error.
 func (e *ValidationError) Unwrap() []error {
-	errs := make([]error, len(e.Problems))
-	for i, p := range e.Problems {
-		errs[i] = p.Err
+	errs := make([]error, 0, len(e.Problems)+3)
+	errs = append(errs, ErrInvalid)
+	conflict, dup := false, false
+	for _, p := range e.Problems {
+		var (
+			cf    *binding.Conflict
+			mixed *binding.MixedScopeError
+			de    *binding.DuplicateError
+		)
+		if !conflict && (errors.As(p.Err, &cf) || errors.As(p.Err, &mixed)) {
+			errs, conflict = append(errs, ErrConflict), true
+		}
+		if !dup && errors.As(p.Err, &de) {
+			errs, dup = append(errs, ErrExists), true
+		}
+	}
+	for _, p := range e.Problems {
+		errs = append(errs, p.Err)
 	}
 	return errs
 }
 
-// FieldError is an invalid value of a named field.
-type FieldError struct {
-	Field  string
-	Reason string
+// FieldError is an invalid value of a named field: one type with the
+// keys package's, whose Entity says what the field belongs to ("" for a
+// key checked by the keys package).
+type FieldError = keys.FieldError
+
+// entityOf names the entity a problem path is in: "services[0].apis[1]"
+// is an API's, "plans[2]" a plan's.
+func entityOf(path string) string {
+	switch {
+	case strings.HasPrefix(path, "services") && strings.Contains(path, ".apis["):
+		return "api"
+	case strings.HasPrefix(path, "services"):
+		return "service"
+	case strings.HasPrefix(path, "keys"):
+		return "key"
+	}
+	return "plan"
 }
-
-func (e *FieldError) Error() string { return e.Field + " " + e.Reason }
-
-// Sentinel errors of the registry. Test with errors.Is.
-var (
-	ErrNotFound = errors.New("usageplan: not found")
-	ErrExists   = errors.New("usageplan: already exists")
-	// ErrInUse: a plan bound to an environment, or a service bound by a
-	// plan, cannot be deleted.
-	ErrInUse = errors.New("usageplan: in use")
-)
 
 // problems collects Problems under a path prefix.
 type problems struct {
@@ -87,7 +111,7 @@ func (ps *problems) at(data []byte, off int, path string, err error) {
 }
 
 func (ps *problems) field(path, field, reason string) {
-	ps.add(join(path, field), &FieldError{Field: field, Reason: reason})
+	ps.add(join(path, field), &FieldError{Entity: entityOf(path), Field: field, Reason: reason})
 }
 
 func (ps *problems) err() error {

@@ -1,7 +1,6 @@
 package usageplan
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -34,6 +33,23 @@ type Options struct {
 	// LookupEnv resolves a key's secretEnv when loading a config; nil
 	// means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// ChangeLog is how many changes the registry keeps for Changes (the
+	// records of its last revisions, whole); 0 means DefaultChangeLog,
+	// a negative value keeps none.
+	ChangeLog int
+}
+
+// DefaultChangeLog is the number of changes a registry keeps by default.
+const DefaultChangeLog = 10_000
+
+func (o Options) changeLogLimit() int {
+	switch {
+	case o.ChangeLog == 0:
+		return DefaultChangeLog
+	case o.ChangeLog < 0:
+		return 0
+	}
+	return o.ChangeLog
 }
 
 func (o Options) ceilings() ceilings {
@@ -54,20 +70,22 @@ func (o Options) rand() io.Reader {
 	return o.Rand
 }
 
-// Registry owns services, keys, plans and bindings. Every change is
-// validated against every rule (IDs, names, limits, bindings and the
-// exclusivity of plans) and applied atomically: a refused
-// change leaves nothing behind. Readers take a Snapshot, which never
-// blocks and never shows a half-applied change.
+// Registry owns services, keys, plans and bindings. Every change is a
+// typed Change applied with Apply (the other mutators are helpers over
+// it), validated against every rule (IDs, names, limits, bindings and
+// the exclusivity of plans) and applied atomically as one new revision:
+// a refused change leaves nothing behind. Readers take a Snapshot, which
+// never blocks and never shows a half-applied change. Changes lists the
+// applied changes after a revision.
 //
-// A Registry is safe for concurrent use. Changes are serialised; each
-// costs time linear in the size of the registry (it rebuilds the
-// snapshot), which suits configurations of up to some hundred thousand
-// keys changed a few times a second.
+// A Registry is safe for concurrent use. Changes are serialised.
 type Registry struct {
 	opts Options
 	mu   sync.Mutex // serialises writers
 	cur  atomic.Pointer[Snapshot]
+
+	logMu sync.Mutex
+	log   changeLog
 
 	resetMu   sync.Mutex
 	resetters []UsageResetter
@@ -76,46 +94,202 @@ type Registry struct {
 // NewRegistry returns an empty registry.
 func NewRegistry(opts Options) *Registry {
 	r := &Registry{opts: opts}
-	r.cur.Store(compile(&model{}, &checked{}, 0))
+	r.log.limit = opts.changeLogLimit()
+	r.cur.Store(compile(&state{routes: map[string]routeTable{}}, nil, 0))
 	return r
 }
 
 // Snapshot returns the current state. It never blocks.
 func (r *Registry) Snapshot() *Snapshot { return r.cur.Load() }
 
-// change applies fn to a copy of the state and publishes the result if it
-// is valid. fn receives the time of the change.
-func (r *Registry) change(fn func(m *model, now time.Time) error) error {
+// Apply applies changes, in order, as one new revision and returns it:
+// all of them or, on the first refusal or any rule the result breaks,
+// none. Keys that the changes delete have their consumed quota forgotten
+// first (see ResetUsageWith). Applying no change returns the current
+// revision and changes nothing. Refusals match a sentinel of this
+// package (ErrNotFound, ErrExists, ErrInUse, ErrInvalidState,
+// ErrConflict, ErrInvalid) with errors.Is. The registry keeps copies of
+// the changes in its log (see Changes).
+func (r *Registry) Apply(ctx context.Context, changes ...Change) (uint64, error) {
+	changes = slices.Clone(changes)
+	for i, c := range changes {
+		changes[i] = cloneChange(c)
+	}
+	return r.commit(ctx, commitAt{}, func(*Snapshot) ([]Change, error) { return changes, nil })
+}
+
+// ApplyRecord applies a record another registry made (read from a
+// Journal, say) as this registry's next revision, at the record's time,
+// so that both hold the same state afterwards. The record's revision
+// must be the next one (ErrOutOfDate otherwise: the registry is not at
+// rec.Revision-1), and the record must hold a change.
+func (r *Registry) ApplyRecord(ctx context.Context, rec Record) error {
+	if len(rec.Changes) == 0 {
+		return refuse("change", "", ErrInvalid, fmt.Sprintf("revision %d holds no change", rec.Revision))
+	}
+	changes := make([]Change, len(rec.Changes))
+	for i, c := range rec.Changes {
+		changes[i] = cloneChange(c)
+	}
+	_, err := r.commit(ctx, commitAt{time: rec.Time, revision: rec.Revision}, func(*Snapshot) ([]Change, error) { return changes, nil })
+	return err
+}
+
+// commitAt fixes the time of a revision and its number; zero values
+// mean now and the next one.
+type commitAt struct {
+	time     time.Time
+	revision uint64
+}
+
+func (a commitAt) now(opts Options) time.Time {
+	if a.time.IsZero() {
+		return opts.now()
+	}
+	return a.time
+}
+
+// commit applies the changes build makes from the current snapshot as
+// one revision. build may run more than once.
+func (r *Registry) commit(ctx context.Context, at commitAt, build func(cur *Snapshot) ([]Change, error)) (uint64, error) {
+	forgotten := map[string]bool{}
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		// The changes are made and validated without the lock, on the
+		// current snapshot, and published under it only if no other
+		// change came first: a large change (a reload) never holds up
+		// the others for longer than publishing takes.
+		snap := r.Snapshot()
+		changes, err := build(snap)
+		if err != nil {
+			return 0, err
+		}
+		if len(changes) == 0 {
+			return snap.revision, nil
+		}
+		if at.revision != 0 && at.revision != snap.revision+1 {
+			return 0, fmt.Errorf("usageplan: revision %d cannot follow revision %d: %w", at.revision, snap.revision, ErrOutOfDate)
+		}
+		now := at.now(r.opts)
+		tx, next, err := r.prepare(snap, changes, now)
+		if err != nil {
+			return 0, err
+		}
+		// Keys to delete are forgotten before the deletion is published,
+		// without the lock (resetters are user code): if a store fails,
+		// nothing is deleted and the change can be retried.
+		var todo []string
+		for _, id := range tx.deleted {
+			if !forgotten[id] {
+				todo = append(todo, id)
+				forgotten[id] = true
+			}
+		}
+		if len(todo) > 0 {
+			if err := r.forget(ctx, snap, todo); err != nil {
+				return 0, err
+			}
+		}
+		if attempt < optimisticAttempts {
+			r.mu.Lock()
+			if r.cur.Load() == snap {
+				r.publish(next, Record{Revision: snap.revision + 1, Time: now, Changes: changes})
+				r.mu.Unlock()
+				return snap.revision + 1, nil
+			}
+			r.mu.Unlock()
+			continue // another change came first: make these again on it
+		}
+		// Under a stream of other changes: make them under the lock.
+		rev, retry, err := r.publishChanges(at, build, forgotten)
+		if !retry {
+			return rev, err
+		}
+	}
+}
+
+// optimisticAttempts is how many times commit makes a change without the
+// lock before it takes the lock to make it.
+const optimisticAttempts = 3
+
+// publish stores next as the current snapshot and rec in the change log.
+// r.mu is held.
+func (r *Registry) publish(next *Snapshot, rec Record) {
+	r.cur.Store(next)
+	r.logMu.Lock()
+	r.log.add(rec)
+	r.logMu.Unlock()
+}
+
+// publishChanges applies the changes build makes to the current snapshot
+// and publishes the result, unless they delete a key that was not
+// forgotten (retry).
+func (r *Registry) publishChanges(at commitAt, build func(cur *Snapshot) ([]Change, error), forgotten map[string]bool) (rev uint64, retry bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old := r.cur.Load()
-	m := old.m.clone()
-	if err := fn(m, r.opts.now()); err != nil {
-		return err
+	cur := r.cur.Load()
+	changes := []Change(nil)
+	if changes, err = build(cur); err != nil || len(changes) == 0 {
+		return cur.revision, false, err
 	}
-	return r.publish(m, old.version+1, nil)
-}
-
-// publish validates m and stores it as the current snapshot. r.mu is held.
-func (r *Registry) publish(m *model, version uint64, skip map[string]bool) error {
-	sortModel(m)
-	list, c := validate(m, r.opts.ceilings(), skip)
-	if len(list) > 0 {
-		return &ValidationError{Problems: list}
+	if at.revision != 0 && at.revision != cur.revision+1 {
+		return 0, false, fmt.Errorf("usageplan: revision %d cannot follow revision %d: %w", at.revision, cur.revision, ErrOutOfDate)
 	}
-	r.cur.Store(compile(m, c, version))
-	return nil
+	now := at.now(r.opts)
+	tx, next, err := r.prepare(cur, changes, now)
+	if err != nil {
+		return 0, false, err
+	}
+	for _, id := range tx.deleted {
+		if !forgotten[id] {
+			return 0, true, nil
+		}
+	}
+	r.publish(next, Record{Revision: cur.revision + 1, Time: now, Changes: changes})
+	return cur.revision + 1, false, nil
 }
 
-func sortModel(m *model) {
-	slices.SortStableFunc(m.services, func(a, b Service) int { return cmp.Compare(a.ID, b.ID) })
-	slices.SortStableFunc(m.keys, func(a, b keys.Key) int { return cmp.Compare(a.ID, b.ID) })
-	slices.SortStableFunc(m.plans, func(a, b Plan) int { return cmp.Compare(a.ID, b.ID) })
+// prepare applies changes to snap's state (sharing what they do not
+// touch) and validates what they touched, returning the snapshot to
+// publish.
+func (r *Registry) prepare(snap *Snapshot, changes []Change, now time.Time) (*txn, *Snapshot, error) {
+	tx := newTxn(snap.st, now)
+	for _, c := range changes {
+		if c == nil {
+			return nil, nil, refuse("change", "", ErrInvalid, "a nil change")
+		}
+		if err := c.apply(tx); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := tx.finish(r.opts.ceilings()); err != nil {
+		return nil, nil, err
+	}
+	svcIdx := snap.svcIdx
+	if tx.st.svcOwned {
+		svcIdx = nil
+	}
+	return tx, compile(tx.st, svcIdx, snap.revision+1), nil
 }
 
-// find returns the index of the element with the given ID, or -1.
-func find[T any](list []T, id string, idOf func(T) string) int {
-	return slices.IndexFunc(list, func(v T) bool { return idOf(v) == id })
+func deletesKeys(changes []Change) bool {
+	return slices.ContainsFunc(changes, func(c Change) bool {
+		_, ok := c.(KeyDeleted)
+		return ok
+	})
+}
+
+// Changes returns the records of the revisions after revision after, in
+// order, and none when there is none newer. The registry keeps the
+// records of its last changes (Options.ChangeLog); asking for older ones
+// returns an error matching ErrCompacted. The records' changes are the
+// log's own: read them, do not modify them.
+func (r *Registry) Changes(after uint64) ([]Record, error) {
+	r.logMu.Lock()
+	defer r.logMu.Unlock()
+	return r.log.after(after)
 }
 
 // Key returns the key with the given secret_id from the current snapshot,
@@ -167,31 +341,16 @@ func (r *Registry) ResetUsageWith(u UsageResetter) {
 // forget resets the usage of deleted keys through every resetter, before
 // the deletion is published: if a store fails, nothing is deleted and
 // the change can be retried. No lock is held (resetters are user code).
-func (r *Registry) forget(snap *Snapshot, ids []string) error {
+func (r *Registry) forget(ctx context.Context, snap *Snapshot, ids []string) error {
 	r.resetMu.Lock()
 	rs := slices.Clone(r.resetters)
 	r.resetMu.Unlock()
 	for _, id := range ids {
 		for _, u := range rs {
-			if err := u.ResetKeyUsage(context.Background(), snap, id); err != nil {
+			if err := u.ResetKeyUsage(ctx, snap, id); err != nil {
 				return fmt.Errorf("usageplan: forgetting the usage of key %s: %w", id, err)
 			}
 		}
 	}
 	return nil
-}
-
-// droppedKeys returns the IDs of old's keys that m lacks.
-func droppedKeys(old, m *model) []string {
-	kept := make(map[string]bool, len(m.keys))
-	for _, k := range m.keys {
-		kept[k.ID] = true
-	}
-	var out []string
-	for _, k := range old.keys {
-		if !kept[k.ID] {
-			out = append(out, k.ID)
-		}
-	}
-	return out
 }

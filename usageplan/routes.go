@@ -112,7 +112,7 @@ func contains[T comparable](list []T, v T) bool {
 // route finds the API that method and path (decoded, without an
 // environment prefix) route to in env, and its service.
 func (s *Snapshot) route(env, method, path string) (apiRef, bool) {
-	t := s.routes[env]
+	t := s.st.routes[env]
 	if t == nil {
 		return apiRef{}, false
 	}

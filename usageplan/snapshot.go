@@ -1,10 +1,11 @@
 package usageplan
 
 import (
+	"cmp"
+	"iter"
 	"slices"
 	"time"
 
-	"github.com/planguard/planguard/binding"
 	"github.com/planguard/planguard/internal/route"
 	"github.com/planguard/planguard/keys"
 )
@@ -14,73 +15,118 @@ import (
 // Resolve) do not allocate. Values it hands out (Services, Keys, Plans,
 // Service, Plan, Config) are deep copies: changing them changes nothing
 // in the registry. Only the *Plan that Resolve returns, for the request
-// path, is the snapshot's own and must not be modified; within one
-// snapshot the same plan is always the same pointer.
+// path, is the snapshot's own and must not be modified (its Keys are
+// nil: PlanKeys iterates them); within one snapshot the same plan is
+// always the same pointer.
+//
+// Consecutive snapshots share what a change did not touch, so a change
+// costs time and memory independent of the number of keys.
 type Snapshot struct {
-	m        *model
-	version  uint64
-	services map[string]*Service
-	keys     map[string]*keys.Key
-	plans    map[string]*compiledPlan
-	table    *binding.Table
-	routes   map[string]*route.Table[apiRef] // per environment, for Explain
+	st       *state
+	svcIdx   map[string]*Service // into st.services
+	revision uint64
 }
 
-type compiledPlan struct {
-	plan *Plan // in m.plans
-	loc  *time.Location
+type routeTable = *route.Table[apiRef]
+
+func compile(st *state, svcIdx map[string]*Service, revision uint64) *Snapshot {
+	if svcIdx == nil {
+		svcIdx = make(map[string]*Service, len(st.services))
+		for i := range st.services {
+			svcIdx[st.services[i].ID] = &st.services[i]
+		}
+	}
+	return &Snapshot{st: st, svcIdx: svcIdx, revision: revision}
 }
 
-func compile(m *model, c *checked, version uint64) *Snapshot {
-	s := &Snapshot{
-		m:        m,
-		version:  version,
-		services: make(map[string]*Service, len(m.services)),
-		keys:     make(map[string]*keys.Key, len(m.keys)),
-		plans:    make(map[string]*compiledPlan, len(m.plans)),
-		table:    c.table,
-		routes:   c.routes,
-	}
-	for i := range m.services {
-		s.services[m.services[i].ID] = &m.services[i]
-	}
-	for i := range m.keys {
-		s.keys[m.keys[i].ID] = &m.keys[i]
-	}
-	for i := range m.plans {
-		s.plans[m.plans[i].ID] = &compiledPlan{plan: &m.plans[i], loc: c.locs[i]}
-	}
-	return s
-}
+// Revision counts the revisions applied to the registry: it grows by one
+// per successful Apply (or helper, or Load that changed something).
+// Registry.Changes lists the changes of each.
+func (s *Snapshot) Revision() uint64 { return s.revision }
 
-// Version counts the changes applied to the registry; it grows by one per
-// successful change.
-func (s *Snapshot) Version() uint64 { return s.version }
+// Version is Revision.
+//
+// Deprecated: use Revision.
+func (s *Snapshot) Version() uint64 { return s.revision }
 
 // Services returns a copy of every service, sorted by ID.
 func (s *Snapshot) Services() []Service {
-	out := make([]Service, len(s.m.services))
-	for i := range s.m.services {
-		out[i] = s.m.services[i].clone()
+	out := make([]Service, len(s.st.services))
+	for i := range s.st.services {
+		out[i] = s.st.services[i].clone()
 	}
 	return out
 }
 
-// Keys returns a copy of every key, sorted by ID.
-func (s *Snapshot) Keys() []keys.Key { return slices.Clone(s.m.keys) }
+// ServiceCount returns the number of services.
+func (s *Snapshot) ServiceCount() int { return len(s.st.services) }
 
-// Plans returns a copy of every plan, sorted by ID.
-func (s *Snapshot) Plans() []Plan {
-	out := make([]Plan, len(s.m.plans))
-	for i := range s.m.plans {
-		out[i] = s.m.plans[i].clone()
+// Keys returns a copy of every key, sorted by ID. It costs time and
+// memory in the number of keys: AllKeys iterates them without a copy.
+func (s *Snapshot) Keys() []keys.Key {
+	out := make([]keys.Key, 0, s.st.keys.Len())
+	for _, kr := range s.st.keys.All() {
+		out = append(out, kr.key())
 	}
+	slices.SortFunc(out, func(a, b keys.Key) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// AllKeys iterates every key, in no particular order.
+func (s *Snapshot) AllKeys() iter.Seq[keys.Key] {
+	return func(yield func(keys.Key) bool) {
+		for _, kr := range s.st.keys.All() {
+			if !yield(kr.key()) {
+				return
+			}
+		}
+	}
+}
+
+// KeyCount returns the number of keys.
+func (s *Snapshot) KeyCount() int { return s.st.keys.Len() }
+
+// Plans returns a copy of every plan with its keys, sorted by ID.
+func (s *Snapshot) Plans() []Plan {
+	recs := s.planRecs()
+	out := make([]Plan, len(recs))
+	for i, pr := range recs {
+		out[i] = pr.withKeys()
+	}
+	return out
+}
+
+// AllPlans iterates every plan without its keys (Keys is nil; PlanKeys
+// iterates them), sorted by ID: what a reader of settings and bindings
+// needs, at a cost independent of the number of keys. Each plan is a
+// copy.
+func (s *Snapshot) AllPlans() iter.Seq[Plan] {
+	recs := s.planRecs()
+	return func(yield func(Plan) bool) {
+		for _, pr := range recs {
+			if !yield(pr.plan.clone()) {
+				return
+			}
+		}
+	}
+}
+
+// PlanCount returns the number of plans.
+func (s *Snapshot) PlanCount() int { return s.st.plans.Len() }
+
+// planRecs returns every plan's record, sorted by ID.
+func (s *Snapshot) planRecs() []*planRec {
+	out := make([]*planRec, 0, s.st.plans.Len())
+	for _, pr := range s.st.plans.All() {
+		out = append(out, pr)
+	}
+	slices.SortFunc(out, func(a, b *planRec) int { return cmp.Compare(a.plan.ID, b.plan.ID) })
 	return out
 }
 
 // Service returns a copy of the service with the given ID.
 func (s *Snapshot) Service(id string) (Service, bool) {
-	c, ok := s.services[id]
+	c, ok := s.svcIdx[id]
 	if !ok {
 		return Service{}, false
 	}
@@ -89,38 +135,108 @@ func (s *Snapshot) Service(id string) (Service, bool) {
 
 // Key returns the key with the given secret_id.
 func (s *Snapshot) Key(id string) (keys.Key, bool) {
-	k, ok := s.keys[id]
+	kr, ok := s.st.keys.Get(id)
 	if !ok {
 		return keys.Key{}, false
 	}
-	return *k, true
+	return kr.key(), true
 }
 
-// Plan returns a copy of the plan with the given ID.
+// KeyPlans iterates the IDs of the plans that bind key id, sorted.
+func (s *Snapshot) KeyPlans(id string) iter.Seq[string] {
+	kr, _ := s.st.keys.Get(id)
+	return func(yield func(string) bool) {
+		if kr == nil {
+			return
+		}
+		for _, p := range kr.plans {
+			if !yield(p) {
+				return
+			}
+		}
+	}
+}
+
+// Plan returns a copy of the plan with the given ID, with its keys
+// (sorted: their number is the cost). PlanSettings leaves them out.
 func (s *Snapshot) Plan(id string) (Plan, bool) {
-	p, ok := s.plans[id]
+	pr, ok := s.st.plans.Get(id)
 	if !ok {
 		return Plan{}, false
 	}
-	return p.plan.clone(), true
+	return pr.withKeys(), true
+}
+
+// PlanSettings returns a copy of the plan with the given ID without its
+// keys (Keys is nil; PlanKeys iterates them).
+func (s *Snapshot) PlanSettings(id string) (Plan, bool) {
+	pr, ok := s.st.plans.Get(id)
+	if !ok {
+		return Plan{}, false
+	}
+	return pr.plan.clone(), true
+}
+
+// PlanKeys iterates the IDs of the keys plan id binds, in no particular
+// order.
+func (s *Snapshot) PlanKeys(id string) iter.Seq[string] {
+	pr, _ := s.st.plans.Get(id)
+	return func(yield func(string) bool) {
+		if pr == nil {
+			return
+		}
+		for k := range pr.keys.All() {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// PlanKeyCount returns the number of keys plan id binds.
+func (s *Snapshot) PlanKeyCount(id string) int {
+	pr, ok := s.st.plans.Get(id)
+	if !ok {
+		return 0
+	}
+	return pr.keys.Len()
 }
 
 // PlanLocation returns the plan's validated time zone.
 func (s *Snapshot) PlanLocation(id string) (*time.Location, bool) {
-	p, ok := s.plans[id]
+	pr, ok := s.st.plans.Get(id)
 	if !ok {
 		return nil, false
 	}
-	return p.loc, true
+	return pr.loc, true
 }
 
 // Resolve returns the plan that binds key for api in service/environment
 // (the exclusivity rule), and false if none does. It does not look at the key's status.
 // The plan is the snapshot's: read it, do not modify it.
 func (s *Snapshot) Resolve(service, environment, api, key string) (*Plan, bool) {
-	id, ok := s.table.Lookup(service, environment, api, key)
+	kr, ok := s.st.keys.Get(key)
 	if !ok {
 		return nil, false
 	}
-	return s.plans[id].plan, true
+	for _, id := range kr.plans {
+		pr, _ := s.st.plans.Get(id)
+		for i := range pr.plan.Bindings {
+			t := &pr.plan.Bindings[i]
+			if t.Service == service && t.Environment == environment && (t.ServiceWide() || slices.Contains(t.APIs, api)) {
+				return &pr.plan, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// model returns the snapshot's whole state as a model, sorted by ID,
+// each plan with its keys (sorted). It costs time in the number of keys.
+func (s *Snapshot) model() *model {
+	m := &model{services: s.Services(), keys: s.Keys()}
+	for _, pr := range s.planRecs() {
+		m.plans = append(m.plans, pr.withKeys())
+	}
+	return m
 }

@@ -23,21 +23,6 @@ type model struct {
 	plans    []Plan
 }
 
-func (m *model) clone() *model {
-	c := &model{
-		services: make([]Service, len(m.services)),
-		keys:     append([]keys.Key(nil), m.keys...),
-		plans:    make([]Plan, len(m.plans)),
-	}
-	for i, s := range m.services {
-		c.services[i] = s.clone()
-	}
-	for i, p := range m.plans {
-		c.plans[i] = p.clone()
-	}
-	return c
-}
-
 // ceilings are the upper bounds of QPS, quota and burst in force.
 type ceilings struct {
 	qps, quota, burst int64
@@ -47,13 +32,19 @@ type ceilings struct {
 type checked struct {
 	routes map[string]*route.Table[apiRef] // per environment
 	locs   []*time.Location                // per plan
-	table  *binding.Table
 }
 
 // validate checks every rule of the domain model and the bindings over m and reports every
 // problem. skip lists paths already reported by the config decoder, so a
 // value is not reported twice.
 func validate(m *model, lim ceilings, skip map[string]bool) ([]Problem, *checked) {
+	return validateRules(m, lim, skip, true)
+}
+
+// validateRules is validate; without keyRules, the exclusivity rule is
+// checked without the plans' keys (duplicate and mixed-scope bindings
+// only), which the changes that apply a config check for what they touch.
+func validateRules(m *model, lim ceilings, skip map[string]bool, keyRules bool) ([]Problem, *checked) {
 	ps := &problems{}
 	c := &checked{}
 	serviceIdx := map[string]int{}
@@ -88,7 +79,11 @@ func validate(m *model, lim ceilings, skip map[string]bool) ([]Problem, *checked
 			ps.field(path, "id", "duplicates "+p.ID)
 		} else {
 			planIdx[p.ID] = i
-			rules = append(rules, p.ruleView())
+			rule := p.ruleView()
+			if !keyRules {
+				rule.Keys = nil
+			}
+			rules = append(rules, rule)
 		}
 		c.locs = append(c.locs, validatePlan(ps, path, p, lim))
 		for j, k := range p.Keys {
@@ -122,13 +117,6 @@ func validate(m *model, lim ceilings, skip map[string]bool) ([]Problem, *checked
 
 	for _, err := range binding.Check(rules) {
 		ps.add(bindingPath(err, planIdx), err)
-	}
-	if len(ps.list) == 0 {
-		t, err := binding.Compile(rules)
-		if err != nil { // Check passed, so this cannot happen.
-			panic("usageplan: binding.Compile refused checked plans: " + err.Error())
-		}
-		c.table = t
 	}
 
 	out := ps.list[:0]

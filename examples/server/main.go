@@ -297,7 +297,7 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 
 	snap := reg.Snapshot()
 	attrs := []any{"addr", ln.Addr().String(), "mode", "declarative", "config", o.configPath,
-		"services", len(snap.Services()), "keys", len(snap.Keys()), "plans", len(snap.Plans())}
+		"services", len(snap.Services()), "keys", snap.KeyCount(), "plans", snap.PlanCount()}
 	attrs = append(attrs, storeDesc...)
 	if len(listeners) > 1 {
 		attrs = append(attrs, "admin", listeners[1].Addr().String())

@@ -4,17 +4,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"reflect"
 	"strings"
 
-	"github.com/planguard/planguard/keys"
 	"github.com/planguard/planguard/usageplan"
 )
 
 // reloadConfig is declarative mode's answer to SIGHUP: it reads the
 // config at path again and applies the difference to reg in one atomic
 // change (consumed quota is kept: the limiter counts by plan and key ID),
-// then logs what changed. An unreadable or invalid file changes nothing:
+// then logs what changed (the typed changes of the new revision). An unreadable or invalid file changes nothing:
 // every problem is logged, and the server keeps serving what it served.
 func reloadConfig(reg *usageplan.Registry, path string, log *slog.Logger) {
 	log.Info("SIGHUP: reloading the config", "config", path)
@@ -29,19 +27,24 @@ func reloadConfig(reg *usageplan.Registry, path string, log *slog.Logger) {
 	if err != nil {
 		logConfigProblems(log, path, err)
 		log.Error("config reload refused: still serving the previous config", "config", path,
-			"revision", before.Version())
+			"revision", before.Revision())
 		return
 	}
 	after := reg.Snapshot()
-	changes := diffSnapshots(before, after)
-	if len(changes) == 0 {
-		log.Info("config reloaded: nothing changed", "config", path, "revision", after.Version())
+	if after.Revision() == before.Revision() {
+		log.Info("config reloaded: nothing changed", "config", path, "revision", after.Revision())
 		return
 	}
+	recs, err := reg.Changes(before.Revision())
+	if err != nil { // more changes than the registry keeps came in meanwhile
+		log.Info("config reloaded", "config", path, "revision_before", before.Revision(), "revision", after.Revision(), "changes", err)
+		return
+	}
+	changes := summarize(before, recs)
 	for _, c := range changes {
 		log.Info("config reload", "entity", c.entity, "change", c.change, "count", len(c.ids), "ids", firstIDs(c.ids))
 	}
-	log.Info("config reloaded", "config", path, "revision_before", before.Version(), "revision", after.Version())
+	log.Info("config reloaded", "config", path, "revision_before", before.Revision(), "revision", after.Revision())
 }
 
 // logConfigProblems logs each problem of a config error on a line of its
@@ -72,72 +75,87 @@ type change struct {
 	ids            []string
 }
 
-// diffSnapshots returns what changed from before to after, by entity and
-// kind of change: added, removed, changed; keys also enabled, disabled.
-func diffSnapshots(before, after *usageplan.Snapshot) []change {
+// summarize groups the typed changes of the registry's records by entity
+// and kind: added, removed, changed; keys also enabled, disabled. It
+// costs what changed, not what the registry holds.
+func summarize(before *usageplan.Snapshot, recs []usageplan.Record) []change {
 	var out []change
-	add := func(entity, kind string, ids []string) {
-		if len(ids) > 0 {
-			out = append(out, change{entity, kind, ids})
+	index := map[[2]string]int{}
+	seen := map[[3]string]bool{}
+	add := func(entity, kind, id string) {
+		if seen[[3]string{entity, kind, id}] {
+			return
+		}
+		seen[[3]string{entity, kind, id}] = true
+		i, ok := index[[2]string{entity, kind}]
+		if !ok {
+			i = len(out)
+			index[[2]string{entity, kind}] = i
+			out = append(out, change{entity: entity, change: kind})
+		}
+		out[i].ids = append(out[i].ids, id)
+	}
+	removedPlans := map[string]bool{}
+	for _, rec := range recs {
+		for _, c := range rec.Changes {
+			if c, ok := c.(usageplan.PlanDeleted); ok {
+				removedPlans[c.ID] = true
+			}
 		}
 	}
-	s := diffByID(before.Services(), after.Services(), func(s usageplan.Service) string { return s.ID },
-		func(a, b usageplan.Service) bool { return reflect.DeepEqual(a, b) })
-	add("service", "added", s.added)
-	add("service", "removed", s.removed)
-	add("service", "changed", s.changed)
-
-	var enabled, disabled, changed []string
-	k := diffByID(before.Keys(), after.Keys(), func(k keys.Key) string { return k.ID },
-		func(a, b keys.Key) bool {
-			switch {
-			case a.Status != b.Status && b.Status == keys.Disabled:
-				disabled = append(disabled, b.ID)
-			case a.Status != b.Status:
-				enabled = append(enabled, b.ID)
-			case !a.Modified.Equal(b.Modified): // the registry keeps Modified of an unchanged key
-				changed = append(changed, b.ID)
+	for _, rec := range recs {
+		for _, c := range rec.Changes {
+			switch c := c.(type) {
+			case usageplan.ServicePut:
+				if _, ok := before.Service(c.Service.ID); ok {
+					add("service", "changed", c.Service.ID)
+				} else {
+					add("service", "added", c.Service.ID)
+				}
+			case usageplan.ServiceDeleted:
+				add("service", "removed", c.ID)
+			case usageplan.KeyAdded:
+				add("key", "added", c.Key.ID)
+			case usageplan.KeyDeleted:
+				add("key", "removed", c.ID)
+			case usageplan.KeyDisabled:
+				add("key", "disabled", c.ID)
+			case usageplan.KeyEnabled:
+				add("key", "enabled", c.ID)
+			case usageplan.KeyUpdated:
+				add("key", "changed", c.ID)
+			case usageplan.KeyRotated:
+				add("key", "changed", c.ID)
+			case usageplan.PlanCreated:
+				add("plan", "added", c.Plan.ID)
+			case usageplan.PlanDeleted:
+				add("plan", "removed", c.ID)
+			default:
+				if id := planOf(c); id != "" && !removedPlans[id] {
+					add("plan", "changed", id)
+				}
 			}
-			return true // each change is listed above, by kind
-		})
-	add("key", "added", k.added)
-	add("key", "removed", k.removed)
-	add("key", "disabled", disabled)
-	add("key", "enabled", enabled)
-	add("key", "changed", changed)
-
-	p := diffByID(before.Plans(), after.Plans(), func(p usageplan.Plan) string { return p.ID },
-		func(a, b usageplan.Plan) bool { return a.Modified.Equal(b.Modified) })
-	add("plan", "added", p.added)
-	add("plan", "removed", p.removed)
-	add("plan", "changed", p.changed)
+		}
+	}
 	return out
 }
 
-type idChanges struct{ added, removed, changed []string }
-
-// diffByID compares two lists of entities by ID; same reports whether an
-// entity present in both is unchanged.
-func diffByID[T any](before, after []T, id func(T) string, same func(a, b T) bool) idChanges {
-	var c idChanges
-	old := make(map[string]T, len(before))
-	for _, e := range before {
-		old[id(e)] = e
+// planOf returns the plan a change of a plan's settings or bindings
+// concerns.
+func planOf(c usageplan.Change) string {
+	switch c := c.(type) {
+	case usageplan.PlanUpdated:
+		return c.ID
+	case usageplan.KeysBound:
+		return c.Plan
+	case usageplan.KeysUnbound:
+		return c.Plan
+	case usageplan.PlanBound:
+		return c.Plan
+	case usageplan.PlanUnbound:
+		return c.Plan
+	case usageplan.PlanDemoted:
+		return c.Plan
 	}
-	for _, e := range after {
-		o, ok := old[id(e)]
-		switch {
-		case !ok:
-			c.added = append(c.added, id(e))
-		case !same(o, e):
-			c.changed = append(c.changed, id(e))
-		}
-		delete(old, id(e))
-	}
-	for _, e := range before {
-		if _, ok := old[id(e)]; ok {
-			c.removed = append(c.removed, id(e))
-		}
-	}
-	return c
+	return ""
 }
