@@ -74,6 +74,24 @@ func throttleOf(th usageplan.Throttle) limiter.Throttle {
 	return limiter.Throttle{QPS: th.QPS, Burst: th.Burst}
 }
 
+// PlanLimits returns the limits the middleware passes to the limiter for
+// a request of plan planID on API api in snap: the plan's QPS, burst,
+// windows, quota, period, time zone and dry run, and the API's throttle
+// when the plan has one. It serves code that calls a limiter.Limiter
+// itself (a gRPC interceptor, a test). ok is false when snap has no
+// such plan. Config.DryRun is not included: it belongs to a Middleware.
+func PlanLimits(snap *usageplan.Snapshot, planID, api string) (lim limiter.Limits, ok bool) {
+	p, ok := snap.Plan(planID)
+	if !ok {
+		return limiter.Limits{}, false
+	}
+	lim = limitsOf(snap, &p)
+	if th, ok := p.Throttles[api]; ok {
+		lim.Throttle = throttleOf(th)
+	}
+	return lim, true
+}
+
 // AdminConfig holds NewAdmin's settings.
 type AdminConfig struct {
 	// Hosts are the Host header values accepted, compared ignoring case;

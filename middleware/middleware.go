@@ -206,7 +206,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.refuse(w, r, q, ev, &Error{Status: http.StatusForbidden, Message: MessageNoPlan, Reason: RefusedNoPlan})
 		return
 	}
-	c.SecretID, c.Plan = key.ID, plan
+	c.SecretID, c.KeyName, c.Plan = key.ID, key.Name, plan
 	ps := derived.plans[plan.ID] // plan is snap's, so it is there
 	ls := ps.limitsFor(api.ID)
 	ctx, cancel := q.storeContext(m.cfg.StoreTimeout)
@@ -214,7 +214,9 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	if ev != nil {
 		storeStart = time.Now()
 	}
-	d, err := m.lim.AllowAt(ctx, now, limiter.Request{Plan: plan.ID, Key: key.ID, API: api.ID, Limits: ls.limits})
+	// The decision lives in the Caller, so that the handler sees it.
+	d := &c.Decision
+	*d, err = m.lim.AllowAt(ctx, now, limiter.Request{Plan: plan.ID, Key: key.ID, API: api.ID, Limits: ls.limits})
 	if cancel != nil {
 		cancel()
 	}
@@ -225,6 +227,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.meter(now, plan.ID, key.ID, ps.limits.Location, d.Allowed, d.Refused, err)
 	}
 	if err != nil {
+		*d = limiter.Decision{} // none was made
 		if m.cfg.FailOpen {
 			m.admit(w, q, ev, t.apiID, next)
 			return
@@ -232,9 +235,9 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.refuse(w, r, q, ev, &Error{Status: http.StatusServiceUnavailable, Message: MessageStoreFailed, Cause: err, Reason: RefusedStore})
 		return
 	}
-	setUsageHeaders(w.Header(), &q.headers, ps, ls, &d, now)
+	setUsageHeaders(w.Header(), &q.headers, ps, ls, d, now)
 	if d.Refused != limiter.LimitNone {
-		e := &Error{Status: http.StatusTooManyRequests, Message: MessageQPS, Reason: RefusedQPS, Decision: d}
+		e := &Error{Status: http.StatusTooManyRequests, Message: MessageQPS, Reason: RefusedQPS, Decision: *d}
 		if d.Refused == limiter.LimitQuota {
 			e.Message, e.Reason = MessageQuota, RefusedQuota
 		}

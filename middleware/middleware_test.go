@@ -306,7 +306,7 @@ func TestCallerKeepsItsSnapshot(t *testing.T) {
 	require.NoError(t, err)
 	mw, err := New(reg, lim, Config{Now: func() time.Time { return t0 }})
 	require.NoError(t, err)
-	var seen []*Caller
+	var seen []Caller
 	h := mw(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		c, _ := FromContext(r.Context())
 		seen = append(seen, c)

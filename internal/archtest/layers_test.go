@@ -25,6 +25,8 @@ var allowed = map[string][]string{
 	"metering":   {"limiter"},
 	"middleware": {"keys", "binding", "usageplan", "limiter", "metering", "internal/route", "golang.org/x/time/rate"},
 	"cloudapi":   {"keys", "binding", "usageplan", "limiter"},
+	// planguardtest drives the whole stack, so it sits above middleware.
+	"planguardtest": {"keys", "usageplan", "limiter", "middleware"},
 	// internal/route is the routing table of usageplan and middleware.
 	"internal/route": {},
 }
