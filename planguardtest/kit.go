@@ -234,6 +234,9 @@ func (k *Kit) do(r *http.Request, step int) Response {
 		resp.Status, resp.Body = w.Code, w.Body.Bytes()
 		resp.Header = canonical(w.Header())
 	}
+	if len(resp.Body) == 0 {
+		resp.Body = nil // the same in process and over loopback
+	}
 	resp.Observed, resp.Reason, resp.DryRun = rec.observed, rec.reason, rec.dryRun
 	resp.Caller, resp.Decision = rec.caller, rec.caller.Decision
 	return resp

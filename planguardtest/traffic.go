@@ -40,8 +40,9 @@ type Traffic struct {
 	// "{name...}" replaced by "1" and "{$}" by nothing.
 	API string
 	// Environment is where the API is called; empty means the
-	// middleware's Config.Environment if set, else the service's only
-	// environment, else "release" if the service is published there.
+	// middleware's Config.Environment if set, else the API's service's
+	// only environment, else "release" if the service is published there
+	// (or when the step names no API).
 	Environment string
 	// Method and Path, when set, replace the API's: Path is the path
 	// after the environment segment ("/orders/42?x=1"), which the kit
@@ -253,7 +254,7 @@ func (k *Kit) resolve(t Traffic) (*call, error) {
 			c.env = fixed
 		case c.api != nil && len(svc.Environments) == 1:
 			c.env = svc.Environments[0]
-		case c.api != nil && svc.HasEnvironment(usageplan.EnvRelease):
+		case c.api == nil || svc.HasEnvironment(usageplan.EnvRelease):
 			c.env = usageplan.EnvRelease
 		default:
 			return nil, errors.New("set Traffic.Environment: the kit cannot pick one")
