@@ -70,6 +70,7 @@ type Options struct {
 }
 
 // Store is a limiter.Store in a bbolt file. It is safe for concurrent use.
+// The zero Store is not usable: open one with Open, and Close it.
 type Store struct {
 	db    *bolt.DB
 	path  string

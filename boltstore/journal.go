@@ -31,7 +31,8 @@ var _ usageplan.Journal = (*Journal)(nil)
 // open as the other.
 //
 // One process at a time holds the file, so Wait is woken from within the
-// process. Journal is safe for concurrent use.
+// process. Journal is safe for concurrent use. The zero Journal is not
+// usable: open one with OpenJournal, and Close it.
 type Journal struct {
 	db   *bolt.DB
 	path string

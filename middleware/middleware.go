@@ -51,7 +51,9 @@ type Config struct {
 	StripAuthorization bool
 	// ErrorHandler writes refusals; nil means WriteJSON.
 	ErrorHandler ErrorHandler
-	// Now is the clock; nil means time.Now.
+	// Now is the clock; nil means time.Now. It is called once per
+	// request, from the goroutine serving it, so it must be safe for
+	// concurrent use.
 	Now func() time.Time
 	// Observer, when set, is called once per request with its outcome
 	// (see Event); nil costs nothing.
@@ -64,6 +66,9 @@ type Config struct {
 }
 
 // Middleware is the built handler factory; Wrap is what New returns.
+// It is safe for concurrent use: Wrap may be called at any time, and the
+// handlers it returns serve requests concurrently. The zero Middleware
+// is not usable: build one with New or NewMiddleware.
 type Middleware struct {
 	reg      *usageplan.Registry
 	lim      *limiter.Limiter

@@ -46,7 +46,8 @@ func (r Reason) String() string {
 }
 
 // Event is what the observer learns about one request. It never holds a
-// secret, a signature or the request's headers.
+// secret, a signature or the request's headers. Each request has its own
+// Event, valid during the Observer's call only.
 type Event struct {
 	// Reason is the outcome. In a dry run (DryRun set), it is the
 	// refusal the request would have got, and the request was served.

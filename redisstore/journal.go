@@ -23,7 +23,7 @@ const DefaultJournalName = "planguard:journal"
 // Journal is a usageplan.Journal in Redis: the registry of a fleet in
 // managed mode. Every instance holds a Journal on the same Redis (a
 // server, or a Cluster) under the same name. It is safe for concurrent
-// use.
+// use. The zero Journal is not usable: make one with NewJournal.
 //
 // # Layout
 //

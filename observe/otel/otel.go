@@ -52,7 +52,9 @@ type Options struct {
 }
 
 // Observer records planguard's decisions; its Observe method is a
-// middleware.Observer.
+// middleware.Observer. It is safe for concurrent use (Observe is called
+// from every goroutine serving a request). The zero Observer is not
+// usable: make one with New.
 type Observer struct {
 	requests    metric.Int64Counter
 	duration    metric.Float64Histogram

@@ -39,7 +39,9 @@ var DefaultBuckets = []float64{.00001, .000025, .00005, .0001, .00025, .0005, .0
 
 // Collector is a prometheus.Collector of planguard's decisions. Register
 // it and pass its Observe method as middleware.Config.Observer (or call
-// it from an Observer of your own).
+// it from an Observer of your own). It is safe for concurrent use:
+// Observe is called from every goroutine serving a request, and Collect
+// from the scrape's. The zero Collector is not usable: make one with New.
 type Collector struct {
 	requests    *prometheus.CounterVec   // result, environment, service, api, plan
 	authRefused *prometheus.CounterVec   // reason
