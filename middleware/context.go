@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"time"
 
 	"github.com/planguard/planguard/limiter"
 	"github.com/planguard/planguard/usageplan"
@@ -27,14 +28,34 @@ type Caller struct {
 	SecretID string
 	KeyName  string
 	Plan     *usageplan.Plan
-	// Decision is the limiter's decision on the request: the quota left
-	// (Decision.Remaining), when its period ends (Decision.Reset) and the
-	// state of every limit of the plan (Decision.Policies). It is the zero
-	// Decision when the limiter was not consulted: APIs with auth NONE,
-	// and requests served with FailOpen while the store failed. In a dry
-	// run, Decision.Refused names the limit that would have refused the
-	// request.
-	Decision limiter.Decision
+	// Decision is what the plan's limits decided: the quota left
+	// (Remaining) and when its period ends (Reset). It is the zero
+	// Decision (Decided false) when the limiter was not consulted: APIs
+	// with auth NONE, and requests served with FailOpen while the store
+	// failed.
+	Decision Decision
+}
+
+// Decision is the limiter's decision on a request, as its handler sees
+// it: the fields of a limiter.Decision without the state of each policy,
+// which an Observer (Event.Decision) and an ErrorHandler (Error.Decision)
+// get in full. (The handler's copy is kept small: it is part of every
+// request's allocation.)
+type Decision struct {
+	// Decided is set when the limiter decided the request.
+	Decided bool
+	// Allowed is set when every limit admitted the request, or a dry run
+	// served it; then Refused names the limit that would have refused it
+	// and DryRun is set.
+	Allowed bool
+	Refused limiter.Limit
+	DryRun  bool
+	// Remaining is the quota left in the period after this request, in
+	// units, or limiter.Unlimited.
+	Remaining int64
+	// Reset is when the quota period ends; zero for a total or an
+	// unlimited quota.
+	Reset time.Time
 }
 
 type contextKey struct{}

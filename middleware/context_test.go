@@ -22,7 +22,14 @@ func TestHandlerSeesKeyNameAndDecision(t *testing.T) {
 	require.NoError(t, err)
 	lim, err := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
 	require.NoError(t, err)
-	m, err := NewMiddleware(reg, lim, Config{Now: func() time.Time { return t0 }})
+	var policies []string
+	observer := func(_ context.Context, e *Event) {
+		policies = policies[:0]
+		for _, p := range e.Decision.Policies() {
+			policies = append(policies, p.Name)
+		}
+	}
+	m, err := NewMiddleware(reg, lim, Config{Now: func() time.Time { return t0 }, Observer: observer})
 	require.NoError(t, err)
 	var seen []Caller
 	h := m.Wrap(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
@@ -42,14 +49,11 @@ func TestHandlerSeesKeyNameAndDecision(t *testing.T) {
 	require.Equal(t, "gold", last.KeyName)
 	require.Equal(t, goldKey, last.SecretID)
 	d := last.Decision
+	require.True(t, d.Decided)
 	require.True(t, d.Allowed)
 	require.Equal(t, int64(97), d.Remaining, "a quota of 100 a day, 3 requests")
 	require.True(t, d.Reset.Equal(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)), "reset %v", d.Reset)
-	names := []string{}
-	for _, p := range d.Policies() {
-		names = append(names, p.Name)
-	}
-	require.Equal(t, []string{"qps", "quota"}, names)
+	require.Equal(t, []string{"qps", "quota"}, policies, "the Observer gets every policy")
 	require.Equal(t, int64(98), seen[1].Decision.Remaining, "each request keeps its own decision")
 
 	// An API with auth NONE: no key, no plan, no decision.
@@ -60,7 +64,8 @@ func TestHandlerSeesKeyNameAndDecision(t *testing.T) {
 	require.Len(t, seen, 1)
 	require.Empty(t, seen[0].KeyName)
 	require.Nil(t, seen[0].Plan)
-	require.Equal(t, limiter.Decision{}, seen[0].Decision)
+	require.Equal(t, Decision{}, seen[0].Decision)
+	require.Empty(t, policies)
 }
 
 // FromContext returns a value: a handler that changes its Caller changes

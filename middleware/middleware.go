@@ -219,9 +219,8 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	if ev != nil {
 		storeStart = time.Now()
 	}
-	// The decision lives in the Caller, so that the handler sees it.
-	d := &c.Decision
-	*d, err = m.lim.AllowAt(ctx, now, limiter.Request{Plan: plan.ID, Key: key.ID, API: api.ID, Limits: ls.limits})
+	dv, err := m.lim.AllowAt(ctx, now, limiter.Request{Plan: plan.ID, Key: key.ID, API: api.ID, Limits: ls.limits})
+	d := &dv
 	if cancel != nil {
 		cancel()
 	}
@@ -232,13 +231,16 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.meter(now, plan.ID, key.ID, ps.limits.Location, d.Allowed, d.Refused, err)
 	}
 	if err != nil {
-		*d = limiter.Decision{} // none was made
 		if m.cfg.FailOpen {
 			m.admit(w, q, ev, t.apiID, next)
 			return
 		}
 		m.refuse(w, r, q, ev, &Error{Status: http.StatusServiceUnavailable, Message: MessageStoreFailed, Cause: err, Reason: RefusedStore})
 		return
+	}
+	c.Decision = Decision{Decided: true, Allowed: d.Allowed, Refused: d.Refused, DryRun: d.DryRun, Remaining: d.Remaining, Reset: d.Reset}
+	if ev != nil {
+		ev.Decision = dv // the whole decision, policies included
 	}
 	setUsageHeaders(w.Header(), &q.headers, ps, ls, d, now)
 	if d.Refused != limiter.LimitNone {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/planguard/planguard/keys"
+	"github.com/planguard/planguard/limiter"
 )
 
 // Reason is the outcome of a request: admitted, or why it was refused.
@@ -68,6 +69,10 @@ type Event struct {
 	// outcome: routing, verification, resolution and the limiter call,
 	// not the handler's nor the ErrorHandler's time.
 	Elapsed time.Duration
+	// Decision is the limiter's decision, with the state of every
+	// policy (Decision.Policies); the zero Decision when StoreCalled is
+	// false or the store failed.
+	Decision limiter.Decision
 	// StoreCalled reports whether the limiter was consulted (a plan was
 	// found); StoreElapsed is the time of that call and StoreErr its
 	// error. The limiter answers most calls from memory and reaches the

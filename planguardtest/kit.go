@@ -98,6 +98,7 @@ type record struct {
 	reason   middleware.Reason
 	dryRun   bool
 	caller   middleware.Caller
+	decision limiter.Decision
 }
 
 type recordKey struct{}
@@ -140,7 +141,7 @@ func New(cfg Config) (*Kit, error) {
 	userObserver := mcfg.Observer
 	mcfg.Observer = func(ctx context.Context, e *middleware.Event) {
 		if rec, ok := ctx.Value(recordKey{}).(*record); ok {
-			rec.observed, rec.reason, rec.dryRun, rec.caller = true, e.Reason, e.DryRun, *e.Caller
+			rec.observed, rec.reason, rec.dryRun, rec.caller, rec.decision = true, e.Reason, e.DryRun, *e.Caller, e.Decision
 		}
 		if userObserver != nil {
 			userObserver(ctx, e)
@@ -238,7 +239,7 @@ func (k *Kit) do(r *http.Request, step int) Response {
 		resp.Body = nil // the same in process and over loopback
 	}
 	resp.Observed, resp.Reason, resp.DryRun = rec.observed, rec.reason, rec.dryRun
-	resp.Caller, resp.Decision = rec.caller, rec.caller.Decision
+	resp.Caller, resp.Decision = rec.caller, rec.decision
 	return resp
 }
 

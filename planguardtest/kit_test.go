@@ -241,6 +241,7 @@ func TestRunLimiterMatchesRun(t *testing.T) {
 		require.Equal(t, a.DryRun, b.DryRun, "request %d", i)
 		require.Equal(t, a.Decision, b.Decision, "request %d", i)
 		require.Equal(t, a.Caller.KeyName, b.Caller.KeyName, "request %d", i)
+		require.Equal(t, a.Caller.Decision, b.Caller.Decision, "request %d", i)
 		if a.Caller.Plan != nil {
 			require.Equal(t, a.Caller.Plan.ID, b.Caller.Plan.ID, "request %d", i)
 		}

@@ -34,8 +34,9 @@ type Response struct {
 	// Caller is what the middleware established, as the handler (or the
 	// ErrorHandler) saw it.
 	Caller middleware.Caller
-	// Decision is the limiter's decision (Caller.Decision): the zero
-	// Decision when the limiter was not consulted.
+	// Decision is the limiter's whole decision, every policy included
+	// (Caller.Decision is its summary): the zero Decision when the
+	// limiter was not consulted.
 	Decision limiter.Decision
 	// Err is a loopback transport failure, or RunLimiter's store error.
 	Err error

@@ -183,7 +183,8 @@ func (k *Kit) decide(i int, t Traffic, c *call) Response {
 		}
 		return resp
 	}
-	resp.Decision, resp.Caller.Decision = d, d
+	resp.Decision = d
+	resp.Caller.Decision = middleware.Decision{Decided: true, Allowed: d.Allowed, Refused: d.Refused, DryRun: d.DryRun, Remaining: d.Remaining, Reset: d.Reset}
 	resp.Status, resp.Reason = http.StatusOK, middleware.Admitted
 	if d.Refused != limiter.LimitNone {
 		resp.Reason, resp.DryRun = middleware.RefusedQPS, d.DryRun
