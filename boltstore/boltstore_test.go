@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/planguard/planguard/internal/scatter"
 	"github.com/planguard/planguard/limiter"
 	"github.com/planguard/planguard/limiter/storetest"
 )
@@ -244,7 +245,7 @@ func BenchmarkDecision(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
-			storetest.ParallelScattered(b, len(keys), func(i int) error {
+			scatter.Parallel(b, len(keys), func(i int) error {
 				_, err := l.AllowAt(ctx, now, limiter.Request{Plan: "usagePlan-bench001", Key: keys[i], Limits: lim})
 				return err
 			})

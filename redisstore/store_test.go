@@ -17,6 +17,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/planguard/planguard/internal/scatter"
 	"github.com/planguard/planguard/keys"
 	"github.com/planguard/planguard/limiter"
 	"github.com/planguard/planguard/limiter/storetest"
@@ -213,7 +214,7 @@ func BenchmarkDecision(b *testing.B) {
 			b.ReportAllocs()
 			b.SetParallelism(8) // 16 goroutines: a network store is bound by latency
 			before := sent.n.Load()
-			storetest.ParallelScattered(b, len(keys), func(i int) error {
+			scatter.Parallel(b, len(keys), func(i int) error {
 				_, err := l.AllowAt(ctx, now, limiter.Request{Plan: "usagePlan-bench001", Key: keys[i], Limits: lim})
 				return err
 			})
