@@ -65,16 +65,13 @@ type Options struct {
 	// LockTimeout is how long Open waits for another process to release
 	// the file; 0 means 1 s.
 	LockTimeout time.Duration
-	// LeaseSize overrides DefaultLeaseSize (see limiter.Config.LeaseSize).
-	LeaseSize int64
 }
 
 // Store is a limiter.Store in a bbolt file. It is safe for concurrent use.
 // The zero Store is not usable: open one with Open, and Close it.
 type Store struct {
-	db    *bolt.DB
-	path  string
-	lease int64
+	db   *bolt.DB
+	path string
 }
 
 // Open opens the store at path, creating it if (and only if) no file
@@ -118,11 +115,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("boltstore: %s: %w", path, err)
 	}
-	lease := opts.LeaseSize
-	if lease <= 0 {
-		lease = DefaultLeaseSize
-	}
-	return &Store{db: db, path: path, lease: lease}, nil
+	return &Store{db: db, path: path}, nil
 }
 
 // create makes a new state file at path: it is written whole under a
@@ -183,8 +176,10 @@ func checkWritable(path string) error {
 // given back.
 func (s *Store) Close() error { return s.db.Close() }
 
-// LeaseSize implements limiter.LeaseSizer.
-func (s *Store) LeaseSize() int64 { return s.lease }
+// LeaseSize implements limiter.LeaseSizer: DefaultLeaseSize. The lease
+// is set in one place, limiter.Config.LeaseSize; this is its default
+// for a Limiter on this store.
+func (s *Store) LeaseSize() int64 { return DefaultLeaseSize }
 
 func validCounter(c limiter.Counter) error {
 	if len(c.Plan) > 0xffff || 2+len(c.Plan)+8+len(c.Key) > bolt.MaxKeySize {

@@ -186,12 +186,12 @@ func TestCrashNeverOverAdmits(t *testing.T) {
 }
 
 func crashChild(path string) {
-	s, err := Open(path, Options{LeaseSize: 50})
+	s, err := Open(path, Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	l, _ := limiter.New(s, limiter.Config{Prefetch: true})
+	l, _ := limiter.New(s, limiter.Config{Prefetch: true, LeaseSize: 50})
 	lim := limiter.Limits{QPS: limiter.Unlimited, Quota: 100000}
 	var mu sync.Mutex
 	w := bufio.NewWriterSize(os.Stdout, 1)
@@ -213,9 +213,6 @@ func crashChild(path string) {
 	os.Exit(0)
 }
 
-// benchLease is the bolt lease in the benchmark: the default.
-var benchLease = int64(DefaultLeaseSize)
-
 func BenchmarkDecision(b *testing.B) {
 	lim := limiter.Limits{QPS: 2000, Quota: 99_999_999}
 	keys := make([]string, 1000) // few enough that the run turns every lease over several times
@@ -228,7 +225,7 @@ func BenchmarkDecision(b *testing.B) {
 	}{
 		{"memory", func(*testing.B) limiter.Store { return &limiter.MemoryStore{} }},
 		{"bolt", func(b *testing.B) limiter.Store {
-			s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{LeaseSize: benchLease})
+			s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{})
 			if err != nil {
 				b.Fatal(err)
 			}
