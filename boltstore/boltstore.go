@@ -12,7 +12,9 @@
 // disk. A Reserve that grants nothing (a spent quota) reads and writes
 // nothing to disk, and a Limiter refuses a spent key from memory.
 //
-// Open creates the file only when it does not exist. An existing file
+// Open creates the file only when asked to (Options.Create) and only
+// when it does not exist: a missing file is otherwise an error, so that
+// a wrong path never starts quota afresh. An existing file
 // must be a complete planguard state file: Open checks all of it (the
 // format header, every counter's checksum, and bbolt's consistency
 // check) and refuses anything else with ErrCorrupt — an empty,
@@ -65,6 +67,11 @@ type Options struct {
 	// LockTimeout is how long Open waits for another process to release
 	// the file; 0 means 1 s.
 	LockTimeout time.Duration
+	// Create makes Open create the file when none exists. Without it, a
+	// missing file is an error (wrapping fs.ErrNotExist): a mistyped
+	// path or a volume that is not mounted never starts every key's
+	// quota afresh.
+	Create bool
 }
 
 // Store is a limiter.Store in a bbolt file. It is safe for concurrent use.
@@ -74,9 +81,10 @@ type Store struct {
 	path string
 }
 
-// Open opens the store at path, creating it if (and only if) no file
-// exists there. A locked, corrupt (ErrCorrupt) or unwritable file is an
-// error here, not at the first request. Open reads the whole file to
+// Open opens the store at path. With opts.Create it creates the file if
+// (and only if) none exists there; without it, a missing file is an error
+// that wraps fs.ErrNotExist. A locked, corrupt (ErrCorrupt) or unwritable
+// file is an error here, not at the first request. Open reads the whole file to
 // check it, which takes about a second per million counters.
 func Open(path string, opts Options) (*Store, error) {
 	timeout := opts.LockTimeout
@@ -85,6 +93,8 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	fi, err := os.Stat(path)
 	switch {
+	case errors.Is(err, fs.ErrNotExist) && !opts.Create:
+		return nil, fmt.Errorf("boltstore: %w (Options.Create creates it)", err)
 	case errors.Is(err, fs.ErrNotExist):
 		if err := create(path, timeout); err != nil {
 			return nil, fmt.Errorf("boltstore: creating %s: %w", path, err)

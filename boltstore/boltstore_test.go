@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,7 +26,7 @@ var ctx = context.Background()
 func openTemp(t *testing.T) (*Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "usage.db")
-	s, err := Open(path, Options{})
+	s, err := Open(path, Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func TestSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s2, err := Open(path, Options{})
+	s2, err := Open(path, Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,40 +81,40 @@ func TestSurvivesRestart(t *testing.T) {
 func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
 
-	held, err := Open(filepath.Join(dir, "locked.db"), Options{})
+	held, err := Open(filepath.Join(dir, "locked.db"), Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	if _, err := Open(filepath.Join(dir, "locked.db"), Options{LockTimeout: 50 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+	if _, err := Open(filepath.Join(dir, "locked.db"), Options{LockTimeout: 50 * time.Millisecond, Create: true}); !errors.Is(err, ErrLocked) {
 		t.Errorf("locked file: %v, want ErrLocked", err)
 	}
 
 	garbage := filepath.Join(dir, "garbage.db")
 	os.WriteFile(garbage, []byte("this is not a bolt database, not even close; "+string(make([]byte, 8192))), 0o600)
-	if _, err := Open(garbage, Options{}); err == nil {
+	if _, err := Open(garbage, Options{Create: true}); err == nil {
 		t.Error("corrupt file opened")
 	}
 
-	good, _ := Open(filepath.Join(dir, "trunc.db"), Options{})
+	good, _ := Open(filepath.Join(dir, "trunc.db"), Options{Create: true})
 	good.Close()
 	os.Truncate(filepath.Join(dir, "trunc.db"), 100)
-	if _, err := Open(filepath.Join(dir, "trunc.db"), Options{}); err == nil {
+	if _, err := Open(filepath.Join(dir, "trunc.db"), Options{Create: true}); err == nil {
 		t.Error("truncated file opened")
 	}
 
-	if _, err := Open(dir, Options{}); err == nil {
+	if _, err := Open(dir, Options{Create: true}); err == nil {
 		t.Error("a directory opened")
 	}
-	if _, err := Open(filepath.Join(dir, "missing", "x.db"), Options{}); err == nil {
+	if _, err := Open(filepath.Join(dir, "missing", "x.db"), Options{Create: true}); err == nil {
 		t.Error("a file in a missing directory opened")
 	}
 	if os.Geteuid() != 0 { // root may write to any file
 		ro := filepath.Join(dir, "ro.db")
-		s, _ := Open(ro, Options{})
+		s, _ := Open(ro, Options{Create: true})
 		s.Close()
 		os.Chmod(ro, 0o400)
-		if _, err := Open(ro, Options{}); err == nil {
+		if _, err := Open(ro, Options{Create: true}); err == nil {
 			t.Error("read-only file opened")
 		}
 	}
@@ -167,7 +168,7 @@ func TestCrashNeverOverAdmits(t *testing.T) {
 	}
 	cmd.Wait()
 
-	s, err := Open(path, Options{})
+	s, err := Open(path, Options{Create: true})
 	if err != nil {
 		t.Fatalf("reopen after crash: %v", err)
 	}
@@ -186,7 +187,7 @@ func TestCrashNeverOverAdmits(t *testing.T) {
 }
 
 func crashChild(path string) {
-	s, err := Open(path, Options{})
+	s, err := Open(path, Options{Create: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -225,7 +226,7 @@ func BenchmarkDecision(b *testing.B) {
 	}{
 		{"memory", func(*testing.B) limiter.Store { return &limiter.MemoryStore{} }},
 		{"bolt", func(b *testing.B) limiter.Store {
-			s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{})
+			s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{Create: true})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -262,4 +263,42 @@ func TestDecodeKeyRejectsForeignKeys(t *testing.T) {
 			t.Fatalf("round trip of window %d: %q %q %d %v", w, plan, key, window, ok)
 		}
 	}
+}
+
+// Creating a state file or a journal is explicit: without Create, a
+// missing file is an error that wraps fs.ErrNotExist, and nothing is
+// created (a mistyped path would have started every key's quota afresh).
+func TestOpenCreatesOnlyWhenAsked(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.db")
+	if _, err := Open(state, Options{}); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Open of a missing file: %v, want fs.ErrNotExist", err)
+	}
+	journal := filepath.Join(dir, "state.journal")
+	if _, err := OpenJournal(journal, JournalOptions{}); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("OpenJournal of a missing file: %v, want fs.ErrNotExist", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("created %v", entries)
+	}
+	s, err := Open(state, Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(state, Options{}) // it exists now
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	j, err := OpenJournal(journal, JournalOptions{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	j, err = OpenJournal(journal, JournalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
 }

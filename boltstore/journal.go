@@ -48,10 +48,16 @@ type JournalOptions struct {
 	// LockTimeout is how long OpenJournal waits for another process to
 	// release the file; 0 means 1 s.
 	LockTimeout time.Duration
+	// Create makes OpenJournal create an empty journal when no file
+	// exists. Without it, a missing file is an error (wrapping
+	// fs.ErrNotExist): a mistyped path never looks like an empty
+	// registry, which a config file would seed.
+	Create bool
 }
 
-// OpenJournal opens the journal at path, creating an empty one if (and
-// only if) no file exists there. An existing file must be a complete,
+// OpenJournal opens the journal at path. With opts.Create it creates an
+// empty one if (and only if) no file exists there; without it, a missing
+// file is an error that wraps fs.ErrNotExist. An existing file must be a complete,
 // valid journal: OpenJournal checks all of it (the format header, that
 // the entries follow the checkpoint without a gap, every entry's and the
 // checkpoint's checksum, and bbolt's consistency check) and refuses
@@ -64,6 +70,8 @@ func OpenJournal(path string, opts JournalOptions) (*Journal, error) {
 	}
 	fi, err := os.Stat(path)
 	switch {
+	case errors.Is(err, fs.ErrNotExist) && !opts.Create:
+		return nil, fmt.Errorf("boltstore: journal: %w (JournalOptions.Create creates it)", err)
 	case errors.Is(err, fs.ErrNotExist):
 		if err := createJournal(path, timeout); err != nil {
 			return nil, fmt.Errorf("boltstore: creating journal %s: %w", path, err)

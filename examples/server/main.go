@@ -232,7 +232,7 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 	var history metering.HistoryStore = &metering.MemoryHistory{} // the usage history, beside the quota
 	storeDesc := []any{"store", "memory"}
 	if o.state != "" {
-		bs, err := boltstore.Open(o.state, boltstore.Options{})
+		bs, err := boltstore.Open(o.state, boltstore.Options{Create: true})
 		if err != nil {
 			return err
 		}

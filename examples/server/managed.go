@@ -26,7 +26,7 @@ func openJournal(o options) (usageplan.Journal, []any, func() error, error) {
 	switch {
 	case o.state != "":
 		path := o.state + journalSuffix
-		j, err := boltstore.OpenJournal(path, boltstore.JournalOptions{})
+		j, err := boltstore.OpenJournal(path, boltstore.JournalOptions{Create: true})
 		if err != nil {
 			return nil, nil, nil, err
 		}

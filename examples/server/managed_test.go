@@ -43,7 +43,7 @@ func TestOpenJournal(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The quota state file given as a journal is refused.
-	bs, err := boltstore.Open(state, boltstore.Options{})
+	bs, err := boltstore.Open(state, boltstore.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,7 +113,7 @@ func open(o options) (history, error) {
 	if o.redis != "" {
 		return redisstore.Dial(redis.Options{Addr: o.redis}, redisstore.Options{})
 	}
-	// boltstore.Open creates a missing file: an export must not.
+	// Say which file is missing, in the words of the command line.
 	if _, err := os.Stat(o.state); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s does not exist", o.state)
 	}

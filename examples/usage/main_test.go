@@ -58,7 +58,7 @@ func exportArgs(t *testing.T, args ...string) (string, string, int) {
 
 func boltFile(t *testing.T) string {
 	path := filepath.Join(t.TempDir(), "usage.db")
-	s, err := boltstore.Open(path, boltstore.Options{})
+	s, err := boltstore.Open(path, boltstore.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestExportRefusesBadInput(t *testing.T) {
 		t.Error("exporting from a missing file created it")
 	}
 	// A file a running server holds.
-	s, err := boltstore.Open(path, boltstore.Options{})
+	s, err := boltstore.Open(path, boltstore.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
