@@ -12,7 +12,7 @@
 // disk. A Reserve that grants nothing (a spent quota) reads and writes
 // nothing to disk, and a Limiter refuses a spent key from memory.
 //
-// Open creates the file only when asked to (Options.Create) and only
+// Open creates the file only when asked to (Config.Create) and only
 // when it does not exist: a missing file is otherwise an error, so that
 // a wrong path never starts quota afresh. An existing file
 // must be a complete planguard state file: Open checks all of it (the
@@ -26,7 +26,7 @@
 // file stops growing (bbolt reuses the freed pages).
 //
 // One process at a time may open a file; a second Open fails after
-// Options.LockTimeout with ErrLocked.
+// Config.LockTimeout with ErrLocked.
 package boltstore
 
 import (
@@ -62,8 +62,8 @@ var (
 	_ limiter.Pruner     = (*Store)(nil)
 )
 
-// Options configure Open; the zero value is the documented default.
-type Options struct {
+// Config configures Open; the zero value is the documented default.
+type Config struct {
 	// LockTimeout is how long Open waits for another process to release
 	// the file; 0 means 1 s.
 	LockTimeout time.Duration
@@ -81,20 +81,20 @@ type Store struct {
 	path string
 }
 
-// Open opens the store at path. With opts.Create it creates the file if
+// Open opens the store at path. With cfg.Create it creates the file if
 // (and only if) none exists there; without it, a missing file is an error
 // that wraps fs.ErrNotExist. A locked, corrupt (ErrCorrupt) or unwritable
 // file is an error here, not at the first request. Open reads the whole file to
 // check it, which takes about a second per million counters.
-func Open(path string, opts Options) (*Store, error) {
-	timeout := opts.LockTimeout
+func Open(path string, cfg Config) (*Store, error) {
+	timeout := cfg.LockTimeout
 	if timeout == 0 {
 		timeout = time.Second
 	}
 	fi, err := os.Stat(path)
 	switch {
-	case errors.Is(err, fs.ErrNotExist) && !opts.Create:
-		return nil, fmt.Errorf("boltstore: %w (Options.Create creates it)", err)
+	case errors.Is(err, fs.ErrNotExist) && !cfg.Create:
+		return nil, fmt.Errorf("boltstore: %w (Config.Create creates it)", err)
 	case errors.Is(err, fs.ErrNotExist):
 		if err := create(path, timeout); err != nil {
 			return nil, fmt.Errorf("boltstore: creating %s: %w", path, err)

@@ -26,7 +26,7 @@ var ctx = context.Background()
 func openTemp(t *testing.T) (*Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "usage.db")
-	s, err := Open(path, Options{Create: true})
+	s, err := Open(path, Config{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s2, err := Open(path, Options{Create: true})
+	s2, err := Open(path, Config{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,40 +81,40 @@ func TestSurvivesRestart(t *testing.T) {
 func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
 
-	held, err := Open(filepath.Join(dir, "locked.db"), Options{Create: true})
+	held, err := Open(filepath.Join(dir, "locked.db"), Config{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	if _, err := Open(filepath.Join(dir, "locked.db"), Options{LockTimeout: 50 * time.Millisecond, Create: true}); !errors.Is(err, ErrLocked) {
+	if _, err := Open(filepath.Join(dir, "locked.db"), Config{LockTimeout: 50 * time.Millisecond, Create: true}); !errors.Is(err, ErrLocked) {
 		t.Errorf("locked file: %v, want ErrLocked", err)
 	}
 
 	garbage := filepath.Join(dir, "garbage.db")
 	os.WriteFile(garbage, []byte("this is not a bolt database, not even close; "+string(make([]byte, 8192))), 0o600)
-	if _, err := Open(garbage, Options{Create: true}); err == nil {
+	if _, err := Open(garbage, Config{Create: true}); err == nil {
 		t.Error("corrupt file opened")
 	}
 
-	good, _ := Open(filepath.Join(dir, "trunc.db"), Options{Create: true})
+	good, _ := Open(filepath.Join(dir, "trunc.db"), Config{Create: true})
 	good.Close()
 	os.Truncate(filepath.Join(dir, "trunc.db"), 100)
-	if _, err := Open(filepath.Join(dir, "trunc.db"), Options{Create: true}); err == nil {
+	if _, err := Open(filepath.Join(dir, "trunc.db"), Config{Create: true}); err == nil {
 		t.Error("truncated file opened")
 	}
 
-	if _, err := Open(dir, Options{Create: true}); err == nil {
+	if _, err := Open(dir, Config{Create: true}); err == nil {
 		t.Error("a directory opened")
 	}
-	if _, err := Open(filepath.Join(dir, "missing", "x.db"), Options{Create: true}); err == nil {
+	if _, err := Open(filepath.Join(dir, "missing", "x.db"), Config{Create: true}); err == nil {
 		t.Error("a file in a missing directory opened")
 	}
 	if os.Geteuid() != 0 { // root may write to any file
 		ro := filepath.Join(dir, "ro.db")
-		s, _ := Open(ro, Options{Create: true})
+		s, _ := Open(ro, Config{Create: true})
 		s.Close()
 		os.Chmod(ro, 0o400)
-		if _, err := Open(ro, Options{Create: true}); err == nil {
+		if _, err := Open(ro, Config{Create: true}); err == nil {
 			t.Error("read-only file opened")
 		}
 	}
@@ -168,7 +168,7 @@ func TestCrashNeverOverAdmits(t *testing.T) {
 	}
 	cmd.Wait()
 
-	s, err := Open(path, Options{Create: true})
+	s, err := Open(path, Config{Create: true})
 	if err != nil {
 		t.Fatalf("reopen after crash: %v", err)
 	}
@@ -187,7 +187,7 @@ func TestCrashNeverOverAdmits(t *testing.T) {
 }
 
 func crashChild(path string) {
-	s, err := Open(path, Options{Create: true})
+	s, err := Open(path, Config{Create: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -226,7 +226,7 @@ func BenchmarkDecision(b *testing.B) {
 	}{
 		{"memory", func(*testing.B) limiter.Store { return &limiter.MemoryStore{} }},
 		{"bolt", func(b *testing.B) limiter.Store {
-			s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{Create: true})
+			s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Config{Create: true})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -271,32 +271,32 @@ func TestDecodeKeyRejectsForeignKeys(t *testing.T) {
 func TestOpenCreatesOnlyWhenAsked(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state.db")
-	if _, err := Open(state, Options{}); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := Open(state, Config{}); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Open of a missing file: %v, want fs.ErrNotExist", err)
 	}
 	journal := filepath.Join(dir, "state.journal")
-	if _, err := OpenJournal(journal, JournalOptions{}); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := OpenJournal(journal, JournalConfig{}); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("OpenJournal of a missing file: %v, want fs.ErrNotExist", err)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Fatalf("created %v", entries)
 	}
-	s, err := Open(state, Options{Create: true})
+	s, err := Open(state, Config{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	s, err = Open(state, Options{}) // it exists now
+	s, err = Open(state, Config{}) // it exists now
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	j, err := OpenJournal(journal, JournalOptions{Create: true})
+	j, err := OpenJournal(journal, JournalConfig{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	j.Close()
-	j, err = OpenJournal(journal, JournalOptions{})
+	j, err = OpenJournal(journal, JournalConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,9 +42,9 @@ type Journal struct {
 	closed  bool
 }
 
-// JournalOptions configure OpenJournal; the zero value is the documented
+// JournalConfig configures OpenJournal; the zero value is the documented
 // default.
-type JournalOptions struct {
+type JournalConfig struct {
 	// LockTimeout is how long OpenJournal waits for another process to
 	// release the file; 0 means 1 s.
 	LockTimeout time.Duration
@@ -55,7 +55,7 @@ type JournalOptions struct {
 	Create bool
 }
 
-// OpenJournal opens the journal at path. With opts.Create it creates an
+// OpenJournal opens the journal at path. With cfg.Create it creates an
 // empty one if (and only if) no file exists there; without it, a missing
 // file is an error that wraps fs.ErrNotExist. An existing file must be a complete,
 // valid journal: OpenJournal checks all of it (the format header, that
@@ -63,15 +63,15 @@ type JournalOptions struct {
 // checkpoint's checksum, and bbolt's consistency check) and refuses
 // anything else with ErrCorrupt, including a quota state file. A locked
 // file is ErrLocked.
-func OpenJournal(path string, opts JournalOptions) (*Journal, error) {
-	timeout := opts.LockTimeout
+func OpenJournal(path string, cfg JournalConfig) (*Journal, error) {
+	timeout := cfg.LockTimeout
 	if timeout == 0 {
 		timeout = time.Second
 	}
 	fi, err := os.Stat(path)
 	switch {
-	case errors.Is(err, fs.ErrNotExist) && !opts.Create:
-		return nil, fmt.Errorf("boltstore: journal: %w (JournalOptions.Create creates it)", err)
+	case errors.Is(err, fs.ErrNotExist) && !cfg.Create:
+		return nil, fmt.Errorf("boltstore: journal: %w (JournalConfig.Create creates it)", err)
 	case errors.Is(err, fs.ErrNotExist):
 		if err := createJournal(path, timeout); err != nil {
 			return nil, fmt.Errorf("boltstore: creating journal %s: %w", path, err)

@@ -43,8 +43,8 @@ const (
 // ScopeName is the instrumentation scope of the meter.
 const ScopeName = "github.com/planguard/planguard/observe/otel"
 
-// Options holds the Observer's optional settings.
-type Options struct {
+// Config holds the Observer's optional settings.
+type Config struct {
 	// MeterProvider provides the meter; nil means otel.GetMeterProvider().
 	MeterProvider metric.MeterProvider
 	// Registry, when set, is reported as planguard.registry.revision.
@@ -71,7 +71,7 @@ type options struct {
 }
 
 // New returns an Observer on o's meter provider.
-func New(o Options) (*Observer, error) {
+func New(o Config) (*Observer, error) {
 	mp := o.MeterProvider
 	if mp == nil {
 		mp = otel.GetMeterProvider()

@@ -50,7 +50,7 @@ func TestObserverSpansAndMetrics(t *testing.T) {
 	lim, err := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
 	require.NoError(t, err)
 	reader := sdkmetric.NewManualReader()
-	obs, err := New(Options{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)), Registry: reg})
+	obs, err := New(Config{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)), Registry: reg})
 	require.NoError(t, err)
 	mw, err := middleware.New(reg, lim, middleware.Config{Observer: obs.Observe, Now: func() time.Time { return t0 }})
 	require.NoError(t, err)

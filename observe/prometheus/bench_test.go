@@ -53,7 +53,7 @@ func BenchmarkObserver(b *testing.B) {
 	}
 	b.Run("none", func(b *testing.B) { run(b, nil) })
 	b.Run("prometheus", func(b *testing.B) {
-		col := New(Options{Registry: reg})
+		col := New(Config{Registry: reg})
 		prometheus.NewRegistry().MustRegister(col)
 		run(b, col.Observe)
 	})

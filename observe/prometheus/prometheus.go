@@ -20,8 +20,8 @@ import (
 	"github.com/planguard/planguard/usageplan"
 )
 
-// Options holds the Collector's optional settings.
-type Options struct {
+// Config holds the Collector's optional settings.
+type Config struct {
 	// Registry, when set, is exported as planguard_registry_revision,
 	// read at each scrape.
 	Registry *usageplan.Registry
@@ -65,7 +65,7 @@ type children struct {
 }
 
 // New returns a Collector.
-func New(o Options) *Collector {
+func New(o Config) *Collector {
 	buckets := o.Buckets
 	if buckets == nil {
 		buckets = DefaultBuckets
