@@ -224,5 +224,5 @@ func planguardHandler(b *testing.B, n int) (http.Handler, []*http.Request) {
 			b.Fatal(err)
 		}
 	}
-	return mw(http.HandlerFunc(ok)), reqs
+	return mw.Wrap(http.HandlerFunc(ok)), reqs
 }

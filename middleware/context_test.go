@@ -29,7 +29,7 @@ func TestHandlerSeesKeyNameAndDecision(t *testing.T) {
 			policies = append(policies, p.Name)
 		}
 	}
-	m, err := NewMiddleware(reg, lim, Config{Now: func() time.Time { return t0 }, Observer: observer})
+	m, err := New(reg, lim, Config{Now: func() time.Time { return t0 }, Observer: observer})
 	require.NoError(t, err)
 	var seen []Caller
 	h := m.Wrap(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
@@ -77,7 +77,7 @@ func TestFromContextReturnsACopy(t *testing.T) {
 	lim, err := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
 	require.NoError(t, err)
 	var observed string
-	m, err := NewMiddleware(reg, lim, Config{Now: func() time.Time { return t0 }})
+	m, err := New(reg, lim, Config{Now: func() time.Time { return t0 }})
 	require.NoError(t, err)
 	h := m.Wrap(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		c, _ := FromContext(r.Context())

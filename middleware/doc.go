@@ -5,11 +5,11 @@
 // or refuses with the old gateway's status, message and headers
 // (docs/responses.md lists every one).
 //
-// Most users want New, once, and the func(http.Handler) http.Handler it
-// returns:
+// Most users want New, once, and the *Middleware's Wrap, a
+// func(http.Handler) http.Handler (r.Use(m.Wrap) on a chi router):
 //
 //	mw, err := middleware.New(registry, lim, middleware.Config{Environment: "release"})
-//	http.ListenAndServe(addr, mw(handler))
+//	http.ListenAndServe(addr, mw.Wrap(handler))
 //
 // The handler learns who called from FromContext: a copy of the
 // request's Caller — the key and its name, the service, environment and

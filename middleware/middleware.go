@@ -65,10 +65,10 @@ type Config struct {
 	Meter *metering.Recorder
 }
 
-// Middleware is the built handler factory; Wrap is what New returns.
-// It is safe for concurrent use: Wrap may be called at any time, and the
+// Middleware enforces usage plans on the handlers it wraps (Wrap). It
+// is safe for concurrent use: Wrap may be called at any time, and the
 // handlers it returns serve requests concurrently. The zero Middleware
-// is not usable: build one with New or NewMiddleware.
+// is not usable: build one with New.
 type Middleware struct {
 	reg      *usageplan.Registry
 	lim      *limiter.Limiter
@@ -79,18 +79,10 @@ type Middleware struct {
 	derived  derivedCache
 }
 
-// New builds the middleware once. Changes to reg apply from the next
+// New builds the middleware once; m.Wrap(handler) puts handler behind
+// it (r.Use(m.Wrap) with chi). Changes to reg apply from the next
 // request.
-func New(reg *usageplan.Registry, lim *limiter.Limiter, cfg Config) (func(http.Handler) http.Handler, error) {
-	m, err := NewMiddleware(reg, lim, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return m.Wrap, nil
-}
-
-// NewMiddleware is New returning the *Middleware itself.
-func NewMiddleware(reg *usageplan.Registry, lim *limiter.Limiter, cfg Config) (*Middleware, error) {
+func New(reg *usageplan.Registry, lim *limiter.Limiter, cfg Config) (*Middleware, error) {
 	if reg == nil || lim == nil {
 		return nil, errors.New("middleware: nil Registry or Limiter")
 	}

@@ -147,7 +147,7 @@ func New(cfg Config) (*Kit, error) {
 			userObserver(ctx, e)
 		}
 	}
-	m, err := middleware.NewMiddleware(reg, lim, mcfg)
+	m, err := middleware.New(reg, lim, mcfg)
 	if err != nil {
 		lim.Close(context.Background())
 		return nil, fmt.Errorf("planguardtest: %w", err)

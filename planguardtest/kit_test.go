@@ -129,7 +129,7 @@ func TestRunMatchesTheMiddlewareOverLoopback(t *testing.T) {
 	clock := NewManualClock(Start())
 	mw, err := middleware.New(reg, lim, middleware.Config{Now: clock.Now})
 	require.NoError(t, err)
-	srv := httptest.NewServer(mw(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+	srv := httptest.NewServer(mw.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
 	defer srv.Close()
 
 	type sent struct {

@@ -151,7 +151,7 @@ func TestRedisOutage(t *testing.T) {
 			}
 			lim, _ := limiter.New(s, limiter.Config{})
 			mw, _ := middleware.New(reg, lim, middleware.Config{FailOpen: failOpen})
-			h := mw(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+			h := mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
 			signer := &keys.Signer{ID: "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN", Secret: keys.NewSecret("ZxF2whO0RhuwnVCj5JMMAuqcDcN2oPrC")}
 			do := func() int {
 				r := httptest.NewRequest("GET", "/release/a", nil)

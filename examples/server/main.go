@@ -283,7 +283,7 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 	if err != nil {
 		return err
 	}
-	servers := []*http.Server{o.timeouts.server(mw(http.HandlerFunc(echo)), log)}
+	servers := []*http.Server{o.timeouts.server(mw.Wrap(http.HandlerFunc(echo)), log)}
 	listeners := []net.Listener{ln}
 	if o.admin != "" {
 		h, aln, err := adminListener(reg, lim, metrics, o, log)

@@ -45,7 +45,7 @@ func BenchmarkObserver(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		h := mw(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) }))
+		h := mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) }))
 		if tracer != nil {
 			inner := h
 			h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -3,7 +3,7 @@
 // attributes on the request's span, and records metrics through the
 // OTel metrics API.
 //
-//	obs, err := otel.New(otel.Options{Registry: reg}) // global providers by default
+//	obs, err := otel.New(otel.Config{Registry: reg}) // global providers by default
 //	mw, err := middleware.New(reg, lim, middleware.Config{Observer: obs.Observe})
 //
 // The span is the one in the request's context (otelhttp's server span,

@@ -56,7 +56,7 @@ func TestObserverSpansAndMetrics(t *testing.T) {
 	require.NoError(t, err)
 	spans := tracetest.NewSpanRecorder()
 	tracer := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)).Tracer("test")
-	inner := mw(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	inner := mw.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, span := tracer.Start(r.Context(), "request")
 		defer span.End()

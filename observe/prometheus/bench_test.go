@@ -36,7 +36,7 @@ func BenchmarkObserver(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		h := mw(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) }))
+		h := mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) }))
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			w := &discard{h: http.Header{}}

@@ -1,7 +1,7 @@
 // Package prometheus exports planguard's decisions as Prometheus
 // metrics: a Collector fed by the middleware's Observer hook.
 //
-//	col := prometheus.New(prometheus.Options{Registry: reg})
+//	col := prometheus.New(prometheus.Config{Registry: reg})
 //	promclient.MustRegister(col)
 //	mw, err := middleware.New(reg, lim, middleware.Config{Observer: col.Observe})
 //
