@@ -433,3 +433,19 @@ func TestManualClock(t *testing.T) {
 	require.Equal(t, Start().Add(time.Hour), c.Now())
 	require.Equal(t, time.Monday, Start().Weekday())
 }
+
+// With the middleware's environment fixed, paths carry no environment
+// segment, and a step that names another environment is a mistake.
+func TestFixedEnvironment(t *testing.T) {
+	k := newKit(t, Config{Middleware: middleware.Config{Environment: "test"}})
+	res := k.Run(Traffic{Key: partner, API: "listOrders", Count: 3})
+	require.Equal(t, "admitted=2 qps=1 dry_run=1", res.String(), "the trial plan, in test")
+	require.Equal(t, "test", res.Last().Caller.Environment)
+	direct := newKit(t, Config{Middleware: middleware.Config{Environment: "test"}}).RunLimiter(Traffic{Key: partner, API: "listOrders", Count: 3})
+	require.Equal(t, res.String(), direct.String())
+	r := httptest.NewRequest("GET", "/orders", nil)
+	require.NoError(t, k.Sign(r, partner))
+	require.Equal(t, "test", k.Do(r).Caller.Environment)
+	require.PanicsWithValue(t, `planguardtest: step 0: the middleware serves environment "test" only (Config.Middleware.Environment), not "release"`,
+		func() { k.Run(Traffic{Key: partner, API: "listOrders", Environment: "release"}) })
+}

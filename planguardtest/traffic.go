@@ -249,6 +249,9 @@ func (k *Kit) resolve(t Traffic) (*call, error) {
 		return nil, errors.New("a step needs an API or a Path")
 	}
 	fixed := k.cfg.Middleware.Environment
+	if fixed != "" && c.env != "" && c.env != fixed {
+		return nil, fmt.Errorf("the middleware serves environment %q only (Config.Middleware.Environment), not %q", fixed, c.env)
+	}
 	if c.env == "" {
 		switch {
 		case fixed != "":
