@@ -275,3 +275,14 @@ func canonical(h http.Header) http.Header {
 	}
 	return out
 }
+
+// Usage returns the quota units key has consumed under plan in the
+// period containing the kit's clock, as the limiter counts them. It
+// fails when the registry has no such plan.
+func (k *Kit) Usage(planID, keyID string) (int64, error) {
+	lim, ok := middleware.PlanLimits(k.Registry.Snapshot(), planID, "")
+	if !ok {
+		return 0, fmt.Errorf("planguardtest: the registry has no plan %q", planID)
+	}
+	return k.Limiter.Usage(context.Background(), planID, keyID, lim, k.Clock.Now())
+}

@@ -449,3 +449,19 @@ func TestFixedEnvironment(t *testing.T) {
 	require.PanicsWithValue(t, `planguardtest: step 0: the middleware serves environment "test" only (Config.Middleware.Environment), not "release"`,
 		func() { k.Run(Traffic{Key: partner, API: "listOrders", Environment: "release"}) })
 }
+
+// Usage reads what a key consumed in the current period; the next day
+// starts afresh.
+func TestUsage(t *testing.T) {
+	k := newKit(t, Config{})
+	k.Run(Traffic{Key: partner, API: "createOrder", Count: 7})
+	used, err := k.Usage("usagePlan-shaped01", partner)
+	require.NoError(t, err)
+	require.Equal(t, int64(7), used)
+	k.Clock.Sleep(24 * time.Hour)
+	used, err = k.Usage("usagePlan-shaped01", partner)
+	require.NoError(t, err)
+	require.Zero(t, used)
+	_, err = k.Usage("usagePlan-nope0001", partner)
+	require.ErrorContains(t, err, "no plan")
+}
