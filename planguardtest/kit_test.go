@@ -465,3 +465,40 @@ func TestUsage(t *testing.T) {
 	_, err = k.Usage("usagePlan-nope0001", partner)
 	require.ErrorContains(t, err, "no plan")
 }
+
+// Run, RunLimiter and Do may be called from several goroutines: each
+// request's outcome stays with its response (the -race detector checks
+// the rest). Both keys share one quota counter per key, so the totals
+// are exact whatever the interleaving.
+func TestConcurrentUse(t *testing.T) {
+	for _, loopback := range []bool{false, true} {
+		k := newKit(t, Config{Loopback: loopback})
+		var wg sync.WaitGroup
+		results := make([]Result, 4)
+		for i := range results {
+			wg.Go(func() {
+				if i%2 == 0 {
+					results[i] = k.Run(Traffic{Key: partner, API: "createOrder", Count: 50})
+				} else {
+					results[i] = k.RunLimiter(Traffic{Key: partner, API: "createOrder", Count: 50})
+				}
+			})
+		}
+		wg.Wait()
+		admitted := 0
+		for _, res := range results {
+			for _, r := range res.Responses {
+				require.True(t, r.Observed)
+				require.Equal(t, r.Reason == middleware.Admitted, r.Status == 200, "loopback %v: %+v", loopback, r.Reason)
+				if r.Reason == middleware.Admitted {
+					require.Equal(t, "partner", r.Caller.KeyName)
+					admitted++
+				}
+			}
+		}
+		used, err := k.Usage("usagePlan-shaped01", partner)
+		require.NoError(t, err)
+		require.Equal(t, int64(admitted), used, "loopback %v", loopback)
+		require.Equal(t, 20, admitted, "the plan's burst of 20 at one instant")
+	}
+}
