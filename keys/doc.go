@@ -4,9 +4,8 @@
 // Most users create keys through the usageplan registry or a config file;
 // this package supplies the Key value, the Secret type that never prints
 // itself, generation (Generate), validation (New, Validate) and the lifecycle
-// rules: Enable, Disable, Rotate (not while disabled). The registry adds
-// the rules that involve plans: only a disabled key that no plan binds
-// can be deleted, and a disabled key cannot be bound (StateError).
+// rules: Enable, Disable, Rotate (not while disabled), and
+// CheckDelete (only a disabled key; the registry adds "not bound").
 //
 // Signing: a Go client wraps its transport in a Transport (most users want
 // this), which signs every request with a Signer: X-Date, a random

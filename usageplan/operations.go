@@ -179,8 +179,8 @@ func checkDeleteKey(m *model, id string) error {
 	if i < 0 {
 		return fmt.Errorf("key %s: %w", id, keys.ErrNotFound)
 	}
-	if m.keys[i].Status != keys.Disabled { // only a disabled key can be deleted
-		return &keys.StateError{Key: id, Op: "delete", Err: keys.ErrEnabled}
+	if err := m.keys[i].CheckDelete(); err != nil {
+		return err
 	}
 	for _, p := range m.plans {
 		if slices.Contains(p.Keys, id) {
@@ -277,8 +277,8 @@ func checkBindable(m *model, ids []string) error {
 		if i < 0 {
 			return fmt.Errorf("key %s: %w", id, keys.ErrNotFound)
 		}
-		if m.keys[i].Status == keys.Disabled { // a disabled key cannot be bound
-			return &keys.StateError{Key: id, Op: "bind", Err: keys.ErrDisabled}
+		if err := m.keys[i].CheckBind(); err != nil {
+			return err
 		}
 	}
 	return nil
