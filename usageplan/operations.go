@@ -23,7 +23,7 @@ func notFound(kind, id string) error { return fmt.Errorf("%s %s: %w", kind, id, 
 func (r *Registry) PutService(s Service) (Service, error) {
 	s = s.clone()
 	if s.ID == "" {
-		id, err := newID(r.opts.rand(), ServicePrefix)
+		id, err := NewID(r.opts.rand(), ServicePrefix)
 		if err != nil {
 			return Service{}, err
 		}
@@ -31,7 +31,7 @@ func (r *Registry) PutService(s Service) (Service, error) {
 	}
 	for i := range s.APIs {
 		if s.APIs[i].ID == "" {
-			id, err := newID(r.opts.rand(), APIPrefix)
+			id, err := NewID(r.opts.rand(), APIPrefix)
 			if err != nil {
 				return Service{}, err
 			}
@@ -196,7 +196,7 @@ func checkDeleteKey(m *model, id string) error {
 func (r *Registry) CreatePlan(p Plan) (Plan, error) {
 	p = p.clone()
 	if p.ID == "" {
-		id, err := newID(r.opts.rand(), PlanPrefix)
+		id, err := NewID(r.opts.rand(), PlanPrefix)
 		if err != nil {
 			return Plan{}, err
 		}
