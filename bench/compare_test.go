@@ -24,9 +24,9 @@ import (
 	ululemem "github.com/ulule/limiter/v3/drivers/store/memory"
 	"golang.org/x/time/rate"
 
+	"github.com/planguard/planguard/internal/scatter"
 	"github.com/planguard/planguard/keys"
 	"github.com/planguard/planguard/limiter"
-	"github.com/planguard/planguard/limiter/storetest"
 	"github.com/planguard/planguard/middleware"
 	"github.com/planguard/planguard/usageplan"
 )
@@ -47,7 +47,7 @@ var keyNames = func() []string {
 // parallelKeys runs fn in parallel over the scattered key sequence.
 func parallelKeys(b *testing.B, fn func(key string)) {
 	b.ReportAllocs()
-	storetest.ParallelScattered(b, numKeys, func(i int) error { fn(keyNames[i]); return nil })
+	scatter.Parallel(b, numKeys, func(i int) error { fn(keyNames[i]); return nil })
 }
 
 // rateMap is the usual hand-rolled choice: a mutex-guarded map of
@@ -134,7 +134,7 @@ func serveParallel(b *testing.B, h http.Handler, reqs []*http.Request) {
 	b.ReportAllocs()
 	var seed atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
-		i := int(seed.Add(1)) * 104729 // the walk of storetest.ParallelScattered, with a writer per goroutine
+		i := int(seed.Add(1)) * 104729 // the walk of scatter.Parallel, with a writer per goroutine
 		w := &discard{h: http.Header{}}
 		for pb.Next() {
 			clear(w.h)
@@ -224,5 +224,5 @@ func planguardHandler(b *testing.B, n int) (http.Handler, []*http.Request) {
 			b.Fatal(err)
 		}
 	}
-	return mw(http.HandlerFunc(ok)), reqs
+	return mw.Wrap(http.HandlerFunc(ok)), reqs
 }

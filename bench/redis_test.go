@@ -101,7 +101,7 @@ func benchPlanguard(b *testing.B, addr string, lim limiter.Limits, parallelism i
 	defer rdb.Close()
 	rt := &roundTrips{}
 	rdb.AddHook(rt)
-	s, err := redisstore.New(rdb, redisstore.Options{Prefix: "bench" + strconv.Itoa(os.Getpid()) + ":"})
+	s, err := redisstore.New(rdb, redisstore.Config{Prefix: "bench" + strconv.Itoa(os.Getpid()) + ":"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package binding
 
 // Table is a compiled, immutable lookup (service, environment, API, key) →
 // plan ID. It is safe for concurrent use, and Lookup does not allocate.
+// The zero Table (and a nil *Table) resolves nothing.
 type Table struct {
 	m map[keyScope]entry
 }

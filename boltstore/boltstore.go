@@ -12,7 +12,9 @@
 // disk. A Reserve that grants nothing (a spent quota) reads and writes
 // nothing to disk, and a Limiter refuses a spent key from memory.
 //
-// Open creates the file only when it does not exist. An existing file
+// Open creates the file only when asked to (Config.Create) and only
+// when it does not exist: a missing file is otherwise an error, so that
+// a wrong path never starts quota afresh. An existing file
 // must be a complete planguard state file: Open checks all of it (the
 // format header, every counter's checksum, and bbolt's consistency
 // check) and refuses anything else with ErrCorrupt — an empty,
@@ -24,7 +26,7 @@
 // file stops growing (bbolt reuses the freed pages).
 //
 // One process at a time may open a file; a second Open fails after
-// Options.LockTimeout with ErrLocked.
+// Config.LockTimeout with ErrLocked.
 package boltstore
 
 import (
@@ -60,33 +62,39 @@ var (
 	_ limiter.Pruner     = (*Store)(nil)
 )
 
-// Options configure Open; the zero value is the documented default.
-type Options struct {
+// Config configures Open; the zero value is the documented default.
+type Config struct {
 	// LockTimeout is how long Open waits for another process to release
 	// the file; 0 means 1 s.
 	LockTimeout time.Duration
-	// LeaseSize overrides DefaultLeaseSize (see limiter.Config.LeaseSize).
-	LeaseSize int64
+	// Create makes Open create the file when none exists. Without it, a
+	// missing file is an error (wrapping fs.ErrNotExist): a mistyped
+	// path or a volume that is not mounted never starts every key's
+	// quota afresh.
+	Create bool
 }
 
 // Store is a limiter.Store in a bbolt file. It is safe for concurrent use.
+// The zero Store is not usable: open one with Open, and Close it.
 type Store struct {
-	db    *bolt.DB
-	path  string
-	lease int64
+	db   *bolt.DB
+	path string
 }
 
-// Open opens the store at path, creating it if (and only if) no file
-// exists there. A locked, corrupt (ErrCorrupt) or unwritable file is an
-// error here, not at the first request. Open reads the whole file to
+// Open opens the store at path. With cfg.Create it creates the file if
+// (and only if) none exists there; without it, a missing file is an error
+// that wraps fs.ErrNotExist. A locked, corrupt (ErrCorrupt) or unwritable
+// file is an error here, not at the first request. Open reads the whole file to
 // check it, which takes about a second per million counters.
-func Open(path string, opts Options) (*Store, error) {
-	timeout := opts.LockTimeout
+func Open(path string, cfg Config) (*Store, error) {
+	timeout := cfg.LockTimeout
 	if timeout == 0 {
 		timeout = time.Second
 	}
 	fi, err := os.Stat(path)
 	switch {
+	case errors.Is(err, fs.ErrNotExist) && !cfg.Create:
+		return nil, fmt.Errorf("boltstore: %w (Config.Create creates it)", err)
 	case errors.Is(err, fs.ErrNotExist):
 		if err := create(path, timeout); err != nil {
 			return nil, fmt.Errorf("boltstore: creating %s: %w", path, err)
@@ -117,11 +125,7 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("boltstore: %s: %w", path, err)
 	}
-	lease := opts.LeaseSize
-	if lease <= 0 {
-		lease = DefaultLeaseSize
-	}
-	return &Store{db: db, path: path, lease: lease}, nil
+	return &Store{db: db, path: path}, nil
 }
 
 // create makes a new state file at path: it is written whole under a
@@ -182,8 +186,10 @@ func checkWritable(path string) error {
 // given back.
 func (s *Store) Close() error { return s.db.Close() }
 
-// LeaseSize implements limiter.LeaseSizer.
-func (s *Store) LeaseSize() int64 { return s.lease }
+// LeaseSize implements limiter.LeaseSizer: DefaultLeaseSize. The lease
+// is set in one place, limiter.Config.LeaseSize; this is its default
+// for a Limiter on this store.
+func (s *Store) LeaseSize() int64 { return DefaultLeaseSize }
 
 func validCounter(c limiter.Counter) error {
 	if len(c.Plan) > 0xffff || 2+len(c.Plan)+8+len(c.Key) > bolt.MaxKeySize {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/planguard/planguard/internal/scatter"
 	"github.com/planguard/planguard/limiter"
 	"github.com/planguard/planguard/limiter/storetest"
 )
@@ -24,7 +26,7 @@ var ctx = context.Background()
 func openTemp(t *testing.T) (*Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "usage.db")
-	s, err := Open(path, Options{})
+	s, err := Open(path, Config{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +58,7 @@ func TestSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s2, err := Open(path, Options{})
+	s2, err := Open(path, Config{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,40 +81,40 @@ func TestSurvivesRestart(t *testing.T) {
 func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
 
-	held, err := Open(filepath.Join(dir, "locked.db"), Options{})
+	held, err := Open(filepath.Join(dir, "locked.db"), Config{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	if _, err := Open(filepath.Join(dir, "locked.db"), Options{LockTimeout: 50 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+	if _, err := Open(filepath.Join(dir, "locked.db"), Config{LockTimeout: 50 * time.Millisecond, Create: true}); !errors.Is(err, ErrLocked) {
 		t.Errorf("locked file: %v, want ErrLocked", err)
 	}
 
 	garbage := filepath.Join(dir, "garbage.db")
 	os.WriteFile(garbage, []byte("this is not a bolt database, not even close; "+string(make([]byte, 8192))), 0o600)
-	if _, err := Open(garbage, Options{}); err == nil {
+	if _, err := Open(garbage, Config{Create: true}); err == nil {
 		t.Error("corrupt file opened")
 	}
 
-	good, _ := Open(filepath.Join(dir, "trunc.db"), Options{})
+	good, _ := Open(filepath.Join(dir, "trunc.db"), Config{Create: true})
 	good.Close()
 	os.Truncate(filepath.Join(dir, "trunc.db"), 100)
-	if _, err := Open(filepath.Join(dir, "trunc.db"), Options{}); err == nil {
+	if _, err := Open(filepath.Join(dir, "trunc.db"), Config{Create: true}); err == nil {
 		t.Error("truncated file opened")
 	}
 
-	if _, err := Open(dir, Options{}); err == nil {
+	if _, err := Open(dir, Config{Create: true}); err == nil {
 		t.Error("a directory opened")
 	}
-	if _, err := Open(filepath.Join(dir, "missing", "x.db"), Options{}); err == nil {
+	if _, err := Open(filepath.Join(dir, "missing", "x.db"), Config{Create: true}); err == nil {
 		t.Error("a file in a missing directory opened")
 	}
 	if os.Geteuid() != 0 { // root may write to any file
 		ro := filepath.Join(dir, "ro.db")
-		s, _ := Open(ro, Options{})
+		s, _ := Open(ro, Config{Create: true})
 		s.Close()
 		os.Chmod(ro, 0o400)
-		if _, err := Open(ro, Options{}); err == nil {
+		if _, err := Open(ro, Config{Create: true}); err == nil {
 			t.Error("read-only file opened")
 		}
 	}
@@ -166,7 +168,7 @@ func TestCrashNeverOverAdmits(t *testing.T) {
 	}
 	cmd.Wait()
 
-	s, err := Open(path, Options{})
+	s, err := Open(path, Config{Create: true})
 	if err != nil {
 		t.Fatalf("reopen after crash: %v", err)
 	}
@@ -185,12 +187,12 @@ func TestCrashNeverOverAdmits(t *testing.T) {
 }
 
 func crashChild(path string) {
-	s, err := Open(path, Options{LeaseSize: 50})
+	s, err := Open(path, Config{Create: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	l, _ := limiter.New(s, limiter.Config{Prefetch: true})
+	l, _ := limiter.New(s, limiter.Config{Prefetch: true, LeaseSize: 50})
 	lim := limiter.Limits{QPS: limiter.Unlimited, Quota: 100000}
 	var mu sync.Mutex
 	w := bufio.NewWriterSize(os.Stdout, 1)
@@ -212,9 +214,6 @@ func crashChild(path string) {
 	os.Exit(0)
 }
 
-// benchLease is the bolt lease in the benchmark: the default.
-var benchLease = int64(DefaultLeaseSize)
-
 func BenchmarkDecision(b *testing.B) {
 	lim := limiter.Limits{QPS: 2000, Quota: 99_999_999}
 	keys := make([]string, 1000) // few enough that the run turns every lease over several times
@@ -227,7 +226,7 @@ func BenchmarkDecision(b *testing.B) {
 	}{
 		{"memory", func(*testing.B) limiter.Store { return &limiter.MemoryStore{} }},
 		{"bolt", func(b *testing.B) limiter.Store {
-			s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{LeaseSize: benchLease})
+			s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Config{Create: true})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -244,7 +243,7 @@ func BenchmarkDecision(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
-			storetest.ParallelScattered(b, len(keys), func(i int) error {
+			scatter.Parallel(b, len(keys), func(i int) error {
 				_, err := l.AllowAt(ctx, now, limiter.Request{Plan: "usagePlan-bench001", Key: keys[i], Limits: lim})
 				return err
 			})
@@ -264,4 +263,42 @@ func TestDecodeKeyRejectsForeignKeys(t *testing.T) {
 			t.Fatalf("round trip of window %d: %q %q %d %v", w, plan, key, window, ok)
 		}
 	}
+}
+
+// Creating a state file or a journal is explicit: without Create, a
+// missing file is an error that wraps fs.ErrNotExist, and nothing is
+// created (a mistyped path would have started every key's quota afresh).
+func TestOpenCreatesOnlyWhenAsked(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.db")
+	if _, err := Open(state, Config{}); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Open of a missing file: %v, want fs.ErrNotExist", err)
+	}
+	journal := filepath.Join(dir, "state.journal")
+	if _, err := OpenJournal(journal, JournalConfig{}); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("OpenJournal of a missing file: %v, want fs.ErrNotExist", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("created %v", entries)
+	}
+	s, err := Open(state, Config{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(state, Config{}) // it exists now
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	j, err := OpenJournal(journal, JournalConfig{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	j, err = OpenJournal(journal, JournalConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
 }

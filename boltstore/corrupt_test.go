@@ -27,7 +27,7 @@ func corruptCounter(i int) limiter.Counter {
 // pages.
 func writeStateFile(t *testing.T, path string) {
 	t.Helper()
-	s, err := Open(path, Options{})
+	s, err := Open(path, Config{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func writeStateFile(t *testing.T, path string) {
 // "corrupt" for ErrCorrupt, "intact" when the file opened and every
 // count is right, and anything else as a failure.
 func openAndRead(path string) string {
-	s, err := Open(path, Options{})
+	s, err := Open(path, Config{Create: true})
 	switch {
 	case errors.Is(err, ErrCorrupt):
 		if !strings.Contains(err.Error(), "move it away") {
@@ -203,7 +203,7 @@ func stderrOf(err error) string {
 func TestOpenCreatesOnlyMissingFiles(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "new.db")
-	s, err := Open(path, Options{})
+	s, err := Open(path, Config{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestOpenCreatesOnlyMissingFiles(t *testing.T) {
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(empty, Options{}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "empty") {
+	if _, err := Open(empty, Config{Create: true}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "empty") {
 		t.Fatalf("empty file: %v, want ErrCorrupt saying it is empty", err)
 	}
 	if fi, _ := os.Stat(empty); fi.Size() != 0 {
@@ -231,7 +231,7 @@ func TestOpenCreatesOnlyMissingFiles(t *testing.T) {
 }
 
 func openAndReadOne(path string) int64 {
-	s, err := Open(path, Options{})
+	s, err := Open(path, Config{Create: true})
 	if err != nil {
 		return -1
 	}

@@ -14,7 +14,7 @@ import (
 func BenchmarkHistoryFlush(b *testing.B) {
 	for _, mode := range []historytest.Mode{historytest.PerInterval, historytest.PerRequest} {
 		b.Run(mode.String(), func(b *testing.B) {
-			s, err := Open(filepath.Join(b.TempDir(), "usage.db"), Options{})
+			s, err := Open(filepath.Join(b.TempDir(), "usage.db"), Config{Create: true})
 			if err != nil {
 				b.Fatal(err)
 			}

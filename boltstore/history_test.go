@@ -35,7 +35,7 @@ func TestHistorySurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	s2, err := Open(path, Options{})
+	s2, err := Open(path, Config{Create: true})
 	if err != nil {
 		t.Fatalf("reopening a file with history: %v", err)
 	}
@@ -76,7 +76,7 @@ func TestHistoryCorruptionIsDetected(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "state.db")
-			s, err := Open(path, Options{})
+			s, err := Open(path, Config{Create: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,7 +93,7 @@ func TestHistoryCorruptionIsDetected(t *testing.T) {
 				t.Fatal(err)
 			}
 			db.Close()
-			if _, err := Open(path, Options{}); !errors.Is(err, ErrCorrupt) {
+			if _, err := Open(path, Config{Create: true}); !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("Open of a damaged history: %v, want ErrCorrupt", err)
 			}
 		})

@@ -31,7 +31,8 @@ var _ usageplan.Journal = (*Journal)(nil)
 // open as the other.
 //
 // One process at a time holds the file, so Wait is woken from within the
-// process. Journal is safe for concurrent use.
+// process. Journal is safe for concurrent use. The zero Journal is not
+// usable: open one with OpenJournal, and Close it.
 type Journal struct {
 	db   *bolt.DB
 	path string
@@ -41,28 +42,36 @@ type Journal struct {
 	closed  bool
 }
 
-// JournalOptions configure OpenJournal; the zero value is the documented
+// JournalConfig configures OpenJournal; the zero value is the documented
 // default.
-type JournalOptions struct {
+type JournalConfig struct {
 	// LockTimeout is how long OpenJournal waits for another process to
 	// release the file; 0 means 1 s.
 	LockTimeout time.Duration
+	// Create makes OpenJournal create an empty journal when no file
+	// exists. Without it, a missing file is an error (wrapping
+	// fs.ErrNotExist): a mistyped path never looks like an empty
+	// registry, which a config file would seed.
+	Create bool
 }
 
-// OpenJournal opens the journal at path, creating an empty one if (and
-// only if) no file exists there. An existing file must be a complete,
+// OpenJournal opens the journal at path. With cfg.Create it creates an
+// empty one if (and only if) no file exists there; without it, a missing
+// file is an error that wraps fs.ErrNotExist. An existing file must be a complete,
 // valid journal: OpenJournal checks all of it (the format header, that
 // the entries follow the checkpoint without a gap, every entry's and the
 // checkpoint's checksum, and bbolt's consistency check) and refuses
 // anything else with ErrCorrupt, including a quota state file. A locked
 // file is ErrLocked.
-func OpenJournal(path string, opts JournalOptions) (*Journal, error) {
-	timeout := opts.LockTimeout
+func OpenJournal(path string, cfg JournalConfig) (*Journal, error) {
+	timeout := cfg.LockTimeout
 	if timeout == 0 {
 		timeout = time.Second
 	}
 	fi, err := os.Stat(path)
 	switch {
+	case errors.Is(err, fs.ErrNotExist) && !cfg.Create:
+		return nil, fmt.Errorf("boltstore: journal: %w (JournalConfig.Create creates it)", err)
 	case errors.Is(err, fs.ErrNotExist):
 		if err := createJournal(path, timeout); err != nil {
 			return nil, fmt.Errorf("boltstore: creating journal %s: %w", path, err)

@@ -24,7 +24,7 @@ import (
 func openTempJournal(t testing.TB) (*Journal, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "registry.journal")
-	j, err := OpenJournal(path, JournalOptions{})
+	j, err := OpenJournal(path, JournalConfig{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestJournalSurvivesReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	j.Close()
-	j, err := OpenJournal(path, JournalOptions{})
+	j, err := OpenJournal(path, JournalConfig{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestJournalSurvivesReopen(t *testing.T) {
 
 func TestJournalLocked(t *testing.T) {
 	_, path := openTempJournal(t)
-	if _, err := OpenJournal(path, JournalOptions{LockTimeout: 50 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+	if _, err := OpenJournal(path, JournalConfig{LockTimeout: 50 * time.Millisecond, Create: true}); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second OpenJournal: %v; want ErrLocked", err)
 	}
 }
@@ -77,7 +77,7 @@ func TestJournalLocked(t *testing.T) {
 func writeJournal(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "good.journal")
-	j, err := OpenJournal(path, JournalOptions{})
+	j, err := OpenJournal(path, JournalConfig{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestOpenJournalRefusesOtherFiles(t *testing.T) {
 			p := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-"))
 			c.make(p)
 			before, _ := os.ReadFile(p)
-			_, err := OpenJournal(p, JournalOptions{})
+			_, err := OpenJournal(p, JournalConfig{Create: true})
 			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "move it away") {
 				t.Fatalf("OpenJournal: %v; want ErrCorrupt saying %q", err, c.want)
 			}
@@ -198,7 +198,7 @@ func TestOpenJournalRefusesOtherFiles(t *testing.T) {
 		editBolt(t, p, func(tx *bolt.Tx) error {
 			return tx.Bucket(headerBucket).Put(formatKey, append([]byte(journalMagic), journalVersion+1))
 		})
-		_, err := OpenJournal(p, JournalOptions{})
+		_, err := OpenJournal(p, JournalConfig{Create: true})
 		if err == nil || errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "journal format 2") {
 			t.Fatalf("OpenJournal of a newer format: %v", err)
 		}
@@ -206,7 +206,7 @@ func TestOpenJournalRefusesOtherFiles(t *testing.T) {
 	t.Run("quota Open of a journal", func(t *testing.T) {
 		p := filepath.Join(dir, "journal-as-quota")
 		copyFile(t, good, p)
-		if _, err := Open(p, Options{}); !errors.Is(err, ErrCorrupt) {
+		if _, err := Open(p, Config{Create: true}); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("Open of a journal: %v; want ErrCorrupt", err)
 		}
 	})
@@ -282,7 +282,7 @@ func TestJournalSurvivesSIGKILL(t *testing.T) {
 			t.Fatalf("round %d: the child reported nothing", round)
 		}
 
-		j, err := OpenJournal(path, JournalOptions{})
+		j, err := OpenJournal(path, JournalConfig{Create: true})
 		if err != nil {
 			t.Fatalf("round %d: reopening after SIGKILL: %v", round, err)
 		}
@@ -317,7 +317,7 @@ func TestJournalSurvivesSIGKILL(t *testing.T) {
 // journalCrashChild appends to the journal at path from its last
 // revision on until killed.
 func journalCrashChild(path string) {
-	j, err := OpenJournal(path, JournalOptions{})
+	j, err := OpenJournal(path, JournalConfig{Create: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

@@ -53,7 +53,7 @@ func TestOpenMigratesFormat0(t *testing.T) {
 		string(legacyKey(b)): binary.BigEndian.AppendUint64(nil, 7),
 	})
 	for range 2 { // converted, then opened as format 1
-		s, err := Open(path, Options{})
+		s, err := Open(path, Config{Create: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,14 +70,14 @@ func TestOpenMigratesFormat0(t *testing.T) {
 
 	bad := filepath.Join(t.TempDir(), "bad.db")
 	writeLegacy(t, bad, map[string][]byte{string(legacyKey(a)): {1, 2, 3}})
-	if _, err := Open(bad, Options{}); !errors.Is(err, ErrCorrupt) {
+	if _, err := Open(bad, Config{Create: true}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("a header-less file with a bad counter: %v, want ErrCorrupt", err)
 	}
 	foreign := filepath.Join(t.TempDir(), "foreign.db")
 	db, _ := bolt.Open(foreign, 0o600, nil)
 	_ = db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("other")); return err })
 	db.Close()
-	if _, err := Open(foreign, Options{}); !errors.Is(err, ErrCorrupt) {
+	if _, err := Open(foreign, Config{Create: true}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("another program's bbolt file: %v, want ErrCorrupt", err)
 	}
 }

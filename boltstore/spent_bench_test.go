@@ -17,7 +17,7 @@ func BenchmarkSpentKey(b *testing.B) {
 	}{
 		{"memory", func(*testing.B) limiter.Store { return &limiter.MemoryStore{} }},
 		{"bolt", func(b *testing.B) limiter.Store {
-			s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{})
+			s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Config{Create: true})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -35,7 +35,9 @@ func ParseStatus(s string) (Status, error) {
 
 // Key is a key pair: the public secret_id (ID), the secret_key (Secret) and
 // its metadata. A Key is a value; the registry stores copies, and the
-// lifecycle methods return changed copies rather than mutating.
+// lifecycle methods return changed copies rather than mutating. Copies
+// share the Secret's cached HMAC state, which is safe for concurrent use.
+// The zero Key is not a usable key (no ID, no secret).
 type Key struct {
 	ID     string // secret_id
 	Name   string

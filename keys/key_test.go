@@ -66,20 +66,6 @@ func TestGenerate(t *testing.T) {
 	require.Error(t, err, "a failing reader is an error")
 }
 
-func TestRandomStringIsUniform(t *testing.T) {
-	rng := rand.NewChaCha8([32]byte{2})
-	counts := map[byte]int{}
-	s, err := RandomString(rng, alphanumerics, 62_000)
-	require.NoError(t, err)
-	for i := 0; i < len(s); i++ {
-		counts[s[i]]++
-	}
-	require.Len(t, counts, 62)
-	for c, n := range counts {
-		assert.InDelta(t, 1000, n, 200, "character %q", c)
-	}
-}
-
 func TestValidate(t *testing.T) {
 	cases := []struct {
 		name         string

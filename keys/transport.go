@@ -10,7 +10,10 @@ import (
 
 // Transport is an http.RoundTripper that signs every request with Signer
 // before handing a copy of it to Base. The caller's request is not
-// modified. It is safe for concurrent use.
+// modified. It is safe for concurrent use once configured (its fields
+// are not changed while it sends). The zero Transport is not usable: a
+// Transport without a Signer refuses every request with an error, and a
+// Signer without an ID or Secret refuses to sign (ErrNoCredentials).
 //
 // Redirects: an http.Client follows a redirect by sending a new request
 // through the same Transport. Transport signs such a hop only when it

@@ -14,6 +14,10 @@ import (
 const DefaultClockSkew = 900 * time.Second
 
 // Lookup finds keys by secret_id. The usageplan Registry implements it.
+// A Verifier calls Key from every goroutine that verifies a request, so
+// an implementation must be safe for concurrent use; it is called with
+// no lock of the Verifier's held. A key it does not return (false) is
+// refused as unknown.
 type Lookup interface {
 	Key(id string) (Key, bool)
 }
@@ -63,7 +67,8 @@ type VerifierConfig struct {
 // success (a headers list with capitals is lowered into a copy), apart
 // from the first use of each secret with each algorithm,
 // which computes and keeps HMAC's two keyed hash states with the Secret
-// (about 200 bytes for SHA-1).
+// (about 200 bytes for SHA-1). The zero Verifier is not usable: build
+// one with NewVerifier.
 type Verifier struct {
 	keys     Lookup
 	skew     time.Duration

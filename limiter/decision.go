@@ -56,7 +56,10 @@ type Policy struct {
 }
 
 // Decision is the outcome of one request. Being refused is a Decision,
-// not an error.
+// not an error. A Decision is a value: a copy holds its own policies, and
+// reading one from several goroutines is safe. The zero Decision is a
+// refusal by no limit (Allowed false, Refused LimitNone): what a failed
+// call returns.
 type Decision struct {
 	// Allowed is whether the request may be served: every limit admitted
 	// it, or Limits.DryRun served a request that a limit refused (then

@@ -46,7 +46,8 @@ type Config struct {
 
 // LeaseSizer is implemented by a Store that picks the lease size when
 // Config.LeaseSize is 0. MemoryStore leases all remaining quota at once:
-// nothing is durable or shared, so nothing is lost by it.
+// nothing is durable or shared, so nothing is lost by it. New calls
+// LeaseSize once; it need not be safe for concurrent use.
 type LeaseSizer interface {
 	LeaseSize() int64
 }
@@ -54,7 +55,9 @@ type LeaseSizer interface {
 // Limiter decides, per (plan, key), whether a request is admitted by
 // every limit of its Limits: the API's throttle, the QPS bucket, the
 // windows and the quota, all or nothing. It is safe for concurrent use.
-// Call it only for authenticated keys: it keeps state per key.
+// Call it only for authenticated keys: it keeps state per key. The zero
+// Limiter is not usable (it has no store): build one with New, and Close
+// it to return unused quota leases.
 type Limiter struct {
 	store  Store
 	shared SharedStore // the store, when it keeps the buckets too

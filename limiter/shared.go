@@ -10,7 +10,9 @@ import (
 // SharedStore is a Store that also keeps the buckets, so that every
 // limit is exact across instances sharing it (Redis). The Limiter then
 // keeps no local state for the key and makes one Take per decision: the
-// buckets and the quota in one atomic step, on the store's clock.
+// buckets and the quota in one atomic step, on the store's clock. Like
+// every Store, it must be safe for concurrent use: Take is called from
+// every goroutine that asks for a decision.
 type SharedStore interface {
 	Store
 	// Take decides t all or nothing: if every bucket holds a token and

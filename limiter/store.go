@@ -43,6 +43,8 @@ type Store interface {
 // plan and period, the first time one of the plan's keys enters a new
 // period, with before set to the start of the period preceding the new
 // one: a plan keeps its current and its previous period's counts.
+// Prune runs concurrently with the Store's other methods, so it must be
+// safe for concurrent use with them.
 type Pruner interface {
 	// Prune deletes plan's counters whose Window is before `before`
 	// (Unix seconds). Counters of Total quotas (Window 0) are kept.

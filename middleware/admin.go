@@ -18,7 +18,8 @@ import (
 // LimiterUsage reports a limiter's consumed quota to the Describe queries,
 // for the period containing now() (nil: time.Now). The value is also a
 // usageplan.UsageResetter; New registers one with its registry, so that
-// deleting a key forgets its usage.
+// deleting a key forgets its usage. It is safe for concurrent use if now
+// is.
 func LimiterUsage(lim *limiter.Limiter, snap func() *usageplan.Snapshot, now func() time.Time) usageplan.Usage {
 	if now == nil {
 		now = time.Now
@@ -72,6 +73,24 @@ func limitsOf(snap *usageplan.Snapshot, p *usageplan.Plan) limiter.Limits {
 // throttleOf converts a plan's throttle for the limiter.
 func throttleOf(th usageplan.Throttle) limiter.Throttle {
 	return limiter.Throttle{QPS: th.QPS, Burst: th.Burst}
+}
+
+// PlanLimits returns the limits the middleware passes to the limiter for
+// a request of plan planID on API api in snap: the plan's QPS, burst,
+// windows, quota, period, time zone and dry run, and the API's throttle
+// when the plan has one. It serves code that calls a limiter.Limiter
+// itself (a gRPC interceptor, a test). ok is false when snap has no
+// such plan. Config.DryRun is not included: it belongs to a Middleware.
+func PlanLimits(snap *usageplan.Snapshot, planID, api string) (lim limiter.Limits, ok bool) {
+	p, ok := snap.Plan(planID)
+	if !ok {
+		return limiter.Limits{}, false
+	}
+	lim = limitsOf(snap, &p)
+	if th, ok := p.Throttles[api]; ok {
+		lim.Throttle = throttleOf(th)
+	}
+	return lim, true
 }
 
 // AdminConfig holds NewAdmin's settings.

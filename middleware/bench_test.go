@@ -56,12 +56,12 @@ func BenchmarkMiddleware(b *testing.B) {
 		})
 	}
 	b.Run("bare", func(b *testing.B) { run(b, http.HandlerFunc(ok200), signed) })
-	b.Run("planguard", func(b *testing.B) { run(b, mw(http.HandlerFunc(ok200)), signed) })
+	b.Run("planguard", func(b *testing.B) { run(b, mw.Wrap(http.HandlerFunc(ok200)), signed) })
 	// The fixed part: the same pipeline for an API with auth NONE, which
 	// routes and hands the caller to the handler but neither verifies
 	// nor limits.
 	b.Run("planguard-auth-none", func(b *testing.B) {
-		run(b, mw(http.HandlerFunc(ok200)), httptest.NewRequest("GET", "/release/health", nil))
+		run(b, mw.Wrap(http.HandlerFunc(ok200)), httptest.NewRequest("GET", "/release/health", nil))
 	})
 	// A second baseline: the same fixed part written with the standard
 	// library alone — strip the environment prefix, put a value in the

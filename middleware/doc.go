@@ -5,15 +5,20 @@
 // or refuses with the old gateway's status, message and headers
 // (docs/responses.md lists every one).
 //
-// Most users want New, once, and the func(http.Handler) http.Handler it
-// returns:
+// Most users want New, once, and the *Middleware's Wrap, a
+// func(http.Handler) http.Handler (r.Use(m.Wrap) on a chi router):
 //
 //	mw, err := middleware.New(registry, lim, middleware.Config{Environment: "release"})
-//	http.ListenAndServe(addr, mw(handler))
+//	http.ListenAndServe(addr, mw.Wrap(handler))
 //
-// The handler learns who called from FromContext: a Caller whose API
-// and Plan point into the registry snapshot the request was served under
-// (shared and read-only; a later registry change does not alter them).
+// The handler learns who called from FromContext: a copy of the
+// request's Caller — the key and its name, the service, environment and
+// API, the plan, and the limiter's Decision (the quota left, when it
+// resets, every policy). Its API and Plan point into the registry
+// snapshot the request was served under (shared and read-only; a later
+// registry change does not alter them). NewContext puts a Caller in a
+// context, so that a handler can be unit-tested without the middleware;
+// package planguardtest drives the whole middleware in a test.
 //
 // Decisions the old gateway's behaviour leaves open:
 //

@@ -37,7 +37,9 @@ const (
 
 // Error is a refusal: the old gateway's status and message. Response
 // headers (Retry-After, the usage headers) are already set on the
-// ResponseWriter when an ErrorHandler sees it.
+// ResponseWriter when an ErrorHandler sees it. Each request has its own
+// Error; its Caller is the request's, valid during the ErrorHandler's
+// call (copy *Caller to keep it).
 type Error struct {
 	Status  int
 	Message string
@@ -55,7 +57,10 @@ type Error struct {
 
 func (e *Error) Error() string { return strconv.Itoa(e.Status) + " " + e.Message }
 
-// ErrorHandler writes a refusal. It must write the status.
+// ErrorHandler writes a refusal. It must write the status. It is called
+// from the goroutine serving the request, so concurrently with itself:
+// it must be safe for concurrent use. e and e.Caller are valid during
+// the call only.
 type ErrorHandler func(w http.ResponseWriter, r *http.Request, e *Error)
 
 // WriteJSON is the default ErrorHandler: the old gateway's

@@ -29,7 +29,7 @@ func FuzzMiddleware(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	h := mw(http.HandlerFunc(echo))
+	h := mw.Wrap(http.HandlerFunc(echo))
 	signer := &keys.Signer{ID: goldKey, Secret: keys.NewSecret(goldSecret), Source: "fuzz"}
 	f.Fuzz(func(t *testing.T, method, path, hname, hvalue, body string, sign bool) {
 		req, err := http.NewRequest(method, "http://example.com/", strings.NewReader(body))

@@ -113,7 +113,7 @@ func FuzzRequestPath(f *testing.F) {
 			f.Fatal(err)
 		}
 		modes[i] = mode{
-			h:    mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served = r })),
+			h:    mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served = r })),
 			refs: referenceMuxes(reg.Snapshot(), cfg.Service),
 			cfg:  cfg,
 		}

@@ -49,7 +49,7 @@ func BenchmarkMiddlewareMeter(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			h := mw(http.HandlerFunc(ok200))
+			h := mw.Wrap(http.HandlerFunc(ok200))
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				w := &discard{h: http.Header{}}

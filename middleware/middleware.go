@@ -51,7 +51,9 @@ type Config struct {
 	StripAuthorization bool
 	// ErrorHandler writes refusals; nil means WriteJSON.
 	ErrorHandler ErrorHandler
-	// Now is the clock; nil means time.Now.
+	// Now is the clock; nil means time.Now. It is called once per
+	// request, from the goroutine serving it, so it must be safe for
+	// concurrent use.
 	Now func() time.Time
 	// Observer, when set, is called once per request with its outcome
 	// (see Event); nil costs nothing.
@@ -63,7 +65,10 @@ type Config struct {
 	Meter *metering.Recorder
 }
 
-// Middleware is the built handler factory; Wrap is what New returns.
+// Middleware enforces usage plans on the handlers it wraps (Wrap). It
+// is safe for concurrent use: Wrap may be called at any time, and the
+// handlers it returns serve requests concurrently. The zero Middleware
+// is not usable: build one with New.
 type Middleware struct {
 	reg      *usageplan.Registry
 	lim      *limiter.Limiter
@@ -74,18 +79,10 @@ type Middleware struct {
 	derived  derivedCache
 }
 
-// New builds the middleware once. Changes to reg apply from the next
+// New builds the middleware once; m.Wrap(handler) puts handler behind
+// it (r.Use(m.Wrap) with chi). Changes to reg apply from the next
 // request.
-func New(reg *usageplan.Registry, lim *limiter.Limiter, cfg Config) (func(http.Handler) http.Handler, error) {
-	m, err := NewMiddleware(reg, lim, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return m.Wrap, nil
-}
-
-// NewMiddleware is New returning the *Middleware itself.
-func NewMiddleware(reg *usageplan.Registry, lim *limiter.Limiter, cfg Config) (*Middleware, error) {
+func New(reg *usageplan.Registry, lim *limiter.Limiter, cfg Config) (*Middleware, error) {
 	if reg == nil || lim == nil {
 		return nil, errors.New("middleware: nil Registry or Limiter")
 	}
@@ -206,7 +203,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.refuse(w, r, q, ev, &Error{Status: http.StatusForbidden, Message: MessageNoPlan, Reason: RefusedNoPlan})
 		return
 	}
-	c.SecretID, c.Plan = key.ID, plan
+	c.SecretID, c.KeyName, c.Plan = key.ID, key.Name, plan
 	ps := derived.plans[plan.ID] // plan is snap's, so it is there
 	ls := ps.limitsFor(api.ID)
 	ctx, cancel := q.storeContext(m.cfg.StoreTimeout)
@@ -214,7 +211,8 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	if ev != nil {
 		storeStart = time.Now()
 	}
-	d, err := m.lim.AllowAt(ctx, now, limiter.Request{Plan: plan.ID, Key: key.ID, API: api.ID, Limits: ls.limits})
+	dv, err := m.lim.AllowAt(ctx, now, limiter.Request{Plan: plan.ID, Key: key.ID, API: api.ID, Limits: ls.limits})
+	d := &dv
 	if cancel != nil {
 		cancel()
 	}
@@ -232,9 +230,13 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.refuse(w, r, q, ev, &Error{Status: http.StatusServiceUnavailable, Message: MessageStoreFailed, Cause: err, Reason: RefusedStore})
 		return
 	}
-	setUsageHeaders(w.Header(), &q.headers, ps, ls, &d, now)
+	c.Decision = Decision{Decided: true, Allowed: d.Allowed, Refused: d.Refused, DryRun: d.DryRun, Remaining: d.Remaining, Reset: d.Reset}
+	if ev != nil {
+		ev.Decision = dv // the whole decision, policies included
+	}
+	setUsageHeaders(w.Header(), &q.headers, ps, ls, d, now)
 	if d.Refused != limiter.LimitNone {
-		e := &Error{Status: http.StatusTooManyRequests, Message: MessageQPS, Reason: RefusedQPS, Decision: d}
+		e := &Error{Status: http.StatusTooManyRequests, Message: MessageQPS, Reason: RefusedQPS, Decision: *d}
 		if d.Refused == limiter.LimitQuota {
 			e.Message, e.Reason = MessageQuota, RefusedQuota
 		}

@@ -84,7 +84,7 @@ func newFixture(t testing.TB, cfg Config, store limiter.Store) *fixture {
 	cfg.Now = f.clock
 	mw, err := New(reg, lim, cfg)
 	require.NoError(t, err)
-	f.srv = httptest.NewServer(mw(http.HandlerFunc(echo)))
+	f.srv = httptest.NewServer(mw.Wrap(http.HandlerFunc(echo)))
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -220,7 +220,7 @@ func TestForwardHeadersLeaveTheGivenRequestAlone(t *testing.T) {
 	require.NoError(t, s.SignAt(r, t0))
 	var seen http.Header
 	w := httptest.NewRecorder()
-	mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r.Header })).ServeHTTP(w, r)
+	mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r.Header })).ServeHTTP(w, r)
 	require.Equal(t, 200, w.Code)
 	assert.Equal(t, "usagePlan-gold0001", seen.Get(HeaderUsagePlanID))
 	assert.Equal(t, goldKey, seen.Get(HeaderSecretID))
@@ -306,8 +306,8 @@ func TestCallerKeepsItsSnapshot(t *testing.T) {
 	require.NoError(t, err)
 	mw, err := New(reg, lim, Config{Now: func() time.Time { return t0 }})
 	require.NoError(t, err)
-	var seen []*Caller
-	h := mw(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+	var seen []Caller
+	h := mw.Wrap(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		c, _ := FromContext(r.Context())
 		seen = append(seen, c)
 	}))
@@ -357,7 +357,7 @@ func TestServeDuringRegistryChanges(t *testing.T) {
 		Now:      func() time.Time { return t0.Add(time.Duration(tick.Add(1)) * 10 * time.Microsecond) },
 	})
 	require.NoError(t, err)
-	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := FromContext(r.Context())
 		w.Header().Set("X-Seen-QPS", strconv.FormatInt(c.Plan.QPS, 10))
 		w.WriteHeader(200)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/planguard/planguard/keys"
+	"github.com/planguard/planguard/limiter"
 )
 
 // Reason is the outcome of a request: admitted, or why it was refused.
@@ -46,7 +47,8 @@ func (r Reason) String() string {
 }
 
 // Event is what the observer learns about one request. It never holds a
-// secret, a signature or the request's headers.
+// secret, a signature or the request's headers. Each request has its own
+// Event, valid during the Observer's call only.
 type Event struct {
 	// Reason is the outcome. In a dry run (DryRun set), it is the
 	// refusal the request would have got, and the request was served.
@@ -67,6 +69,10 @@ type Event struct {
 	// outcome: routing, verification, resolution and the limiter call,
 	// not the handler's nor the ErrorHandler's time.
 	Elapsed time.Duration
+	// Decision is the limiter's decision, with the state of every
+	// policy (Decision.Policies); the zero Decision when StoreCalled is
+	// false or the store failed.
+	Decision limiter.Decision
 	// StoreCalled reports whether the limiter was consulted (a plan was
 	// found); StoreElapsed is the time of that call and StoreErr its
 	// error. The limiter answers most calls from memory and reaches the

@@ -176,7 +176,7 @@ func TestRefusalDrainsBodyBeforeClose(t *testing.T) {
 	f.srv.Close()
 	mw, err := New(f.reg, f.lim, Config{Now: f.clock})
 	require.NoError(t, err)
-	f.srv = httptest.NewUnstartedServer(mw(http.HandlerFunc(echo)))
+	f.srv = httptest.NewUnstartedServer(mw.Wrap(http.HandlerFunc(echo)))
 	t.Cleanup(f.srv.Close)
 	waitClosed := closedConns(f.srv.Config)
 	f.srv.Start()

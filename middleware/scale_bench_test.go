@@ -49,7 +49,7 @@ func BenchmarkServiceCount(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		h := mw(http.HandlerFunc(ok200))
+		h := mw.Wrap(http.HandlerFunc(ok200))
 		notFound := httptest.NewRequest("GET", "/release/nothing/here", nil)
 		signed := httptest.NewRequest("GET", fmt.Sprintf("/release/s%d/orders/42", n-1), nil)
 		s := &keys.Signer{ID: goldKey, Secret: keys.NewSecret(goldSecret), Source: "AndriodApp"}

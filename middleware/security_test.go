@@ -72,7 +72,7 @@ func newGuarded(t testing.TB, doc string, cfg Config, store limiter.Store) *guar
 	mw, err := New(reg, lim, cfg)
 	require.NoError(t, err)
 	g := &guarded{reg: reg, store: store}
-	g.h = mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	g.h = mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.served = r
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.WriteHeader(200)

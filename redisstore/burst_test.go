@@ -29,7 +29,7 @@ func TestBurstAcrossThreeInstances(t *testing.T) {
 		c := redis.NewClient(&redis.Options{Addr: redisAddr, MaxRetries: -1}) // the default pool
 		c.AddHook(sent)
 		t.Cleanup(func() { c.Close() })
-		s, err := New(c, Options{Prefix: prefix})
+		s, err := New(c, Config{Prefix: prefix})
 		if err != nil {
 			t.Fatal(err)
 		}

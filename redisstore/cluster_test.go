@@ -41,7 +41,7 @@ func TestKeySlot(t *testing.T) {
 	addr := oneNodeCluster(t)
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	defer c.Close()
-	s, err := New(c, Options{})
+	s, err := New(c, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestCluster(t *testing.T) {
 	addr := oneNodeCluster(t)
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{addr}, MaxRetries: -1})
 	t.Cleanup(func() { cc.Close() })
-	s, err := New(cc, Options{})
+	s, err := New(cc, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

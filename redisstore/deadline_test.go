@@ -43,7 +43,7 @@ func TestSlowRedisAnswersByDeadline(t *testing.T) {
 		open func(t *testing.T) *Store
 	}{
 		{"Dial", func(t *testing.T) *Store {
-			s, err := Dial(redis.Options{Addr: srv.addr}, Options{Prefix: t.Name()})
+			s, err := Dial(redis.Options{Addr: srv.addr}, Config{Prefix: t.Name()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -53,7 +53,7 @@ func TestSlowRedisAnswersByDeadline(t *testing.T) {
 		{"client with default options", func(t *testing.T) *Store {
 			c := redis.NewClient(&redis.Options{Addr: srv.addr, MaxRetries: -1})
 			t.Cleanup(func() { c.Close() })
-			s, err := New(c, Options{Prefix: t.Name()})
+			s, err := New(c, Config{Prefix: t.Name()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -111,7 +111,7 @@ func TestConformanceDeadlines(t *testing.T) {
 	srv := ownRedis(t, noPersistence...)
 	c := redis.NewClient(&redis.Options{Addr: srv.addr, MaxRetries: -1})
 	t.Cleanup(func() { c.Close() })
-	s, err := New(c, Options{Timeout: time.Minute}) // the context's deadline is the one that counts
+	s, err := New(c, Config{Timeout: time.Minute}) // the context's deadline is the one that counts
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func TestDataLossFailsClosedUntilAcknowledged(t *testing.T) {
 	open := func() (*Store, *limiter.Limiter) {
 		c := redis.NewClient(&redis.Options{Addr: srv.addr, MaxRetries: -1})
 		t.Cleanup(func() { c.Close() })
-		s, err := New(c, Options{Prefix: "loss:"})
+		s, err := New(c, Config{Prefix: "loss:"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,7 +78,7 @@ func TestEpochConcurrentFirstStart(t *testing.T) {
 	prefix := fmt.Sprintf("first%d-%d:", os.Getpid(), prefixes.Add(1))
 	stores := make([]*Store, 8)
 	for i := range stores {
-		stores[i], _ = newStore(t, redisAddr, Options{Prefix: prefix})
+		stores[i], _ = newStore(t, redisAddr, Config{Prefix: prefix})
 	}
 	var wg sync.WaitGroup
 	for i, s := range stores {
@@ -114,7 +114,7 @@ func TestEpochOnRing(t *testing.T) {
 	sa, sb := shard(a), shard(b)
 
 	// A first store set the root and wrote shard a's marker, then stopped.
-	s, err := New(ring, Options{})
+	s, err := New(ring, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 func BenchmarkHistoryFlush(b *testing.B) {
 	for _, mode := range []historytest.Mode{historytest.PerInterval, historytest.PerRequest} {
 		b.Run(mode.String(), func(b *testing.B) {
-			s, _ := newStore(b, redisAddr, Options{})
+			s, _ := newStore(b, redisAddr, Config{})
 			historytest.BenchmarkSteadyLoad(b, s, mode)
 		})
 	}

@@ -16,7 +16,7 @@ import (
 )
 
 func TestHistoryConformance(t *testing.T) {
-	historytest.Run(t, func(t *testing.T) metering.HistoryStore { s, _ := newStore(t, redisAddr, Options{}); return s })
+	historytest.Run(t, func(t *testing.T) metering.HistoryStore { s, _ := newStore(t, redisAddr, Config{}); return s })
 }
 
 var h0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
@@ -25,7 +25,7 @@ var h0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 // holds no more history than the retention allows: the hashes' fields,
 // the plan's indexes and the set of plans.
 func TestHistoryRetentionBounded(t *testing.T) {
-	s, rdb := newStore(t, redisAddr, Options{})
+	s, rdb := newStore(t, redisAddr, Config{})
 	now := h0
 	keep := metering.Retention{Hour: 48 * time.Hour, Day: 30 * 24 * time.Hour}
 	rec, err := metering.NewRecorder(s, metering.Config{Now: func() time.Time { return now }, Retention: keep})
@@ -87,7 +87,7 @@ func TestHistoryRetentionBounded(t *testing.T) {
 // start as its score, a key with none leaves it, a key written again
 // after that comes back.
 func TestHistoryPruneIndex(t *testing.T) {
-	s, rdb := newStore(t, redisAddr, Options{})
+	s, rdb := newStore(t, redisAddr, Config{})
 	row := func(key string, h int) metering.Row {
 		return metering.Row{Plan: "usagePlan-a", Key: key, Granularity: metering.Hour, Start: h0.Add(time.Duration(h) * time.Hour), Counts: metering.Counts{Requests: 1}}
 	}
@@ -115,7 +115,7 @@ func TestHistoryPruneIndex(t *testing.T) {
 }
 
 func TestHistoryClosedStore(t *testing.T) {
-	s, _ := newStore(t, redisAddr, Options{})
+	s, _ := newStore(t, redisAddr, Config{})
 	s.Close()
 	row := metering.Row{Plan: "p", Key: "k", Granularity: metering.Hour, Start: h0}
 	if err := s.AddHistory(ctx, []metering.Row{row}); !errors.Is(err, limiter.ErrStoreClosed) {
@@ -138,7 +138,7 @@ func TestHistoryConformanceOnRingAndCluster(t *testing.T) {
 			HeartbeatFrequency: 10 * time.Millisecond})
 		t.Cleanup(func() { ring.Close() })
 		historytest.Run(t, func(t *testing.T) metering.HistoryStore {
-			s, err := New(ring, Options{Prefix: fmt.Sprintf("ring%d:", prefixes.Add(1))})
+			s, err := New(ring, Config{Prefix: fmt.Sprintf("ring%d:", prefixes.Add(1))})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,7 +149,7 @@ func TestHistoryConformanceOnRingAndCluster(t *testing.T) {
 		cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{oneNodeCluster(t)}, MaxRetries: -1})
 		t.Cleanup(func() { cluster.Close() })
 		historytest.Run(t, func(t *testing.T) metering.HistoryStore {
-			s, err := New(cluster, Options{Prefix: fmt.Sprintf("cluster%d:", prefixes.Add(1))})
+			s, err := New(cluster, Config{Prefix: fmt.Sprintf("cluster%d:", prefixes.Add(1))})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -163,7 +163,7 @@ func TestHistoryConformanceOnRingAndCluster(t *testing.T) {
 func TestHistoryPartialWrite(t *testing.T) {
 	defer func(n int) { historyWriteBatch = n }(historyWriteBatch)
 	historyWriteBatch = 2
-	s, rdb := newStore(t, redisAddr, Options{})
+	s, rdb := newStore(t, redisAddr, Config{})
 	var rows []metering.Row
 	for i := range 5 {
 		rows = append(rows, metering.Row{Plan: "usagePlan-a", Key: fmt.Sprintf("AKID%d", i), Granularity: metering.Hour, Start: h0, Counts: metering.Counts{Requests: 1}})
@@ -188,7 +188,7 @@ func TestHistoryPartialWrite(t *testing.T) {
 
 // A Recorder's flush of 100 busy keys is one round trip to Redis.
 func TestHistoryFlushIsOneRoundTrip(t *testing.T) {
-	s, c := newStore(t, redisAddr, Options{})
+	s, c := newStore(t, redisAddr, Config{})
 	counter := &commandCounter{}
 	c.AddHook(counter)
 	now := h0
@@ -225,7 +225,7 @@ func TestHistoryExactAcrossThreeInstances(t *testing.T) {
 	var recs []*metering.Recorder
 	var stores []*Store
 	for range 3 {
-		s, _ := newStore(t, redisAddr, Options{Prefix: prefix})
+		s, _ := newStore(t, redisAddr, Config{Prefix: prefix})
 		rec, err := metering.NewRecorder(s, metering.Config{Now: func() time.Time { return now }})
 		if err != nil {
 			t.Fatal(err)

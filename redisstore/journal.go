@@ -16,14 +16,14 @@ import (
 
 var _ usageplan.Journal = (*Journal)(nil)
 
-// DefaultJournalName is the journal's name when JournalOptions.Name is
+// DefaultJournalName is the journal's name when JournalConfig.Name is
 // empty.
 const DefaultJournalName = "planguard:journal"
 
 // Journal is a usageplan.Journal in Redis: the registry of a fleet in
 // managed mode. Every instance holds a Journal on the same Redis (a
 // server, or a Cluster) under the same name. It is safe for concurrent
-// use.
+// use. The zero Journal is not usable: make one with NewJournal.
 //
 // # Layout
 //
@@ -79,9 +79,9 @@ type Journal struct {
 	closing chan struct{} // closed by Close
 }
 
-// JournalOptions configure NewJournal; the zero value is the documented
+// JournalConfig configures NewJournal; the zero value is the documented
 // default.
-type JournalOptions struct {
+type JournalConfig struct {
 	// Name is the journal's name, shared by every instance of a fleet
 	// (see Journal); empty means DefaultJournalName. It must not contain
 	// { or }.
@@ -95,13 +95,13 @@ type JournalOptions struct {
 // must restore Redis or rebuild the journal.
 var ErrJournalLost = errors.New("redisstore: the journal lost changes this instance had read (Redis restarted without its data?)")
 
-// NewJournal returns the journal named opts.Name on rdb (a *redis.Client
+// NewJournal returns the journal named cfg.Name on rdb (a *redis.Client
 // or *redis.ClusterClient). It does not contact Redis.
-func NewJournal(rdb redis.UniversalClient, opts JournalOptions) (*Journal, error) {
+func NewJournal(rdb redis.UniversalClient, cfg JournalConfig) (*Journal, error) {
 	if rdb == nil {
 		return nil, errors.New("redisstore: nil client")
 	}
-	name := opts.Name
+	name := cfg.Name
 	if name == "" {
 		name = DefaultJournalName
 	}

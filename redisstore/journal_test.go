@@ -28,7 +28,7 @@ func journalClients(t testing.TB, addr, name string, n int) []*Journal {
 	out := make([]*Journal, n)
 	for i := range out {
 		c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-		j, err := NewJournal(c, JournalOptions{Name: name})
+		j, err := NewJournal(c, JournalConfig{Name: name})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +62,7 @@ func TestJournalCluster(t *testing.T) {
 	addr := oneNodeCluster(t)
 	node := redis.NewClient(&redis.Options{Addr: addr})
 	defer node.Close()
-	probe, _ := NewJournal(node, JournalOptions{Name: "planguard:journal"})
+	probe, _ := NewJournal(node, JournalConfig{Name: "planguard:journal"})
 	for _, k := range []string{probe.log, probe.meta} {
 		slot, err := node.ClusterKeySlot(ctx, k).Result()
 		if err != nil {
@@ -76,7 +76,7 @@ func TestJournalCluster(t *testing.T) {
 		out := make([]usageplan.Journal, n)
 		for i := range out {
 			cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{addr}, MaxRetries: -1})
-			j, err := NewJournal(cc, JournalOptions{Name: name})
+			j, err := NewJournal(cc, JournalConfig{Name: name})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,11 +93,11 @@ func TestNewJournalRefusesBadNames(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: redisAddr})
 	defer c.Close()
 	for _, name := range []string{"a{b", "a}b", "{x}"} {
-		if _, err := NewJournal(c, JournalOptions{Name: name}); err == nil {
+		if _, err := NewJournal(c, JournalConfig{Name: name}); err == nil {
 			t.Errorf("NewJournal(%q) succeeded", name)
 		}
 	}
-	if _, err := NewJournal(nil, JournalOptions{}); err == nil {
+	if _, err := NewJournal(nil, JournalConfig{}); err == nil {
 		t.Error("NewJournal(nil) succeeded")
 	}
 }

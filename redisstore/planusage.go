@@ -15,7 +15,7 @@ import (
 // PlanUsage implements limiter.Store. It scans for the plan's counters
 // on every server: each shard of a Ring, each master of a Cluster. It
 // suits reports, not request paths: it is bounded by ctx, not by
-// Options.Timeout.
+// Config.Timeout.
 func (s *Store) PlanUsage(ctx context.Context, plan string, window int64) (map[string]int64, error) {
 	head := s.prefix + "{" + strconv.Itoa(len(plan)) + ":" + plan + "/"
 	tail := "}:q:" + strconv.FormatInt(window, 10)

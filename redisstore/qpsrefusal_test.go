@@ -11,7 +11,7 @@ import (
 // decision reports what is left of the quota (not Unlimited, which the
 // middleware rendered as 0/20).
 func TestQPSRefusalReportsQuota(t *testing.T) {
-	s, _ := newStore(t, redisAddr, Options{})
+	s, _ := newStore(t, redisAddr, Config{})
 	l, err := limiter.New(s, limiter.Config{})
 	if err != nil {
 		t.Fatal(err)

@@ -110,7 +110,7 @@ var prefixes atomic.Int64
 
 // newStore returns a store on the shared Redis under a prefix no other
 // test uses.
-func newStore(t testing.TB, addr string, opts Options) (*Store, *redis.Client) {
+func newStore(t testing.TB, addr string, opts Config) (*Store, *redis.Client) {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, PoolSize: 64})
 	t.Cleanup(func() { c.Close() })

@@ -16,15 +16,15 @@
 // # Round trips
 //
 // Concurrent calls share round trips: a call joins a queue, and up to
-// Options.Pipelines pipelines per store are in flight, each carrying up
-// to Options.MaxBatch queued scripts (EVALSHA) in one round trip. A lone
+// Config.Pipelines pipelines per store are in flight, each carrying up
+// to Config.MaxBatch queued scripts (EVALSHA) in one round trip. A lone
 // call is sent at once; under load, the calls that arrive while a
 // pipeline is out go together in the next. No goroutine runs while no
 // call is in flight; Close waits for those that are.
 //
 // # Timeouts and what a failure means
 //
-// Every call returns by Options.Timeout (100 ms by default) or the
+// Every call returns by Config.Timeout (100 ms by default) or the
 // context's deadline, whichever is first, whatever the client's socket
 // timeouts: the caller stops waiting at its deadline, not when the socket
 // gives up. What a failed decision means for the count:
@@ -89,16 +89,16 @@ var (
 	_ limiter.SharedStore = (*Store)(nil)
 )
 
-// Defaults of Options.
+// Defaults of Config.
 const (
 	DefaultTimeout   = 100 * time.Millisecond
 	DefaultPipelines = 4
 	DefaultMaxBatch  = 256
 )
 
-// Options configure New and Dial; the zero value is the documented
+// Config configures New and Dial; the zero value is the documented
 // default.
-type Options struct {
+type Config struct {
 	// Prefix namespaces every key; empty means "pg:".
 	Prefix string
 	// Timeout bounds each call, from the moment it is made to its reply,
@@ -139,20 +139,20 @@ var ErrRetries = errors.New("redisstore: the client retries commands; set MaxRet
 // connections, too, give up at each call's deadline; without it the
 // store still answers by the deadline, but a connection stays busy until
 // the client's ReadTimeout.
-func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
+func New(rdb redis.UniversalClient, cfg Config) (*Store, error) {
 	if rdb == nil {
 		return nil, errors.New("redisstore: nil client")
 	}
 	if retries(rdb) {
 		return nil, ErrRetries
 	}
-	if strings.ContainsAny(opts.Prefix, "{}") {
+	if strings.ContainsAny(cfg.Prefix, "{}") {
 		return nil, errors.New("redisstore: Prefix must not contain { or }: the store hash-tags its keys")
 	}
-	if opts.Timeout < 0 || opts.Pipelines < 0 || opts.MaxBatch < 0 {
+	if cfg.Timeout < 0 || cfg.Pipelines < 0 || cfg.MaxBatch < 0 {
 		return nil, errors.New("redisstore: Timeout, Pipelines and MaxBatch must not be negative")
 	}
-	s := &Store{rdb: rdb, prefix: opts.Prefix, timeout: opts.Timeout, pipelines: opts.Pipelines, maxBatch: opts.MaxBatch}
+	s := &Store{rdb: rdb, prefix: cfg.Prefix, timeout: cfg.Timeout, pipelines: cfg.Pipelines, maxBatch: cfg.MaxBatch}
 	if s.prefix == "" {
 		s.prefix = "pg:"
 	}
@@ -173,15 +173,15 @@ func New(rdb redis.UniversalClient, opts Options) (*Store, error) {
 // credentials, TLS...) with what the store needs: no retries (MaxRetries
 // -1; a positive MaxRetries is ErrRetries), socket deadlines that follow
 // each call's deadline (ContextTimeoutEnabled), and a pool of at least
-// Options.Pipelines + 2 connections (one pipeline per connection, and
+// Config.Pipelines + 2 connections (one pipeline per connection, and
 // room for PlanUsage). The store owns the client: Close closes it.
-func Dial(o redis.Options, opts Options) (*Store, error) {
+func Dial(o redis.Options, cfg Config) (*Store, error) {
 	if o.MaxRetries > 0 {
 		return nil, ErrRetries
 	}
 	o.MaxRetries = -1
 	o.ContextTimeoutEnabled = true
-	pipelines := opts.Pipelines
+	pipelines := cfg.Pipelines
 	if pipelines == 0 {
 		pipelines = DefaultPipelines
 	}
@@ -189,10 +189,10 @@ func Dial(o redis.Options, opts Options) (*Store, error) {
 	case o.PoolSize == 0:
 		o.PoolSize = max(10*runtime.GOMAXPROCS(0), pipelines+2) // go-redis's default, or enough
 	case o.PoolSize < pipelines+2:
-		return nil, fmt.Errorf("redisstore: PoolSize %d is below Options.Pipelines + 2 (%d)", o.PoolSize, pipelines+2)
+		return nil, fmt.Errorf("redisstore: PoolSize %d is below Config.Pipelines + 2 (%d)", o.PoolSize, pipelines+2)
 	}
 	rdb := redis.NewClient(&o)
-	s, err := New(rdb, opts)
+	s, err := New(rdb, cfg)
 	if err != nil {
 		rdb.Close()
 		return nil, err

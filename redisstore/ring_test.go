@@ -19,7 +19,7 @@ func TestPlanUsageOnRing(t *testing.T) {
 	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": a.addr, "b": b.addr}, MaxRetries: -1,
 		HeartbeatFrequency: 10 * time.Millisecond})
 	t.Cleanup(func() { ring.Close() })
-	s, err := New(ring, Options{})
+	s, err := New(ring, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestPlanUsageOnRingWithShardDown(t *testing.T) {
 	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": a.addr, "b": b.addr}, MaxRetries: -1,
 		HeartbeatFrequency: 10 * time.Millisecond})
 	t.Cleanup(func() { ring.Close() })
-	s, err := New(ring, Options{})
+	s, err := New(ring, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

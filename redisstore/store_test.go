@@ -17,6 +17,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/planguard/planguard/internal/scatter"
 	"github.com/planguard/planguard/keys"
 	"github.com/planguard/planguard/limiter"
 	"github.com/planguard/planguard/limiter/storetest"
@@ -27,19 +28,19 @@ import (
 var ctx = context.Background()
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) limiter.Store { s, _ := newStore(t, redisAddr, Options{}); return s })
+	storetest.Run(t, func(t *testing.T) limiter.Store { s, _ := newStore(t, redisAddr, Config{}); return s })
 }
 
 func TestNewRefusesRetryingClient(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: redisAddr}) // MaxRetries defaults to 3
 	defer c.Close()
-	if _, err := New(c, Options{}); !errors.Is(err, ErrRetries) {
+	if _, err := New(c, Config{}); !errors.Is(err, ErrRetries) {
 		t.Fatalf("New: %v, want ErrRetries", err)
 	}
 }
 
 func TestKeysAreTaggedAndExpire(t *testing.T) {
-	s, c := newStore(t, redisAddr, Options{})
+	s, c := newStore(t, redisAddr, Config{})
 	start, _ := limiter.Day.Window(time.Now(), nil)
 	cnt := limiter.Counter{Plan: "usagePlan-aaaaaaaa", Key: "AKIDkey", Window: start.Unix()}
 	if _, err := s.Take(ctx, take(cnt, 5, 1, 10)); err != nil {
@@ -85,7 +86,7 @@ func TestSharedQPSBound(t *testing.T) {
 // spread over three limiters sharing one Redis, and counts the admitted.
 func acrossInstances(t *testing.T, n int, lim limiter.Limits) (*atomic.Int64, []*limiter.Limiter) {
 	t.Helper()
-	s, _ := newStore(t, redisAddr, Options{})
+	s, _ := newStore(t, redisAddr, Config{})
 	var lims []*limiter.Limiter
 	for range 3 {
 		l, _ := limiter.New(s, limiter.Config{})
@@ -143,14 +144,14 @@ func TestRedisOutage(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer func() { srv.stop() }() // the server running at the end: the test restarts it
-			s, _ := newStore(t, srv.addr, Options{Timeout: 200 * time.Millisecond})
+			s, _ := newStore(t, srv.addr, Config{Timeout: 200 * time.Millisecond})
 			reg, err := usageplan.LoadConfig(strings.NewReader(outageConfig), usageplan.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			lim, _ := limiter.New(s, limiter.Config{})
 			mw, _ := middleware.New(reg, lim, middleware.Config{FailOpen: failOpen})
-			h := mw(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+			h := mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
 			signer := &keys.Signer{ID: "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN", Secret: keys.NewSecret("ZxF2whO0RhuwnVCj5JMMAuqcDcN2oPrC")}
 			do := func() int {
 				r := httptest.NewRequest("GET", "/release/a", nil)
@@ -202,7 +203,7 @@ func BenchmarkDecision(b *testing.B) {
 	}{
 		{"memory", func(*testing.B) limiter.Store { return &limiter.MemoryStore{} }},
 		{"redis", func(b *testing.B) limiter.Store {
-			s, c := newStore(b, redisAddr, Options{})
+			s, c := newStore(b, redisAddr, Config{})
 			c.AddHook(sent)
 			return s
 		}},
@@ -213,7 +214,7 @@ func BenchmarkDecision(b *testing.B) {
 			b.ReportAllocs()
 			b.SetParallelism(8) // 16 goroutines: a network store is bound by latency
 			before := sent.n.Load()
-			storetest.ParallelScattered(b, len(keys), func(i int) error {
+			scatter.Parallel(b, len(keys), func(i int) error {
 				_, err := l.AllowAt(ctx, now, limiter.Request{Plan: "usagePlan-bench001", Key: keys[i], Limits: lim})
 				return err
 			})
@@ -224,7 +225,7 @@ func BenchmarkDecision(b *testing.B) {
 
 // Each decision is one round trip: the client sends one command per call.
 func TestOneRoundTripPerDecision(t *testing.T) {
-	s, c := newStore(t, redisAddr, Options{})
+	s, c := newStore(t, redisAddr, Config{})
 	counter := &commandCounter{}
 	c.AddHook(counter)
 	l, _ := limiter.New(s, limiter.Config{})
@@ -256,7 +257,7 @@ func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) red
 // only refusals follow the last admitted request; forgetting the usage
 // (ResetUsage) deletes it.
 func TestTotalCounterNeverExpires(t *testing.T) {
-	s, c := newStore(t, redisAddr, Options{})
+	s, c := newStore(t, redisAddr, Config{})
 	l, _ := limiter.New(s, limiter.Config{})
 	lim := limiter.Limits{QPS: limiter.Unlimited, Quota: 3}
 	key := s.quotaKey(limiter.Counter{Plan: "p", Key: "k"})
@@ -299,7 +300,7 @@ func TestTotalCounterNeverExpires(t *testing.T) {
 // Close waits for the pipelines in flight, leaves no goroutine, closes
 // the client Dial made, and fails later calls with ErrStoreClosed.
 func TestClose(t *testing.T) {
-	s, err := Dial(redis.Options{Addr: redisAddr}, Options{Prefix: fmt.Sprintf("close%d:", os.Getpid())})
+	s, err := Dial(redis.Options{Addr: redisAddr}, Config{Prefix: fmt.Sprintf("close%d:", os.Getpid())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,13 +337,13 @@ func TestOptionsAreChecked(t *testing.T) {
 		open func() (*Store, error)
 		want string
 	}{
-		"braces in the prefix": {func() (*Store, error) { return New(c, Options{Prefix: "a{b}:"}) }, "Prefix"},
-		"negative timeout":     {func() (*Store, error) { return New(c, Options{Timeout: -1}) }, "negative"},
+		"braces in the prefix": {func() (*Store, error) { return New(c, Config{Prefix: "a{b}:"}) }, "Prefix"},
+		"negative timeout":     {func() (*Store, error) { return New(c, Config{Timeout: -1}) }, "negative"},
 		"Dial with retries": {func() (*Store, error) {
-			return Dial(redis.Options{Addr: redisAddr, MaxRetries: 2}, Options{})
+			return Dial(redis.Options{Addr: redisAddr, MaxRetries: 2}, Config{})
 		}, "MaxRetries"},
 		"Dial with a small pool": {func() (*Store, error) {
-			return Dial(redis.Options{Addr: redisAddr, PoolSize: 3}, Options{Pipelines: 4})
+			return Dial(redis.Options{Addr: redisAddr, PoolSize: 3}, Config{Pipelines: 4})
 		}, "PoolSize 3"},
 	} {
 		if s, err := tc.open(); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -368,7 +369,7 @@ func take(c limiter.Counter, qps, n, limit int64) limiter.Take {
 // units are a caller's mistake, refused with an error instead of
 // admitting every request.
 func TestTakeRefusesInvalidBuckets(t *testing.T) {
-	s, _ := newStore(t, redisAddr, Options{})
+	s, _ := newStore(t, redisAddr, Config{})
 	c := limiter.Counter{Plan: "p", Key: "k"}
 	for _, tc := range []struct {
 		name string
@@ -402,7 +403,7 @@ func TestExactLimitsAcrossThreeInstances(t *testing.T) {
 		prefix := fmt.Sprintf("exact%d-%d:", os.Getpid(), prefixes.Add(1))
 		var ls []*limiter.Limiter
 		for range 3 {
-			s, _ := newStore(t, redisAddr, Options{Prefix: prefix})
+			s, _ := newStore(t, redisAddr, Config{Prefix: prefix})
 			l, err := limiter.New(s, limiter.Config{})
 			if err != nil {
 				t.Fatal(err)

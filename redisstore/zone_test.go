@@ -27,7 +27,7 @@ func TestInstancesAgreeOnCalendarWindows(t *testing.T) {
 	// 20:00 UTC is 05:00 the next day in Tokyo.
 	now := time.Date(2026, 12, 5, 20, 0, 0, 0, time.UTC)
 	admitted := func(locA, locB *time.Location) int {
-		s, _ := newStore(t, redisAddr, Options{})
+		s, _ := newStore(t, redisAddr, Config{})
 		var servers []*limiter.Limiter
 		for range 2 {
 			l, err := limiter.New(s, limiter.Config{})

@@ -25,7 +25,9 @@ var ErrInvalidParameter = errors.New("usageplan: invalid parameter")
 // Usage reports the quota each key of a plan has consumed in the current
 // period. The middleware package adapts a limiter to it. byKey may
 // include keys the plan no longer binds; the Describe queries leave them
-// out of every total.
+// out of every total. Queries run concurrently (the admin API serves
+// each on its own goroutine), so an implementation must be safe for
+// concurrent use.
 type Usage interface {
 	PlanUsage(ctx context.Context, plan Plan) (byKey map[string]int64, total int64, err error)
 }
@@ -114,7 +116,9 @@ type ApiUsagePlanQuery struct {
 // and the usage recorded for it. Results are sorted by plan ID, then
 // environment, then API ID. Usage is read only for the plans on the page
 // returned (once per plan), and a plan's InUseRequestNum sums only the
-// keys it binds.
+// keys it binds. A Describer is a value over an immutable snapshot: it
+// is safe for concurrent use when its Usage is. The zero Describer (no
+// Snapshot) is not usable.
 type Describer struct {
 	Snapshot *Snapshot
 	Usage    Usage // nil reports no usage

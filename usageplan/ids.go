@@ -3,7 +3,7 @@ package usageplan
 import (
 	"io"
 
-	"github.com/planguard/planguard/keys"
+	"github.com/planguard/planguard/internal/randstr"
 )
 
 // ID prefixes; each is followed by IDRandLen of [a-z0-9].
@@ -19,7 +19,7 @@ const lowerAlnum = "abcdefghijklmnopqrstuvwxyz0123456789"
 // NewID returns prefix followed by 8 random characters of [a-z0-9] drawn
 // from rand (crypto/rand.Reader in production).
 func NewID(rand io.Reader, prefix string) (string, error) {
-	s, err := keys.RandomString(rand, lowerAlnum, IDRandLen)
+	s, err := randstr.String(rand, lowerAlnum, IDRandLen)
 	if err != nil {
 		return "", err
 	}

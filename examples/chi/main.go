@@ -56,7 +56,7 @@ func newRouter(reg *usageplan.Registry, lim *limiter.Limiter) (http.Handler, err
 		return nil, err
 	}
 	r := chi.NewRouter()
-	r.Use(guard)
+	r.Use(guard.Wrap)
 	r.Get("/orders/{id}", func(w http.ResponseWriter, r *http.Request) {
 		// Read what the client sent (a body left unread makes the server
 		// reset a connection it closes).

@@ -77,7 +77,7 @@ func run(out io.Writer, now func() time.Time, wait func(time.Duration)) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mw(handler), ReadHeaderTimeout: 5 * time.Second,
+	srv := &http.Server{Handler: mw.Wrap(handler), ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
 	go srv.Serve(ln)
 	defer srv.Shutdown(context.Background())

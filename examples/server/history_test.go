@@ -32,7 +32,7 @@ func TestHistoryWrittenOnStop(t *testing.T) {
 	if c := stop(); c != 0 {
 		t.Fatalf("exit %d", c)
 	}
-	s, err := boltstore.Open(state, boltstore.Options{})
+	s, err := boltstore.Open(state, boltstore.Config{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestHistoryAfterSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Wait()
-	s, err := boltstore.Open(state, boltstore.Options{})
+	s, err := boltstore.Open(state, boltstore.Config{Create: true})
 	if err != nil {
 		t.Fatalf("the state file after SIGKILL: %v", err)
 	}

@@ -232,7 +232,7 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 	var history metering.HistoryStore = &metering.MemoryHistory{} // the usage history, beside the quota
 	storeDesc := []any{"store", "memory"}
 	if o.state != "" {
-		bs, err := boltstore.Open(o.state, boltstore.Options{})
+		bs, err := boltstore.Open(o.state, boltstore.Config{Create: true})
 		if err != nil {
 			return err
 		}
@@ -240,7 +240,7 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 		store, history, storeDesc = bs, bs, []any{"store", "bolt", "state", o.state}
 	}
 	if o.redis != "" {
-		rs, err := redisstore.Dial(redis.Options{Addr: o.redis}, redisstore.Options{})
+		rs, err := redisstore.Dial(redis.Options{Addr: o.redis}, redisstore.Config{})
 		if err != nil {
 			return err
 		}
@@ -266,7 +266,7 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 	// The observer logs refusals (debug) and the store's failures and
 	// recoveries (warn), and feeds the metrics served on the admin
 	// listener's /metrics.
-	metrics := planguardprom.New(planguardprom.Options{Registry: reg})
+	metrics := planguardprom.New(planguardprom.Config{Registry: reg})
 	logged := middleware.LogObserver(log)
 	mw, err := middleware.New(reg, lim, middleware.Config{Environment: o.env, FailOpen: o.failOpen,
 		Verifier: keys.VerifierConfig{LegacyUncheckedDate: o.legacyDate},
@@ -283,7 +283,7 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 	if err != nil {
 		return err
 	}
-	servers := []*http.Server{o.timeouts.server(mw(http.HandlerFunc(echo)), log)}
+	servers := []*http.Server{o.timeouts.server(mw.Wrap(http.HandlerFunc(echo)), log)}
 	listeners := []net.Listener{ln}
 	if o.admin != "" {
 		h, aln, err := adminListener(reg, lim, metrics, o, log)

@@ -26,14 +26,14 @@ func openJournal(o options) (usageplan.Journal, []any, func() error, error) {
 	switch {
 	case o.state != "":
 		path := o.state + journalSuffix
-		j, err := boltstore.OpenJournal(path, boltstore.JournalOptions{})
+		j, err := boltstore.OpenJournal(path, boltstore.JournalConfig{Create: true})
 		if err != nil {
 			return nil, nil, nil, err
 		}
 		return j, []any{"journal", "bolt", "journal_file", path}, j.Close, nil
 	case o.redis != "":
 		rdb := redis.NewClient(&redis.Options{Addr: o.redis, ContextTimeoutEnabled: true})
-		j, err := redisstore.NewJournal(rdb, redisstore.JournalOptions{})
+		j, err := redisstore.NewJournal(rdb, redisstore.JournalConfig{})
 		if err != nil {
 			rdb.Close()
 			return nil, nil, nil, err

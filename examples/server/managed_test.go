@@ -43,12 +43,12 @@ func TestOpenJournal(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The quota state file given as a journal is refused.
-	bs, err := boltstore.Open(state, boltstore.Options{})
+	bs, err := boltstore.Open(state, boltstore.Config{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	bs.Close()
-	if _, err := boltstore.OpenJournal(state, boltstore.JournalOptions{}); !errors.Is(err, boltstore.ErrCorrupt) {
+	if _, err := boltstore.OpenJournal(state, boltstore.JournalConfig{}); !errors.Is(err, boltstore.ErrCorrupt) {
 		t.Fatalf("the quota file as a journal: %v; want ErrCorrupt", err)
 	}
 }

@@ -111,13 +111,13 @@ type history interface {
 
 func open(o options) (history, error) {
 	if o.redis != "" {
-		return redisstore.Dial(redis.Options{Addr: o.redis}, redisstore.Options{})
+		return redisstore.Dial(redis.Options{Addr: o.redis}, redisstore.Config{})
 	}
-	// boltstore.Open creates a missing file: an export must not.
+	// Say which file is missing, in the words of the command line.
 	if _, err := os.Stat(o.state); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s does not exist", o.state)
 	}
-	s, err := boltstore.Open(o.state, boltstore.Options{LockTimeout: time.Second})
+	s, err := boltstore.Open(o.state, boltstore.Config{LockTimeout: time.Second})
 	if errors.Is(err, boltstore.ErrLocked) {
 		return nil, fmt.Errorf("%w: stop the server that uses it first", err)
 	}

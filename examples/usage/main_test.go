@@ -58,7 +58,7 @@ func exportArgs(t *testing.T, args ...string) (string, string, int) {
 
 func boltFile(t *testing.T) string {
 	path := filepath.Join(t.TempDir(), "usage.db")
-	s, err := boltstore.Open(path, boltstore.Options{})
+	s, err := boltstore.Open(path, boltstore.Config{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestExportRefusesBadInput(t *testing.T) {
 		t.Error("exporting from a missing file created it")
 	}
 	// A file a running server holds.
-	s, err := boltstore.Open(path, boltstore.Options{})
+	s, err := boltstore.Open(path, boltstore.Config{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func startRedis(t *testing.T) string {
 
 func TestExportRedis(t *testing.T) {
 	addr := startRedis(t)
-	s, err := redisstore.Dial(redis.Options{Addr: addr}, redisstore.Options{})
+	s, err := redisstore.Dial(redis.Options{Addr: addr}, redisstore.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,15 +18,19 @@ type pkg struct {
 // allowed lists, per package, the planguard packages and third-party
 // modules it may import (the standard library is always allowed).
 var allowed = map[string][]string{
-	"keys":       {"github.com/hashicorp/golang-lru/v2"},
+	"keys":       {"github.com/hashicorp/golang-lru/v2", "internal/randstr"},
 	"binding":    {},
-	"usageplan":  {"keys", "binding", "internal/route"},
+	"usageplan":  {"keys", "binding", "internal/route", "internal/randstr"},
 	"limiter":    {"golang.org/x/time/rate", "github.com/hashicorp/golang-lru/v2"},
 	"metering":   {"limiter"},
 	"middleware": {"keys", "binding", "usageplan", "limiter", "metering", "internal/route", "golang.org/x/time/rate"},
 	"cloudapi":   {"keys", "binding", "usageplan", "limiter"},
+	// planguardtest drives the whole stack, so it sits above middleware.
+	"planguardtest": {"keys", "usageplan", "limiter", "middleware"},
 	// internal/route is the routing table of usageplan and middleware.
 	"internal/route": {},
+	// internal/randstr draws generated IDs and secrets for keys and usageplan.
+	"internal/randstr": {},
 }
 
 func TestLayers(t *testing.T) {

@@ -11,11 +11,11 @@ import (
 	"github.com/planguard/planguard/limiter"
 )
 
-// Step is one row of a step table: at At after the table's start, N
+// step is one row of a step table: at At after the table's start, N
 // requests (of Units each, on API), of which Admitted are admitted; when
 // some are refused, the last refusal names Refused and, unless Retry is
 // 0, waits Retry.
-type Step struct {
+type step struct {
 	At       time.Duration
 	N        int
 	Units    int64
@@ -26,25 +26,25 @@ type Step struct {
 	DryRun   int // of the admitted, how many were refusals a dry run served
 }
 
-// LimitsCase is a step table for one Limits.
-type LimitsCase struct {
+// limitsCase is a step table for one Limits.
+type limitsCase struct {
 	Name   string
 	Limits limiter.Limits
-	Steps  []Step
+	Steps  []step
 }
 
-// LimitsCases are the step tables RunLimits runs: a burst apart from
+// limitsCases are the step tables RunLimits runs: a burst apart from
 // the rate, each kind of window, per-API throttles, all or nothing across
 // limits, units against the quota, and the dry run.
-func LimitsCases() []LimitsCase {
+func limitsCases() []limitsCase {
 	u := int64(limiter.Unlimited)
-	cases := []LimitsCase{
-		{"burst apart from rate", limiter.Limits{QPS: 2, Burst: 5, Quota: u}, []Step{
+	cases := []limitsCase{
+		{"burst apart from rate", limiter.Limits{QPS: 2, Burst: 5, Quota: u}, []step{
 			{At: 0, N: 7, Admitted: 5, Refused: limiter.LimitQPS, Retry: 500 * time.Millisecond},
 			{At: 500 * time.Millisecond, N: 2, Admitted: 1, Refused: limiter.LimitQPS, Retry: 500 * time.Millisecond},
 			{At: 10 * time.Second, N: 6, Admitted: 5, Refused: limiter.LimitQPS}, // full again, never above the burst
 		}},
-		{"burst below rate", limiter.Limits{QPS: 10, Burst: 1, Quota: u}, []Step{
+		{"burst below rate", limiter.Limits{QPS: 10, Burst: 1, Quota: u}, []step{
 			{At: 0, N: 3, Admitted: 1, Refused: limiter.LimitQPS, Retry: 100 * time.Millisecond},
 			{At: 100 * time.Millisecond, N: 2, Admitted: 1, Refused: limiter.LimitQPS},
 		}},
@@ -54,38 +54,38 @@ func LimitsCases() []LimitsCase {
 		d    time.Duration
 	}{{"second", time.Second}, {"minute", time.Minute}, {"hour", time.Hour}, {"day", 24 * time.Hour}, {"10s", 10 * time.Second}} {
 		third := per.d / 3
-		cases = append(cases, LimitsCase{"window per " + per.name,
-			limiter.Limits{QPS: u, Quota: u, Windows: []limiter.Window{{Name: "per_" + per.name, Requests: 3, Per: per.d}}}, []Step{
+		cases = append(cases, limitsCase{"window per " + per.name,
+			limiter.Limits{QPS: u, Quota: u, Windows: []limiter.Window{{Name: "per_" + per.name, Requests: 3, Per: per.d}}}, []step{
 				{At: 0, N: 4, Admitted: 3, Refused: limiter.LimitWindow, Retry: third},
 				{At: third, N: 2, Admitted: 1, Refused: limiter.LimitWindow, Retry: third},
 				{At: 2 * per.d, N: 4, Admitted: 3, Refused: limiter.LimitWindow}, // never more than 3 at once: no fixed-window edge
 			}})
 	}
 	cases = append(cases,
-		LimitsCase{"throttle per API", limiter.Limits{QPS: 10, Quota: u, Throttle: limiter.Throttle{QPS: 1, Burst: 2}}, []Step{
+		limitsCase{"throttle per API", limiter.Limits{QPS: 10, Quota: u, Throttle: limiter.Throttle{QPS: 1, Burst: 2}}, []step{
 			{At: 0, N: 3, API: "api-a", Admitted: 2, Refused: limiter.LimitThrottle, Retry: time.Second},
 			{At: 0, N: 3, API: "api-b", Admitted: 2, Refused: limiter.LimitThrottle}, // its own bucket
 			{At: time.Second, N: 2, API: "api-a", Admitted: 1, Refused: limiter.LimitThrottle},
 		}},
-		LimitsCase{"throttle and the plan's bucket", limiter.Limits{QPS: 3, Quota: u, Throttle: limiter.Throttle{QPS: 100}}, []Step{
+		limitsCase{"throttle and the plan's bucket", limiter.Limits{QPS: 3, Quota: u, Throttle: limiter.Throttle{QPS: 100}}, []step{
 			{At: 0, N: 2, API: "api-a", Admitted: 2},
 			{At: 0, N: 2, API: "api-b", Admitted: 1, Refused: limiter.LimitQPS}, // the plan's bucket is shared by its APIs
 		}},
-		LimitsCase{"all or nothing", limiter.Limits{QPS: 5, Quota: 4, Windows: []limiter.Window{{Name: "per_minute", Requests: 3, Per: time.Minute}}}, []Step{
+		limitsCase{"all or nothing", limiter.Limits{QPS: 5, Quota: 4, Windows: []limiter.Window{{Name: "per_minute", Requests: 3, Per: time.Minute}}}, []step{
 			{At: 0, N: 5, Admitted: 3, Refused: limiter.LimitWindow, Retry: 20 * time.Second}, // the refused take no QPS token...
 			{At: 20 * time.Second, N: 1, Admitted: 1},                                         // ...nor quota
 			{At: 40 * time.Second, N: 2, Admitted: 0, Refused: limiter.LimitQuota},            // a Total quota: no retry
 			{At: 60 * time.Second, N: 1, Admitted: 0, Refused: limiter.LimitQuota},
 		}},
-		LimitsCase{"longest wait", limiter.Limits{QPS: 1, Quota: u, Windows: []limiter.Window{{Name: "per_hour", Requests: 1, Per: time.Hour}}}, []Step{
+		limitsCase{"longest wait", limiter.Limits{QPS: 1, Quota: u, Windows: []limiter.Window{{Name: "per_hour", Requests: 1, Per: time.Hour}}}, []step{
 			{At: 0, N: 2, Admitted: 1, Refused: limiter.LimitWindow, Retry: time.Hour}, // both refuse; the window waits longer
 		}},
-		LimitsCase{"units against the quota", limiter.Limits{QPS: 3, Quota: 10, Period: limiter.Day}, []Step{
+		limitsCase{"units against the quota", limiter.Limits{QPS: 3, Quota: 10, Period: limiter.Day}, []step{
 			{At: 0, N: 3, Units: 4, Admitted: 2, Refused: limiter.LimitQuota},               // 8 used; 4 more do not fit
 			{At: time.Second, N: 1, Units: 2, Admitted: 1},                                  // 2 do
 			{At: 2 * time.Second, N: 4, Units: 0, Admitted: 0, Refused: limiter.LimitQuota}, // buckets count requests: 3 tokens left, no units
 		}},
-		LimitsCase{"dry run", limiter.Limits{QPS: 2, Quota: 3, DryRun: true}, []Step{
+		limitsCase{"dry run", limiter.Limits{QPS: 2, Quota: 3, DryRun: true}, []step{
 			{At: 0, N: 4, Admitted: 4, DryRun: 2, Refused: limiter.LimitQPS, Retry: 500 * time.Millisecond},
 			{At: time.Second, N: 3, Admitted: 3, DryRun: 2, Refused: limiter.LimitQuota}, // 3 used: the dry-run ones consumed nothing
 		}},
@@ -93,12 +93,12 @@ func LimitsCases() []LimitsCase {
 	return cases
 }
 
-// RunLimits runs LimitsCases on a Limiter over the store, each on a key
+// RunLimits runs limitsCases on a Limiter over the store, each on a key
 // of its own. A SharedStore decides buckets on its own clock, so on one
 // only the steps at the table's start run, and waits are compared within
 // 250 ms. Run calls it.
 func RunLimits(t *testing.T, newStore func(t *testing.T) limiter.Store) {
-	for _, tc := range LimitsCases() {
+	for _, tc := range limitsCases() {
 		t.Run(tc.Name, func(t *testing.T) {
 			s := newStore(t)
 			_, shared := s.(limiter.SharedStore)

@@ -193,23 +193,3 @@ func expectUsage(t *testing.T, s limiter.Store, c limiter.Counter, want int64) {
 		t.Fatalf("Usage(%+v) = %d, %v; want %d", c, got, err, want)
 	}
 }
-
-// ParallelScattered calls fn from b.RunParallel's goroutines with
-// indexes into n keys. Each goroutine walks its own scattered sequence
-// (strides of primes), so that the goroutines do not move in step over
-// the same keys and consecutive decisions of one goroutine touch
-// unrelated entries, as a server's requests from many clients do. fn's
-// error stops the goroutine and fails the benchmark.
-func ParallelScattered(b *testing.B, n int, fn func(i int) error) {
-	var seed atomic.Int64
-	b.RunParallel(func(pb *testing.PB) {
-		i := int(seed.Add(1)) * 104729
-		for pb.Next() {
-			if err := fn(i % n); err != nil {
-				b.Error(err)
-				return
-			}
-			i += 7919
-		}
-	})
-}

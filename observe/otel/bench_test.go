@@ -45,7 +45,7 @@ func BenchmarkObserver(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		h := mw(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) }))
+		h := mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) }))
 		if tracer != nil {
 			inner := h
 			h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -75,7 +75,7 @@ func BenchmarkObserver(b *testing.B) {
 	}
 	b.Run("none", func(b *testing.B) { run(b, nil, nil) })
 	b.Run("noop", func(b *testing.B) {
-		obs, err := New(Options{MeterProvider: metricnoop.NewMeterProvider(), Registry: reg})
+		obs, err := New(Config{MeterProvider: metricnoop.NewMeterProvider(), Registry: reg})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -83,7 +83,7 @@ func BenchmarkObserver(b *testing.B) {
 	})
 	b.Run("sdk-span-only", func(b *testing.B) { run(b, nil, sdkTracer(b)) })
 	b.Run("sdk", func(b *testing.B) {
-		obs, err := New(Options{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader())), Registry: reg})
+		obs, err := New(Config{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader())), Registry: reg})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -3,7 +3,7 @@
 // attributes on the request's span, and records metrics through the
 // OTel metrics API.
 //
-//	obs, err := otel.New(otel.Options{Registry: reg}) // global providers by default
+//	obs, err := otel.New(otel.Config{Registry: reg}) // global providers by default
 //	mw, err := middleware.New(reg, lim, middleware.Config{Observer: obs.Observe})
 //
 // The span is the one in the request's context (otelhttp's server span,
@@ -43,8 +43,8 @@ const (
 // ScopeName is the instrumentation scope of the meter.
 const ScopeName = "github.com/planguard/planguard/observe/otel"
 
-// Options holds the Observer's optional settings.
-type Options struct {
+// Config holds the Observer's optional settings.
+type Config struct {
 	// MeterProvider provides the meter; nil means otel.GetMeterProvider().
 	MeterProvider metric.MeterProvider
 	// Registry, when set, is reported as planguard.registry.revision.
@@ -52,7 +52,9 @@ type Options struct {
 }
 
 // Observer records planguard's decisions; its Observe method is a
-// middleware.Observer.
+// middleware.Observer. It is safe for concurrent use (Observe is called
+// from every goroutine serving a request). The zero Observer is not
+// usable: make one with New.
 type Observer struct {
 	requests    metric.Int64Counter
 	duration    metric.Float64Histogram
@@ -69,7 +71,7 @@ type options struct {
 }
 
 // New returns an Observer on o's meter provider.
-func New(o Options) (*Observer, error) {
+func New(o Config) (*Observer, error) {
 	mp := o.MeterProvider
 	if mp == nil {
 		mp = otel.GetMeterProvider()

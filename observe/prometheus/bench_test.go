@@ -36,7 +36,7 @@ func BenchmarkObserver(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		h := mw(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) }))
+		h := mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) }))
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			w := &discard{h: http.Header{}}
@@ -53,7 +53,7 @@ func BenchmarkObserver(b *testing.B) {
 	}
 	b.Run("none", func(b *testing.B) { run(b, nil) })
 	b.Run("prometheus", func(b *testing.B) {
-		col := New(Options{Registry: reg})
+		col := New(Config{Registry: reg})
 		prometheus.NewRegistry().MustRegister(col)
 		run(b, col.Observe)
 	})

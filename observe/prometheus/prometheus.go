@@ -1,7 +1,7 @@
 // Package prometheus exports planguard's decisions as Prometheus
 // metrics: a Collector fed by the middleware's Observer hook.
 //
-//	col := prometheus.New(prometheus.Options{Registry: reg})
+//	col := prometheus.New(prometheus.Config{Registry: reg})
 //	promclient.MustRegister(col)
 //	mw, err := middleware.New(reg, lim, middleware.Config{Observer: col.Observe})
 //
@@ -20,8 +20,8 @@ import (
 	"github.com/planguard/planguard/usageplan"
 )
 
-// Options holds the Collector's optional settings.
-type Options struct {
+// Config holds the Collector's optional settings.
+type Config struct {
 	// Registry, when set, is exported as planguard_registry_revision,
 	// read at each scrape.
 	Registry *usageplan.Registry
@@ -39,7 +39,9 @@ var DefaultBuckets = []float64{.00001, .000025, .00005, .0001, .00025, .0005, .0
 
 // Collector is a prometheus.Collector of planguard's decisions. Register
 // it and pass its Observe method as middleware.Config.Observer (or call
-// it from an Observer of your own).
+// it from an Observer of your own). It is safe for concurrent use:
+// Observe is called from every goroutine serving a request, and Collect
+// from the scrape's. The zero Collector is not usable: make one with New.
 type Collector struct {
 	requests    *prometheus.CounterVec   // result, environment, service, api, plan
 	authRefused *prometheus.CounterVec   // reason
@@ -63,7 +65,7 @@ type children struct {
 }
 
 // New returns a Collector.
-func New(o Options) *Collector {
+func New(o Config) *Collector {
 	buckets := o.Buckets
 	if buckets == nil {
 		buckets = DefaultBuckets

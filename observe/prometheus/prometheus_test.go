@@ -78,10 +78,10 @@ func newFixture(t *testing.T) *fixture {
 	store := &switchStore{}
 	lim, err := limiter.New(store, limiter.Config{LeaseSize: 1})
 	require.NoError(t, err)
-	col := New(Options{Registry: reg})
+	col := New(Config{Registry: reg})
 	mw, err := middleware.New(reg, lim, middleware.Config{Observer: col.Observe, Now: func() time.Time { return t0 }})
 	require.NoError(t, err)
-	srv := httptest.NewServer(mw(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {})))
+	srv := httptest.NewServer(mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {})))
 	t.Cleanup(srv.Close)
 	return &fixture{reg, store, col, srv}
 }
