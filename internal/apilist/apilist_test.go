@@ -80,8 +80,15 @@ func TestAPIListings(t *testing.T) {
 			continue
 		}
 		if added, removed := diff(strings.Split(strings.TrimSuffix(string(kept), "\n"), "\n"), lines); len(added)+len(removed) > 0 {
-			t.Errorf("the exported API of %s changed without %s; if that is deliberate, run go test ./internal/apilist -update and commit the listing with the change.\nadded:\n\t%s\nremoved:\n\t%s",
-				dir, path, strings.Join(added, "\n\t"), strings.Join(removed, "\n\t"))
+			var b strings.Builder
+			for _, l := range added {
+				b.WriteString("\n\t+ " + l)
+			}
+			for _, l := range removed {
+				b.WriteString("\n\t- " + l)
+			}
+			t.Errorf("the exported API of %s changed without %s; if that is deliberate, run go test ./internal/apilist -update and commit the listing with the change:%s",
+				dir, path, b.String())
 		}
 	}
 	// A listing whose package is gone (or lost its whole API) is stale.
