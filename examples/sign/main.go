@@ -4,8 +4,11 @@
 //	go run ./examples/sign -id AKID... -secret ... [-algorithm hmac-sha1] \
 //	    [-date "Mon, 02 Jan 2006 15:04:05 GMT"] [-headers "x-date x-nonce source"] \
 //	    [-url https://api.example.com/release/orders] [-method GET] [-H "Source: app"]...
+//	go run ./examples/sign -id AKID... -secret ... -curl https://api.example.com/release/orders
 //
-// Each line is "Name: value"; pass them to curl with -H. By default it
+// Each line is "Name: value"; pass them to curl with -H, or give -curl
+// the URL instead of -url and it prints a ready curl command (quoted for
+// a POSIX shell) that sends exactly the signed headers. By default it
 // signs x-date, a fresh x-nonce (so that each printed set is unique) and
 // source when -H sets Source. Header names in -headers are matched
 // ignoring case and signed lowercase. To sign "host" or
@@ -52,6 +55,7 @@ func run(args []string, out io.Writer, now time.Time) error {
 	method := fs.String("method", "GET", "request method, for (request-target)")
 	target := fs.String("target", "", "path and query, for (request-target) (default: -url's, or /)")
 	rawURL := fs.String("url", "", `URL the request goes to, for "host" and (request-target) (default http://localhost/)`)
+	curlURL := fs.String("curl", "", "print a curl command for this URL instead of header lines (as -url, which it replaces)")
 	var extra headerFlags
 	fs.Var(&extra, "H", `extra header "Name: value" (repeatable)`)
 	if err := fs.Parse(args); err != nil {
@@ -67,6 +71,12 @@ func run(args []string, out io.Writer, now time.Time) error {
 			return fmt.Errorf("-date: %w", err)
 		}
 		at = t
+	}
+	if *curlURL != "" {
+		if *rawURL != "" {
+			return errors.New("-curl is the URL: give -curl or -url, not both")
+		}
+		*rawURL = *curlURL
 	}
 	u := orDefault(*rawURL, "http://localhost/")
 	r, err := http.NewRequest(*method, u, nil)
@@ -114,17 +124,38 @@ func run(args []string, out io.Writer, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	var lines []string // "Name: value", as they go on the wire
 	for _, n := range a.HeaderNames() {
 		switch n {
 		case keys.RequestTarget:
 		case "host":
-			fmt.Fprintf(out, "Host: %s\n", wire.Host)
+			lines = append(lines, "Host: "+wire.Host)
 		default:
-			fmt.Fprintf(out, "%s: %s\n", http.CanonicalHeaderKey(n), wire.Header.Get(n))
+			lines = append(lines, http.CanonicalHeaderKey(n)+": "+wire.Header.Get(n))
 		}
 	}
-	fmt.Fprintf(out, "Authorization: %s\n", wire.Header.Get("Authorization"))
+	lines = append(lines, "Authorization: "+wire.Header.Get("Authorization"))
+	if *curlURL == "" {
+		for _, l := range lines {
+			fmt.Fprintln(out, l)
+		}
+		return nil
+	}
+	fmt.Fprint(out, "curl")
+	if r.Method != http.MethodGet {
+		fmt.Fprintf(out, " -X %s", shellQuote(r.Method))
+	}
+	for _, l := range lines {
+		fmt.Fprintf(out, " \\\n  -H %s", shellQuote(l))
+	}
+	fmt.Fprintf(out, " \\\n  %s\n", shellQuote(r.URL.String()))
 	return nil
+}
+
+// shellQuote quotes s for a POSIX shell: in single quotes, where only a
+// single quote needs escaping.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func orDefault(s, def string) string {

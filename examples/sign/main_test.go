@@ -132,3 +132,109 @@ func TestSignRefusesBadInput(t *testing.T) {
 		}
 	}
 }
+
+// The -curl command, split as a POSIX shell splits it and sent over
+// loopback, verifies: method, URL (with a quote in its path) and every
+// signed header, host included.
+func TestCurlCommandVerifiesOverLoopback(t *testing.T) {
+	now := time.Now()
+	v, err := keys.NewVerifier(oneKey{}, keys.VerifierConfig{ReplayCachePerKey: 10, RequireNonce: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = r.Method + " " + r.URL.RequestURI()
+		if _, err := v.VerifyAt(r, now); err != nil {
+			http.Error(w, err.(*keys.AuthError).Message(), http.StatusUnauthorized)
+		}
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	err = run([]string{"-id", vectorID, "-secret", vectorSecret, "-method", "DELETE",
+		"-headers", "host x-date x-nonce (request-target)", "-curl", srv.URL + "/release/o'rders?id=7"}, &out, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	words := shellSplit(t, out.String())
+	if len(words) < 2 || words[0] != "curl" {
+		t.Fatalf("not a curl command: %q", out.String())
+	}
+	method, target := "GET", words[len(words)-1]
+	hdr := http.Header{}
+	for i := 1; i < len(words)-1; i++ {
+		switch words[i] {
+		case "-X":
+			i++
+			method = words[i]
+		case "-H":
+			i++
+			name, value, _ := strings.Cut(words[i], ": ")
+			hdr.Add(name, value)
+		default:
+			t.Fatalf("unexpected word %q in %q", words[i], out.String())
+		}
+	}
+	req, err := http.NewRequest(method, target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = hdr
+	req.Host = hdr.Get("Host")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || seen != "DELETE /release/o'rders?id=7" {
+		t.Fatalf("%d %s, served %q\n%s", resp.StatusCode, body, seen, out.String())
+	}
+	if err := run([]string{"-id", vectorID, "-secret", vectorSecret, "-url", srv.URL, "-curl", srv.URL}, io.Discard, now); err == nil {
+		t.Fatal("-url and -curl together: no error")
+	}
+}
+
+// shellSplit splits a command as a POSIX shell does, for the quoting
+// the command prints: single quotes, and backslash-newline between words.
+func shellSplit(t *testing.T, s string) []string {
+	t.Helper()
+	var words []string
+	var cur strings.Builder
+	inWord, quoted := false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quoted:
+			if c == '\'' {
+				quoted = false
+			} else {
+				cur.WriteByte(c)
+			}
+		case c == '\'':
+			quoted, inWord = true, true
+		case c == '\\' && i+1 < len(s) && s[i+1] == '\n':
+			i++
+		case c == '\\' && i+1 < len(s):
+			i++
+			cur.WriteByte(s[i])
+			inWord = true
+		case c == ' ' || c == '\n' || c == '\t':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if quoted {
+		t.Fatalf("unterminated quote in %q", s)
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words
+}
