@@ -311,6 +311,9 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 		"write_timeout", o.timeouts.write, "idle_timeout", o.timeouts.idle,
 		"max_header_bytes", o.timeouts.maxHeaderBytes)
 	log.Info("serving", attrs...)
+	if o.env != "" && !published(snap, o.env) {
+		log.Warn("no service is published to the environment -env names: every request will be answered 404", "env", o.env)
+	}
 
 	done := make(chan error, len(servers))
 	for i, srv := range servers {
@@ -433,4 +436,14 @@ func echo(w http.ResponseWriter, r *http.Request) {
 		out["plan"], out["planName"], out["secretId"] = c.Plan.ID, c.Plan.Name, c.SecretID
 	}
 	_ = json.NewEncoder(w).Encode(out)
+}
+
+// published reports whether some service of snap is published to env.
+func published(snap *usageplan.Snapshot, env string) bool {
+	for _, s := range snap.Services() {
+		if slices.Contains(s.Environments, env) {
+			return true
+		}
+	}
+	return false
 }

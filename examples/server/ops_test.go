@@ -432,3 +432,19 @@ func TestSignalsOnARealProcess(t *testing.T) {
 		t.Fatalf("after SIGTERM: %v\n%s", err, strings.Join(logged, "\n"))
 	}
 }
+
+// -env naming an environment no service is published to is warned about
+// at start-up (every request would be answered 404); one that a service
+// is published to is not.
+func TestUnpublishedEnvIsWarned(t *testing.T) {
+	const warning = "no service is published to the environment -env names"
+	for env, warned := range map[string]bool{"release": false, "relaese": true} {
+		_, logs, stop := startLogged(t, 1, "-config", "testdata/config.json", "-env", env)
+		if c := stop(); c != 0 {
+			t.Fatalf("-env %s: exit %d", env, c)
+		}
+		if strings.Contains(logs.String(), warning) != warned {
+			t.Errorf("-env %s: warned %v, want %v: %s", env, !warned, warned, logs)
+		}
+	}
+}
