@@ -3,6 +3,7 @@ package usageplan
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -89,6 +90,9 @@ type Registry struct {
 
 	resetMu   sync.Mutex
 	resetters []UsageResetter
+
+	// Set by OpenManaged: the journal every change goes through.
+	managed *follower
 }
 
 // NewRegistry returns an empty registry.
@@ -140,6 +144,9 @@ func (r *Registry) ApplyRecord(ctx context.Context, rec Record) error {
 type commitAt struct {
 	time     time.Time
 	revision uint64
+	// fromJournal marks a record read from the registry's journal: it
+	// is applied, not appended again.
+	fromJournal bool
 }
 
 func (a commitAt) now(opts Options) time.Time {
@@ -195,17 +202,37 @@ func (r *Registry) commit(ctx context.Context, at commitAt, build func(cur *Snap
 		if attempt < optimisticAttempts {
 			r.mu.Lock()
 			if r.cur.Load() == snap {
-				r.publish(next, Record{Revision: snap.revision + 1, Time: now, Changes: changes})
+				rec := Record{Revision: snap.revision + 1, Time: now, Changes: changes}
+				err := r.journalAppend(ctx, at, rec)
+				if err == nil {
+					r.publish(next, rec)
+				}
 				r.mu.Unlock()
-				return snap.revision + 1, nil
+				switch {
+				case err == nil:
+					return rec.Revision, nil
+				case !errors.Is(err, ErrOutOfDate):
+					return 0, err
+				}
+				// Another instance came first: catch up, then make the
+				// changes again on what it did.
+				if err := r.managed.catchUp(ctx); err != nil {
+					return 0, err
+				}
+			} else {
+				r.mu.Unlock()
 			}
-			r.mu.Unlock()
 			continue // another change came first: make these again on it
 		}
 		// Under a stream of other changes: make them under the lock.
-		rev, retry, err := r.publishChanges(at, build, forgotten)
+		rev, retry, err := r.publishChanges(ctx, at, build, forgotten)
 		if !retry {
 			return rev, err
+		}
+		if errors.Is(err, ErrOutOfDate) {
+			if err := r.managed.catchUp(ctx); err != nil {
+				return 0, err
+			}
 		}
 	}
 }
@@ -226,7 +253,7 @@ func (r *Registry) publish(next *Snapshot, rec Record) {
 // publishChanges applies the changes build makes to the current snapshot
 // and publishes the result, unless they delete a key that was not
 // forgotten (retry).
-func (r *Registry) publishChanges(at commitAt, build func(cur *Snapshot) ([]Change, error), forgotten map[string]bool) (rev uint64, retry bool, err error) {
+func (r *Registry) publishChanges(ctx context.Context, at commitAt, build func(cur *Snapshot) ([]Change, error), forgotten map[string]bool) (rev uint64, retry bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cur := r.cur.Load()
@@ -247,8 +274,14 @@ func (r *Registry) publishChanges(at commitAt, build func(cur *Snapshot) ([]Chan
 			return 0, true, nil
 		}
 	}
-	r.publish(next, Record{Revision: cur.revision + 1, Time: now, Changes: changes})
-	return cur.revision + 1, false, nil
+	rec := Record{Revision: cur.revision + 1, Time: now, Changes: changes}
+	if err := r.journalAppend(ctx, at, rec); err != nil {
+		// Another instance came first: the caller catches up and
+		// makes the changes again.
+		return 0, errors.Is(err, ErrOutOfDate), err
+	}
+	r.publish(next, rec)
+	return rec.Revision, false, nil
 }
 
 // prepare applies changes to snap's state (sharing what they do not

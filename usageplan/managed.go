@@ -1,0 +1,218 @@
+package usageplan
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// OpenManaged returns a registry kept in j (managed mode): every change
+// made through it is appended to j at the next revision before it is
+// applied, and the changes other registries append to j are applied in
+// revision order. Two registries on one journal thus hold the same
+// revisions; when both change at once, the second finds that another
+// change came first, applies it, and validates and appends its own again
+// on the result, so that together they never break a rule (the
+// exclusivity of plans, say) that each checks alone.
+//
+// OpenManaged applies what j holds before it returns, then follows j
+// until Close. While j cannot be read the registry keeps serving its last
+// snapshot; Status reports the error and since when. Changes made then
+// fail with the journal's error: nothing is applied that j does not hold.
+//
+// A journal that was compacted (see Journal.Compact) from revision 1 is
+// refused: the registry starts from the journal's first revision.
+func OpenManaged(ctx context.Context, j Journal, opts Options) (*Registry, error) {
+	if j == nil {
+		return nil, errors.New("usageplan: OpenManaged: nil journal")
+	}
+	r := NewRegistry(opts)
+	fctx, cancel := context.WithCancel(context.Background())
+	r.managed = &follower{r: r, j: j, cancel: cancel, done: make(chan struct{})}
+	if err := r.managed.catchUp(ctx); err != nil {
+		cancel()
+		return nil, err
+	}
+	go r.managed.follow(fctx)
+	return r, nil
+}
+
+// Close stops a managed registry from following its journal (it does not
+// close the journal); its last snapshot stays readable. Close of a
+// registry that OpenManaged did not return does nothing.
+func (r *Registry) Close() error {
+	if r.managed == nil {
+		return nil
+	}
+	r.managed.cancel()
+	<-r.managed.done
+	return nil
+}
+
+// Sync applies every revision the journal holds now, and returns once
+// the registry holds them: after Sync, a change committed anywhere before
+// it was called is in the registry's snapshot. It does nothing for a
+// registry that OpenManaged did not return.
+func (r *Registry) Sync(ctx context.Context) error {
+	if r.managed == nil {
+		return nil
+	}
+	return r.managed.catchUp(ctx)
+}
+
+// JournalStatus is how a managed registry follows its journal.
+type JournalStatus struct {
+	// Revision is the registry's revision.
+	Revision uint64
+	// Err is the last error reading the journal, nil once a read
+	// succeeds again; Since is when the errors began.
+	Err   error
+	Since time.Time
+}
+
+// Status reports how the registry follows its journal; the zero
+// JournalStatus but for Revision for a registry that OpenManaged did not
+// return.
+func (r *Registry) Status() JournalStatus {
+	st := JournalStatus{Revision: r.Snapshot().revision}
+	if f := r.managed; f != nil {
+		f.mu.Lock()
+		st.Err, st.Since = f.err, f.since
+		f.mu.Unlock()
+	}
+	return st
+}
+
+// journalAppend appends rec to the journal of a managed registry, unless
+// rec came from it. r.mu is held.
+func (r *Registry) journalAppend(ctx context.Context, at commitAt, rec Record) error {
+	if r.managed == nil || at.fromJournal {
+		return nil
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if err := r.managed.j.Append(ctx, rec.Revision, data); err != nil {
+		if errors.Is(err, ErrOutOfDate) {
+			return err
+		}
+		return fmt.Errorf("usageplan: journal: revision %d not written: %w", rec.Revision, err)
+	}
+	return nil
+}
+
+// follower applies a journal's records to a managed registry.
+type follower struct {
+	r      *Registry
+	j      Journal
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu    sync.Mutex
+	err   error
+	since time.Time
+}
+
+// readBatch is how many records one journal read asks for.
+const readBatch = 512
+
+// followRetry bounds the wait before reading an unreachable journal
+// again.
+const followRetry = 250 * time.Millisecond
+
+// follow applies new records until ctx ends, waiting for them in between.
+func (f *follower) follow(ctx context.Context) {
+	defer close(f.done)
+	for ctx.Err() == nil {
+		if err := f.catchUp(ctx); err != nil {
+			// Unreachable: try again shortly, serving the last
+			// snapshot meanwhile (Status reports it).
+			t := time.NewTimer(followRetry)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+			continue
+		}
+		if err := f.j.Wait(ctx, f.r.Snapshot().revision); err != nil && ctx.Err() == nil {
+			f.failed(err)
+			t := time.NewTimer(followRetry)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+	}
+}
+
+// catchUp applies every record the journal holds after the registry's
+// revision.
+func (f *follower) catchUp(ctx context.Context) error {
+	for {
+		rev := f.r.Snapshot().revision
+		entries, err := f.j.Read(ctx, rev, readBatch)
+		if err != nil {
+			if errors.Is(err, ErrCompacted) {
+				err = fmt.Errorf("usageplan: journal compacted past revision %d, which this registry needs: %w", rev, err)
+			}
+			f.failed(err)
+			return err
+		}
+		f.failed(nil)
+		if len(entries) == 0 {
+			return nil
+		}
+		for _, e := range entries {
+			if err := f.apply(ctx, e); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// apply applies one journal entry, unless another goroutine of this
+// registry applied it first.
+func (f *follower) apply(ctx context.Context, e JournalEntry) error {
+	var rec Record
+	if err := json.Unmarshal(e.Data, &rec); err != nil {
+		err = fmt.Errorf("usageplan: journal revision %d: %w", e.Revision, err)
+		f.failed(err)
+		return err
+	}
+	if rec.Revision != e.Revision || len(rec.Changes) == 0 {
+		err := fmt.Errorf("usageplan: journal revision %d holds a record of revision %d with %d changes", e.Revision, rec.Revision, len(rec.Changes))
+		f.failed(err)
+		return err
+	}
+	_, err := f.r.commit(ctx, commitAt{time: rec.Time, revision: rec.Revision, fromJournal: true},
+		func(*Snapshot) ([]Change, error) { return rec.Changes, nil })
+	if err != nil && errors.Is(err, ErrOutOfDate) && f.r.Snapshot().revision >= rec.Revision {
+		return nil // applied meanwhile
+	}
+	if err != nil {
+		err = fmt.Errorf("usageplan: applying journal revision %d: %w", rec.Revision, err)
+		f.failed(err)
+	}
+	return err
+}
+
+// failed records the outcome of reading the journal: nil once it
+// succeeds.
+func (f *follower) failed(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case err == nil:
+		f.err, f.since = nil, time.Time{}
+	case f.err == nil:
+		f.err, f.since = err, f.r.opts.now()
+	default:
+		f.err = err
+	}
+}
