@@ -82,7 +82,7 @@ const maxEchoBody = 10 << 20
 type options struct {
 	configPath, addr, env, state, admin, redis string
 	adminHosts                                 []string
-	failOpen, legacyDate                       bool
+	failOpen, legacyDate, managed              bool
 	timeouts                                   timeouts
 	historyInterval                            time.Duration
 }
@@ -120,7 +120,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	fs.StringVar(&o.configPath, "config", "", "config file (JSON, required)")
+	fs.StringVar(&o.configPath, "config", "", "config file (JSON; required unless -managed, where it seeds an empty journal)")
+	fs.BoolVar(&o.managed, "managed", false, "keep the registry in a journal (-state FILE.journal, or Redis with -redis) instead of -config")
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&o.env, "env", "", "fixed environment; empty: the first path segment names it")
 	fs.StringVar(&o.state, "state", "", "bbolt file for durable quota usage; empty: in memory")
@@ -147,8 +148,10 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 		return 2
 	}
 	switch {
-	case o.configPath == "":
-		err = errors.New("-config is required")
+	case o.configPath == "" && !o.managed:
+		err = errors.New("-config is required (or -managed)")
+	case o.managed && o.state == "" && o.redis == "":
+		err = errors.New("-managed needs -state FILE (one node) or -redis ADDR (a fleet) to keep its journal")
 	case o.state != "" && o.redis != "":
 		err = errors.New("-state and -redis are exclusive")
 	case fs.NArg() > 0:
@@ -223,8 +226,16 @@ func loadConfig(path string, log *slog.Logger) (*usageplan.Registry, error) {
 // serve runs the server (and the admin listener) until ctx ends. ready
 // receives the server's address, then the admin's when there is one.
 func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signal, ready func(string)) (err error) {
-	reg, err := loadConfig(o.configPath, log)
-	if err != nil {
+	var reg *usageplan.Registry
+	mode := []any{"mode", "declarative", "config", o.configPath}
+	if o.managed {
+		var closeReg func() error
+		reg, mode, closeReg, err = openManaged(ctx, o, log)
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, closeReg()) }()
+	} else if reg, err = loadConfig(o.configPath, log); err != nil {
 		return err
 	}
 
@@ -296,8 +307,8 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 	}
 
 	snap := reg.Snapshot()
-	attrs := []any{"addr", ln.Addr().String(), "mode", "declarative", "config", o.configPath,
-		"services", len(snap.Services()), "keys", snap.KeyCount(), "plans", snap.PlanCount()}
+	attrs := append([]any{"addr", ln.Addr().String()}, mode...)
+	attrs = append(attrs, "services", len(snap.Services()), "keys", snap.KeyCount(), "plans", snap.PlanCount())
 	attrs = append(attrs, storeDesc...)
 	if len(listeners) > 1 {
 		attrs = append(attrs, "admin", listeners[1].Addr().String())
@@ -330,7 +341,11 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 			}
 			return err
 		case <-hup:
-			reloadConfig(reg, o.configPath, log)
+			if o.managed {
+				log.Warn("SIGHUP ignored: in managed mode the journal holds the registry, not -config")
+			} else {
+				reloadConfig(reg, o.configPath, log)
+			}
 			continue
 		case <-ctx.Done():
 		}

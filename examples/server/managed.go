@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 
 	"github.com/redis/go-redis/v9"
 
@@ -59,4 +61,53 @@ func journalEmpty(ctx context.Context, j usageplan.Journal) (bool, error) {
 		return false, fmt.Errorf("reading the journal: %w", err)
 	}
 	return len(es) == 0, nil
+}
+
+// openManaged opens managed mode's registry on its journal. An empty
+// journal is seeded from -config, when given, as one revision (two
+// instances seeding at once apply the same file once: the second finds
+// the first's revision and nothing left to change); otherwise -config is
+// ignored, and the log says so. It returns the log attributes of the
+// mode and what closes the registry and the journal.
+func openManaged(ctx context.Context, o options, log *slog.Logger) (*usageplan.Registry, []any, func() error, error) {
+	j, attrs, closeJournal, err := openJournal(o)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	empty, err := journalEmpty(ctx, j)
+	if err == nil {
+		var reg *usageplan.Registry
+		if reg, err = usageplan.OpenManaged(ctx, j, usageplan.Options{}); err == nil {
+			closeAll := func() error { return errors.Join(reg.Close(), closeJournal()) }
+			attrs = append([]any{"mode", "managed"}, attrs...)
+			switch {
+			case o.configPath == "":
+			case !empty:
+				log.Info("-config ignored: the journal already holds the registry", "config", o.configPath)
+			default:
+				if err = seed(reg, o.configPath, log); err != nil {
+					closeAll()
+					return nil, nil, nil, err
+				}
+			}
+			return reg, attrs, closeAll, nil
+		}
+	}
+	closeJournal()
+	return nil, nil, nil, err
+}
+
+// seed applies the config at path to reg, an empty managed registry.
+func seed(reg *usageplan.Registry, path string, log *slog.Logger) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := reg.Load(f); err != nil {
+		logConfigProblems(log, path, err)
+		return fmt.Errorf("%s: invalid config; the journal stays empty", path)
+	}
+	log.Info("journal seeded from -config", "config", path, "revision", reg.Snapshot().Revision())
+	return nil
 }

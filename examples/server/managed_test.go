@@ -1,12 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/planguard/planguard/boltstore"
+	"github.com/planguard/planguard/redisstore"
+	"github.com/planguard/planguard/usageplan"
 )
 
 // Managed mode's journal on one node is a file of its own beside -state,
@@ -51,4 +60,98 @@ func TestOpenJournal(t *testing.T) {
 	if _, err := boltstore.OpenJournal(state, boltstore.JournalConfig{}); !errors.Is(err, boltstore.ErrCorrupt) {
 		t.Fatalf("the quota file as a journal: %v; want ErrCorrupt", err)
 	}
+}
+
+// Managed mode on one node: -config seeds the empty journal; on restart
+// the journal holds the registry, and -config (another file, or none) is
+// ignored, with a log line that says so.
+func TestManagedSeedsTheJournalOnce(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "usage.db")
+	addrs, logs, stop := startLogged(t, 1, "-managed", "-state", state, "-config", "testdata/config.json")
+	if code, _ := get(t, "http://"+addrs[0]+"/release/orders"); code != 200 {
+		t.Fatalf("seeded: %d\n%s", code, logs)
+	}
+	if c := stop(); c != 0 || !strings.Contains(logs.String(), "journal seeded from -config") || !strings.Contains(logs.String(), "mode=managed") {
+		t.Fatalf("exit %d:\n%s", c, logs)
+	}
+	// A config without the client's key: ignored, the journal's key serves.
+	other := filepath.Join(t.TempDir(), "other.json")
+	writeConfig(t, other, configVariant(t, "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN", "AKIDotherkey0000000000000000000000000"))
+	for _, args := range [][]string{{"-config", other}, nil} {
+		addrs, logs, stop = startLogged(t, 1, append([]string{"-managed", "-state", state}, args...)...)
+		if code, _ := get(t, "http://"+addrs[0]+"/release/orders"); code != 200 {
+			t.Fatalf("%v: %d\n%s", args, code, logs)
+		}
+		if ignored := strings.Contains(logs.String(), "-config ignored"); ignored != (args != nil) {
+			t.Fatalf("%v: -config ignored logged %v:\n%s", args, ignored, logs)
+		}
+		if c := stop(); c != 0 {
+			t.Fatalf("exit %d", c)
+		}
+	}
+	var stderr bytes.Buffer
+	if c := run(context.Background(), []string{"-managed", "-config", "testdata/config.json"}, &stderr, nil); c != 2 || !strings.Contains(stderr.String(), "-managed needs -state") {
+		t.Fatalf("-managed without a journal: exit %d, %s", c, stderr.String())
+	}
+}
+
+// Three server processes in managed mode on one Redis, seeded from
+// -config by the first: a key disabled by another instance of the fleet
+// (this test's own managed registry) is refused by all three within 1 s.
+func TestManagedFleetOnRedis(t *testing.T) {
+	addr := os.Getenv("REDIS_ADDR")
+	if addr == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI must provide REDIS_ADDR")
+		}
+		t.Skip("REDIS_ADDR not set")
+	}
+	const id = "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN"
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	// This test owns the default journal and the config's quota keys on
+	// this Redis.
+	stale, _ := rdb.Keys(ctx, "{"+redisstore.DefaultJournalName+"}*").Result()
+	more, _ := rdb.Keys(ctx, "pg:{18:usagePlan-kgf82zcd/*").Result()
+	if stale = append(stale, more...); len(stale) > 0 {
+		rdb.Del(ctx, stale...)
+	}
+	bin := buildServer(t)
+	var fleet []*process
+	for range 3 {
+		fleet = append(fleet, startProcess(t, bin, "-managed", "-redis", addr, "-config", "testdata/config.json"))
+	}
+	if n := fleet[0].countLog("journal seeded from -config"); n != 1 {
+		t.Fatalf("the first instance seeded %d times:\n%s", n, fleet[0].log())
+	}
+	for i, p := range fleet[1:] {
+		p.waitLog(1, "-config ignored")
+		if code := p.status("/release/orders"); code != 200 {
+			t.Fatalf("instance %d: %d\n%s", i+1, code, p.log())
+		}
+	}
+
+	j, err := redisstore.NewJournal(rdb, redisstore.JournalConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	admin, err := usageplan.OpenManaged(ctx, j, usageplan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	start := time.Now()
+	if err := admin.DisableKey(id); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range fleet {
+		for code := p.status("/release/orders"); code != http.StatusUnauthorized; code = p.status("/release/orders") {
+			if time.Since(start) > time.Second {
+				t.Fatalf("instance %d still answers %d %v after the key was disabled", i, code, time.Since(start))
+			}
+		}
+	}
+	t.Logf("refused by all three %v after DisableKey", time.Since(start))
 }
