@@ -36,3 +36,10 @@ func (l *changeLog) after(after uint64) ([]Record, error) {
 	i := len(l.records) - int(cur-after)
 	return append([]Record(nil), l.records[i:]...), nil
 }
+
+// restart empties the log at revision rev, which a checkpoint restored:
+// the revisions up to it are no longer listed.
+func (l *changeLog) restart(rev uint64) {
+	clear(l.records)
+	l.records, l.changes, l.dropped, l.last = l.records[:0], 0, rev, rev
+}

@@ -23,8 +23,9 @@ import (
 // snapshot; Status reports the error and since when. Changes made then
 // fail with the journal's error: nothing is applied that j does not hold.
 //
-// A journal that was compacted (see Journal.Compact) from revision 1 is
-// refused: the registry starts from the journal's first revision.
+// A registry that needs revisions the journal compacted away (a new
+// instance, or one that was away while another called Checkpoint) starts
+// from the journal's checkpoint, then applies the revisions after it.
 func OpenManaged(ctx context.Context, j Journal, opts Options) (*Registry, error) {
 	if j == nil {
 		return nil, errors.New("usageplan: OpenManaged: nil journal")
@@ -157,10 +158,14 @@ func (f *follower) catchUp(ctx context.Context) error {
 	for {
 		rev := f.r.Snapshot().revision
 		entries, err := f.j.Read(ctx, rev, readBatch)
-		if err != nil {
-			if errors.Is(err, ErrCompacted) {
-				err = fmt.Errorf("usageplan: journal compacted past revision %d, which this registry needs: %w", rev, err)
+		if errors.Is(err, ErrCompacted) {
+			if err := f.restore(ctx, rev); err != nil {
+				f.failed(err)
+				return err
 			}
+			continue
+		}
+		if err != nil {
 			f.failed(err)
 			return err
 		}
@@ -215,4 +220,66 @@ func (f *follower) failed(err error) {
 	default:
 		f.err = err
 	}
+}
+
+// Checkpoint stores the registry's state at its revision as the
+// journal's checkpoint (Journal.Compact), so that a new instance starts
+// from it instead of replaying every revision, and returns the revision.
+// The journal may then drop the entries up to it. Any instance may call
+// it, at any time (after a number of revisions, say); it fails for a
+// registry that OpenManaged did not return.
+func (r *Registry) Checkpoint(ctx context.Context) (uint64, error) {
+	if r.managed == nil {
+		return 0, errors.New("usageplan: Checkpoint: the registry has no journal (see OpenManaged)")
+	}
+	snap := r.Snapshot()
+	if snap.revision == 0 {
+		return 0, nil
+	}
+	// The state is the record of the changes that make it from nothing.
+	rec := Record{Revision: snap.revision, Time: r.opts.now(), Changes: diff(emptySnapshot(), snap.model())}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return 0, err
+	}
+	if err := r.managed.j.Compact(ctx, snap.revision, data); err != nil {
+		return 0, fmt.Errorf("usageplan: checkpoint at revision %d: %w", snap.revision, err)
+	}
+	return snap.revision, nil
+}
+
+func emptySnapshot() *Snapshot { return compile(&state{routes: map[string]routeTable{}}, nil, 0) }
+
+// restore replaces the registry's state with the journal's checkpoint,
+// which is newer than rev, the revision the registry is at.
+func (f *follower) restore(ctx context.Context, rev uint64) error {
+	ck, data, err := f.j.Checkpoint(ctx)
+	if err != nil {
+		return fmt.Errorf("usageplan: reading the journal's checkpoint: %w", err)
+	}
+	if ck <= rev {
+		return fmt.Errorf("usageplan: the journal compacted the revisions after %d, but its checkpoint is at revision %d: %w", rev, ck, ErrCompacted)
+	}
+	var rec Record
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return fmt.Errorf("usageplan: the journal's checkpoint at revision %d: %w", ck, err)
+	}
+	if rec.Revision != ck {
+		return fmt.Errorf("usageplan: the journal's checkpoint at revision %d holds revision %d", ck, rec.Revision)
+	}
+	_, next, err := f.r.prepare(emptySnapshot(), rec.Changes, rec.Time)
+	if err != nil {
+		return fmt.Errorf("usageplan: the journal's checkpoint at revision %d: %w", ck, err)
+	}
+	next.revision = ck
+	r := f.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cur.Load().revision < ck {
+		r.cur.Store(next)
+		r.logMu.Lock()
+		r.log.restart(ck)
+		r.logMu.Unlock()
+	}
+	return nil
 }

@@ -196,3 +196,42 @@ func TestOpenManagedReplaysTheJournal(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "journal revision 1")
 }
+
+// Checkpoints: after one, a new registry starts from it (the journal
+// dropped the entries before it) and applies the revisions after it; a
+// registry that was away past the checkpoint catches up through it.
+func TestManagedCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	j := NewMemoryJournal()
+	regs := openManaged(t, j, 2)
+	a, _ := seed(t, regs[0])
+	require.NoError(t, regs[1].Sync(ctx))
+	regs[1].Close() // away from here on
+	away := regs[1].Snapshot().Revision()
+
+	require.NoError(t, regs[0].Bind(a.ID, binding.Target{Service: svcID, Environment: "release"}))
+	rev, err := regs[0].Checkpoint(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(7), rev)
+	_, err = j.Read(ctx, 0, 10)
+	require.ErrorIs(t, err, ErrCompacted, "the journal dropped the entries up to the checkpoint")
+	require.NoError(t, regs[0].DisableKey(akid))
+
+	fresh := openManaged(t, j, 1)[0]
+	assert.Equal(t, uint64(8), fresh.Snapshot().Revision())
+	assert.Equal(t, regs[0].Snapshot().Config(), fresh.Snapshot().Config())
+	p, ok := fresh.Snapshot().Resolve(svcID, "release", apiList, akid)
+	require.True(t, ok)
+	assert.Equal(t, a.ID, p.ID)
+	_, err = fresh.Changes(6)
+	require.ErrorIs(t, err, ErrCompacted, "revisions before the checkpoint are not listed")
+	recs, err := fresh.Changes(7)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+
+	require.NoError(t, regs[1].Sync(ctx), "back after %d", away)
+	assert.Equal(t, regs[0].Snapshot().Config(), regs[1].Snapshot().Config())
+
+	_, err = NewRegistry(testOptions()).Checkpoint(ctx)
+	require.Error(t, err, "an unmanaged registry has no journal")
+}

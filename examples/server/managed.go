@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -78,7 +79,14 @@ func openManaged(ctx context.Context, o options, log *slog.Logger) (*usageplan.R
 	if err == nil {
 		var reg *usageplan.Registry
 		if reg, err = usageplan.OpenManaged(ctx, j, usageplan.Options{}); err == nil {
-			closeAll := func() error { return errors.Join(reg.Close(), closeJournal()) }
+			closeAll := func() error {
+				// A checkpoint on the way out, so that the next instance
+				// to start does not replay every revision.
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_, err := reg.Checkpoint(ctx)
+				return errors.Join(err, reg.Close(), closeJournal())
+			}
 			attrs = append([]any{"mode", "managed"}, attrs...)
 			switch {
 			case o.configPath == "":
