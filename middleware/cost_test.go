@@ -44,7 +44,7 @@ func costServer(t *testing.T, store limiter.Store, handler http.Handler) (*httpt
 	require.NoError(t, err)
 	mw, err := New(reg, lim, Config{Now: func() time.Time { return t0 }, Meter: rec})
 	require.NoError(t, err)
-	srv := httptest.NewServer(mw(handler))
+	srv := httptest.NewServer(mw.Wrap(handler))
 	t.Cleanup(srv.Close)
 	return srv, rec
 }

@@ -32,7 +32,7 @@ func TestAPICostLoadsAndRoundTrips(t *testing.T) {
 	assert.Equal(t, 1, bytes.Count(out.Bytes(), []byte(`"cost"`)), "a cost of 1 is not written")
 	again, err := LoadConfig(bytes.NewReader(out.Bytes()), testOptions())
 	require.NoError(t, err)
-	assert.Equal(t, reg.Snapshot().m, again.Snapshot().m)
+	assert.Equal(t, reg.Snapshot().model(), again.Snapshot().model())
 }
 
 // A cost outside 1..1000000, or not an integer, is reported at its path.
