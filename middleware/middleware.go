@@ -211,7 +211,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	if ev != nil {
 		storeStart = time.Now()
 	}
-	dv, err := m.lim.AllowAt(ctx, now, limiter.Request{Plan: plan.ID, Key: key.ID, API: api.ID, Limits: ls.limits})
+	dv, err := m.lim.AllowAt(ctx, now, limiter.Request{Plan: plan.ID, Key: key.ID, API: api.ID, Units: api.Cost, Limits: ls.limits})
 	d := &dv
 	if cancel != nil {
 		cancel()
@@ -220,7 +220,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		ev.StoreCalled, ev.StoreElapsed, ev.StoreErr = true, time.Since(storeStart), err
 	}
 	if m.cfg.Meter != nil {
-		m.meter(now, plan.ID, key.ID, ps.limits.Location, d.Allowed, d.Refused, err)
+		m.meter(now, plan.ID, key.ID, ps.limits.Location, api.Units(), d.Allowed, d.Refused, err)
 	}
 	if err != nil {
 		if m.cfg.FailOpen {

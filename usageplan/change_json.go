@@ -96,6 +96,7 @@ type apiWire struct {
 	Method string `json:"method"`
 	Path   string `json:"path"`
 	Auth   string `json:"auth"`
+	Cost   int64  `json:"cost,omitempty"`
 }
 
 type keyWire struct {
@@ -263,7 +264,7 @@ func decodeChange(w changeWire) (Change, error) {
 func toServiceWire(s Service) *serviceWire {
 	w := &serviceWire{ID: s.ID, Name: s.Name, Environments: s.Environments}
 	for _, a := range s.APIs {
-		w.APIs = append(w.APIs, apiWire{ID: a.ID, Name: a.Name, Method: a.Method, Path: a.Path, Auth: string(a.Auth)})
+		w.APIs = append(w.APIs, apiWire{ID: a.ID, Name: a.Name, Method: a.Method, Path: a.Path, Auth: string(a.Auth), Cost: a.Cost})
 	}
 	return w
 }
@@ -271,7 +272,7 @@ func toServiceWire(s Service) *serviceWire {
 func (w *serviceWire) service() Service {
 	s := Service{ID: w.ID, Name: w.Name, Environments: w.Environments}
 	for _, a := range w.APIs {
-		s.APIs = append(s.APIs, API{ID: a.ID, Name: a.Name, Method: a.Method, Path: a.Path, Auth: Auth(a.Auth)})
+		s.APIs = append(s.APIs, API{ID: a.ID, Name: a.Name, Method: a.Method, Path: a.Path, Auth: Auth(a.Auth), Cost: a.Cost})
 	}
 	return s
 }

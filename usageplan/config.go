@@ -44,6 +44,9 @@ type APIConfig struct {
 	Method string `json:"method"`
 	Path   string `json:"path"`
 	Auth   string `json:"auth,omitempty"`
+	// Cost is the quota units a request takes, 1 to 1,000,000; absent
+	// (or 0) means 1.
+	Cost *json.Number `json:"cost,omitempty"`
 }
 
 // KeyConfig is a key pair in a Config. Exactly one of Secret and SecretEnv
@@ -229,10 +232,15 @@ func decodeSlow(data []byte) (*Config, *problems) {
 func (r *Registry) fromConfig(cfg *Config, ps *problems) (*model, map[string]bool) {
 	m := &model{}
 	skip := map[string]bool{}
-	for _, sc := range cfg.Services {
+	for i, sc := range cfg.Services {
 		s := Service{ID: sc.ID, Name: sc.Name, Environments: orNil(sc.Environments)}
-		for _, ac := range sc.APIs {
-			s.APIs = append(s.APIs, API{ID: ac.ID, Name: ac.Name, Method: ac.Method, Path: ac.Path, Auth: Auth(orDefault(ac.Auth, string(AuthSecret)))})
+		for j, ac := range sc.APIs {
+			cpath := index(index("services", i)+".apis", j) + ".cost"
+			cost := countValue(ps, cpath, ac.Cost, 0)
+			if ac.Cost != nil && cost == 0 {
+				cost = -1 // an explicit 0: validation reports it at cpath
+			}
+			s.APIs = append(s.APIs, API{ID: ac.ID, Name: ac.Name, Method: ac.Method, Path: ac.Path, Auth: Auth(orDefault(ac.Auth, string(AuthSecret))), Cost: cost})
 		}
 		m.services = append(m.services, s)
 	}
@@ -419,6 +427,10 @@ func (s *Snapshot) Config() *Config {
 		sc := ServiceConfig{ID: sv.ID, Name: sv.Name, Environments: append([]string{}, sv.Environments...), APIs: []APIConfig{}}
 		for _, a := range sv.APIs {
 			ac := APIConfig{ID: a.ID, Name: a.Name, Method: a.Method, Path: a.Path}
+			if a.Cost > 1 {
+				n := json.Number(strconv.FormatInt(a.Cost, 10))
+				ac.Cost = &n
+			}
 			if a.Auth != AuthSecret {
 				ac.Auth = string(a.Auth)
 			}

@@ -34,7 +34,17 @@ type API struct {
 	// Path is a Go 1.22 http.ServeMux path pattern: "/orders/{id}".
 	Path string
 	Auth Auth // AuthSecret when empty
+	// Cost is the quota units one admitted request takes, 1 to MaxCost;
+	// 0 means 1. Rate limits (QPS, windows, throttles) count requests.
+	Cost int64
 }
+
+// MaxCost is the largest API.Cost.
+const MaxCost = 1_000_000
+
+// Units returns the quota units one request of a takes: its Cost, or 1
+// when Cost is 0.
+func (a API) Units() int64 { return max(a.Cost, 1) }
 
 // HasEnvironment reports whether s is published to env.
 func (s Service) HasEnvironment(env string) bool {

@@ -216,6 +216,9 @@ func validateService(ps *problems, path string, s Service, seen map[string]int, 
 		if a.Auth != AuthSecret && a.Auth != AuthNone {
 			ps.field(apath, "auth", `must be "SECRET" or "NONE"`)
 		}
+		if a.Cost < 0 || a.Cost > MaxCost {
+			ps.field(apath, "cost", "must be 1 to 1000000")
+		}
 	}
 }
 
