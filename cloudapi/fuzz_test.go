@@ -49,6 +49,8 @@ func FuzzServe(f *testing.F) {
 	valid := req{action: "DescribeApiKeysStatus", body: "{}"}.build()
 	f.Add(valid.Header.Get("Authorization"), valid.Header.Get("X-TC-Timestamp"), "DescribeApiKeysStatus", "application/json", "{}")
 	f.Add(valid.Header.Get("Authorization"), valid.Header.Get("X-TC-Timestamp"), "CreateApiKey", "application/json", `{"SecretName":"x"}`)
+	f.Add(valid.Header.Get("Authorization"), valid.Header.Get("X-TC-Timestamp"), "DescribeApiKeysStatus", "application/Json", "{}")
+	f.Add(valid.Header.Get("Authorization"), valid.Header.Get("X-TC-Timestamp"), "DescribeApiKeysStatus", " application/json ", "{}")
 	f.Add("TC3-HMAC-SHA256 Credential=reader/2026-12-04/apigateway/tc3_request, SignedHeaders=content-type;host, Signature=00", "1796427673", "DeleteUsagePlan", "application/json", `{"UsagePlanId":1}`)
 	f.Add("", "", "", "application/x-www-form-urlencoded", "Action=A&Signature=s")
 	before := reg.Snapshot().Version()
@@ -72,8 +74,11 @@ func FuzzServe(f *testing.F) {
 		if strings.Contains(w.Body.String(), adminSecret) {
 			t.Fatal("the answer shows the admin secret")
 		}
+		// Signed header values are canonicalized lowercase and trimmed,
+		// as TC3 defines them: "application/Json" is signed as
+		// "application/json".
 		signedAsValid := auth == valid.Header.Get("Authorization") && ts == valid.Header.Get("X-TC-Timestamp") &&
-			body == "{}" && contentType == "application/json"
+			body == "{}" && strings.ToLower(strings.TrimSpace(contentType)) == "application/json"
 		if e.Response.Error == nil && !signedAsValid {
 			t.Fatalf("authenticated a request it had no valid signature for: %q %q %q %q", auth, ts, contentType, body)
 		}
