@@ -22,8 +22,12 @@ import (
 
 // Config holds the Collector's optional settings.
 type Config struct {
-	// Registry, when set, is exported as planguard_registry_revision,
-	// read at each scrape.
+	// Registry, when set, is exported as planguard_registry_revision
+	// and, for a managed registry (usageplan.OpenManaged), as
+	// planguard_journal_unreachable_since_seconds: the Unix time since
+	// which the registry cannot read its journal (so serves its last
+	// snapshot), 0 while it can. Both are read at each scrape; alert on
+	// time() - since for a lag.
 	Registry *usageplan.Registry
 	// Buckets of the planguard_request_duration_seconds and
 	// planguard_store_call_duration_seconds histograms; nil means
@@ -49,6 +53,7 @@ type Collector struct {
 	storeTime   prometheus.Histogram
 	storeErrors prometheus.Counter
 	revision    prometheus.GaugeFunc // nil without a Registry
+	unreachable prometheus.GaugeFunc // nil without a Registry
 	series      sync.Map             // series → *children, looked up once per series
 }
 
@@ -95,8 +100,18 @@ func New(o Config) *Collector {
 	if reg := o.Registry; reg != nil {
 		c.revision = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "planguard_registry_revision", ConstLabels: o.ConstLabels,
-			Help: "Changes applied to the registry (its snapshot's Version).",
-		}, func() float64 { return float64(reg.Snapshot().Version()) })
+			Help: "Changes applied to the registry (its snapshot's Revision).",
+		}, func() float64 { return float64(reg.Snapshot().Revision()) })
+		c.unreachable = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "planguard_journal_unreachable_since_seconds", ConstLabels: o.ConstLabels,
+			Help: "Unix time since which a managed registry cannot read its journal; 0 while it can.",
+		}, func() float64 {
+			st := reg.Status()
+			if st.Err == nil {
+				return 0
+			}
+			return float64(st.Since.UnixNano()) / 1e9
+		})
 	}
 	return c
 }
@@ -147,6 +162,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	c.storeErrors.Describe(ch)
 	if c.revision != nil {
 		c.revision.Describe(ch)
+		c.unreachable.Describe(ch)
 	}
 }
 
@@ -159,5 +175,6 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.storeErrors.Collect(ch)
 	if c.revision != nil {
 		c.revision.Collect(ch)
+		c.unreachable.Collect(ch)
 	}
 }

@@ -170,7 +170,7 @@ func TestCollectorCountsRequestsByResult(t *testing.T) {
 }
 
 func revisionText(v uint64) string {
-	return "# HELP planguard_registry_revision Changes applied to the registry (its snapshot's Version).\n" +
+	return "# HELP planguard_registry_revision Changes applied to the registry (its snapshot's Revision).\n" +
 		"# TYPE planguard_registry_revision gauge\n" +
 		"planguard_registry_revision " + strconv.FormatUint(v, 10) + "\n"
 }
@@ -182,4 +182,40 @@ func TestCollectorLints(t *testing.T) {
 	problems, err := testutil.CollectAndLint(f.col)
 	require.NoError(t, err)
 	require.Empty(t, problems)
+}
+
+// A managed registry that cannot read its journal is reported with the
+// time its errors began; 0 once it reads again.
+func TestJournalUnreachableSince(t *testing.T) {
+	at := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	j := &closableJournal{MemoryJournal: usageplan.NewMemoryJournal()}
+	reg, err := usageplan.OpenManaged(context.Background(), j, usageplan.Options{Now: func() time.Time { return at }})
+	require.NoError(t, err)
+	defer reg.Close()
+	col := New(Config{Registry: reg})
+	text := func(v string) *strings.Reader {
+		return strings.NewReader("# HELP planguard_journal_unreachable_since_seconds Unix time since which a managed registry cannot read its journal; 0 while it can.\n" +
+			"# TYPE planguard_journal_unreachable_since_seconds gauge\n" +
+			"planguard_journal_unreachable_since_seconds " + v + "\n")
+	}
+	require.NoError(t, testutil.CollectAndCompare(col, text("0"), "planguard_journal_unreachable_since_seconds"))
+	j.down.Store(true)
+	require.Error(t, reg.Sync(context.Background()))
+	require.NoError(t, testutil.CollectAndCompare(col, text(strconv.FormatInt(at.Unix(), 10)), "planguard_journal_unreachable_since_seconds"))
+	j.down.Store(false)
+	require.NoError(t, reg.Sync(context.Background()))
+	require.NoError(t, testutil.CollectAndCompare(col, text("0"), "planguard_journal_unreachable_since_seconds"))
+}
+
+// closableJournal is a MemoryJournal whose reads fail while down.
+type closableJournal struct {
+	*usageplan.MemoryJournal
+	down atomic.Bool
+}
+
+func (j *closableJournal) Read(ctx context.Context, after uint64, limit int) ([]usageplan.JournalEntry, error) {
+	if j.down.Load() {
+		return nil, errors.New("journal unreachable")
+	}
+	return j.MemoryJournal.Read(ctx, after, limit)
 }
