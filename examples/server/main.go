@@ -11,8 +11,15 @@
 // (GET /DescribeApiUsagePlan?ServiceId=…) on a second listener, which
 // answers only requests whose Host names it: its address, localhost:PORT
 // on loopback (cloudapi.LoopbackHosts), and each -admin-host; it also
-// serves Prometheus metrics on GET /metrics (docs/observability.md). A
-// bad config exits 1 with every problem.
+// serves Prometheus metrics on GET /metrics (docs/observability.md), and
+// with -admin-id the old gateway's Cloud API 3.0 admin actions on POST /
+// (the SecretKey in $PLANGUARD_ADMIN_SECRET; docs/admin-api.md). A bad
+// config exits 1 with every problem.
+//
+// -managed keeps the registry in a journal (-state FILE.journal, or Redis
+// with -redis) instead of the config file, which then only seeds an empty
+// journal; the admin actions' writes apply through it
+// (docs/control-plane.md).
 //
 // -legacy-date reproduces the old gateway, which never checked a signed
 // Date header (X-Date is always checked): old clients that sign Date with
@@ -81,6 +88,8 @@ const maxEchoBody = 10 << 20
 
 type options struct {
 	configPath, addr, env, state, admin, redis string
+	adminID                                    string // with the secret of adminSecretEnv
+	adminReadOnly                              bool
 	adminHosts                                 []string
 	failOpen, legacyDate, managed              bool
 	timeouts                                   timeouts
@@ -126,6 +135,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 	fs.StringVar(&o.env, "env", "", "fixed environment; empty: the first path segment names it")
 	fs.StringVar(&o.state, "state", "", "bbolt file for durable quota usage; empty: in memory")
 	fs.StringVar(&o.admin, "admin", "", "serve the Describe queries as JSON on this address (meant for loopback)")
+	fs.StringVar(&o.adminID, "admin-id", "", "serve the Cloud API 3.0 admin actions (POST /) on -admin to this SecretId; its SecretKey is read from $"+adminSecretEnv)
+	fs.BoolVar(&o.adminReadOnly, "admin-read-only", false, "the -admin-id credential may only read (Describe actions)")
 	fs.Var((*list)(&o.adminHosts), "admin-host", "a further Host value the admin listener accepts, as clients send it (name:port); repeatable; required when -admin listens on every address")
 	fs.StringVar(&o.redis, "redis", "", "keep QPS and quota in Redis at this address (shared by instances)")
 	fs.BoolVar(&o.failOpen, "fail-open", false, "serve requests when the quota store fails (default: 503)")
@@ -154,6 +165,10 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 		err = errors.New("-managed needs -state FILE (one node) or -redis ADDR (a fleet) to keep its journal")
 	case o.state != "" && o.redis != "":
 		err = errors.New("-state and -redis are exclusive")
+	case o.adminID != "" && o.admin == "":
+		err = errors.New("-admin-id needs -admin (the listener that serves it)")
+	case o.adminID != "" && os.Getenv(adminSecretEnv) == "":
+		err = fmt.Errorf("-admin-id needs its SecretKey in $%s (never a flag: flags show in ps)", adminSecretEnv)
 	case fs.NArg() > 0:
 		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case o.historyInterval <= 0:
@@ -389,6 +404,9 @@ func adminListener(reg *usageplan.Registry, lim *limiter.Limiter, metrics promet
 	}
 	usage := middleware.LimiterUsage(lim, reg.Snapshot, nil)
 	h, err := middleware.NewAdmin(reg, usage, middleware.AdminConfig{Hosts: hosts, Logger: log})
+	if err == nil && o.adminID != "" {
+		h, err = withCloudAPI(h, reg, lim, hosts, o, log)
+	}
 	if err != nil {
 		aln.Close()
 		return nil, nil, err

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+	"os"
+
+	"github.com/planguard/planguard/cloudapi"
+	"github.com/planguard/planguard/keys"
+	"github.com/planguard/planguard/limiter"
+	"github.com/planguard/planguard/usageplan"
+)
+
+// adminSecretEnv holds the SecretKey of -admin-id: an environment
+// variable, not a flag, since flags show in ps.
+const adminSecretEnv = "PLANGUARD_ADMIN_SECRET"
+
+// withCloudAPI serves the old gateway's Cloud API 3.0 admin actions
+// (POST /, signed with TC3-HMAC-SHA256 by -admin-id) beside admin, which
+// keeps the GET queries. Write actions change the registry in managed
+// mode, through its journal; in declarative mode the config file is the
+// truth, and they answer UnsupportedOperation.
+func withCloudAPI(admin http.Handler, reg *usageplan.Registry, lim *limiter.Limiter, hosts []string, o options, log *slog.Logger) (http.Handler, error) {
+	mode, writes := cloudapi.Declarative, "refused: the config file is the truth (run with -managed to allow them)"
+	if o.managed {
+		mode, writes = cloudapi.Managed, "applied through the journal"
+	}
+	if o.adminReadOnly {
+		writes = "refused: -admin-read-only"
+	}
+	cred := cloudapi.Credential{SecretID: o.adminID, SecretKey: keys.NewSecret(os.Getenv(adminSecretEnv)), ReadOnly: o.adminReadOnly}
+	api, err := cloudapi.New(reg, []cloudapi.Credential{cred}, cloudapi.Config{
+		Hosts: hosts, Mode: mode, Usage: cloudapi.LimiterUsage(lim, reg.Snapshot, nil)})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("serving the Cloud API 3.0 admin actions on POST /", "admin_id", o.adminID, "writes", writes)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/" {
+			api.ServeHTTP(w, r)
+			return
+		}
+		admin.ServeHTTP(w, r)
+	}), nil
+}
