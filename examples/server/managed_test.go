@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,7 +16,6 @@ import (
 
 	"github.com/planguard/planguard/boltstore"
 	"github.com/planguard/planguard/redisstore"
-	"github.com/planguard/planguard/usageplan"
 )
 
 // Managed mode's journal on one node is a file of its own beside -state,
@@ -96,8 +96,8 @@ func TestManagedSeedsTheJournalOnce(t *testing.T) {
 }
 
 // Three server processes in managed mode on one Redis, seeded from
-// -config by the first: a key disabled by another instance of the fleet
-// (this test's own managed registry) is refused by all three within 1 s.
+// -config by the first: a key disabled through the first's admin API
+// (Cloud API 3.0, DisableApiKey) is refused by all three within 1 s.
 func TestManagedFleetOnRedis(t *testing.T) {
 	addr := os.Getenv("REDIS_ADDR")
 	if addr == "" {
@@ -117,9 +117,11 @@ func TestManagedFleetOnRedis(t *testing.T) {
 	if stale = append(stale, more...); len(stale) > 0 {
 		rdb.Del(ctx, stale...)
 	}
+	t.Setenv(adminSecretEnv, adminSecret) // the processes inherit it
 	bin := buildServer(t)
-	var fleet []*process
-	for range 3 {
+	admin := freeAddr(t)
+	fleet := []*process{startProcess(t, bin, "-managed", "-redis", addr, "-config", "testdata/config.json", "-admin", admin, "-admin-id", adminID)}
+	for range 2 {
 		fleet = append(fleet, startProcess(t, bin, "-managed", "-redis", addr, "-config", "testdata/config.json"))
 	}
 	if n := fleet[0].countLog("journal seeded from -config"); n != 1 {
@@ -132,19 +134,9 @@ func TestManagedFleetOnRedis(t *testing.T) {
 		}
 	}
 
-	j, err := redisstore.NewJournal(rdb, redisstore.JournalConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
-	admin, err := usageplan.OpenManaged(ctx, j, usageplan.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
 	start := time.Now()
-	if err := admin.DisableKey(id); err != nil {
-		t.Fatal(err)
+	if r := tc3(t, admin, adminID, adminSecret, "DisableApiKey", `{"AccessKeyId": "`+id+`"}`); errorCode(r) != "" {
+		t.Fatalf("DisableApiKey on the first instance: %v", r)
 	}
 	for i, p := range fleet {
 		for code := p.status("/release/orders"); code != http.StatusUnauthorized; code = p.status("/release/orders") {
@@ -153,5 +145,13 @@ func TestManagedFleetOnRedis(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("refused by all three %v after DisableKey", time.Since(start))
+	t.Logf("refused by all three %v after DisableApiKey", time.Since(start))
+
+	// An instance killed and restarted converges to the journal: it
+	// starts at the fleet's revision and refuses the key.
+	fleet[2].signal(syscall.SIGKILL)
+	restarted := startProcess(t, bin, "-managed", "-redis", addr)
+	if code := restarted.status("/release/orders"); code != http.StatusUnauthorized {
+		t.Fatalf("restarted instance: %d\n%s", code, restarted.log())
+	}
 }
