@@ -1,7 +1,9 @@
 package redisstore
 
 import (
+	"reflect"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -110,4 +112,55 @@ func BenchmarkManagedPropagation(b *testing.B) {
 	b.ReportMetric(q(0.50), "p50-µs")
 	b.ReportMetric(q(0.99), "p99-µs")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-µs")
+}
+
+// Redis restarts, with its data, while one of three managed registries
+// makes changes: a change that failed while Redis was down is made again,
+// and afterwards every registry holds the same revisions and state.
+func TestManagedRegistriesAcrossRedisRestart(t *testing.T) {
+	srv := ownRedis(t, "--save", "", "--appendonly", "yes", "--appendfsync", "everysec")
+	js := journalClients(t, srv.addr, journalName(), 3)
+	regs := make([]*usageplan.Registry, len(js))
+	for i, j := range js {
+		r, err := usageplan.OpenManaged(ctx, j, usageplan.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		regs[i] = r
+	}
+	const changes = 60
+	failed := 0
+	for made := 0; made < changes; {
+		if _, err := regs[0].GenerateKey("k" + strconv.Itoa(made)); err != nil {
+			failed++
+			waitABit() // Redis is down: make the change again
+			continue
+		}
+		made++
+		if made == changes/3 {
+			srv.stop()
+			s, err := startRedis(srv.dir, srv.port, "--save", "", "--appendonly", "yes", "--appendfsync", "everysec")
+			if err != nil {
+				t.Fatal(err)
+			}
+			*srv = *s
+		}
+	}
+	t.Logf("%d changes failed while Redis restarted", failed)
+	// A change whose reply was lost is in the journal; the registry
+	// applied it when it caught up, and made the next one after it: there
+	// is one key per revision, and at least one per change made.
+	want := regs[0].Snapshot()
+	if want.Revision() < changes || uint64(want.KeyCount()) != want.Revision() {
+		t.Fatalf("the changing registry is at revision %d with %d keys, want %d or more of each", want.Revision(), want.KeyCount(), changes)
+	}
+	for i, r := range regs[1:] {
+		if err := r.Sync(ctx); err != nil {
+			t.Fatalf("registry %d: %v", i+1, err)
+		}
+		if got := r.Snapshot(); got.Revision() != want.Revision() || !reflect.DeepEqual(got.Config(), want.Config()) {
+			t.Fatalf("registry %d at revision %d does not hold the first's state", i+1, got.Revision())
+		}
+	}
 }
