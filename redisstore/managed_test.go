@@ -1,12 +1,15 @@
 package redisstore
 
 import (
+	"errors"
 	"reflect"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/planguard/planguard/binding"
 	"github.com/planguard/planguard/keys"
 	"github.com/planguard/planguard/usageplan"
 )
@@ -161,6 +164,72 @@ func TestManagedRegistriesAcrossRedisRestart(t *testing.T) {
 		}
 		if got := r.Snapshot(); got.Revision() != want.Revision() || !reflect.DeepEqual(got.Config(), want.Config()) {
 			t.Fatalf("registry %d at revision %d does not hold the first's state", i+1, got.Revision())
+		}
+	}
+}
+
+// Two instances on one Redis race conflicting bindings (one key in two
+// plans, each bound by one instance to the same service environment),
+// 1000 times: exactly one wins each time, the loser gets the exclusivity
+// error, and both end in the same state, where the key resolves to the
+// winner's plan.
+func TestManagedConflictingBindingsOnRedis(t *testing.T) {
+	rounds := 1000
+	if testing.Short() {
+		rounds = 100
+	}
+	release := binding.Target{Service: "service-abcd1234", Environment: "release"}
+	for round := range rounds {
+		regs := managedRegistries(t, 2)
+		r := regs[0]
+		_, err := r.PutService(usageplan.Service{ID: release.Service, Name: "orders", Environments: []string{"release"},
+			APIs: []usageplan.API{{ID: "api-list0001", Name: "list", Method: "GET", Path: "/orders"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := r.GenerateKey("k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plans [2]usageplan.Plan
+		for i := range plans {
+			if plans[i], err = r.CreatePlan(usageplan.Plan{Name: "p" + strconv.Itoa(i), QPS: 10, Quota: 100}); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.BindKeys(plans[i].ID, k.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := regs[1].Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var errs [2]error
+		var wg sync.WaitGroup
+		for i := range regs {
+			wg.Go(func() { errs[i] = regs[i].Bind(plans[i].ID, release) })
+		}
+		wg.Wait()
+		if (errs[0] == nil) == (errs[1] == nil) {
+			t.Fatalf("round %d: both or neither won: %v, %v", round, errs[0], errs[1])
+		}
+		winner := 0
+		if errs[0] != nil {
+			winner = 1
+		}
+		if !errors.Is(errs[1-winner], usageplan.ErrConflict) {
+			t.Fatalf("round %d: the loser got %v, not the exclusivity error", round, errs[1-winner])
+		}
+		for i, r := range regs {
+			if err := r.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			p, ok := r.Snapshot().Resolve(release.Service, "release", "api-list0001", k.ID)
+			if !ok || p.ID != plans[winner].ID {
+				t.Fatalf("round %d: instance %d resolves the key to %v (%v), want %s", round, i, p, ok, plans[winner].ID)
+			}
+		}
+		for _, r := range regs {
+			r.Close()
 		}
 	}
 }
