@@ -4,8 +4,9 @@
 // Most users create keys through the usageplan registry or a config file;
 // this package supplies the Key value, the Secret type that never prints
 // itself, generation (Generate), validation (New, Validate) and the lifecycle
-// rules: Enable, Disable, Rotate (not while disabled), and
-// CheckDelete (only a disabled key; the registry adds "not bound").
+// rules: Enable, Disable and Rotate (not while disabled). The rules that
+// involve plans — a disabled key cannot be bound, only a disabled and
+// unbound key can be deleted — are the usageplan registry's.
 //
 // Signing: a Go client wraps its transport in a Transport (most users want
 // this), which signs every request with a Signer: X-Date, a random

@@ -102,21 +102,3 @@ func (k Key) Rotate(secret Secret, now time.Time) (Key, error) {
 	k.Secret, k.SecretEnv, k.Modified = secret, "", now
 	return k, nil
 }
-
-// CheckDelete reports whether k may be deleted as far as the key itself is
-// concerned: only a disabled key can be (ErrEnabled otherwise). Whether it is
-// still bound is the registry's check (ErrInUse).
-func (k Key) CheckDelete() error {
-	if k.Status != Disabled {
-		return &StateError{Key: k.ID, Op: "delete", Err: ErrEnabled}
-	}
-	return nil
-}
-
-// CheckBind reports whether k may be bound to a plan: a disabled key may not.
-func (k Key) CheckBind() error {
-	if k.Status == Disabled {
-		return &StateError{Key: k.ID, Op: "bind", Err: ErrDisabled}
-	}
-	return nil
-}

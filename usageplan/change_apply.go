@@ -129,7 +129,7 @@ func (c KeyDeleted) apply(tx *txn) error {
 	if !ok {
 		return keyNotFound(c.ID)
 	}
-	if err := k.CheckDelete(); err != nil {
+	if err := checkDelete(k); err != nil {
 		return keyState(c.ID, ErrInvalidState, err)
 	}
 	if p, ok := tx.st.planOfKey(c.ID); ok {
@@ -168,6 +168,25 @@ func (c PlanCreated) apply(tx *txn) error {
 	return nil
 }
 
+// checkDelete reports whether key k may be deleted as far as its own
+// state goes: only a disabled key can be (keys.ErrEnabled otherwise).
+// Whether it is still bound is checked apart (ErrInUse).
+func checkDelete(k keys.Key) error {
+	if k.Status != keys.Disabled {
+		return &keys.StateError{Key: k.ID, Op: "delete", Err: keys.ErrEnabled}
+	}
+	return nil
+}
+
+// checkBind reports whether key k may be bound to a plan: a disabled key
+// may not (keys.ErrDisabled).
+func checkBind(k keys.Key) error {
+	if k.Status == keys.Disabled {
+		return &keys.StateError{Key: k.ID, Op: "bind", Err: keys.ErrDisabled}
+	}
+	return nil
+}
+
 // bindable refuses unknown and disabled keys.
 func (tx *txn) bindable(ids []string) error {
 	for _, id := range ids {
@@ -185,7 +204,7 @@ func (tx *txn) bindableKey(id string) (*keyRec, error) {
 		return nil, keyNotFound(id)
 	}
 	if kr.status == keys.Disabled {
-		return nil, keyState(id, ErrInvalidState, kr.key().CheckBind())
+		return nil, keyState(id, ErrInvalidState, checkBind(kr.key()))
 	}
 	return kr, nil
 }

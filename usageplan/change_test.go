@@ -325,6 +325,11 @@ func TestRefusalsMatchOneVocabulary(t *testing.T) {
 			if tc.also != nil {
 				require.ErrorIs(t, err, tc.also)
 			}
+			if tc.also == keys.ErrEnabled || tc.also == keys.ErrDisabled {
+				var se *keys.StateError
+				require.ErrorAs(t, err, &se, "the key's state names the key")
+				require.Equal(t, tc.id, se.Key)
+			}
 			var ce *ChangeError
 			require.ErrorAs(t, err, &ce)
 			require.Equal(t, tc.what, ce.What)

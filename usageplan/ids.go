@@ -16,9 +16,9 @@ const (
 
 const lowerAlnum = "abcdefghijklmnopqrstuvwxyz0123456789"
 
-// NewID returns prefix followed by 8 random characters of [a-z0-9] drawn
+// newID returns prefix followed by 8 random characters of [a-z0-9] drawn
 // from rand (crypto/rand.Reader in production).
-func NewID(rand io.Reader, prefix string) (string, error) {
+func newID(rand io.Reader, prefix string) (string, error) {
 	s, err := randstr.String(rand, lowerAlnum, IDRandLen)
 	if err != nil {
 		return "", err

@@ -24,7 +24,7 @@ func (r *Registry) apply(changes ...Change) error {
 func (r *Registry) PutService(s Service) (Service, error) {
 	s = s.clone()
 	if s.ID == "" {
-		id, err := NewID(r.opts.rand(), ServicePrefix)
+		id, err := newID(r.opts.rand(), ServicePrefix)
 		if err != nil {
 			return Service{}, err
 		}
@@ -32,7 +32,7 @@ func (r *Registry) PutService(s Service) (Service, error) {
 	}
 	for i := range s.APIs {
 		if s.APIs[i].ID == "" {
-			id, err := NewID(r.opts.rand(), APIPrefix)
+			id, err := newID(r.opts.rand(), APIPrefix)
 			if err != nil {
 				return Service{}, err
 			}
@@ -109,7 +109,7 @@ func (r *Registry) DeleteKey(id string) error { return r.apply(KeyDeleted{ID: id
 func (r *Registry) CreatePlan(p Plan) (Plan, error) {
 	p = p.clone()
 	if p.ID == "" {
-		id, err := NewID(r.opts.rand(), PlanPrefix)
+		id, err := newID(r.opts.rand(), PlanPrefix)
 		if err != nil {
 			return Plan{}, err
 		}
