@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/planguard/planguard/binding"
+	"github.com/planguard/planguard/limiter"
 	"github.com/planguard/planguard/usageplan"
 )
 
@@ -80,7 +81,10 @@ type planParams struct {
 func (p planParams) patch() (usageplan.PlanPatch, *Error) {
 	pp := usageplan.PlanPatch{Name: p.UsagePlanName, Description: p.UsagePlanDesc, QPS: p.MaxRequestNumPreSec, Quota: p.MaxRequestNum, TimeZone: p.TimeZone, Burst: p.MaxRequestBurst}
 	if p.QuotaPeriod != nil {
-		period := usageplan.Period(*p.QuotaPeriod)
+		period, err := limiter.ParsePeriod(*p.QuotaPeriod)
+		if err != nil {
+			return pp, errorf(CodeInvalidParameterValue, `QuotaPeriod must be "total", "day", "week" or "month", got %q`, *p.QuotaPeriod)
+		}
 		pp.QuotaPeriod = &period
 	}
 	if p.RequestLimits != nil {
@@ -119,7 +123,7 @@ func (h *Handler) createUsagePlan(c *call) (map[string]any, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	plan := usageplan.Plan{Name: name, QPS: usageplan.Unlimited, Quota: usageplan.Unlimited}
+	plan := usageplan.Plan{Name: name, QPS: limiter.Unlimited, Quota: limiter.Unlimited}
 	pp, perr := p.patch()
 	if perr != nil {
 		return nil, perr
@@ -238,7 +242,7 @@ func (h *Handler) describeUsagePlansStatus(c *call) (map[string]any, *Error) {
 			UsagePlanID: plan.ID, UsagePlanName: plan.Name, UsagePlanDesc: plan.Description,
 			MaxRequestNumPreSec: plan.QPS, MaxRequestNum: plan.Quota,
 			CreatedTime: gatewayTime(plan.Created), ModifiedTime: gatewayTime(plan.Modified),
-			QuotaPeriod: string(plan.QuotaPeriod), TimeZone: plan.TimeZone,
+			QuotaPeriod: plan.QuotaPeriod.String(), TimeZone: plan.TimeZone,
 		})
 	}
 	return result(UsagePlansStatus{TotalCount: len(rows), UsagePlanStatusSet: window(rows, pg)})

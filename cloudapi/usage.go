@@ -54,8 +54,7 @@ func limitsOf(snap *usageplan.Snapshot, p usageplan.Plan) limiter.Limits {
 	if !ok {
 		loc, _ = p.Location()
 	}
-	period, _ := limiter.ParsePeriod(string(p.QuotaPeriod))
-	return limiter.Limits{QPS: p.QPS, Quota: p.Quota, Period: period, Location: loc}
+	return limiter.Limits{QPS: p.QPS, Quota: p.Quota, Period: p.QuotaPeriod, Location: loc}
 }
 
 func (u limiterUsage) PlanUsage(ctx context.Context, p usageplan.Plan) (map[string]int64, int64, error) {
@@ -126,8 +125,8 @@ func (h *Handler) usageTarget(c *call, p keyUsageParams) (usageplan.Plan, string
 
 func (h *Handler) keyUsage(c *call, plan usageplan.Plan, key string, used int64) (map[string]any, *Error) {
 	u := APIKeyUsage{UsagePlanID: plan.ID, AccessKeyID: key, InUseRequestNum: used, MaxRequestNum: plan.Quota,
-		RemainingRequestNum: usageplan.Unlimited, QuotaPeriod: string(plan.QuotaPeriod)}
-	if plan.Quota != usageplan.Unlimited {
+		RemainingRequestNum: limiter.Unlimited, QuotaPeriod: plan.QuotaPeriod.String()}
+	if plan.Quota != limiter.Unlimited {
 		u.RemainingRequestNum = max(plan.Quota-used, 0)
 	}
 	lim := limitsOf(c.snap, plan)

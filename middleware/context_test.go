@@ -122,16 +122,3 @@ func TestNewContext(t *testing.T) {
 	again, _ := FromContext(r.Context())
 	require.Equal(t, "gold", again.KeyName, "the context's Caller is its own copy")
 }
-
-// Until the registry and the limiter share one Period type and one
-// Unlimited, the middleware passes a plan's values through (limitsOf):
-// every period the registry knows must parse to the limiter's of the
-// same name, and Unlimited must be one value.
-func TestRegistryAndLimiterAgree(t *testing.T) {
-	require.Equal(t, int64(usageplan.Unlimited), int64(limiter.Unlimited))
-	for _, p := range []usageplan.Period{usageplan.PeriodTotal, usageplan.PeriodDay, usageplan.PeriodWeek, usageplan.PeriodMonth} {
-		lp, err := limiter.ParsePeriod(string(p))
-		require.NoError(t, err, p)
-		require.Equal(t, string(p), lp.String())
-	}
-}

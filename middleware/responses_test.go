@@ -118,7 +118,9 @@ func TestRateLimitPolicyWindows(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			gold, _ := reg.Snapshot().Plan("usagePlan-gold0001")
-			gold.QPS, gold.Quota, gold.QuotaPeriod, gold.TimeZone = c.qps, c.quota, usageplan.Period(c.period), c.zone
+			period, err := limiter.ParsePeriod(c.period)
+			require.NoError(t, err)
+			gold.QPS, gold.Quota, gold.QuotaPeriod, gold.TimeZone = c.qps, c.quota, period, c.zone
 			require.NoError(t, reg.UpdatePlan(gold))
 			snap := reg.Snapshot()
 			d := derive(snap, "", false)

@@ -68,7 +68,7 @@ type KeyRotated struct {
 type KeyDeleted struct{ ID string }
 
 // PlanCreated creates a plan with its keys (enabled ones) and bindings.
-// Its ID must be set and its QuotaPeriod is PeriodTotal when empty.
+// Its ID must be set.
 type PlanCreated struct{ Plan Plan }
 
 // PlanUpdated changes the settings of a plan that its PlanPatch sets (a

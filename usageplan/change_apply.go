@@ -151,7 +151,6 @@ func (c PlanCreated) apply(tx *txn) error {
 	if err := tx.bindable(p.Keys); err != nil {
 		return err
 	}
-	p.QuotaPeriod = orTotal(p.QuotaPeriod)
 	p.Bindings = orNil(p.Bindings)
 	p.Created, p.Modified = tx.now, tx.now
 	pr := tx.st.addPlan(p)
@@ -247,7 +246,7 @@ func (pp PlanPatch) applyTo(p *Plan) {
 		p.Quota = *pp.Quota
 	}
 	if pp.QuotaPeriod != nil {
-		p.QuotaPeriod = orTotal(*pp.QuotaPeriod)
+		p.QuotaPeriod = *pp.QuotaPeriod
 	}
 	if pp.TimeZone != nil {
 		p.TimeZone = *pp.TimeZone

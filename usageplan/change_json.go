@@ -8,6 +8,7 @@ import (
 
 	"github.com/planguard/planguard/binding"
 	"github.com/planguard/planguard/keys"
+	"github.com/planguard/planguard/limiter"
 )
 
 // The JSON encoding of records, which a Journal stores:
@@ -236,12 +237,20 @@ func decodeChange(w changeWire) (Change, error) {
 		if err := need(w.PlanV != nil, "planValue"); err != nil {
 			return nil, err
 		}
-		return PlanCreated{Plan: w.PlanV.plan()}, nil
+		p, err := w.PlanV.plan()
+		if err != nil {
+			return nil, err
+		}
+		return PlanCreated{Plan: p}, nil
 	case KindPlanUpdated:
 		if err := need(w.Patch != nil, "patch"); err != nil {
 			return nil, err
 		}
-		return PlanUpdated{ID: w.ID, PlanPatch: w.Patch.patch()}, nil
+		pp, err := w.Patch.patch()
+		if err != nil {
+			return nil, err
+		}
+		return PlanUpdated{ID: w.ID, PlanPatch: pp}, nil
 	case KindPlanDeleted:
 		return PlanDeleted{ID: w.ID}, nil
 	case KindKeysBound:
@@ -346,7 +355,7 @@ func (w targetWire) target() binding.Target {
 func toPlanWire(p Plan) *planWire {
 	w := &planWire{
 		ID: p.ID, Name: p.Name, Description: p.Description, QPS: p.QPS, Quota: p.Quota,
-		QuotaPeriod: string(p.QuotaPeriod), TimeZone: p.TimeZone, Burst: p.Burst,
+		QuotaPeriod: p.QuotaPeriod.String(), TimeZone: p.TimeZone, Burst: p.Burst,
 		Limits: toWindowsWire(p.Limits), Throttles: toThrottlesWire(p.Throttles), DryRun: p.DryRun,
 		Keys: p.Keys, Created: p.Created, Modified: p.Modified,
 	}
@@ -356,17 +365,21 @@ func toPlanWire(p Plan) *planWire {
 	return w
 }
 
-func (w *planWire) plan() Plan {
+func (w *planWire) plan() (Plan, error) {
+	period, err := limiter.ParsePeriod(w.QuotaPeriod)
+	if err != nil {
+		return Plan{}, err
+	}
 	p := Plan{
 		ID: w.ID, Name: w.Name, Description: w.Description, QPS: w.QPS, Quota: w.Quota,
-		QuotaPeriod: Period(w.QuotaPeriod), TimeZone: w.TimeZone, Burst: w.Burst,
+		QuotaPeriod: period, TimeZone: w.TimeZone, Burst: w.Burst,
 		Limits: fromWindowsWire(w.Limits), Throttles: fromThrottlesWire(w.Throttles), DryRun: w.DryRun,
 		Keys: w.Keys, Created: w.Created, Modified: w.Modified,
 	}
 	for _, t := range w.Bindings {
 		p.Bindings = append(p.Bindings, t.target())
 	}
-	return p
+	return p, nil
 }
 
 func toPatchWire(p PlanPatch) *patchWire {
@@ -375,7 +388,7 @@ func toPatchWire(p PlanPatch) *patchWire {
 		TimeZone: p.TimeZone, Burst: p.Burst, DryRun: p.DryRun,
 	}
 	if p.QuotaPeriod != nil {
-		s := string(*p.QuotaPeriod)
+		s := p.QuotaPeriod.String()
 		w.QuotaPeriod = &s
 	}
 	if p.Limits != nil {
@@ -395,13 +408,16 @@ func toPatchWire(p PlanPatch) *patchWire {
 	return w
 }
 
-func (w *patchWire) patch() PlanPatch {
+func (w *patchWire) patch() (PlanPatch, error) {
 	p := PlanPatch{
 		Name: w.Name, Description: w.Description, QPS: w.QPS, Quota: w.Quota,
 		TimeZone: w.TimeZone, Burst: w.Burst, DryRun: w.DryRun,
 	}
 	if w.QuotaPeriod != nil {
-		qp := Period(*w.QuotaPeriod)
+		qp, err := limiter.ParsePeriod(*w.QuotaPeriod)
+		if err != nil {
+			return PlanPatch{}, err
+		}
 		p.QuotaPeriod = &qp
 	}
 	if w.Limits != nil {
@@ -412,5 +428,5 @@ func (w *patchWire) patch() PlanPatch {
 		t := fromThrottlesWire(*w.Throttles)
 		p.Throttles = &t
 	}
-	return p
+	return p, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/planguard/planguard/binding"
 	"github.com/planguard/planguard/keys"
+	"github.com/planguard/planguard/limiter"
 )
 
 // fill sets every field of v (a pointer) to a value that is not its zero
@@ -31,6 +32,9 @@ func fill(t *testing.T, v reflect.Value, seed string) {
 		return
 	case reflect.TypeFor[keys.Status]():
 		v.Set(reflect.ValueOf(keys.Disabled))
+		return
+	case reflect.TypeFor[limiter.Period]():
+		v.Set(reflect.ValueOf(limiter.Month))
 		return
 	}
 	switch v.Kind() {
@@ -147,6 +151,12 @@ func TestRecordDecodingRefusesUnknownKindsAndFields(t *testing.T) {
 	require.ErrorContains(t, json.Unmarshal([]byte(`{"revision":1,"changes":[{"kind":"keyEaten","id":"x"}]}`), &rec), `unknown kind of change "keyEaten"`)
 	require.Error(t, json.Unmarshal([]byte(`{"revision":1,"changes":[{"kind":"keyDeleted","idd":"x"}]}`), &rec))
 	require.ErrorContains(t, json.Unmarshal([]byte(`{"revision":1,"changes":[{"kind":"keyAdded"}]}`), &rec), "without its key")
+	// A quota period is one of the limiter's words; another is refused
+	// when the record is read, not applied as some other period.
+	require.ErrorContains(t, json.Unmarshal([]byte(`{"revision":1,"changes":[{"kind":"planCreated","planValue":{"id":"usagePlan-a","quotaPeriod":"year"}}]}`), &rec), `"year"`)
+	require.ErrorContains(t, json.Unmarshal([]byte(`{"revision":1,"changes":[{"kind":"planUpdated","id":"usagePlan-a","patch":{"quotaPeriod":"fortnight"}}]}`), &rec), `"fortnight"`)
+	require.NoError(t, json.Unmarshal([]byte(`{"revision":1,"changes":[{"kind":"planUpdated","id":"usagePlan-a","patch":{"quotaPeriod":"week"}}]}`), &rec))
+	require.Equal(t, limiter.Week, *rec.Changes[0].(PlanUpdated).QuotaPeriod)
 }
 
 func TestApplyRevisionsAndChanges(t *testing.T) {

@@ -16,10 +16,11 @@ import (
 
 	"github.com/planguard/planguard/binding"
 	"github.com/planguard/planguard/keys"
+	"github.com/planguard/planguard/limiter"
 )
 
 // Config is the JSON configuration file (docs/configuration.md in the
-// repository describes it). Omitted qps and quota mean Unlimited, an
+// repository describes it). Omitted qps and quota mean unlimited, an
 // omitted status means enabled, an omitted auth means SECRET, an omitted
 // quotaPeriod means total; secret and secretEnv are exclusive; unknown
 // fields and repeated member names are errors.
@@ -284,7 +285,7 @@ func (r *Registry) fromConfig(cfg *Config, ps *problems) (*model, map[string]boo
 			ID: pc.ID, Name: pc.Name, Description: pc.Description,
 			QPS:         limitValue(ps, path+".qps", pc.QPS),
 			Quota:       limitValue(ps, path+".quota", pc.Quota),
-			QuotaPeriod: Period(orDefault(pc.QuotaPeriod, string(PeriodTotal))),
+			QuotaPeriod: periodValue(ps, path+".quotaPeriod", pc.QuotaPeriod),
 			TimeZone:    pc.TimeZone,
 			Keys:        orNil(pc.Keys),
 		}
@@ -328,12 +329,22 @@ func (r *Registry) fromConfig(cfg *Config, ps *problems) (*model, map[string]boo
 	return m, skip
 }
 
-// limitValue parses a qps or quota: omitted is Unlimited; fractions,
+// periodValue parses a quotaPeriod: omitted is limiter.Total; another
+// word is reported (as Total, so validation does not report it again).
+func periodValue(ps *problems, path, s string) Period {
+	p, err := limiter.ParsePeriod(s)
+	if err != nil {
+		ps.add(path, fmt.Errorf(`must be "total", "day", "week" or "month", got %q`, s))
+	}
+	return p
+}
+
+// limitValue parses a qps or quota: omitted is limiter.Unlimited; fractions,
 // exponents and values beyond int64 are reported (as Unlimited, so
 // validation does not report them again).
 func limitValue(ps *problems, path string, n *json.Number) int64 {
 	if n == nil {
-		return Unlimited
+		return limiter.Unlimited
 	}
 	v, err := strconv.ParseInt(n.String(), 10, 64)
 	if err != nil {
@@ -342,7 +353,7 @@ func limitValue(ps *problems, path string, n *json.Number) int64 {
 			reason = "is out of range"
 		}
 		ps.add(path, fmt.Errorf("%s, got %s", reason, n.String()))
-		return Unlimited
+		return limiter.Unlimited
 	}
 	return v
 }
@@ -453,7 +464,7 @@ func (s *Snapshot) Config() *Config {
 		qps, quota := json.Number(strconv.FormatInt(p.QPS, 10)), json.Number(strconv.FormatInt(p.Quota, 10))
 		pc := PlanConfig{
 			ID: p.ID, Name: p.Name, Description: p.Description, QPS: &qps, Quota: &quota,
-			QuotaPeriod: string(p.QuotaPeriod), TimeZone: p.TimeZone, Keys: slices.Clone(p.Keys),
+			QuotaPeriod: p.QuotaPeriod.String(), TimeZone: p.TimeZone, Keys: slices.Clone(p.Keys),
 		}
 		for _, b := range p.Bindings {
 			pc.Bindings = append(pc.Bindings, BindingConfig{Service: b.Service, Environment: b.Environment, APIs: slices.Clone(b.APIs)})

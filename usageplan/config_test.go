@@ -12,6 +12,7 @@ import (
 
 	"github.com/planguard/planguard/binding"
 	"github.com/planguard/planguard/keys"
+	"github.com/planguard/planguard/limiter"
 )
 
 var t0 = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
@@ -50,7 +51,7 @@ func TestSpecExampleLoadsAndRoundTrips(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, int64(1000), plan.QPS)
 	assert.Equal(t, int64(100000), plan.Quota)
-	assert.Equal(t, PeriodMonth, plan.QuotaPeriod)
+	assert.Equal(t, limiter.Month, plan.QuotaPeriod)
 	loc, _ := snap.PlanLocation(plan.ID)
 	assert.Equal(t, "Asia/Shanghai", loc.String())
 	assert.Equal(t, t0, plan.Created)
@@ -214,4 +215,33 @@ func TestReloadKeepsTimesOfUnchangedEntities(t *testing.T) {
 	require.Equal(t, now, p.Modified)
 	k, _ := reg.Snapshot().Key("AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN")
 	require.Equal(t, t0, k.Modified, "an unchanged key keeps its modified time")
+}
+
+// The quota period is the limiter's Period: a configuration's word is
+// parsed once, with one problem at its JSON path for a word that is not
+// a period, and the plan holds the limiter's constant; a Plan built in Go
+// with a Period beyond the limiter's is refused at quotaPeriod.
+func TestQuotaPeriodIsTheLimiters(t *testing.T) {
+	for word, want := range map[string]limiter.Period{"": limiter.Total, "total": limiter.Total, "day": limiter.Day, "week": limiter.Week, "month": limiter.Month} {
+		reg, err := loadString(t, `{"plans": [{"id": "usagePlan-aaaaaaaa", "name": "p", "quota": 10, "quotaPeriod": "`+word+`"}]}`)
+		require.NoError(t, err, word)
+		p, ok := reg.Snapshot().Plan("usagePlan-aaaaaaaa")
+		require.True(t, ok)
+		require.Equal(t, want, p.QuotaPeriod, word)
+		var out bytes.Buffer
+		require.NoError(t, reg.Export(&out))
+		require.Contains(t, out.String(), `"quotaPeriod": "`+want.String()+`"`, "export writes the period's word")
+	}
+
+	_, err := loadString(t, `{"plans": [{"id": "usagePlan-aaaaaaaa", "name": "p", "quota": 10, "quotaPeriod": "Day"}]}`)
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	require.Len(t, ve.Problems, 1, "one problem, not one from decoding and another from validation: %v", err)
+	require.Equal(t, "plans[0].quotaPeriod", ve.Problems[0].Path)
+	require.ErrorContains(t, ve.Problems[0], `must be "total", "day", "week" or "month", got "Day"`)
+
+	reg := newTestRegistry(t)
+	_, err = reg.CreatePlan(Plan{Name: "odd", QPS: 1, Quota: 1, QuotaPeriod: limiter.Month + 1})
+	require.ErrorIs(t, err, ErrInvalid)
+	require.ErrorContains(t, err, "quotaPeriod")
 }

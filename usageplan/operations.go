@@ -103,8 +103,7 @@ func (r *Registry) RotateKeyTo(id string, secret keys.Secret) (keys.Key, error) 
 // says why.
 func (r *Registry) DeleteKey(id string) error { return r.apply(KeyDeleted{ID: id}) }
 
-// CreatePlan adds a plan. An empty ID is generated, an empty QuotaPeriod
-// is PeriodTotal. The plan may already list keys (enabled ones) and
+// CreatePlan adds a plan. An empty ID is generated. The plan may already list keys (enabled ones) and
 // bindings; every rule is checked. It returns the stored plan.
 func (r *Registry) CreatePlan(p Plan) (Plan, error) {
 	p = p.clone()
@@ -115,7 +114,6 @@ func (r *Registry) CreatePlan(p Plan) (Plan, error) {
 		}
 		p.ID = id
 	}
-	p.QuotaPeriod = orTotal(p.QuotaPeriod)
 	if err := r.apply(PlanCreated{Plan: p}); err != nil {
 		return p, err
 	}
@@ -138,13 +136,6 @@ func (p Plan) settings() PlanPatch {
 		QuotaPeriod: &p.QuotaPeriod, TimeZone: &p.TimeZone, Burst: &p.Burst,
 		Limits: &limits, Throttles: &throttles, DryRun: &p.DryRun,
 	}
-}
-
-func orTotal(p Period) Period {
-	if p == "" {
-		return PeriodTotal
-	}
-	return p
 }
 
 // DeletePlan deletes a plan that is bound to no service environment

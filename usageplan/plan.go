@@ -6,12 +6,13 @@ import (
 	"time"
 
 	"github.com/planguard/planguard/binding"
+	"github.com/planguard/planguard/limiter"
 )
 
-// Limits of plans and names. Unlimited is the value of QPS or Quota that means no
-// limit; the ceilings are the defaults, which Options may widen.
+// Limits of plans and names. limiter.Unlimited is the value of QPS or
+// Quota that means no limit; the ceilings are the defaults, which Options
+// may widen.
 const (
-	Unlimited       = -1
 	DefaultMaxQPS   = 2000       // requests per second, per key
 	DefaultMaxQuota = 99_999_999 // requests per quota period, per key
 	DefaultMaxBurst = 10_000     // requests in a bucket at once, per key
@@ -22,17 +23,13 @@ const (
 	MaxWindowPer    = 24 * time.Hour
 )
 
-// Period is the quota period: the quota counter resets at its boundaries.
-type Period string
-
-// The quota periods. Calendar periods are aligned in the plan's
-// time zone; weeks start on Monday.
-const (
-	PeriodTotal Period = "total" // never resets (the old gateway's behaviour)
-	PeriodDay   Period = "day"
-	PeriodWeek  Period = "week"
-	PeriodMonth Period = "month"
-)
+// Period is the quota period: the quota counter resets at its
+// boundaries. It is the limiter's type, with the limiter's constants:
+// limiter.Total (the zero value: never resets, the old gateway's
+// behaviour), limiter.Day, limiter.Week (from Monday) and limiter.Month,
+// calendar periods aligned in the plan's time zone. A configuration
+// spells them "total", "day", "week" and "month" (limiter.ParsePeriod).
+type Period = limiter.Period
 
 // Plan is a usage plan: QPS and quota limits applied per key, the keys it
 // binds and the service environments it is bound to.
@@ -40,9 +37,9 @@ type Plan struct {
 	ID          string // usagePlan- + 8 of [a-z0-9]
 	Name        string // 1–50 of [A-Za-z0-9_]
 	Description string // at most 200 characters
-	QPS         int64  // requests per second per key: Unlimited or 1..MaxQPS
-	Quota       int64  // requests per period per key: Unlimited or 1..MaxQuota
-	QuotaPeriod Period // PeriodTotal when empty
+	QPS         int64  // requests per second per key: limiter.Unlimited or 1..MaxQPS
+	Quota       int64  // units per period per key: limiter.Unlimited or 1..MaxQuota
+	QuotaPeriod Period // limiter.Total (the zero value), Day, Week or Month
 	TimeZone    string // IANA name for calendar periods; "" is UTC
 
 	// Burst is the size of each key's QPS bucket, 1..MaxBurst; 0 means

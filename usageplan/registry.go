@@ -342,7 +342,7 @@ func sameKey(a, b keys.Key) bool {
 // times. A nil and an empty list are the same.
 func samePlan(a, b Plan) bool {
 	return a.ID == b.ID && a.Name == b.Name && a.Description == b.Description &&
-		a.QPS == b.QPS && a.Quota == b.Quota && orTotal(a.QuotaPeriod) == orTotal(b.QuotaPeriod) &&
+		a.QPS == b.QPS && a.Quota == b.Quota && a.QuotaPeriod == b.QuotaPeriod &&
 		a.TimeZone == b.TimeZone && slices.Equal(a.Keys, b.Keys) &&
 		a.Burst == b.Burst && slices.Equal(a.Limits, b.Limits) && maps.Equal(a.Throttles, b.Throttles) && a.DryRun == b.DryRun &&
 		slices.EqualFunc(a.Bindings, b.Bindings, func(x, y binding.Target) bool {

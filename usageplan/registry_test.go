@@ -12,6 +12,7 @@ import (
 
 	"github.com/planguard/planguard/binding"
 	"github.com/planguard/planguard/keys"
+	"github.com/planguard/planguard/limiter"
 )
 
 const (
@@ -40,7 +41,7 @@ func TestRegistryLifecycle(t *testing.T) {
 	gold, err := reg.CreatePlan(Plan{Name: "gold", QPS: 10, Quota: 100})
 	require.NoError(t, err)
 	require.True(t, validID(PlanPrefix, gold.ID), gold.ID)
-	require.Equal(t, PeriodTotal, gold.QuotaPeriod)
+	require.Equal(t, limiter.Total, gold.QuotaPeriod)
 
 	require.NoError(t, reg.BindKeys(gold.ID, akid))
 	require.NoError(t, reg.Bind(gold.ID, binding.Target{Service: svcID, Environment: "release"}))
@@ -48,7 +49,7 @@ func TestRegistryLifecycle(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, gold.ID, p.ID)
 
-	silver, err := reg.CreatePlan(Plan{Name: "silver", QPS: Unlimited, Quota: Unlimited})
+	silver, err := reg.CreatePlan(Plan{Name: "silver", QPS: limiter.Unlimited, Quota: limiter.Unlimited})
 	require.NoError(t, err)
 	require.NoError(t, reg.BindKeys(silver.ID, akid))
 

@@ -13,6 +13,7 @@ import (
 	"github.com/planguard/planguard/binding"
 	"github.com/planguard/planguard/internal/route"
 	"github.com/planguard/planguard/keys"
+	"github.com/planguard/planguard/limiter"
 )
 
 // model is the registry's whole state in a fixed order: the order of a
@@ -261,7 +262,7 @@ func validatePlan(ps *problems, path string, p Plan, lim ceilings) *time.Locatio
 	}
 	switch {
 	case p.Burst == 0:
-	case p.QPS == Unlimited:
+	case p.QPS == limiter.Unlimited:
 		ps.field(path, "burst", "needs a limited qps")
 	case p.Burst < 1 || p.Burst > lim.burst:
 		ps.field(path, "burst", fmt.Sprintf("must be 1–%d, got %d", lim.burst, p.Burst))
@@ -298,10 +299,8 @@ func validatePlan(ps *problems, path string, p Plan, lim ceilings) *time.Locatio
 			ps.field(tpath, "burst", fmt.Sprintf("must be 1–%d, got %d", lim.burst, th.Burst))
 		}
 	}
-	switch p.QuotaPeriod {
-	case PeriodTotal, PeriodDay, PeriodWeek, PeriodMonth:
-	default:
-		ps.field(path, "quotaPeriod", `must be "total", "day", "week" or "month"`)
+	if p.QuotaPeriod > limiter.Month {
+		ps.field(path, "quotaPeriod", fmt.Sprintf("must be limiter.Total, Day, Week or Month, got Period(%d)", p.QuotaPeriod))
 	}
 	loc, err := timeZone(p.TimeZone)
 	if err != nil {
@@ -312,10 +311,10 @@ func validatePlan(ps *problems, path string, p Plan, lim ceilings) *time.Locatio
 }
 
 func limitReason(v, ceiling int64) string {
-	if v == Unlimited || (v >= 1 && v <= ceiling) {
+	if v == limiter.Unlimited || (v >= 1 && v <= ceiling) {
 		return ""
 	}
-	return fmt.Sprintf("must be %d (unlimited) or 1–%d, got %d", Unlimited, ceiling, v)
+	return fmt.Sprintf("must be %d (unlimited) or 1–%d, got %d", limiter.Unlimited, ceiling, v)
 }
 
 func nameReason(s string) string {

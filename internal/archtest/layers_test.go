@@ -20,7 +20,7 @@ type pkg struct {
 var allowed = map[string][]string{
 	"keys":       {"github.com/hashicorp/golang-lru/v2", "internal/randstr"},
 	"binding":    {},
-	"usageplan":  {"keys", "binding", "internal/route", "internal/randstr"},
+	"usageplan":  {"keys", "binding", "limiter", "internal/route", "internal/randstr"},
 	"limiter":    {"golang.org/x/time/rate", "github.com/hashicorp/golang-lru/v2"},
 	"metering":   {"limiter"},
 	"middleware": {"keys", "binding", "usageplan", "limiter", "metering", "internal/route", "golang.org/x/time/rate"},
