@@ -41,7 +41,7 @@ func (h *Handler) bindSecretIDs(c *call) (map[string]any, *Error) {
 		return nil, err
 	}
 	for _, id := range p.AccessKeyIds {
-		if slices.Contains(plan.Keys, id) {
+		if bindsKey(c.snap, plan.ID, id) {
 			return nil, errorf(CodeAlreadyBindUsagePlan, "usage plan %s already binds key %s", plan.ID, id)
 		}
 	}
@@ -64,7 +64,7 @@ func (h *Handler) unbindSecretIDs(c *call) (map[string]any, *Error) {
 		return nil, err
 	}
 	for _, id := range p.AccessKeyIds {
-		if !slices.Contains(plan.Keys, id) {
+		if !bindsKey(c.snap, plan.ID, id) {
 			return nil, errorf(CodeInvalidAccessKeyIDs, "usage plan %s does not bind key %s", plan.ID, id)
 		}
 	}

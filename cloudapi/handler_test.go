@@ -530,7 +530,7 @@ func TestConcurrentWrites(t *testing.T) {
 	}
 	wg.Wait()
 	p, _ := reg.Snapshot().Plan("usagePlan-kgf82zcd")
-	if len(p.Keys) != n+1 || p.Quota != 500 || p.Description != "changed" || p.QPS != 10 || p.Name != "gold" {
+	if reg.Snapshot().PlanKeyCount(p.ID) != n+1 || p.Quota != 500 || p.Description != "changed" || p.QPS != 10 || p.Name != "gold" {
 		t.Fatalf("plan after concurrent writes: %+v", p)
 	}
 }

@@ -257,8 +257,7 @@ func keyMatches(snap *usageplan.Snapshot, k keys.Key, fs []Filter) bool {
 			ok = slices.Contains(f.Values, k.Name)
 		case "NotUsagePlanId":
 			ok = anyOf(f.Values, func(v string) bool {
-				p, found := snap.Plan(v)
-				return !found || !slices.Contains(p.Keys, k.ID)
+				return !bindsKey(snap, v, k.ID)
 			})
 		case "Status":
 			ok = slices.Contains(f.Values, strconv.Itoa(statusNumber(k.Status)))

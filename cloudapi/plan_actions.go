@@ -42,6 +42,17 @@ func (c *call) plan(id *string) (usageplan.Plan, *Error) {
 	return p, nil
 }
 
+// bindsKey reports whether plan planID binds key keyID in snap. It visits
+// the plans of the key, which are few, not the keys of the plan.
+func bindsKey(snap *usageplan.Snapshot, planID, keyID string) bool {
+	for p := range snap.KeyPlans(keyID) {
+		if p == planID {
+			return true
+		}
+	}
+	return false
+}
+
 func (h *Handler) describer(snap *usageplan.Snapshot) usageplan.Describer {
 	d := usageplan.Describer{Snapshot: snap}
 	if h.cfg.Usage != nil {

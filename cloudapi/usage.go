@@ -115,10 +115,8 @@ func (h *Handler) usageTarget(c *call, p keyUsageParams) (usageplan.Plan, string
 	if err != nil {
 		return plan, "", err
 	}
-	for _, id := range plan.Keys {
-		if id == k.ID {
-			return plan, k.ID, nil
-		}
+	if bindsKey(c.snap, plan.ID, k.ID) {
+		return plan, k.ID, nil
 	}
 	return plan, "", errorf(CodeResourceUnassociated, "usage plan %s does not bind key %s", plan.ID, k.ID)
 }

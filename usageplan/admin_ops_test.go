@@ -36,7 +36,7 @@ func TestPatchPlanChangesOnlyWhatItNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Description != "new" || p.QPS != 5 || p.Quota != 50 || p.Name != "a" || len(p.Keys) != 1 {
+	if p.Description != "new" || p.QPS != 5 || p.Quota != 50 || p.Name != "a" || r.Snapshot().PlanKeyCount(p.ID) != 1 {
 		t.Fatalf("PatchPlan: %+v", p)
 	}
 	zero := int64(0)

@@ -67,9 +67,12 @@ type KeyRotated struct {
 // KeyDeleted deletes a disabled key that no plan binds.
 type KeyDeleted struct{ ID string }
 
-// PlanCreated creates a plan with its keys (enabled ones) and bindings.
-// Its ID must be set.
-type PlanCreated struct{ Plan Plan }
+// PlanCreated creates a plan with its bindings and the keys it binds from
+// the start (enabled ones; secret_ids). The plan's ID must be set.
+type PlanCreated struct {
+	Plan Plan
+	Keys []string
+}
 
 // PlanUpdated changes the settings of a plan that its PlanPatch sets (a
 // nil field leaves the setting as it is); keys, bindings and consumed
@@ -177,6 +180,7 @@ func cloneChange(c Change) Change {
 		return c
 	case PlanCreated:
 		c.Plan = c.Plan.clone()
+		c.Keys = slices.Clone(c.Keys)
 		return c
 	case PlanUpdated:
 		c.PlanPatch = c.PlanPatch.clone()

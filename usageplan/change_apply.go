@@ -148,13 +148,13 @@ func (c PlanCreated) apply(tx *txn) error {
 	if _, ok := tx.st.plan(p.ID); ok {
 		return refuse("plan", p.ID, ErrExists, "plan "+p.ID)
 	}
-	if err := tx.bindable(p.Keys); err != nil {
+	if err := tx.bindable(c.Keys); err != nil {
 		return err
 	}
 	p.Bindings = orNil(p.Bindings)
 	p.Created, p.Modified = tx.now, tx.now
 	pr := tx.st.addPlan(p)
-	for i, k := range p.Keys {
+	for i, k := range c.Keys {
 		kr, _ := tx.st.keys.Get(k) // bindable
 		if !tx.st.bindKey(pr, k, kr) {
 			tx.ps.add(index("keys", i), &binding.DuplicateError{Plan: p.ID, What: "key", Value: k, Key: i})

@@ -180,7 +180,7 @@ func encodeChange(c Change) (changeWire, error) {
 	case KeyDeleted:
 		w.ID = c.ID
 	case PlanCreated:
-		w.PlanV = toPlanWire(c.Plan)
+		w.PlanV = toPlanWire(c.Plan, c.Keys)
 	case PlanUpdated:
 		w.ID, w.Patch = c.ID, toPatchWire(c.PlanPatch)
 	case PlanDeleted:
@@ -237,11 +237,11 @@ func decodeChange(w changeWire) (Change, error) {
 		if err := need(w.PlanV != nil, "planValue"); err != nil {
 			return nil, err
 		}
-		p, err := w.PlanV.plan()
+		p, keys, err := w.PlanV.plan()
 		if err != nil {
 			return nil, err
 		}
-		return PlanCreated{Plan: p}, nil
+		return PlanCreated{Plan: p, Keys: keys}, nil
 	case KindPlanUpdated:
 		if err := need(w.Patch != nil, "patch"); err != nil {
 			return nil, err
@@ -352,12 +352,12 @@ func (w targetWire) target() binding.Target {
 	return binding.Target{Service: w.Service, Environment: w.Environment, APIs: w.APIs}
 }
 
-func toPlanWire(p Plan) *planWire {
+func toPlanWire(p Plan, keys []string) *planWire {
 	w := &planWire{
 		ID: p.ID, Name: p.Name, Description: p.Description, QPS: p.QPS, Quota: p.Quota,
 		QuotaPeriod: p.QuotaPeriod.String(), TimeZone: p.TimeZone, Burst: p.Burst,
 		Limits: toWindowsWire(p.Limits), Throttles: toThrottlesWire(p.Throttles), DryRun: p.DryRun,
-		Keys: p.Keys, Created: p.Created, Modified: p.Modified,
+		Keys: keys, Created: p.Created, Modified: p.Modified,
 	}
 	for _, t := range p.Bindings {
 		w.Bindings = append(w.Bindings, toTargetWire(t))
@@ -365,21 +365,22 @@ func toPlanWire(p Plan) *planWire {
 	return w
 }
 
-func (w *planWire) plan() (Plan, error) {
+// plan returns the plan and the keys it binds from the start.
+func (w *planWire) plan() (Plan, []string, error) {
 	period, err := limiter.ParsePeriod(w.QuotaPeriod)
 	if err != nil {
-		return Plan{}, err
+		return Plan{}, nil, err
 	}
 	p := Plan{
 		ID: w.ID, Name: w.Name, Description: w.Description, QPS: w.QPS, Quota: w.Quota,
 		QuotaPeriod: period, TimeZone: w.TimeZone, Burst: w.Burst,
 		Limits: fromWindowsWire(w.Limits), Throttles: fromThrottlesWire(w.Throttles), DryRun: w.DryRun,
-		Keys: w.Keys, Created: w.Created, Modified: w.Modified,
+		Created: w.Created, Modified: w.Modified,
 	}
 	for _, t := range w.Bindings {
 		p.Bindings = append(p.Bindings, t.target())
 	}
-	return p, nil
+	return p, w.Keys, nil
 }
 
 func toPatchWire(p PlanPatch) *patchWire {

@@ -295,11 +295,9 @@ func TestApplyRecordReplaysAnotherRegistry(t *testing.T) {
 
 func TestRefusalsMatchOneVocabulary(t *testing.T) {
 	reg := newTestRegistry(t)
-	gold, err := reg.CreatePlan(Plan{ID: "usagePlan-gold0001", Name: "gold", QPS: 10, Quota: 100, Keys: []string{akid},
-		Bindings: []binding.Target{{Service: svcID, Environment: "release"}}})
+	gold, err := reg.CreatePlan(Plan{ID: "usagePlan-gold0001", Name: "gold", QPS: 10, Quota: 100, Bindings: []binding.Target{{Service: svcID, Environment: "release"}}}, akid)
 	require.NoError(t, err)
-	silver, err := reg.CreatePlan(Plan{ID: "usagePlan-silver01", Name: "silver", QPS: 10, Quota: 100, Keys: []string{akid},
-		Bindings: []binding.Target{{Service: svcID, Environment: "test", APIs: []string{apiGet}}}})
+	silver, err := reg.CreatePlan(Plan{ID: "usagePlan-silver01", Name: "silver", QPS: 10, Quota: 100, Bindings: []binding.Target{{Service: svcID, Environment: "test", APIs: []string{apiGet}}}}, akid)
 	require.NoError(t, err)
 	require.NoError(t, reg.AddKey(keys.Key{ID: "key_off", Name: "off", Secret: keys.NewSecret("0123456789"), Status: keys.Disabled}))
 

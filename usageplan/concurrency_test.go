@@ -29,7 +29,7 @@ func TestReadersSeeOnlyWholeRevisions(t *testing.T) {
 	}
 	_, err := reg.Apply(ctx, changes...)
 	require.NoError(t, err)
-	a, err := reg.CreatePlan(Plan{Name: "a", QPS: 1, Quota: 1, Keys: []string{akid}, Bindings: []binding.Target{{Service: svcID, Environment: "release"}}})
+	a, err := reg.CreatePlan(Plan{Name: "a", QPS: 1, Quota: 1, Bindings: []binding.Target{{Service: svcID, Environment: "release"}}}, akid)
 	require.NoError(t, err)
 	b, err := reg.CreatePlan(Plan{Name: "b", QPS: 1, Quota: 1, Bindings: []binding.Target{{Service: svcID, Environment: "release"}}})
 	require.NoError(t, err)

@@ -287,7 +287,6 @@ func (r *Registry) fromConfig(cfg *Config, ps *problems) (*model, map[string]boo
 			Quota:       limitValue(ps, path+".quota", pc.Quota),
 			QuotaPeriod: periodValue(ps, path+".quotaPeriod", pc.QuotaPeriod),
 			TimeZone:    pc.TimeZone,
-			Keys:        orNil(pc.Keys),
 		}
 		p.Burst = countValue(ps, path+".burst", pc.Burst, 0)
 		p.DryRun = pc.Enforce != nil && !*pc.Enforce
@@ -324,7 +323,7 @@ func (r *Registry) fromConfig(cfg *Config, ps *problems) (*model, map[string]boo
 			}
 			p.Bindings = append(p.Bindings, binding.Target{Service: bc.Service, Environment: bc.Environment, APIs: bc.APIs})
 		}
-		m.plans = append(m.plans, p)
+		m.plans = append(m.plans, modelPlan{Plan: p, Keys: orNil(pc.Keys)})
 	}
 	return m, skip
 }

@@ -135,9 +135,9 @@ func (d Describer) used(ctx context.Context, p Plan) (map[string]int64, int64, e
 	if err != nil {
 		return nil, 0, err
 	}
-	byKey := make(map[string]int64, len(p.Keys))
+	byKey := make(map[string]int64, d.Snapshot.PlanKeyCount(p.ID))
 	var total int64
-	for _, k := range p.Keys {
+	for k := range d.Snapshot.PlanKeys(p.ID) {
 		if n, ok := all[k]; ok {
 			byKey[k] = n
 			total += n
@@ -156,7 +156,7 @@ func (d Describer) fillUsage(ctx context.Context, rows []ApiUsagePlan) error {
 		used, ok := totals[id]
 		if !ok {
 			var err error
-			if _, used, err = d.used(ctx, d.planWithKeys(id)); err != nil {
+			if _, used, err = d.used(ctx, d.planByID(id)); err != nil {
 				return err
 			}
 			totals[id] = used
@@ -428,7 +428,7 @@ func (d Describer) UsagePlanSecretIds(ctx context.Context, planID string, pg Pag
 	if err != nil {
 		return UsagePlanBindSecretStatus{}, err
 	}
-	ids := slices.Sorted(slices.Values(p.Keys))
+	ids := slices.Sorted(d.Snapshot.PlanKeys(p.ID))
 	rows := make([]UsagePlanBindSecret, 0, len(ids))
 	for _, id := range ids {
 		k, _ := d.Snapshot.Key(id)
@@ -496,7 +496,7 @@ func (d Describer) UsagePlan(ctx context.Context, planID string) (UsagePlanInfo,
 		UsagePlanId: p.ID, UsagePlanName: p.Name, UsagePlanDesc: p.Description,
 		MaxRequestNumPreSec: p.QPS, MaxRequestNum: p.Quota, InUseRequestNum: used,
 		CreatedTime: gatewayTime(p.Created), ModifiedTime: gatewayTime(p.Modified),
-		BindSecretIdTotalCount: len(p.Keys), BindSecretIds: slices.Sorted(slices.Values(p.Keys)),
+		BindSecretIdTotalCount: d.Snapshot.PlanKeyCount(p.ID), BindSecretIds: slices.Sorted(d.Snapshot.PlanKeys(p.ID)),
 		BindEnvironmentTotalCount: len(p.Bindings), BindEnvironments: []UsagePlanBindEnvironment{},
 	}
 	if info.BindSecretIds == nil {
@@ -568,7 +568,7 @@ func (d Describer) ApiKeysStatus(pg Page) (ApiKeysStatus, error) {
 	return ApiKeysStatus{TotalCount: len(rows), ApiKeySet: list}, err
 }
 
-func (d Describer) planWithKeys(id string) Plan {
+func (d Describer) planByID(id string) Plan {
 	p, _ := d.Snapshot.Plan(id)
 	return p
 }

@@ -51,7 +51,7 @@ func diff(cur *Snapshot, m *model) []Change {
 		or, ok := old.plan(p.ID)
 		if !ok {
 			bare := p.clone()
-			bare.Keys, bare.Bindings = nil, nil
+			bare.Bindings = nil
 			out = append(out, PlanCreated{Plan: bare})
 			if len(p.Keys) > 0 {
 				binds = append(binds, KeysBound{Plan: p.ID, Keys: slices.Clone(p.Keys)})
@@ -62,7 +62,7 @@ func diff(cur *Snapshot, m *model) []Change {
 			continue
 		}
 		o := or.plan
-		if !sameSettings(o, p) {
+		if !sameSettings(o, p.Plan) {
 			out = append(out, PlanUpdated{ID: p.ID, PlanPatch: p.settings()})
 		}
 		newKeys := make(map[string]bool, len(p.Keys))
@@ -105,7 +105,7 @@ func diff(cur *Snapshot, m *model) []Change {
 			}
 		}
 	}
-	newPlans := indexBy(m.plans, planID)
+	newPlans := indexBy(m.plans, func(p modelPlan) string { return p.ID })
 	for _, or := range cur.planRecs() {
 		if o := or.plan; newPlans[o.ID].ID == "" {
 			for _, t := range o.Bindings {
@@ -164,6 +164,6 @@ func sameTarget(a, b binding.Target) bool {
 // sameSettings reports whether plans a and b have the same settings (not
 // keys, bindings or times).
 func sameSettings(a, b Plan) bool {
-	a.Keys, a.Bindings, b.Keys, b.Bindings = nil, nil, nil, nil
+	a.Bindings, b.Bindings = nil, nil
 	return samePlan(a, b)
 }

@@ -78,7 +78,7 @@ func (s *Snapshot) Explain(req Request) (Explanation, error) {
 	if !ok {
 		return ex, fmt.Errorf("key %s for %s in %s/%s: %w", req.Key, api.ID, req.Service, req.Environment, ErrNoPlan)
 	}
-	ex.Plan, _ = s.Plan(plan.ID) // a copy: the caller may change it; the snapshot must not see that
+	ex.Plan = plan.clone() // a copy: the caller may change it; the snapshot must not see that
 	if th, ok := ex.Plan.Throttles[api.ID]; ok {
 		ex.Throttle = &th
 	}

@@ -94,11 +94,9 @@ func TestPerChangeValidationMatchesWholeValidation(t *testing.T) {
 // key makes it allowed.
 func TestRebindingAPlanChecksTheKeysItShares(t *testing.T) {
 	reg := newTestRegistry(t)
-	a, err := reg.CreatePlan(Plan{ID: "usagePlan-aaaa0001", Name: "a", QPS: 1, Quota: 1, Keys: []string{akid, "key_two"},
-		Bindings: []binding.Target{{Service: svcID, Environment: "release", APIs: []string{apiList}}}})
+	a, err := reg.CreatePlan(Plan{ID: "usagePlan-aaaa0001", Name: "a", QPS: 1, Quota: 1, Bindings: []binding.Target{{Service: svcID, Environment: "release", APIs: []string{apiList}}}}, akid, "key_two")
 	require.NoError(t, err)
-	b, err := reg.CreatePlan(Plan{ID: "usagePlan-bbbb0001", Name: "b", QPS: 1, Quota: 1, Keys: []string{akid},
-		Bindings: []binding.Target{{Service: svcID, Environment: "release", APIs: []string{apiGet}}}})
+	b, err := reg.CreatePlan(Plan{ID: "usagePlan-bbbb0001", Name: "b", QPS: 1, Quota: 1, Bindings: []binding.Target{{Service: svcID, Environment: "release", APIs: []string{apiGet}}}}, akid)
 	require.NoError(t, err)
 
 	err = reg.Bind(a.ID, binding.Target{Service: svcID, Environment: "release", APIs: []string{apiGet}})

@@ -103,9 +103,11 @@ func (r *Registry) RotateKeyTo(id string, secret keys.Secret) (keys.Key, error) 
 // says why.
 func (r *Registry) DeleteKey(id string) error { return r.apply(KeyDeleted{ID: id}) }
 
-// CreatePlan adds a plan. An empty ID is generated. The plan may already list keys (enabled ones) and
-// bindings; every rule is checked. It returns the stored plan.
-func (r *Registry) CreatePlan(p Plan) (Plan, error) {
+// CreatePlan adds a plan, bound from the start to keyIDs (enabled ones,
+// by secret_id) and to the service environments of p.Bindings, in one
+// revision; every rule is checked. An empty ID is generated. It returns
+// the stored plan.
+func (r *Registry) CreatePlan(p Plan, keyIDs ...string) (Plan, error) {
 	p = p.clone()
 	if p.ID == "" {
 		id, err := newID(r.opts.rand(), PlanPrefix)
@@ -114,7 +116,7 @@ func (r *Registry) CreatePlan(p Plan) (Plan, error) {
 		}
 		p.ID = id
 	}
-	if err := r.apply(PlanCreated{Plan: p}); err != nil {
+	if err := r.apply(PlanCreated{Plan: p, Keys: slices.Clone(keyIDs)}); err != nil {
 		return p, err
 	}
 	stored, _ := r.Snapshot().Plan(p.ID)

@@ -31,8 +31,10 @@ const (
 // spells them "total", "day", "week" and "month" (limiter.ParsePeriod).
 type Period = limiter.Period
 
-// Plan is a usage plan: QPS and quota limits applied per key, the keys it
-// binds and the service environments it is bound to.
+// Plan is a usage plan: QPS and quota limits applied per key and the
+// service environments it is bound to. The keys it binds, which may be
+// millions, are not part of the value: Snapshot.PlanKeys iterates them
+// and Snapshot.PlanKeyCount counts them.
 type Plan struct {
 	ID          string // usagePlan- + 8 of [a-z0-9]
 	Name        string // 1–50 of [A-Za-z0-9_]
@@ -57,7 +59,6 @@ type Plan struct {
 	// then consumes nothing. The zero value enforces.
 	DryRun bool
 
-	Keys     []string         // secret_ids
 	Bindings []binding.Target // service environments
 
 	Created, Modified time.Time
@@ -70,12 +71,7 @@ func (p Plan) Location() (*time.Location, error) {
 	return timeZone(p.TimeZone)
 }
 
-func (p Plan) ruleView() binding.Plan {
-	return binding.Plan{ID: p.ID, Keys: p.Keys, Targets: p.Bindings}
-}
-
 func (p Plan) clone() Plan {
-	p.Keys = append([]string(nil), p.Keys...)
 	p.Bindings = cloneTargets(p.Bindings)
 	p.Limits = slices.Clone(p.Limits)
 	p.Throttles = maps.Clone(p.Throttles)

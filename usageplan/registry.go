@@ -343,7 +343,7 @@ func sameKey(a, b keys.Key) bool {
 func samePlan(a, b Plan) bool {
 	return a.ID == b.ID && a.Name == b.Name && a.Description == b.Description &&
 		a.QPS == b.QPS && a.Quota == b.Quota && a.QuotaPeriod == b.QuotaPeriod &&
-		a.TimeZone == b.TimeZone && slices.Equal(a.Keys, b.Keys) &&
+		a.TimeZone == b.TimeZone &&
 		a.Burst == b.Burst && slices.Equal(a.Limits, b.Limits) && maps.Equal(a.Throttles, b.Throttles) && a.DryRun == b.DryRun &&
 		slices.EqualFunc(a.Bindings, b.Bindings, func(x, y binding.Target) bool {
 			return x.Service == y.Service && x.Environment == y.Environment && slices.Equal(x.APIs, y.APIs)

@@ -2,7 +2,10 @@ package usageplan
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -110,8 +113,7 @@ func TestRegistryLifecycle(t *testing.T) {
 
 func TestRefusedChangesLeaveNothing(t *testing.T) {
 	reg := newTestRegistry(t)
-	gold, err := reg.CreatePlan(Plan{Name: "gold", QPS: 10, Quota: 100, Keys: []string{akid},
-		Bindings: []binding.Target{{Service: svcID, Environment: "release"}}})
+	gold, err := reg.CreatePlan(Plan{Name: "gold", QPS: 10, Quota: 100, Bindings: []binding.Target{{Service: svcID, Environment: "release"}}}, akid)
 	require.NoError(t, err)
 
 	cases := []struct {
@@ -184,8 +186,7 @@ func TestWideningCeilings(t *testing.T) {
 // never goes backwards.
 func TestConcurrentReadersSeeConsistentSnapshots(t *testing.T) {
 	reg := newTestRegistry(t)
-	a, err := reg.CreatePlan(Plan{Name: "a", QPS: 1, Quota: 1, Keys: []string{akid},
-		Bindings: []binding.Target{{Service: svcID, Environment: "release"}}})
+	a, err := reg.CreatePlan(Plan{Name: "a", QPS: 1, Quota: 1, Bindings: []binding.Target{{Service: svcID, Environment: "release"}}}, akid)
 	require.NoError(t, err)
 	b, err := reg.CreatePlan(Plan{Name: "b", QPS: 2, Quota: 2,
 		Bindings: []binding.Target{{Service: svcID, Environment: "release"}}})
@@ -233,9 +234,7 @@ func TestConcurrentReadersSeeConsistentSnapshots(t *testing.T) {
 					if p.ID == a.ID {
 						other = b.ID
 					}
-					op, _ := s.Plan(other)
-					rp, _ := s.Plan(p.ID) // Resolve's plan carries no keys
-					if !assert.Contains(t, rp.Keys, akid) || !assert.NotContains(t, op.Keys, akid) {
+					if !assert.Contains(t, slices.Collect(s.PlanKeys(p.ID)), akid) || !assert.NotContains(t, slices.Collect(s.PlanKeys(other)), akid) {
 						return
 					}
 					resolved.Add(1)
@@ -257,3 +256,50 @@ func TestLookupErrorsAreTyped(t *testing.T) {
 	require.True(t, errors.Is(reg.DisableKey("nobody"), keys.ErrNotFound))
 	require.True(t, errors.Is(reg.DeletePlan("usagePlan-zzzzzzzz"), ErrNotFound))
 }
+
+// A plan's keys are the snapshot's to tell (PlanKeys, PlanKeyCount,
+// KeyPlans), not part of the Plan value: reading a plan costs the same
+// with one key or a thousand. CreatePlan binds the keys it is given in
+// the same revision, all or nothing.
+func TestPlanKeysAreTheSnapshots(t *testing.T) {
+	reg := newTestRegistry(t)
+	_, err := reg.CreatePlan(Plan{ID: "usagePlan-gold0001", Name: "gold", QPS: 1, Quota: 1}, akid, "key_none")
+	require.ErrorIs(t, err, ErrNotFound)
+	_, ok := reg.Snapshot().Plan("usagePlan-gold0001")
+	require.False(t, ok, "a refused key refuses the plan")
+
+	rev := reg.Snapshot().Revision()
+	gold, err := reg.CreatePlan(Plan{ID: "usagePlan-gold0001", Name: "gold", QPS: 1, Quota: 1}, akid, "key_two")
+	require.NoError(t, err)
+	snap := reg.Snapshot()
+	require.Equal(t, rev+1, snap.Revision(), "the plan and its keys in one revision")
+	require.Equal(t, 2, snap.PlanKeyCount(gold.ID))
+	require.ElementsMatch(t, []string{akid, "key_two"}, slices.Collect(snap.PlanKeys(gold.ID)))
+	require.Equal(t, []string{gold.ID}, slices.Collect(snap.KeyPlans(akid)))
+	require.Zero(t, snap.PlanKeyCount("usagePlan-none0001"))
+	require.Empty(t, slices.Collect(snap.PlanKeys("usagePlan-none0001")))
+
+	// The cost of reading the plan does not grow with its keys.
+	bytesPerPlan := func() uint64 {
+		snap := reg.Snapshot()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		for range 100 {
+			p, _ := snap.Plan(gold.ID)
+			sink = p
+		}
+		runtime.ReadMemStats(&m1)
+		return (m1.TotalAlloc - m0.TotalAlloc) / 100
+	}
+	before := bytesPerPlan()
+	for i := range 1000 {
+		id := fmt.Sprintf("key_%04d", i)
+		require.NoError(t, reg.AddKey(keys.Key{ID: id, Name: "k", Secret: keys.NewSecret("0123456789")}))
+		require.NoError(t, reg.BindKeys(gold.ID, id))
+	}
+	require.Equal(t, 1002, reg.Snapshot().PlanKeyCount(gold.ID))
+	after := bytesPerPlan()
+	require.Less(t, after, before+1024, "Plan allocates %d bytes with 2 keys and %d with 1002", before, after)
+}
+
+var sink Plan

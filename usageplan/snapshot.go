@@ -15,9 +15,10 @@ import (
 // Resolve) do not allocate. Values it hands out (Services, Keys, Plans,
 // Service, Plan, Config) are deep copies: changing them changes nothing
 // in the registry. Only the *Plan that Resolve returns, for the request
-// path, is the snapshot's own and must not be modified (its Keys are
-// nil: PlanKeys iterates them); within one snapshot the same plan is
-// always the same pointer.
+// path, is the snapshot's own and must not be modified; within one
+// snapshot the same plan is always the same pointer. A plan's keys,
+// which may be millions, are not part of a Plan: PlanKeys iterates them,
+// PlanKeyCount counts them and KeyPlans goes the other way.
 //
 // Consecutive snapshots share what a change did not touch, so a change
 // costs time and memory independent of the number of keys.
@@ -86,20 +87,18 @@ func (s *Snapshot) AllKeys() iter.Seq[keys.Key] {
 // KeyCount returns the number of keys.
 func (s *Snapshot) KeyCount() int { return s.st.keys.Len() }
 
-// Plans returns a copy of every plan with its keys, sorted by ID.
+// Plans returns a copy of every plan, sorted by ID. AllPlans iterates
+// them without the slice.
 func (s *Snapshot) Plans() []Plan {
 	recs := s.planRecs()
 	out := make([]Plan, len(recs))
 	for i, pr := range recs {
-		out[i] = pr.withKeys()
+		out[i] = pr.plan.clone()
 	}
 	return out
 }
 
-// AllPlans iterates every plan without its keys (Keys is nil; PlanKeys
-// iterates them), sorted by ID: what a reader of settings and bindings
-// needs, at a cost independent of the number of keys. Each plan is a
-// copy.
+// AllPlans iterates every plan, sorted by ID, each a copy.
 func (s *Snapshot) AllPlans() iter.Seq[Plan] {
 	recs := s.planRecs()
 	return func(yield func(Plan) bool) {
@@ -157,19 +156,8 @@ func (s *Snapshot) KeyPlans(id string) iter.Seq[string] {
 	}
 }
 
-// Plan returns a copy of the plan with the given ID, with its keys
-// (sorted: their number is the cost). PlanSettings leaves them out.
+// Plan returns a copy of the plan with the given ID.
 func (s *Snapshot) Plan(id string) (Plan, bool) {
-	pr, ok := s.st.plans.Get(id)
-	if !ok {
-		return Plan{}, false
-	}
-	return pr.withKeys(), true
-}
-
-// PlanSettings returns a copy of the plan with the given ID without its
-// keys (Keys is nil; PlanKeys iterates them).
-func (s *Snapshot) PlanSettings(id string) (Plan, bool) {
 	pr, ok := s.st.plans.Get(id)
 	if !ok {
 		return Plan{}, false
@@ -177,8 +165,9 @@ func (s *Snapshot) PlanSettings(id string) (Plan, bool) {
 	return pr.plan.clone(), true
 }
 
-// PlanKeys iterates the IDs of the keys plan id binds, in no particular
-// order.
+// PlanKeys iterates the IDs (secret_ids) of the keys plan id binds, in
+// no particular order, without copying them: its cost is the keys
+// visited. Nothing for an unknown plan.
 func (s *Snapshot) PlanKeys(id string) iter.Seq[string] {
 	pr, _ := s.st.plans.Get(id)
 	return func(yield func(string) bool) {
@@ -193,7 +182,8 @@ func (s *Snapshot) PlanKeys(id string) iter.Seq[string] {
 	}
 }
 
-// PlanKeyCount returns the number of keys plan id binds.
+// PlanKeyCount returns the number of keys plan id binds (0 for an
+// unknown plan), without visiting them.
 func (s *Snapshot) PlanKeyCount(id string) int {
 	pr, ok := s.st.plans.Get(id)
 	if !ok {

@@ -64,8 +64,7 @@ func fromNanos(ns int64) time.Time {
 	return time.Unix(0, ns).UTC()
 }
 
-// planRec is a plan, whose Keys are held as a set beside it (plan.Keys
-// is nil), and its time zone.
+// planRec is a plan, the set of keys it binds and its time zone.
 type planRec struct {
 	plan Plan
 	keys pmap[struct{}]
@@ -183,7 +182,6 @@ func (st *state) ownPlan(id string) *planRec {
 		c := *pr
 		c.owner = st.o
 		c.plan = pr.plan.clone()
-		c.plan.Keys = nil
 		c.shared = maps.Clone(pr.shared)
 		pr = &c
 		st.plans = st.plans.Set(st.o, id, pr)
@@ -193,7 +191,6 @@ func (st *state) ownPlan(id string) *planRec {
 
 // addPlan adds a plan without keys.
 func (st *state) addPlan(p Plan) *planRec {
-	p.Keys = nil
 	pr := &planRec{plan: p, owner: st.o, loc: time.UTC}
 	st.plans = st.plans.Set(st.o, p.ID, pr)
 	return pr
@@ -279,7 +276,7 @@ func without(list []string, v string) []string {
 	return out
 }
 
-// planKeys returns the IDs of the keys pr binds, sorted.
+// sortedKeys returns the IDs of the keys pr binds, sorted.
 func (pr *planRec) sortedKeys() []string {
 	if pr.keys.Len() == 0 {
 		return nil
@@ -292,11 +289,10 @@ func (pr *planRec) sortedKeys() []string {
 	return out
 }
 
-// withKeys returns a copy of the plan with its Keys, sorted.
-func (pr *planRec) withKeys() Plan {
-	p := pr.plan.clone()
-	p.Keys = pr.sortedKeys()
-	return p
+// withKeys returns a copy of the plan with its keys, sorted, as the
+// model holds it.
+func (pr *planRec) withKeys() modelPlan {
+	return modelPlan{Plan: pr.plan.clone(), Keys: pr.sortedKeys()}
 }
 
 func serviceID(s Service) string { return s.ID }

@@ -21,7 +21,18 @@ import (
 type model struct {
 	services []Service
 	keys     []keys.Key
-	plans    []Plan
+	plans    []modelPlan
+}
+
+// modelPlan is a plan of a model with the keys it binds, as a
+// configuration lists them.
+type modelPlan struct {
+	Plan
+	Keys []string
+}
+
+func (p modelPlan) ruleView() binding.Plan {
+	return binding.Plan{ID: p.ID, Keys: p.Keys, Targets: p.Bindings}
 }
 
 // ceilings are the upper bounds of QPS, quota and burst in force.
@@ -86,7 +97,7 @@ func validateRules(m *model, lim ceilings, skip map[string]bool, keyRules bool) 
 			}
 			rules = append(rules, rule)
 		}
-		c.locs = append(c.locs, validatePlan(ps, path, p, lim))
+		c.locs = append(c.locs, validatePlan(ps, path, p.Plan, lim))
 		for j, k := range p.Keys {
 			if _, ok := keyIdx[k]; !ok {
 				ps.add(index(path+".keys", j), fmt.Errorf("no key %s: %w", k, ErrNotFound))
@@ -110,7 +121,7 @@ func validateRules(m *model, lim ceilings, skip map[string]bool, keyRules bool) 
 			}
 		}
 		for _, api := range slices.Sorted(maps.Keys(p.Throttles)) {
-			if !bindsAPI(m, p, api) {
+			if !bindsAPI(m, p.Plan, api) {
 				ps.add(path+".throttles."+api, fmt.Errorf("the plan binds no API %s: a throttle applies to an API the plan binds", api))
 			}
 		}

@@ -24,9 +24,9 @@ func (tx *txn) finish(lim ceilings) error {
 			recs = append(recs, pr)
 		}
 		slices.SortFunc(recs, func(a, b *planRec) int { return compareStrings(a.plan.ID, b.plan.ID) })
-		m := &model{services: tx.st.services, plans: make([]Plan, len(recs))}
+		m := &model{services: tx.st.services, plans: make([]modelPlan, len(recs))}
 		for i, pr := range recs {
-			m.plans[i] = pr.plan // Keys nil: checked below, per key
+			m.plans[i] = modelPlan{Plan: pr.plan} // no keys: checked below, per key
 		}
 		list, c := validate(m, lim, nil)
 		ps.list = append(ps.list, list...)

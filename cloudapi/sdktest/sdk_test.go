@@ -515,7 +515,7 @@ func send(c *apigw.Client, action, plan, key string, n int64, resp tchttp.Respon
 func TestSDKUsageActions(t *testing.T) {
 	e := start(t, cloudapi.Config{Mode: cloudapi.Managed})
 	const key = "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN"
-	plan, err := e.reg.CreatePlan(usageplan.Plan{Name: "metered", QPS: limiter.Unlimited, Quota: 10, QuotaPeriod: limiter.Day, Keys: []string{key}})
+	plan, err := e.reg.CreatePlan(usageplan.Plan{Name: "metered", QPS: limiter.Unlimited, Quota: 10, QuotaPeriod: limiter.Day}, key)
 	must(t, err)
 	lim := limiter.Limits{QPS: limiter.Unlimited, Quota: 10, Period: limiter.Day}
 	for range 7 {

@@ -48,9 +48,8 @@ func run(out io.Writer, now func() time.Time, wait func(time.Duration)) error {
 	}
 	plan, err := reg.CreatePlan(usageplan.Plan{
 		Name: "starter", QPS: 2, Quota: 5,
-		Keys:     []string{key.ID},
 		Bindings: []binding.Target{{Service: svc.ID, Environment: usageplan.EnvRelease}},
-	})
+	}, key.ID)
 	if err != nil {
 		return err
 	}
