@@ -206,7 +206,7 @@ func planguardHandler(b *testing.B, n int) (http.Handler, []*http.Request) {
 		fmt.Fprintf(&cfg, "%q", keyNames[i])
 	}
 	cfg.WriteString(`], "bindings": [{"service": "service-bench001", "environment": "release"}]}]}`)
-	reg, err := usageplan.LoadConfig(strings.NewReader(cfg.String()), usageplan.Options{})
+	reg, err := usageplan.LoadConfig(strings.NewReader(cfg.String()), usageplan.RegistryConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}

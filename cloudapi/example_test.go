@@ -17,7 +17,7 @@ func ExampleLoopbackHosts() {
 }
 
 func ExampleNew() {
-	reg := usageplan.NewRegistry(usageplan.Options{})
+	reg := usageplan.NewRegistry(usageplan.RegistryConfig{})
 	hosts, _ := cloudapi.LoopbackHosts("127.0.0.1:9090")
 	h, err := cloudapi.New(reg, []cloudapi.Credential{
 		{SecretID: "AKIDadmin", SecretKey: keys.NewSecret("an-admin-secret-of-32-characters")},

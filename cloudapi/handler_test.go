@@ -40,7 +40,7 @@ var epoch = time.Unix(1796427673, 0)
 
 func newHandler(t testing.TB, mode Mode) (*Handler, *usageplan.Registry) {
 	t.Helper()
-	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.Options{})
+	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.RegistryConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -463,7 +463,7 @@ func TestDeclarativeRefusesEveryWrite(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
-	reg := usageplan.NewRegistry(usageplan.Options{})
+	reg := usageplan.NewRegistry(usageplan.RegistryConfig{})
 	good := Credential{SecretID: "admin", SecretKey: keys.NewSecret(adminSecret)}
 	hosts := []string{testHost}
 	cases := []struct {

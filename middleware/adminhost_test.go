@@ -27,7 +27,7 @@ func newAdmin(t *testing.T, reg *usageplan.Registry, usage usageplan.Usage) http
 // NewAdmin refuses to serve without a Host list, or with an empty Host
 // in it (which would accept an HTTP/1.0 request that sends none).
 func TestAdminNeedsHosts(t *testing.T) {
-	reg := usageplan.NewRegistry(usageplan.Options{})
+	reg := usageplan.NewRegistry(usageplan.RegistryConfig{})
 	_, err := NewAdmin(reg, nil, AdminConfig{})
 	assert.Error(t, err, "Hosts is required")
 	_, err = NewAdmin(reg, nil, AdminConfig{Hosts: []string{"127.0.0.1:8081", ""}})

@@ -18,7 +18,7 @@ import (
 // The handler sees, beside the caller, the key's name and the limiter's
 // decision: the quota left, when its period ends, every policy.
 func TestHandlerSeesKeyNameAndDecision(t *testing.T) {
-	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.Options{})
+	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.RegistryConfig{})
 	require.NoError(t, err)
 	lim, err := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
 	require.NoError(t, err)
@@ -72,7 +72,7 @@ func TestHandlerSeesKeyNameAndDecision(t *testing.T) {
 // nothing that a second FromContext, the Observer or a later request
 // sees.
 func TestFromContextReturnsACopy(t *testing.T) {
-	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.Options{})
+	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.RegistryConfig{})
 	require.NoError(t, err)
 	lim, err := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
 	require.NoError(t, err)

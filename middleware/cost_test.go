@@ -36,7 +36,7 @@ const costConfig = `{
 // the returned recorder; handler is the protected handler.
 func costServer(t *testing.T, store limiter.Store, handler http.Handler) (*httptest.Server, *metering.Recorder) {
 	t.Helper()
-	reg, err := usageplan.LoadConfig(strings.NewReader(costConfig), usageplan.Options{})
+	reg, err := usageplan.LoadConfig(strings.NewReader(costConfig), usageplan.RegistryConfig{})
 	require.NoError(t, err)
 	lim, err := limiter.New(store, limiter.Config{LeaseSize: 1})
 	require.NoError(t, err)

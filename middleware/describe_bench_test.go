@@ -24,7 +24,7 @@ func BenchmarkDescribePageOnMemoryStore(b *testing.B) {
 	doc := `{"services": [{"id": "service-abcd1234", "name": "orders", "environments": [` + strings.Join(envs, ",") +
 		`], "apis": [{"id": "api-list0001", "name": "list", "method": "GET", "path": "/orders"}]}], "keys": [], "plans": [` +
 		strings.Join(list, ",") + `]}`
-	reg, err := usageplan.LoadConfig(strings.NewReader(doc), usageplan.Options{})
+	reg, err := usageplan.LoadConfig(strings.NewReader(doc), usageplan.RegistryConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}

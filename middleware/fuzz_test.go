@@ -20,7 +20,7 @@ func FuzzMiddleware(f *testing.F) {
 	f.Add("POST", "/release/orders", "Authorization", `hmac id="a"`, "{}", false)
 	f.Add("GET", "/test/../release/orders", "X-Date", "Mon, 23 Nov 2026 12:00:00 GMT", "", true)
 	f.Add("PUT", "/%2e%2e/orders", "Content-Type", "a\x00b", "body", false)
-	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.Options{})
+	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.RegistryConfig{})
 	if err != nil {
 		f.Fatal(err)
 	}

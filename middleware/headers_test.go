@@ -75,7 +75,7 @@ func TestUsageHeadersAtInt64Limits(t *testing.T) {
 // The cache keeps the newest snapshot's state; a request still on an
 // older snapshot gets that snapshot's state without evicting the newer.
 func TestDerivedCacheKeepsNewest(t *testing.T) {
-	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.Options{})
+	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.RegistryConfig{})
 	require.NoError(t, err)
 	old := reg.Snapshot()
 	gold, _ := old.Plan("usagePlan-gold0001")

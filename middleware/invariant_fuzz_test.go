@@ -91,7 +91,7 @@ func FuzzRequestPath(f *testing.F) {
 	f.Add(uint8(2), "GET", "/files/%2E%2e", false, "")
 	f.Add(uint8(2), "HEAD", "/x/", false, "")
 
-	reg, err := usageplan.LoadConfig(strings.NewReader(invariantConfig), usageplan.Options{})
+	reg, err := usageplan.LoadConfig(strings.NewReader(invariantConfig), usageplan.RegistryConfig{})
 	if err != nil {
 		f.Fatal(err)
 	}

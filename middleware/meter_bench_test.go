@@ -18,7 +18,7 @@ import (
 // by its goroutine at the default interval), in parallel.
 func BenchmarkMiddlewareMeter(b *testing.B) {
 	cfg := strings.Replace(testConfig, `"qps": 1000, "quota": 100,`, `"qps": 10000000, "quota": 1000000000000,`, 1)
-	reg, err := usageplan.LoadConfig(strings.NewReader(cfg), usageplan.Options{MaxQPS: 1e7, MaxQuota: 1e12})
+	reg, err := usageplan.LoadConfig(strings.NewReader(cfg), usageplan.RegistryConfig{MaxQPS: 1e7, MaxQuota: 1e12})
 	if err != nil {
 		b.Fatal(err)
 	}

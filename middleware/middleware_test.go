@@ -73,7 +73,7 @@ func (f *fixture) advance(d time.Duration) {
 }
 
 func newFixture(t testing.TB, cfg Config, store limiter.Store) *fixture {
-	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.Options{})
+	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.RegistryConfig{})
 	require.NoError(t, err)
 	if store == nil {
 		store = &limiter.MemoryStore{}
@@ -208,7 +208,7 @@ func TestForwardHeaders(t *testing.T) {
 // Stripping and forwarding headers changes the handler's view only: the
 // request the middleware was given keeps the headers the client sent.
 func TestForwardHeadersLeaveTheGivenRequestAlone(t *testing.T) {
-	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.Options{})
+	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.RegistryConfig{})
 	require.NoError(t, err)
 	lim, err := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
 	require.NoError(t, err)
@@ -300,7 +300,7 @@ func TestRuntimeChanges(t *testing.T) {
 // applies to the next request and leaves a Caller already handed out,
 // and the headers and limits derived from the plan, as they were.
 func TestCallerKeepsItsSnapshot(t *testing.T) {
-	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.Options{})
+	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.RegistryConfig{})
 	require.NoError(t, err)
 	lim, err := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
 	require.NoError(t, err)
@@ -343,7 +343,7 @@ func TestCallerKeepsItsSnapshot(t *testing.T) {
 // always there, and nothing races (run with -race).
 func TestServeDuringRegistryChanges(t *testing.T) {
 	cfg := strings.Replace(testConfig, `"qps": 1000, "quota": 100,`, `"qps": 100000, "quota": 99999999,`, 1)
-	reg, err := usageplan.LoadConfig(strings.NewReader(cfg), usageplan.Options{MaxQPS: 100_001})
+	reg, err := usageplan.LoadConfig(strings.NewReader(cfg), usageplan.RegistryConfig{MaxQPS: 100_001})
 	require.NoError(t, err)
 	lim, err := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
 	require.NoError(t, err)
@@ -458,7 +458,7 @@ func TestProblemJSON(t *testing.T) {
 func TestNewRefusesBadConfig(t *testing.T) {
 	_, err := New(nil, nil, Config{})
 	require.Error(t, err)
-	reg := usageplan.NewRegistry(usageplan.Options{})
+	reg := usageplan.NewRegistry(usageplan.RegistryConfig{})
 	lim, _ := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
 	_, err = New(reg, lim, Config{Verifier: keys.VerifierConfig{ClockSkew: -1}})
 	require.Error(t, err)

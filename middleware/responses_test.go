@@ -94,7 +94,7 @@ func TestQPSRefusalReportsRemainingQuota(t *testing.T) {
 // time zone (a day across a DST change lasts 23 hours, a month its own
 // length); a total quota, which never resets, has none.
 func TestRateLimitPolicyWindows(t *testing.T) {
-	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.Options{})
+	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.RegistryConfig{})
 	require.NoError(t, err)
 	ny, err := time.LoadLocation("America/New_York")
 	require.NoError(t, err)

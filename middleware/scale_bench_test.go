@@ -40,7 +40,7 @@ func scaleConfig(n int) string {
 // at most 1.5 times 1 service).
 func BenchmarkServiceCount(b *testing.B) {
 	for _, n := range []int{1, 2000} {
-		reg, err := usageplan.LoadConfig(strings.NewReader(scaleConfig(n)), usageplan.Options{MaxQPS: 1e7, MaxQuota: 1e12})
+		reg, err := usageplan.LoadConfig(strings.NewReader(scaleConfig(n)), usageplan.RegistryConfig{MaxQPS: 1e7, MaxQuota: 1e12})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -59,7 +59,7 @@ type guarded struct {
 
 func newGuarded(t testing.TB, doc string, cfg Config, store limiter.Store) *guarded {
 	t.Helper()
-	reg, err := usageplan.LoadConfig(strings.NewReader(doc), usageplan.Options{})
+	reg, err := usageplan.LoadConfig(strings.NewReader(doc), usageplan.RegistryConfig{})
 	require.NoError(t, err)
 	if store == nil {
 		store = &limiter.MemoryStore{}

@@ -113,7 +113,7 @@ func New(cfg Config) (*Kit, error) {
 		return nil, errors.New("planguardtest: Config.JSON and Config.Registry are exclusive")
 	case cfg.JSON != "":
 		var err error
-		if reg, err = usageplan.LoadConfig(strings.NewReader(cfg.JSON), usageplan.Options{}); err != nil {
+		if reg, err = usageplan.LoadConfig(strings.NewReader(cfg.JSON), usageplan.RegistryConfig{}); err != nil {
 			return nil, fmt.Errorf("planguardtest: %w", err)
 		}
 	case reg == nil:

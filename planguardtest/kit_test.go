@@ -121,7 +121,7 @@ func TestRunMatchesTheMiddlewareOverLoopback(t *testing.T) {
 	got := newKit(t, Config{}).Run(scenario...)
 
 	// The same stack, built by hand.
-	reg, err := usageplan.LoadConfig(strings.NewReader(scenarioConfig), usageplan.Options{})
+	reg, err := usageplan.LoadConfig(strings.NewReader(scenarioConfig), usageplan.RegistryConfig{})
 	require.NoError(t, err)
 	lim, err := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
 	require.NoError(t, err)
@@ -353,7 +353,7 @@ func TestNewErrors(t *testing.T) {
 
 	_, err = New(Config{})
 	require.ErrorContains(t, err, "JSON or Config.Registry is required")
-	reg := usageplan.NewRegistry(usageplan.Options{})
+	reg := usageplan.NewRegistry(usageplan.RegistryConfig{})
 	_, err = New(Config{JSON: scenarioConfig, Registry: reg})
 	require.ErrorContains(t, err, "exclusive")
 	_, err = New(Config{Registry: reg, Limiter: limiter.Config{Capacity: -1}})

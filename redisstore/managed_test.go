@@ -21,7 +21,7 @@ func managedRegistries(t testing.TB, n int) []*usageplan.Registry {
 	js := journalClients(t, redisAddr, journalName(), n)
 	regs := make([]*usageplan.Registry, n)
 	for i, j := range js {
-		r, err := usageplan.OpenManaged(ctx, j, usageplan.Options{})
+		r, err := usageplan.OpenManaged(ctx, j, usageplan.RegistryConfig{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +125,7 @@ func TestManagedRegistriesAcrossRedisRestart(t *testing.T) {
 	js := journalClients(t, srv.addr, journalName(), 3)
 	regs := make([]*usageplan.Registry, len(js))
 	for i, j := range js {
-		r, err := usageplan.OpenManaged(ctx, j, usageplan.Options{})
+		r, err := usageplan.OpenManaged(ctx, j, usageplan.RegistryConfig{})
 		if err != nil {
 			t.Fatal(err)
 		}

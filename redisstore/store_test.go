@@ -145,7 +145,7 @@ func TestRedisOutage(t *testing.T) {
 			}
 			defer func() { srv.stop() }() // the server running at the end: the test restarts it
 			s, _ := newStore(t, srv.addr, Config{Timeout: 200 * time.Millisecond})
-			reg, err := usageplan.LoadConfig(strings.NewReader(outageConfig), usageplan.Options{})
+			reg, err := usageplan.LoadConfig(strings.NewReader(outageConfig), usageplan.RegistryConfig{})
 			if err != nil {
 				t.Fatal(err)
 			}

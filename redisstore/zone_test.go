@@ -19,7 +19,7 @@ func zoneConfig(zone string) string {
 // refused when the config loads, since two servers in UTC and in Tokyo
 // each admit the whole quota, as the last part shows.
 func TestInstancesAgreeOnCalendarWindows(t *testing.T) {
-	_, err := usageplan.LoadConfig(strings.NewReader(zoneConfig("Local")), usageplan.Options{})
+	_, err := usageplan.LoadConfig(strings.NewReader(zoneConfig("Local")), usageplan.RegistryConfig{})
 	if err == nil || !strings.Contains(err.Error(), `plans[0].timeZone: "Local" is not an IANA time zone name`) {
 		t.Fatalf("Local loads: %v", err)
 	}
@@ -55,7 +55,7 @@ func TestInstancesAgreeOnCalendarWindows(t *testing.T) {
 
 	var locs []*time.Location
 	for range 2 { // one registry per server
-		reg, err := usageplan.LoadConfig(strings.NewReader(zoneConfig("Asia/Tokyo")), usageplan.Options{})
+		reg, err := usageplan.LoadConfig(strings.NewReader(zoneConfig("Asia/Tokyo")), usageplan.RegistryConfig{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -22,7 +22,7 @@ const adminOpsConfig = `{
 
 func adminOpsRegistry(t *testing.T) *Registry {
 	t.Helper()
-	r, err := LoadConfig(strings.NewReader(adminOpsConfig), Options{})
+	r, err := LoadConfig(strings.NewReader(adminOpsConfig), RegistryConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,8 +108,8 @@ type BindingConfig struct {
 // LoadConfig reads a JSON config from r and returns a registry holding it.
 // Every problem is reported at once, each with its JSON path, in a
 // *ValidationError.
-func LoadConfig(r io.Reader, opts Options) (*Registry, error) {
-	reg := NewRegistry(opts)
+func LoadConfig(r io.Reader, cfg RegistryConfig) (*Registry, error) {
+	reg := NewRegistry(cfg)
 	if err := reg.Load(r); err != nil {
 		return nil, err
 	}

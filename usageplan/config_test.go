@@ -17,8 +17,8 @@ import (
 
 var t0 = time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
 
-func testOptions() Options {
-	return Options{
+func testOptions() RegistryConfig {
+	return RegistryConfig{
 		Now: func() time.Time { return t0 },
 		LookupEnv: func(name string) (string, bool) {
 			if name == "PARTNER_SECRET" {

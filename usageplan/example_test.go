@@ -20,7 +20,7 @@ func ExampleSnapshot_Explain() {
 	  "plans": [{"id": "usagePlan-kgf82zcd", "name": "gold", "qps": 1000, "quota": 100000, "quotaPeriod": "month",
 	    "keys": ["AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN"],
 	    "bindings": [{"service": "service-abcd1234", "environment": "release"}]}]
-	}`), usageplan.Options{})
+	}`), usageplan.RegistryConfig{})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -26,11 +26,11 @@ import (
 // A registry that needs revisions the journal compacted away (a new
 // instance, or one that was away while another called Checkpoint) starts
 // from the journal's checkpoint, then applies the revisions after it.
-func OpenManaged(ctx context.Context, j Journal, opts Options) (*Registry, error) {
+func OpenManaged(ctx context.Context, j Journal, cfg RegistryConfig) (*Registry, error) {
 	if j == nil {
 		return nil, errors.New("usageplan: OpenManaged: nil journal")
 	}
-	r := NewRegistry(opts)
+	r := NewRegistry(cfg)
 	fctx, cancel := context.WithCancel(context.Background())
 	r.managed = &follower{r: r, j: j, cancel: cancel, done: make(chan struct{})}
 	if err := r.managed.catchUp(ctx); err != nil {

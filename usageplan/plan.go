@@ -10,7 +10,7 @@ import (
 )
 
 // Limits of plans and names. limiter.Unlimited is the value of QPS or
-// Quota that means no limit; the ceilings are the defaults, which Options
+// Quota that means no limit; the ceilings are the defaults, which RegistryConfig
 // may widen.
 const (
 	DefaultMaxQPS   = 2000       // requests per second, per key

@@ -16,8 +16,8 @@ import (
 	"github.com/planguard/planguard/keys"
 )
 
-// Options configure a Registry. The zero value is the documented default.
-type Options struct {
+// RegistryConfig configures a Registry. The zero value is the documented default.
+type RegistryConfig struct {
 	// MaxQPS widens the QPS ceiling (requests per second per key);
 	// 0 means DefaultMaxQPS. It cannot lower it.
 	MaxQPS int64
@@ -43,7 +43,7 @@ type Options struct {
 // DefaultChangeLog is the number of changes a registry keeps by default.
 const DefaultChangeLog = 10_000
 
-func (o Options) changeLogLimit() int {
+func (o RegistryConfig) changeLogLimit() int {
 	switch {
 	case o.ChangeLog == 0:
 		return DefaultChangeLog
@@ -53,18 +53,18 @@ func (o Options) changeLogLimit() int {
 	return o.ChangeLog
 }
 
-func (o Options) ceilings() ceilings {
+func (o RegistryConfig) ceilings() ceilings {
 	return ceilings{qps: max(o.MaxQPS, DefaultMaxQPS), quota: max(o.MaxQuota, DefaultMaxQuota), burst: max(o.MaxBurst, DefaultMaxBurst)}
 }
 
-func (o Options) now() time.Time {
+func (o RegistryConfig) now() time.Time {
 	if o.Now == nil {
 		return time.Now()
 	}
 	return o.Now()
 }
 
-func (o Options) rand() io.Reader {
+func (o RegistryConfig) rand() io.Reader {
 	if o.Rand == nil {
 		return rand.Reader
 	}
@@ -81,7 +81,7 @@ func (o Options) rand() io.Reader {
 //
 // A Registry is safe for concurrent use. Changes are serialised.
 type Registry struct {
-	opts Options
+	opts RegistryConfig
 	mu   sync.Mutex // serialises writers
 	cur  atomic.Pointer[Snapshot]
 
@@ -96,9 +96,9 @@ type Registry struct {
 }
 
 // NewRegistry returns an empty registry.
-func NewRegistry(opts Options) *Registry {
-	r := &Registry{opts: opts}
-	r.log.limit = opts.changeLogLimit()
+func NewRegistry(cfg RegistryConfig) *Registry {
+	r := &Registry{opts: cfg}
+	r.log.limit = cfg.changeLogLimit()
 	r.cur.Store(compile(&state{routes: map[string]routeTable{}}, nil, 0))
 	return r
 }
@@ -149,7 +149,7 @@ type commitAt struct {
 	fromJournal bool
 }
 
-func (a commitAt) now(opts Options) time.Time {
+func (a commitAt) now(opts RegistryConfig) time.Time {
 	if a.time.IsZero() {
 		return opts.now()
 	}
@@ -316,7 +316,7 @@ func deletesKeys(changes []Change) bool {
 
 // Changes returns the records of the revisions after revision after, in
 // order, and none when there is none newer. The registry keeps the
-// records of its last changes (Options.ChangeLog); asking for older ones
+// records of its last changes (RegistryConfig.ChangeLog); asking for older ones
 // returns an error matching ErrCompacted. The records' changes are the
 // log's own: read them, do not modify them.
 func (r *Registry) Changes(after uint64) ([]Record, error) {

@@ -18,7 +18,7 @@ import (
 
 func load(b *testing.B, data []byte) *usageplan.Registry {
 	b.Helper()
-	reg, err := usageplan.LoadConfig(bytes.NewReader(data), usageplan.Options{})
+	reg, err := usageplan.LoadConfig(bytes.NewReader(data), usageplan.RegistryConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func must(b *testing.B, err error) {
 }
 
 func TestConfigLoads(t *testing.T) {
-	reg, err := usageplan.LoadConfig(bytes.NewReader(Config(100, 10)), usageplan.Options{})
+	reg, err := usageplan.LoadConfig(bytes.NewReader(Config(100, 10)), usageplan.RegistryConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ type env struct {
 // loopback httptest server.
 func start(t *testing.T, cfg cloudapi.Config) *env {
 	t.Helper()
-	reg, err := usageplan.LoadConfig(strings.NewReader(config), usageplan.Options{})
+	reg, err := usageplan.LoadConfig(strings.NewReader(config), usageplan.RegistryConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	reg, err := usageplan.LoadConfig(f, usageplan.Options{})
+	reg, err := usageplan.LoadConfig(f, usageplan.RegistryConfig{})
 	f.Close()
 	if err != nil {
 		log.Fatal(err)

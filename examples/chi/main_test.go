@@ -18,7 +18,7 @@ func TestChiRouterBehindPlanguard(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	reg, err := usageplan.LoadConfig(f, usageplan.Options{})
+	reg, err := usageplan.LoadConfig(f, usageplan.RegistryConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

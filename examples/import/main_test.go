@@ -24,7 +24,7 @@ func TestImportWritesLoadableConfig(t *testing.T) {
 	if code != 3 || !strings.Contains(errs.String(), `name "免费"`) {
 		t.Fatalf("exit %d, stderr:\n%s", code, errs.String())
 	}
-	opts := usageplan.Options{LookupEnv: func(string) (string, bool) { return "restored-secret", true }}
+	opts := usageplan.RegistryConfig{LookupEnv: func(string) (string, bool) { return "restored-secret", true }}
 	if _, err := usageplan.LoadConfig(&out, opts); err != nil {
 		t.Fatalf("the imported config does not load: %v", err)
 	}
@@ -57,7 +57,7 @@ func TestImportDisambiguatesSecretEnvs(t *testing.T) {
 		require.False(t, seen[k.SecretEnv], "%s shares %s", k.ID, k.SecretEnv)
 		seen[k.SecretEnv] = true
 	}
-	opts := usageplan.Options{LookupEnv: func(name string) (string, bool) { return "secret-" + name[len(name)-8:], true }}
+	opts := usageplan.RegistryConfig{LookupEnv: func(name string) (string, bool) { return "secret-" + name[len(name)-8:], true }}
 	reg, err := usageplan.LoadConfig(&out, opts)
 	require.NoError(t, err)
 	a, _ := reg.Key("partner-a")

@@ -34,7 +34,7 @@ func main() {
 // real waiting.
 func run(out io.Writer, now func() time.Time, wait func(time.Duration)) error {
 	// 1. The registry: a service with one API, a key, and a plan.
-	reg := usageplan.NewRegistry(usageplan.Options{})
+	reg := usageplan.NewRegistry(usageplan.RegistryConfig{})
 	svc, err := reg.PutService(usageplan.Service{
 		Name: "orders", Environments: []string{usageplan.EnvRelease},
 		APIs: []usageplan.API{{Name: "getOrder", Method: "GET", Path: "/orders/{id}"}},

@@ -226,7 +226,7 @@ func loadConfig(path string, log *slog.Logger) (*usageplan.Registry, error) {
 		return nil, err
 	}
 	defer f.Close()
-	reg, err := usageplan.LoadConfig(f, usageplan.Options{})
+	reg, err := usageplan.LoadConfig(f, usageplan.RegistryConfig{})
 	if err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			if line = strings.TrimSpace(line); line != "" {

@@ -78,7 +78,7 @@ func openManaged(ctx context.Context, o options, log *slog.Logger) (*usageplan.R
 	empty, err := journalEmpty(ctx, j)
 	if err == nil {
 		var reg *usageplan.Registry
-		if reg, err = usageplan.OpenManaged(ctx, j, usageplan.Options{}); err == nil {
+		if reg, err = usageplan.OpenManaged(ctx, j, usageplan.RegistryConfig{}); err == nil {
 			closeAll := func() error {
 				// A checkpoint on the way out, so that the next instance
 				// to start does not replay every revision.

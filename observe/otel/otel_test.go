@@ -45,7 +45,7 @@ var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 // unsigned request over real HTTP through a span-starting handler and
 // checks the span attributes and the metrics.
 func TestObserverSpansAndMetrics(t *testing.T) {
-	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.Options{})
+	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.RegistryConfig{})
 	require.NoError(t, err)
 	lim, err := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
 	require.NoError(t, err)

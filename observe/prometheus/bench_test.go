@@ -21,7 +21,7 @@ import (
 // "planguard" case).
 func BenchmarkObserver(b *testing.B) {
 	cfg := strings.Replace(testConfig, `"qps": 1000, "quota": 5,`, `"qps": 10000000, "quota": 1000000000000,`, 1)
-	reg, err := usageplan.LoadConfig(strings.NewReader(cfg), usageplan.Options{MaxQPS: 1e7, MaxQuota: 1e12})
+	reg, err := usageplan.LoadConfig(strings.NewReader(cfg), usageplan.RegistryConfig{MaxQPS: 1e7, MaxQuota: 1e12})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -73,7 +73,7 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T) *fixture {
-	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.Options{})
+	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.RegistryConfig{})
 	require.NoError(t, err)
 	store := &switchStore{}
 	lim, err := limiter.New(store, limiter.Config{LeaseSize: 1})
@@ -189,7 +189,7 @@ func TestCollectorLints(t *testing.T) {
 func TestJournalUnreachableSince(t *testing.T) {
 	at := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	j := &closableJournal{MemoryJournal: usageplan.NewMemoryJournal()}
-	reg, err := usageplan.OpenManaged(context.Background(), j, usageplan.Options{Now: func() time.Time { return at }})
+	reg, err := usageplan.OpenManaged(context.Background(), j, usageplan.RegistryConfig{Now: func() time.Time { return at }})
 	require.NoError(t, err)
 	defer reg.Close()
 	col := New(Config{Registry: reg})
