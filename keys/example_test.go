@@ -1,6 +1,7 @@
 package keys_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,7 +15,12 @@ type oneKey keys.Key
 
 var timeZero = time.Time{}
 
-func (k oneKey) Key(id string) (keys.Key, bool) { return keys.Key(k), id == k.ID }
+func (k oneKey) LookupKey(_ context.Context, id string) (keys.Key, error) {
+	if id != k.ID {
+		return keys.Key{}, keys.ErrNotFound
+	}
+	return keys.Key(k), nil
+}
 
 // A Go client signs every request with the Transport; the server verifies
 // the signature and learns who called.

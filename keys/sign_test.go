@@ -1,10 +1,12 @@
 package keys
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"hash"
 	"math/rand/v2"
 	"net/http"
@@ -91,7 +93,12 @@ const (
 
 type lookupMap map[string]Key
 
-func (l lookupMap) Key(id string) (Key, bool) { k, ok := l[id]; return k, ok }
+func (l lookupMap) LookupKey(_ context.Context, id string) (Key, error) {
+	if k, ok := l[id]; ok {
+		return k, nil
+	}
+	return Key{}, ErrNotFound
+}
 
 func testKeys() lookupMap {
 	return lookupMap{
@@ -137,11 +144,64 @@ func TestVerifyInUsesTheGivenLookup(t *testing.T) {
 
 	_, err = v.VerifyAt(r, t0)
 	requireReason(t, err, ReasonUnknownKey)
-	k, err := v.VerifyIn(r, testKeys(), t0)
+	k, err := v.VerifyIn(context.Background(), r, testKeys(), t0)
 	require.NoError(t, err)
 	require.Equal(t, vectorID, k.ID)
-	_, err = v.VerifyIn(r, lookupMap{vectorID: {ID: vectorID, Secret: NewSecret(vectorSecret), Status: Disabled}}, t0)
+	_, err = v.VerifyIn(context.Background(), r, lookupMap{vectorID: {ID: vectorID, Secret: NewSecret(vectorSecret), Status: Disabled}}, t0)
 	requireReason(t, err, ReasonUnknownKey)
+}
+
+// failingLookup cannot tell: its store is down.
+type failingLookup struct{ err error }
+
+func (f failingLookup) LookupKey(context.Context, string) (Key, error) { return Key{}, f.err }
+
+// ctxLookup records the context it was given.
+type ctxLookup struct {
+	lookupMap
+	got *context.Context
+}
+
+func (c ctxLookup) LookupKey(ctx context.Context, id string) (Key, error) {
+	*c.got = ctx
+	return c.lookupMap.LookupKey(ctx, id)
+}
+
+// A lookup that fails is not an unknown key: the error is a
+// *LookupError wrapping the lookup's, never an *AuthError (which would
+// answer 401 to a client that did nothing wrong). An error that wraps
+// ErrNotFound is an unknown key. The lookup gets the context it was
+// given: the request's for VerifyAt, the caller's for VerifyIn.
+func TestLookupErrorsAreNotRefusals(t *testing.T) {
+	r := httptest.NewRequest("GET", "/orders/42", nil)
+	s := &Signer{ID: vectorID, Secret: NewSecret(vectorSecret)}
+	require.NoError(t, s.SignAt(r, t0))
+
+	outage := errors.New("connection refused")
+	v, err := NewVerifier(failingLookup{outage}, VerifierConfig{})
+	require.NoError(t, err)
+	_, err = v.VerifyAt(r, t0)
+	require.ErrorIs(t, err, outage)
+	var le *LookupError
+	require.ErrorAs(t, err, &le)
+	require.Equal(t, vectorID, le.ID)
+	var ae *AuthError
+	require.False(t, errors.As(err, &ae), "a failed lookup is not a refusal: %v", err)
+
+	_, err = v.VerifyIn(context.Background(), r, failingLookup{fmt.Errorf("db: %w", ErrNotFound)}, t0)
+	requireReason(t, err, ReasonUnknownKey)
+
+	type ctxKey struct{}
+	var got context.Context
+	rc := r.WithContext(context.WithValue(r.Context(), ctxKey{}, "request"))
+	v, err = NewVerifier(ctxLookup{testKeys(), &got}, VerifierConfig{})
+	require.NoError(t, err)
+	_, err = v.VerifyAt(rc, t0)
+	require.NoError(t, err)
+	require.Equal(t, "request", got.Value(ctxKey{}))
+	_, err = v.VerifyIn(context.WithValue(context.Background(), ctxKey{}, "caller"), rc, ctxLookup{testKeys(), &got}, t0)
+	require.NoError(t, err)
+	require.Equal(t, "caller", got.Value(ctxKey{}))
 }
 
 func requireReason(t *testing.T, err error, want Reason) {

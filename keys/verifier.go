@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"context"
 	"crypto/hmac"
 	"encoding/base64"
 	"errors"
@@ -13,14 +14,37 @@ import (
 // clock, in either direction.
 const DefaultClockSkew = 900 * time.Second
 
-// Lookup finds keys by secret_id. The usageplan Registry implements it.
-// A Verifier calls Key from every goroutine that verifies a request, so
-// an implementation must be safe for concurrent use; it is called with
-// no lock of the Verifier's held. A key it does not return (false) is
-// refused as unknown.
+// Lookup finds keys by secret_id; the usageplan Registry and Snapshot
+// implement it, and so can a store of keys (a database).
+//
+// LookupKey returns the key, disabled or not, or an error. An error
+// matching ErrNotFound means there is no such key: the Verifier refuses
+// the request as signed by an unknown key (ReasonUnknownKey, 401). Any
+// other error means the lookup could not tell (a database it cannot
+// reach): the Verifier returns it in a *LookupError, not an *AuthError,
+// for the client did nothing wrong, and the middleware answers 503
+// ("Usage plan store unavailable.") instead of 401. ctx is the one the
+// verification was given (the request's context for VerifyAt); a lookup
+// that does I/O should honour its deadline.
+//
+// A Verifier calls LookupKey from every goroutine that verifies a
+// request, so an implementation must be safe for concurrent use; it is
+// called with no lock of the Verifier's held. It is on every request's
+// path: a lookup from memory should not allocate for a key it holds.
 type Lookup interface {
-	Key(id string) (Key, bool)
+	LookupKey(ctx context.Context, id string) (Key, error)
 }
+
+// LookupError is a key lookup that failed for another reason than an
+// unknown key, so that a request could not be verified through no fault
+// of its client. It never holds a secret.
+type LookupError struct {
+	ID  string // the secret_id looked up, as printable ASCII of at most 64 bytes
+	Err error  // the Lookup's error
+}
+
+func (e *LookupError) Error() string { return "keys: looking up key " + e.ID + ": " + e.Err.Error() }
+func (e *LookupError) Unwrap() error { return e.Err }
 
 // VerifierConfig holds the verifier's optional settings. The zero value
 // verifies as the old gateway did, plus Date checking.
@@ -132,37 +156,45 @@ func (v *Verifier) algorithm(name string) *algorithm {
 func (v *Verifier) Verify(r *http.Request) (Key, error) { return v.VerifyAt(r, time.Now()) }
 
 // VerifyAt checks r's signature at time now and returns the key that
-// signed it. A refusal is an *AuthError whose Reason names the refusal; Status and Message give its response.
+// signed it, looked up with r's context. A refusal is an *AuthError
+// whose Reason names the refusal; Status and Message give its response.
+// A lookup that failed (not an unknown key) is a *LookupError.
 func (v *Verifier) VerifyAt(r *http.Request, now time.Time) (Key, error) {
-	return v.VerifyIn(r, v.keys, now)
+	return v.VerifyIn(r.Context(), r, v.keys, now)
 }
 
-// VerifyIn is VerifyAt with the key looked up in keys instead of the
-// verifier's own Lookup: a caller that holds one registry snapshot for a
-// request verifies against that snapshot.
-func (v *Verifier) VerifyIn(r *http.Request, keys Lookup, now time.Time) (Key, error) {
-	k, err := v.verify(r, keys, now)
-	if err != nil {
+// VerifyIn is VerifyAt with the key looked up in keys, with ctx, instead
+// of the verifier's own Lookup with r's context: a caller that holds one
+// registry snapshot for a request verifies against that snapshot, and a
+// server whose lookups must not end with the client's cancellation
+// passes a context without it.
+func (v *Verifier) VerifyIn(ctx context.Context, r *http.Request, keys Lookup, now time.Time) (Key, error) {
+	k, aerr, err := v.verify(ctx, r, keys, now)
+	switch {
+	case aerr != nil:
+		return Key{}, aerr
+	case err != nil:
 		return Key{}, err
 	}
 	return k, nil
 }
 
-func (v *Verifier) verify(r *http.Request, keys Lookup, now time.Time) (Key, *AuthError) {
+// verify returns the key, a refusal, or the error of a lookup that failed.
+func (v *Verifier) verify(ctx context.Context, r *http.Request, keys Lookup, now time.Time) (Key, *AuthError, error) {
 	header := r.Header["Authorization"]
 	switch {
 	case len(header) == 0:
-		return Key{}, authErr(ReasonNoAuthorization)
+		return Key{}, authErr(ReasonNoAuthorization), nil
 	case len(header) > 1:
-		return Key{}, &AuthError{Reason: ReasonMultipleHeader, Header: "authorization"}
+		return Key{}, &AuthError{Reason: ReasonMultipleHeader, Header: "authorization"}, nil
 	}
 	auth, perr := ParseAuthorization(header[0])
 	if perr != nil {
-		return Key{}, perr.(*AuthError)
+		return Key{}, perr.(*AuthError), nil
 	}
 	alg := v.algorithm(auth.Algorithm)
 	if alg == nil {
-		return Key{}, &AuthError{Reason: ReasonAlgorithm, Algorithm: printable(auth.Algorithm)}
+		return Key{}, &AuthError{Reason: ReasonAlgorithm, Algorithm: printable(auth.Algorithm)}, nil
 	}
 	// Names are matched case-insensitively (old clients may send
 	// "Date Source") and signed lowercase; lowering allocates only for
@@ -170,25 +202,25 @@ func (v *Verifier) verify(r *http.Request, keys Lookup, now time.Time) (Key, *Au
 	list := lowerASCII(auth.Headers)
 	hasXDate, hasDate, err := checkHeaderList(list)
 	if err != nil {
-		return Key{}, err
+		return Key{}, err, nil
 	}
 	if !hasXDate && !hasDate {
-		return Key{}, authErr(ReasonNoDate)
+		return Key{}, authErr(ReasonNoDate), nil
 	}
 	for _, h := range v.required {
 		if !listed(list, h) {
-			return Key{}, &AuthError{Reason: ReasonHeaderMissing, Header: h, Detail: "required header not signed"}
+			return Key{}, &AuthError{Reason: ReasonHeaderMissing, Header: h, Detail: "required header not signed"}, nil
 		}
 	}
 	var hr headerReader
 	if v.nonce {
 		if !listed(list, nonceName) {
-			return Key{}, &AuthError{Reason: ReasonHeaderMissing, Header: nonceName, Detail: "nonce required"}
+			return Key{}, &AuthError{Reason: ReasonHeaderMissing, Header: nonceName, Detail: "nonce required"}, nil
 		}
 		if nonce, err := hr.value(r, nonceName); err != nil {
-			return Key{}, err
+			return Key{}, err, nil
 		} else if nonce == "" {
-			return Key{}, &AuthError{Reason: ReasonHeaderMissing, Header: nonceName, Detail: "empty nonce"}
+			return Key{}, &AuthError{Reason: ReasonHeaderMissing, Header: nonceName, Detail: "empty nonce"}, nil
 		}
 	}
 
@@ -198,13 +230,13 @@ func (v *Verifier) verify(r *http.Request, keys Lookup, now time.Time) (Key, *Au
 	defer m.release()
 	sig := auth.Signature
 	if len(sig) != base64.StdEncoding.EncodedLen(alg.size) || !isBase64(sig) {
-		return Key{}, &AuthError{Reason: ReasonSignatureMismatch, Detail: "malformed signature"}
+		return Key{}, &AuthError{Reason: ReasonSignatureMismatch, Detail: "malformed signature"}, nil
 	}
 	var raw [88]byte
 	copy(raw[:], sig)
 	n, derr := strictBase64.Decode(m.sig[:], raw[:len(sig)])
 	if derr != nil || n != alg.size {
-		return Key{}, &AuthError{Reason: ReasonSignatureMismatch, Detail: "malformed signature"}
+		return Key{}, &AuthError{Reason: ReasonSignatureMismatch, Detail: "malformed signature"}, nil
 	}
 
 	// Dates: every signed date header is checked (Date not in legacy
@@ -213,17 +245,17 @@ func (v *Verifier) verify(r *http.Request, keys Lookup, now time.Time) (Key, *Au
 	if hasXDate {
 		t, err := v.checkDate(r, "x-date", now, &hr)
 		if err != nil {
-			return Key{}, err
+			return Key{}, err, nil
 		}
 		signed = t
 	}
 	if hasDate && !v.legacy {
 		t, err := v.checkDate(r, "date", now, &hr)
 		if err != nil {
-			return Key{}, err
+			return Key{}, err, nil
 		}
 		if hasXDate && !t.Equal(signed) {
-			return Key{}, &AuthError{Reason: ReasonDateOutOfWindow, Header: "date", Detail: "date and x-date disagree"}
+			return Key{}, &AuthError{Reason: ReasonDateOutOfWindow, Header: "date", Detail: "date and x-date disagree"}, nil
 		}
 		signed = t
 	}
@@ -231,27 +263,32 @@ func (v *Verifier) verify(r *http.Request, keys Lookup, now time.Time) (Key, *Au
 		signed = now
 	}
 
-	key, ok := keys.Key(auth.ID)
-	if !ok || key.Status != Enabled {
-		return Key{}, authErr(ReasonUnknownKey)
+	key, lerr := keys.LookupKey(ctx, auth.ID)
+	switch {
+	case lerr != nil && errors.Is(lerr, ErrNotFound):
+		return Key{}, authErr(ReasonUnknownKey), nil
+	case lerr != nil:
+		return Key{}, nil, &LookupError{ID: printable(auth.ID), Err: lerr}
+	case key.Status != Enabled:
+		return Key{}, authErr(ReasonUnknownKey), nil
 	}
 
 	// Compute the MAC (beginning m again keeps m.sig) and compare.
 	m.begin(key.Secret.pads(alg, m))
 	if err := writeSigningString(m, r, list, &hr); err != nil {
-		return Key{}, err
+		return Key{}, err, nil
 	}
 	if !hmac.Equal(m.finish(), m.sig[:alg.size]) {
-		return Key{}, authErr(ReasonSignatureMismatch)
+		return Key{}, authErr(ReasonSignatureMismatch), nil
 	}
 	if v.replay != nil {
 		// The entry lives as long as the date check would accept the
 		// signature: until the signed date plus the skew.
 		if reason, wait := v.replay.check(key.ID, m.sig[:alg.size], signed.Add(v.skew), now); reason != 0 {
-			return Key{}, &AuthError{Reason: reason, RetryAfter: wait}
+			return Key{}, &AuthError{Reason: reason, RetryAfter: wait}, nil
 		}
 	}
-	return key, nil
+	return key, nil, nil
 }
 
 // checkDate checks the one value of a signed date header: an IMF-fixdate

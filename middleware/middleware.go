@@ -28,7 +28,9 @@ type Config struct {
 	Verifier keys.VerifierConfig
 	// FailOpen serves requests when the quota store fails; by default
 	// they are refused with 503. A client cannot cause such a failure:
-	// store calls do not inherit the request's cancellation.
+	// store calls do not inherit the request's cancellation. A key
+	// lookup that fails (Registry.LookupKey) is refused with 503 all the
+	// same: an unauthenticated request is never served.
 	FailOpen bool
 	// DryRun makes every plan a dry run: each decision is made, counted
 	// and reported (headers, Observer) as if enforced, but a request that
@@ -37,9 +39,10 @@ type Config struct {
 	// are enforced all the same. A plan can be a dry run on its own
 	// (limiter.Limits.DryRun).
 	DryRun bool
-	// StoreTimeout bounds each store call of a request; zero leaves it to
-	// the store's own timeouts (a Redis client's read and write
-	// timeouts). The client's own deadline and cancellation never apply.
+	// StoreTimeout bounds each store call of a request (the key lookup,
+	// the limiter's call); zero leaves it to the store's own timeouts (a
+	// Redis client's read and write timeouts). The client's own deadline
+	// and cancellation never apply.
 	StoreTimeout time.Duration
 	// ForwardHeaders sets X-Api-SecretId, X-Api-UsagePlanId, X-Api-ID and
 	// X-Api-Environment on the request the handler sees.
@@ -65,12 +68,33 @@ type Config struct {
 	Meter *metering.Recorder
 }
 
+// Registry is what a Middleware serves from: the services, plans and
+// bindings of a snapshot, and the keys. *usageplan.Registry implements
+// it; so can a test's stand-in or a wrapper. Both methods are on every
+// request's path, called from the goroutines serving requests: they must
+// be safe for concurrent use and fast.
+type Registry interface {
+	// Snapshot returns the state to serve a request by: the middleware
+	// calls it once per request, first, and routes, resolves the plan
+	// and takes the limits from it.
+	Snapshot() *usageplan.Snapshot
+	// LookupKey finds the key that signed a request (keys.Lookup); it is
+	// called after Snapshot, so the key is never older than the
+	// snapshot. An error matching keys.ErrNotFound refuses the request
+	// as signed by an unknown key (401). Any other error means the
+	// lookup could not tell: the request is refused with 503 and
+	// MessageStoreFailed (Reason RefusedStore), whatever FailOpen says,
+	// never as an unknown key. ctx has the request's values but not its
+	// cancellation, and StoreTimeout's deadline.
+	LookupKey(ctx context.Context, id string) (keys.Key, error)
+}
+
 // Middleware enforces usage plans on the handlers it wraps (Wrap). It
 // is safe for concurrent use: Wrap may be called at any time, and the
 // handlers it returns serve requests concurrently. The zero Middleware
 // is not usable: build one with New.
 type Middleware struct {
-	reg      *usageplan.Registry
+	reg      Registry
 	lim      *limiter.Limiter
 	verifier *keys.Verifier
 	cfg      Config
@@ -81,9 +105,14 @@ type Middleware struct {
 
 // New builds the middleware once; m.Wrap(handler) puts handler behind
 // it (r.Use(m.Wrap) with chi). Changes to reg apply from the next
-// request.
-func New(reg *usageplan.Registry, lim *limiter.Limiter, cfg Config) (*Middleware, error) {
+// request. When reg also has a ResetUsageWith method, as
+// *usageplan.Registry does, New registers lim with it, so that a key
+// deleted from the registry leaves no consumed quota behind.
+func New(reg Registry, lim *limiter.Limiter, cfg Config) (*Middleware, error) {
 	if reg == nil || lim == nil {
+		return nil, errors.New("middleware: nil Registry or Limiter")
+	}
+	if r, ok := reg.(*usageplan.Registry); ok && r == nil {
 		return nil, errors.New("middleware: nil Registry or Limiter")
 	}
 	v, err := keys.NewVerifier(reg, cfg.Verifier)
@@ -98,7 +127,11 @@ func New(reg *usageplan.Registry, lim *limiter.Limiter, cfg Config) (*Middleware
 	if m.now == nil {
 		m.now = time.Now
 	}
-	reg.ResetUsageWith(limiterUsage{lim: lim, snap: reg.Snapshot, now: m.now}) // a deleted key's usage goes with it
+	if r, ok := reg.(interface {
+		ResetUsageWith(usageplan.UsageResetter)
+	}); ok {
+		r.ResetUsageWith(limiterUsage{lim: lim, snap: reg.Snapshot, now: m.now}) // a deleted key's usage goes with it
+	}
 	return m, nil
 }
 
@@ -183,8 +216,18 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		return
 	}
 
-	key, err := m.verifier.VerifyIn(r, snap, now) // the request sees one snapshot
+	lctx, lcancel := q.storeContext(m.cfg.StoreTimeout)
+	key, err := m.verifier.VerifyIn(lctx, r, m.reg, now)
+	if lcancel != nil {
+		lcancel()
+	}
 	if err != nil {
+		if le := (*keys.LookupError)(nil); errors.As(err, &le) {
+			// Not the client's doing, and never served: fail-open is for
+			// the quota, not for authentication.
+			m.refuse(w, r, q, ev, &Error{Status: http.StatusServiceUnavailable, Message: MessageStoreFailed, Cause: err, Reason: RefusedStore})
+			return
+		}
 		e := &Error{Status: http.StatusUnauthorized, Message: "HMAC signature cannot be verified.", Cause: err, Reason: RefusedAuth}
 		if ae := (*keys.AuthError)(nil); errors.As(err, &ae) {
 			e.Status, e.Message = ae.Status(), ae.Message() // 429 when the key's replay cache is full

@@ -21,7 +21,7 @@ const (
 	RefusedNoPlan               // 403: the key has no plan for the API
 	RefusedQPS                  // 429: a rate limit (the plan's QPS bucket, a window, the API's throttle)
 	RefusedQuota                // 429: the plan's quota
-	RefusedStore                // 503: the quota store failed
+	RefusedStore                // 503: the quota store (or the key lookup) failed
 )
 
 // String returns the outcome's name as metrics label it: "admitted",

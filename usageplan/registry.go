@@ -325,10 +325,17 @@ func (r *Registry) Changes(after uint64) ([]Record, error) {
 	return r.log.after(after)
 }
 
-// Key returns the key with the given secret_id from the current snapshot,
-// so that a Registry is a keys.Lookup for the signature verifier: a
-// disabled or deleted key is refused on its next request.
+// Key returns the key with the given secret_id from the current
+// snapshot.
 func (r *Registry) Key(id string) (keys.Key, bool) { return r.Snapshot().Key(id) }
+
+// LookupKey is keys.Lookup over the current snapshot, so that a Registry
+// is the signature verifier's lookup (and the middleware's): a disabled
+// or deleted key is refused on its next request. See
+// Snapshot.LookupKey.
+func (r *Registry) LookupKey(ctx context.Context, id string) (keys.Key, error) {
+	return r.Snapshot().LookupKey(ctx, id)
+}
 
 // sameKey reports whether a and b are the same key apart from their
 // times. Secrets are compared by value: a Secret also carries the HMAC

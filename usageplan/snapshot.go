@@ -2,6 +2,8 @@ package usageplan
 
 import (
 	"cmp"
+	"context"
+	"fmt"
 	"iter"
 	"slices"
 	"time"
@@ -141,6 +143,22 @@ func (s *Snapshot) Key(id string) (keys.Key, bool) {
 	return kr.key(), true
 }
 
+// LookupKey is keys.Lookup: the key with the given secret_id, disabled
+// or not, or an error matching both keys.ErrNotFound and ErrNotFound. A
+// snapshot is in memory, so it fails for no other reason and ignores
+// ctx; it does not allocate.
+func (s *Snapshot) LookupKey(_ context.Context, id string) (keys.Key, error) {
+	kr, ok := s.st.keys.Get(id)
+	if !ok {
+		return keys.Key{}, errNoKey
+	}
+	return kr.key(), nil
+}
+
+// errNoKey is LookupKey's error, one value so that an unknown key costs
+// no allocation.
+var errNoKey = fmt.Errorf("%w (%w)", keys.ErrNotFound, ErrNotFound)
+
 // KeyPlans iterates the IDs of the plans that bind key id, sorted.
 func (s *Snapshot) KeyPlans(id string) iter.Seq[string] {
 	kr, _ := s.st.keys.Get(id)
@@ -230,3 +248,8 @@ func (s *Snapshot) model() *model {
 	}
 	return m
 }
+
+var (
+	_ keys.Lookup = (*Snapshot)(nil)
+	_ keys.Lookup = (*Registry)(nil)
+)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -39,8 +40,11 @@ func TestSignPrintsHeaders(t *testing.T) {
 
 type oneKey struct{}
 
-func (oneKey) Key(id string) (keys.Key, bool) {
-	return keys.Key{ID: vectorID, Name: "k", Secret: keys.NewSecret(vectorSecret)}, id == vectorID
+func (oneKey) LookupKey(_ context.Context, id string) (keys.Key, error) {
+	if id != vectorID {
+		return keys.Key{}, keys.ErrNotFound
+	}
+	return keys.Key{ID: vectorID, Name: "k", Secret: keys.NewSecret(vectorSecret)}, nil
 }
 
 // The printed headers, sent as curl would send them (over loopback),
