@@ -277,12 +277,13 @@ func canonical(h http.Header) http.Header {
 }
 
 // Usage returns the quota units key has consumed under plan in the
-// period containing the kit's clock, as the limiter counts them. It
-// fails when the registry has no such plan.
+// period containing the kit's clock, as the limiter counts them
+// (middleware.Middleware.UsageAt). It fails when the registry has no
+// such plan (an error matching usageplan.ErrNotFound).
 func (k *Kit) Usage(planID, keyID string) (int64, error) {
-	lim, ok := middleware.PlanLimits(k.Registry.Snapshot(), planID, "")
-	if !ok {
-		return 0, fmt.Errorf("planguardtest: the registry has no plan %q", planID)
+	used, err := k.Middleware.UsageAt(context.Background(), k.Clock.Now(), planID, keyID)
+	if err != nil {
+		return 0, fmt.Errorf("planguardtest: %w", err)
 	}
-	return k.Limiter.Usage(context.Background(), planID, keyID, lim, k.Clock.Now())
+	return used, nil
 }

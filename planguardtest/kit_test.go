@@ -463,7 +463,8 @@ func TestUsage(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, used)
 	_, err = k.Usage("usagePlan-nope0001", partner)
-	require.ErrorContains(t, err, "no plan")
+	require.ErrorIs(t, err, usageplan.ErrNotFound)
+	require.ErrorContains(t, err, "no usage plan usagePlan-nope0001")
 }
 
 // Run, RunLimiter and Do may be called from several goroutines: each
