@@ -93,7 +93,8 @@ func LoopbackHosts(addr string) ([]string, error) {
 
 // Handler serves the admin API: Cloud API 3.0 requests (POST / with a
 // JSON body, signed with TC3-HMAC-SHA256 by an admin credential) over a
-// registry. Build it with New; it is safe for concurrent use.
+// registry. Build it with New; it is safe for concurrent use. The zero
+// Handler is not usable.
 //
 // Every answer, refusals included, is HTTP 200 with the Cloud API
 // envelope: the Tencent SDKs discard the body of any other status.

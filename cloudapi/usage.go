@@ -28,7 +28,8 @@ type Usage interface {
 
 // LimiterUsage adapts a Limiter to Usage. snap returns the registry's
 // current snapshot (for plans' time zones); now is the clock (nil:
-// time.Now).
+// time.Now). The Usage is safe for concurrent use if snap and now are
+// (Registry.Snapshot is).
 //
 // GrantKeyUsage reads the usage and writes it back lowered: a request
 // admitted between the two is forgiven as well, so a grant gives at

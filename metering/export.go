@@ -50,7 +50,7 @@ type exported struct {
 }
 
 // Encoder writes rows in an export format; make one with NewEncoder. It
-// is not safe for concurrent use.
+// is not safe for concurrent use. The zero Encoder is not usable.
 type Encoder struct {
 	f      Format
 	buf    *bufio.Writer

@@ -18,8 +18,9 @@ import (
 // LimiterUsage reports a limiter's consumed quota to the Describe queries,
 // for the period containing now() (nil: time.Now). The value is also a
 // usageplan.UsageResetter; New registers one with its registry, so that
-// deleting a key forgets its usage. It is safe for concurrent use if now
-// is.
+// deleting a key forgets its usage. snap returns the registry's current
+// snapshot. The value is safe for concurrent use if snap and now are
+// (Registry.Snapshot is).
 func LimiterUsage(lim *limiter.Limiter, snap func() *usageplan.Snapshot, now func() time.Time) usageplan.Usage {
 	if now == nil {
 		now = time.Now

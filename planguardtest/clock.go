@@ -74,7 +74,8 @@ func (c *ManualClock) Set(t time.Time) {
 //		…
 //	})
 //
-// Outside a bubble it really sleeps. It is safe for concurrent use.
+// Outside a bubble it really sleeps. It is safe for concurrent use, and
+// its zero value (the only one) is ready to use.
 type SystemClock struct{}
 
 // Now returns time.Now().

@@ -47,7 +47,9 @@ type Config struct {
 	// kit does not close it.
 	Store limiter.Store
 	// Handler is what the middleware serves; nil means a handler that
-	// answers 200 with an empty body.
+	// answers 200 with an empty body. Requests sent at once (Run, Do
+	// from several goroutines) reach it at once, so it must then be safe
+	// for concurrent use.
 	Handler http.Handler
 	// Loopback serves the middleware on an httptest.Server on a loopback
 	// port and sends every request over TCP through a net/http client,

@@ -114,3 +114,38 @@ func TestReadersSeeOnlyWholeRevisions(t *testing.T) {
 	require.Positive(t, reads.Load())
 	require.Equal(t, 10_000+2+perWriter, reg.Snapshot().KeyCount(), "the ten thousand, the two of newTestRegistry, the added")
 }
+
+// RegistryConfig.Rand need not be safe for concurrent use: the registry
+// reads it under a lock of its own, so that a seeded math/rand source
+// (not safe for concurrent use) serves a registry whose mutators run on
+// many goroutines. The race detector fails this test if two goroutines
+// read Rand at once; every generated key and plan ID is distinct.
+func TestRandIsReadOneCallerAtATime(t *testing.T) {
+	reg := newTestRegistry(t) // Rand: a math/rand/v2 ChaCha8
+	var wg sync.WaitGroup
+	ids := make([][]string, 8)
+	for g := range ids {
+		wg.Go(func() {
+			for range 20 {
+				k, err := reg.GenerateKey("k")
+				if !assert.NoError(t, err) {
+					return
+				}
+				p, err := reg.CreatePlan(Plan{Name: "p", QPS: 1, Quota: 1})
+				if !assert.NoError(t, err) {
+					return
+				}
+				ids[g] = append(ids[g], k.ID, p.ID)
+			}
+		})
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for _, list := range ids {
+		for _, id := range list {
+			require.False(t, seen[id], "generated twice: %s", id)
+			seen[id] = true
+		}
+	}
+	require.Len(t, seen, 8*20*2)
+}

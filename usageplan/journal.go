@@ -14,7 +14,9 @@ import (
 // engines live in the modules of their stores (boltstore for one node,
 // redisstore for a fleet).
 //
-// Implementations must be safe for concurrent use.
+// Implementations must be safe for concurrent use: a registry calls
+// Append from the goroutines that apply changes while its follower
+// calls Read and Wait.
 type Journal interface {
 	// Append commits entry as revision rev. If the journal's last
 	// revision is not rev-1 (another instance committed first), it

@@ -17,7 +17,8 @@ var errJournalClosed = errors.New("usageplan: journal: closed")
 // MemoryJournal is a Journal in this process's memory: for tests and for
 // a single instance whose changes need not survive it. Compact drops the
 // entries it folds into the checkpoint, as the durable engines do. It is
-// safe for concurrent use.
+// safe for concurrent use. The zero MemoryJournal is not usable: use
+// NewMemoryJournal.
 type MemoryJournal struct {
 	mu      sync.Mutex
 	base    uint64   // the revision before entries[0]: the checkpoint's

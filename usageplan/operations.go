@@ -24,7 +24,7 @@ func (r *Registry) apply(changes ...Change) error {
 func (r *Registry) PutService(s Service) (Service, error) {
 	s = s.clone()
 	if s.ID == "" {
-		id, err := newID(r.opts.rand(), ServicePrefix)
+		id, err := newID(r.rand(), ServicePrefix)
 		if err != nil {
 			return Service{}, err
 		}
@@ -32,7 +32,7 @@ func (r *Registry) PutService(s Service) (Service, error) {
 	}
 	for i := range s.APIs {
 		if s.APIs[i].ID == "" {
-			id, err := newID(r.opts.rand(), APIPrefix)
+			id, err := newID(r.rand(), APIPrefix)
 			if err != nil {
 				return Service{}, err
 			}
@@ -55,7 +55,7 @@ func (r *Registry) AddKey(k keys.Key) error { return r.apply(KeyAdded{Key: k}) }
 // GenerateKey creates an enabled key with a generated secret_id and
 // secret_key and returns it.
 func (r *Registry) GenerateKey(name string) (keys.Key, error) {
-	k, err := keys.Generate(r.opts.rand(), name, r.opts.now())
+	k, err := keys.Generate(r.rand(), name, r.opts.now())
 	if err != nil {
 		return keys.Key{}, err
 	}
@@ -81,7 +81,7 @@ func (r *Registry) DisableKey(id string) error { return r.apply(KeyDisabled{ID: 
 // RotateKey gives an enabled key a new generated secret_key and returns
 // the key. The secret_id, bindings and consumed quota stay.
 func (r *Registry) RotateKey(id string) (keys.Key, error) {
-	secret, err := keys.GenerateSecret(r.opts.rand())
+	secret, err := keys.GenerateSecret(r.rand())
 	if err != nil {
 		return keys.Key{}, err
 	}
@@ -110,7 +110,7 @@ func (r *Registry) DeleteKey(id string) error { return r.apply(KeyDeleted{ID: id
 func (r *Registry) CreatePlan(p Plan, keyIDs ...string) (Plan, error) {
 	p = p.clone()
 	if p.ID == "" {
-		id, err := newID(r.opts.rand(), PlanPrefix)
+		id, err := newID(r.rand(), PlanPrefix)
 		if err != nil {
 			return Plan{}, err
 		}

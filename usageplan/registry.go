@@ -27,12 +27,19 @@ type RegistryConfig struct {
 	// MaxBurst widens the burst ceiling (requests in a bucket at once,
 	// per key); 0 means DefaultMaxBurst.
 	MaxBurst int64
-	// Now stamps created and modified times; nil means time.Now.
+	// Now stamps created and modified times; nil means time.Now. It is
+	// called from every goroutine that changes the registry (and from a
+	// managed registry's follower), so it must be safe for concurrent
+	// use.
 	Now func() time.Time
-	// Rand generates IDs and keys; nil means crypto/rand.Reader.
+	// Rand generates IDs and keys; nil means crypto/rand.Reader. The
+	// registry reads it under a lock of its own, one caller at a time,
+	// so it need not be safe for concurrent use (a seeded math/rand/v2
+	// source makes IDs repeatable in tests).
 	Rand io.Reader
 	// LookupEnv resolves a key's secretEnv when loading a config; nil
-	// means os.LookupEnv.
+	// means os.LookupEnv. Loads may run concurrently, so it must be safe
+	// for concurrent use.
 	LookupEnv func(string) (string, bool)
 	// ChangeLog is how many changes the registry keeps for Changes (the
 	// records of its last revisions, whole); 0 means DefaultChangeLog,
@@ -64,11 +71,26 @@ func (o RegistryConfig) now() time.Time {
 	return o.Now()
 }
 
-func (o RegistryConfig) rand() io.Reader {
-	if o.Rand == nil {
+// rand returns the registry's source of randomness: RegistryConfig.Rand
+// read under r.randMu, or crypto/rand.Reader, which is safe for
+// concurrent use.
+func (r *Registry) rand() io.Reader {
+	if r.opts.Rand == nil {
 		return rand.Reader
 	}
-	return o.Rand
+	return lockedReader{mu: &r.randMu, r: r.opts.Rand}
+}
+
+// lockedReader reads r holding mu.
+type lockedReader struct {
+	mu *sync.Mutex
+	r  io.Reader
+}
+
+func (l lockedReader) Read(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r.Read(p)
 }
 
 // Registry owns services, keys, plans and bindings. Every change is a
@@ -79,11 +101,14 @@ func (o RegistryConfig) rand() io.Reader {
 // never blocks and never shows a half-applied change. Changes lists the
 // applied changes after a revision.
 //
-// A Registry is safe for concurrent use. Changes are serialised.
+// A Registry is safe for concurrent use. Changes are serialised. The
+// zero Registry is not usable: build one with NewRegistry, LoadConfig
+// or OpenManaged.
 type Registry struct {
-	opts RegistryConfig
-	mu   sync.Mutex // serialises writers
-	cur  atomic.Pointer[Snapshot]
+	opts   RegistryConfig
+	randMu sync.Mutex // serialises reads of opts.Rand
+	mu     sync.Mutex // serialises writers
+	cur    atomic.Pointer[Snapshot]
 
 	logMu sync.Mutex
 	log   changeLog

@@ -23,7 +23,8 @@ import (
 // PlanKeyCount counts them and KeyPlans goes the other way.
 //
 // Consecutive snapshots share what a change did not touch, so a change
-// costs time and memory independent of the number of keys.
+// costs time and memory independent of the number of keys. Snapshots
+// come from a Registry (Snapshot); the zero Snapshot is not usable.
 type Snapshot struct {
 	st       *state
 	svcIdx   map[string]*Service // into st.services

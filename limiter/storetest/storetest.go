@@ -1,5 +1,8 @@
 // Package storetest is the conformance suite every limiter.Store passes:
-// call Run from a test of the store's package.
+// call Run from a test of the store's package. The functions a suite is
+// given (newStore, newLimiters) are called from the test's goroutines
+// one call at a time: they need not be safe for concurrent use, but the
+// stores they return must be.
 package storetest
 
 import (

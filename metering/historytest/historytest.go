@@ -1,5 +1,7 @@
 // Package historytest is the conformance suite of metering.HistoryStore:
-// every store runs it against a fresh store.
+// every store runs it against a fresh store. newStore is called from the
+// test's goroutines one call at a time: it need not be safe for
+// concurrent use, but the stores it returns must be.
 package historytest
 
 import (

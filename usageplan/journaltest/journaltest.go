@@ -7,7 +7,9 @@
 //	}
 //
 // Engines that several processes share (Redis) also run RunShared, which
-// gives each contender a client of its own.
+// gives each contender a client of its own. The open function a suite is
+// given is called from the test's goroutines one call at a time: it need
+// not be safe for concurrent use, but the journals it returns must be.
 //
 // The suite expects of every engine what the interface documents, and
 // these choices the interface leaves open, which all planguard engines
