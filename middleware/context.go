@@ -18,7 +18,7 @@ import (
 // changes (a later registry change makes a new snapshot); they are
 // shared with every request served under it, so read them and do not
 // modify them. (They are pointers so that a Caller does not copy a
-// plan's lists of keys and bindings.)
+// plan's bindings, windows and throttles, nor an API's strings.)
 type Caller struct {
 	Service     string // service ID
 	Environment string
