@@ -1,18 +1,13 @@
 package sdktest
 
 import (
-	"context"
 	"errors"
-	"net/http/httptest"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/planguard/planguard/binding"
-	"github.com/planguard/planguard/cloudapi"
-	"github.com/planguard/planguard/keys"
-	"github.com/planguard/planguard/limiter"
-	"github.com/planguard/planguard/usageplan"
 	apigw "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/apigateway/v20180808"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	sdkerrors "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
@@ -34,75 +29,12 @@ const config = `{
   "plans": []
 }`
 
-// Admin credentials of the tests (not usage-plan keys).
+// The admin credential of the tests (not a usage-plan key).
 const (
 	adminID     = "AKIDadmin0000000000000000000000000000"
 	adminSecret = "admin-secret-0123456789abcdef"
-	readerID    = "AKIDreader000000000000000000000000000"
-	readerSec   = "reader-secret-0123456789abcdef"
 )
 
-type env struct {
-	t       *testing.T
-	reg     *usageplan.Registry
-	lim     *limiter.Limiter
-	addr    string
-	handler *cloudapi.Handler
-}
-
-// start serves the admin API over a registry loaded from config on a
-// loopback httptest server.
-func start(t *testing.T, cfg cloudapi.Config) *env {
-	t.Helper()
-	reg, err := usageplan.LoadConfig(strings.NewReader(config), usageplan.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lim, err := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = lim.Close(context.Background()) })
-	srv := httptest.NewUnstartedServer(nil)
-	addr := srv.Listener.Addr().String()
-	if cfg.Hosts == nil {
-		if cfg.Hosts, err = cloudapi.LoopbackHosts(addr); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg.Usage = cloudapi.LimiterUsage(lim, reg.Snapshot, nil)
-	h, err := cloudapi.New(reg, []cloudapi.Credential{
-		{SecretID: adminID, SecretKey: keys.NewSecret(adminSecret)},
-		{SecretID: readerID, SecretKey: keys.NewSecret(readerSec), ReadOnly: true},
-	}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = h
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return &env{t: t, reg: reg, lim: lim, addr: addr, handler: h}
-}
-
-// client is the real SDK's apigateway client, pointed at the admin
-// listener over plain HTTP.
-func (e *env) client(id, secret string, edit ...func(*profile.ClientProfile)) *apigw.Client {
-	e.t.Helper()
-	cpf := profile.NewClientProfile()
-	cpf.HttpProfile.Scheme = "HTTP"
-	cpf.HttpProfile.Endpoint = e.addr
-	cpf.HttpProfile.ReqTimeout = 10
-	for _, f := range edit {
-		f(cpf)
-	}
-	c, err := apigw.NewClient(common.NewCredential(id, secret), "ap-guangzhou", cpf)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return c
-}
-
-func (e *env) admin() *apigw.Client { return e.client(adminID, adminSecret) }
 
 // code returns the Cloud API error code of err ("" for nil).
 func code(t *testing.T, err error) string {
@@ -143,11 +75,13 @@ func strs(s ...string) []*string {
 const svc = "service-abcd1234"
 
 // TestSDKLifecycle runs every action of the old gateway through the
-// real SDK: keys, a plan, key and environment bindings, changes,
-// describes, unbinding and deletion, with the documented failures on
-// the way.
+// real SDK against an examples/server process in managed mode: keys, a
+// plan, key and environment bindings, changes, describes, unbinding and
+// deletion, with the documented failures on the way; the data listener
+// admits the new key once it is bound, and refuses it once disabled or
+// rotated.
 func TestSDKLifecycle(t *testing.T) {
-	e := start(t, cloudapi.Config{Mode: cloudapi.Managed})
+	e := start(t, config)
 	c := e.admin()
 
 	// Keys: one generated, one manual, a duplicate refused.
@@ -163,10 +97,9 @@ func TestSDKLifecycle(t *testing.T) {
 	if auto.Response.RequestId == nil || *auto.Response.RequestId == "" {
 		t.Fatal("no RequestId")
 	}
-	autoID := *k.AccessKeyId
-	if got, ok := e.reg.Snapshot().Key(autoID); !ok || got.Secret.Reveal() != *k.AccessKeySecret {
-		t.Fatal("the generated key is not in the registry with the secret returned")
-	}
+	autoID, autoSecret := *k.AccessKeyId, *k.AccessKeySecret
+	// Known, but no plan binds it in release yet.
+	e.wantStatus("/release/orders", autoID, autoSecret, http.StatusForbidden)
 
 	mk := apigw.NewCreateApiKeyRequest()
 	mk.SecretName, mk.AccessKeyType = str("partner"), str("manual")
@@ -225,6 +158,23 @@ func TestSDKLifecycle(t *testing.T) {
 	be.UsagePlanIds, be.ServiceId, be.Environment = strs(planID), str(svc), str("release")
 	_, err = c.BindEnvironment(be)
 	must(t, err)
+	// The data listener admits the new key under the new plan.
+	if body := e.wantStatus("/release/orders", autoID, autoSecret, http.StatusOK); body["plan"] != planID || body["secretId"] != autoID {
+		t.Fatalf("echo: %v", body)
+	}
+	e.wantStatus("/release/orders", autoID, "wrong_secret_0123", http.StatusUnauthorized)
+	// Rotated: the old secret is refused at once, the new one admitted.
+	rot := apigw.NewUpdateApiKeyRequest()
+	rot.AccessKeyId = str(autoID)
+	rotated, err := c.UpdateApiKey(rot)
+	must(t, err)
+	e.wantStatus("/release/orders", autoID, autoSecret, http.StatusUnauthorized)
+	prevSecret := autoSecret
+	autoSecret = *rotated.Response.Result.AccessKeySecret
+	if autoSecret == prevSecret || len(autoSecret) != 40 {
+		t.Fatal("UpdateApiKey did not rotate the secret")
+	}
+	e.wantStatus("/release/orders/42", autoID, autoSecret, http.StatusOK)
 	_, err = c.BindEnvironment(be)
 	wantCode(t, err, "UnsupportedOperation.UnsupportedBindEnvironment")
 	be.Environment = str("prepub")
@@ -355,10 +305,12 @@ func TestSDKLifecycle(t *testing.T) {
 	}
 
 	// Disable a key, find it by status; a bound key cannot be deleted.
+	e.wantStatus("/release/orders", "partner_key_1", "partner_secret_1", http.StatusOK)
 	dk := apigw.NewDisableApiKeyRequest()
 	dk.AccessKeyId = str("partner_key_1")
 	_, err = c.DisableApiKey(dk)
 	must(t, err)
+	e.wantStatus("/release/orders", "partner_key_1", "partner_secret_1", http.StatusUnauthorized)
 	dks := apigw.NewDescribeApiKeysStatusRequest()
 	dks.Filters = []*apigw.Filter{{Name: str("Status"), Values: strs("0")}}
 	ks, err := c.DescribeApiKeysStatus(dks)
@@ -429,21 +381,21 @@ func TestSDKLifecycle(t *testing.T) {
 	del.AccessKeyId = str("partner_key_1")
 	_, err = c.DeleteApiKey(del)
 	must(t, err)
-	if _, ok := e.reg.Snapshot().Key("partner_key_1"); ok {
-		t.Fatal("DeleteApiKey left the key")
-	}
+	dpk := apigw.NewDescribeApiKeyRequest()
+	dpk.AccessKeyId = str("partner_key_1")
+	_, err = c.DescribeApiKey(dpk)
+	wantCode(t, err, "ResourceNotFound.InvalidAccessKeyId")
 	_, err = c.DeleteUsagePlan(dpl)
 	must(t, err)
-	if _, ok := e.reg.Snapshot().Plan(planID); ok {
-		t.Fatal("DeleteUsagePlan left the plan")
-	}
+	_, err = c.DescribeUsagePlan(dp)
+	wantCode(t, err, "ResourceNotFound.InvalidUsagePlan")
 
 	// Rotate the generated key; enable and describe.
 	uak := apigw.NewUpdateApiKeyRequest()
 	uak.AccessKeyId = str(autoID)
 	up, err := c.UpdateApiKey(uak)
 	must(t, err)
-	if *up.Response.Result.AccessKeySecret == *k.AccessKeySecret || len(*up.Response.Result.AccessKeySecret) != 40 {
+	if *up.Response.Result.AccessKeySecret == autoSecret || len(*up.Response.Result.AccessKeySecret) != 40 {
 		t.Fatal("UpdateApiKey did not rotate the secret")
 	}
 	dk.AccessKeyId = str(autoID)
@@ -462,6 +414,17 @@ func TestSDKLifecycle(t *testing.T) {
 	if *got.Response.Result.AccessKeySecret != *up.Response.Result.AccessKeySecret || *got.Response.Result.Status != 1 {
 		t.Fatalf("DescribeApiKey: %+v", got.Response.Result)
 	}
+	e.stop(prevSecret, autoSecret, *up.Response.Result.AccessKeySecret, "partner_secret_1")
+}
+
+// createPlanRequest is CreateUsagePlan with planguard's additions, which
+// the SDK's request type lacks: its BaseRequest signs and sends any
+// parameters.
+type createPlanRequest struct {
+	*tchttp.BaseRequest
+	UsagePlanName *string `json:"UsagePlanName,omitempty" name:"UsagePlanName"`
+	MaxRequestNum *int64  `json:"MaxRequestNum,omitempty" name:"MaxRequestNum"`
+	QuotaPeriod   *string `json:"QuotaPeriod,omitempty" name:"QuotaPeriod"`
 }
 
 // usageRequest is a request for one of planguard's own usage actions,
@@ -478,11 +441,14 @@ type usageResponse struct {
 	*tchttp.BaseResponse
 	Response *struct {
 		Result *struct {
+			UsagePlanId         *string
+			AccessKeyId         *string
 			InUseRequestNum     *int64
 			MaxRequestNum       *int64
 			RemainingRequestNum *int64
 			QuotaPeriod         *string
 			PeriodStartTime     *string
+			PeriodEndTime       *string
 		}
 		RequestId *string
 	}
@@ -498,10 +464,10 @@ type resetResponse struct {
 
 func usageCall(c *apigw.Client, action, plan, key string, n int64) (*usageResponse, error) {
 	resp := &usageResponse{BaseResponse: &tchttp.BaseResponse{}}
-	return resp, send(c, action, plan, key, n, resp)
+	return resp, sendUsage(c, action, plan, key, n, resp)
 }
 
-func send(c *apigw.Client, action, plan, key string, n int64, resp tchttp.Response) error {
+func sendUsage(c *apigw.Client, action, plan, key string, n int64, resp tchttp.Response) error {
 	req := &usageRequest{BaseRequest: &tchttp.BaseRequest{}, UsagePlanId: &plan, AccessKeyId: &key}
 	if n > 0 {
 		req.RequestNum = &n
@@ -510,59 +476,124 @@ func send(c *apigw.Client, action, plan, key string, n int64, resp tchttp.Respon
 	return c.Send(req, resp)
 }
 
-// TestSDKUsageActions reads, grants and resets a key's usage through
-// the SDK, against a limiter that admitted requests.
+// TestSDKUsageActions reads, grants and resets a key's usage through the
+// SDK, after the process's data listener admitted requests, and checks
+// that the quota follows: a reset gives the key its whole quota back.
 func TestSDKUsageActions(t *testing.T) {
-	e := start(t, cloudapi.Config{Mode: cloudapi.Managed})
-	const key = "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN"
-	plan, err := e.reg.CreatePlan(usageplan.Plan{Name: "metered", QPS: usageplan.Unlimited, Quota: 10, QuotaPeriod: usageplan.PeriodDay, Keys: []string{key}})
-	must(t, err)
-	lim := limiter.Limits{QPS: limiter.Unlimited, Quota: 10, Period: limiter.Day}
-	for range 7 {
-		if d, err := e.lim.AllowAt(context.Background(), time.Now(), limiter.Request{Plan: plan.ID, Key: key, Limits: lim}); err != nil || !d.Allowed {
-			t.Fatalf("AllowAt: %+v %v", d, err)
-		}
-	}
+	e := start(t, config)
 	c := e.admin()
-	// The Describe actions report the limiter's usage too.
-	must(t, e.reg.BindPlans([]string{plan.ID}, binding.Target{Service: svc, Environment: "release"}))
+	const key, secret = "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN", "ZxF2whO0RhuwnVCj5JMMAuqcDcN2oPrC"
+	cp := &createPlanRequest{BaseRequest: &tchttp.BaseRequest{}, UsagePlanName: str("metered"), MaxRequestNum: i64(10), QuotaPeriod: str("day")}
+	cp.Init().WithApiInfo("apigateway", apigw.APIVersion, "CreateUsagePlan")
+	created := apigw.NewCreateUsagePlanResponse()
+	must(t, c.Send(cp, created))
+	plan := *created.Response.Result.UsagePlanId
+	bk := apigw.NewBindSecretIdsRequest()
+	bk.UsagePlanId, bk.AccessKeyIds = str(plan), strs(key)
+	_, err := c.BindSecretIds(bk)
+	must(t, err)
+	be := apigw.NewBindEnvironmentRequest()
+	be.UsagePlanIds, be.ServiceId, be.Environment = strs(plan), str(svc), str("release")
+	_, err = c.BindEnvironment(be)
+	must(t, err)
+	for range 7 {
+		e.wantStatus("/release/orders", key, secret, http.StatusOK)
+	}
+
+	// The Describe actions report the usage too.
 	de := apigw.NewDescribeUsagePlanEnvironmentsRequest()
-	de.UsagePlanId = str(plan.ID)
+	de.UsagePlanId = str(plan)
 	envs, err := c.DescribeUsagePlanEnvironments(de)
 	must(t, err)
 	if n := *envs.Response.Result.EnvironmentList[0].InUseRequestNum; n != 7 {
 		t.Fatalf("DescribeUsagePlanEnvironments: InUseRequestNum %d, want 7", n)
 	}
-	r, err := usageCall(c, "DescribeApiKeyUsage", plan.ID, key, 0)
+	r, err := usageCall(c, "DescribeApiKeyUsage", plan, key, 0)
 	must(t, err)
-	if u := r.Response.Result; *u.InUseRequestNum != 7 || *u.RemainingRequestNum != 3 || *u.QuotaPeriod != "day" || *u.PeriodStartTime == "" {
+	today := time.Now().UTC().Format(time.DateOnly)
+	if u := r.Response.Result; *u.InUseRequestNum != 7 || *u.RemainingRequestNum != 3 || *u.MaxRequestNum != 10 || *u.QuotaPeriod != "day" ||
+		*u.UsagePlanId != plan || *u.AccessKeyId != key || !strings.HasPrefix(*u.PeriodStartTime, today) || *u.PeriodEndTime <= *u.PeriodStartTime {
 		t.Fatalf("DescribeApiKeyUsage: %+v", u)
 	}
-	r, err = usageCall(c, "GrantApiKeyUsage", plan.ID, key, 5)
+	r, err = usageCall(c, "GrantApiKeyUsage", plan, key, 5)
 	must(t, err)
-	if *r.Response.Result.InUseRequestNum != 2 {
-		t.Fatalf("GrantApiKeyUsage: in use %d, want 2", *r.Response.Result.InUseRequestNum)
+	if *r.Response.Result.InUseRequestNum != 2 || *r.Response.Result.RemainingRequestNum != 8 {
+		t.Fatalf("GrantApiKeyUsage: %+v", r.Response.Result)
 	}
 	reset := &resetResponse{BaseResponse: &tchttp.BaseResponse{}}
-	must(t, send(c, "ResetApiKeyUsage", plan.ID, key, 0, reset))
+	must(t, sendUsage(c, "ResetApiKeyUsage", plan, key, 0, reset))
 	if !*reset.Response.Result {
 		t.Fatal("ResetApiKeyUsage: Result false")
 	}
-	if used, err := e.lim.Usage(context.Background(), plan.ID, key, lim, time.Now()); err != nil || used != 0 {
-		t.Fatalf("after ResetApiKeyUsage: %d %v", used, err)
+	// The whole quota is back: 10 requests, then 429.
+	for range 10 {
+		e.wantStatus("/release/orders", key, secret, http.StatusOK)
 	}
-	_, err = usageCall(c, "GrantApiKeyUsage", plan.ID, key, 0)
+	e.wantStatus("/release/orders", key, secret, http.StatusTooManyRequests)
+	r, err = usageCall(c, "DescribeApiKeyUsage", plan, key, 0)
+	must(t, err)
+	if *r.Response.Result.InUseRequestNum != 10 || *r.Response.Result.RemainingRequestNum != 0 {
+		t.Fatalf("DescribeApiKeyUsage after the quota: %+v", r.Response.Result)
+	}
+
+	_, err = usageCall(c, "GrantApiKeyUsage", plan, key, 0)
 	wantCode(t, err, "MissingParameter")
-	_, err = usageCall(c, "DescribeApiKeyUsage", plan.ID, "nobody", 0)
+	_, err = usageCall(c, "DescribeApiKeyUsage", plan, "nobody", 0)
 	wantCode(t, err, "ResourceNotFound.InvalidAccessKeyId")
-	err = send(e.client(readerID, readerSec), "ResetApiKeyUsage", plan.ID, key, 0, &resetResponse{BaseResponse: &tchttp.BaseResponse{}})
-	wantCode(t, err, "AuthFailure.UnauthorizedOperation")
+	_, err = usageCall(c, "DescribeApiKeyUsage", "usagePlan-zzzzzzzz", key, 0)
+	wantCode(t, err, "ResourceNotFound.InvalidUsagePlan")
+	ok := apigw.NewCreateApiKeyRequest()
+	ok.SecretName, ok.AccessKeyType, ok.AccessKeyId, ok.AccessKeySecret = str("other"), str("manual"), str("other_key_1"), str("other_secret_1")
+	_, err = c.CreateApiKey(ok)
+	must(t, err)
+	_, err = usageCall(c, "ResetApiKeyUsage", plan, "other_key_1", 0)
+	wantCode(t, err, "UnsupportedOperation.ResourceUnassociated")
+	e.stop(secret)
 }
 
-// TestSDKRefusals checks that the SDK receives each authentication
-// refusal as an error with its code (every refusal is HTTP 200).
+// TestSDKReadOnly: a process whose one admin credential is read-only
+// (-admin-read-only) serves every Describe action to it and refuses
+// every write, the usage ones included, with
+// AuthFailure.UnauthorizedOperation, changing nothing.
+func TestSDKReadOnly(t *testing.T) {
+	e := start(t, config, "-admin-read-only")
+	c := e.admin()
+	const key = "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN"
+	ks, err := c.DescribeApiKeysStatus(apigw.NewDescribeApiKeysStatusRequest())
+	must(t, err)
+	if *ks.Response.Result.TotalCount != 1 {
+		t.Fatalf("DescribeApiKeysStatus: %+v", ks.Response.Result)
+	}
+	cp := apigw.NewCreateUsagePlanRequest()
+	cp.UsagePlanName = str("p")
+	_, err = c.CreateUsagePlan(cp)
+	wantCode(t, err, "AuthFailure.UnauthorizedOperation")
+	dk := apigw.NewDisableApiKeyRequest()
+	dk.AccessKeyId = str(key)
+	_, err = c.DisableApiKey(dk)
+	wantCode(t, err, "AuthFailure.UnauthorizedOperation")
+	err = sendUsage(c, "ResetApiKeyUsage", "usagePlan-zzzzzzzz", key, 0, &resetResponse{BaseResponse: &tchttp.BaseResponse{}})
+	wantCode(t, err, "AuthFailure.UnauthorizedOperation")
+	st, err := c.DescribeUsagePlansStatus(apigw.NewDescribeUsagePlansStatusRequest())
+	must(t, err)
+	if *st.Response.Result.TotalCount != 0 {
+		t.Fatalf("a read-only credential created a plan: %+v", st.Response.Result)
+	}
+	dak := apigw.NewDescribeApiKeyRequest()
+	dak.AccessKeyId = str(key)
+	got, err := c.DescribeApiKey(dak)
+	must(t, err)
+	if *got.Response.Result.Status != 1 {
+		t.Fatal("a read-only credential disabled a key")
+	}
+	e.stop()
+}
+
+// TestSDKRefusals checks, through the process, that every
+// authentication refusal reaches the SDK as an error with its code
+// (every refusal is HTTP 200), and that none changes anything.
 func TestSDKRefusals(t *testing.T) {
-	e := start(t, cloudapi.Config{Mode: cloudapi.Managed})
+	e := start(t, config)
 	// A request remembers its method and domain once sent: each call
 	// gets a new one.
 	list := apigw.NewDescribeApiKeysStatusRequest
@@ -576,13 +607,6 @@ func TestSDKRefusals(t *testing.T) {
 	wantCode(t, err, "AuthFailure.SignatureFailure")
 	_, err = e.client("AKIDnobody", adminSecret).DescribeApiKeysStatus(list())
 	wantCode(t, err, "AuthFailure.SecretIdNotFound")
-	_, err = e.client(readerID, readerSec).CreateUsagePlan(create())
-	wantCode(t, err, "AuthFailure.UnauthorizedOperation")
-	if n := len(e.reg.Snapshot().Plans()); n != 0 {
-		t.Fatalf("a read-only credential created a plan: %d plans", n)
-	}
-	_, err = e.client(readerID, readerSec).DescribeApiKeysStatus(list())
-	must(t, err)
 	_, err = e.client(adminID, adminSecret, func(p *profile.ClientProfile) { p.UnsignedPayload = true }).DescribeApiKeysStatus(list())
 	wantCode(t, err, "AuthFailure.InvalidAuthorization")
 	_, err = e.client(adminID, adminSecret, func(p *profile.ClientProfile) { p.SignMethod = "HmacSHA256" }).CreateUsagePlan(create())
@@ -592,35 +616,59 @@ func TestSDKRefusals(t *testing.T) {
 	_, err = e.client(adminID, adminSecret, func(p *profile.ClientProfile) { p.HttpProfile.ReqMethod = "GET" }).DescribeApiKeysStatus(list())
 	wantCode(t, err, "UnsupportedProtocol")
 
-	// localhost:PORT is the listener's other name, and is signed as such.
-	_, port, _ := strings.Cut(e.addr, ":")
+	// A foreign Host, signed as such by the SDK, is refused before the
+	// signature is looked at.
+	_, port, _ := net.SplitHostPort(e.addr)
+	foreign := e.client(adminID, adminSecret, func(p *profile.ClientProfile) { p.HttpProfile.Endpoint = "admin.example.com:" + port })
+	foreign.WithHttpTransport(redirect(e.addr))
+	_, err = foreign.CreateUsagePlan(create())
+	wantCode(t, err, "UnauthorizedOperation")
+
+	// A body changed after the SDK signed it.
+	tampered := e.admin()
+	tampered.WithHttpTransport(tamper{body: `{"UsagePlanName":"q"}`})
+	_, err = tampered.CreateUsagePlan(create())
+	wantCode(t, err, "AuthFailure.SignatureFailure")
+
+	// Hand-signed: correct signatures, with a stale or future timestamp.
+	body := `{"UsagePlanName":"p"}`
+	now := time.Now()
+	if code := sendRaw(t, signed(t, e.addr, e.addr, adminID, adminSecret, "CreateUsagePlan", body, now.Add(-10*time.Minute))); code != "AuthFailure.SignatureExpire" {
+		t.Fatalf("a stale timestamp: %q", code)
+	}
+	if code := sendRaw(t, signed(t, e.addr, e.addr, adminID, adminSecret, "CreateUsagePlan", body, now.Add(10*time.Minute))); code != "AuthFailure.SignatureExpire" {
+		t.Fatalf("a future timestamp: %q", code)
+	}
+	if code := sendRaw(t, signed(t, e.addr, "evil.example.com", adminID, adminSecret, "DescribeApiKeysStatus", "{}", now)); code != "UnauthorizedOperation" {
+		t.Fatalf("a foreign Host: %q", code)
+	}
+	st, err := e.admin().DescribeUsagePlansStatus(apigw.NewDescribeUsagePlansStatusRequest())
+	must(t, err)
+	if *st.Response.Result.TotalCount != 0 {
+		t.Fatalf("a refused request created a plan: %+v", st.Response.Result)
+	}
+
+	// The same hand signer, current: accepted (so the refusals above are
+	// the timestamp's and the Host's); and localhost:PORT, the
+	// listener's other name, signed as such by the SDK.
+	if code := sendRaw(t, signed(t, e.addr, e.addr, adminID, adminSecret, "CreateUsagePlan", body, now)); code != "" {
+		t.Fatalf("a current hand-signed request: %q", code)
+	}
 	localhost := e.client(adminID, adminSecret, func(p *profile.ClientProfile) { p.HttpProfile.Endpoint = "localhost:" + port })
 	_, err = localhost.CreateUsagePlan(create())
 	must(t, err)
-	if n := len(e.reg.Snapshot().Plans()); n != 1 {
-		t.Fatalf("%d plans after CreateUsagePlan through localhost, want 1", n)
+	st, err = e.admin().DescribeUsagePlansStatus(apigw.NewDescribeUsagePlansStatusRequest())
+	must(t, err)
+	if *st.Response.Result.TotalCount != 2 {
+		t.Fatalf("%d plans after two accepted CreateUsagePlan, want 2", *st.Response.Result.TotalCount)
 	}
+	e.stop()
 }
 
-// TestSDKForeignHost: a Host that is not the listener's is refused.
-func TestSDKForeignHost(t *testing.T) {
-	e := start(t, cloudapi.Config{Mode: cloudapi.Managed, Hosts: []string{"admin.internal:9090"}})
-	_, err := e.admin().DescribeApiKeysStatus(apigw.NewDescribeApiKeysStatusRequest())
-	wantCode(t, err, "UnauthorizedOperation")
-}
-
-// TestSDKStaleTimestamp: the server's clock 10 minutes ahead of the
-// SDK's makes every signature expired.
-func TestSDKStaleTimestamp(t *testing.T) {
-	e := start(t, cloudapi.Config{Mode: cloudapi.Managed, Now: func() time.Time { return time.Now().Add(10 * time.Minute) }})
-	_, err := e.admin().DescribeApiKeysStatus(apigw.NewDescribeApiKeysStatusRequest())
-	wantCode(t, err, "AuthFailure.SignatureExpire")
-}
-
-// TestSDKDeclarative: in declarative mode reads work and writes answer
-// UnsupportedOperation.
+// TestSDKDeclarative: without -managed, reads work and writes answer
+// UnsupportedOperation (the config file is the truth).
 func TestSDKDeclarative(t *testing.T) {
-	e := start(t, cloudapi.Config{})
+	e := startDeclarative(t, config)
 	c := e.admin()
 	_, err := c.DescribeApiKeysStatus(apigw.NewDescribeApiKeysStatusRequest())
 	must(t, err)
@@ -628,7 +676,10 @@ func TestSDKDeclarative(t *testing.T) {
 	ck.SecretName = str("k")
 	_, err = c.CreateApiKey(ck)
 	wantCode(t, err, "UnsupportedOperation")
-	if n := len(e.reg.Snapshot().Keys()); n != 1 {
+	ks, err := c.DescribeApiKeysStatus(apigw.NewDescribeApiKeysStatusRequest())
+	must(t, err)
+	if n := *ks.Response.Result.TotalCount; n != 1 {
 		t.Fatalf("declarative CreateApiKey changed the registry: %d keys", n)
 	}
+	e.stop()
 }
