@@ -35,7 +35,6 @@ const (
 	adminSecret = "admin-secret-0123456789abcdef"
 )
 
-
 // code returns the Cloud API error code of err ("" for nil).
 func code(t *testing.T, err error) string {
 	t.Helper()
