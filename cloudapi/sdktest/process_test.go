@@ -309,3 +309,55 @@ func (tp tamper) RoundTrip(r *http.Request) (*http.Response, error) {
 	r.Body, r.ContentLength = io.NopCloser(strings.NewReader(tp.body)), int64(len(tp.body))
 	return http.DefaultTransport.RoundTrip(r)
 }
+
+// recorder is a transport that notes, for each X-TC-Action sent, whether
+// some answer to it succeeded.
+type recorder struct {
+	mu        sync.Mutex
+	succeeded map[string]bool
+}
+
+func (rec *recorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err != nil {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(strings.NewReader(string(body)))
+	var env struct{ Response struct{ Error *struct{ Code string } } }
+	ok := json.Unmarshal(body, &env) == nil && env.Response.Error == nil
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.succeeded == nil {
+		rec.succeeded = map[string]bool{}
+	}
+	// The SDK sets its headers under their non-canonical names.
+	action := strings.Join(r.Header["X-TC-Action"], "")
+	rec.succeeded[action] = rec.succeeded[action] || ok
+	return resp, nil
+}
+
+// missing returns the actions of want that no answer succeeded for.
+func (rec *recorder) missing(want ...string) []string {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var out []string
+	for _, a := range want {
+		if !rec.succeeded[a] {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// gatewayActions are the old gateway's actions the admin API serves.
+var gatewayActions = []string{
+	"CreateApiKey", "UpdateApiKey", "EnableApiKey", "DisableApiKey", "DeleteApiKey", "DescribeApiKey", "DescribeApiKeysStatus",
+	"CreateUsagePlan", "ModifyUsagePlan", "DeleteUsagePlan", "DescribeUsagePlan", "DescribeUsagePlansStatus",
+	"BindSecretIds", "UnBindSecretIds", "BindEnvironment", "UnBindEnvironment", "DemoteServiceUsagePlan",
+	"DescribeApiUsagePlan", "DescribeServiceUsagePlan", "DescribeUsagePlanEnvironments", "DescribeUsagePlanSecretIds",
+}

@@ -82,6 +82,8 @@ const svc = "service-abcd1234"
 func TestSDKLifecycle(t *testing.T) {
 	e := start(t, config)
 	c := e.admin()
+	rec := &recorder{}
+	c.WithHttpTransport(rec)
 
 	// Keys: one generated, one manual, a duplicate refused.
 	ck := apigw.NewCreateApiKeyRequest()
@@ -412,6 +414,9 @@ func TestSDKLifecycle(t *testing.T) {
 	must(t, err)
 	if *got.Response.Result.AccessKeySecret != *up.Response.Result.AccessKeySecret || *got.Response.Result.Status != 1 {
 		t.Fatalf("DescribeApiKey: %+v", got.Response.Result)
+	}
+	if m := rec.missing(gatewayActions...); len(m) > 0 {
+		t.Fatalf("no call of %v succeeded", m)
 	}
 	e.stop(prevSecret, autoSecret, *up.Response.Result.AccessKeySecret, "partner_secret_1")
 }
