@@ -328,7 +328,9 @@ func (rec *recorder) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp.Body = io.NopCloser(strings.NewReader(string(body)))
-	var env struct{ Response struct{ Error *struct{ Code string } } }
+	var env struct {
+		Response struct{ Error *struct{ Code string } }
+	}
 	ok := json.Unmarshal(body, &env) == nil && env.Response.Error == nil
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
