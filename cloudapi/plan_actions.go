@@ -49,14 +49,23 @@ func (h *Handler) describer(snap *usageplan.Snapshot) usageplan.Describer {
 	return d
 }
 
-// planInfo answers a plan as DescribeUsagePlan does, from the registry's
-// current snapshot.
-func (h *Handler) planInfo(c *call, id string) (map[string]any, *Error) {
-	info, err := h.describer(h.reg.Snapshot()).UsagePlan(c.ctx, id)
+// usagePlanInfo is the Result of DescribeUsagePlan, CreateUsagePlan and
+// ModifyUsagePlan: the old gateway's UsagePlanInfo, and planguard's
+// QuotaPeriod and TimeZone (omitted for UTC) as those actions take them.
+type usagePlanInfo struct {
+	usageplan.UsagePlanInfo
+	QuotaPeriod string
+	TimeZone    string `json:",omitempty"`
+}
+
+// planInfo answers plan id of snap as DescribeUsagePlan does.
+func (h *Handler) planInfo(c *call, snap *usageplan.Snapshot, id string) (map[string]any, *Error) {
+	info, err := h.describer(snap).UsagePlan(c.ctx, id)
 	if err != nil {
 		return nil, translate(err, CodeInvalidUsagePlan)
 	}
-	return result(info)
+	plan, _ := snap.Plan(id)
+	return result(usagePlanInfo{UsagePlanInfo: info, QuotaPeriod: string(plan.QuotaPeriod), TimeZone: plan.TimeZone})
 }
 
 // planParams are the settings CreateUsagePlan and ModifyUsagePlan take;
@@ -155,7 +164,7 @@ func (h *Handler) createUsagePlan(c *call) (map[string]any, *Error) {
 	if cerr != nil {
 		return nil, translate(cerr, CodeInvalidParameterValue)
 	}
-	return h.planInfo(c, created.ID)
+	return h.planInfo(c, h.reg.Snapshot(), created.ID)
 }
 
 func (h *Handler) modifyUsagePlan(c *call) (map[string]any, *Error) {
@@ -177,7 +186,7 @@ func (h *Handler) modifyUsagePlan(c *call) (map[string]any, *Error) {
 	if _, perr := h.reg.PatchPlan(plan.ID, pp); perr != nil {
 		return nil, translate(perr, CodeInvalidUsagePlan)
 	}
-	return h.planInfo(c, plan.ID)
+	return h.planInfo(c, h.reg.Snapshot(), plan.ID)
 }
 
 func (h *Handler) deleteUsagePlan(c *call) (map[string]any, *Error) {
@@ -204,11 +213,7 @@ func (h *Handler) describeUsagePlan(c *call) (map[string]any, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	info, derr := h.describer(c.snap).UsagePlan(c.ctx, plan.ID)
-	if derr != nil {
-		return nil, translate(derr, CodeInvalidUsagePlan)
-	}
-	return result(info)
+	return h.planInfo(c, c.snap, plan.ID)
 }
 
 // DescribeUsagePlansStatus filters.
