@@ -218,23 +218,13 @@ func (h *Handler) describeAPIKey(c *call) (map[string]any, *Error) {
 var keyFilters = []string{"AccessKeyId", "AccessKeySecret", "SecretName", "NotUsagePlanId", "Status", "KeyWord"}
 
 func (h *Handler) describeAPIKeysStatus(c *call) (map[string]any, *Error) {
-	p, err := decode[struct {
-		paging
-		Filters []Filter
-	}](c)
+	filters, pg, err := decodeList(c, keyFilters...)
 	if err != nil {
-		return nil, err
-	}
-	pg, err := p.page()
-	if err != nil {
-		return nil, err
-	}
-	if err := checkFilters(p.Filters, keyFilters...); err != nil {
 		return nil, err
 	}
 	var rows []APIKey
 	for _, k := range c.snap.Keys() {
-		if keyMatches(c.snap, k, p.Filters) {
+		if keyMatches(c.snap, k, filters) {
 			rows = append(rows, apiKey(k, false))
 		}
 	}

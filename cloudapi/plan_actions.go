@@ -119,6 +119,13 @@ func (p planParams) patch() (usageplan.PlanPatch, *Error) {
 	return pp, nil
 }
 
+// set sets *dst to *v when v is set.
+func set[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
 func (h *Handler) createUsagePlan(c *call) (map[string]any, *Error) {
 	p, err := decode[planParams](c)
 	if err != nil {
@@ -133,33 +140,15 @@ func (h *Handler) createUsagePlan(c *call) (map[string]any, *Error) {
 	if perr != nil {
 		return nil, perr
 	}
-	if pp.Description != nil {
-		plan.Description = *pp.Description
-	}
-	if pp.QPS != nil {
-		plan.QPS = *pp.QPS
-	}
-	if pp.Quota != nil {
-		plan.Quota = *pp.Quota
-	}
-	if pp.QuotaPeriod != nil {
-		plan.QuotaPeriod = *pp.QuotaPeriod
-	}
-	if pp.TimeZone != nil {
-		plan.TimeZone = *pp.TimeZone
-	}
-	if pp.Burst != nil {
-		plan.Burst = *pp.Burst
-	}
-	if pp.Limits != nil {
-		plan.Limits = *pp.Limits
-	}
-	if pp.Throttles != nil {
-		plan.Throttles = *pp.Throttles
-	}
-	if pp.DryRun != nil {
-		plan.DryRun = *pp.DryRun
-	}
+	set(&plan.Description, pp.Description)
+	set(&plan.QPS, pp.QPS)
+	set(&plan.Quota, pp.Quota)
+	set(&plan.QuotaPeriod, pp.QuotaPeriod)
+	set(&plan.TimeZone, pp.TimeZone)
+	set(&plan.Burst, pp.Burst)
+	set(&plan.Limits, pp.Limits)
+	set(&plan.Throttles, pp.Throttles)
+	set(&plan.DryRun, pp.DryRun)
 	created, cerr := h.reg.CreatePlan(plan)
 	if cerr != nil {
 		return nil, translate(cerr, CodeInvalidParameterValue)
@@ -220,23 +209,13 @@ func (h *Handler) describeUsagePlan(c *call) (map[string]any, *Error) {
 var planFilters = []string{"UsagePlanId", "UsagePlanName", "NotServiceId", "NotApiId", "Environment"}
 
 func (h *Handler) describeUsagePlansStatus(c *call) (map[string]any, *Error) {
-	p, err := decode[struct {
-		paging
-		Filters []Filter
-	}](c)
+	filters, pg, err := decodeList(c, planFilters...)
 	if err != nil {
-		return nil, err
-	}
-	pg, err := p.page()
-	if err != nil {
-		return nil, err
-	}
-	if err := checkFilters(p.Filters, planFilters...); err != nil {
 		return nil, err
 	}
 	var rows []UsagePlanStatus
 	for _, plan := range c.snap.Plans() {
-		if !planMatches(c.snap, plan, p.Filters) {
+		if !planMatches(c.snap, plan, filters) {
 			continue
 		}
 		rows = append(rows, UsagePlanStatus{
