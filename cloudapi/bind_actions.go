@@ -82,10 +82,14 @@ type environmentParams struct {
 	ApiIds       []string
 }
 
-// target checks an environment (un)binding request against the snapshot
-// and returns the plans and the target it names.
-func (c *call) target(p environmentParams) ([]usageplan.Plan, binding.Target, *Error) {
+// target decodes a BindEnvironment or UnBindEnvironment request, checks
+// it against the snapshot and returns the plans and the target it names.
+func (c *call) target() ([]usageplan.Plan, binding.Target, *Error) {
 	var t binding.Target
+	p, err := decode[environmentParams](c)
+	if err != nil {
+		return nil, t, err
+	}
 	if len(p.UsagePlanIds) == 0 {
 		return nil, t, errorf(CodeMissingParameter, "UsagePlanIds is required")
 	}
@@ -157,11 +161,7 @@ func bindTypeParam(p *string) (string, *Error) {
 }
 
 func (h *Handler) bindEnvironment(c *call) (map[string]any, *Error) {
-	p, err := decode[environmentParams](c)
-	if err != nil {
-		return nil, err
-	}
-	plans, t, err := c.target(p)
+	plans, t, err := c.target()
 	if err != nil {
 		return nil, err
 	}
@@ -180,18 +180,14 @@ func (h *Handler) bindEnvironment(c *call) (map[string]any, *Error) {
 			}
 		}
 	}
-	if berr := h.reg.BindPlans(p.UsagePlanIds, t); berr != nil {
+	if berr := h.reg.BindPlans(planIDs(plans), t); berr != nil {
 		return nil, translate(berr, CodeInvalidUsagePlan)
 	}
 	return done()
 }
 
 func (h *Handler) unbindEnvironment(c *call) (map[string]any, *Error) {
-	p, err := decode[environmentParams](c)
-	if err != nil {
-		return nil, err
-	}
-	plans, t, err := c.target(p)
+	plans, t, err := c.target()
 	if err != nil {
 		return nil, err
 	}
@@ -206,10 +202,18 @@ func (h *Handler) unbindEnvironment(c *call) (map[string]any, *Error) {
 			return nil, errorf(CodeUnsupportedUnBindEnvironment, "usage plan %s binds %s %s; unbind it with BindType %s", plan.ID, t.Scope(), scopeWord(b), bindTypeOf(b))
 		}
 	}
-	if uerr := h.reg.UnbindPlans(p.UsagePlanIds, t.Service, t.Environment, t.APIs...); uerr != nil {
+	if uerr := h.reg.UnbindPlans(planIDs(plans), t.Service, t.Environment, t.APIs...); uerr != nil {
 		return nil, translate(uerr, CodeInvalidAPIIDs)
 	}
 	return done()
+}
+
+func planIDs(plans []usageplan.Plan) []string {
+	ids := make([]string, len(plans))
+	for i, p := range plans {
+		ids[i] = p.ID
+	}
+	return ids
 }
 
 func scopeWord(b binding.Target) string {
