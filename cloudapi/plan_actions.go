@@ -41,6 +41,15 @@ func (c *call) plan(id *string) (usageplan.Plan, *Error) {
 	return p, nil
 }
 
+// planParam decodes the one parameter UsagePlanId and finds the plan.
+func (c *call) planParam() (usageplan.Plan, *Error) {
+	p, err := decode[struct{ UsagePlanId *string }](c)
+	if err != nil {
+		return usageplan.Plan{}, err
+	}
+	return c.plan(p.UsagePlanId)
+}
+
 func (h *Handler) describer(snap *usageplan.Snapshot) usageplan.Describer {
 	d := usageplan.Describer{Snapshot: snap}
 	if h.cfg.Usage != nil {
@@ -179,11 +188,7 @@ func (h *Handler) modifyUsagePlan(c *call) (map[string]any, *Error) {
 }
 
 func (h *Handler) deleteUsagePlan(c *call) (map[string]any, *Error) {
-	p, err := decode[struct{ UsagePlanId *string }](c)
-	if err != nil {
-		return nil, err
-	}
-	plan, err := c.plan(p.UsagePlanId)
+	plan, err := c.planParam()
 	if err != nil {
 		return nil, err
 	}
@@ -194,11 +199,7 @@ func (h *Handler) deleteUsagePlan(c *call) (map[string]any, *Error) {
 }
 
 func (h *Handler) describeUsagePlan(c *call) (map[string]any, *Error) {
-	p, err := decode[struct{ UsagePlanId *string }](c)
-	if err != nil {
-		return nil, err
-	}
-	plan, err := c.plan(p.UsagePlanId)
+	plan, err := c.planParam()
 	if err != nil {
 		return nil, err
 	}

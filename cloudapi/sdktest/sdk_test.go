@@ -73,6 +73,27 @@ func strs(s ...string) []*string {
 
 const svc = "service-abcd1234"
 
+// bindEnv is a BindEnvironment request of plan to env of svc:
+// service-wide, or for apis when they are given.
+func bindEnv(plan, env string, apis ...string) *apigw.BindEnvironmentRequest {
+	r := apigw.NewBindEnvironmentRequest()
+	r.UsagePlanIds, r.ServiceId, r.Environment = strs(plan), str(svc), str(env)
+	if len(apis) > 0 {
+		r.BindType, r.ApiIds = str("API"), strs(apis...)
+	}
+	return r
+}
+
+// unbindEnv is the UnBindEnvironment request of the same binding.
+func unbindEnv(plan, env string, apis ...string) *apigw.UnBindEnvironmentRequest {
+	r := apigw.NewUnBindEnvironmentRequest()
+	r.UsagePlanIds, r.ServiceId, r.Environment = strs(plan), str(svc), str(env)
+	if len(apis) > 0 {
+		r.BindType, r.ApiIds = str("API"), strs(apis...)
+	}
+	return r
+}
+
 // TestSDKLifecycle runs every action of the old gateway through the
 // real SDK against an examples/server process in managed mode: keys, a
 // plan, key and environment bindings, changes, describes, unbinding and
@@ -194,9 +215,7 @@ func TestSDKLifecycle(t *testing.T) {
 	if *p2.Response.Result.MaxRequestNum != -1 || *p2.Response.Result.MaxRequestNumPreSec != -1 {
 		t.Fatalf("CreateUsagePlan defaults: %+v", p2.Response.Result)
 	}
-	be2 := apigw.NewBindEnvironmentRequest()
-	be2.UsagePlanIds, be2.ServiceId, be2.Environment = strs(plan2), str(svc), str("release")
-	_, err = c.BindEnvironment(be2)
+	_, err = c.BindEnvironment(bindEnv(plan2, "release"))
 	must(t, err)
 	bk2 := apigw.NewBindSecretIdsRequest()
 	bk2.UsagePlanId, bk2.AccessKeyIds = str(plan2), strs(autoID)
@@ -210,17 +229,11 @@ func TestSDKLifecycle(t *testing.T) {
 	p3, err := c.CreateUsagePlan(cp3)
 	must(t, err)
 	plan3 := *p3.Response.Result.UsagePlanId
-	ba := apigw.NewBindEnvironmentRequest()
-	ba.UsagePlanIds, ba.ServiceId, ba.Environment = strs(plan3), str(svc), str("test")
-	ba.BindType, ba.ApiIds = str("API"), strs("api-list0001")
-	_, err = c.BindEnvironment(ba)
+	_, err = c.BindEnvironment(bindEnv(plan3, "test", "api-list0001"))
 	must(t, err)
-	ba = apigw.NewBindEnvironmentRequest()
-	ba.UsagePlanIds, ba.ServiceId, ba.Environment = strs(plan3), str(svc), str("test")
-	ba.BindType, ba.ApiIds = str("API"), strs("api-get00001")
-	_, err = c.BindEnvironment(ba)
+	_, err = c.BindEnvironment(bindEnv(plan3, "test", "api-get00001"))
 	must(t, err)
-	_, err = c.BindEnvironment(ba)
+	_, err = c.BindEnvironment(bindEnv(plan3, "test", "api-get00001"))
 	wantCode(t, err, "UnsupportedOperation.UnsupportedBindEnvironment")
 	dae := apigw.NewDescribeUsagePlanEnvironmentsRequest()
 	dae.UsagePlanId, dae.BindType = str(plan3), str("API")
@@ -235,10 +248,7 @@ func TestSDKLifecycle(t *testing.T) {
 	if *apiEnvs.Response.Result.TotalCount != 0 {
 		t.Fatalf("DescribeUsagePlanEnvironments SERVICE lists API bindings: %+v", apiEnvs.Response.Result)
 	}
-	ut := apigw.NewUnBindEnvironmentRequest()
-	ut.UsagePlanIds, ut.ServiceId, ut.Environment = strs(plan3), str(svc), str("test")
-	ut.BindType, ut.ApiIds = str("API"), strs("api-list0001", "api-get00001")
-	_, err = c.UnBindEnvironment(ut)
+	_, err = c.UnBindEnvironment(unbindEnv(plan3, "test", "api-list0001", "api-get00001"))
 	must(t, err)
 	dp3 := apigw.NewDeleteUsagePlanRequest()
 	dp3.UsagePlanId = str(plan3)
@@ -345,9 +355,7 @@ func TestSDKLifecycle(t *testing.T) {
 
 	// Demote plan2 (once gold no longer binds release service-wide: the
 	// two scopes cannot coexist), then unbind it per API.
-	ue := apigw.NewUnBindEnvironmentRequest()
-	ue.UsagePlanIds, ue.ServiceId, ue.Environment = strs(planID), str(svc), str("release")
-	_, err = c.UnBindEnvironment(ue)
+	_, err = c.UnBindEnvironment(unbindEnv(planID, "release"))
 	must(t, err)
 	dm := apigw.NewDemoteServiceUsagePlanRequest()
 	dm.UsagePlanId, dm.ServiceId, dm.Environment = str(plan2), str(svc), str("release")
@@ -362,14 +370,11 @@ func TestSDKLifecycle(t *testing.T) {
 	if *envs.Response.Result.TotalCount != 2 || *envs.Response.Result.EnvironmentList[0].ApiId != "api-get00001" {
 		t.Fatalf("DescribeUsagePlanEnvironments: %+v", envs.Response.Result)
 	}
-	ue = apigw.NewUnBindEnvironmentRequest()
-	ue.UsagePlanIds, ue.ServiceId, ue.Environment = strs(plan2), str(svc), str("release")
-	_, err = c.UnBindEnvironment(ue)
+	_, err = c.UnBindEnvironment(unbindEnv(plan2, "release"))
 	wantCode(t, err, "UnsupportedOperation.UnsupportedUnBindEnvironment")
-	ue.BindType, ue.ApiIds = str("API"), strs("api-get00001", "api-list0001")
-	_, err = c.UnBindEnvironment(ue)
+	_, err = c.UnBindEnvironment(unbindEnv(plan2, "release", "api-get00001", "api-list0001"))
 	must(t, err)
-	_, err = c.UnBindEnvironment(ue)
+	_, err = c.UnBindEnvironment(unbindEnv(plan2, "release", "api-get00001", "api-list0001"))
 	wantCode(t, err, "UnsupportedOperation.NoUsagePlanEnv")
 
 	// Unbind a key, then delete it and the plan.
@@ -496,9 +501,7 @@ func TestSDKUsageActions(t *testing.T) {
 	bk.UsagePlanId, bk.AccessKeyIds = str(plan), strs(key)
 	_, err := c.BindSecretIds(bk)
 	must(t, err)
-	be := apigw.NewBindEnvironmentRequest()
-	be.UsagePlanIds, be.ServiceId, be.Environment = strs(plan), str(svc), str("release")
-	_, err = c.BindEnvironment(be)
+	_, err = c.BindEnvironment(bindEnv(plan, "release"))
 	must(t, err)
 	for range 7 {
 		e.wantStatus("/release/orders", key, secret, http.StatusOK)
