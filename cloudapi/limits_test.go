@@ -2,6 +2,7 @@ package cloudapi
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/planguard/planguard/usageplan"
@@ -84,5 +85,29 @@ func TestUsagePlanInfoHasPeriodAndZone(t *testing.T) {
 	gold := decode(do(t, h, req{action: "DescribeUsagePlan", body: `{"UsagePlanId":"usagePlan-kgf82zcd"}`}.build()))
 	if gold.QuotaPeriod == nil || *gold.QuotaPeriod != "total" || gold.TimeZone != nil {
 		t.Fatalf("DescribeUsagePlan of a plan without a zone: %+v", gold)
+	}
+}
+
+// A plan setting the registry refuses is InvalidParameterValue naming
+// the admin API's parameter (not the config file's field, and never
+// InternalError).
+func TestInvalidPlanSettingsNameTheirParameter(t *testing.T) {
+	h, reg := newHandler(t, Managed)
+	for _, tc := range []struct{ action, body, param string }{
+		{"CreateUsagePlan", `{"UsagePlanName":"x","TimeZone":"Mars/Base"}`, "TimeZone"},
+		{"ModifyUsagePlan", `{"UsagePlanId":"usagePlan-kgf82zcd","TimeZone":"Mars/Base"}`, "TimeZone"},
+		{"ModifyUsagePlan", `{"UsagePlanId":"usagePlan-kgf82zcd","ApiThrottles":[{"ApiId":"api-list0001","MaxRequestNumPreSec":5}]}`, "ApiThrottles"},
+		{"ModifyUsagePlan", `{"UsagePlanId":"usagePlan-kgf82zcd","MaxRequestNumPreSec":-1,"MaxRequestBurst":5}`, "MaxRequestBurst"},
+		{"CreateUsagePlan", `{"UsagePlanName":"x","UsagePlanDesc":"` + strings.Repeat("d", 201) + `"}`, "UsagePlanDesc"},
+	} {
+		before := reg.Snapshot().Version()
+		e := do(t, h, req{action: tc.action, body: tc.body}.build())
+		wantCode(t, e, CodeInvalidParameterValue)
+		if !strings.HasPrefix(e.Response.Error.Message, tc.param+" ") && !strings.HasPrefix(e.Response.Error.Message, tc.param+": ") {
+			t.Errorf("%s %s: message %q does not start with %s", tc.action, tc.body, e.Response.Error.Message, tc.param)
+		}
+		if reg.Snapshot().Version() != before {
+			t.Fatalf("%s: the registry changed", tc.body)
+		}
 	}
 }
