@@ -28,47 +28,47 @@ func (c *call) keyIDs(ids []string) *Error {
 	return nil
 }
 
-func (h *Handler) bindSecretIDs(c *call) (map[string]any, *Error) {
+// secretIDs decodes a BindSecretIds or UnBindSecretIds request and
+// checks it against the snapshot: the plan and every key exist, and
+// bound says whether the plan must already bind each key (refused with
+// code otherwise).
+func (c *call) secretIDs(bound bool, code, state string) (usageplan.Plan, []string, *Error) {
 	p, err := decode[secretIDsParams](c)
 	if err != nil {
-		return nil, err
+		return usageplan.Plan{}, nil, err
 	}
 	plan, err := c.plan(p.UsagePlanId)
 	if err != nil {
-		return nil, err
+		return plan, nil, err
 	}
 	if err := c.keyIDs(p.AccessKeyIds); err != nil {
-		return nil, err
+		return plan, nil, err
 	}
 	for _, id := range p.AccessKeyIds {
-		if bindsKey(c.snap, plan.ID, id) {
-			return nil, errorf(CodeAlreadyBindUsagePlan, "usage plan %s already binds key %s", plan.ID, id)
+		if bindsKey(c.snap, plan.ID, id) != bound {
+			return plan, nil, errorf(code, "usage plan %s %s key %s", plan.ID, state, id)
 		}
 	}
-	if berr := h.reg.BindKeys(plan.ID, p.AccessKeyIds...); berr != nil {
+	return plan, p.AccessKeyIds, nil
+}
+
+func (h *Handler) bindSecretIDs(c *call) (map[string]any, *Error) {
+	plan, ids, err := c.secretIDs(false, CodeAlreadyBindUsagePlan, "already binds")
+	if err != nil {
+		return nil, err
+	}
+	if berr := h.reg.BindKeys(plan.ID, ids...); berr != nil {
 		return nil, translate(berr, CodeInvalidUsagePlan)
 	}
 	return done()
 }
 
 func (h *Handler) unbindSecretIDs(c *call) (map[string]any, *Error) {
-	p, err := decode[secretIDsParams](c)
+	plan, ids, err := c.secretIDs(true, CodeInvalidAccessKeyIDs, "does not bind")
 	if err != nil {
 		return nil, err
 	}
-	plan, err := c.plan(p.UsagePlanId)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.keyIDs(p.AccessKeyIds); err != nil {
-		return nil, err
-	}
-	for _, id := range p.AccessKeyIds {
-		if !bindsKey(c.snap, plan.ID, id) {
-			return nil, errorf(CodeInvalidAccessKeyIDs, "usage plan %s does not bind key %s", plan.ID, id)
-		}
-	}
-	if uerr := h.reg.UnbindKeys(plan.ID, p.AccessKeyIds...); uerr != nil {
+	if uerr := h.reg.UnbindKeys(plan.ID, ids...); uerr != nil {
 		return nil, translate(uerr, CodeInvalidAccessKeyIDs)
 	}
 	return done()
@@ -82,10 +82,14 @@ type environmentParams struct {
 	ApiIds       []string
 }
 
-// target checks an environment (un)binding request against the snapshot
-// and returns the plans and the target it names.
-func (c *call) target(p environmentParams) ([]usageplan.Plan, binding.Target, *Error) {
+// target decodes a BindEnvironment or UnBindEnvironment request, checks
+// it against the snapshot and returns the plans and the target it names.
+func (c *call) target() ([]usageplan.Plan, binding.Target, *Error) {
 	var t binding.Target
+	p, err := decode[environmentParams](c)
+	if err != nil {
+		return nil, t, err
+	}
 	if len(p.UsagePlanIds) == 0 {
 		return nil, t, errorf(CodeMissingParameter, "UsagePlanIds is required")
 	}
@@ -100,24 +104,16 @@ func (c *call) target(p environmentParams) ([]usageplan.Plan, binding.Target, *E
 		}
 		plans = append(plans, plan)
 	}
-	svcID, err := required("ServiceId", p.ServiceId)
+	svc, env, err := c.environment(p.ServiceId, p.Environment)
 	if err != nil {
 		return nil, t, err
-	}
-	env, err := required("Environment", p.Environment)
-	if err != nil {
-		return nil, t, err
-	}
-	svc, ok := c.snap.Service(svcID)
-	if !ok {
-		return nil, t, errorf(CodeInvalidService, "no service has ServiceId %s", quoteShort(svcID))
 	}
 	if !slices.Contains(svc.Environments, env) {
 		return nil, t, errorf(CodeInvalidEnv, "service %s is not published to environment %s", svc.ID, quoteShort(env))
 	}
-	bindType := usageplan.BindService
-	if p.BindType != nil {
-		bindType = *p.BindType
+	bindType, err := bindTypeParam(p.BindType)
+	if err != nil {
+		return nil, t, err
 	}
 	t = binding.Target{Service: svc.ID, Environment: env}
 	switch bindType {
@@ -138,18 +134,34 @@ func (c *call) target(p environmentParams) ([]usageplan.Plan, binding.Target, *E
 			}
 		}
 		t.APIs = slices.Clone(p.ApiIds)
-	default:
-		return nil, t, errorf(CodeInvalidParameterValue, "BindType must be SERVICE or API, got %s", quoteShort(bindType))
 	}
 	return plans, t, nil
 }
 
-func (h *Handler) bindEnvironment(c *call) (map[string]any, *Error) {
-	p, err := decode[environmentParams](c)
+// environment checks a ServiceId and an Environment: both required, the
+// service known.
+func (c *call) environment(svcID, env *string) (usageplan.Service, string, *Error) {
+	svc, err := c.service(svcID)
 	if err != nil {
-		return nil, err
+		return svc, "", err
 	}
-	plans, t, err := c.target(p)
+	e, err := required("Environment", env)
+	return svc, e, err
+}
+
+// bindTypeParam checks a BindType: SERVICE (the default) or API.
+func bindTypeParam(p *string) (string, *Error) {
+	if p == nil {
+		return usageplan.BindService, nil
+	}
+	if *p != usageplan.BindService && *p != usageplan.BindAPI {
+		return "", errorf(CodeInvalidParameterValue, "BindType must be SERVICE or API, got %s", quoteShort(*p))
+	}
+	return *p, nil
+}
+
+func (h *Handler) bindEnvironment(c *call) (map[string]any, *Error) {
+	plans, t, err := c.target()
 	if err != nil {
 		return nil, err
 	}
@@ -168,18 +180,14 @@ func (h *Handler) bindEnvironment(c *call) (map[string]any, *Error) {
 			}
 		}
 	}
-	if berr := h.reg.BindPlans(p.UsagePlanIds, t); berr != nil {
+	if berr := h.reg.BindPlans(planIDs(plans), t); berr != nil {
 		return nil, translate(berr, CodeInvalidUsagePlan)
 	}
 	return done()
 }
 
 func (h *Handler) unbindEnvironment(c *call) (map[string]any, *Error) {
-	p, err := decode[environmentParams](c)
-	if err != nil {
-		return nil, err
-	}
-	plans, t, err := c.target(p)
+	plans, t, err := c.target()
 	if err != nil {
 		return nil, err
 	}
@@ -194,10 +202,18 @@ func (h *Handler) unbindEnvironment(c *call) (map[string]any, *Error) {
 			return nil, errorf(CodeUnsupportedUnBindEnvironment, "usage plan %s binds %s %s; unbind it with BindType %s", plan.ID, t.Scope(), scopeWord(b), bindTypeOf(b))
 		}
 	}
-	if uerr := h.reg.UnbindPlans(p.UsagePlanIds, t.Service, t.Environment, t.APIs...); uerr != nil {
+	if uerr := h.reg.UnbindPlans(planIDs(plans), t.Service, t.Environment, t.APIs...); uerr != nil {
 		return nil, translate(uerr, CodeInvalidAPIIDs)
 	}
 	return done()
+}
+
+func planIDs(plans []usageplan.Plan) []string {
+	ids := make([]string, len(plans))
+	for i, p := range plans {
+		ids[i] = p.ID
+	}
+	return ids
 }
 
 func scopeWord(b binding.Target) string {
@@ -227,17 +243,9 @@ func (h *Handler) demoteServiceUsagePlan(c *call) (map[string]any, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	svcID, err := required("ServiceId", p.ServiceId)
+	svc, env, err := c.environment(p.ServiceId, p.Environment)
 	if err != nil {
 		return nil, err
-	}
-	env, err := required("Environment", p.Environment)
-	if err != nil {
-		return nil, err
-	}
-	svc, ok := c.snap.Service(svcID)
-	if !ok {
-		return nil, errorf(CodeInvalidService, "no service has ServiceId %s", quoteShort(svcID))
 	}
 	i := slices.IndexFunc(plan.Bindings, func(b binding.Target) bool { return b.Service == svc.ID && b.Environment == env })
 	switch {

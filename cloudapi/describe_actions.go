@@ -17,10 +17,49 @@ func (c *call) service(id *string) (usageplan.Service, *Error) {
 	return s, nil
 }
 
+// servicePage is the ServiceId, Limit and Offset of a query on a service.
+type servicePage struct {
+	ServiceId *string
+	paging
+}
+
+// resolve finds the service and checks the paging.
+func (p servicePage) resolve(c *call) (usageplan.Service, usageplan.Page, *Error) {
+	svc, err := c.service(p.ServiceId)
+	if err != nil {
+		return svc, usageplan.Page{}, err
+	}
+	pg, err := p.page()
+	return svc, pg, err
+}
+
+// planPage is the UsagePlanId, Limit and Offset of a query on a plan.
+type planPage struct {
+	UsagePlanId *string
+	paging
+}
+
+// resolve finds the plan and checks the paging.
+func (p planPage) resolve(c *call) (usageplan.Plan, usageplan.Page, *Error) {
+	plan, err := c.plan(p.UsagePlanId)
+	if err != nil {
+		return plan, usageplan.Page{}, err
+	}
+	pg, err := p.page()
+	return plan, pg, err
+}
+
+// answer is the Result of a query the Describer answered.
+func answer[T any](set T, err error) (map[string]any, *Error) {
+	if err != nil {
+		return nil, translate(err, CodeInvalidParameterValue)
+	}
+	return result(set)
+}
+
 func (h *Handler) describeAPIUsagePlan(c *call) (map[string]any, *Error) {
 	p, err := decode[struct {
-		ServiceId *string
-		paging
+		servicePage
 		// Sent by SDKs newer than the ones that defined the action.
 		SearchEnvironment *string
 		ApiIds            []string
@@ -28,11 +67,7 @@ func (h *Handler) describeAPIUsagePlan(c *call) (map[string]any, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := c.service(p.ServiceId)
-	if err != nil {
-		return nil, err
-	}
-	pg, err := p.page()
+	svc, pg, err := p.resolve(c)
 	if err != nil {
 		return nil, err
 	}
@@ -40,83 +75,48 @@ func (h *Handler) describeAPIUsagePlan(c *call) (map[string]any, *Error) {
 	if p.SearchEnvironment != nil {
 		q.SearchEnvironment = *p.SearchEnvironment
 	}
-	set, derr := h.describer(c.snap).ApiUsagePlan(c.ctx, q)
-	if derr != nil {
-		return nil, translate(derr, CodeInvalidParameterValue)
-	}
-	return result(set)
+	return answer(h.describer(c.snap).ApiUsagePlan(c.ctx, q))
 }
 
 func (h *Handler) describeServiceUsagePlan(c *call) (map[string]any, *Error) {
-	p, err := decode[struct {
-		ServiceId *string
-		paging
-	}](c)
+	p, err := decode[servicePage](c)
 	if err != nil {
 		return nil, err
 	}
-	svc, err := c.service(p.ServiceId)
+	svc, pg, err := p.resolve(c)
 	if err != nil {
 		return nil, err
 	}
-	pg, err := p.page()
-	if err != nil {
-		return nil, err
-	}
-	set, derr := h.describer(c.snap).ServiceUsagePlan(c.ctx, svc.ID, pg)
-	if derr != nil {
-		return nil, translate(derr, CodeInvalidParameterValue)
-	}
-	return result(set)
+	return answer(h.describer(c.snap).ServiceUsagePlan(c.ctx, svc.ID, pg))
 }
 
 func (h *Handler) describeUsagePlanEnvironments(c *call) (map[string]any, *Error) {
 	p, err := decode[struct {
-		UsagePlanId *string
-		BindType    *string
-		paging
+		planPage
+		BindType *string
 	}](c)
 	if err != nil {
 		return nil, err
 	}
-	plan, err := c.plan(p.UsagePlanId)
+	plan, pg, err := p.resolve(c)
 	if err != nil {
 		return nil, err
 	}
-	pg, err := p.page()
+	bindType, err := bindTypeParam(p.BindType)
 	if err != nil {
 		return nil, err
 	}
-	bindType := usageplan.BindService
-	if p.BindType != nil {
-		bindType = *p.BindType
-	}
-	set, derr := h.describer(c.snap).UsagePlanEnvironments(c.ctx, plan.ID, bindType, pg)
-	if derr != nil {
-		return nil, translate(derr, CodeInvalidParameterValue)
-	}
-	return result(set)
+	return answer(h.describer(c.snap).UsagePlanEnvironments(c.ctx, plan.ID, bindType, pg))
 }
 
 func (h *Handler) describeUsagePlanSecretIDs(c *call) (map[string]any, *Error) {
-	p, err := decode[struct {
-		UsagePlanId *string
-		paging
-	}](c)
+	p, err := decode[planPage](c)
 	if err != nil {
 		return nil, err
 	}
-	plan, err := c.plan(p.UsagePlanId)
+	plan, pg, err := p.resolve(c)
 	if err != nil {
 		return nil, err
 	}
-	pg, err := p.page()
-	if err != nil {
-		return nil, err
-	}
-	set, derr := h.describer(c.snap).UsagePlanSecretIds(c.ctx, plan.ID, pg)
-	if derr != nil {
-		return nil, translate(derr, CodeInvalidParameterValue)
-	}
-	return result(set)
+	return answer(h.describer(c.snap).UsagePlanSecretIds(c.ctx, plan.ID, pg))
 }

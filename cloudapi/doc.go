@@ -1,8 +1,9 @@
 // Package cloudapi serves planguard's admin API in the protocol of the old
 // gateway's management API, Tencent Cloud API 3.0 (version 2018-08-08), so
-// that a team's existing automation — the Tencent Cloud SDKs, tccli,
-// scripts — manages planguard by pointing its endpoint at the admin
-// listener.
+// that a team's existing automation — the Tencent Cloud SDKs, scripts
+// that sign with TC3-HMAC-SHA256 — manages planguard by pointing its
+// endpoint at the admin listener. (tccli signs with the older HmacSHA256
+// method, which is refused.)
 //
 // Most users want New, with the registry, the admin credentials and a
 // Config that names the Hosts clients use (LoopbackHosts builds them for

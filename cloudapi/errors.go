@@ -81,6 +81,10 @@ var planFieldParam = map[string]string{
 	"quota":       "MaxRequestNum",
 	"quotaPeriod": "QuotaPeriod",
 	"timeZone":    "TimeZone",
+	"burst":       "MaxRequestBurst",
+	"limits":      "RequestLimits",
+	"throttles":   "ApiThrottles",
+	"dryRun":      "Enforce",
 }
 
 // keyFieldParam names the admin API parameter of a key field.
@@ -104,6 +108,7 @@ func translate(err error, fallback string) *Error {
 	var dup *binding.DuplicateError
 	var kf *keys.FieldError
 	var pf *usageplan.FieldError
+	var ve *usageplan.ValidationError
 	switch {
 	case errors.As(err, &conflict):
 		return &Error{Code: CodeAlreadyBindUsagePlan, Message: conflict.Error()}
@@ -114,17 +119,10 @@ func translate(err error, fallback string) *Error {
 			return &Error{Code: CodeAlreadyBindUsagePlan, Message: dup.Error()}
 		}
 		return &Error{Code: CodeUnsupportedBindEnvironment, Message: dup.Error()}
-	case errors.As(err, &kf) && (kf.Entity == "" || kf.Entity == "key"):
+	case errors.As(err, &kf) && (kf.Entity == "" || kf.Entity == "key") && keyFieldParam[kf.Field] != "":
 		return &Error{Code: CodeInvalidParameterValue, Message: paramMessage(keyFieldParam, kf.Field, kf.Reason)}
 	case errors.As(err, &pf):
-		code := CodeInvalidParameterValue
-		switch pf.Field {
-		case "quota":
-			code = CodeInvalidMaxRequestNum
-		case "qps":
-			code = CodeRangeExceeded
-		}
-		return &Error{Code: code, Message: paramMessage(planFieldParam, pf.Field, pf.Reason)}
+		return planFieldError(pf.Field, paramMessage(planFieldParam, pf.Field, pf.Reason))
 	case errors.Is(err, keys.ErrInUse):
 		return &Error{Code: CodeResourceIsInUse, Message: "the key is bound to a usage plan; unbind it first"}
 	case errors.Is(err, keys.ErrEnabled):
@@ -141,8 +139,48 @@ func translate(err error, fallback string) *Error {
 		return &Error{Code: CodeUnsupportedUnBindEnvironment, Message: stripPrefix(err.Error())}
 	case errors.Is(err, usageplan.ErrNotFound), errors.Is(err, usageplan.ErrInvalidParameter):
 		return &Error{Code: fallback, Message: stripPrefix(err.Error())}
+	case errors.As(err, &ve) && len(ve.Problems) > 0:
+		// A plan setting the rules refuse: its path names the field
+		// ("plans[0].timeZone", "plans[0].throttles.api-x").
+		p := ve.Problems[0]
+		_, field, _ := strings.Cut(p.Path, "].")
+		field, _, _ = strings.Cut(field, ".")
+		return planFieldError(field, problemMessage(field, p.Err))
 	}
 	return &Error{Code: CodeInternalError, Message: "internal error"}
+}
+
+// planFieldError is the refusal of a plan setting: InvalidMaxRequestNum
+// for the quota, RangeExceeded for the QPS, InvalidParameterValue for
+// the others.
+func planFieldError(field, message string) *Error {
+	code := CodeInvalidParameterValue
+	switch field {
+	case "quota":
+		code = CodeInvalidMaxRequestNum
+	case "qps":
+		code = CodeRangeExceeded
+	}
+	return &Error{Code: code, Message: message}
+}
+
+// problemMessage says what is wrong with a plan field, naming the admin
+// API's parameter: "MaxRequestBurst needs a limited qps", "TimeZone:
+// "Mars/Base" is not an IANA time zone name: ...".
+func problemMessage(field string, err error) string {
+	var kf *keys.FieldError
+	var pf *usageplan.FieldError
+	switch {
+	case errors.As(err, &kf):
+		return paramMessage(planFieldParam, field, kf.Reason)
+	case errors.As(err, &pf):
+		return paramMessage(planFieldParam, field, pf.Reason)
+	}
+	name := field
+	if p, ok := planFieldParam[field]; ok {
+		name = p
+	}
+	return name + ": " + stripPrefix(err.Error())
 }
 
 func paramMessage(names map[string]string, field, reason string) string {

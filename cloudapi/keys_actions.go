@@ -86,8 +86,13 @@ func (c *call) key(id *string) (keys.Key, *Error) {
 	return k, nil
 }
 
-type keyIDParams struct {
-	AccessKeyId *string
+// keyParam decodes the one parameter AccessKeyId and finds the key.
+func (c *call) keyParam() (keys.Key, *Error) {
+	p, err := decode[struct{ AccessKeyId *string }](c)
+	if err != nil {
+		return keys.Key{}, err
+	}
+	return c.key(p.AccessKeyId)
 }
 
 func (h *Handler) createAPIKey(c *call) (map[string]any, *Error) {
@@ -188,11 +193,7 @@ func (h *Handler) deleteAPIKey(c *call) (map[string]any, *Error) {
 }
 
 func (h *Handler) keyChange(c *call, fn func(id string) error) (map[string]any, *Error) {
-	p, err := decode[keyIDParams](c)
-	if err != nil {
-		return nil, err
-	}
-	k, err := c.key(p.AccessKeyId)
+	k, err := c.keyParam()
 	if err != nil {
 		return nil, err
 	}
@@ -203,11 +204,7 @@ func (h *Handler) keyChange(c *call, fn func(id string) error) (map[string]any, 
 }
 
 func (h *Handler) describeAPIKey(c *call) (map[string]any, *Error) {
-	p, err := decode[keyIDParams](c)
-	if err != nil {
-		return nil, err
-	}
-	k, err := c.key(p.AccessKeyId)
+	k, err := c.keyParam()
 	if err != nil {
 		return nil, err
 	}
@@ -218,23 +215,13 @@ func (h *Handler) describeAPIKey(c *call) (map[string]any, *Error) {
 var keyFilters = []string{"AccessKeyId", "AccessKeySecret", "SecretName", "NotUsagePlanId", "Status", "KeyWord"}
 
 func (h *Handler) describeAPIKeysStatus(c *call) (map[string]any, *Error) {
-	p, err := decode[struct {
-		paging
-		Filters []Filter
-	}](c)
+	filters, pg, err := decodeList(c, keyFilters...)
 	if err != nil {
-		return nil, err
-	}
-	pg, err := p.page()
-	if err != nil {
-		return nil, err
-	}
-	if err := checkFilters(p.Filters, keyFilters...); err != nil {
 		return nil, err
 	}
 	var rows []APIKey
 	for _, k := range c.snap.Keys() {
-		if keyMatches(c.snap, k, p.Filters) {
+		if keyMatches(c.snap, k, filters) {
 			rows = append(rows, apiKey(k, false))
 		}
 	}

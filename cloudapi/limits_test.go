@@ -2,6 +2,7 @@ package cloudapi
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/planguard/planguard/usageplan"
@@ -45,6 +46,68 @@ func TestModifyUsagePlanLimits(t *testing.T) {
 		}
 		if reg.Snapshot().Version() != before {
 			t.Fatalf("%s: the registry changed", name)
+		}
+	}
+}
+
+// CreateUsagePlan and ModifyUsagePlan take planguard's QuotaPeriod and
+// TimeZone; every UsagePlanInfo answer (theirs and DescribeUsagePlan's)
+// returns them, so that a client reads back what it set.
+func TestUsagePlanInfoHasPeriodAndZone(t *testing.T) {
+	h, _ := newHandler(t, Managed)
+	type info struct {
+		UsagePlanId string
+		QuotaPeriod *string
+		TimeZone    *string
+	}
+	decode := func(e envelope) info {
+		t.Helper()
+		wantOK(t, e)
+		var i info
+		if err := json.Unmarshal(e.Response.Result, &i); err != nil {
+			t.Fatal(err)
+		}
+		return i
+	}
+	created := decode(do(t, h, req{action: "CreateUsagePlan", body: `{"UsagePlanName":"daily","MaxRequestNum":10,"QuotaPeriod":"day","TimeZone":"Asia/Shanghai"}`}.build()))
+	if created.QuotaPeriod == nil || *created.QuotaPeriod != "day" || created.TimeZone == nil || *created.TimeZone != "Asia/Shanghai" {
+		t.Fatalf("CreateUsagePlan: %+v", created)
+	}
+	described := decode(do(t, h, req{action: "DescribeUsagePlan", body: `{"UsagePlanId":"` + created.UsagePlanId + `"}`}.build()))
+	if described.QuotaPeriod == nil || *described.QuotaPeriod != "day" || described.TimeZone == nil || *described.TimeZone != "Asia/Shanghai" {
+		t.Fatalf("DescribeUsagePlan: %+v", described)
+	}
+	modified := decode(do(t, h, req{action: "ModifyUsagePlan", body: `{"UsagePlanId":"` + created.UsagePlanId + `","QuotaPeriod":"month"}`}.build()))
+	if modified.QuotaPeriod == nil || *modified.QuotaPeriod != "month" || *modified.TimeZone != "Asia/Shanghai" {
+		t.Fatalf("ModifyUsagePlan: %+v", modified)
+	}
+	// A plan without a zone (UTC) omits TimeZone, as the status rows do.
+	gold := decode(do(t, h, req{action: "DescribeUsagePlan", body: `{"UsagePlanId":"usagePlan-kgf82zcd"}`}.build()))
+	if gold.QuotaPeriod == nil || *gold.QuotaPeriod != "total" || gold.TimeZone != nil {
+		t.Fatalf("DescribeUsagePlan of a plan without a zone: %+v", gold)
+	}
+}
+
+// A plan setting the registry refuses is InvalidParameterValue naming
+// the admin API's parameter (not the config file's field, and never
+// InternalError).
+func TestInvalidPlanSettingsNameTheirParameter(t *testing.T) {
+	h, reg := newHandler(t, Managed)
+	for _, tc := range []struct{ action, body, param string }{
+		{"CreateUsagePlan", `{"UsagePlanName":"x","TimeZone":"Mars/Base"}`, "TimeZone"},
+		{"ModifyUsagePlan", `{"UsagePlanId":"usagePlan-kgf82zcd","TimeZone":"Mars/Base"}`, "TimeZone"},
+		{"ModifyUsagePlan", `{"UsagePlanId":"usagePlan-kgf82zcd","ApiThrottles":[{"ApiId":"api-list0001","MaxRequestNumPreSec":5}]}`, "ApiThrottles"},
+		{"ModifyUsagePlan", `{"UsagePlanId":"usagePlan-kgf82zcd","MaxRequestNumPreSec":-1,"MaxRequestBurst":5}`, "MaxRequestBurst"},
+		{"CreateUsagePlan", `{"UsagePlanName":"x","UsagePlanDesc":"` + strings.Repeat("d", 201) + `"}`, "UsagePlanDesc"},
+	} {
+		before := reg.Snapshot().Version()
+		e := do(t, h, req{action: tc.action, body: tc.body}.build())
+		wantCode(t, e, CodeInvalidParameterValue)
+		if !strings.HasPrefix(e.Response.Error.Message, tc.param+" ") && !strings.HasPrefix(e.Response.Error.Message, tc.param+": ") {
+			t.Errorf("%s %s: message %q does not start with %s", tc.action, tc.body, e.Response.Error.Message, tc.param)
+		}
+		if reg.Snapshot().Version() != before {
+			t.Fatalf("%s: the registry changed", tc.body)
 		}
 	}
 }

@@ -111,8 +111,26 @@ type Filter struct {
 	Values []string
 }
 
-// filters checks that every filter has a supported name and at least
-// one value.
+// decodeList decodes the parameters of a Describe*Status action
+// (Limit, Offset, Filters) and checks the paging and that every filter
+// is one of supported.
+func decodeList(c *call, supported ...string) ([]Filter, usageplan.Page, *Error) {
+	p, err := decode[struct {
+		paging
+		Filters []Filter
+	}](c)
+	if err != nil {
+		return nil, usageplan.Page{}, err
+	}
+	pg, err := p.page()
+	if err != nil {
+		return nil, pg, err
+	}
+	return p.Filters, pg, checkFilters(p.Filters, supported...)
+}
+
+// checkFilters checks that every filter has a supported name and at
+// least one value.
 func checkFilters(fs []Filter, supported ...string) *Error {
 	for _, f := range fs {
 		ok := false

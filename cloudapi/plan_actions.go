@@ -53,6 +53,15 @@ func bindsKey(snap *usageplan.Snapshot, planID, keyID string) bool {
 	return false
 }
 
+// planParam decodes the one parameter UsagePlanId and finds the plan.
+func (c *call) planParam() (usageplan.Plan, *Error) {
+	p, err := decode[struct{ UsagePlanId *string }](c)
+	if err != nil {
+		return usageplan.Plan{}, err
+	}
+	return c.plan(p.UsagePlanId)
+}
+
 func (h *Handler) describer(snap *usageplan.Snapshot) usageplan.Describer {
 	d := usageplan.Describer{Snapshot: snap}
 	if h.cfg.Usage != nil {
@@ -61,14 +70,23 @@ func (h *Handler) describer(snap *usageplan.Snapshot) usageplan.Describer {
 	return d
 }
 
-// planInfo answers a plan as DescribeUsagePlan does, from the registry's
-// current snapshot.
-func (h *Handler) planInfo(c *call, id string) (map[string]any, *Error) {
-	info, err := h.describer(h.reg.Snapshot()).UsagePlan(c.ctx, id)
+// usagePlanInfo is the Result of DescribeUsagePlan, CreateUsagePlan and
+// ModifyUsagePlan: the old gateway's UsagePlanInfo, and planguard's
+// QuotaPeriod and TimeZone (omitted for UTC) as those actions take them.
+type usagePlanInfo struct {
+	usageplan.UsagePlanInfo
+	QuotaPeriod string
+	TimeZone    string `json:",omitempty"`
+}
+
+// planInfo answers plan id of snap as DescribeUsagePlan does.
+func (h *Handler) planInfo(c *call, snap *usageplan.Snapshot, id string) (map[string]any, *Error) {
+	info, err := h.describer(snap).UsagePlan(c.ctx, id)
 	if err != nil {
 		return nil, translate(err, CodeInvalidUsagePlan)
 	}
-	return result(info)
+	plan, _ := snap.Plan(id)
+	return result(usagePlanInfo{UsagePlanInfo: info, QuotaPeriod: string(plan.QuotaPeriod), TimeZone: plan.TimeZone})
 }
 
 // planParams are the settings CreateUsagePlan and ModifyUsagePlan take;
@@ -125,6 +143,13 @@ func (p planParams) patch() (usageplan.PlanPatch, *Error) {
 	return pp, nil
 }
 
+// set sets *dst to *v when v is set.
+func set[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
 func (h *Handler) createUsagePlan(c *call) (map[string]any, *Error) {
 	p, err := decode[planParams](c)
 	if err != nil {
@@ -139,38 +164,20 @@ func (h *Handler) createUsagePlan(c *call) (map[string]any, *Error) {
 	if perr != nil {
 		return nil, perr
 	}
-	if pp.Description != nil {
-		plan.Description = *pp.Description
-	}
-	if pp.QPS != nil {
-		plan.QPS = *pp.QPS
-	}
-	if pp.Quota != nil {
-		plan.Quota = *pp.Quota
-	}
-	if pp.QuotaPeriod != nil {
-		plan.QuotaPeriod = *pp.QuotaPeriod
-	}
-	if pp.TimeZone != nil {
-		plan.TimeZone = *pp.TimeZone
-	}
-	if pp.Burst != nil {
-		plan.Burst = *pp.Burst
-	}
-	if pp.Limits != nil {
-		plan.Limits = *pp.Limits
-	}
-	if pp.Throttles != nil {
-		plan.Throttles = *pp.Throttles
-	}
-	if pp.DryRun != nil {
-		plan.DryRun = *pp.DryRun
-	}
+	set(&plan.Description, pp.Description)
+	set(&plan.QPS, pp.QPS)
+	set(&plan.Quota, pp.Quota)
+	set(&plan.QuotaPeriod, pp.QuotaPeriod)
+	set(&plan.TimeZone, pp.TimeZone)
+	set(&plan.Burst, pp.Burst)
+	set(&plan.Limits, pp.Limits)
+	set(&plan.Throttles, pp.Throttles)
+	set(&plan.DryRun, pp.DryRun)
 	created, cerr := h.reg.CreatePlan(plan)
 	if cerr != nil {
 		return nil, translate(cerr, CodeInvalidParameterValue)
 	}
-	return h.planInfo(c, created.ID)
+	return h.planInfo(c, h.reg.Snapshot(), created.ID)
 }
 
 func (h *Handler) modifyUsagePlan(c *call) (map[string]any, *Error) {
@@ -192,15 +199,11 @@ func (h *Handler) modifyUsagePlan(c *call) (map[string]any, *Error) {
 	if _, perr := h.reg.PatchPlan(plan.ID, pp); perr != nil {
 		return nil, translate(perr, CodeInvalidUsagePlan)
 	}
-	return h.planInfo(c, plan.ID)
+	return h.planInfo(c, h.reg.Snapshot(), plan.ID)
 }
 
 func (h *Handler) deleteUsagePlan(c *call) (map[string]any, *Error) {
-	p, err := decode[struct{ UsagePlanId *string }](c)
-	if err != nil {
-		return nil, err
-	}
-	plan, err := c.plan(p.UsagePlanId)
+	plan, err := c.planParam()
 	if err != nil {
 		return nil, err
 	}
@@ -211,42 +214,24 @@ func (h *Handler) deleteUsagePlan(c *call) (map[string]any, *Error) {
 }
 
 func (h *Handler) describeUsagePlan(c *call) (map[string]any, *Error) {
-	p, err := decode[struct{ UsagePlanId *string }](c)
+	plan, err := c.planParam()
 	if err != nil {
 		return nil, err
 	}
-	plan, err := c.plan(p.UsagePlanId)
-	if err != nil {
-		return nil, err
-	}
-	info, derr := h.describer(c.snap).UsagePlan(c.ctx, plan.ID)
-	if derr != nil {
-		return nil, translate(derr, CodeInvalidUsagePlan)
-	}
-	return result(info)
+	return h.planInfo(c, c.snap, plan.ID)
 }
 
 // DescribeUsagePlansStatus filters.
 var planFilters = []string{"UsagePlanId", "UsagePlanName", "NotServiceId", "NotApiId", "Environment"}
 
 func (h *Handler) describeUsagePlansStatus(c *call) (map[string]any, *Error) {
-	p, err := decode[struct {
-		paging
-		Filters []Filter
-	}](c)
+	filters, pg, err := decodeList(c, planFilters...)
 	if err != nil {
-		return nil, err
-	}
-	pg, err := p.page()
-	if err != nil {
-		return nil, err
-	}
-	if err := checkFilters(p.Filters, planFilters...); err != nil {
 		return nil, err
 	}
 	var rows []UsagePlanStatus
 	for _, plan := range c.snap.Plans() {
-		if !planMatches(c.snap, plan, p.Filters) {
+		if !planMatches(c.snap, plan, filters) {
 			continue
 		}
 		rows = append(rows, UsagePlanStatus{

@@ -97,29 +97,43 @@ type APIKeyUsage struct {
 	PeriodEndTime   string
 }
 
-type keyUsageParams struct {
-	UsagePlanId *string
-	AccessKeyId *string
-	RequestNum  *int64
-}
-
-// usageTarget checks the plan, the key and that the plan binds the key.
-func (h *Handler) usageTarget(c *call, p keyUsageParams) (usageplan.Plan, string, *Error) {
-	if h.cfg.Usage == nil {
-		return usageplan.Plan{}, "", errorf(CodeUnsupportedOperation, "%s needs a usage store, and none is configured", c.action)
-	}
-	plan, err := c.plan(p.UsagePlanId)
+// usageTarget decodes a usage action's parameters (UsagePlanId,
+// AccessKeyId and, when withNum, RequestNum: required, 1 to
+// usageplan.DefaultMaxQuota) and checks the plan, the key and that the
+// plan binds the key.
+func (h *Handler) usageTarget(c *call, withNum bool) (plan usageplan.Plan, key string, n int64, _ *Error) {
+	p, err := decode[struct {
+		UsagePlanId *string
+		AccessKeyId *string
+		RequestNum  *int64
+	}](c)
 	if err != nil {
-		return plan, "", err
+		return plan, "", 0, err
+	}
+	switch {
+	case !withNum && p.RequestNum != nil:
+		return plan, "", 0, errorf(CodeUnknownParameter, "unknown parameter RequestNum")
+	case withNum && p.RequestNum == nil:
+		return plan, "", 0, errorf(CodeMissingParameter, "RequestNum is required")
+	case withNum && (*p.RequestNum < 1 || *p.RequestNum > usageplan.DefaultMaxQuota):
+		return plan, "", 0, errorf(CodeRangeExceeded, "RequestNum must be 1-%d, got %d", usageplan.DefaultMaxQuota, *p.RequestNum)
+	case withNum:
+		n = *p.RequestNum
+	}
+	if h.cfg.Usage == nil {
+		return plan, "", 0, errorf(CodeUnsupportedOperation, "%s needs a usage store, and none is configured", c.action)
+	}
+	if plan, err = c.plan(p.UsagePlanId); err != nil {
+		return plan, "", 0, err
 	}
 	k, err := c.key(p.AccessKeyId)
 	if err != nil {
-		return plan, "", err
+		return plan, "", 0, err
 	}
-	if bindsKey(c.snap, plan.ID, k.ID) {
-		return plan, k.ID, nil
+	if !bindsKey(c.snap, plan.ID, k.ID) {
+		return plan, "", 0, errorf(CodeResourceUnassociated, "usage plan %s does not bind key %s", plan.ID, k.ID)
 	}
-	return plan, "", errorf(CodeResourceUnassociated, "usage plan %s does not bind key %s", plan.ID, k.ID)
+	return plan, k.ID, n, nil
 }
 
 func (h *Handler) keyUsage(c *call, plan usageplan.Plan, key string, used int64) (map[string]any, *Error) {
@@ -143,14 +157,7 @@ func storeError(err error) *Error {
 }
 
 func (h *Handler) describeAPIKeyUsage(c *call) (map[string]any, *Error) {
-	p, err := decode[keyUsageParams](c)
-	if err != nil {
-		return nil, err
-	}
-	if p.RequestNum != nil {
-		return nil, errorf(CodeUnknownParameter, "unknown parameter RequestNum")
-	}
-	plan, key, err := h.usageTarget(c, p)
+	plan, key, _, err := h.usageTarget(c, false)
 	if err != nil {
 		return nil, err
 	}
@@ -162,14 +169,7 @@ func (h *Handler) describeAPIKeyUsage(c *call) (map[string]any, *Error) {
 }
 
 func (h *Handler) resetAPIKeyUsage(c *call) (map[string]any, *Error) {
-	p, err := decode[keyUsageParams](c)
-	if err != nil {
-		return nil, err
-	}
-	if p.RequestNum != nil {
-		return nil, errorf(CodeUnknownParameter, "unknown parameter RequestNum")
-	}
-	plan, key, err := h.usageTarget(c, p)
+	plan, key, _, err := h.usageTarget(c, false)
 	if err != nil {
 		return nil, err
 	}
@@ -180,21 +180,11 @@ func (h *Handler) resetAPIKeyUsage(c *call) (map[string]any, *Error) {
 }
 
 func (h *Handler) grantAPIKeyUsage(c *call) (map[string]any, *Error) {
-	p, err := decode[keyUsageParams](c)
+	plan, key, n, err := h.usageTarget(c, true)
 	if err != nil {
 		return nil, err
 	}
-	if p.RequestNum == nil {
-		return nil, errorf(CodeMissingParameter, "RequestNum is required")
-	}
-	if *p.RequestNum < 1 || *p.RequestNum > usageplan.DefaultMaxQuota {
-		return nil, errorf(CodeRangeExceeded, "RequestNum must be 1-%d, got %d", usageplan.DefaultMaxQuota, *p.RequestNum)
-	}
-	plan, key, err := h.usageTarget(c, p)
-	if err != nil {
-		return nil, err
-	}
-	used, uerr := h.cfg.Usage.GrantKeyUsage(c.ctx, plan, key, *p.RequestNum)
+	used, uerr := h.cfg.Usage.GrantKeyUsage(c.ctx, plan, key, n)
 	if uerr != nil {
 		return nil, storeError(uerr)
 	}

@@ -7,9 +7,6 @@ require (
 	github.com/tencentcloud/tencentcloud-sdk-go v1.0.162
 )
 
-require (
-	github.com/hashicorp/golang-lru/v2 v2.0.7 // indirect
-	golang.org/x/time v0.15.0 // indirect
-)
+require github.com/hashicorp/golang-lru/v2 v2.0.7 // indirect
 
 replace github.com/planguard/planguard => ../..

@@ -1,23 +1,14 @@
 package sdktest
 
 import (
-	"context"
 	"errors"
-	"net/http/httptest"
+	"net/http"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/planguard/planguard/binding"
-	"github.com/planguard/planguard/cloudapi"
-	"github.com/planguard/planguard/keys"
-	"github.com/planguard/planguard/limiter"
-	"github.com/planguard/planguard/usageplan"
 	apigw "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/apigateway/v20180808"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	sdkerrors "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
-	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
-	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
 )
 
 const config = `{
@@ -34,75 +25,11 @@ const config = `{
   "plans": []
 }`
 
-// Admin credentials of the tests (not usage-plan keys).
+// The admin credential of the tests (not a usage-plan key).
 const (
 	adminID     = "AKIDadmin0000000000000000000000000000"
 	adminSecret = "admin-secret-0123456789abcdef"
-	readerID    = "AKIDreader000000000000000000000000000"
-	readerSec   = "reader-secret-0123456789abcdef"
 )
-
-type env struct {
-	t       *testing.T
-	reg     *usageplan.Registry
-	lim     *limiter.Limiter
-	addr    string
-	handler *cloudapi.Handler
-}
-
-// start serves the admin API over a registry loaded from config on a
-// loopback httptest server.
-func start(t *testing.T, cfg cloudapi.Config) *env {
-	t.Helper()
-	reg, err := usageplan.LoadConfig(strings.NewReader(config), usageplan.RegistryConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lim, err := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = lim.Close(context.Background()) })
-	srv := httptest.NewUnstartedServer(nil)
-	addr := srv.Listener.Addr().String()
-	if cfg.Hosts == nil {
-		if cfg.Hosts, err = cloudapi.LoopbackHosts(addr); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg.Usage = cloudapi.LimiterUsage(lim, reg.Snapshot, nil)
-	h, err := cloudapi.New(reg, []cloudapi.Credential{
-		{SecretID: adminID, SecretKey: keys.NewSecret(adminSecret)},
-		{SecretID: readerID, SecretKey: keys.NewSecret(readerSec), ReadOnly: true},
-	}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = h
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return &env{t: t, reg: reg, lim: lim, addr: addr, handler: h}
-}
-
-// client is the real SDK's apigateway client, pointed at the admin
-// listener over plain HTTP.
-func (e *env) client(id, secret string, edit ...func(*profile.ClientProfile)) *apigw.Client {
-	e.t.Helper()
-	cpf := profile.NewClientProfile()
-	cpf.HttpProfile.Scheme = "HTTP"
-	cpf.HttpProfile.Endpoint = e.addr
-	cpf.HttpProfile.ReqTimeout = 10
-	for _, f := range edit {
-		f(cpf)
-	}
-	c, err := apigw.NewClient(common.NewCredential(id, secret), "ap-guangzhou", cpf)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return c
-}
-
-func (e *env) admin() *apigw.Client { return e.client(adminID, adminSecret) }
 
 // code returns the Cloud API error code of err ("" for nil).
 func code(t *testing.T, err error) string {
@@ -142,13 +69,38 @@ func strs(s ...string) []*string {
 
 const svc = "service-abcd1234"
 
+// bindEnv is a BindEnvironment request of plan to env of svc:
+// service-wide, or for apis when they are given.
+func bindEnv(plan, env string, apis ...string) *apigw.BindEnvironmentRequest {
+	r := apigw.NewBindEnvironmentRequest()
+	r.UsagePlanIds, r.ServiceId, r.Environment = strs(plan), str(svc), str(env)
+	if len(apis) > 0 {
+		r.BindType, r.ApiIds = str("API"), strs(apis...)
+	}
+	return r
+}
+
+// unbindEnv is the UnBindEnvironment request of the same binding.
+func unbindEnv(plan, env string, apis ...string) *apigw.UnBindEnvironmentRequest {
+	r := apigw.NewUnBindEnvironmentRequest()
+	r.UsagePlanIds, r.ServiceId, r.Environment = strs(plan), str(svc), str(env)
+	if len(apis) > 0 {
+		r.BindType, r.ApiIds = str("API"), strs(apis...)
+	}
+	return r
+}
+
 // TestSDKLifecycle runs every action of the old gateway through the
-// real SDK: keys, a plan, key and environment bindings, changes,
-// describes, unbinding and deletion, with the documented failures on
-// the way.
+// real SDK against an examples/server process in managed mode: keys, a
+// plan, key and environment bindings, changes, describes, unbinding and
+// deletion, with the documented failures on the way; the data listener
+// admits the new key once it is bound, and refuses it once disabled or
+// rotated.
 func TestSDKLifecycle(t *testing.T) {
-	e := start(t, cloudapi.Config{Mode: cloudapi.Managed})
+	e := start(t, config)
 	c := e.admin()
+	rec := &recorder{}
+	c.WithHttpTransport(rec)
 
 	// Keys: one generated, one manual, a duplicate refused.
 	ck := apigw.NewCreateApiKeyRequest()
@@ -163,10 +115,9 @@ func TestSDKLifecycle(t *testing.T) {
 	if auto.Response.RequestId == nil || *auto.Response.RequestId == "" {
 		t.Fatal("no RequestId")
 	}
-	autoID := *k.AccessKeyId
-	if got, ok := e.reg.Snapshot().Key(autoID); !ok || got.Secret.Reveal() != *k.AccessKeySecret {
-		t.Fatal("the generated key is not in the registry with the secret returned")
-	}
+	autoID, autoSecret := *k.AccessKeyId, *k.AccessKeySecret
+	// Known, but no plan binds it in release yet.
+	e.wantStatus("/release/orders", autoID, autoSecret, http.StatusForbidden)
 
 	mk := apigw.NewCreateApiKeyRequest()
 	mk.SecretName, mk.AccessKeyType = str("partner"), str("manual")
@@ -225,6 +176,23 @@ func TestSDKLifecycle(t *testing.T) {
 	be.UsagePlanIds, be.ServiceId, be.Environment = strs(planID), str(svc), str("release")
 	_, err = c.BindEnvironment(be)
 	must(t, err)
+	// The data listener admits the new key under the new plan.
+	if body := e.wantStatus("/release/orders", autoID, autoSecret, http.StatusOK); body["plan"] != planID || body["secretId"] != autoID {
+		t.Fatalf("echo: %v", body)
+	}
+	e.wantStatus("/release/orders", autoID, "wrong_secret_0123", http.StatusUnauthorized)
+	// Rotated: the old secret is refused at once, the new one admitted.
+	rot := apigw.NewUpdateApiKeyRequest()
+	rot.AccessKeyId = str(autoID)
+	rotated, err := c.UpdateApiKey(rot)
+	must(t, err)
+	e.wantStatus("/release/orders", autoID, autoSecret, http.StatusUnauthorized)
+	prevSecret := autoSecret
+	autoSecret = *rotated.Response.Result.AccessKeySecret
+	if autoSecret == prevSecret || len(autoSecret) != 40 {
+		t.Fatal("UpdateApiKey did not rotate the secret")
+	}
+	e.wantStatus("/release/orders/42", autoID, autoSecret, http.StatusOK)
 	_, err = c.BindEnvironment(be)
 	wantCode(t, err, "UnsupportedOperation.UnsupportedBindEnvironment")
 	be.Environment = str("prepub")
@@ -243,9 +211,7 @@ func TestSDKLifecycle(t *testing.T) {
 	if *p2.Response.Result.MaxRequestNum != -1 || *p2.Response.Result.MaxRequestNumPreSec != -1 {
 		t.Fatalf("CreateUsagePlan defaults: %+v", p2.Response.Result)
 	}
-	be2 := apigw.NewBindEnvironmentRequest()
-	be2.UsagePlanIds, be2.ServiceId, be2.Environment = strs(plan2), str(svc), str("release")
-	_, err = c.BindEnvironment(be2)
+	_, err = c.BindEnvironment(bindEnv(plan2, "release"))
 	must(t, err)
 	bk2 := apigw.NewBindSecretIdsRequest()
 	bk2.UsagePlanId, bk2.AccessKeyIds = str(plan2), strs(autoID)
@@ -259,17 +225,11 @@ func TestSDKLifecycle(t *testing.T) {
 	p3, err := c.CreateUsagePlan(cp3)
 	must(t, err)
 	plan3 := *p3.Response.Result.UsagePlanId
-	ba := apigw.NewBindEnvironmentRequest()
-	ba.UsagePlanIds, ba.ServiceId, ba.Environment = strs(plan3), str(svc), str("test")
-	ba.BindType, ba.ApiIds = str("API"), strs("api-list0001")
-	_, err = c.BindEnvironment(ba)
+	_, err = c.BindEnvironment(bindEnv(plan3, "test", "api-list0001"))
 	must(t, err)
-	ba = apigw.NewBindEnvironmentRequest()
-	ba.UsagePlanIds, ba.ServiceId, ba.Environment = strs(plan3), str(svc), str("test")
-	ba.BindType, ba.ApiIds = str("API"), strs("api-get00001")
-	_, err = c.BindEnvironment(ba)
+	_, err = c.BindEnvironment(bindEnv(plan3, "test", "api-get00001"))
 	must(t, err)
-	_, err = c.BindEnvironment(ba)
+	_, err = c.BindEnvironment(bindEnv(plan3, "test", "api-get00001"))
 	wantCode(t, err, "UnsupportedOperation.UnsupportedBindEnvironment")
 	dae := apigw.NewDescribeUsagePlanEnvironmentsRequest()
 	dae.UsagePlanId, dae.BindType = str(plan3), str("API")
@@ -284,10 +244,7 @@ func TestSDKLifecycle(t *testing.T) {
 	if *apiEnvs.Response.Result.TotalCount != 0 {
 		t.Fatalf("DescribeUsagePlanEnvironments SERVICE lists API bindings: %+v", apiEnvs.Response.Result)
 	}
-	ut := apigw.NewUnBindEnvironmentRequest()
-	ut.UsagePlanIds, ut.ServiceId, ut.Environment = strs(plan3), str(svc), str("test")
-	ut.BindType, ut.ApiIds = str("API"), strs("api-list0001", "api-get00001")
-	_, err = c.UnBindEnvironment(ut)
+	_, err = c.UnBindEnvironment(unbindEnv(plan3, "test", "api-list0001", "api-get00001"))
 	must(t, err)
 	dp3 := apigw.NewDeleteUsagePlanRequest()
 	dp3.UsagePlanId = str(plan3)
@@ -355,10 +312,12 @@ func TestSDKLifecycle(t *testing.T) {
 	}
 
 	// Disable a key, find it by status; a bound key cannot be deleted.
+	e.wantStatus("/release/orders", "partner_key_1", "partner_secret_1", http.StatusOK)
 	dk := apigw.NewDisableApiKeyRequest()
 	dk.AccessKeyId = str("partner_key_1")
 	_, err = c.DisableApiKey(dk)
 	must(t, err)
+	e.wantStatus("/release/orders", "partner_key_1", "partner_secret_1", http.StatusUnauthorized)
 	dks := apigw.NewDescribeApiKeysStatusRequest()
 	dks.Filters = []*apigw.Filter{{Name: str("Status"), Values: strs("0")}}
 	ks, err := c.DescribeApiKeysStatus(dks)
@@ -392,9 +351,7 @@ func TestSDKLifecycle(t *testing.T) {
 
 	// Demote plan2 (once gold no longer binds release service-wide: the
 	// two scopes cannot coexist), then unbind it per API.
-	ue := apigw.NewUnBindEnvironmentRequest()
-	ue.UsagePlanIds, ue.ServiceId, ue.Environment = strs(planID), str(svc), str("release")
-	_, err = c.UnBindEnvironment(ue)
+	_, err = c.UnBindEnvironment(unbindEnv(planID, "release"))
 	must(t, err)
 	dm := apigw.NewDemoteServiceUsagePlanRequest()
 	dm.UsagePlanId, dm.ServiceId, dm.Environment = str(plan2), str(svc), str("release")
@@ -409,14 +366,11 @@ func TestSDKLifecycle(t *testing.T) {
 	if *envs.Response.Result.TotalCount != 2 || *envs.Response.Result.EnvironmentList[0].ApiId != "api-get00001" {
 		t.Fatalf("DescribeUsagePlanEnvironments: %+v", envs.Response.Result)
 	}
-	ue = apigw.NewUnBindEnvironmentRequest()
-	ue.UsagePlanIds, ue.ServiceId, ue.Environment = strs(plan2), str(svc), str("release")
-	_, err = c.UnBindEnvironment(ue)
+	_, err = c.UnBindEnvironment(unbindEnv(plan2, "release"))
 	wantCode(t, err, "UnsupportedOperation.UnsupportedUnBindEnvironment")
-	ue.BindType, ue.ApiIds = str("API"), strs("api-get00001", "api-list0001")
-	_, err = c.UnBindEnvironment(ue)
+	_, err = c.UnBindEnvironment(unbindEnv(plan2, "release", "api-get00001", "api-list0001"))
 	must(t, err)
-	_, err = c.UnBindEnvironment(ue)
+	_, err = c.UnBindEnvironment(unbindEnv(plan2, "release", "api-get00001", "api-list0001"))
 	wantCode(t, err, "UnsupportedOperation.NoUsagePlanEnv")
 
 	// Unbind a key, then delete it and the plan.
@@ -429,21 +383,21 @@ func TestSDKLifecycle(t *testing.T) {
 	del.AccessKeyId = str("partner_key_1")
 	_, err = c.DeleteApiKey(del)
 	must(t, err)
-	if _, ok := e.reg.Snapshot().Key("partner_key_1"); ok {
-		t.Fatal("DeleteApiKey left the key")
-	}
+	dpk := apigw.NewDescribeApiKeyRequest()
+	dpk.AccessKeyId = str("partner_key_1")
+	_, err = c.DescribeApiKey(dpk)
+	wantCode(t, err, "ResourceNotFound.InvalidAccessKeyId")
 	_, err = c.DeleteUsagePlan(dpl)
 	must(t, err)
-	if _, ok := e.reg.Snapshot().Plan(planID); ok {
-		t.Fatal("DeleteUsagePlan left the plan")
-	}
+	_, err = c.DescribeUsagePlan(dp)
+	wantCode(t, err, "ResourceNotFound.InvalidUsagePlan")
 
 	// Rotate the generated key; enable and describe.
 	uak := apigw.NewUpdateApiKeyRequest()
 	uak.AccessKeyId = str(autoID)
 	up, err := c.UpdateApiKey(uak)
 	must(t, err)
-	if *up.Response.Result.AccessKeySecret == *k.AccessKeySecret || len(*up.Response.Result.AccessKeySecret) != 40 {
+	if *up.Response.Result.AccessKeySecret == autoSecret || len(*up.Response.Result.AccessKeySecret) != 40 {
 		t.Fatal("UpdateApiKey did not rotate the secret")
 	}
 	dk.AccessKeyId = str(autoID)
@@ -462,173 +416,8 @@ func TestSDKLifecycle(t *testing.T) {
 	if *got.Response.Result.AccessKeySecret != *up.Response.Result.AccessKeySecret || *got.Response.Result.Status != 1 {
 		t.Fatalf("DescribeApiKey: %+v", got.Response.Result)
 	}
-}
-
-// usageRequest is a request for one of planguard's own usage actions,
-// which the SDK has no method for: the SDK's BaseRequest signs and sends
-// it like any other.
-type usageRequest struct {
-	*tchttp.BaseRequest
-	UsagePlanId *string `json:"UsagePlanId,omitempty" name:"UsagePlanId"`
-	AccessKeyId *string `json:"AccessKeyId,omitempty" name:"AccessKeyId"`
-	RequestNum  *int64  `json:"RequestNum,omitempty" name:"RequestNum"`
-}
-
-type usageResponse struct {
-	*tchttp.BaseResponse
-	Response *struct {
-		Result *struct {
-			InUseRequestNum     *int64
-			MaxRequestNum       *int64
-			RemainingRequestNum *int64
-			QuotaPeriod         *string
-			PeriodStartTime     *string
-		}
-		RequestId *string
+	if m := rec.missing(gatewayActions...); len(m) > 0 {
+		t.Fatalf("no call of %v succeeded", m)
 	}
-}
-
-type resetResponse struct {
-	*tchttp.BaseResponse
-	Response *struct {
-		Result    *bool
-		RequestId *string
-	}
-}
-
-func usageCall(c *apigw.Client, action, plan, key string, n int64) (*usageResponse, error) {
-	resp := &usageResponse{BaseResponse: &tchttp.BaseResponse{}}
-	return resp, send(c, action, plan, key, n, resp)
-}
-
-func send(c *apigw.Client, action, plan, key string, n int64, resp tchttp.Response) error {
-	req := &usageRequest{BaseRequest: &tchttp.BaseRequest{}, UsagePlanId: &plan, AccessKeyId: &key}
-	if n > 0 {
-		req.RequestNum = &n
-	}
-	req.Init().WithApiInfo("apigateway", apigw.APIVersion, action)
-	return c.Send(req, resp)
-}
-
-// TestSDKUsageActions reads, grants and resets a key's usage through
-// the SDK, against a limiter that admitted requests.
-func TestSDKUsageActions(t *testing.T) {
-	e := start(t, cloudapi.Config{Mode: cloudapi.Managed})
-	const key = "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN"
-	plan, err := e.reg.CreatePlan(usageplan.Plan{Name: "metered", QPS: limiter.Unlimited, Quota: 10, QuotaPeriod: limiter.Day}, key)
-	must(t, err)
-	lim := limiter.Limits{QPS: limiter.Unlimited, Quota: 10, Period: limiter.Day}
-	for range 7 {
-		if d, err := e.lim.AllowAt(context.Background(), time.Now(), limiter.Request{Plan: plan.ID, Key: key, Limits: lim}); err != nil || !d.Allowed {
-			t.Fatalf("AllowAt: %+v %v", d, err)
-		}
-	}
-	c := e.admin()
-	// The Describe actions report the limiter's usage too.
-	must(t, e.reg.BindPlans([]string{plan.ID}, binding.Target{Service: svc, Environment: "release"}))
-	de := apigw.NewDescribeUsagePlanEnvironmentsRequest()
-	de.UsagePlanId = str(plan.ID)
-	envs, err := c.DescribeUsagePlanEnvironments(de)
-	must(t, err)
-	if n := *envs.Response.Result.EnvironmentList[0].InUseRequestNum; n != 7 {
-		t.Fatalf("DescribeUsagePlanEnvironments: InUseRequestNum %d, want 7", n)
-	}
-	r, err := usageCall(c, "DescribeApiKeyUsage", plan.ID, key, 0)
-	must(t, err)
-	if u := r.Response.Result; *u.InUseRequestNum != 7 || *u.RemainingRequestNum != 3 || *u.QuotaPeriod != "day" || *u.PeriodStartTime == "" {
-		t.Fatalf("DescribeApiKeyUsage: %+v", u)
-	}
-	r, err = usageCall(c, "GrantApiKeyUsage", plan.ID, key, 5)
-	must(t, err)
-	if *r.Response.Result.InUseRequestNum != 2 {
-		t.Fatalf("GrantApiKeyUsage: in use %d, want 2", *r.Response.Result.InUseRequestNum)
-	}
-	reset := &resetResponse{BaseResponse: &tchttp.BaseResponse{}}
-	must(t, send(c, "ResetApiKeyUsage", plan.ID, key, 0, reset))
-	if !*reset.Response.Result {
-		t.Fatal("ResetApiKeyUsage: Result false")
-	}
-	if used, err := e.lim.Usage(context.Background(), plan.ID, key, lim, time.Now()); err != nil || used != 0 {
-		t.Fatalf("after ResetApiKeyUsage: %d %v", used, err)
-	}
-	_, err = usageCall(c, "GrantApiKeyUsage", plan.ID, key, 0)
-	wantCode(t, err, "MissingParameter")
-	_, err = usageCall(c, "DescribeApiKeyUsage", plan.ID, "nobody", 0)
-	wantCode(t, err, "ResourceNotFound.InvalidAccessKeyId")
-	err = send(e.client(readerID, readerSec), "ResetApiKeyUsage", plan.ID, key, 0, &resetResponse{BaseResponse: &tchttp.BaseResponse{}})
-	wantCode(t, err, "AuthFailure.UnauthorizedOperation")
-}
-
-// TestSDKRefusals checks that the SDK receives each authentication
-// refusal as an error with its code (every refusal is HTTP 200).
-func TestSDKRefusals(t *testing.T) {
-	e := start(t, cloudapi.Config{Mode: cloudapi.Managed})
-	// A request remembers its method and domain once sent: each call
-	// gets a new one.
-	list := apigw.NewDescribeApiKeysStatusRequest
-	create := func() *apigw.CreateUsagePlanRequest {
-		r := apigw.NewCreateUsagePlanRequest()
-		r.UsagePlanName = str("p")
-		return r
-	}
-
-	_, err := e.client(adminID, "wrong-secret-0123456789").DescribeApiKeysStatus(list())
-	wantCode(t, err, "AuthFailure.SignatureFailure")
-	_, err = e.client("AKIDnobody", adminSecret).DescribeApiKeysStatus(list())
-	wantCode(t, err, "AuthFailure.SecretIdNotFound")
-	_, err = e.client(readerID, readerSec).CreateUsagePlan(create())
-	wantCode(t, err, "AuthFailure.UnauthorizedOperation")
-	if n := len(e.reg.Snapshot().Plans()); n != 0 {
-		t.Fatalf("a read-only credential created a plan: %d plans", n)
-	}
-	_, err = e.client(readerID, readerSec).DescribeApiKeysStatus(list())
-	must(t, err)
-	_, err = e.client(adminID, adminSecret, func(p *profile.ClientProfile) { p.UnsignedPayload = true }).DescribeApiKeysStatus(list())
-	wantCode(t, err, "AuthFailure.InvalidAuthorization")
-	_, err = e.client(adminID, adminSecret, func(p *profile.ClientProfile) { p.SignMethod = "HmacSHA256" }).CreateUsagePlan(create())
-	wantCode(t, err, "AuthFailure.InvalidAuthorization")
-	_, err = e.client(adminID, adminSecret, func(p *profile.ClientProfile) { p.SignMethod = "HmacSHA1" }).DescribeApiKeysStatus(list())
-	wantCode(t, err, "AuthFailure.InvalidAuthorization")
-	_, err = e.client(adminID, adminSecret, func(p *profile.ClientProfile) { p.HttpProfile.ReqMethod = "GET" }).DescribeApiKeysStatus(list())
-	wantCode(t, err, "UnsupportedProtocol")
-
-	// localhost:PORT is the listener's other name, and is signed as such.
-	_, port, _ := strings.Cut(e.addr, ":")
-	localhost := e.client(adminID, adminSecret, func(p *profile.ClientProfile) { p.HttpProfile.Endpoint = "localhost:" + port })
-	_, err = localhost.CreateUsagePlan(create())
-	must(t, err)
-	if n := len(e.reg.Snapshot().Plans()); n != 1 {
-		t.Fatalf("%d plans after CreateUsagePlan through localhost, want 1", n)
-	}
-}
-
-// TestSDKForeignHost: a Host that is not the listener's is refused.
-func TestSDKForeignHost(t *testing.T) {
-	e := start(t, cloudapi.Config{Mode: cloudapi.Managed, Hosts: []string{"admin.internal:9090"}})
-	_, err := e.admin().DescribeApiKeysStatus(apigw.NewDescribeApiKeysStatusRequest())
-	wantCode(t, err, "UnauthorizedOperation")
-}
-
-// TestSDKStaleTimestamp: the server's clock 10 minutes ahead of the
-// SDK's makes every signature expired.
-func TestSDKStaleTimestamp(t *testing.T) {
-	e := start(t, cloudapi.Config{Mode: cloudapi.Managed, Now: func() time.Time { return time.Now().Add(10 * time.Minute) }})
-	_, err := e.admin().DescribeApiKeysStatus(apigw.NewDescribeApiKeysStatusRequest())
-	wantCode(t, err, "AuthFailure.SignatureExpire")
-}
-
-// TestSDKDeclarative: in declarative mode reads work and writes answer
-// UnsupportedOperation.
-func TestSDKDeclarative(t *testing.T) {
-	e := start(t, cloudapi.Config{})
-	c := e.admin()
-	_, err := c.DescribeApiKeysStatus(apigw.NewDescribeApiKeysStatusRequest())
-	must(t, err)
-	ck := apigw.NewCreateApiKeyRequest()
-	ck.SecretName = str("k")
-	_, err = c.CreateApiKey(ck)
-	wantCode(t, err, "UnsupportedOperation")
-	if n := len(e.reg.Snapshot().Keys()); n != 1 {
-		t.Fatalf("declarative CreateApiKey changed the registry: %d keys", n)
-	}
+	e.stop(prevSecret, autoSecret, *up.Response.Result.AccessKeySecret, "partner_secret_1")
 }

@@ -16,8 +16,9 @@ import (
 const adminSecretEnv = "PLANGUARD_ADMIN_SECRET"
 
 // withCloudAPI serves the old gateway's Cloud API 3.0 admin actions
-// (POST /, signed with TC3-HMAC-SHA256 by -admin-id) beside admin, which
-// keeps the GET queries. Write actions change the registry in managed
+// (POST /, signed with TC3-HMAC-SHA256 by -admin-id; every other request
+// to / is refused in the Cloud API envelope) beside admin, which keeps
+// the GET queries on their own paths. Write actions change the registry in managed
 // mode, through its journal; in declarative mode the config file is the
 // truth, and they answer UnsupportedOperation.
 func withCloudAPI(admin http.Handler, reg *usageplan.Registry, lim *limiter.Limiter, hosts []string, o options, log *slog.Logger) (http.Handler, error) {
@@ -36,7 +37,11 @@ func withCloudAPI(admin http.Handler, reg *usageplan.Registry, lim *limiter.Limi
 	}
 	log.Info("serving the Cloud API 3.0 admin actions on POST /", "admin_id", o.adminID, "writes", writes)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == "/" {
+		// Every request to / is the Cloud API's, whatever its method: a
+		// GET or form-signed request (HmacSHA1/HmacSHA256) gets the
+		// envelope with a code the SDKs read, not the Describe
+		// queries' 404.
+		if r.URL.Path == "/" {
 			api.ServeHTTP(w, r)
 			return
 		}

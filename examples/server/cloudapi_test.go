@@ -84,6 +84,18 @@ func TestCloudAPIAdmin(t *testing.T) {
 	if r := tc3(t, addrs[1], adminID, adminSecret, "DescribeApiKeysStatus", "{}"); errorCode(r) != "" {
 		t.Fatalf("a read: %v", r)
 	}
+	// A GET to / (the SDKs' GET method, or an HmacSHA1/HmacSHA256
+	// signature) is refused in the Cloud API envelope, HTTP 200, so that
+	// the SDK reads its code.
+	resp, err := http.Get("http://" + addrs[1] + "/?Action=DescribeApiKeysStatus&Version=2018-08-08")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused struct{ Response map[string]any }
+	if err := json.NewDecoder(resp.Body).Decode(&refused); err != nil || resp.StatusCode != 200 || errorCode(refused.Response) != "UnsupportedProtocol" {
+		t.Fatalf("GET /: %d %v %v", resp.StatusCode, refused, err)
+	}
+	resp.Body.Close()
 	if r := tc3(t, addrs[1], adminID, adminSecret, "DisableApiKey", disable); errorCode(r) != "" {
 		t.Fatalf("DisableApiKey: %v", r)
 	}
