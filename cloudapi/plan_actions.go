@@ -86,7 +86,7 @@ func (h *Handler) planInfo(c *call, snap *usageplan.Snapshot, id string) (map[st
 		return nil, translate(err, CodeInvalidUsagePlan)
 	}
 	plan, _ := snap.Plan(id)
-	return result(usagePlanInfo{UsagePlanInfo: info, QuotaPeriod: string(plan.QuotaPeriod), TimeZone: plan.TimeZone})
+	return result(usagePlanInfo{UsagePlanInfo: info, QuotaPeriod: plan.QuotaPeriod.String(), TimeZone: plan.TimeZone})
 }
 
 // planParams are the settings CreateUsagePlan and ModifyUsagePlan take;
