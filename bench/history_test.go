@@ -3,7 +3,12 @@ package bench
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,8 +16,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/planguard/planguard/boltstore"
+	"github.com/planguard/planguard/keys"
+	"github.com/planguard/planguard/limiter"
 	"github.com/planguard/planguard/metering"
+	"github.com/planguard/planguard/middleware"
 	"github.com/planguard/planguard/redisstore"
+	"github.com/planguard/planguard/usageplan"
 )
 
 // historyInterval is the flush interval of BenchmarkHistorySteadyLoad:
@@ -115,4 +124,110 @@ func BenchmarkHistorySteadyLoad(b *testing.B) {
 			})
 		}
 	}
+}
+
+// meteredHandler is planguardHandler's middleware (n keys on one plan,
+// a signed request each) with cfg, on a fresh limiter.
+func meteredHandler(b *testing.B, n int, cfg middleware.Config) (http.Handler, []*http.Request) {
+	var js strings.Builder
+	js.WriteString(`{"services": [{"id": "service-bench001", "name": "bench", "environments": ["release"],
+	  "apis": [{"id": "api-get00001", "name": "getOrder", "method": "GET", "path": "/orders/{id}"}]}], "keys": [`)
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = strconv.Quote(keyNames[i])
+		fmt.Fprintf(&js, `%s{"id": %s, "name": "k", "secret": "ZxF2whO0RhuwnVCj5JMMAuqcDcN2oPrC"}`, map[bool]string{true: ",", false: ""}[i > 0], ids[i])
+	}
+	js.WriteString(`], "plans": [{"id": "usagePlan-bench001", "name": "bench", "qps": 2000, "quota": 99999999, "keys": [` + strings.Join(ids, ",") +
+		`], "bindings": [{"service": "service-bench001", "environment": "release"}]}]}`)
+	reg, err := usageplan.LoadConfig(strings.NewReader(js.String()), usageplan.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	lim, _ := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
+	mw, err := middleware.New(reg, lim, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	reqs := make([]*http.Request, n)
+	for i := range reqs {
+		reqs[i] = httptest.NewRequest("GET", "/release/orders/42", nil)
+		s := &keys.Signer{ID: keyNames[i], Secret: keys.NewSecret("ZxF2whO0RhuwnVCj5JMMAuqcDcN2oPrC"), Source: "bench"}
+		if err := s.SignAt(reqs[i], now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return mw.Wrap(http.HandlerFunc(ok)), reqs
+}
+
+// BenchmarkHistoryAB is the signed request with the usage history off
+// and on, paired: one goroutine sends batches of 500 requests (1,000
+// keys, one plan), alternating between the middleware without a Meter
+// and the same middleware with a Recorder (on a MemoryHistory, flushed
+// by its goroutine at the default interval), and times each batch. On a
+// machine shared with other work the noise comes in bursts that hit
+// both sides alike, so the medians of the batches are compared: it
+// reports off-ns/req, on-ns/req and on-vs-off-% (the difference of the
+// medians, in percent of off). ns/op is the mean of both sides. The
+// control off-vs-off does the same with no Meter on either side.
+func BenchmarkHistoryAB(b *testing.B) {
+	// off-vs-off is the control: both sides without a Meter, so that
+	// what the method itself shows (caches, the order of the batches) is
+	// measured beside the difference.
+	for _, meter := range []bool{true, false} {
+		name := map[bool]string{true: "off-vs-on", false: "off-vs-off"}[meter]
+		b.Run(name, func(b *testing.B) { historyAB(b, meter) })
+	}
+}
+
+func historyAB(b *testing.B, meter bool) {
+	const n, batch = 1000, 500
+	off, offReqs := meteredHandler(b, n, middleware.Config{})
+	rec, err := metering.NewRecorder(&metering.MemoryHistory{}, metering.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec.Start()
+	defer rec.Close(context.Background())
+	var cfg middleware.Config
+	if meter {
+		cfg.Meter = rec
+	}
+	on, onReqs := meteredHandler(b, n, cfg)
+	sides := [2]struct {
+		h    http.Handler
+		reqs []*http.Request
+		ns   []float64
+	}{{h: off, reqs: offReqs}, {h: on, reqs: onReqs}}
+	w := &discard{h: http.Header{}}
+	b.ReportAllocs()
+	i := 0
+	for done := 0; done < b.N; {
+		s := &sides[(done/batch)%2]
+		m := min(batch, b.N-done)
+		start := time.Now()
+		for range m {
+			clear(w.h)
+			w.code = 0
+			s.h.ServeHTTP(w, s.reqs[i%n])
+			if w.code != http.StatusOK {
+				b.Fatalf("status %d", w.code)
+			}
+			i += 7
+		}
+		s.ns = append(s.ns, float64(time.Since(start).Nanoseconds())/float64(m))
+		done += m
+	}
+	if len(sides[1].ns) == 0 {
+		return
+	}
+	median := func(v []float64) float64 {
+		v = slices.Clone(v)
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	mOff, mOn := median(sides[0].ns), median(sides[1].ns)
+	b.ReportMetric(mOff, "off-ns/req")
+	b.ReportMetric(mOn, "on-ns/req")
+	b.ReportMetric((mOn/mOff-1)*100, "on-vs-off-%")
 }
