@@ -105,6 +105,8 @@ type Handler struct {
 	creds map[string]Credential
 	hosts map[string]bool
 	cfg   Config
+
+	historyPages historyPages // DescribeUsageHistory's multi-page queries (history_actions.go)
 }
 
 // New returns a Handler over reg that accepts the given admin

@@ -3,6 +3,8 @@ package cloudapi
 import (
 	"context"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/planguard/planguard/keys"
@@ -136,9 +138,16 @@ func (h *Handler) describeUsageHistory(c *call) (map[string]any, *Error) {
 	if h.cfg.History == nil {
 		return nil, errorf(CodeUnsupportedOperation, "%s needs a usage history, and none is configured", c.action)
 	}
-	rows, herr := h.cfg.History.History(c.ctx, q)
-	if herr != nil {
-		return nil, errorf(CodeInternalError, "the usage history could not be read")
+	id := pagedQueryID(c.cred.SecretID, q)
+	rows, cached := h.historyPages.get(id, c.now)
+	if !cached {
+		var herr error
+		if rows, herr = h.cfg.History.History(c.ctx, q); herr != nil {
+			return nil, errorf(CodeInternalError, "the usage history could not be read")
+		}
+		if pg.Offset+pg.Limit < len(rows) { // more pages to come
+			h.historyPages.put(id, c.now, rows)
+		}
 	}
 	if _, known := c.snap.Plan(q.Plan); !known && len(rows) == 0 {
 		return nil, errorf(CodeInvalidUsagePlan, "no usage plan has UsagePlanId %s", quoteShort(q.Plan))
@@ -153,4 +162,84 @@ func (h *Handler) describeUsageHistory(c *call) (map[string]any, *Error) {
 		})
 	}
 	return result(set)
+}
+
+// Paging through a query's rows. The history answers a query with all
+// its rows (a store reads every row of the keys it selects), so that a
+// client paging 100 rows at a time would have the history read once per
+// page. The rows of a query that has more pages are kept for
+// HistoryPageTTL: the next pages of the same query by the same
+// credential are cut from them, and are consistent with the first.
+const (
+	// HistoryPageTTL is how long the rows of a DescribeUsageHistory
+	// query with more pages are kept for its next pages.
+	HistoryPageTTL = 30 * time.Second
+	// MaxHistoryPageRows bounds the rows kept for paging, all queries
+	// together; a query with more rows is read again for every page.
+	MaxHistoryPageRows     = 1 << 18
+	maxHistoryPagedQueries = 4
+)
+
+// historyPages holds the rows of recent multi-page queries. Its zero
+// value is ready; it is safe for concurrent use.
+type historyPages struct {
+	mu      sync.Mutex
+	entries []pagedQuery // oldest first
+}
+
+type pagedQuery struct {
+	id   pagedQueryKey
+	at   time.Time // when the rows were read
+	rows []metering.Row
+}
+
+// pagedQueryKey identifies a query of a credential.
+type pagedQueryKey struct {
+	cred, plan string
+	keys       string // the SecretIds, sorted, joined by commas (which no key ID has)
+	g          metering.Granularity
+	from, to   int64 // Unix seconds
+}
+
+func pagedQueryID(cred string, q metering.Query) pagedQueryKey {
+	keys := slices.Clone(q.Keys)
+	slices.Sort(keys)
+	return pagedQueryKey{cred: cred, plan: q.Plan, keys: strings.Join(keys, ","), g: q.Granularity, from: q.From.Unix(), to: q.To.Unix()}
+}
+
+// get returns the rows kept for id, if read less than HistoryPageTTL
+// before now, and drops the entries that are older.
+func (hp *historyPages) get(id pagedQueryKey, now time.Time) ([]metering.Row, bool) {
+	hp.mu.Lock()
+	defer hp.mu.Unlock()
+	hp.entries = slices.DeleteFunc(hp.entries, func(e pagedQuery) bool {
+		return now.Sub(e.at) >= HistoryPageTTL || now.Before(e.at)
+	})
+	for _, e := range hp.entries {
+		if e.id == id {
+			return e.rows, true
+		}
+	}
+	return nil, false
+}
+
+// put keeps rows for id, dropping the oldest entries to stay within
+// MaxHistoryPageRows and maxHistoryPagedQueries. The rows are not
+// changed afterwards: readers share them.
+func (hp *historyPages) put(id pagedQueryKey, now time.Time, rows []metering.Row) {
+	if len(rows) > MaxHistoryPageRows {
+		return
+	}
+	hp.mu.Lock()
+	defer hp.mu.Unlock()
+	hp.entries = slices.DeleteFunc(hp.entries, func(e pagedQuery) bool { return e.id == id })
+	hp.entries = append(hp.entries, pagedQuery{id: id, at: now, rows: rows})
+	total := 0
+	for _, e := range hp.entries {
+		total += len(e.rows)
+	}
+	for len(hp.entries) > maxHistoryPagedQueries || total > MaxHistoryPageRows {
+		total -= len(hp.entries[0].rows)
+		hp.entries = slices.Delete(hp.entries, 0, 1)
+	}
 }

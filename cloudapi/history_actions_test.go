@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +27,12 @@ var historyStart = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 // and for a key since deleted, 30 hourly rows from historyStart and 2
 // daily rows, and 3 hourly rows of a plan the registry no longer has.
 func historyHandler(t testing.TB, hist History) (*Handler, *metering.MemoryHistory) {
+	t.Helper()
+	return historyHandlerAt(t, hist, func() time.Time { return epoch })
+}
+
+// historyHandlerAt is historyHandler on the clock now.
+func historyHandlerAt(t testing.TB, hist History, now func() time.Time) (*Handler, *metering.MemoryHistory) {
 	t.Helper()
 	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.Options{})
 	if err != nil {
@@ -56,7 +63,7 @@ func historyHandler(t testing.TB, hist History) (*Handler, *metering.MemoryHisto
 	h, err := New(reg, []Credential{
 		{SecretID: adminID, SecretKey: keys.NewSecret(adminSecret)},
 		{SecretID: readerID, SecretKey: keys.NewSecret(readerSec), ReadOnly: true},
-	}, Config{Hosts: []string{testHost}, History: hist, Now: func() time.Time { return epoch }})
+	}, Config{Hosts: []string{testHost}, History: hist, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,6 +227,87 @@ func TestDescribeUsageHistoryFromRecorder(t *testing.T) {
 	if set.TotalCount != 1 || set.UsageHistorySet[0].StartTime != "2026-12-01 01:00:00" || set.UsageHistorySet[0].Units != 9 || set.UsageHistorySet[0].Overage != 1 {
 		t.Fatalf("%+v", set)
 	}
+}
+
+// countingHistory counts the reads of a History.
+type countingHistory struct {
+	inner History
+	reads atomic.Int64
+}
+
+func (c *countingHistory) History(ctx context.Context, q metering.Query) ([]metering.Row, error) {
+	c.reads.Add(1)
+	return c.inner.History(ctx, q)
+}
+
+// Paging through a query reads the history once: the next pages of the
+// same query by the same credential within HistoryPageTTL are cut from
+// the rows the first page read, so they stay consistent while new rows
+// arrive; another credential, another query, a single-page answer, or
+// the TTL past, read again.
+func TestDescribeUsageHistoryPagesReadOnce(t *testing.T) {
+	now := epoch
+	counting := &countingHistory{}
+	h, mem := historyHandlerAt(t, counting, func() time.Time { return now })
+	counting.inner = mem
+	page := func(id, secret string, offset int, extra string) UsageHistorySet {
+		t.Helper()
+		body := fmt.Sprintf(`{"UsagePlanId":"usagePlan-kgf82zcd","StartTime":"2026-12-01 00:00:00","EndTime":"2026-12-03 00:00:00","Granularity":"HOUR","Offset":%d,"Limit":25%s}`, offset, extra)
+		e := do(t, h, req{id: id, secret: secret, action: "DescribeUsageHistory", body: body, ts: now}.build())
+		wantOK(t, e)
+		var set UsageHistorySet
+		if err := json.Unmarshal(e.Response.Result, &set); err != nil {
+			t.Fatal(err)
+		}
+		return set
+	}
+	reads := func(want int64) {
+		t.Helper()
+		if got := counting.reads.Load(); got != want {
+			t.Fatalf("%d reads of the history, want %d", got, want)
+		}
+	}
+	first := page(adminID, adminSecret, 0, "")
+	reads(1)
+	// A row arrives between the pages: the pages do not see it.
+	late := metering.Row{Plan: historyPlan, Key: "AAAA_first_key", Granularity: metering.Hour, Start: historyStart, Counts: metering.Counts{Requests: 1}}
+	if err := mem.AddHistory(context.Background(), []metering.Row{late}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(HistoryPageTTL - time.Second)
+	all := first.UsageHistorySet
+	for offset := 25; offset < first.TotalCount; offset += 25 {
+		set := page(adminID, adminSecret, offset, "")
+		if set.TotalCount != 60 {
+			t.Fatalf("TotalCount %d on a later page, want 60", set.TotalCount)
+		}
+		all = append(all, set.UsageHistorySet...)
+	}
+	reads(1)
+	if len(all) != 60 || all[0].SecretID != "deleted_key_1" {
+		t.Fatalf("%d rows, first %+v", len(all), all[0])
+	}
+	// Another credential reads again (and sees the new row).
+	if set := page(readerID, readerSec, 25, ""); set.TotalCount != 61 {
+		t.Fatalf("another credential: TotalCount %d, want 61", set.TotalCount)
+	}
+	reads(2)
+	// Another query (SecretIds) reads again.
+	page(adminID, adminSecret, 0, `,"SecretIds":["partner_key_1"]`)
+	reads(3)
+	// After the TTL the first query reads again.
+	now = now.Add(2 * time.Second)
+	if set := page(adminID, adminSecret, 25, ""); set.TotalCount != 61 {
+		t.Fatalf("after the TTL: TotalCount %d, want 61", set.TotalCount)
+	}
+	reads(4)
+	// A last page is not kept: asking for it again reads again.
+	page(adminID, adminSecret, 50, "")
+	reads(4) // kept by the page before
+	now = now.Add(HistoryPageTTL)
+	page(adminID, adminSecret, 50, "")
+	page(adminID, adminSecret, 50, "")
+	reads(6)
 }
 
 // knownCodes are the codes DescribeUsageHistory may answer once the
