@@ -37,6 +37,8 @@ var actions = map[string]action{
 	"DescribeApiKeyUsage": {false, (*Handler).describeAPIKeyUsage},
 	"ResetApiKeyUsage":    {true, (*Handler).resetAPIKeyUsage},
 	"GrantApiKeyUsage":    {true, (*Handler).grantAPIKeyUsage},
+
+	"DescribeUsageHistory": {false, (*Handler).describeUsageHistory}, // history_actions.go
 }
 
 // Actions returns the names of the actions served, for documentation and

@@ -59,6 +59,9 @@ type Config struct {
 	// Usage reads and changes consumed quota; nil reports no usage and
 	// refuses the usage actions.
 	Usage Usage
+	// History reads the usage history for DescribeUsageHistory (a
+	// *metering.Recorder); nil refuses that action.
+	History History
 	// RequireSignedAction refuses requests whose SignedHeaders do not
 	// include x-tc-action. The Go SDK v1.0.162 signs only content-type
 	// and host, so that a captured request can be replayed within the
@@ -103,6 +106,8 @@ type Handler struct {
 	creds map[string]Credential
 	hosts map[string]bool
 	cfg   Config
+
+	historyPages historyPages // DescribeUsageHistory's multi-page queries (history_actions.go)
 }
 
 // New returns a Handler over reg that accepts the given admin

@@ -441,8 +441,8 @@ func TestDeclarativeRefusesEveryWrite(t *testing.T) {
 	h, reg := newHandler(t, Declarative)
 	before := reg.Snapshot().Version()
 	names, writes := Actions()
-	if len(names) != 24 {
-		t.Fatalf("%d actions, want the 21 of the old gateway and 3 of planguard's", len(names))
+	if len(names) != 25 {
+		t.Fatalf("%d actions, want the 21 of the old gateway and 4 of planguard's", len(names))
 	}
 	for _, name := range names {
 		e := do(t, h, req{action: name, body: "{}"}.build())

@@ -20,8 +20,10 @@ const adminSecretEnv = "PLANGUARD_ADMIN_SECRET"
 // to / is refused in the Cloud API envelope) beside admin, which keeps
 // the GET queries on their own paths. Write actions change the registry in managed
 // mode, through its journal; in declarative mode the config file is the
-// truth, and they answer UnsupportedOperation.
-func withCloudAPI(admin http.Handler, reg *usageplan.Registry, lim *limiter.Limiter, hosts []string, o options, log *slog.Logger) (http.Handler, error) {
+// truth, and they answer UnsupportedOperation. DescribeUsageHistory
+// reads history: the server's Recorder, which adds what it has not
+// written yet to the store's rows.
+func withCloudAPI(admin http.Handler, reg *usageplan.Registry, lim *limiter.Limiter, history cloudapi.History, hosts []string, o options, log *slog.Logger) (http.Handler, error) {
 	mode, writes := cloudapi.Declarative, "refused: the config file is the truth (run with -managed to allow them)"
 	if o.managed {
 		mode, writes = cloudapi.Managed, "applied through the journal"
@@ -31,7 +33,7 @@ func withCloudAPI(admin http.Handler, reg *usageplan.Registry, lim *limiter.Limi
 	}
 	cred := cloudapi.Credential{SecretID: o.adminID, SecretKey: keys.NewSecret(os.Getenv(adminSecretEnv)), ReadOnly: o.adminReadOnly}
 	api, err := cloudapi.New(reg, []cloudapi.Credential{cred}, cloudapi.Config{
-		Hosts: hosts, Mode: mode, Usage: cloudapi.LimiterUsage(lim, reg.Snapshot, nil)})
+		Hosts: hosts, Mode: mode, Usage: cloudapi.LimiterUsage(lim, reg.Snapshot, nil), History: history})
 	if err != nil {
 		return nil, err
 	}

@@ -312,7 +312,7 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 	servers := []*http.Server{o.timeouts.server(mw.Wrap(http.HandlerFunc(echo)), log)}
 	listeners := []net.Listener{ln}
 	if o.admin != "" {
-		h, aln, err := adminListener(reg, lim, metrics, o, log)
+		h, aln, err := adminListener(reg, lim, meter, metrics, o, log)
 		if err != nil {
 			ln.Close()
 			return err
@@ -381,7 +381,7 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 // admin too), and every -admin-host. A listener on all addresses
 // (0.0.0.0, ::) has no address of its own that clients send: it needs
 // -admin-host.
-func adminListener(reg *usageplan.Registry, lim *limiter.Limiter, metrics prometheus.Collector, o options, log *slog.Logger) (http.Handler, net.Listener, error) {
+func adminListener(reg *usageplan.Registry, lim *limiter.Limiter, history cloudapi.History, metrics prometheus.Collector, o options, log *slog.Logger) (http.Handler, net.Listener, error) {
 	if host, _, err := net.SplitHostPort(o.admin); err == nil && (host == "" || net.ParseIP(host).IsUnspecified()) && len(o.adminHosts) == 0 {
 		return nil, nil, fmt.Errorf("-admin %s listens on every address: name the Host values its clients send with -admin-host", o.admin)
 	}
@@ -405,7 +405,7 @@ func adminListener(reg *usageplan.Registry, lim *limiter.Limiter, metrics promet
 	usage := middleware.LimiterUsage(lim, reg.Snapshot, nil)
 	h, err := middleware.NewAdmin(reg, usage, middleware.AdminConfig{Hosts: hosts, Logger: log})
 	if err == nil && o.adminID != "" {
-		h, err = withCloudAPI(h, reg, lim, hosts, o, log)
+		h, err = withCloudAPI(h, reg, lim, history, hosts, o, log)
 	}
 	if err != nil {
 		aln.Close()

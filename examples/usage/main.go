@@ -1,7 +1,10 @@
 // Command usage exports the usage history that planguard keeps per plan
-// and key, as CSV or JSON lines, reading the store directly: the bbolt
-// state file of a stopped server (-state), or Redis (-redis).
+// and key, as CSV or JSON lines: from a running server through its admin
+// API (-admin, with the Cloud API 3.0 credential the server was given as
+// -admin-id and $PLANGUARD_ADMIN_SECRET), or reading the store directly:
+// the bbolt state file of a stopped server (-state), or Redis (-redis).
 //
+//	PLANGUARD_ADMIN_SECRET=... go run ./examples/usage -admin http://127.0.0.1:8081 -admin-id AKIDadmin -from "2026-11-01 00:00:00" -to "2026-12-01 00:00:00" -granularity day
 //	go run ./examples/usage -state usage.db -from "2026-11-01 00:00:00" -to "2026-12-01 00:00:00" -granularity day -format csv
 //	go run ./examples/usage -redis 127.0.0.1:6379 -plan usagePlan-gold0001 -from "2026-11-30 00:00:00" -to "2026-12-01 00:00:00"
 //
@@ -26,6 +29,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/planguard/planguard/boltstore"
+	"github.com/planguard/planguard/keys"
 	"github.com/planguard/planguard/metering"
 	"github.com/planguard/planguard/redisstore"
 )
@@ -36,6 +40,7 @@ func main() {
 
 type options struct {
 	state, redis, plan string
+	admin, adminID     string
 	query              metering.Query // Plan is set per plan exported
 	format             metering.Format
 }
@@ -63,6 +68,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs.StringVar(&o.state, "state", "", "the bbolt state file of a stopped server")
 	fs.StringVar(&o.redis, "redis", "", "the address of the Redis the servers share")
+	fs.StringVar(&o.admin, "admin", "", "the admin listener of a running server (http://HOST:PORT), read through DescribeUsageHistory")
+	fs.StringVar(&o.adminID, "admin-id", "", "with -admin: the SecretId of the server's -admin-id; its SecretKey is read from $"+adminSecretEnv)
 	fs.StringVar(&o.plan, "plan", "", "export this usage plan only (an ID); default: every plan")
 	from := fs.String("from", "", `first start to export, "YYYY-MM-DD HH:MM:SS" in UTC (required)`)
 	to := fs.String("to", "", `end of the range (excluded), "YYYY-MM-DD HH:MM:SS" in UTC (required)`)
@@ -72,11 +79,17 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, err
 	}
 	var problems []string
-	switch {
-	case o.state == "" && o.redis == "":
-		problems = append(problems, "one of -state and -redis is required")
-	case o.state != "" && o.redis != "":
-		problems = append(problems, "-state and -redis are exclusive")
+	switch n := btoi(o.state != "") + btoi(o.redis != "") + btoi(o.admin != ""); {
+	case n == 0:
+		problems = append(problems, "one of -admin, -state and -redis is required")
+	case n > 1:
+		problems = append(problems, "-admin, -state and -redis are exclusive")
+	case o.admin == "" && o.adminID != "":
+		problems = append(problems, "-admin-id goes with -admin")
+	case o.admin != "":
+		if _, err := newAdminClient(o.admin, o.adminID, keys.NewSecret(os.Getenv(adminSecretEnv))); err != nil {
+			problems = append(problems, err.Error())
+		}
 	}
 	if fs.NArg() > 0 {
 		problems = append(problems, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
@@ -103,13 +116,28 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
-// history is the store the export reads.
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// history is what the export reads: a store, or a server's admin API.
 type history interface {
-	metering.HistoryStore
+	History(ctx context.Context, q metering.Query) ([]metering.Row, error)
+	HistoryPlans(ctx context.Context) ([]string, error)
 	Close() error
 }
 
 func open(o options) (history, error) {
+	if o.admin != "" {
+		c, err := newAdminClient(o.admin, o.adminID, keys.NewSecret(os.Getenv(adminSecretEnv)))
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
 	if o.redis != "" {
 		return redisstore.Dial(redis.Options{Addr: o.redis}, redisstore.Config{})
 	}

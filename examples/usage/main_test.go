@@ -122,6 +122,7 @@ func TestExportBoltDaysJSONLines(t *testing.T) {
 }
 
 func TestExportRefusesBadInput(t *testing.T) {
+	t.Setenv(adminSecretEnv, "")
 	path := boltFile(t)
 	missing := filepath.Join(t.TempDir(), "none.db")
 	for name, tc := range map[string]struct {
@@ -129,14 +130,20 @@ func TestExportRefusesBadInput(t *testing.T) {
 		code int
 		want string
 	}{
-		"no store":        {[]string{"-from", "2026-11-30 00:00:00", "-to", "2026-12-01 00:00:00"}, 2, "one of -state and -redis"},
-		"both stores":     {[]string{"-state", path, "-redis", "127.0.0.1:1", "-from", "2026-11-30 00:00:00", "-to", "2026-12-01 00:00:00"}, 2, "exclusive"},
-		"no range":        {[]string{"-state", path}, 2, "-from and -to are required"},
-		"bad time":        {[]string{"-state", path, "-from", "2026-11-30T00:00:00Z", "-to", "2026-12-01 00:00:00"}, 2, "YYYY-MM-DD HH:MM:SS"},
-		"empty range":     {[]string{"-state", path, "-from", "2026-12-01 00:00:00", "-to", "2026-12-01 00:00:00"}, 2, "not before its end"},
-		"bad granularity": {[]string{"-state", path, "-from", "2026-11-30 00:00:00", "-to", "2026-12-01 00:00:00", "-granularity", "week"}, 2, "HOUR or DAY"},
-		"bad format":      {[]string{"-state", path, "-from", "2026-11-30 00:00:00", "-to", "2026-12-01 00:00:00", "-format", "xml"}, 2, "csv or jsonl"},
-		"missing file":    {[]string{"-state", missing, "-from", "2026-11-30 00:00:00", "-to", "2026-12-01 00:00:00"}, 1, "does not exist"},
+		"no store":         {[]string{"-from", "2026-11-30 00:00:00", "-to", "2026-12-01 00:00:00"}, 2, "one of -admin, -state and -redis"},
+		"both stores":      {[]string{"-state", path, "-redis", "127.0.0.1:1", "-from", "2026-11-30 00:00:00", "-to", "2026-12-01 00:00:00"}, 2, "exclusive"},
+		"no range":         {[]string{"-state", path}, 2, "-from and -to are required"},
+		"bad time":         {[]string{"-state", path, "-from", "2026-11-30T00:00:00Z", "-to", "2026-12-01 00:00:00"}, 2, "YYYY-MM-DD HH:MM:SS"},
+		"empty range":      {[]string{"-state", path, "-from", "2026-12-01 00:00:00", "-to", "2026-12-01 00:00:00"}, 2, "not before its end"},
+		"bad granularity":  {[]string{"-state", path, "-from", "2026-11-30 00:00:00", "-to", "2026-12-01 00:00:00", "-granularity", "week"}, 2, "HOUR or DAY"},
+		"bad format":       {[]string{"-state", path, "-from", "2026-11-30 00:00:00", "-to", "2026-12-01 00:00:00", "-format", "xml"}, 2, "csv or jsonl"},
+		"admin and state":  {[]string{"-admin", "127.0.0.1:1", "-admin-id", "a", "-state", path, "-from", "2026-11-30 00:00:00", "-to", "2026-12-01 00:00:00"}, 2, "exclusive"},
+		"admin, no id":     {[]string{"-admin", "127.0.0.1:1", "-from", "2026-11-30 00:00:00", "-to", "2026-12-01 00:00:00"}, 2, "-admin needs -admin-id"},
+		"admin, no secret": {[]string{"-admin", "127.0.0.1:1", "-admin-id", "a", "-from", "2026-11-30 00:00:00", "-to", "2026-12-01 00:00:00"}, 2, "$PLANGUARD_ADMIN_SECRET"},
+		"id, no admin":     {[]string{"-admin-id", "a", "-state", path, "-from", "2026-11-30 00:00:00", "-to", "2026-12-01 00:00:00"}, 2, "-admin-id goes with -admin"},
+		"admin path":       {[]string{"-admin", "http://127.0.0.1:1/v1", "-admin-id", "a", "-from", "2026-11-30 00:00:00", "-to", "2026-12-01 00:00:00"}, 2, "no path"},
+		"admin scheme":     {[]string{"-admin", "ftp://127.0.0.1:1", "-admin-id", "a", "-from", "2026-11-30 00:00:00", "-to", "2026-12-01 00:00:00"}, 2, "want http://HOST:PORT"},
+		"missing file":     {[]string{"-state", missing, "-from", "2026-11-30 00:00:00", "-to", "2026-12-01 00:00:00"}, 1, "does not exist"},
 	} {
 		_, errs, code := exportArgs(t, tc.args...)
 		if code != tc.code || !strings.Contains(errs, tc.want) {

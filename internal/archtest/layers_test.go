@@ -24,7 +24,7 @@ var allowed = map[string][]string{
 	"limiter":    {"golang.org/x/time/rate", "github.com/hashicorp/golang-lru/v2"},
 	"metering":   {"limiter"},
 	"middleware": {"keys", "binding", "usageplan", "limiter", "metering", "internal/route", "golang.org/x/time/rate"},
-	"cloudapi":   {"keys", "binding", "usageplan", "limiter"},
+	"cloudapi":   {"keys", "binding", "usageplan", "limiter", "metering"},
 	// planguardtest drives the whole stack, so it sits above middleware.
 	"planguardtest": {"keys", "usageplan", "limiter", "middleware"},
 	// internal/route is the routing table of usageplan and middleware.

@@ -30,6 +30,7 @@ func Run(t *testing.T, newStore func(t *testing.T) metering.HistoryStore) {
 		{"LargeCounts", testLargeCounts},
 		{"Concurrent", testConcurrent},
 		{"Plans", testPlans},
+		{"RetentionUnderChurn", testRetentionUnderChurn},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, newStore(t)) })
@@ -246,5 +247,83 @@ func testPlans(t *testing.T, s metering.HistoryStore) {
 	}
 	if p := fmt.Sprint(plans(t, s)); p != "[usagePlan-c]" {
 		t.Fatalf("plans after pruning the hourly rows: %s", p)
+	}
+}
+
+// testRetentionUnderChurn: over 500 simulated days of a Recorder that
+// flushes (and so prunes) once a day, while keys come and go every day
+// and plans every 50 days, the store holds only rows inside the
+// retention, at most what the retention allows, and lists only plans
+// that still have rows: the size stays bounded by the traffic of the
+// retention, not by the days elapsed or the keys ever seen.
+func testRetentionUnderChurn(t *testing.T, s metering.HistoryStore) {
+	keep := metering.Retention{Hour: 48 * time.Hour, Day: 10 * 24 * time.Hour}
+	now := base
+	rec, err := metering.NewRecorder(s, metering.Config{Now: func() time.Time { return now }, Retention: keep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	everything := func(plan string, g metering.Granularity) metering.Query {
+		return metering.Query{Plan: plan, Granularity: g, From: base.AddDate(-1, 0, 0), To: base.AddDate(3, 0, 0)}
+	}
+	// A day: 3 keys (one kept all along, two new each day) × 4 events
+	// in 4 different hours. Hourly rows kept: at most 3 days' worth (the
+	// 48 hours, the day being written and the hour of rounding); daily
+	// rows: 3 keys × the 10 days kept and the current one.
+	const perDayHourRows, perDayDayRows = 3 * 4, 3
+	bound := 3*perDayHourRows + 12*perDayDayRows
+	peak := 0
+	for d := range 500 {
+		plan := fmt.Sprintf("usagePlan-churn%03d", d/50)
+		for _, h := range []int{1, 7, 13, 19} {
+			now = base.AddDate(0, 0, d).Add(time.Duration(h)*time.Hour + 5*time.Minute)
+			for _, key := range []string{"AKIDsteady", fmt.Sprintf("AKIDday%03da", d), fmt.Sprintf("AKIDday%03db", d)} {
+				rec.Record(plan, key, nil, metering.Counts{Requests: 1, Units: 2})
+			}
+		}
+		now = base.AddDate(0, 0, d).Add(23*time.Hour + 30*time.Minute)
+		if err := rec.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if d%10 != 9 && d != 499 {
+			continue
+		}
+		rows := 0
+		for _, p := range plans(t, s) {
+			n := 0
+			for _, g := range []metering.Granularity{metering.Hour, metering.Day} {
+				limit := now.Add(-keep.Hour)
+				if g == metering.Day {
+					limit = now.Add(-keep.Day)
+				}
+				for _, r := range query(t, s, everything(p, g)) {
+					if r.Start.Before(limit) {
+						t.Fatalf("day %d: a %s row of %s/%s starts %v, before the retention's %v", d, g, r.Plan, r.Key, r.Start, limit)
+					}
+					n++
+				}
+			}
+			if n == 0 {
+				t.Fatalf("day %d: plan %s is listed with no rows", d, p)
+			}
+			rows += n
+		}
+		peak = max(peak, rows)
+		if rows > bound {
+			t.Fatalf("day %d: %d rows; the retention bounds them at %d", d, rows, bound)
+		}
+	}
+	if ps := plans(t, s); len(ps) != 1 || ps[0] != "usagePlan-churn009" {
+		t.Fatalf("plans after 500 days: %q, want the last one only", ps)
+	}
+	// What is kept is complete: the last day's 12 hourly rows per key
+	// set sum to what was recorded.
+	var sum metering.Counts
+	for _, r := range query(t, s, metering.Query{Plan: "usagePlan-churn009", Granularity: metering.Hour,
+		From: base.AddDate(0, 0, 499), To: base.AddDate(0, 0, 500)}) {
+		sum.Add(r.Counts)
+	}
+	if sum != (metering.Counts{Requests: 12, Units: 24}) || peak < bound/2 {
+		t.Fatalf("the last day sums to %+v, want 12 requests of 2 units; peak %d rows", sum, peak)
 	}
 }

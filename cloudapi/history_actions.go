@@ -1,0 +1,245 @@
+package cloudapi
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/planguard/planguard/keys"
+	"github.com/planguard/planguard/metering"
+	"github.com/planguard/planguard/usageplan"
+)
+
+// History is what DescribeUsageHistory reads: the usage history of the
+// (plan, key) pairs. *metering.Recorder implements it (the store's rows
+// with what it has not written yet), and so does every
+// metering.HistoryStore. It is only read. Implementations must be safe
+// for concurrent use.
+type History interface {
+	// History returns the rows q selects, ordered as metering.SortRows
+	// orders them. q has been checked (metering.Query.Check).
+	History(ctx context.Context, q metering.Query) ([]metering.Row, error)
+}
+
+// MaxHistorySecretIDs is how many SecretIds one DescribeUsageHistory
+// request may name.
+const MaxHistorySecretIDs = 100
+
+// UsageHistory is one row of DescribeUsageHistory's UsageHistorySet: a
+// key's counts under a plan over one hour (UTC) or one day (in the
+// plan's time zone).
+type UsageHistory struct {
+	UsagePlanID string `json:"UsagePlanId"`
+	SecretID    string `json:"SecretId"`
+	Granularity string // HOUR or DAY
+	// StartTime is the row's first instant, "YYYY-MM-DD HH:MM:SS" in
+	// UTC: a day of a plan in Asia/Shanghai starts at 16:00 the day
+	// before.
+	StartTime    string
+	Requests     int64 // requests admitted
+	Units        int64 // quota units consumed, overage included
+	Overage      int64 // units charged past the quota
+	RefusedRate  int64 // requests refused for a rate limit
+	RefusedQuota int64 // requests refused for the quota
+	// RecordID identifies the row by plan, key, granularity and start
+	// (metering.Row.RecordID): the export's RecordId.
+	RecordID string `json:"RecordId"`
+}
+
+// UsageHistorySet is DescribeUsageHistory's Result.
+type UsageHistorySet struct {
+	TotalCount      int // rows selected, before Offset and Limit
+	UsageHistorySet []UsageHistory
+}
+
+type usageHistoryParams struct {
+	UsagePlanId *string
+	SecretIds   []string
+	StartTime   *string
+	EndTime     *string
+	Granularity *string
+	paging
+}
+
+// query checks the parameters of DescribeUsageHistory and returns the
+// history query they make (its plan not yet looked up).
+func (p usageHistoryParams) query() (metering.Query, *Error) {
+	plan, err := required("UsagePlanId", p.UsagePlanId)
+	if err != nil {
+		return metering.Query{}, err
+	}
+	if len(p.SecretIds) > MaxHistorySecretIDs {
+		return metering.Query{}, errorf(CodeInvalidAccessKeyIDs, "SecretIds lists %d IDs; at most %d", len(p.SecretIds), MaxHistorySecretIDs)
+	}
+	for i, id := range p.SecretIds {
+		if keys.ValidateID(id) != nil {
+			return metering.Query{}, errorf(CodeInvalidAccessKeyIDs, "SecretIds[%d] %s is not a SecretId", i, quoteShort(id))
+		}
+		if slices.Contains(p.SecretIds[:i], id) {
+			return metering.Query{}, errorf(CodeInvalidAccessKeyIDs, "SecretIds lists %s twice", quoteShort(id))
+		}
+	}
+	q := metering.Query{Plan: plan, Keys: p.SecretIds}
+	if q.From, err = historyTime("StartTime", p.StartTime); err != nil {
+		return q, err
+	}
+	if q.To, err = historyTime("EndTime", p.EndTime); err != nil {
+		return q, err
+	}
+	if !q.From.Before(q.To) {
+		return q, errorf(CodeInvalidParameterValue, "StartTime %s is not before EndTime %s", metering.FormatTime(q.From), metering.FormatTime(q.To))
+	}
+	g, err := required("Granularity", p.Granularity)
+	if err != nil {
+		return q, err
+	}
+	switch g {
+	case "HOUR":
+		q.Granularity = metering.Hour
+	case "DAY":
+		q.Granularity = metering.Day
+	default:
+		return q, errorf(CodeInvalidParameterValue, "Granularity %s is not HOUR or DAY", quoteShort(g))
+	}
+	return q, nil
+}
+
+// historyTime parses a required time parameter.
+func historyTime(name string, v *string) (time.Time, *Error) {
+	s, err := required(name, v)
+	if err != nil {
+		return time.Time{}, err
+	}
+	t, perr := metering.ParseTime(s)
+	if perr != nil {
+		return time.Time{}, errorf(CodeInvalidParameterValue, "%s %s is not YYYY-MM-DD HH:MM:SS (UTC)", name, quoteShort(s))
+	}
+	return t, nil
+}
+
+// describeUsageHistory answers the usage history of a plan's keys: a
+// plan of the registry, or one deleted since that still has rows in the
+// range.
+func (h *Handler) describeUsageHistory(c *call) (map[string]any, *Error) {
+	p, err := decode[usageHistoryParams](c)
+	if err != nil {
+		return nil, err
+	}
+	q, err := p.query()
+	if err != nil {
+		return nil, err
+	}
+	pg, err := p.page()
+	if err != nil {
+		return nil, err
+	}
+	if h.cfg.History == nil {
+		return nil, errorf(CodeUnsupportedOperation, "%s needs a usage history, and none is configured", c.action)
+	}
+	id := pagedQueryID(c.cred.SecretID, q)
+	rows, cached := h.historyPages.get(id, c.now)
+	if !cached {
+		var herr error
+		if rows, herr = h.cfg.History.History(c.ctx, q); herr != nil {
+			return nil, errorf(CodeInternalError, "the usage history could not be read")
+		}
+		if pg.Offset+pg.Limit < len(rows) { // more pages to come
+			h.historyPages.put(id, c.now, rows)
+		}
+	}
+	if _, known := c.snap.Plan(q.Plan); !known && len(rows) == 0 {
+		return nil, errorf(CodeInvalidUsagePlan, "no usage plan has UsagePlanId %s", quoteShort(q.Plan))
+	}
+	set := UsageHistorySet{TotalCount: len(rows), UsageHistorySet: []UsageHistory{}}
+	for _, r := range window(rows, usageplan.Page{Offset: pg.Offset, Limit: pg.Limit}) {
+		set.UsageHistorySet = append(set.UsageHistorySet, UsageHistory{
+			UsagePlanID: r.Plan, SecretID: r.Key, Granularity: r.Granularity.String(),
+			StartTime: metering.FormatTime(r.Start), Requests: r.Requests, Units: r.Units,
+			Overage: r.Overage, RefusedRate: r.RefusedRate, RefusedQuota: r.RefusedQuota,
+			RecordID: r.RecordID(),
+		})
+	}
+	return result(set)
+}
+
+// Paging through a query's rows. The history answers a query with all
+// its rows (a store reads every row of the keys it selects), so that a
+// client paging 100 rows at a time would have the history read once per
+// page. The rows of a query that has more pages are kept for
+// HistoryPageTTL: the next pages of the same query by the same
+// credential are cut from them, and are consistent with the first.
+const (
+	// HistoryPageTTL is how long the rows of a DescribeUsageHistory
+	// query with more pages are kept for its next pages.
+	HistoryPageTTL = 30 * time.Second
+	// MaxHistoryPageRows bounds the rows kept for paging, all queries
+	// together; a query with more rows is read again for every page.
+	MaxHistoryPageRows     = 1 << 18
+	maxHistoryPagedQueries = 4
+)
+
+// historyPages holds the rows of recent multi-page queries. Its zero
+// value is ready; it is safe for concurrent use.
+type historyPages struct {
+	mu      sync.Mutex
+	entries []pagedQuery // oldest first
+}
+
+type pagedQuery struct {
+	id   pagedQueryKey
+	at   time.Time // when the rows were read
+	rows []metering.Row
+}
+
+// pagedQueryKey identifies a query of a credential.
+type pagedQueryKey struct {
+	cred, plan string
+	keys       string // the SecretIds, sorted, joined by commas (which no key ID has)
+	g          metering.Granularity
+	from, to   int64 // Unix seconds
+}
+
+func pagedQueryID(cred string, q metering.Query) pagedQueryKey {
+	keys := slices.Clone(q.Keys)
+	slices.Sort(keys)
+	return pagedQueryKey{cred: cred, plan: q.Plan, keys: strings.Join(keys, ","), g: q.Granularity, from: q.From.Unix(), to: q.To.Unix()}
+}
+
+// get returns the rows kept for id, if read less than HistoryPageTTL
+// before now, and drops the entries that are older.
+func (hp *historyPages) get(id pagedQueryKey, now time.Time) ([]metering.Row, bool) {
+	hp.mu.Lock()
+	defer hp.mu.Unlock()
+	hp.entries = slices.DeleteFunc(hp.entries, func(e pagedQuery) bool {
+		return now.Sub(e.at) >= HistoryPageTTL || now.Before(e.at)
+	})
+	for _, e := range hp.entries {
+		if e.id == id {
+			return e.rows, true
+		}
+	}
+	return nil, false
+}
+
+// put keeps rows for id, dropping the oldest entries to stay within
+// MaxHistoryPageRows and maxHistoryPagedQueries. The rows are not
+// changed afterwards: readers share them.
+func (hp *historyPages) put(id pagedQueryKey, now time.Time, rows []metering.Row) {
+	if len(rows) > MaxHistoryPageRows {
+		return
+	}
+	hp.mu.Lock()
+	defer hp.mu.Unlock()
+	hp.entries = slices.DeleteFunc(hp.entries, func(e pagedQuery) bool { return e.id == id })
+	hp.entries = append(hp.entries, pagedQuery{id: id, at: now, rows: rows})
+	total := 0
+	for _, e := range hp.entries {
+		total += len(e.rows)
+	}
+	for len(hp.entries) > maxHistoryPagedQueries || total > MaxHistoryPageRows {
+		total -= len(hp.entries[0].rows)
+		hp.entries = slices.Delete(hp.entries, 0, 1)
+	}
+}
