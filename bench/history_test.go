@@ -139,7 +139,7 @@ func meteredHandler(b *testing.B, n int, cfg middleware.Config) (http.Handler, [
 	}
 	js.WriteString(`], "plans": [{"id": "usagePlan-bench001", "name": "bench", "qps": 2000, "quota": 99999999, "keys": [` + strings.Join(ids, ",") +
 		`], "bindings": [{"service": "service-bench001", "environment": "release"}]}]}`)
-	reg, err := usageplan.LoadConfig(strings.NewReader(js.String()), usageplan.Options{})
+	reg, err := usageplan.LoadConfig(strings.NewReader(js.String()), usageplan.RegistryConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}

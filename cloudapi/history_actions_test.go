@@ -34,7 +34,7 @@ func historyHandler(t testing.TB, hist History) (*Handler, *metering.MemoryHisto
 // historyHandlerAt is historyHandler on the clock now.
 func historyHandlerAt(t testing.TB, hist History, now func() time.Time) (*Handler, *metering.MemoryHistory) {
 	t.Helper()
-	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.Options{})
+	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.RegistryConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
