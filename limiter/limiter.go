@@ -60,7 +60,8 @@ type LeaseSizer interface {
 // it to return unused quota leases.
 type Limiter struct {
 	store  Store
-	shared SharedStore // the store, when it keeps the buckets too
+	shared SharedStore  // the store, when it keeps the buckets too
+	mem    *MemoryStore // the store, when this Limiter holds its counts (see MemoryStore)
 	lease  int64
 	seed   maphash.Seed
 	shards [shardCount]shard
@@ -195,6 +196,7 @@ const (
 	qFetching                   // a background reservation is in flight
 	qFull                       // the last reservation got a whole lease, so more may be left
 	qCounted                    // the entry's span is a period this quota has counted in
+	qOwned                      // the count of the entry's period is held here, not in the Limiter's MemoryStore (see MemoryStore)
 )
 
 func (q *quota) is(f uint8) bool { return q.flags&f != 0 }
@@ -291,6 +293,10 @@ func New(store Store, cfg Config) (*Limiter, error) {
 	l.shared, _ = store.(SharedStore)
 	l.pruner, _ = store.(Pruner)
 	l.prefetch = cfg.Prefetch && l.lease > 1
+	if ms, ok := store.(*MemoryStore); ok && l.lease == math.MaxInt64 && ms.owner.CompareAndSwap(nil, l) {
+		l.mem = ms
+		l.prefetch = false // a lease of all the quota is never topped up
+	}
 	per := max(capacity/shardCount, 1)
 	for i := range l.shards {
 		sh := &l.shards[i]
@@ -558,7 +564,7 @@ func (l *Limiter) takeQuota(ctx context.Context, e *entry, sh *shard, h uint64, 
 	var ev evaluation
 	if !q.spent(e.span.Load(), lim, ns) && q.leased() < units {
 		n := max(l.leaseFor(lim.Quota), units-q.leased())
-		granted, used, err := l.store.Reserve(ctx, Counter{Plan: r.Plan, Key: r.Key, Window: q.window(e)}, n, lim.Quota)
+		granted, used, err := l.reserve(ctx, e, Counter{Plan: r.Plan, Key: r.Key, Window: q.window(e)}, n, lim.Quota)
 		if err != nil {
 			return Decision{}, err, true
 		}
