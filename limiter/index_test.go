@@ -2,6 +2,7 @@ package limiter
 
 import (
 	"math/rand/v2"
+	"strconv"
 	"testing"
 	"time"
 
@@ -33,7 +34,9 @@ func TestEntriesIndexAgainstMap(t *testing.T) {
 			switch i := ix.find(h); {
 			case model[h] != nil:
 				require.GreaterOrEqual(t, i, 0)
-				require.Same(t, model[h], ix.slots[i].e)
+				require.Same(t, model[h], ix.slots[i].e.Load())
+				require.Same(t, model[h], ix.findLive(h, entryKey{"p", strconv.FormatUint(h, 10)}), "found without the lock")
+				require.Nil(t, ix.findLive(h, entryKey{"p", "another key"}), "a key is compared, not only its hash")
 				if rng.IntN(3) == 0 {
 					ix.remove(i)
 					delete(model, h)
@@ -42,7 +45,9 @@ func TestEntriesIndexAgainstMap(t *testing.T) {
 				}
 			default:
 				require.Equal(t, -1, i)
-				e := &entry{}
+				require.Nil(t, ix.findLive(h, entryKey{"p", strconv.FormatUint(h, 10)}))
+				e := &entry{key: strconv.FormatUint(h, 10)}
+				e.span.Store(&span{plan: "p"})
 				ix.insert(h, e, evict)
 				model[h] = e
 			}
@@ -52,7 +57,8 @@ func TestEntriesIndexAgainstMap(t *testing.T) {
 		for h, e := range model {
 			i := ix.find(h)
 			require.GreaterOrEqual(t, i, 0)
-			require.Same(t, e, ix.slots[i].e)
+			require.Same(t, e, ix.slots[i].e.Load())
+			require.Same(t, e, ix.findLive(h, entryKey{"p", e.key}))
 		}
 		require.Len(t, ix.all(), len(model))
 	}
