@@ -30,31 +30,6 @@ type evaluation struct {
 	b  [maxBuckets]bucketEval
 	n  int
 	ok bool // every bucket admits
-	// Worked out by prepare before any lock is taken: the buckets'
-	// parameters (throttle, QPS, windows, in eval's order) and the
-	// throttle's extras hash.
-	g  [maxBuckets]gcra
-	xh uint64
-}
-
-// prepare works out what eval needs from r alone (divisions, the API's
-// hash), so that eval, under the entry's lock, does not.
-func (l *Limiter) prepare(ev *evaluation, h uint64, r *Request) {
-	lim := &r.Limits
-	i := 0
-	if lim.Throttle.QPS > 0 {
-		ev.g[i] = perSecond(lim.Throttle.QPS, lim.Throttle.Burst)
-		ev.xh = extraHash(h, MaxWindows, maphash.String(l.seed, r.API))
-		i++
-	}
-	if lim.QPS != Unlimited {
-		ev.g[i] = perSecond(lim.QPS, lim.Burst)
-		i++
-	}
-	for _, w := range lim.Windows {
-		ev.g[i] = windowBucket(w)
-		i++
-	}
 }
 
 // Names of the policies a Decision reports.
@@ -86,29 +61,30 @@ func extraHash(h uint64, i uint64, api uint64) uint64 {
 }
 
 // eval decides r's buckets at ns for e (hashed h), in sh, without
-// changing them; prepare has run on ev. e.q.mu is held, and sh.mu when r has buckets in the
+// changing them. e.q.mu is held, and sh.mu when r has buckets in the
 // extras table (a throttle, windows beyond e's inline ones).
 func (l *Limiter) eval(ev *evaluation, sh *shard, e *entry, h uint64, r *Request, ns int64) {
 	lim := &r.Limits
 	ev.ok = true
 	ev.n = 0
 	if lim.Throttle.QPS > 0 {
-		slot, tat := sh.extra(ev.xh)
-		ev.add(LimitThrottle, 0, ev.g[ev.n], ev.xh, slot, tat, ns)
+		xh := extraHash(h, MaxWindows, maphash.String(l.seed, r.API))
+		slot, tat := sh.extra(xh)
+		ev.add(LimitThrottle, 0, perSecond(lim.Throttle.QPS, lim.Throttle.Burst), xh, slot, tat, ns)
 	}
 	if lim.QPS != Unlimited {
-		ev.add(LimitQPS, 0, ev.g[ev.n], 0, -1, e.tat, ns)
+		ev.add(LimitQPS, 0, perSecond(lim.QPS, lim.Burst), 0, -1, e.tat, ns)
 	}
 	inline := e.inline()
-	for i := range lim.Windows {
+	for i, w := range lim.Windows {
 		if i < len(inline) {
-			ev.add(LimitWindow, uint8(i), ev.g[ev.n], 0, -1, inline[i], ns)
+			ev.add(LimitWindow, uint8(i), windowBucket(w), 0, -1, inline[i], ns)
 			ev.b[ev.n-1].inline = int8(i)
 			continue
 		}
 		xh := extraHash(h, uint64(i), 0)
 		slot, tat := sh.extra(xh)
-		ev.add(LimitWindow, uint8(i), ev.g[ev.n], xh, slot, tat, ns)
+		ev.add(LimitWindow, uint8(i), windowBucket(w), xh, slot, tat, ns)
 	}
 }
 

@@ -405,8 +405,6 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 	h := l.hash(k)
 	sh := &l.shards[h%shardCount]
 	ns := now.UnixNano()
-	var ev evaluation
-	l.prepare(&ev, h, &r)
 	for {
 		// The entry without the shard's lock when it is in the index
 		// (else under the lock, made if need be); the decision under the
@@ -428,7 +426,7 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 			q.mu.Unlock()
 			continue
 		}
-		err = l.decideLocked(ctx, &d, &ev, e, sh, h, &r, now, ns)
+		err = l.decideLocked(ctx, &d, e, sh, h, &r, now, ns)
 		return d, err
 	}
 }
@@ -437,14 +435,15 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 // released on return). e's buckets (tat, inline windows) are under q.mu;
 // the extras table is under sh.mu, taken after q.mu. The Decision is
 // written in place: it is some 500 bytes.
-func (l *Limiter) decideLocked(ctx context.Context, d *Decision, ev *evaluation, e *entry, sh *shard, h uint64, r *Request, now time.Time, ns int64) error {
+func (l *Limiter) decideLocked(ctx context.Context, d *Decision, e *entry, sh *shard, h uint64, r *Request, now time.Time, ns int64) error {
 	q := &e.q
 	lim := &r.Limits
 	extras := lim.Throttle.QPS > 0 || len(lim.Windows) > int(q.nx)
 	if extras {
 		sh.mu.Lock()
 	}
-	l.eval(ev, sh, e, h, r, ns)
+	var ev evaluation
+	l.eval(&ev, sh, e, h, r, ns)
 	if !ev.ok {
 		if extras {
 			sh.mu.Unlock()
@@ -454,7 +453,7 @@ func (l *Limiter) decideLocked(ctx context.Context, d *Decision, ev *evaluation,
 			qv = q.view(e, lim, ns)
 		}
 		q.mu.Unlock()
-		l.decide(d, ev, &qv, r, now, false)
+		l.decide(d, &ev, &qv, r, now, false)
 		return nil
 	}
 	if lim.Quota == Unlimited {
@@ -463,7 +462,7 @@ func (l *Limiter) decideLocked(ctx context.Context, d *Decision, ev *evaluation,
 			sh.mu.Unlock()
 		}
 		q.mu.Unlock()
-		l.decide(d, ev, nil, r, now, true)
+		l.decide(d, &ev, nil, r, now, true)
 		return nil
 	}
 	// Fast path: a lease in hand for the current period, or a quota
@@ -484,14 +483,14 @@ func (l *Limiter) decideLocked(ctx context.Context, d *Decision, ev *evaluation,
 		}
 		qv := q.view(e, lim, ns)
 		q.mu.Unlock()
-		l.decide(d, ev, &qv, r, now, taken)
+		l.decide(d, &ev, &qv, r, now, taken)
 		return nil
 	}
 	if extras {
 		sh.mu.Unlock()
 	}
 	defer q.mu.Unlock()
-	return l.takeQuota(ctx, d, ev, e, sh, h, r, now)
+	return l.takeQuota(ctx, d, e, sh, h, r, now)
 }
 
 // quotaView is a quota's position, as a decision reports it.
@@ -562,7 +561,7 @@ func (l *Limiter) decide(d *Decision, ev *evaluation, qv *quotaView, r *Request,
 
 // takeQuota decides r into *d (zero) with a store reservation when e's
 // lease cannot cover it. e.q.mu is held (and e is not dead).
-func (l *Limiter) takeQuota(ctx context.Context, d *Decision, ev *evaluation, e *entry, sh *shard, h uint64, r *Request, now time.Time) error {
+func (l *Limiter) takeQuota(ctx context.Context, d *Decision, e *entry, sh *shard, h uint64, r *Request, now time.Time) error {
 	q := &e.q
 	lim := &r.Limits
 	units := r.units()
@@ -574,6 +573,7 @@ func (l *Limiter) takeQuota(ctx context.Context, d *Decision, ev *evaluation, e 
 	for q.leased() < units && q.is(qFetching) {
 		l.awaitFetch(e) // a lease is on its way; a second one could strand units
 	}
+	var ev evaluation
 	if !q.spent(e.span.Load(), lim, ns) && q.leased() < units {
 		n := max(l.leaseFor(lim.Quota), units-q.leased())
 		granted, used, err := l.reserve(ctx, e, Counter{Plan: r.Plan, Key: r.Key, Window: q.window(e)}, n, lim.Quota)
@@ -589,7 +589,7 @@ func (l *Limiter) takeQuota(ctx context.Context, d *Decision, ev *evaluation, e 
 	// The buckets again, with the quota settled: a bucket that admitted
 	// before the store call may be empty now.
 	sh.mu.Lock()
-	l.eval(ev, sh, e, h, r, ns)
+	l.eval(&ev, sh, e, h, r, ns)
 	taken := ev.ok && q.leased() >= units && q.used-q.leased() <= lim.Quota-units
 	if taken {
 		ev.commit(sh, e, ns)
@@ -604,6 +604,6 @@ func (l *Limiter) takeQuota(ctx context.Context, d *Decision, ev *evaluation, e 
 		l.fetchAhead(e, lim.Quota)
 	}
 	qv := q.view(e, lim, ns)
-	l.decide(d, ev, &qv, r, now, taken)
+	l.decide(d, &ev, &qv, r, now, taken)
 	return nil
 }
