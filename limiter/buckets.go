@@ -61,8 +61,7 @@ func extraHash(h uint64, i uint64, api uint64) uint64 {
 }
 
 // eval decides r's buckets at ns for e (hashed h), in sh, without
-// changing them. e.q.mu is held, and sh.mu when r has buckets in the
-// extras table (a throttle, windows beyond e's inline ones).
+// changing them. sh.mu is held.
 func (l *Limiter) eval(ev *evaluation, sh *shard, e *entry, h uint64, r *Request, ns int64) {
 	lim := &r.Limits
 	ev.ok = true
@@ -108,8 +107,8 @@ func (sh *shard) extra(xh uint64) (int, int64) {
 }
 
 // commit stores the buckets' new times. Extras slots found by eval are
-// still valid: sh.mu has been held since, or eval ran again. The locks
-// of eval are held.
+// still valid: sh.mu has been held since, or eval ran again. sh.mu is
+// held.
 func (ev *evaluation) commit(sh *shard, e *entry, ns int64) {
 	for i := range ev.n {
 		b := &ev.b[i]

@@ -1,9 +1,6 @@
 package limiter
 
-import (
-	"math/bits"
-	"sync/atomic"
-)
+import "math/bits"
 
 // The per-shard indexes are open-addressing tables (linear probing,
 // deletion by backward shift, no tombstones), addressed by the 64-bit
@@ -22,16 +19,9 @@ func home(h uint64, n int) int {
 
 // slot is an entries table slot: the entry's hash with its CLOCK bit in
 // bit 0 (set on use, cleared by the hand), and the entry (nil: empty).
-// Both are atomic: the table is changed under the shard's lock, and read
-// without it by findLive.
 type slot struct {
-	h atomic.Uint64
-	e atomic.Pointer[entry]
-}
-
-func (s *slot) set(h uint64, e *entry) {
-	s.e.Store(e)
-	s.h.Store(h)
+	h uint64
+	e *entry
 }
 
 const refBit = 1
@@ -41,15 +31,13 @@ const refBit = 1
 // since the hand last passed.
 type entries struct {
 	slots []slot
-	live  atomic.Pointer[[]slot] // slots, for findLive
-	n     int                    // entries held
-	max   int                    // entries at most
+	n     int // entries held
+	max   int // entries at most
 	hand  int
 }
 
 // find returns the slot index of hash h, or -1. Only the hash is
-// compared: the caller checks the entry's identity. The shard's lock is
-// held.
+// compared: the caller checks the entry's identity.
 func (t *entries) find(h uint64) int {
 	if t.n == 0 {
 		return -1
@@ -60,48 +48,13 @@ func (t *entries) find(h uint64) int {
 			i = 0
 		}
 		s := &t.slots[i]
-		if s.e.Load() == nil {
+		if s.e == nil {
 			return -1
 		}
-		if s.h.Load()&^refBit == h {
+		if s.h&^refBit == h {
 			return i
 		}
 	}
-}
-
-// findLive returns k's entry (hashed h) without the shard's lock, and
-// marks it used; nil when it is not found. A table changed meanwhile can
-// hide an entry that is there (the caller then looks under the lock),
-// never show another key's: the entry's key and plan are compared.
-func (t *entries) findLive(h uint64, k entryKey) *entry {
-	p := t.live.Load()
-	if p == nil {
-		return nil
-	}
-	sl := *p
-	h &^= refBit
-	i := home(h, len(sl))
-	for range sl {
-		if i == len(sl) {
-			i = 0
-		}
-		s := &sl[i]
-		e := s.e.Load()
-		if e == nil {
-			return nil
-		}
-		if sh := s.h.Load(); sh&^refBit == h {
-			if e.key != k.key || e.plan() != k.plan {
-				return nil
-			}
-			if sh&refBit == 0 {
-				s.h.Or(refBit)
-			}
-			return e
-		}
-		i++
-	}
-	return nil
 }
 
 // insert adds e under h, which is not in t. When t is full, it first
@@ -118,8 +71,8 @@ func (t *entries) insert(h uint64, e *entry, evict func(*entry)) {
 		if i == len(t.slots) {
 			i = 0
 		}
-		if t.slots[i].e.Load() == nil {
-			t.slots[i].set(h|refBit, e)
+		if t.slots[i].e == nil {
+			t.slots[i] = slot{h: h | refBit, e: e}
 			t.n++
 			return
 		}
@@ -129,8 +82,8 @@ func (t *entries) insert(h uint64, e *entry, evict func(*entry)) {
 // touch marks slot i used, writing only when it was not: a hot key's
 // slot is not written on every decision.
 func (t *entries) touch(i int) {
-	if s := &t.slots[i]; s.h.Load()&refBit == 0 {
-		s.h.Or(refBit)
+	if s := &t.slots[i]; s.h&refBit == 0 {
+		s.h |= refBit
 	}
 }
 
@@ -142,11 +95,11 @@ func (t *entries) evictOne(evict func(*entry)) {
 		}
 		s := &t.slots[t.hand]
 		switch {
-		case s.e.Load() == nil:
-		case s.h.Load()&refBit != 0:
-			s.h.And(^uint64(refBit))
+		case s.e == nil:
+		case s.h&refBit != 0:
+			s.h &^= refBit
 		default:
-			e := s.e.Load()
+			e := s.e
 			t.remove(t.hand)
 			evict(e)
 			return
@@ -165,20 +118,18 @@ func (t *entries) remove(i int) {
 		if j == n {
 			j = 0
 		}
-		s := &t.slots[j]
-		e := s.e.Load()
-		if e == nil {
+		s := t.slots[j]
+		if s.e == nil {
 			break
 		}
-		h := s.h.Load()
-		k := home(h&^refBit, n)
+		k := home(s.h&^refBit, n)
 		// s may move to i unless its home lies cyclically in (i, j].
 		if i <= j && (k <= i || k > j) || i > j && k <= i && k > j {
-			t.slots[i].set(h, e)
+			t.slots[i] = s
 			i = j
 		}
 	}
-	t.slots[i].set(0, nil)
+	t.slots[i] = slot{}
 	t.n--
 }
 
@@ -190,36 +141,32 @@ func (t *entries) grow() {
 		return
 	}
 	old := t.slots
-	slots := make([]slot, size)
+	t.slots = make([]slot, size)
 	t.n = 0
-	for i := range old {
-		e := old[i].e.Load()
-		if e == nil {
+	for _, s := range old {
+		if s.e == nil {
 			continue
 		}
-		h := old[i].h.Load()
-		for j := home(h&^refBit, size); ; j++ {
-			if j == size {
-				j = 0
+		for i := home(s.h&^refBit, size); ; i++ {
+			if i == size {
+				i = 0
 			}
-			if slots[j].e.Load() == nil {
-				slots[j].set(h, e)
+			if t.slots[i].e == nil {
+				t.slots[i] = s
 				t.n++
 				break
 			}
 		}
 	}
-	t.slots = slots
-	t.live.Store(&slots)
 	t.hand = 0
 }
 
 // all returns every entry held.
 func (t *entries) all() []*entry {
 	out := make([]*entry, 0, t.n)
-	for i := range t.slots {
-		if e := t.slots[i].e.Load(); e != nil {
-			out = append(out, e)
+	for _, s := range t.slots {
+		if s.e != nil {
+			out = append(out, s.e)
 		}
 	}
 	return out

@@ -103,7 +103,7 @@ type shard struct {
 	// first one's lease still counted in the store and could refuse a
 	// request for quota that the key has.
 	limbo map[entryKey]*entry
-	_     [48]byte // a multiple of 64 bytes: no two shards' locks share a cache line
+	_     [56]byte // a multiple of 64 bytes: no two shards' locks share a cache line
 }
 
 // entry is one (plan, key): its QPS bucket and its quota position, in 64
@@ -111,7 +111,7 @@ type shard struct {
 type entry struct {
 	key  string
 	span atomic.Pointer[span] // the plan and, once a quota was counted, its current period
-	tat  int64                // the QPS bucket's theoretical arrival time, Unix ns (0: full); under q.mu
+	tat  int64                // the QPS bucket's theoretical arrival time, Unix ns (0: full); under the shard's lock
 	q    quota
 }
 
@@ -161,7 +161,7 @@ func newEntry(key string, n int) *entry {
 }
 
 // inline returns e's inline window buckets (theoretical arrival times);
-// they follow e in the entryN that holds it. Under e.q.mu.
+// they follow e in the entryN that holds it. Under the shard's lock.
 func (e *entry) inline() []int64 {
 	if e.q.nx == 0 {
 		return nil
@@ -354,7 +354,7 @@ func (sh *shard) evict(e *entry) {
 func (sh *shard) lookup(h uint64, k entryKey) *entry {
 	i := sh.entries.find(h)
 	if i >= 0 {
-		e := sh.entries.slots[i].e.Load()
+		e := sh.entries.slots[i].e
 		if e.key == k.key && e.plan() == k.plan {
 			sh.entries.touch(i)
 			return e
@@ -405,92 +405,74 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 	h := l.hash(k)
 	sh := &l.shards[h%shardCount]
 	ns := now.UnixNano()
-	for {
-		// The entry without the shard's lock when it is in the index
-		// (else under the lock, made if need be); the decision under the
-		// entry's own lock (and the shard's only for buckets kept in its
-		// extras table).
-		e := sh.entries.findLive(h, k)
-		if e == nil || e.q.out.Load() {
-			sh.mu.Lock()
-			e = l.entryFor(sh, h, k, lim, now)
-			evicted := l.takeEvicted(sh)
-			sh.mu.Unlock()
-			l.release(ctx, evicted)
-		}
-		q := &e.q
-		q.mu.Lock()
-		if q.is(qDead) {
-			// evicted and released meanwhile: decide on the key's entry
-			// now.
-			q.mu.Unlock()
-			continue
-		}
-		err = l.decideLocked(ctx, &d, e, sh, h, &r, now, ns)
-		return d, err
-	}
-}
-
-// decideLocked decides r on e into *d (zero), with e.q.mu held (and
-// released on return). e's buckets (tat, inline windows) are under q.mu;
-// the extras table is under sh.mu, taken after q.mu. The Decision is
-// written in place: it is some 500 bytes.
-func (l *Limiter) decideLocked(ctx context.Context, d *Decision, e *entry, sh *shard, h uint64, r *Request, now time.Time, ns int64) error {
-	q := &e.q
-	lim := &r.Limits
-	extras := lim.Throttle.QPS > 0 || len(lim.Windows) > int(q.nx)
-	if extras {
-		sh.mu.Lock()
-	}
 	var ev evaluation
-	l.eval(&ev, sh, e, h, r, ns)
+	sh.mu.Lock()
+	e := l.entryFor(sh, h, k, lim, now)
+	l.eval(&ev, sh, e, h, &r, ns)
 	if !ev.ok {
-		if extras {
-			sh.mu.Unlock()
-		}
+		evicted := l.takeEvicted(sh)
+		// The quota's position, for the refusal's policies. q.mu is
+		// free unless a reservation is in flight for this key; then
+		// wait for it outside the shard's lock (release takes q.mu
+		// before the shard's lock).
+		locked := lim.Quota != Unlimited && e.q.mu.TryLock()
+		sh.mu.Unlock()
+		l.release(ctx, evicted)
 		var qv quotaView
 		if lim.Quota != Unlimited {
-			qv = q.view(e, lim, ns)
+			if !locked {
+				e.q.mu.Lock()
+			}
+			qv = e.q.view(e, lim, ns)
+			e.q.mu.Unlock()
 		}
-		q.mu.Unlock()
-		l.decide(d, &ev, &qv, r, now, false)
-		return nil
+		l.decide(&d, &ev, &qv, &r, now, false)
+		return d, nil
 	}
 	if lim.Quota == Unlimited {
 		ev.commit(sh, e, ns)
-		if extras {
-			sh.mu.Unlock()
-		}
-		q.mu.Unlock()
-		l.decide(d, &ev, nil, r, now, true)
-		return nil
+		evicted := l.takeEvicted(sh)
+		sh.mu.Unlock()
+		l.release(ctx, evicted)
+		l.decide(&d, &ev, nil, &r, now, true)
+		return d, nil
 	}
 	// Fast path: a lease in hand for the current period, or a quota
-	// known to be spent.
-	units := r.units()
-	s := e.span.Load()
-	taken := q.is(qCounted) && s.holds(lim, ns) && q.leased() >= units && q.used-q.lease <= lim.Quota-units
-	if taken || q.spent(s, lim, ns) {
-		if taken {
-			ev.commit(sh, e, ns)
-			q.lease -= units
-		}
-		if extras {
+	// known to be spent, and nobody reserving for this key right now.
+	if len(sh.evicted) == 0 && e.q.mu.TryLock() {
+		q := &e.q
+		s := e.span.Load()
+		taken := q.is(qCounted) && s.holds(lim, ns) && q.leased() >= r.units() && q.used-q.lease <= lim.Quota-r.units()
+		if taken || q.spent(s, lim, ns) {
+			if taken {
+				ev.commit(sh, e, ns)
+				q.lease -= r.units()
+				l.fetchAhead(e, lim.Quota)
+			}
+			qv := q.view(e, lim, ns)
+			q.mu.Unlock()
 			sh.mu.Unlock()
+			l.decide(&d, &ev, &qv, &r, now, taken)
+			return d, nil
 		}
-		if taken && l.prefetch {
-			l.fetchAhead(e, lim.Quota)
-		}
-		qv := q.view(e, lim, ns)
 		q.mu.Unlock()
-		l.decide(d, &ev, &qv, r, now, taken)
-		return nil
 	}
-	if extras {
+	evicted := l.takeEvicted(sh)
+	sh.mu.Unlock()
+	l.release(ctx, evicted)
+	for {
+		d, err, ok := l.takeQuota(ctx, e, sh, h, &r, now)
+		if ok {
+			return d, err
+		}
+		// e was evicted and released meanwhile: decide on the key's
+		// entry now.
+		sh.mu.Lock()
+		e = l.entryFor(sh, h, k, lim, now)
+		evicted := l.takeEvicted(sh)
 		sh.mu.Unlock()
+		l.release(ctx, evicted)
 	}
-	defer q.mu.Unlock()
-	return l.takeQuota(ctx, d, e, sh, h, r, now)
 }
 
 // quotaView is a quota's position, as a decision reports it.
@@ -559,12 +541,18 @@ func (l *Limiter) decide(d *Decision, ev *evaluation, qv *quotaView, r *Request,
 	}
 }
 
-// takeQuota decides r into *d (zero) with a store reservation when e's
-// lease cannot cover it. e.q.mu is held (and e is not dead).
-func (l *Limiter) takeQuota(ctx context.Context, d *Decision, e *entry, sh *shard, h uint64, r *Request, now time.Time) error {
+// takeQuota decides r with a store reservation when e's lease cannot
+// cover it. ok is false, and nothing was counted, when e is dead: the
+// caller must use the key's current entry.
+func (l *Limiter) takeQuota(ctx context.Context, e *entry, sh *shard, h uint64, r *Request, now time.Time) (d Decision, err error, ok bool) {
 	q := &e.q
 	lim := &r.Limits
 	units := r.units()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.is(qDead) {
+		return Decision{}, nil, false
+	}
 	ns := now.UnixNano()
 	l.roll(ctx, e, lim, now)
 	if q.leased() > 0 && q.used-q.leased() >= lim.Quota {
@@ -578,7 +566,7 @@ func (l *Limiter) takeQuota(ctx context.Context, d *Decision, e *entry, sh *shar
 		n := max(l.leaseFor(lim.Quota), units-q.leased())
 		granted, used, err := l.reserve(ctx, e, Counter{Plan: r.Plan, Key: r.Key, Window: q.window(e)}, n, lim.Quota)
 		if err != nil {
-			return err
+			return Decision{}, err, true
 		}
 		q.lease, q.used = q.leased()+granted, used
 		q.set(qFull, granted == n)
@@ -604,6 +592,6 @@ func (l *Limiter) takeQuota(ctx context.Context, d *Decision, e *entry, sh *shar
 		l.fetchAhead(e, lim.Quota)
 	}
 	qv := q.view(e, lim, ns)
-	l.decide(d, &ev, &qv, r, now, taken)
-	return nil
+	l.decide(&d, &ev, &qv, r, now, taken)
+	return d, nil, true
 }

@@ -207,9 +207,9 @@ func (l *Limiter) ownedPlanUsage(plan string, window int64, out map[string]int64
 		sh := &l.shards[i]
 		es = es[:0]
 		sh.mu.Lock()
-		for _, e := range sh.entries.all() {
-			if e.plan() == plan {
-				es = append(es, e)
+		for _, s := range sh.entries.slots {
+			if s.e != nil && s.e.plan() == plan {
+				es = append(es, s.e)
 			}
 		}
 		for _, e := range sh.limbo {
