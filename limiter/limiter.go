@@ -308,10 +308,24 @@ func New(store Store, cfg Config) (*Limiter, error) {
 }
 
 // hash is the one hash of (plan, key) a decision computes: it picks the
-// shard and the entry's slot.
+// shard (bits 9–16, see shardOf) and the entry's slot, and its bits 1–8
+// are the plan's tag (planTag): an index slot, which holds the hash,
+// tells the plan of its entry to 1 in 256 without reading the entry
+// (see ownedPlanUsage). Bit 0 is the index's CLOCK bit.
 func (l *Limiter) hash(k entryKey) uint64 {
-	return maphash.String(l.seed, k.key) ^ bits.RotateLeft64(l.planHash(k.plan), 31)
+	ph := l.planHash(k.plan)
+	h := maphash.String(l.seed, k.key) ^ bits.RotateLeft64(ph, 31)
+	return h&^tagMask | planTag(ph)
 }
+
+// tagMask selects a hash's plan tag.
+const tagMask = 0xff << 1
+
+// planTag is the tag of the plan hashed ph, in a hash's bits 1–8.
+func planTag(ph uint64) uint64 { return ph & 0xff << 1 }
+
+// shardOf is the shard of the (plan, key) hashed h.
+func (l *Limiter) shardOf(h uint64) *shard { return &l.shards[h>>9%shardCount] }
 
 // planHashed is a plan ID and its hash.
 type planHashed struct {
@@ -347,8 +361,9 @@ func (sh *shard) evict(e *entry) {
 
 // lookup returns the entry of k in sh, or nil. sh.mu is held. An entry
 // evicted but not yet released comes back from the limbo into the
-// index. Two keys whose 64-bit hashes collide (a chance of about n²/2⁶⁵
-// with n keys, and the seed is secret) share a slot: the newcomer evicts
+// index. Two keys of a plan whose hashes collide (a chance of about
+// n²/2⁵⁷ with n keys: 8 of the hash's bits are the plan's tag; the seed
+// is secret) share a slot: the newcomer evicts
 // the other, whose lease goes back to the store and whose buckets come
 // back full.
 func (sh *shard) lookup(h uint64, k entryKey) *entry {
@@ -403,7 +418,7 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 	lim := &r.Limits
 	k := entryKey{r.Plan, r.Key}
 	h := l.hash(k)
-	sh := &l.shards[h%shardCount]
+	sh := l.shardOf(h)
 	ns := now.UnixNano()
 	var ev evaluation
 	sh.mu.Lock()

@@ -165,3 +165,28 @@ func TestMemoryStoreTwoLimitersExact(t *testing.T) {
 		})
 	}
 }
+
+// PlanUsage reads a plan's held counts by its tag in the index slots:
+// with 300 plans (more than the 256 tags, so plans share tags), each
+// plan's usage is exactly its own keys'.
+func TestPlanUsageByTag(t *testing.T) {
+	l, s := newLimiter(t, Config{})
+	lim := Limits{QPS: Unlimited, Quota: 100, Period: Day}
+	const plans, keys = 300, 20
+	for p := range plans {
+		for k := range keys {
+			for range p%3 + 1 {
+				d, err := l.AllowAt(ctx, t0, Request{Plan: "plan" + strconv.Itoa(p), Key: "k" + strconv.Itoa(k), Limits: lim})
+				require.NoError(t, err)
+				require.True(t, d.Allowed)
+			}
+		}
+	}
+	require.Zero(t, storedCounters(s))
+	for p := range plans {
+		byKey, sum, err := l.PlanUsage(ctx, "plan"+strconv.Itoa(p), lim, t0)
+		require.NoError(t, err)
+		require.Len(t, byKey, keys, "plan %d", p)
+		require.EqualValues(t, keys*(p%3+1), sum, "plan %d", p)
+	}
+}

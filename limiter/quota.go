@@ -116,7 +116,7 @@ func (l *Limiter) takeEvicted(sh *shard) []*entry {
 func (l *Limiter) release(ctx context.Context, evicted []*entry) {
 	for _, e := range evicted {
 		k := e.id()
-		sh := &l.shards[l.hash(k)%shardCount]
+		sh := l.shardOf(l.hash(k))
 		e.q.mu.Lock()
 		// Even if the entry came back meanwhile (it then reserves
 		// again): it may be out again by the time the shard is locked.
@@ -200,15 +200,18 @@ func (l *Limiter) ownedUsage(c Counter) (int64, bool) {
 }
 
 // ownedPlanUsage adds to out the usage of plan's keys in window that
-// entries hold (leases included, as a store counts them).
+// entries hold (leases included, as a store counts them). It reads only
+// the entries whose index slot carries plan's tag (1 in 256 of other
+// plans' entries), not every entry.
 func (l *Limiter) ownedPlanUsage(plan string, window int64, out map[string]int64) {
+	tag := planTag(l.planHash(plan))
 	var es []*entry
 	for i := range l.shards {
 		sh := &l.shards[i]
 		es = es[:0]
 		sh.mu.Lock()
 		for _, s := range sh.entries.slots {
-			if s.e != nil && s.e.plan() == plan {
+			if s.e != nil && s.h&tagMask == tag && s.e.plan() == plan {
 				es = append(es, s.e)
 			}
 		}

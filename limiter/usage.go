@@ -125,7 +125,7 @@ func (l *Limiter) Close(ctx context.Context) error {
 // entryOf returns the entry of k, or nil.
 func (l *Limiter) entryOf(k entryKey) *entry {
 	h := l.hash(k)
-	sh := &l.shards[h%shardCount]
+	sh := l.shardOf(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	return sh.lookup(h, k)
