@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 )
@@ -188,5 +189,20 @@ func TestPlanUsageByTag(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, byKey, keys, "plan %d", p)
 		require.EqualValues(t, keys*(p%3+1), sum, "plan %d", p)
+	}
+}
+
+// The keys of one plan spread over every shard: the plan's tag, in the
+// hash's bits 1–8, does not pick the shard.
+func TestOnePlanSpreadsOverShards(t *testing.T) {
+	l, _ := newLimiter(t, Config{})
+	var per [shardCount]int
+	const keys = 256 * 100
+	for k := range keys {
+		sh := l.shardOf(l.hash(entryKey{"usagePlan-one", "AKID" + strconv.Itoa(k)}))
+		per[(uintptr(unsafe.Pointer(sh))-uintptr(unsafe.Pointer(&l.shards[0])))/unsafe.Sizeof(l.shards[0])]++
+	}
+	for i, n := range per {
+		require.True(t, n > 50 && n < 150, "shard %d holds %d of %d keys (mean 100)", i, n, keys)
 	}
 }
