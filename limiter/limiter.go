@@ -60,7 +60,8 @@ type LeaseSizer interface {
 // it to return unused quota leases.
 type Limiter struct {
 	store  Store
-	shared SharedStore // the store, when it keeps the buckets too
+	shared SharedStore  // the store, when it keeps the buckets too
+	mem    *MemoryStore // the store, when this Limiter holds its counts (see MemoryStore)
 	lease  int64
 	seed   maphash.Seed
 	shards [shardCount]shard
@@ -195,6 +196,7 @@ const (
 	qFetching                   // a background reservation is in flight
 	qFull                       // the last reservation got a whole lease, so more may be left
 	qCounted                    // the entry's span is a period this quota has counted in
+	qOwned                      // the count of the entry's period is held here, not in the Limiter's MemoryStore (see MemoryStore)
 )
 
 func (q *quota) is(f uint8) bool { return q.flags&f != 0 }
@@ -291,6 +293,10 @@ func New(store Store, cfg Config) (*Limiter, error) {
 	l.shared, _ = store.(SharedStore)
 	l.pruner, _ = store.(Pruner)
 	l.prefetch = cfg.Prefetch && l.lease > 1
+	if ms, ok := store.(*MemoryStore); ok && l.lease == math.MaxInt64 && ms.owner.CompareAndSwap(nil, l) {
+		l.mem = ms
+		l.prefetch = false // a lease of all the quota is never topped up
+	}
 	per := max(capacity/shardCount, 1)
 	for i := range l.shards {
 		sh := &l.shards[i]
@@ -302,10 +308,24 @@ func New(store Store, cfg Config) (*Limiter, error) {
 }
 
 // hash is the one hash of (plan, key) a decision computes: it picks the
-// shard and the entry's slot.
+// shard (bits 9–16, see shardOf) and the entry's slot, and its bits 1–8
+// are the plan's tag (planTag): an index slot, which holds the hash,
+// tells the plan of its entry to 1 in 256 without reading the entry
+// (see ownedPlanUsage). Bit 0 is the index's CLOCK bit.
 func (l *Limiter) hash(k entryKey) uint64 {
-	return maphash.String(l.seed, k.key) ^ bits.RotateLeft64(l.planHash(k.plan), 31)
+	ph := l.planHash(k.plan)
+	h := maphash.String(l.seed, k.key) ^ bits.RotateLeft64(ph, 31)
+	return h&^tagMask | planTag(ph)
 }
+
+// tagMask selects a hash's plan tag.
+const tagMask = 0xff << 1
+
+// planTag is the tag of the plan hashed ph, in a hash's bits 1–8.
+func planTag(ph uint64) uint64 { return ph & 0xff << 1 }
+
+// shardOf is the shard of the (plan, key) hashed h.
+func (l *Limiter) shardOf(h uint64) *shard { return &l.shards[h>>9%shardCount] }
 
 // planHashed is a plan ID and its hash.
 type planHashed struct {
@@ -341,8 +361,9 @@ func (sh *shard) evict(e *entry) {
 
 // lookup returns the entry of k in sh, or nil. sh.mu is held. An entry
 // evicted but not yet released comes back from the limbo into the
-// index. Two keys whose 64-bit hashes collide (a chance of about n²/2⁶⁵
-// with n keys, and the seed is secret) share a slot: the newcomer evicts
+// index. Two keys of a plan whose hashes collide (a chance of about
+// n²/2⁵⁷ with n keys: 8 of the hash's bits are the plan's tag; the seed
+// is secret) share a slot: the newcomer evicts
 // the other, whose lease goes back to the store and whose buckets come
 // back full.
 func (sh *shard) lookup(h uint64, k entryKey) *entry {
@@ -397,7 +418,7 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 	lim := &r.Limits
 	k := entryKey{r.Plan, r.Key}
 	h := l.hash(k)
-	sh := &l.shards[h%shardCount]
+	sh := l.shardOf(h)
 	ns := now.UnixNano()
 	var ev evaluation
 	sh.mu.Lock()
@@ -558,7 +579,7 @@ func (l *Limiter) takeQuota(ctx context.Context, e *entry, sh *shard, h uint64, 
 	var ev evaluation
 	if !q.spent(e.span.Load(), lim, ns) && q.leased() < units {
 		n := max(l.leaseFor(lim.Quota), units-q.leased())
-		granted, used, err := l.store.Reserve(ctx, Counter{Plan: r.Plan, Key: r.Key, Window: q.window(e)}, n, lim.Quota)
+		granted, used, err := l.reserve(ctx, e, Counter{Plan: r.Plan, Key: r.Key, Window: q.window(e)}, n, lim.Quota)
 		if err != nil {
 			return Decision{}, err, true
 		}

@@ -399,7 +399,7 @@ func TestHashCollisionEvicts(t *testing.T) {
 
 	// Look b up under a's hash, as if the two collided.
 	h := l.hash(a)
-	sh := &l.shards[h%shardCount]
+	sh := l.shardOf(h)
 	sh.mu.Lock()
 	got := sh.lookup(h, b)
 	indexed := sh.entries.find(h) >= 0

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/planguard/planguard/limiter"
 )
@@ -28,6 +29,38 @@ func BenchmarkPlanUsage(b *testing.B) {
 		got, err := s.PlanUsage(ctx, fmt.Sprintf("usagePlan-%08d", i%plans), 0)
 		if err != nil || len(got) != keys {
 			b.Fatalf("%d keys, %v", len(got), err)
+		}
+	}
+}
+
+// BenchmarkLimiterPlanUsage reads one plan's usage through a Limiter
+// that holds 1M active keys (100 plans × 10,000 keys, each decided
+// once) on a MemoryStore: what a Describe of one plan costs on a busy
+// server.
+func BenchmarkLimiterPlanUsage(b *testing.B) {
+	ctx := context.Background()
+	const plans, keys = 100, 10_000
+	l, err := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	lim := limiter.Limits{QPS: limiter.Unlimited, Quota: 1000, Period: limiter.Day}
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	ids := make([]string, plans)
+	for p := range plans {
+		ids[p] = fmt.Sprintf("usagePlan-%08d", p)
+		for k := range keys {
+			if _, err := l.AllowAt(ctx, now, limiter.Request{Plan: ids[p], Key: fmt.Sprintf("AKID%036d", k), Limits: lim}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		got, sum, err := l.PlanUsage(ctx, ids[i%plans], lim, now)
+		if err != nil || len(got) != keys || sum != keys {
+			b.Fatalf("%d keys, sum %d, %v", len(got), sum, err)
 		}
 	}
 }

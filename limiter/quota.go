@@ -116,7 +116,7 @@ func (l *Limiter) takeEvicted(sh *shard) []*entry {
 func (l *Limiter) release(ctx context.Context, evicted []*entry) {
 	for _, e := range evicted {
 		k := e.id()
-		sh := &l.shards[l.hash(k)%shardCount]
+		sh := l.shardOf(l.hash(k))
 		e.q.mu.Lock()
 		// Even if the entry came back meanwhile (it then reserves
 		// again): it may be out again by the time the shard is locked.
@@ -131,14 +131,104 @@ func (l *Limiter) release(ctx context.Context, evicted []*entry) {
 	}
 }
 
-// giveBack releases e's unused lease. e.q.mu is held.
-func (l *Limiter) giveBack(ctx context.Context, e *entry) {
+// giveBack releases e's unused lease (and moves a count e holds into
+// the MemoryStore). e.q.mu is held. A failure under-admits, never
+// over-admits.
+func (l *Limiter) giveBack(ctx context.Context, e *entry) error {
 	q := &e.q
+	if q.lease <= 0 && !q.is(qOwned) {
+		return nil
+	}
+	n := q.leased()
+	err := l.releaseLease(ctx, e, Counter{Plan: e.plan(), Key: e.key, Window: q.window(e)}, n)
+	q.used -= n
 	if q.lease > 0 {
-		// Best effort: a failure under-admits, never over-admits.
-		_ = l.store.Release(ctx, Counter{Plan: e.plan(), Key: e.key, Window: q.window(e)}, q.lease)
-		q.used -= q.lease
 		q.lease = 0
+	}
+	return err
+}
+
+// reserve reserves up to n units of c for e. e.q.mu is held.
+func (l *Limiter) reserve(ctx context.Context, e *entry, c Counter, n, limit int64) (granted, used int64, err error) {
+	if l.mem != nil {
+		granted, used = l.mem.ownReserve(e, c, n, limit)
+		return granted, used, nil
+	}
+	return l.store.Reserve(ctx, c, n, limit)
+}
+
+// releaseLease gives back n units of c that e holds; a count e holds
+// moves into the MemoryStore. e.q.mu is held.
+func (l *Limiter) releaseLease(ctx context.Context, e *entry, c Counter, n int64) error {
+	if l.mem != nil {
+		l.mem.ownRelease(e, c, n)
+		return nil
+	}
+	return l.store.Release(ctx, c, n)
+}
+
+// spill moves the count of c out of its entry into the MemoryStore,
+// for a direct call on the store that changes it.
+func (l *Limiter) spill(c Counter) {
+	e := l.entryOf(entryKey{c.Plan, c.Key})
+	if e == nil {
+		return
+	}
+	q := &e.q
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.is(qOwned) && q.window(e) == c.Window {
+		q.set(qOwned, false)
+		l.mem.setUsage(c, q.used)
+	}
+}
+
+// ownedUsage returns the usage of c (leases included, as a store counts
+// it) when an entry holds it.
+func (l *Limiter) ownedUsage(c Counter) (int64, bool) {
+	e := l.entryOf(entryKey{c.Plan, c.Key})
+	if e == nil {
+		return 0, false
+	}
+	q := &e.q
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.is(qOwned) && q.window(e) == c.Window {
+		return q.used, true
+	}
+	return 0, false
+}
+
+// ownedPlanUsage adds to out the usage of plan's keys in window that
+// entries hold (leases included, as a store counts them). It reads only
+// the entries whose index slot carries plan's tag (1 in 256 of other
+// plans' entries), not every entry.
+func (l *Limiter) ownedPlanUsage(plan string, window int64, out map[string]int64) {
+	tag := planTag(l.planHash(plan))
+	var es []*entry
+	for i := range l.shards {
+		sh := &l.shards[i]
+		es = es[:0]
+		sh.mu.Lock()
+		for _, s := range sh.entries.slots {
+			if s.e != nil && s.h&tagMask == tag && s.e.plan() == plan {
+				es = append(es, s.e)
+			}
+		}
+		for _, e := range sh.limbo {
+			if e.plan() == plan {
+				es = append(es, e)
+			}
+		}
+		sh.mu.Unlock()
+		for _, e := range es {
+			q := &e.q
+			q.mu.Lock()
+			if q.is(qOwned) && q.window(e) == window {
+				out[e.key] = q.used
+			}
+			q.mu.Unlock()
+		}
 	}
 }
 
@@ -152,9 +242,9 @@ func (l *Limiter) roll(ctx context.Context, e *entry, lim *Limits, now time.Time
 	}
 	next := l.spanAt(cur.plan, lim, now)
 	if old := q.window(e); !q.is(qCounted) || next.window != old {
-		if q.lease > 0 {
+		if q.lease > 0 || q.is(qOwned) {
 			// Best effort: a failure only leaves the old period over-counted.
-			_ = l.store.Release(ctx, Counter{Plan: cur.plan, Key: e.key, Window: old}, q.lease)
+			_ = l.releaseLease(ctx, e, Counter{Plan: cur.plan, Key: e.key, Window: old}, q.leased())
 		}
 		q.lease, q.used = 0, 0
 		l.prune(cur.plan, next)

@@ -54,6 +54,13 @@ func (l *Limiter) SetUsage(ctx context.Context, plan, key string, lim Limits, no
 		defer q.mu.Unlock()
 		if q.is(qCounted) && q.window(e) == c.Window {
 			q.lease, q.used = 0, max(used, 0)
+			if q.is(qOwned) {
+				return nil // the entry holds the count
+			}
+		}
+		if l.mem != nil {
+			l.mem.setUsage(c, used) // q.mu is held: not through SetUsage, which would take it
+			return nil
 		}
 	}
 	return l.store.SetUsage(ctx, c, used)
@@ -102,15 +109,14 @@ func (l *Limiter) Close(ctx context.Context) error {
 			for _, e := range entries {
 				q := &e.q
 				q.mu.Lock()
-				if q.lease > 0 {
-					if err := l.store.Release(ctx, Counter{Plan: e.plan(), Key: e.key, Window: q.window(e)}, q.lease); err != nil && l.closeErr == nil {
-						l.closeErr = err
-					}
-					q.used -= q.lease
-					q.lease = 0
+				if err := l.giveBack(ctx, e); err != nil && l.closeErr == nil {
+					l.closeErr = err
 				}
 				q.mu.Unlock()
 			}
+		}
+		if l.mem != nil {
+			l.mem.owner.CompareAndSwap(l, nil) // every count is in the store now
 		}
 	})
 	return l.closeErr
@@ -119,7 +125,7 @@ func (l *Limiter) Close(ctx context.Context) error {
 // entryOf returns the entry of k, or nil.
 func (l *Limiter) entryOf(k entryKey) *entry {
 	h := l.hash(k)
-	sh := &l.shards[h%shardCount]
+	sh := l.shardOf(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	return sh.lookup(h, k)

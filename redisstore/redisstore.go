@@ -127,6 +127,10 @@ type Store struct {
 	maxBatch  int
 	batch     batcher
 	epoch     epoch
+	// clock, set only by the package's tests, replaces the server's
+	// clock for the buckets (see take.lua), so that step tables can
+	// advance time.
+	clock func() time.Time
 }
 
 // ErrRetries is returned by New for a client that retries commands: a
@@ -281,8 +285,12 @@ func (s *Store) Take(ctx context.Context, t limiter.Take) (limiter.TakeResult, e
 	quota := s.quotaKey(c)
 	keys := make([]string, 0, 2+len(t.Buckets))
 	keys = append(keys, quota, s.markerOf(quota))
-	args := make([]any, 0, 4+2*len(t.Buckets))
-	args = append(args, t.Units, t.Quota, expireAt(c), "") // the epoch, once learnt (see build)
+	args := make([]any, 0, 5+2*len(t.Buckets))
+	now := ""
+	if s.clock != nil {
+		now = strconv.FormatInt(s.clock().UnixMicro(), 10)
+	}
+	args = append(args, t.Units, t.Quota, expireAt(c), "", now) // the epoch, once learnt (see build)
 	for _, b := range t.Buckets {
 		if b.ID == "" || b.Interval < 1 || b.Burst < 1 {
 			return limiter.TakeResult{}, fmt.Errorf("redisstore: bucket %+v: an ID, an interval of at least 1 ns and a burst of at least 1", b)

@@ -31,6 +31,22 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) limiter.Store { s, _ := newStore(t, redisAddr, Config{}); return s })
 }
 
+// TestLimitsStepsWithTime runs the step tables with time advancing (burst
+// apart from the rate, each window kind, throttles, all or nothing, dry
+// run): the script decides the buckets on the tables' clock instead of
+// the server's, so that every step runs, not only those at the start.
+func TestLimitsStepsWithTime(t *testing.T) {
+	storetest.RunLimitsClocked(t, func(t *testing.T, now func() time.Time) limiter.Store {
+		s, _ := newStore(t, redisAddr, Config{})
+		// The script's clock counts whole µs, as the server's TIME does:
+		// a step at a third of a second is decided at the µs that
+		// contains it (rounded up), not 0.3 µs before the window's
+		// token is back.
+		s.clock = func() time.Time { return now().Add(time.Microsecond - 1).Truncate(time.Microsecond) }
+		return s
+	})
+}
+
 func TestNewRefusesRetryingClient(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: redisAddr}) // MaxRetries defaults to 3
 	defer c.Close()

@@ -6,8 +6,9 @@
 -- KEYS[3..]: one key per bucket: its theoretical arrival time (GCRA), in
 --            µs on the server's clock; absent is a full bucket
 -- ARGV: units, limit (-1 unlimited), counter expiry (Unix s; 0: never,
---       for a Total quota), epoch, then per bucket: interval (µs, may be
---       fractional), burst
+--       for a Total quota), epoch, the time in µs (empty: the server's
+--       clock, always outside the package's tests), then per bucket:
+--       interval (µs, may be fractional), burst
 -- Reply: {status, used, epoch, then per bucket: ok, remaining, wait µs,
 -- reset µs}; status 1: everything was taken, 0: nothing was (a limit
 -- refused), -1: the data was lost (nothing was read or written but the
@@ -24,11 +25,16 @@ local nb = #KEYS - 2
 local ok = true
 local b = {}
 if nb > 0 then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local now
+  if ARGV[5] ~= '' then
+    now = tonumber(ARGV[5])
+  else
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  end
   for i = 1, nb do
-    local interval = tonumber(ARGV[3 + 2 * i])
-    local burst = tonumber(ARGV[4 + 2 * i])
+    local interval = tonumber(ARGV[4 + 2 * i])
+    local burst = tonumber(ARGV[5 + 2 * i])
     local tol = interval * burst
     local tat = tonumber(redis.call('GET', KEYS[2 + i]) or '0')
     if tat < now then tat = now elseif tat - now > tol then tat = now + tol end

@@ -96,29 +96,52 @@ func limitsCases() []limitsCase {
 // RunLimits runs limitsCases on a Limiter over the store, each on a key
 // of its own. A SharedStore decides buckets on its own clock, so on one
 // only the steps at the table's start run, and waits are compared within
-// 250 ms. Run calls it.
+// 250 ms; RunLimitsClocked runs every step on a store whose clock a test
+// can set. Run calls it.
 func RunLimits(t *testing.T, newStore func(t *testing.T) limiter.Store) {
+	runLimits(t, func(t *testing.T, _ func() time.Time) limiter.Store { return newStore(t) }, false)
+}
+
+// RunLimitsClocked runs every step of limitsCases, time advancing, on a
+// store whose buckets are decided on the clock newStore is given (a
+// SharedStore's test hook in place of its server's clock): each
+// decision's time is the clock's, and waits are compared within 1 ms.
+func RunLimitsClocked(t *testing.T, newStore func(t *testing.T, now func() time.Time) limiter.Store) {
+	runLimits(t, newStore, true)
+}
+
+func runLimits(t *testing.T, newStore func(t *testing.T, now func() time.Time) limiter.Store, clocked bool) {
 	for _, tc := range limitsCases() {
 		t.Run(tc.Name, func(t *testing.T) {
-			s := newStore(t)
+			var clock atomic.Int64
+			s := newStore(t, func() time.Time { return time.Unix(0, clock.Load()) })
 			_, shared := s.(limiter.SharedStore)
+			ownClock := shared && !clocked
 			l, err := limiter.New(s, limiter.Config{})
 			must(t, err)
 			defer l.Close(context.Background())
-			start := time.Now()
-			if !shared {
-				start = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+			start := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+			if shared {
+				// A shared store's counters expire on its server's clock:
+				// today's noon (UTC), so that a day quota's steps stay in
+				// one period and its counter is not expired on arrival.
+				start = time.Now().UTC().Truncate(24 * time.Hour).Add(12 * time.Hour)
 			}
-			key := fmt.Sprintf("AKIDsteps%d", start.UnixNano())
+			if ownClock {
+				start = time.Now()
+			}
+			key := fmt.Sprintf("AKIDsteps%d", time.Now().UnixNano())
 			for i, st := range tc.Steps {
-				if shared && st.At != 0 {
+				if ownClock && st.At != 0 {
 					t.Logf("step %d at +%v: skipped on a store with its own clock", i, st.At)
 					break
 				}
+				now := start.Add(st.At)
+				clock.Store(now.UnixNano())
 				admitted, dry := 0, 0
 				var last limiter.Decision
 				for range st.N {
-					d, err := l.AllowAt(context.Background(), start.Add(st.At), limiter.Request{
+					d, err := l.AllowAt(context.Background(), now, limiter.Request{
 						Plan: "usagePlan-steps001", Key: key, API: st.API, Units: st.Units, Limits: tc.Limits})
 					must(t, err)
 					if d.Allowed {
@@ -141,8 +164,11 @@ func RunLimits(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 					t.Fatalf("step %d: refused by %v, want %v (%+v)", i, last.Refused, st.Refused, last.Policies())
 				}
 				tolerance := time.Duration(0)
-				if shared {
+				switch {
+				case ownClock:
 					tolerance = 250 * time.Millisecond
+				case shared:
+					tolerance = time.Millisecond // µs on the server
 				}
 				if st.Retry != 0 && (last.RetryAfter < st.Retry-tolerance || last.RetryAfter > st.Retry+tolerance) {
 					t.Fatalf("step %d: Retry-After %v, want %v", i, last.RetryAfter, st.Retry)
