@@ -116,7 +116,8 @@ type request struct {
 	caller  Caller
 	url     urlCopy
 	headers headerScratch
-	ownsHdr bool // view.Header is a copy, free to change
+	ownsHdr bool       // view.Header is a copy, free to change
+	charged chargeable // set when admitted under a plan (see Charge)
 }
 
 // writableHeader returns the view's header map, copied from the client's
@@ -134,8 +135,11 @@ func (q *request) writableHeader() http.Header {
 }
 
 func (q *request) Value(key any) any {
-	if key == (contextKey{}) {
+	switch key {
+	case contextKey{}:
 		return &q.caller
+	case chargeKey{}:
+		return q
 	}
 	return q.Context.Value(key)
 }
@@ -224,6 +228,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	}
 	if err != nil {
 		if m.cfg.FailOpen {
+			q.charged = chargeable{m, ls}
 			m.admit(w, q, ev, t.apiID, next)
 			return
 		}
@@ -246,6 +251,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 				ev.DryRun = true
 				ev.Reason = e.Reason
 			}
+			q.charged = chargeable{m, ls}
 			m.admit(w, q, ev, t.apiID, next)
 			return
 		}
@@ -253,6 +259,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.refuse(w, r, q, ev, e)
 		return
 	}
+	q.charged = chargeable{m, ls}
 	m.admit(w, q, ev, t.apiID, next)
 }
 

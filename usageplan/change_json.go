@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/planguard/planguard/binding"
@@ -121,6 +122,7 @@ type planWire struct {
 	Limits      []windowWire            `json:"limits,omitempty"`
 	Throttles   map[string]throttleWire `json:"throttles,omitempty"`
 	DryRun      bool                    `json:"dryRun,omitempty"`
+	Alerts      []int                   `json:"alerts,omitempty"`
 	Keys        []string                `json:"keys,omitempty"`
 	Bindings    []targetWire            `json:"bindings,omitempty"`
 	Created     time.Time               `json:"created"`
@@ -140,6 +142,7 @@ type patchWire struct {
 	Limits      *[]windowWire            `json:"limits,omitempty"`
 	Throttles   *map[string]throttleWire `json:"throttles,omitempty"`
 	DryRun      *bool                    `json:"dryRun,omitempty"`
+	Alerts      *[]int                   `json:"alerts,omitempty"`
 }
 
 type windowWire struct {
@@ -348,7 +351,7 @@ func toPlanWire(p Plan) *planWire {
 		ID: p.ID, Name: p.Name, Description: p.Description, QPS: p.QPS, Quota: p.Quota,
 		QuotaPeriod: string(p.QuotaPeriod), TimeZone: p.TimeZone, Burst: p.Burst,
 		Limits: toWindowsWire(p.Limits), Throttles: toThrottlesWire(p.Throttles), DryRun: p.DryRun,
-		Keys: p.Keys, Created: p.Created, Modified: p.Modified,
+		Alerts: p.Alerts, Keys: p.Keys, Created: p.Created, Modified: p.Modified,
 	}
 	for _, t := range p.Bindings {
 		w.Bindings = append(w.Bindings, toTargetWire(t))
@@ -361,7 +364,7 @@ func (w *planWire) plan() Plan {
 		ID: w.ID, Name: w.Name, Description: w.Description, QPS: w.QPS, Quota: w.Quota,
 		QuotaPeriod: Period(w.QuotaPeriod), TimeZone: w.TimeZone, Burst: w.Burst,
 		Limits: fromWindowsWire(w.Limits), Throttles: fromThrottlesWire(w.Throttles), DryRun: w.DryRun,
-		Keys: w.Keys, Created: w.Created, Modified: w.Modified,
+		Alerts: w.Alerts, Keys: w.Keys, Created: w.Created, Modified: w.Modified,
 	}
 	for _, t := range w.Bindings {
 		p.Bindings = append(p.Bindings, t.target())
@@ -373,6 +376,13 @@ func toPatchWire(p PlanPatch) *patchWire {
 	w := &patchWire{
 		Name: p.Name, Description: p.Description, QPS: p.QPS, Quota: p.Quota,
 		TimeZone: p.TimeZone, Burst: p.Burst, DryRun: p.DryRun,
+	}
+	if p.Alerts != nil {
+		a := slices.Clone(*p.Alerts)
+		if a == nil {
+			a = []int{}
+		}
+		w.Alerts = &a
 	}
 	if p.QuotaPeriod != nil {
 		s := string(*p.QuotaPeriod)
@@ -399,6 +409,10 @@ func (w *patchWire) patch() PlanPatch {
 	p := PlanPatch{
 		Name: w.Name, Description: w.Description, QPS: w.QPS, Quota: w.Quota,
 		TimeZone: w.TimeZone, Burst: w.Burst, DryRun: w.DryRun,
+	}
+	if w.Alerts != nil {
+		a := slices.Clone(*w.Alerts)
+		p.Alerts = &a
 	}
 	if w.QuotaPeriod != nil {
 		qp := Period(*w.QuotaPeriod)
