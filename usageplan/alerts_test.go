@@ -114,3 +114,45 @@ func TestPatchPlanAlerts(t *testing.T) {
 	p, _ := reg.Snapshot().Plan("usagePlan-aaaaaaaa")
 	assert.Nil(t, p.Alerts, "a refused patch changes nothing")
 }
+
+// FuzzPlanAlertsConfig: whatever a plan's quota and alerts, the config
+// is refused with a message or accepted with valid alerts that export
+// and load back unchanged.
+func FuzzPlanAlertsConfig(f *testing.F) {
+	f.Add(`1000`, `[50, 80, 100]`)
+	f.Add(`-1`, `[50]`)
+	f.Add(`10`, `[0, 101, 50, 50, 1.5, -3, "x", null]`)
+	f.Add(`10`, `[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]`)
+	f.Add(`10`, `[]`)
+	f.Add(`10`, `{}`)
+	f.Add(`10`, `[9223372036854775808]`)
+	f.Add(`10`, `[4294967346]`)
+	f.Fuzz(func(t *testing.T, quota, alerts string) {
+		doc := `{"services": [], "keys": [], "plans": [{"id": "usagePlan-aaaaaaaa", "name": "p", "qps": 10,
+		  "quota": ` + quota + `, "alerts": ` + alerts + `}]}`
+		reg, err := LoadConfig(strings.NewReader(doc), testOptions())
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error message")
+			}
+			return
+		}
+		p, _ := reg.Snapshot().Plan("usagePlan-aaaaaaaa")
+		if len(p.Alerts) > MaxAlerts || len(p.Alerts) > 0 && p.Quota == Unlimited {
+			t.Fatalf("alerts %v accepted with quota %d", p.Alerts, p.Quota)
+		}
+		seen := map[int]bool{}
+		for _, a := range p.Alerts {
+			if a < 1 || a > 100 || seen[a] {
+				t.Fatalf("alerts %v accepted", p.Alerts)
+			}
+			seen[a] = true
+		}
+		var out bytes.Buffer
+		require.NoError(t, reg.Export(&out))
+		again, err := LoadConfig(&out, testOptions())
+		require.NoError(t, err)
+		q, _ := again.Snapshot().Plan("usagePlan-aaaaaaaa")
+		require.Equal(t, p.Alerts, q.Alerts)
+	})
+}
