@@ -94,8 +94,10 @@
 //     SharedStore it is one Take.
 //   - Alerts (Limits.Alerts, Config.OnAlert) are reported by the one
 //     step, a request or a charge, that takes a key's consumption from
-//     below a threshold to at least it: under the key's quota lock in
-//     memory (a lease store serves one process per key's lease), in the
-//     store's atomic step on a SharedStore, so that a fleet reports each
-//     threshold once. A reset of the usage lets thresholds fire again.
+//     below a threshold to at least it: on a SharedStore in the store's
+//     atomic step, so that a fleet reports each threshold once; on other
+//     stores under the key's quota lock in the Limiter, which is exact
+//     while one Limiter uses the store (a MemoryStore, a boltstore file,
+//     which one process opens). A reset of the usage lets thresholds
+//     fire again.
 package limiter
