@@ -63,7 +63,7 @@ func (h *Handler) planInfo(c *call, id string) (map[string]any, *Error) {
 // QuotaPeriod and TimeZone are planguard's additions, and so are the
 // limits that DescribeUsagePlan returns as extra fields (the QPS
 // bucket's burst, the windows, the per-API throttles, Enforce false for
-// a dry run): omitted, they are left as they are.
+// a dry run, the quota alerts): omitted, they are left as they are.
 type planParams struct {
 	UsagePlanName       *string
 	UsagePlanDesc       *string
@@ -75,6 +75,7 @@ type planParams struct {
 	RequestLimits       *[]usageplan.UsagePlanLimit
 	ApiThrottles        *[]usageplan.UsagePlanThrottle
 	Enforce             *bool
+	QuotaAlerts         *[]int
 }
 
 func (p planParams) patch() (usageplan.PlanPatch, *Error) {
@@ -107,6 +108,7 @@ func (p planParams) patch() (usageplan.PlanPatch, *Error) {
 		dry := !*p.Enforce
 		pp.DryRun = &dry
 	}
+	pp.Alerts = p.QuotaAlerts
 	return pp, nil
 }
 
@@ -150,6 +152,9 @@ func (h *Handler) createUsagePlan(c *call) (map[string]any, *Error) {
 	}
 	if pp.DryRun != nil {
 		plan.DryRun = *pp.DryRun
+	}
+	if pp.Alerts != nil {
+		plan.Alerts = *pp.Alerts
 	}
 	created, cerr := h.reg.CreatePlan(plan)
 	if cerr != nil {
