@@ -39,13 +39,14 @@ func (c *Alerts) Take() []limiter.Alert {
 // each threshold is reported exactly once.
 func RunAlerts(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 	ctx := context.Background()
-	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	day := now.Truncate(24 * time.Hour)
 	for _, cfg := range leaseConfigs {
 		t.Run(fmt.Sprintf("steps lease %d prefetch %v", cfg.LeaseSize, cfg.Prefetch), func(t *testing.T) {
 			var alerts Alerts
 			cfg.OnAlert = alerts.Hook
-			l, err := limiter.New(newStore(t), cfg)
+			s := newStore(t)
+			now := startFor(s)
+			day := now.Truncate(24 * time.Hour)
+			l, err := limiter.New(s, cfg)
 			must(t, err)
 			defer l.Close(ctx)
 			lim := limiter.Limits{QPS: limiter.Unlimited, Quota: 100, Period: limiter.Day, Alerts: []int{50, 80, 100}}

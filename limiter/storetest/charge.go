@@ -24,10 +24,10 @@ var leaseConfigs = []limiter.Config{{}, {LeaseSize: 1}, {LeaseSize: 7}, {LeaseSi
 // quota.
 func RunCharge(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 	ctx := context.Background()
-	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	for _, cfg := range leaseConfigs {
 		t.Run(fmt.Sprintf("steps lease %d prefetch %v", cfg.LeaseSize, cfg.Prefetch), func(t *testing.T) {
 			s := newStore(t)
+			now := startFor(s)
 			l, err := limiter.New(s, cfg)
 			must(t, err)
 			lim := limiter.Limits{QPS: limiter.Unlimited, Quota: 10, Period: limiter.Day}
@@ -77,7 +77,9 @@ func RunCharge(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 		})
 	}
 	t.Run("invalid", func(t *testing.T) {
-		l, err := limiter.New(newStore(t), limiter.Config{})
+		s := newStore(t)
+		now := startFor(s)
+		l, err := limiter.New(s, limiter.Config{})
 		must(t, err)
 		defer l.Close(ctx)
 		r := limiter.Request{Plan: "p", Key: "k", Units: -1, Limits: limiter.Limits{QPS: limiter.Unlimited, Quota: 10}}
@@ -94,10 +96,19 @@ func RunCharge(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 			s := newStore(t)
 			l, err := limiter.New(s, cfg)
 			must(t, err)
-			RunChargeExact(t, []*limiter.Limiter{l}, now)
+			RunChargeExact(t, []*limiter.Limiter{l}, startFor(s))
 			must(t, l.Close(ctx))
 		})
 	}
+}
+
+// startFor is the time a test on s starts at: a fixed date, or now on a
+// SharedStore, whose counters expire by the real clock.
+func startFor(s limiter.Store) time.Time {
+	if _, shared := s.(limiter.SharedStore); shared {
+		return time.Now().UTC()
+	}
+	return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 }
 
 // RunChargeExact runs 1000 goroutines mixing requests (1 to 4 units)
