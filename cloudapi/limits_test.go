@@ -29,8 +29,12 @@ func TestModifyUsagePlanLimits(t *testing.T) {
 		info.Enforce == nil || *info.Enforce {
 		t.Fatalf("after the change: %+v", info)
 	}
+	wantOK(t, do(t, h, req{action: "ModifyUsagePlan", body: `{"UsagePlanId":"usagePlan-kgf82zcd","MaxRequestNum":1000,"QuotaAlerts":[80,100]}`}.build()))
+	if info := describe(); len(info.QuotaAlerts) != 2 || info.QuotaAlerts[0] != 80 || info.QuotaAlerts[1] != 100 {
+		t.Fatalf("QuotaAlerts after the change: %+v", info)
+	}
 	wantOK(t, do(t, h, req{action: "ModifyUsagePlan", body: `{"UsagePlanId":"usagePlan-kgf82zcd","UsagePlanName":"renamed"}`}.build()))
-	if again := describe(); again.MaxRequestBurst != 30 || len(again.RequestLimits) != 1 || again.Enforce == nil || again.UsagePlanName != "renamed" {
+	if again := describe(); again.MaxRequestBurst != 30 || len(again.RequestLimits) != 1 || again.Enforce == nil || len(again.QuotaAlerts) != 2 || again.UsagePlanName != "renamed" {
 		t.Fatalf("an old client's change: %+v", again)
 	}
 	for name, body := range map[string]string{
@@ -38,6 +42,8 @@ func TestModifyUsagePlanLimits(t *testing.T) {
 		"throttle listed twice":                     `{"UsagePlanId":"usagePlan-kgf82zcd","ApiThrottles":[{"ApiId":"api-list0001","MaxRequestNumPreSec":5},{"ApiId":"api-list0001","MaxRequestNumPreSec":6}]}`,
 		"window of 0 s":                             `{"UsagePlanId":"usagePlan-kgf82zcd","RequestLimits":[{"Name":"w","Requests":1,"PerSeconds":0}]}`,
 		"burst without qps":                         `{"UsagePlanId":"usagePlan-kgf82zcd","MaxRequestNumPreSec":-1,"MaxRequestBurst":5}`,
+		"alert of 0 percent":                        `{"UsagePlanId":"usagePlan-kgf82zcd","QuotaAlerts":[0]}`,
+		"alerts without a quota":                    `{"UsagePlanId":"usagePlan-kgf82zcd","MaxRequestNum":-1}`,
 	} {
 		before := reg.Snapshot().Version()
 		e := do(t, h, req{action: "ModifyUsagePlan", body: body}.build())

@@ -93,7 +93,7 @@ func (h *Handler) planInfo(c *call, snap *usageplan.Snapshot, id string) (map[st
 // QuotaPeriod and TimeZone are planguard's additions, and so are the
 // limits that DescribeUsagePlan returns as extra fields (the QPS
 // bucket's burst, the windows, the per-API throttles, Enforce false for
-// a dry run): omitted, they are left as they are.
+// a dry run, the quota alerts): omitted, they are left as they are.
 type planParams struct {
 	UsagePlanName       *string
 	UsagePlanDesc       *string
@@ -105,6 +105,7 @@ type planParams struct {
 	RequestLimits       *[]usageplan.UsagePlanLimit
 	ApiThrottles        *[]usageplan.UsagePlanThrottle
 	Enforce             *bool
+	QuotaAlerts         *[]int
 }
 
 func (p planParams) patch() (usageplan.PlanPatch, *Error) {
@@ -140,6 +141,7 @@ func (p planParams) patch() (usageplan.PlanPatch, *Error) {
 		dry := !*p.Enforce
 		pp.DryRun = &dry
 	}
+	pp.Alerts = p.QuotaAlerts
 	return pp, nil
 }
 
@@ -173,6 +175,7 @@ func (h *Handler) createUsagePlan(c *call) (map[string]any, *Error) {
 	set(&plan.Limits, pp.Limits)
 	set(&plan.Throttles, pp.Throttles)
 	set(&plan.DryRun, pp.DryRun)
+	set(&plan.Alerts, pp.Alerts)
 	created, cerr := h.reg.CreatePlan(plan)
 	if cerr != nil {
 		return nil, translate(cerr, CodeInvalidParameterValue)

@@ -87,4 +87,17 @@
 //     store's clock, and nothing is leased.
 //   - Period boundaries are computed in the plan's time zone with
 //     time.Date; a day that DST shortens or lengthens lasts 23 or 25 hours.
+//   - ChargeAt counts units after the fact (the tokens of a response):
+//     never refused, a charge takes the quota to 0 at most and returns
+//     the rest as overage, which the quota does not count. It takes from
+//     the key's lease first, then from the store (Reserve); on a
+//     SharedStore it is one Take.
+//   - Alerts (Limits.Alerts, Config.OnAlert) are reported by the one
+//     step, a request or a charge, that takes a key's consumption from
+//     below a threshold to at least it: on a SharedStore in the store's
+//     atomic step, so that a fleet reports each threshold once; on other
+//     stores under the key's quota lock in the Limiter, which is exact
+//     while one Limiter uses the store (a MemoryStore, a boltstore file,
+//     which one process opens). A reset of the usage lets thresholds
+//     fire again.
 package limiter

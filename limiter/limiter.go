@@ -42,6 +42,17 @@ type Config struct {
 	// most one lease. It starts one goroutine per reservation in flight;
 	// Close waits for them. Off by default.
 	Prefetch bool
+	// OnAlert, when set, is told each time a key's quota consumption
+	// reaches one of its Limits.Alerts thresholds, once per (plan, key,
+	// period, threshold): the step that crossed it (an admitted request,
+	// or a charge) reports it, on a SharedStore in the store's atomic
+	// step, so that a fleet sharing the store reports it once. It is
+	// called synchronously from the goroutine of that AllowAt or
+	// ChargeAt, after every lock is released, and may be called
+	// concurrently from many goroutines: it must be safe for concurrent
+	// use and should return quickly (hand slow work to a goroutine of
+	// your own). nil computes nothing.
+	OnAlert func(Alert)
 }
 
 // LeaseSizer is implemented by a Store that picks the lease size when
@@ -75,6 +86,8 @@ type Limiter struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	onAlert func(Alert)
 
 	prefetch bool
 	bgMu     sync.Mutex // guards closed and fetches
@@ -289,7 +302,7 @@ func New(store Store, cfg Config) (*Limiter, error) {
 	if ls, ok := store.(LeaseSizer); ok && lease == 0 {
 		lease = ls.LeaseSize()
 	}
-	l := &Limiter{store: store, lease: max(lease, 1), seed: maphash.MakeSeed()}
+	l := &Limiter{store: store, lease: max(lease, 1), seed: maphash.MakeSeed(), onAlert: cfg.OnAlert}
 	l.shared, _ = store.(SharedStore)
 	l.pruner, _ = store.(Pruner)
 	l.prefetch = cfg.Prefetch && l.lease > 1
@@ -459,8 +472,10 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 		s := e.span.Load()
 		taken := q.is(qCounted) && s.holds(lim, ns) && q.leased() >= r.units() && q.used-q.lease <= lim.Quota-r.units()
 		if taken || q.spent(s, lim, ns) {
+			var x crossing
 			if taken {
 				ev.commit(sh, e, ns)
+				x = l.crossed(lim, q.used-q.lease, q.used-q.lease+r.units(), s.window)
 				q.lease -= r.units()
 				l.fetchAhead(e, lim.Quota)
 			}
@@ -468,6 +483,7 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 			q.mu.Unlock()
 			sh.mu.Unlock()
 			l.decide(&d, &ev, &qv, &r, now, taken)
+			l.deliver(&r, x)
 			return d, nil
 		}
 		q.mu.Unlock()
@@ -476,8 +492,10 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 	sh.mu.Unlock()
 	l.release(ctx, evicted)
 	for {
-		d, err, ok := l.takeQuota(ctx, e, sh, h, &r, now)
+		var x crossing
+		d, err, ok := l.takeQuota(ctx, e, sh, h, &r, now, &x)
 		if ok {
+			l.deliver(&r, x)
 			return d, err
 		}
 		// e was evicted and released meanwhile: decide on the key's
@@ -558,8 +576,9 @@ func (l *Limiter) decide(d *Decision, ev *evaluation, qv *quotaView, r *Request,
 
 // takeQuota decides r with a store reservation when e's lease cannot
 // cover it. ok is false, and nothing was counted, when e is dead: the
-// caller must use the key's current entry.
-func (l *Limiter) takeQuota(ctx context.Context, e *entry, sh *shard, h uint64, r *Request, now time.Time) (d Decision, err error, ok bool) {
+// caller must use the key's current entry. *x is set to the alert
+// thresholds the request crossed, for the caller to deliver.
+func (l *Limiter) takeQuota(ctx context.Context, e *entry, sh *shard, h uint64, r *Request, now time.Time, x *crossing) (d Decision, err error, ok bool) {
 	q := &e.q
 	lim := &r.Limits
 	units := r.units()
@@ -596,6 +615,7 @@ func (l *Limiter) takeQuota(ctx context.Context, e *entry, sh *shard, h uint64, 
 	taken := ev.ok && q.leased() >= units && q.used-q.leased() <= lim.Quota-units
 	if taken {
 		ev.commit(sh, e, ns)
+		*x = l.crossed(lim, q.used-q.lease, q.used-q.lease+units, q.window(e))
 		q.lease -= units
 	}
 	sh.mu.Unlock()

@@ -56,6 +56,10 @@ type Limits struct {
 	// serves a request that a limit would refuse, and that request
 	// consumes nothing. The zero value enforces.
 	DryRun bool
+	// Alerts are thresholds in percent of Quota (1 to 100, at most
+	// MaxAlerts): when a key's consumption in a period reaches one,
+	// Config.OnAlert is told once (see Alert). They need a quota.
+	Alerts []int
 }
 
 // Window is a token bucket of rate Requests/Per and burst Requests: it
@@ -100,6 +104,10 @@ func (r *Request) check() error {
 		return invalid("Throttle %+v: QPS and Burst must not be negative, and a Burst needs a QPS", lim.Throttle)
 	case r.Units < 0:
 		return invalid("Units %d is negative", r.Units)
+	case len(lim.Alerts) > 0:
+		if err := checkAlerts(lim); err != nil {
+			return err
+		}
 	}
 	for i, w := range lim.Windows {
 		if w.Requests < 1 || w.Per < 1 {

@@ -30,6 +30,14 @@ type Take struct {
 	Buckets []Bucket
 	Units   int64 // quota units, at least 0
 	Quota   int64 // the counter's limit; Unlimited skips the quota
+	// Charge makes the Take a charge (Limiter.ChargeAt): it has no
+	// Buckets, is never refused, and takes min(Units, Quota-usage), at
+	// least 0, from the quota (TakeResult.Charged).
+	Charge bool
+	// Alerts are quota usage levels, in units (at most MaxAlerts): the
+	// store reports in TakeResult.Crossed those that this Take took the
+	// usage from below to at least, in the same atomic step.
+	Alerts []int64
 }
 
 // Bucket is one token bucket of a SharedStore, per (plan, key): a token
@@ -57,6 +65,10 @@ type TakeResult struct {
 	Allowed bool          // everything was taken
 	Buckets []BucketState // one per Take.Buckets, in order
 	Used    int64         // quota usage after the call (when Quota is not Unlimited)
+	Charged int64         // the units a Charge took from the quota
+	// Crossed has bit i set when the call took the quota's usage from
+	// below Take.Alerts[i] to at least it.
+	Crossed uint64
 }
 
 // ID returns an identity of c that differs for every different Counter:
@@ -101,7 +113,7 @@ func (l *Limiter) allowShared(ctx context.Context, s SharedStore, r *Request, no
 	if len(bs) == 0 && lim.Quota == Unlimited {
 		return Decision{Allowed: true, Remaining: Unlimited}, nil
 	}
-	t := Take{Counter: Counter{Plan: r.Plan, Key: r.Key}, Buckets: bs, Units: r.units(), Quota: lim.Quota}
+	t := Take{Counter: Counter{Plan: r.Plan, Key: r.Key}, Buckets: bs, Units: r.units(), Quota: lim.Quota, Alerts: l.alertLevels(lim)}
 	var start, end int64
 	if lim.Period != Total && lim.Quota != Unlimited {
 		st, en := lim.Period.Window(now, lim.Location)
@@ -147,6 +159,7 @@ func (l *Limiter) allowShared(ctx context.Context, s SharedStore, r *Request, no
 	}
 	if res.Allowed {
 		d.Allowed = true
+		l.deliver(r, crossing{mask: res.Crossed, used: min(res.Used, lim.Quota), window: t.Counter.Window})
 		return d, nil
 	}
 	d.Refused = refused

@@ -63,7 +63,7 @@ func (u limiterUsage) ResetKeyUsage(ctx context.Context, snap *usageplan.Snapsho
 // throttles, which apply per API: see throttleOf).
 func limitsOf(snap *usageplan.Snapshot, p *usageplan.Plan) limiter.Limits {
 	loc, _ := snap.PlanLocation(p.ID)
-	lim := limiter.Limits{QPS: p.QPS, Burst: p.Burst, Quota: p.Quota, Period: p.QuotaPeriod, Location: loc, DryRun: p.DryRun}
+	lim := limiter.Limits{QPS: p.QPS, Burst: p.Burst, Quota: p.Quota, Period: p.QuotaPeriod, Location: loc, DryRun: p.DryRun, Alerts: p.Alerts}
 	for _, w := range p.Limits {
 		lim.Windows = append(lim.Windows, limiter.Window{Name: w.Name, Requests: w.Requests, Per: w.Per})
 	}

@@ -20,6 +20,11 @@
 // context, so that a handler can be unit-tested without the middleware;
 // package planguardtest drives the whole middleware in a test.
 //
+// A handler whose cost is known only once it has answered (an AI API's
+// tokens) charges it with Charge(r.Context(), units): never refused, a
+// charge takes the key's quota to 0 at most, and the rest is overage,
+// recorded in the usage history (Config.Meter) beside every unit.
+//
 // Decisions the old gateway's behaviour leaves open:
 //
 //   - The APIs of every service published to an environment form one

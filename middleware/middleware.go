@@ -149,7 +149,8 @@ type request struct {
 	caller  Caller
 	url     urlCopy
 	headers headerScratch
-	ownsHdr bool // view.Header is a copy, free to change
+	ownsHdr bool       // view.Header is a copy, free to change
+	charged chargeable // set when admitted under a plan (see Charge)
 }
 
 // writableHeader returns the view's header map, copied from the client's
@@ -167,8 +168,11 @@ func (q *request) writableHeader() http.Header {
 }
 
 func (q *request) Value(key any) any {
-	if key == (contextKey{}) {
+	switch key {
+	case contextKey{}:
 		return &q.caller
+	case chargeKey{}:
+		return q
 	}
 	return q.Context.Value(key)
 }
@@ -267,6 +271,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	}
 	if err != nil {
 		if m.cfg.FailOpen {
+			q.charged = chargeable{m, ls}
 			m.admit(w, q, ev, t.apiID, next)
 			return
 		}
@@ -289,6 +294,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 				ev.DryRun = true
 				ev.Reason = e.Reason
 			}
+			q.charged = chargeable{m, ls}
 			m.admit(w, q, ev, t.apiID, next)
 			return
 		}
@@ -296,6 +302,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.refuse(w, r, q, ev, e)
 		return
 	}
+	q.charged = chargeable{m, ls}
 	m.admit(w, q, ev, t.apiID, next)
 }
 

@@ -285,12 +285,22 @@ func (s *Store) Take(ctx context.Context, t limiter.Take) (limiter.TakeResult, e
 	quota := s.quotaKey(c)
 	keys := make([]string, 0, 2+len(t.Buckets))
 	keys = append(keys, quota, s.markerOf(quota))
-	args := make([]any, 0, 5+2*len(t.Buckets))
+	if t.Charge && len(t.Buckets) > 0 || len(t.Alerts) > limiter.MaxAlerts {
+		return limiter.TakeResult{}, fmt.Errorf("redisstore: Take: a charge with %d buckets, or %d alert levels (at most %d)", len(t.Buckets), len(t.Alerts), limiter.MaxAlerts)
+	}
+	charge := 0
+	if t.Charge {
+		charge = 1
+	}
 	now := ""
 	if s.clock != nil {
 		now = strconv.FormatInt(s.clock().UnixMicro(), 10)
 	}
-	args = append(args, t.Units, t.Quota, expireAt(c), "", now) // the epoch, once learnt (see build)
+	args := make([]any, 0, 7+len(t.Alerts)+2*len(t.Buckets))
+	args = append(args, t.Units, t.Quota, expireAt(c), "", now, charge, len(t.Alerts)) // the epoch, once learnt (see build)
+	for _, lv := range t.Alerts {
+		args = append(args, lv)
+	}
 	for _, b := range t.Buckets {
 		if b.ID == "" || b.Interval < 1 || b.Burst < 1 {
 			return limiter.TakeResult{}, fmt.Errorf("redisstore: bucket %+v: an ID, an interval of at least 1 ns and a burst of at least 1", b)
@@ -324,15 +334,20 @@ func (s *Store) Take(ctx context.Context, t limiter.Take) (limiter.TakeResult, e
 	if status < 0 {
 		return limiter.TakeResult{}, ErrDataLoss
 	}
-	if len(res) != 3+4*len(t.Buckets) {
+	if len(res) != 5+4*len(t.Buckets) {
+		return bad()
+	}
+	crossed, ok1 := res[3].(int64)
+	charged, ok2 := res[4].(int64)
+	if !ok1 || !ok2 {
 		return bad()
 	}
 	s.epoch.adopt(epoch)
-	r := limiter.TakeResult{Allowed: status == 1, Used: used, Buckets: make([]limiter.BucketState, len(t.Buckets))}
+	r := limiter.TakeResult{Allowed: status == 1, Used: used, Charged: charged, Crossed: uint64(crossed), Buckets: make([]limiter.BucketState, len(t.Buckets))}
 	for i := range t.Buckets {
 		var v [4]int64
 		for j := range v {
-			n, ok := res[3+4*i+j].(int64)
+			n, ok := res[5+4*i+j].(int64)
 			if !ok {
 				return bad()
 			}

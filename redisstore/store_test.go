@@ -429,3 +429,40 @@ func TestExactLimitsAcrossThreeInstances(t *testing.T) {
 		return ls
 	})
 }
+
+// Charges and requests of one key spread over three instances sharing
+// one Redis: the units consumed are exactly those admitted and charged
+// less the overage, and the overage is what went past the quota (one
+// script per request or charge).
+func TestChargeExactAcrossThreeInstances(t *testing.T) {
+	prefix := fmt.Sprintf("charge%d-%d:", os.Getpid(), prefixes.Add(1))
+	var ls []*limiter.Limiter
+	for range 3 {
+		s, _ := newStore(t, redisAddr, Config{Prefix: prefix})
+		l, err := limiter.New(s, limiter.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+	}
+	storetest.RunChargeExact(t, ls, time.Now())
+}
+
+// Three instances on one Redis, 100 times: each alert threshold is
+// reported exactly once across the fleet, by the instance whose script
+// crossed it.
+func TestAlertsOncePerFleet(t *testing.T) {
+	storetest.RunAlertsAcross(t, 100, func(t *testing.T, hook func(limiter.Alert)) []*limiter.Limiter {
+		prefix := fmt.Sprintf("alerts%d-%d:", os.Getpid(), prefixes.Add(1))
+		var ls []*limiter.Limiter
+		for range 3 {
+			s, _ := newStore(t, redisAddr, Config{Prefix: prefix})
+			l, err := limiter.New(s, limiter.Config{OnAlert: hook})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ls = append(ls, l)
+		}
+		return ls
+	})
+}

@@ -7,12 +7,17 @@
 --            µs on the server's clock; absent is a full bucket
 -- ARGV: units, limit (-1 unlimited), counter expiry (Unix s; 0: never,
 --       for a Total quota), epoch, the time in µs (empty: the server's
---       clock, always outside the package's tests), then per bucket:
---       interval (µs, may be fractional), burst
--- Reply: {status, used, epoch, then per bucket: ok, remaining, wait µs,
--- reset µs}; status 1: everything was taken, 0: nothing was (a limit
--- refused), -1: the data was lost (nothing was read or written but the
--- marker). used is the quota usage after the call (0 for no quota).
+--       clock, always outside the package's tests), charge (1: a charge,
+--       never refused: it takes min(units, limit - used), at least 0, and
+--       has no bucket), the number of alert levels, the levels (units),
+--       then per bucket: interval (µs, may be fractional), burst
+-- Reply: {status, used, epoch, crossed, charged, then per bucket: ok,
+-- remaining, wait µs, reset µs}; status 1: everything was taken, 0:
+-- nothing was (a limit refused), -1: the data was lost (nothing was read
+-- or written but the marker). used is the quota usage after the call (0
+-- for no quota); crossed has bit i-1 set for each alert level i that the
+-- call took the usage from below to at least; charged is the units
+-- taken from the quota.
 local m = redis.call('GET', KEYS[2])
 if m == false or m == 'lost' or (m ~= ARGV[4] and string.sub(m, 1, 1) ~= 'a') then
   redis.call('SET', KEYS[2], 'lost')
@@ -21,6 +26,9 @@ end
 local units = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local expiry = tonumber(ARGV[3])
+local charge = ARGV[6] == '1'
+local na = tonumber(ARGV[7])
+local base = 7 + na -- the buckets' arguments follow the alert levels
 local nb = #KEYS - 2
 local ok = true
 local b = {}
@@ -33,8 +41,8 @@ if nb > 0 then
     now = tonumber(t[1]) * 1000000 + tonumber(t[2])
   end
   for i = 1, nb do
-    local interval = tonumber(ARGV[4 + 2 * i])
-    local burst = tonumber(ARGV[5 + 2 * i])
+    local interval = tonumber(ARGV[base + 2 * i - 1])
+    local burst = tonumber(ARGV[base + 2 * i])
     local tol = interval * burst
     local tat = tonumber(redis.call('GET', KEYS[2 + i]) or '0')
     if tat < now then tat = now elseif tat - now > tol then tat = now + tol end
@@ -48,9 +56,13 @@ end
 local used = 0
 if limit >= 0 then
   used = tonumber(redis.call('GET', KEYS[1]) or '0')
-  if used + units > limit then ok = false end
+  if charge then
+    units = math.max(math.min(units, limit - used), 0)
+  elseif used + units > limit then
+    ok = false
+  end
 end
-local reply = {0, used, m}
+local reply = {0, used, m, 0, 0}
 if ok then
   reply[1] = 1
   for i = 1, nb do
@@ -60,11 +72,20 @@ if ok then
     e.tat = e.nxt
   end
   if limit >= 0 and units > 0 then
+    local before = used
     used = redis.call('INCRBY', KEYS[1], units)
     reply[2] = used
+    reply[5] = units
     if expiry > 0 then
       redis.call('EXPIREAT', KEYS[1], expiry)
     end
+    local crossed, bit = 0, 1
+    for i = 1, na do
+      local level = tonumber(ARGV[7 + i])
+      if before < level and level <= used then crossed = crossed + bit end
+      bit = bit * 2
+    end
+    reply[4] = crossed
   end
 end
 if limit >= 0 and expiry == 0 and used > 0 then

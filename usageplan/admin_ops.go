@@ -22,6 +22,7 @@ type PlanPatch struct {
 	Limits      *[]Window            // the windows, all at once
 	Throttles   *map[string]Throttle // the throttles, all at once
 	DryRun      *bool
+	Alerts      *[]int // the alert thresholds, all at once
 }
 
 // PatchPlan applies p to the plan with the given ID and returns the

@@ -266,6 +266,9 @@ func (pp PlanPatch) applyTo(p *Plan) {
 	if pp.DryRun != nil {
 		p.DryRun = *pp.DryRun
 	}
+	if pp.Alerts != nil {
+		p.Alerts = orNil(slices.Clone(*pp.Alerts))
+	}
 }
 
 func (c PlanDeleted) apply(tx *txn) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/planguard/planguard/binding"
@@ -122,6 +123,7 @@ type planWire struct {
 	Limits      []windowWire            `json:"limits,omitempty"`
 	Throttles   map[string]throttleWire `json:"throttles,omitempty"`
 	DryRun      bool                    `json:"dryRun,omitempty"`
+	Alerts      []int                   `json:"alerts,omitempty"`
 	Keys        []string                `json:"keys,omitempty"`
 	Bindings    []targetWire            `json:"bindings,omitempty"`
 	Created     time.Time               `json:"created"`
@@ -141,6 +143,7 @@ type patchWire struct {
 	Limits      *[]windowWire            `json:"limits,omitempty"`
 	Throttles   *map[string]throttleWire `json:"throttles,omitempty"`
 	DryRun      *bool                    `json:"dryRun,omitempty"`
+	Alerts      *[]int                   `json:"alerts,omitempty"`
 }
 
 type windowWire struct {
@@ -357,7 +360,7 @@ func toPlanWire(p Plan, keys []string) *planWire {
 		ID: p.ID, Name: p.Name, Description: p.Description, QPS: p.QPS, Quota: p.Quota,
 		QuotaPeriod: p.QuotaPeriod.String(), TimeZone: p.TimeZone, Burst: p.Burst,
 		Limits: toWindowsWire(p.Limits), Throttles: toThrottlesWire(p.Throttles), DryRun: p.DryRun,
-		Keys: keys, Created: p.Created, Modified: p.Modified,
+		Alerts: p.Alerts, Keys: keys, Created: p.Created, Modified: p.Modified,
 	}
 	for _, t := range p.Bindings {
 		w.Bindings = append(w.Bindings, toTargetWire(t))
@@ -375,7 +378,7 @@ func (w *planWire) plan() (Plan, []string, error) {
 		ID: w.ID, Name: w.Name, Description: w.Description, QPS: w.QPS, Quota: w.Quota,
 		QuotaPeriod: period, TimeZone: w.TimeZone, Burst: w.Burst,
 		Limits: fromWindowsWire(w.Limits), Throttles: fromThrottlesWire(w.Throttles), DryRun: w.DryRun,
-		Created: w.Created, Modified: w.Modified,
+		Alerts: w.Alerts, Created: w.Created, Modified: w.Modified,
 	}
 	for _, t := range w.Bindings {
 		p.Bindings = append(p.Bindings, t.target())
@@ -387,6 +390,13 @@ func toPatchWire(p PlanPatch) *patchWire {
 	w := &patchWire{
 		Name: p.Name, Description: p.Description, QPS: p.QPS, Quota: p.Quota,
 		TimeZone: p.TimeZone, Burst: p.Burst, DryRun: p.DryRun,
+	}
+	if p.Alerts != nil {
+		a := slices.Clone(*p.Alerts)
+		if a == nil {
+			a = []int{}
+		}
+		w.Alerts = &a
 	}
 	if p.QuotaPeriod != nil {
 		s := p.QuotaPeriod.String()
@@ -413,6 +423,10 @@ func (w *patchWire) patch() (PlanPatch, error) {
 	p := PlanPatch{
 		Name: w.Name, Description: w.Description, QPS: w.QPS, Quota: w.Quota,
 		TimeZone: w.TimeZone, Burst: w.Burst, DryRun: w.DryRun,
+	}
+	if w.Alerts != nil {
+		a := slices.Clone(*w.Alerts)
+		p.Alerts = &a
 	}
 	if w.QuotaPeriod != nil {
 		qp, err := limiter.ParsePeriod(*w.QuotaPeriod)

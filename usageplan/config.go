@@ -79,6 +79,9 @@ type PlanConfig struct {
 	Throttles map[string]ThrottleConfig `json:"throttles,omitempty"`
 	// Enforce false makes the plan a dry run; omitted means true.
 	Enforce *bool `json:"enforce,omitempty"`
+	// Alerts are percentages of the quota (1 to 100) at which a key's
+	// consumption in a period is reported, once each.
+	Alerts []json.Number `json:"alerts,omitempty"`
 }
 
 // WindowConfig is a window of a plan in a Config: requests per per, per
@@ -290,6 +293,9 @@ func (r *Registry) fromConfig(cfg *Config, ps *problems) (*model, map[string]boo
 		}
 		p.Burst = countValue(ps, path+".burst", pc.Burst, 0)
 		p.DryRun = pc.Enforce != nil && !*pc.Enforce
+		for j, n := range pc.Alerts {
+			p.Alerts = append(p.Alerts, int(countValue(ps, index(path+".alerts", j), &n, 0)))
+		}
 		for j, wc := range pc.Limits {
 			wpath := index(path+".limits", j)
 			w := Window{Name: wc.Name, Requests: countValue(ps, wpath+".requests", wc.Requests, 0)}
@@ -491,6 +497,9 @@ func (s *Snapshot) Config() *Config {
 		if p.DryRun {
 			enforce := false
 			pc.Enforce = &enforce
+		}
+		for _, a := range p.Alerts {
+			pc.Alerts = append(pc.Alerts, json.Number(strconv.Itoa(a)))
 		}
 		cfg.Plans = append(cfg.Plans, pc)
 	}

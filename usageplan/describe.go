@@ -454,11 +454,13 @@ type UsagePlanInfo struct {
 	BindEnvironments          []UsagePlanBindEnvironment
 	// Extra fields, beyond the old gateway's, each omitted when the plan
 	// does not set it: the QPS bucket's burst, the windows, the per-API
-	// throttles, and Enforce false for a dry run.
+	// throttles, Enforce false for a dry run, and the alert thresholds
+	// (percentages of the quota).
 	MaxRequestBurst int64               `json:",omitempty"`
 	RequestLimits   []UsagePlanLimit    `json:",omitempty"`
 	ApiThrottles    []UsagePlanThrottle `json:",omitempty"`
 	Enforce         *bool               `json:",omitempty"`
+	QuotaAlerts     []int               `json:",omitempty"`
 }
 
 // UsagePlanLimit is one window of a plan: Requests per PerSeconds.
@@ -517,6 +519,7 @@ func (d Describer) UsagePlan(ctx context.Context, planID string) (UsagePlanInfo,
 		enforce := false
 		info.Enforce = &enforce
 	}
+	info.QuotaAlerts = slices.Clone(p.Alerts)
 	return info, nil
 }
 

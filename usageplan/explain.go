@@ -28,7 +28,7 @@ type Request struct {
 type Explanation struct {
 	API API
 	// Plan is the plan whose limits apply (Plan.QPS, Plan.Burst,
-	// Plan.Limits, Plan.Quota, Plan.QuotaPeriod, Plan.DryRun), or the
+	// Plan.Limits, Plan.Quota, Plan.QuotaPeriod, Plan.DryRun, Plan.Alerts), or the
 	// zero Plan when API.Auth is AuthNone.
 	Plan Plan
 	// Throttle is the plan's throttle of the API (Plan.Throttles), if it

@@ -132,11 +132,11 @@ func (r *Registry) UpdatePlan(p Plan) error {
 
 // settings is a patch that sets every setting of p.
 func (p Plan) settings() PlanPatch {
-	limits, throttles := slices.Clone(p.Limits), maps.Clone(p.Throttles)
+	limits, throttles, alerts := slices.Clone(p.Limits), maps.Clone(p.Throttles), slices.Clone(p.Alerts)
 	return PlanPatch{
 		Name: &p.Name, Description: &p.Description, QPS: &p.QPS, Quota: &p.Quota,
 		QuotaPeriod: &p.QuotaPeriod, TimeZone: &p.TimeZone, Burst: &p.Burst,
-		Limits: &limits, Throttles: &throttles, DryRun: &p.DryRun,
+		Limits: &limits, Throttles: &throttles, DryRun: &p.DryRun, Alerts: &alerts,
 	}
 }
 

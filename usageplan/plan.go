@@ -21,6 +21,7 @@ const (
 	MaxWindows      = 4          // windows per plan, besides its QPS bucket
 	MinWindowPer    = time.Second
 	MaxWindowPer    = 24 * time.Hour
+	MaxAlerts       = 10 // alert thresholds per plan
 )
 
 // Period is the quota period: the quota counter resets at its
@@ -58,6 +59,11 @@ type Plan struct {
 	// as if enforced but serves a request that a limit refuses, which
 	// then consumes nothing. The zero value enforces.
 	DryRun bool
+	// Alerts are percentages of Quota (1 to 100, at most MaxAlerts, no
+	// two alike; config "alerts"): when a key's consumption in a period
+	// reaches one, the limiter's alert hook is told once. They need a
+	// limited quota.
+	Alerts []int
 
 	Bindings []binding.Target // service environments
 
@@ -75,6 +81,7 @@ func (p Plan) clone() Plan {
 	p.Bindings = cloneTargets(p.Bindings)
 	p.Limits = slices.Clone(p.Limits)
 	p.Throttles = maps.Clone(p.Throttles)
+	p.Alerts = slices.Clone(p.Alerts)
 	return p
 }
 

@@ -377,6 +377,7 @@ func samePlan(a, b Plan) bool {
 		a.QPS == b.QPS && a.Quota == b.Quota && a.QuotaPeriod == b.QuotaPeriod &&
 		a.TimeZone == b.TimeZone &&
 		a.Burst == b.Burst && slices.Equal(a.Limits, b.Limits) && maps.Equal(a.Throttles, b.Throttles) && a.DryRun == b.DryRun &&
+		slices.Equal(a.Alerts, b.Alerts) &&
 		slices.EqualFunc(a.Bindings, b.Bindings, func(x, y binding.Target) bool {
 			return x.Service == y.Service && x.Environment == y.Environment && slices.Equal(x.APIs, y.APIs)
 		})

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -310,6 +311,7 @@ func validatePlan(ps *problems, path string, p Plan, lim ceilings) *time.Locatio
 			ps.field(tpath, "burst", fmt.Sprintf("must be 1–%d, got %d", lim.burst, th.Burst))
 		}
 	}
+	validateAlerts(ps, path, &p)
 	if p.QuotaPeriod > limiter.Month {
 		ps.field(path, "quotaPeriod", fmt.Sprintf("must be limiter.Total, Day, Week or Month, got Period(%d)", p.QuotaPeriod))
 	}
@@ -352,4 +354,29 @@ func envReason(s string) string {
 		}
 	}
 	return ""
+}
+
+// validateAlerts checks a plan's alert thresholds: at most MaxAlerts,
+// each a percentage from 1 to 100 given once, with a limited quota.
+func validateAlerts(ps *problems, path string, p *Plan) {
+	if len(p.Alerts) == 0 {
+		return
+	}
+	if p.Quota == limiter.Unlimited {
+		ps.field(path, "alerts", "need a limited quota")
+	}
+	if len(p.Alerts) > MaxAlerts {
+		ps.field(path, "alerts", fmt.Sprintf("at most %d thresholds, got %d", MaxAlerts, len(p.Alerts)))
+	}
+	seen := map[int]bool{}
+	for i, a := range p.Alerts {
+		field := "alerts[" + strconv.Itoa(i) + "]"
+		switch {
+		case a < 1 || a > 100:
+			ps.field(path, field, fmt.Sprintf("must be a percentage from 1 to 100, got %d", a))
+		case seen[a]:
+			ps.field(path, field, fmt.Sprintf("duplicates %d", a))
+		}
+		seen[a] = true
+	}
 }

@@ -273,9 +273,13 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 		defer func() { err = errors.Join(err, rs.Close()) }()
 		store, history, storeDesc = rs, rs, []any{"store", "redis", "redis", o.redis}
 	}
+	// The observer logs refusals (debug) and the store's failures and
+	// recoveries (warn), and feeds the metrics served on the admin
+	// listener's /metrics, which also count quota alerts.
+	metrics := planguardprom.New(planguardprom.Config{Registry: reg})
 	// Prefetch keeps decisions off the disk with -state; it changes
 	// nothing for the other stores.
-	lim, err := limiter.New(store, limiter.Config{Prefetch: o.state != ""})
+	lim, err := limiter.New(store, limiter.Config{Prefetch: o.state != "", OnAlert: alertHook(log, metrics)})
 	if err != nil {
 		return err
 	}
@@ -289,10 +293,6 @@ func serve(ctx context.Context, o options, log *slog.Logger, hup <-chan os.Signa
 	}
 	meter.Start()
 	defer func() { err = errors.Join(err, meter.Close(context.Background())) }()
-	// The observer logs refusals (debug) and the store's failures and
-	// recoveries (warn), and feeds the metrics served on the admin
-	// listener's /metrics.
-	metrics := planguardprom.New(planguardprom.Config{Registry: reg})
 	logged := middleware.LogObserver(log)
 	mw, err := middleware.New(reg, lim, middleware.Config{Environment: o.env, FailOpen: o.failOpen,
 		Verifier: keys.VerifierConfig{LegacyUncheckedDate: o.legacyDate},
@@ -479,4 +479,18 @@ func published(snap *usageplan.Snapshot, env string) bool {
 		}
 	}
 	return false
+}
+
+// alertHook logs each quota alert as one line naming the plan, the key
+// (secret_id) and the threshold, and counts it in metrics (by plan and
+// threshold). It runs on the request's goroutine; both are quick.
+func alertHook(log *slog.Logger, metrics *planguardprom.Collector) func(limiter.Alert) {
+	return func(a limiter.Alert) {
+		attrs := []any{"plan", a.Plan, "secret_id", a.Key, "threshold", a.Threshold, "used", a.Used, "quota", a.Quota}
+		if !a.Period.IsZero() {
+			attrs = append(attrs, "period", a.Period.Format(time.RFC3339))
+		}
+		log.Info("quota alert", attrs...)
+		metrics.Alert(a)
+	}
 }

@@ -173,6 +173,8 @@ func Run(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 	t.Run("Exhausted", func(t *testing.T) { RunExhausted(t, newStore) })
 	t.Run("Limits", func(t *testing.T) { RunLimits(t, newStore) })
 	t.Run("ExactLimits", func(t *testing.T) { RunExactLimits(t, newStore) })
+	t.Run("Charge", func(t *testing.T) { RunCharge(t, newStore) })
+	t.Run("Alerts", func(t *testing.T) { RunAlerts(t, newStore) })
 }
 
 func must(t *testing.T, err error) {

@@ -6,16 +6,20 @@
 //	mw, err := middleware.New(reg, lim, middleware.Config{Observer: col.Observe})
 //
 // Requests are counted by result, environment, service, API and plan,
-// never by key: keys can number millions. The metric names, labels and
+// never by key: keys can number millions. Quota alerts are counted by
+// plan and threshold when the Collector's Alert method is the limiter's
+// alert hook (limiter.Config.OnAlert). The metric names, labels and
 // units are listed in docs/observability.md.
 package prometheus
 
 import (
 	"context"
+	"strconv"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/planguard/planguard/limiter"
 	"github.com/planguard/planguard/middleware"
 	"github.com/planguard/planguard/usageplan"
 )
@@ -52,9 +56,10 @@ type Collector struct {
 	duration    *prometheus.HistogramVec // result
 	storeTime   prometheus.Histogram
 	storeErrors prometheus.Counter
-	revision    prometheus.GaugeFunc // nil without a Registry
-	unreachable prometheus.GaugeFunc // nil without a Registry
-	series      sync.Map             // series → *children, looked up once per series
+	alerts      *prometheus.CounterVec // plan, threshold
+	revision    prometheus.GaugeFunc   // nil without a Registry
+	unreachable prometheus.GaugeFunc   // nil without a Registry
+	series      sync.Map               // series → *children, looked up once per series
 }
 
 // series is a request's labels.
@@ -96,6 +101,10 @@ func New(o Config) *Collector {
 			Name: "planguard_store_errors_total", ConstLabels: o.ConstLabels,
 			Help: "Limiter calls that failed because the quota store did.",
 		}),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "planguard_quota_alerts_total", ConstLabels: o.ConstLabels,
+			Help: "Keys whose quota consumption in a period reached one of their plan's alert thresholds, by plan and threshold (percent of the quota).",
+		}, []string{"plan", "threshold"}),
 	}
 	if reg := o.Registry; reg != nil {
 		c.revision = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -139,6 +148,13 @@ func (c *Collector) Observe(_ context.Context, e *middleware.Event) {
 	}
 }
 
+// Alert counts one quota alert, by plan and threshold (never by key);
+// it is a limiter.Config.OnAlert, or call it from a hook of your own.
+// It is safe for concurrent use.
+func (c *Collector) Alert(a limiter.Alert) {
+	c.alerts.WithLabelValues(a.Plan, strconv.Itoa(a.Threshold)).Inc()
+}
+
 // children returns k's metrics, looked up in the vectors once.
 func (c *Collector) children(k series) *children {
 	if v, ok := c.series.Load(k); ok {
@@ -160,6 +176,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	c.duration.Describe(ch)
 	c.storeTime.Describe(ch)
 	c.storeErrors.Describe(ch)
+	c.alerts.Describe(ch)
 	if c.revision != nil {
 		c.revision.Describe(ch)
 		c.unreachable.Describe(ch)
@@ -173,6 +190,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.duration.Collect(ch)
 	c.storeTime.Collect(ch)
 	c.storeErrors.Collect(ch)
+	c.alerts.Collect(ch)
 	if c.revision != nil {
 		c.revision.Collect(ch)
 		c.unreachable.Collect(ch)

@@ -219,3 +219,21 @@ func (j *closableJournal) Read(ctx context.Context, after uint64, limit int) ([]
 	}
 	return j.MemoryJournal.Read(ctx, after, limit)
 }
+
+// Alerts are counted by plan and threshold, never by key: three keys
+// reaching the same threshold are one series.
+func TestCollectorCountsAlerts(t *testing.T) {
+	col := New(Config{})
+	for _, key := range []string{goldKey, loneKey, "AKIDthird"} {
+		col.Alert(limiter.Alert{Plan: "usagePlan-gold0001", Key: key, Threshold: 80, Used: 80, Quota: 100})
+	}
+	col.Alert(limiter.Alert{Plan: "usagePlan-gold0001", Key: goldKey, Threshold: 100, Used: 100, Quota: 100})
+	want := "# HELP planguard_quota_alerts_total Keys whose quota consumption in a period reached one of their plan's alert thresholds, by plan and threshold (percent of the quota).\n" +
+		"# TYPE planguard_quota_alerts_total counter\n" +
+		"planguard_quota_alerts_total{plan=\"usagePlan-gold0001\",threshold=\"100\"} 1\n" +
+		"planguard_quota_alerts_total{plan=\"usagePlan-gold0001\",threshold=\"80\"} 3\n"
+	require.NoError(t, testutil.CollectAndCompare(col, strings.NewReader(want), "planguard_quota_alerts_total"))
+	problems, err := testutil.CollectAndLint(col, "planguard_quota_alerts_total")
+	require.NoError(t, err)
+	require.Empty(t, problems)
+}

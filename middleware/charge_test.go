@@ -1,0 +1,181 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/planguard/planguard/keys"
+	"github.com/planguard/planguard/limiter"
+	"github.com/planguard/planguard/metering"
+	"github.com/planguard/planguard/usageplan"
+)
+
+const chargeConfig = `{
+  "services": [
+    {"id": "service-abcd1234", "name": "ai", "environments": ["release"],
+     "apis": [
+       {"id": "api-cost0001", "name": "generate", "method": "POST", "path": "/generate", "cost": 3},
+       {"id": "api-list0001", "name": "list", "method": "GET", "path": "/list"},
+       {"id": "api-open0001", "name": "open", "method": "GET", "path": "/open", "auth": "NONE"}
+     ]}
+  ],
+  "keys": [{"id": "` + goldKey + `", "name": "gold", "secret": "` + goldSecret + `"}],
+  "plans": [
+    {"id": "usagePlan-gold0001", "name": "gold", "qps": -1, "quota": 1500, "quotaPeriod": "day", "alerts": [50, 100],
+     "keys": ["` + goldKey + `"],
+     "bindings": [{"service": "service-abcd1234", "environment": "release"}]}
+  ]
+}`
+
+// chargeServer serves chargeConfig on store; its handler charges the
+// units of the query's "charge" and reports Charge's error in the
+// X-Charge-Error header.
+func chargeServer(t *testing.T, store limiter.Store, onAlert func(limiter.Alert), charged *atomic.Int64) (*httptest.Server, *metering.Recorder) {
+	t.Helper()
+	reg, err := usageplan.LoadConfig(strings.NewReader(chargeConfig), usageplan.RegistryConfig{})
+	require.NoError(t, err)
+	lim, err := limiter.New(store, limiter.Config{OnAlert: onAlert})
+	require.NoError(t, err)
+	t.Cleanup(func() { lim.Close(context.Background()) })
+	rec, err := metering.NewRecorder(&metering.MemoryHistory{}, metering.Config{Now: func() time.Time { return t0 }})
+	require.NoError(t, err)
+	mw, err := New(reg, lim, Config{Now: func() time.Time { return t0 }, Meter: rec})
+	require.NoError(t, err)
+	srv := httptest.NewServer(mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.ParseInt(r.URL.Query().Get("charge"), 10, 64)
+		if err := Charge(r.Context(), n); err != nil {
+			w.Header().Set("X-Charge-Error", err.Error())
+			return
+		}
+		if charged != nil {
+			charged.Add(n)
+		}
+	})))
+	t.Cleanup(srv.Close)
+	return srv, rec
+}
+
+func chargeDo(t *testing.T, srv *httptest.Server, method, path string, sign bool) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL+path, nil)
+	require.NoError(t, err)
+	if sign {
+		s := &keys.Signer{ID: goldKey, Secret: keys.NewSecret(goldSecret), Source: "test"}
+		require.NoError(t, s.SignAt(req, t0))
+	}
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("X-Charge-Error")
+}
+
+// Charge errors only without an admitted caller, and for negative units.
+func TestChargeNeedsAnAdmittedCaller(t *testing.T) {
+	require.ErrorIs(t, Charge(context.Background(), 5), ErrNotCharged)
+	ctx := NewContext(context.Background(), Caller{SecretID: goldKey})
+	require.ErrorIs(t, Charge(ctx, 5), ErrNotCharged, "NewContext's caller has no limiter")
+
+	srv, rec := chargeServer(t, &limiter.MemoryStore{}, nil, nil)
+	code, cerr := chargeDo(t, srv, "GET", "/release/open?charge=5", false)
+	require.Equal(t, 200, code)
+	require.Contains(t, cerr, ErrNotCharged.Error(), "auth NONE: no plan to charge")
+	code, cerr = chargeDo(t, srv, "GET", "/release/list?charge=-1", true)
+	require.Equal(t, 200, code)
+	require.Contains(t, cerr, "must not be negative")
+	code, cerr = chargeDo(t, srv, "GET", "/release/list?charge=0", true)
+	require.Equal(t, 200, code)
+	require.Empty(t, cerr, "0 units charge nothing")
+	require.Equal(t, metering.Counts{Requests: 2, Units: 2}, planHistory(t, rec))
+}
+
+// A charge takes the quota to 0 at most and records the rest as
+// overage; then the key is refused, and the history records every unit.
+func TestChargeOverageOverHTTP(t *testing.T) {
+	srv, rec := chargeServer(t, &limiter.MemoryStore{}, nil, nil)
+	code, _ := chargeDo(t, srv, "POST", "/release/generate?charge=1000", true)
+	require.Equal(t, 200, code)
+	code, _ = chargeDo(t, srv, "POST", "/release/generate?charge=600", true) // 497 left: 103 over
+	require.Equal(t, 200, code)
+	code, _ = chargeDo(t, srv, "GET", "/release/list", true)
+	require.Equal(t, 429, code)
+	require.Equal(t, metering.Counts{Requests: 2, Units: 1606, Overage: 106, RefusedQuota: 1}, planHistory(t, rec))
+}
+
+// Under 1000 concurrent requests whose handlers charge, the history
+// records exactly the units admitted plus the units charged, the
+// overage is exactly what went past the quota, no handler runs once a
+// charge spent the quota, and each alert threshold is reported once.
+func TestChargeExactOverHTTP(t *testing.T) {
+	var mu sync.Mutex
+	alerts := map[int]int{}
+	var charged, admitted atomic.Int64
+	var spent atomic.Bool
+	srv, rec := chargeServer(t, &limiter.MemoryStore{}, func(a limiter.Alert) {
+		mu.Lock()
+		alerts[a.Threshold]++
+		mu.Unlock()
+		if a.Threshold == 100 {
+			spent.Store(true)
+		}
+	}, &charged)
+	var wg sync.WaitGroup
+	var lateAdmits atomic.Int64
+	for i := range 1000 {
+		wg.Go(func() {
+			method, path, cost := "GET", "/release/list", int64(1)
+			if i%2 == 0 {
+				method, path, cost = "POST", "/release/generate", 3
+			}
+			wasSpent := spent.Load()
+			code, cerr := chargeDo(t, srv, method, path+"?charge="+strconv.Itoa(i%5*7), true)
+			assert.Empty(t, cerr)
+			if code == 200 {
+				admitted.Add(cost)
+				if wasSpent {
+					lateAdmits.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	h := planHistory(t, rec)
+	a, c := admitted.Load(), charged.Load()
+	require.Equal(t, a+c, h.Units, "units recorded = admitted + charged")
+	require.Equal(t, max(a+c-1500, 0), h.Overage, "overage = what went past the quota")
+	require.Positive(t, h.Overage, "the load spends the quota")
+	require.Zero(t, lateAdmits.Load(), "admitted after the quota was spent")
+	require.Equal(t, map[int]int{50: 1, 100: 1}, alerts)
+}
+
+func TestChargeStoreFailure(t *testing.T) {
+	reg, err := usageplan.LoadConfig(strings.NewReader(chargeConfig), usageplan.RegistryConfig{})
+	require.NoError(t, err)
+	lim, err := limiter.New(&failingStore{}, limiter.Config{LeaseSize: 1})
+	require.NoError(t, err)
+	rec, err := metering.NewRecorder(&metering.MemoryHistory{}, metering.Config{Now: func() time.Time { return t0 }})
+	require.NoError(t, err)
+	mw, err := New(reg, lim, Config{Now: func() time.Time { return t0 }, Meter: rec, FailOpen: true})
+	require.NoError(t, err)
+	var got error
+	h := mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = Charge(r.Context(), 7) }))
+	req := httptest.NewRequest("GET", "/release/list", nil)
+	s := &keys.Signer{ID: goldKey, Secret: keys.NewSecret(goldSecret), Source: "test"}
+	require.NoError(t, s.SignAt(req, t0))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	require.Equal(t, 200, w.Code, "served: fail open")
+	require.Error(t, got)
+	require.False(t, errors.Is(got, ErrNotCharged))
+	require.Equal(t, metering.Counts{Requests: 1, Units: 8}, planHistory(t, rec), "the work was done: its units are recorded")
+}
