@@ -94,3 +94,47 @@ func ExampleNew() {
 	// level=INFO msg=refused status=429 message="API quota exceeded." key_id=AKIDexample0000000000000000000000000001
 	// 429 {"message":"API quota exceeded."} 0/2
 }
+
+// An unknown environment is answered as a path that matches no API, with
+// the old gateway's message (clients match on it); the Observer tells the
+// two apart by the Caller's Environment, set only when it is known.
+func ExampleNew_unknownEnvironment() {
+	reg, err := usageplan.LoadConfig(strings.NewReader(`{
+	  "services": [{"id": "service-orders01", "name": "orders", "environments": ["release"],
+	    "apis": [{"id": "api-get00001", "name": "getOrder", "method": "GET", "path": "/orders/{id}"}]}]
+	}`), usageplan.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	lim, err := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer lim.Close(context.Background())
+	mw, err := middleware.New(reg, lim, middleware.Config{
+		Observer: func(_ context.Context, e *middleware.Event) {
+			if e.Reason == middleware.RefusedNoAPI && e.Caller.Environment == "" {
+				fmt.Println("observer: unknown environment:", e.Path)
+			} else if e.Reason == middleware.RefusedNoAPI {
+				fmt.Println("observer: no API in", e.Caller.Environment+":", e.Path)
+			}
+		},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	h := mw.Wrap(http.NotFoundHandler())
+	for _, path := range []string{"/staging/orders/42", "/release/invoices/42"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		fmt.Print(rec.Code, " ", rec.Body.String())
+	}
+	// Output:
+	// observer: unknown environment: /staging/orders/42
+	// 404 {"message":"There is no api match uri[/staging/orders/42]."}
+	// observer: no API in release: /release/invoices/42
+	// 404 {"message":"There is no api match uri[/release/invoices/42]."}
+}
