@@ -1,6 +1,9 @@
-// Package readmetest compiles the Go snippets of README.md and docs/*.md,
-// so that a snippet that no longer compiles (a renamed API, an unused
-// variable, a missing import) fails the build.
+// Package readmetest keeps the user documentation true: it compiles the
+// Go snippets of README.md and docs/*.md, so that a snippet that no
+// longer compiles (a renamed API, an unused variable, a missing import)
+// fails the build (TestSnippetsCompile); it runs README's walkthrough
+// (TestWalkthrough); and it refuses references to documents outside the
+// repository (TestNoOutsideReferences).
 //
 // What is compiled: every fenced block whose info string is exactly "go".
 // A block that is deliberately not Go that compiles (an illustration with
