@@ -28,5 +28,6 @@
 // on a virtual clock inside plain go test.
 //
 // The docs directory of the repository covers configuration, signing,
-// responses, operations, the admin API, metering and security.
+// responses, operations, the admin API, metering, security, and
+// migrating from the old gateway (docs/migration.md).
 package planguard

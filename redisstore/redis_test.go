@@ -36,6 +36,7 @@ func TestMain(m *testing.M) {
 			os.Exit(0)
 		}
 		redisAddr = srv.addr
+		os.Setenv("REDIS_ADDR", redisAddr) // for ExampleDial, which reads it as a user would
 	}
 	code := m.Run()
 	if srv != nil {

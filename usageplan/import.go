@@ -16,8 +16,9 @@ import (
 )
 
 // ExportFile is one saved response of the old gateway's Describe actions:
-// the JSON as the API returned it ({"Response": {"Result": …}}, or the
-// bare Result). Actions whose response does not name the usage plan
+// the JSON as the API returned it ({"Response": {"Result": …}}), as
+// tccli prints it ({"Result": …, "RequestId": …}), or the bare Result.
+// Actions whose response does not name the usage plan
 // (DescribeUsagePlanEnvironments, DescribeUsagePlanSecretIds) need
 // UsagePlanId, or a Name that contains it
 // ("DescribeUsagePlanSecretIds-usagePlan-quqxvett.json").
@@ -131,6 +132,7 @@ func (im *importer) file(f ExportFile) {
 			Result *json.RawMessage
 			Error  *struct{ Code, Message string }
 		}
+		Result *json.RawMessage // tccli's output: the response without its envelope
 	}
 	data := bytes.TrimSpace(f.Data)
 	if err := json.Unmarshal(data, &env); err != nil {
@@ -148,6 +150,8 @@ func (im *importer) file(f ExportFile) {
 			return
 		}
 		raw = *env.Response.Result
+	} else if env.Result != nil {
+		raw = *env.Result
 	}
 	var res exportResult
 	if err := json.Unmarshal(raw, &res); err != nil {
