@@ -17,13 +17,15 @@ const adminSecretEnv = "PLANGUARD_ADMIN_SECRET"
 
 // withCloudAPI serves the old gateway's Cloud API 3.0 admin actions
 // (POST /, signed with TC3-HMAC-SHA256 by -admin-id; every other request
-// to / is refused in the Cloud API envelope) beside admin, which keeps
-// the GET queries on their own paths. Write actions change the registry in managed
+// to / is refused in the Cloud API envelope). With a credential
+// configured, the unauthenticated GET Describe queries of a listener
+// without one are refused (403): the signed Describe actions answer the
+// same questions. Write actions change the registry in managed
 // mode, through its journal; in declarative mode the config file is the
 // truth, and they answer UnsupportedOperation. DescribeUsageHistory
 // reads history: the server's Recorder, which adds what it has not
 // written yet to the store's rows.
-func withCloudAPI(admin http.Handler, reg *usageplan.Registry, lim *limiter.Limiter, history cloudapi.History, hosts []string, o options, log *slog.Logger) (http.Handler, error) {
+func withCloudAPI(reg *usageplan.Registry, lim *limiter.Limiter, history cloudapi.History, hosts []string, o options, log *slog.Logger) (http.Handler, error) {
 	mode, writes := cloudapi.Declarative, "refused: the config file is the truth (run with -managed to allow them)"
 	if o.managed {
 		mode, writes = cloudapi.Managed, "applied through the journal"
@@ -47,6 +49,9 @@ func withCloudAPI(admin http.Handler, reg *usageplan.Registry, lim *limiter.Limi
 			api.ServeHTTP(w, r)
 			return
 		}
-		admin.ServeHTTP(w, r)
+		// With a credential configured, nothing on the listener but
+		// /metrics (served before this handler) answers without it: the
+		// unauthenticated Describe queries are the signed actions now.
+		http.Error(w, "this admin listener answers only signed Cloud API 3.0 requests on POST / (the Describe queries are its Describe actions)", http.StatusForbidden)
 	}), nil
 }

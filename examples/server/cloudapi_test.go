@@ -96,6 +96,17 @@ func TestCloudAPIAdmin(t *testing.T) {
 		t.Fatalf("GET /: %d %v %v", resp.StatusCode, refused, err)
 	}
 	resp.Body.Close()
+	// With a credential, the unauthenticated Describe queries of a
+	// listener without one are refused: they would read every key ID
+	// past the signature.
+	resp, err = http.Get("http://" + addrs[1] + "/DescribeApiKeysStatus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("an unsigned GET /DescribeApiKeysStatus beside -admin-id: %d, want 403", resp.StatusCode)
+	}
 	if r := tc3(t, addrs[1], adminID, adminSecret, "DisableApiKey", disable); errorCode(r) != "" {
 		t.Fatalf("DisableApiKey: %v", r)
 	}

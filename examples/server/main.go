@@ -13,7 +13,8 @@
 // on loopback (cloudapi.LoopbackHosts), and each -admin-host; it also
 // serves Prometheus metrics on GET /metrics (docs/observability.md), and
 // with -admin-id the old gateway's Cloud API 3.0 admin actions on POST /
-// (the SecretKey in $PLANGUARD_ADMIN_SECRET; docs/admin-api.md). A bad
+// (the SecretKey in $PLANGUARD_ADMIN_SECRET; docs/admin-api.md) in place
+// of the unsigned queries, which then answer 403. A bad
 // config exits 1 with every problem.
 //
 // -managed keeps the registry in a journal (-state FILE.journal, or Redis
@@ -134,7 +135,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready func(addr s
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&o.env, "env", "", "fixed environment; empty: the first path segment names it")
 	fs.StringVar(&o.state, "state", "", "bbolt file for durable quota usage; empty: in memory")
-	fs.StringVar(&o.admin, "admin", "", "serve the Describe queries as JSON on this address (meant for loopback)")
+	fs.StringVar(&o.admin, "admin", "", "serve the Describe queries as JSON on this address (meant for loopback); with -admin-id, the signed Cloud API actions instead")
 	fs.StringVar(&o.adminID, "admin-id", "", "serve the Cloud API 3.0 admin actions (POST /) on -admin to this SecretId; its SecretKey is read from $"+adminSecretEnv)
 	fs.BoolVar(&o.adminReadOnly, "admin-read-only", false, "the -admin-id credential may only read (Describe actions)")
 	fs.Var((*list)(&o.adminHosts), "admin-host", "a further Host value the admin listener accepts, as clients send it (name:port); repeatable; required when -admin listens on every address")
@@ -398,14 +399,20 @@ func adminListener(reg *usageplan.Registry, lim *limiter.Limiter, history clouda
 		}
 	}
 	hosts = append(hosts, o.adminHosts...)
-	if !isLoopback(addr) {
-		log.Warn("the admin listener is not on loopback: it has no authentication, and anyone who reaches it reads every plan and key ID",
-			"admin", addr)
-	}
-	usage := middleware.LimiterUsage(lim, reg.Snapshot, nil)
-	h, err := middleware.NewAdmin(reg, usage, middleware.AdminConfig{Hosts: hosts, Logger: log})
-	if err == nil && o.adminID != "" {
-		h, err = withCloudAPI(h, reg, lim, history, hosts, o, log)
+	var h http.Handler
+	switch {
+	case o.adminID != "":
+		if !isLoopback(addr) {
+			log.Warn("the admin listener is not on loopback: its actions are signed, but /metrics is not", "admin", addr)
+		}
+		h, err = withCloudAPI(reg, lim, history, hosts, o, log)
+	default:
+		if !isLoopback(addr) {
+			log.Warn("the admin listener is not on loopback: it has no authentication, and anyone who reaches it reads every plan and key ID",
+				"admin", addr)
+		}
+		usage := middleware.LimiterUsage(lim, reg.Snapshot, nil)
+		h, err = middleware.NewAdmin(reg, usage, middleware.AdminConfig{Hosts: hosts, Logger: log})
 	}
 	if err != nil {
 		aln.Close()
