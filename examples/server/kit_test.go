@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -120,4 +121,34 @@ func TestEchoWithoutTheMiddleware(t *testing.T) {
 	if !maps.Equal(want, body) {
 		t.Fatalf("echo answered %v, want %v", body, want)
 	}
+}
+
+// testdata/alerts.json: the metered plan's quota is 10 units a day and
+// generate costs 3; its alerts at 50, 80 and 100 % (5, 8 and 10 units)
+// each fire once, on the request that reaches them, and the quota then
+// refuses.
+func TestAlertsConfigWithTheKit(t *testing.T) {
+	data, err := os.ReadFile("testdata/alerts.json")
+	noError(t, err)
+	var alerts []string
+	kit, err := planguardtest.New(planguardtest.Config{JSON: string(data), Handler: http.HandlerFunc(echo),
+		Limiter: limiter.Config{OnAlert: func(a limiter.Alert) { // the kit sends from one goroutine
+			alerts = append(alerts, fmt.Sprintf("%d%% at %d/%d", a.Threshold, a.Used, a.Quota))
+		}}})
+	noError(t, err)
+	t.Cleanup(func() { kit.Close() })
+
+	res := kit.Run(
+		planguardtest.Traffic{Key: test01, API: "generate"},             // 3 units
+		planguardtest.Traffic{Key: test01, API: "listOrders", Count: 2}, // 5: 50 %
+		planguardtest.Traffic{Key: test01, API: "generate"},             // 8: 80 %
+		planguardtest.Traffic{Key: test01, API: "listOrders", Count: 3}, // 10: 100 %, then refused
+	)
+	equal(t, "admitted=6 quota=1", res.String(), "the day's traffic")
+	equal(t, "[50% at 5/10 80% at 8/10 100% at 10/10]", fmt.Sprint(alerts), "alerts")
+	equal(t, "0/10", res.Last().Header.Get(middleware.HeaderQuota), "X-UsagePlan-Quota: nothing left")
+
+	kit.Clock.Sleep(24 * time.Hour) // a new day: the quota and the alerts start over
+	equal(t, "admitted=3", kit.Run(planguardtest.Traffic{Key: test01, API: "generate", Count: 2}, planguardtest.Traffic{Key: test01, API: "listOrders"}).String(), "the next day")
+	equal(t, 4, len(alerts), "the next day's 50 %")
 }
