@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -57,13 +58,28 @@ type Counts struct {
 	RefusedQuota int64 // requests refused because the quota was spent
 }
 
-// Add adds o to c.
+// Add adds o to c. Each count saturates: a sum past math.MaxInt64 is
+// math.MaxInt64 and one below math.MinInt64 is math.MinInt64, never a
+// wrapped value. Every HistoryStore adds counts this way, so a row's
+// counts stop at math.MaxInt64 instead of overflowing.
 func (c *Counts) Add(o Counts) {
-	c.Requests += o.Requests
-	c.Units += o.Units
-	c.Overage += o.Overage
-	c.RefusedRate += o.RefusedRate
-	c.RefusedQuota += o.RefusedQuota
+	c.Requests = satAdd(c.Requests, o.Requests)
+	c.Units = satAdd(c.Units, o.Units)
+	c.Overage = satAdd(c.Overage, o.Overage)
+	c.RefusedRate = satAdd(c.RefusedRate, o.RefusedRate)
+	c.RefusedQuota = satAdd(c.RefusedQuota, o.RefusedQuota)
+}
+
+// satAdd is a + b, saturated to [math.MinInt64, math.MaxInt64].
+func satAdd(a, b int64) int64 {
+	s := a + b
+	switch {
+	case a > 0 && b > 0 && s < 0:
+		return math.MaxInt64
+	case a < 0 && b < 0 && s >= 0:
+		return math.MinInt64
+	}
+	return s
 }
 
 // IsZero reports whether every count is 0.

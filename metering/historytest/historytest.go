@@ -28,6 +28,7 @@ func Run(t *testing.T, newStore func(t *testing.T) metering.HistoryStore) {
 		{"BadRows", testBadRows},
 		{"IDsDoNotCollide", testIDsDoNotCollide},
 		{"LargeCounts", testLargeCounts},
+		{"Saturates", testSaturates},
 		{"Concurrent", testConcurrent},
 		{"Plans", testPlans},
 		{"RetentionUnderChurn", testRetentionUnderChurn},
@@ -183,6 +184,24 @@ func testLargeCounts(t *testing.T, s metering.HistoryStore) {
 	add(t, s, hourRow("usagePlan-a", "AKIDa", 0, metering.Counts{Units: 1}))
 	big.Units++
 	equal(t, query(t, s, hours("usagePlan-a", 0, 1)), []metering.Row{hourRow("usagePlan-a", "AKIDa", 0, big)})
+}
+
+// A count that would pass math.MaxInt64 stops at it: the write that
+// gets it there succeeds, and the other rows of its batch are added
+// once.
+func testSaturates(t *testing.T, s metering.HistoryStore) {
+	const maxInt64 = 1<<63 - 1
+	add(t, s, hourRow("usagePlan-a", "AKIDbig", 0, metering.Counts{Requests: 1, Units: maxInt64 - 1, Overage: maxInt64}))
+	for range 3 {
+		add(t, s,
+			hourRow("usagePlan-a", "AKIDbig", 0, metering.Counts{Requests: 1, Units: 1 << 62, Overage: maxInt64}),
+			hourRow("usagePlan-a", "AKIDother", 0, metering.Counts{Requests: 2, Units: 3}),
+		)
+	}
+	equal(t, query(t, s, hours("usagePlan-a", 0, 1)), []metering.Row{
+		hourRow("usagePlan-a", "AKIDbig", 0, metering.Counts{Requests: 4, Units: maxInt64, Overage: maxInt64}),
+		hourRow("usagePlan-a", "AKIDother", 0, metering.Counts{Requests: 6, Units: 9}),
+	})
 }
 
 func testConcurrent(t *testing.T, s metering.HistoryStore) {
