@@ -23,7 +23,9 @@ var _ metering.HistoryStore = (*Store)(nil)
 //   - per (plan, key, granularity), a hash in the (plan, key)'s hash
 //     slot, "<tag>:h:hour" or "<tag>:h:day", with a field per row and
 //     count, "<start>/<i>" (start in Unix seconds; i 0 to 4: requests,
-//     units, overage, refused rate, refused quota) written by HINCRBY;
+//     units, overage, refused rate, refused quota) added by a script per
+//     row (history_add.lua) that saturates: a count that would pass
+//     math.MaxInt64 stops there instead of failing the write;
 //   - per (plan, granularity), an index of the plan's keys, a sorted set
 //     "<prefix>{<plan>}:h:hour" whose scores are each key's oldest row
 //     start, so that pruning visits only keys that have rows to prune;
@@ -106,13 +108,23 @@ var historyWriteBatch = 1000
 
 // AddHistory implements metering.HistoryStore: one round trip per
 // historyWriteBatch rows (one for a batch of up to 500 keys' hour and
-// day rows). On a single server each round trip is a MULTI/EXEC
-// transaction: when one fails, the rows before it were added and the
-// error is a metering.PartialWriteError saying how many; the failed one
-// added nothing, unless its reply was lost (a timeout: it may have been
-// applied) or a command failed at run time (a key of another type in
-// its place), which Redis does not roll back. On a Ring or Cluster a
-// round trip is a pipeline across servers and may be applied in part.
+// day rows). Counts saturate at math.MaxInt64 (metering.Counts.Add): no
+// count makes a write fail. Each row's counts are added by one script,
+// all or nothing.
+//
+// On a single server each round trip is a MULTI/EXEC transaction: when
+// one fails, the rows before it were added and the error is a
+// metering.PartialWriteError saying how many; the failed one added
+// nothing, unless its reply was lost (a timeout: it may have been
+// applied) or a row failed at run time (a key of another type in its
+// place), which Redis does not roll back: the leading rows Redis
+// answered it added count as written, and the rows after the failed
+// one, added too, are not (a retry adds them again). On a Ring or
+// Cluster a round trip is a pipeline across servers and may be applied
+// in part; the error counts the leading rows added, as above. A client
+// that retries a write whose reply was lost (go-redis's MaxRetries, 3 by
+// default, retries timeouts) may add it twice: give the Store a client
+// with MaxRetries -1 when the history must not count twice.
 func (s *Store) AddHistory(ctx context.Context, rows []metering.Row) error {
 	if err := metering.CheckRows(rows); err != nil {
 		return err
@@ -122,8 +134,9 @@ func (s *Store) AddHistory(ctx context.Context, rows []metering.Row) error {
 	}
 	written := 0
 	for chunk := range slices.Chunk(rows, historyWriteBatch) {
-		if err := s.addHistory(ctx, chunk); err != nil {
+		if n, err := s.addHistory(ctx, chunk); err != nil {
 			err = s.historyErr(err)
+			written += n
 			if written > 0 {
 				return &metering.PartialWriteError{Written: written, Err: err}
 			}
@@ -134,19 +147,40 @@ func (s *Store) AddHistory(ctx context.Context, rows []metering.Row) error {
 	return nil
 }
 
-func (s *Store) addHistory(ctx context.Context, rows []metering.Row) error {
+//go:embed history_add.lua
+var historyAddSource string
+
+var historyAddScript = redis.NewScript(historyAddSource)
+
+// addHistory writes rows in one round trip. On an error, applied is the
+// number of leading rows whose counts Redis answered it added: those a
+// retry must not add again.
+func (s *Store) addHistory(ctx context.Context, rows []metering.Row) (applied int, err error) {
+	_, single := s.rdb.(*redis.Client)
 	plans := map[string]bool{}
-	return s.pipelined(ctx, func(p redis.Pipeliner) error {
+	adds := make([]*redis.Cmd, 0, len(rows))
+	err = s.pipelined(ctx, func(p redis.Pipeliner) error {
+		if single {
+			// The transaction loads the script before it runs it: an
+			// EVALSHA of an unknown script would fail at EXEC, when
+			// the other commands are applied.
+			p.ScriptLoad(ctx, historyAddSource)
+		}
+		args := make([]any, 0, 2*historyCounts)
 		for _, r := range rows {
 			k := s.historyKey(r.Plan, r.Key, r.Granularity)
 			start := r.Start.Unix()
 			field := strconv.FormatInt(start, 10) + "/"
-			wrote := false
+			args = args[:0]
 			for i, n := range countsOf(r.Counts) {
-				if n != 0 || !wrote && i == historyCounts-1 {
-					p.HIncrBy(ctx, k, field+strconv.Itoa(i), n)
-					wrote = true
+				if n != 0 || len(args) == 0 && i == historyCounts-1 {
+					args = append(args, field+strconv.Itoa(i), n)
 				}
+			}
+			if single {
+				adds = append(adds, historyAddScript.EvalSha(ctx, p, []string{k}, args...))
+			} else {
+				adds = append(adds, historyAddScript.Eval(ctx, p, []string{k}, args...))
 			}
 			p.ZAddLT(ctx, s.historyIndex(r.Plan, r.Granularity), redis.Z{Score: float64(start), Member: r.Key})
 			if !plans[r.Plan] {
@@ -156,6 +190,12 @@ func (s *Store) addHistory(ctx context.Context, rows []metering.Row) error {
 		}
 		return nil
 	})
+	if err != nil {
+		for applied < len(adds) && adds[applied].Err() == nil {
+			applied++
+		}
+	}
+	return applied, err
 }
 
 // historyReadBatch bounds the hashes one pipeline reads.

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"errors"
 	"math"
 	"testing"
 	"time"
@@ -49,5 +50,31 @@ func TestHistoryOverflowDoesNotDoubleCountOtherKeys(t *testing.T) {
 	}
 	if got != 10 {
 		t.Fatalf("victim's stored history has %d units for 10 recorded (%d of 3 flushes failed)", got, errs)
+	}
+}
+
+// A batch one of whose rows Redis refuses at run time (its hash key
+// holds another type: MULTI/EXEC does not roll the other commands back)
+// reports the rows before it as written, so that the Recorder does not
+// write them again.
+func TestHistoryRunTimeErrorReportsRowsWritten(t *testing.T) {
+	s, c := newStore(t, redisAddr, Config{})
+	const plan = "usagePlan-rt"
+	if err := c.Set(ctx, s.historyKey(plan, "AKIDbad", metering.Hour), "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	good := metering.Row{Plan: plan, Key: "AKIDgood", Granularity: metering.Hour, Start: h0, Counts: metering.Counts{Units: 5}}
+	bad := metering.Row{Plan: plan, Key: "AKIDbad", Granularity: metering.Hour, Start: h0, Counts: metering.Counts{Units: 1}}
+	err := s.AddHistory(ctx, []metering.Row{good, bad})
+	var pw *metering.PartialWriteError
+	if !errors.As(err, &pw) || pw.Written != 1 {
+		t.Fatalf("AddHistory: %v, want a PartialWriteError of 1 row written", err)
+	}
+	rows, err := s.History(ctx, metering.Query{Plan: plan, Keys: []string{"AKIDgood"}, Granularity: metering.Hour, From: h0, To: h0.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].Units != 5 {
+		t.Fatalf("the good row: %+v, want 5 units", rows)
 	}
 }
