@@ -20,12 +20,16 @@ func (l *Limiter) Charge(ctx context.Context, r Request) (overage int64, err err
 // was done.
 //
 // r.Units 0 charges nothing; an unlimited quota counts nothing (the
-// overage is 0). The charge counts toward Limits.Alerts like an admitted
+// overage is 0). r.Units above MaxUnits is refused (ErrInvalidLimits),
+// with nothing charged: charge more in several calls. The charge counts toward Limits.Alerts like an admitted
 // request. An error means invalid Limits or a store failure; then the
 // units the Limiter's lease held are charged and the rest is not.
 func (l *Limiter) ChargeAt(ctx context.Context, now time.Time, r Request) (overage int64, err error) {
 	if err := r.check(); err != nil {
 		return 0, err
+	}
+	if r.Units > MaxUnits {
+		return 0, invalid("a charge of %d units, above MaxUnits (%d)", r.Units, MaxUnits)
 	}
 	if r.Units == 0 || r.Limits.Quota == Unlimited {
 		return 0, nil

@@ -15,6 +15,14 @@ const Unlimited = -1
 // bucket.
 const MaxWindows = 4
 
+// MaxUnits is the most units one ChargeAt charges (2^40, about 1.1e12);
+// it refuses more with ErrInvalidLimits, charging nothing. It keeps the
+// quota's and the usage history's int64 counts far from overflowing
+// when a charge is a figure a client can influence: a larger amount of
+// work is charged in several calls. A request's cost in a usage plan
+// (at most usageplan.MaxCost) is far below it.
+const MaxUnits = 1 << 40
+
 // Request is one decision's input: who asks, under which limits, and for
 // how much. Plan and Key are ordinary Go strings, which never change (a
 // string made with unsafe over a buffer that is reused would confuse the
@@ -26,6 +34,7 @@ type Request struct {
 	API string
 	// Units is what the request costs the quota; 0 means 1. The buckets
 	// (QPS, windows, throttle) count requests, whatever the units.
+	// ChargeAt takes at most MaxUnits.
 	Units  int64
 	Limits Limits
 }

@@ -48,6 +48,19 @@ func TestInvalidLimitsAreAnError(t *testing.T) {
 	require.True(t, d.Allowed)
 }
 
+// A charge past MaxUnits is refused, charging nothing; MaxUnits itself
+// is charged.
+func TestChargeAtMostMaxUnits(t *testing.T) {
+	l, _ := newLimiter(t, Config{})
+	r := Request{Plan: "p", Key: "k", Units: MaxUnits + 1, Limits: Limits{QPS: 5, Quota: 10}}
+	_, err := l.ChargeAt(ctx, t0, r)
+	require.ErrorIs(t, err, ErrInvalidLimits)
+	r.Units = MaxUnits
+	over, err := l.ChargeAt(ctx, t0, r)
+	require.NoError(t, err)
+	require.Equal(t, int64(MaxUnits-10), over, "the first charge took nothing of the quota")
+}
+
 // The GCRA bucket decides as golang.org/x/time/rate does: random rates,
 // bursts, gaps and token counts, the same decisions and, for a refusal,
 // the same wait within 1 ms.

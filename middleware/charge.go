@@ -33,8 +33,10 @@ type chargeKey struct{}
 // a dry run serves what it would refuse, but what it serves is counted.
 //
 // Charge returns ErrNotCharged when ctx carries no caller admitted under
-// a plan, an error for units below 0 (a refund is not a charge), and
-// nil, doing nothing, for 0 units (a handler can charge what it counted
+// a plan, an error for units below 0 (a refund is not a charge) or above
+// limiter.MaxUnits (2^40, about 1.1e12: a larger amount of work is
+// charged in several calls), charging and recording nothing, and nil,
+// doing nothing, for 0 units (a handler can charge what it counted
 // without checking for nothing). A store failure is returned too: the
 // units are then recorded in the history, and in the quota as far as
 // the limiter's lease covered them.
@@ -45,6 +47,9 @@ func Charge(ctx context.Context, units int64) error {
 	}
 	if units < 0 {
 		return fmt.Errorf("middleware: Charge of %d units: units must not be negative", units)
+	}
+	if units > limiter.MaxUnits {
+		return fmt.Errorf("middleware: Charge of %d units: at most %d (limiter.MaxUnits) per charge", units, int64(limiter.MaxUnits))
 	}
 	if units == 0 {
 		return nil

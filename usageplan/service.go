@@ -1,5 +1,7 @@
 package usageplan
 
+import "github.com/planguard/planguard/limiter"
+
 // The built-in environments every service may be published to.
 const (
 	EnvTest    = "test"
@@ -39,8 +41,12 @@ type API struct {
 	Cost int64
 }
 
-// MaxCost is the largest API.Cost.
+// MaxCost is the largest API.Cost. It is below limiter.MaxUnits, the
+// most units one charge takes.
 const MaxCost = 1_000_000
+
+// MaxCost fits in one charge (a compile-time check).
+var _ [limiter.MaxUnits - MaxCost]struct{}
 
 // Units returns the quota units one request of a takes: its Cost, or 1
 // when Cost is 0.
