@@ -64,9 +64,11 @@ type Config struct {
 	History History
 	// RequireSignedAction refuses requests whose SignedHeaders do not
 	// include x-tc-action. The Go SDK v1.0.162 signs only content-type
-	// and host, so that a captured request can be replayed within the
-	// timestamp window with another action over the same body; newer
-	// SDKs sign the action too. Off by default so that old clients work.
+	// and host, so that a request intercepted before it reaches the
+	// server could be sent as another action over the same body (once it
+	// was accepted, its signature is refused for a write: see
+	// MaxAcceptedSignatures); newer SDKs sign the action too. Off by
+	// default so that old clients work.
 	RequireSignedAction bool
 	// Now is the server's clock for the timestamp window and the quota
 	// periods; nil means time.Now. It must be safe for concurrent use.
@@ -107,7 +109,8 @@ type Handler struct {
 	hosts map[string]bool
 	cfg   Config
 
-	historyPages historyPages // DescribeUsageHistory's multi-page queries (history_actions.go)
+	historyPages historyPages   // DescribeUsageHistory's multi-page queries (history_actions.go)
+	seen         seenSignatures // signatures accepted within the replay window (replay.go)
 }
 
 // New returns a Handler over reg that accepts the given admin
@@ -201,7 +204,7 @@ func (h *Handler) serve(r *http.Request) (map[string]any, *Error) {
 		return nil, errorf(CodeUnsupportedProtocol, "requests go to / without a query string")
 	}
 	now := h.now()
-	cred, body, err := h.authenticate(r, now)
+	cred, body, sig, err := h.authenticate(r, now)
 	if err != nil {
 		return nil, err
 	}
@@ -226,6 +229,9 @@ func (h *Handler) serve(r *http.Request) (map[string]any, *Error) {
 		if h.cfg.Mode != Managed {
 			return nil, errorf(CodeUnsupportedOperation, "%s is refused in declarative mode: the configuration file is the source of truth; change the file and reload it", name)
 		}
+	}
+	if err := h.seen.accept(sig, act.write, now); err != nil {
+		return nil, err
 	}
 	// Store calls do not inherit the client's cancellation: a client that
 	// hangs up cannot fail a reset half-way.
