@@ -110,6 +110,7 @@ type Handler struct {
 	cfg   Config
 
 	historyPages historyPages   // DescribeUsageHistory's multi-page queries (history_actions.go)
+	historyReads historyReads   // DescribeUsageHistory's concurrent reads (history_actions.go)
 	seen         seenSignatures // signatures accepted within the replay window (replay.go)
 }
 
@@ -160,7 +161,8 @@ func (h *Handler) now() time.Time {
 
 // call is one authenticated request on its way to an action.
 type call struct {
-	ctx    context.Context
+	ctx    context.Context // store calls: not cancelled when the client hangs up
+	wait   context.Context // waits for a turn: end when the client hangs up
 	action string
 	cred   Credential
 	body   []byte
@@ -235,7 +237,7 @@ func (h *Handler) serve(r *http.Request) (map[string]any, *Error) {
 	}
 	// Store calls do not inherit the client's cancellation: a client that
 	// hangs up cannot fail a reset half-way.
-	c := &call{ctx: context.WithoutCancel(r.Context()), action: name, cred: cred, body: body, now: now, snap: h.reg.Snapshot()}
+	c := &call{ctx: context.WithoutCancel(r.Context()), wait: r.Context(), action: name, cred: cred, body: body, now: now, snap: h.reg.Snapshot()}
 	return act.run(h, c)
 }
 
