@@ -2,6 +2,7 @@ package cloudapi
 
 import (
 	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"mime"
@@ -11,48 +12,57 @@ import (
 )
 
 // authenticate verifies r's TC3-HMAC-SHA256 signature against the admin
-// credentials and returns the credential and the body it signed.
-func (h *Handler) authenticate(r *http.Request, now time.Time) (Credential, []byte, *Error) {
+// credentials and returns the credential, the body it signed and the
+// signature's key in the replay record (seenKey).
+func (h *Handler) authenticate(r *http.Request, now time.Time) (Credential, []byte, [sha256.Size]byte, *Error) {
+	cred, body, a, ts, err := h.verify(r, now)
+	if err != nil {
+		return Credential{}, nil, [sha256.Size]byte{}, err
+	}
+	return cred, body, seenKey(a.SecretID, ts, &a.Signature), nil
+}
+
+func (h *Handler) verify(r *http.Request, now time.Time) (Credential, []byte, Authorization, string, *Error) {
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
 		if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "application/x-www-form-urlencoded" || ct == "multipart/form-data" {
-			return Credential{}, nil, invalidAuth("the HmacSHA1/HmacSHA256 signature methods are not supported; sign with " + Algorithm)
+			return Credential{}, nil, Authorization{}, "", invalidAuth("the HmacSHA1/HmacSHA256 signature methods are not supported; sign with " + Algorithm)
 		}
-		return Credential{}, nil, invalidAuth("an Authorization header signed with " + Algorithm + " is required")
+		return Credential{}, nil, Authorization{}, "", invalidAuth("an Authorization header signed with " + Algorithm + " is required")
 	}
 	if len(r.Header.Values("Authorization")) > 1 {
-		return Credential{}, nil, invalidAuth("Authorization is sent more than once")
+		return Credential{}, nil, Authorization{}, "", invalidAuth("Authorization is sent more than once")
 	}
 	a, err := ParseAuthorization(auth)
 	if err != nil {
-		return Credential{}, nil, err.(*Error)
+		return Credential{}, nil, Authorization{}, "", err.(*Error)
 	}
 	if !containsAll(a.SignedHeaders, "content-type", "host") {
-		return Credential{}, nil, invalidAuth("SignedHeaders must include content-type and host")
+		return Credential{}, nil, Authorization{}, "", invalidAuth("SignedHeaders must include content-type and host")
 	}
 	if h.cfg.RequireSignedAction && !containsAll(a.SignedHeaders, "x-tc-action") {
-		return Credential{}, nil, invalidAuth("SignedHeaders must include x-tc-action")
+		return Credential{}, nil, Authorization{}, "", invalidAuth("SignedHeaders must include x-tc-action")
 	}
 	if t := r.Header.Values("X-TC-Content-SHA256"); len(t) > 0 {
-		return Credential{}, nil, invalidAuth("the body must be signed: X-TC-Content-SHA256 (UNSIGNED-PAYLOAD) is not accepted")
+		return Credential{}, nil, Authorization{}, "", invalidAuth("the body must be signed: X-TC-Content-SHA256 (UNSIGNED-PAYLOAD) is not accepted")
 	}
 	if r.Header.Get("X-TC-Token") != "" {
-		return Credential{}, nil, &Error{Code: CodeTokenFailure, Message: "temporary credentials (X-TC-Token) are not accepted by the admin API"}
+		return Credential{}, nil, Authorization{}, "", &Error{Code: CodeTokenFailure, Message: "temporary credentials (X-TC-Token) are not accepted by the admin API"}
 	}
 	cred, ok := h.creds[a.SecretID]
 	if !ok {
-		return Credential{}, nil, errorf(CodeSecretIDNotFound, "no admin credential has SecretId %s", quoteShort(a.SecretID))
+		return Credential{}, nil, Authorization{}, "", errorf(CodeSecretIDNotFound, "no admin credential has SecretId %s", quoteShort(a.SecretID))
 	}
 	ts, terr := timestamp(r, a, now)
 	if terr != nil {
-		return Credential{}, nil, terr
+		return Credential{}, nil, Authorization{}, "", terr
 	}
 	body, berr := readBody(r)
 	if berr != nil {
-		return Credential{}, nil, berr
+		return Credential{}, nil, Authorization{}, "", berr
 	}
 	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/json" {
-		return Credential{}, nil, errorf(CodeUnsupportedProtocol, "Content-Type must be application/json")
+		return Credential{}, nil, Authorization{}, "", errorf(CodeUnsupportedProtocol, "Content-Type must be application/json")
 	}
 	sr := signedRequest{method: r.Method, timestamp: ts, payloadHash: sha256Hex(body)}
 	for _, name := range a.SignedHeaders {
@@ -62,7 +72,7 @@ func (h *Handler) authenticate(r *http.Request, now time.Time) (Credential, []by
 		} else {
 			vs := r.Header.Values(name)
 			if len(vs) != 1 {
-				return Credential{}, nil, invalidAuth("signed header " + name + " must be sent exactly once")
+				return Credential{}, nil, Authorization{}, "", invalidAuth("signed header " + name + " must be sent exactly once")
 			}
 			v = vs[0]
 		}
@@ -70,9 +80,9 @@ func (h *Handler) authenticate(r *http.Request, now time.Time) (Credential, []by
 	}
 	want := signature([]byte(cred.SecretKey.Reveal()), &a, stringToSign(&a, ts, canonicalRequest(&a, &sr)))
 	if !hmac.Equal(want[:], a.Signature[:]) {
-		return Credential{}, nil, &Error{Code: CodeSignatureFailure, Message: "the signature does not match the request; check the SecretKey, the endpoint (Host) and the body"}
+		return Credential{}, nil, Authorization{}, "", &Error{Code: CodeSignatureFailure, Message: "the signature does not match the request; check the SecretKey, the endpoint (Host) and the body"}
 	}
-	return cred, body, nil
+	return cred, body, a, ts, nil
 }
 
 // timestamp checks X-TC-Timestamp: decimal Unix seconds within

@@ -1,12 +1,20 @@
 package cloudapi
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/planguard/planguard/keys"
+	"github.com/planguard/planguard/limiter"
+	"github.com/planguard/planguard/usageplan"
 )
 
 // FuzzParseAuthorization: the parser never panics, refuses with an
@@ -84,6 +92,53 @@ func FuzzServe(f *testing.F) {
 		}
 		if reg.Snapshot().Version() != before {
 			t.Fatalf("a fuzzed request changed the registry")
+		}
+	})
+}
+
+// FuzzSignedActions: every action, signed by the read-write credential
+// in managed mode with a usage store, with any body: an answer in the
+// envelope (HTTP 200, JSON, no admin secret), never a panic or
+// InternalError. The clock moves one second per input, so that the
+// replay record keeps only the last 2×MaxClockSkew of signatures; the
+// same request sent again is refused as a replay when it is a write.
+func FuzzSignedActions(f *testing.F) {
+	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.RegistryConfig{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	lim, err := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { lim.Close(context.Background()) })
+	var tick atomic.Int64
+	now := func() time.Time { return epoch.Add(time.Duration(tick.Load()) * time.Second) }
+	h, err := New(reg, []Credential{{SecretID: adminID, SecretKey: keys.NewSecret(adminSecret)}},
+		Config{Hosts: []string{testHost}, Mode: Managed, Usage: LimiterUsage(lim, reg.Snapshot, now), Now: now})
+	if err != nil {
+		f.Fatal(err)
+	}
+	names, writes := Actions()
+	slices.Sort(names)
+	for i := range names {
+		f.Add(uint8(i), `{"UsagePlanId":"usagePlan-kgf82zcd","AccessKeyId":"partner_key_1","RequestNum":1}`)
+		f.Add(uint8(i), `{"Filters":[{"Name":"KeyWord","Values":[1]}],"Limit":1e300,"Offset":-0}`)
+	}
+	f.Add(uint8(0), `{"SecretIds":{"a":1},"UsagePlanId":["x"]}`)
+	f.Add(uint8(0), `{"UsagePlanId":"usagePlan-kgf82zcd","Environments":[null],"BindType":"API","ApiIds":[null]}`)
+	f.Fuzz(func(t *testing.T, i uint8, body string) {
+		action := names[int(i)%len(names)]
+		ts := now()
+		tick.Add(1)
+		r := req{action: action, body: body, ts: ts}
+		e := do(t, h, r.build())
+		if e.Response.Error != nil && e.Response.Error.Code == CodeInternalError {
+			t.Fatalf("%s %q: %s", action, body, e.Response.Error.Message)
+		}
+		again := do(t, h, r.build())
+		if writes[action] && (again.Response.Error == nil || again.Response.Error.Code != CodeSignatureFailure) {
+			t.Fatalf("%s %q sent again: %+v", action, body, again.Response.Error)
 		}
 	})
 }

@@ -64,9 +64,11 @@ type Config struct {
 	History History
 	// RequireSignedAction refuses requests whose SignedHeaders do not
 	// include x-tc-action. The Go SDK v1.0.162 signs only content-type
-	// and host, so that a captured request can be replayed within the
-	// timestamp window with another action over the same body; newer
-	// SDKs sign the action too. Off by default so that old clients work.
+	// and host, so that a request intercepted before it reaches the
+	// server could be sent as another action over the same body (once it
+	// was accepted, its signature is refused for a write: see
+	// MaxAcceptedSignatures); newer SDKs sign the action too. Off by
+	// default so that old clients work.
 	RequireSignedAction bool
 	// Now is the server's clock for the timestamp window and the quota
 	// periods; nil means time.Now. It must be safe for concurrent use.
@@ -107,7 +109,9 @@ type Handler struct {
 	hosts map[string]bool
 	cfg   Config
 
-	historyPages historyPages // DescribeUsageHistory's multi-page queries (history_actions.go)
+	historyPages historyPages   // DescribeUsageHistory's multi-page queries (history_actions.go)
+	historyReads historyReads   // DescribeUsageHistory's concurrent reads (history_actions.go)
+	seen         seenSignatures // signatures accepted within the replay window (replay.go)
 }
 
 // New returns a Handler over reg that accepts the given admin
@@ -157,7 +161,8 @@ func (h *Handler) now() time.Time {
 
 // call is one authenticated request on its way to an action.
 type call struct {
-	ctx    context.Context
+	ctx    context.Context // store calls: not cancelled when the client hangs up
+	wait   context.Context // waits for a turn: end when the client hangs up
 	action string
 	cred   Credential
 	body   []byte
@@ -201,7 +206,7 @@ func (h *Handler) serve(r *http.Request) (map[string]any, *Error) {
 		return nil, errorf(CodeUnsupportedProtocol, "requests go to / without a query string")
 	}
 	now := h.now()
-	cred, body, err := h.authenticate(r, now)
+	cred, body, sig, err := h.authenticate(r, now)
 	if err != nil {
 		return nil, err
 	}
@@ -227,9 +232,12 @@ func (h *Handler) serve(r *http.Request) (map[string]any, *Error) {
 			return nil, errorf(CodeUnsupportedOperation, "%s is refused in declarative mode: the configuration file is the source of truth; change the file and reload it", name)
 		}
 	}
+	if err := h.seen.accept(sig, act.write, now); err != nil {
+		return nil, err
+	}
 	// Store calls do not inherit the client's cancellation: a client that
 	// hangs up cannot fail a reset half-way.
-	c := &call{ctx: context.WithoutCancel(r.Context()), action: name, cred: cred, body: body, now: now, snap: h.reg.Snapshot()}
+	c := &call{ctx: context.WithoutCancel(r.Context()), wait: r.Context(), action: name, cred: cred, body: body, now: now, snap: h.reg.Snapshot()}
 	return act.run(h, c)
 }
 

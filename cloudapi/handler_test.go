@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +35,9 @@ const (
 	readerSec   = "reader-secret-0123456789abcdef"
 	testHost    = "127.0.0.1:9090"
 )
+
+// defaultTS counts the requests built without a timestamp.
+var defaultTS atomic.Int64
 
 // epoch is the server's clock in these tests: 2026-12-04 UTC.
 var epoch = time.Unix(1796427673, 0)
@@ -93,7 +97,10 @@ func (r req) build() *http.Request {
 		r.contentType = "application/json"
 	}
 	if r.ts.IsZero() {
-		r.ts = epoch
+		// A request is served once (replay.go): each default request is
+		// signed at its own second, up to 250 s before epoch, so that tests
+		// sending the same request twice send two signatures.
+		r.ts = epoch.Add(-time.Duration(defaultTS.Add(1)%250) * time.Second)
 	}
 	if r.signedHeaders == "" {
 		r.signedHeaders = "content-type;host"

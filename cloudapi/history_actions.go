@@ -139,15 +139,28 @@ func (h *Handler) describeUsageHistory(c *call) (map[string]any, *Error) {
 		return nil, errorf(CodeUnsupportedOperation, "%s needs a usage history, and none is configured", c.action)
 	}
 	id := pagedQueryID(c.cred.SecretID, q)
-	rows, cached := h.historyPages.get(id, c.now)
+	rows, tooMany, cached := h.historyPages.get(id, c.now)
 	if !cached {
+		if !h.historyReads.acquire(c.wait) {
+			return nil, errorf(CodeInternalError, "the usage history could not be read: the request was cancelled while waiting")
+		}
 		var herr error
-		if rows, herr = h.cfg.History.History(c.ctx, q); herr != nil {
+		rows, herr = h.cfg.History.History(c.ctx, q)
+		h.historyReads.release()
+		if herr != nil {
 			return nil, errorf(CodeInternalError, "the usage history could not be read")
 		}
-		if pg.Offset+pg.Limit < len(rows) { // more pages to come
-			h.historyPages.put(id, c.now, rows)
+		tooMany = len(rows) > MaxHistoryPageRows
+		switch {
+		case tooMany:
+			h.historyPages.put(id, c.now, nil, true)
+			rows = nil
+		case pg.Offset+pg.Limit < len(rows): // more pages to come
+			h.historyPages.put(id, c.now, rows, false)
 		}
+	}
+	if tooMany {
+		return nil, errorf(CodeRangeExceeded, "the query selects more than %d rows; narrow it by SecretIds or by StartTime and EndTime", MaxHistoryPageRows)
 	}
 	if _, known := c.snap.Plan(q.Plan); !known && len(rows) == 0 {
 		return nil, errorf(CodeInvalidUsagePlan, "no usage plan has UsagePlanId %s", quoteShort(q.Plan))
@@ -169,28 +182,57 @@ func (h *Handler) describeUsageHistory(c *call) (map[string]any, *Error) {
 // client paging 100 rows at a time would have the history read once per
 // page. The rows of a query that has more pages are kept for
 // HistoryPageTTL: the next pages of the same query by the same
-// credential are cut from them, and are consistent with the first.
+// credential are cut from them, and are consistent with the first. Each
+// credential has its own slots, so another credential's queries do not
+// evict them.
 const (
 	// HistoryPageTTL is how long the rows of a DescribeUsageHistory
 	// query with more pages are kept for its next pages.
 	HistoryPageTTL = 30 * time.Second
-	// MaxHistoryPageRows bounds the rows kept for paging, all queries
-	// together; a query with more rows is read again for every page.
-	MaxHistoryPageRows     = 1 << 18
-	maxHistoryPagedQueries = 4
+	// MaxHistoryPageRows bounds the rows of one DescribeUsageHistory
+	// query, and those kept for paging per credential: a query that
+	// selects more is refused (InvalidParameterValue.RangeExceeded), and
+	// the refusal is kept like rows, so that its next pages are refused
+	// without reading the history again.
+	MaxHistoryPageRows = 1 << 18
+	// MaxHistoryReads is how many DescribeUsageHistory requests read
+	// the history at once; the others wait (until their client hangs up).
+	MaxHistoryReads        = 2
+	maxHistoryPagedQueries = 4 // per credential
 )
 
-// historyPages holds the rows of recent multi-page queries. Its zero
-// value is ready; it is safe for concurrent use.
+// historyReads bounds the concurrent history reads. Its zero value is
+// ready.
+type historyReads struct {
+	once sync.Once
+	sem  chan struct{}
+}
+
+// acquire waits for a read slot, or for ctx to end (false).
+func (r *historyReads) acquire(ctx context.Context) bool {
+	r.once.Do(func() { r.sem = make(chan struct{}, MaxHistoryReads) })
+	select {
+	case r.sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (r *historyReads) release() { <-r.sem }
+
+// historyPages holds the rows of recent multi-page queries, per
+// credential. Its zero value is ready; it is safe for concurrent use.
 type historyPages struct {
-	mu      sync.Mutex
-	entries []pagedQuery // oldest first
+	mu     sync.Mutex
+	byCred map[string][]pagedQuery // oldest first
 }
 
 type pagedQuery struct {
-	id   pagedQueryKey
-	at   time.Time // when the rows were read
-	rows []metering.Row
+	id      pagedQueryKey
+	at      time.Time // when the rows were read
+	rows    []metering.Row
+	tooMany bool // the query selects more than MaxHistoryPageRows rows (rows is nil)
 }
 
 // pagedQueryKey identifies a query of a credential.
@@ -207,39 +249,50 @@ func pagedQueryID(cred string, q metering.Query) pagedQueryKey {
 	return pagedQueryKey{cred: cred, plan: q.Plan, keys: strings.Join(keys, ","), g: q.Granularity, from: q.From.Unix(), to: q.To.Unix()}
 }
 
-// get returns the rows kept for id, if read less than HistoryPageTTL
-// before now, and drops the entries that are older.
-func (hp *historyPages) get(id pagedQueryKey, now time.Time) ([]metering.Row, bool) {
+// get returns what is kept for id (its rows, or that it selects too
+// many), if read less than HistoryPageTTL before now, and drops the
+// credential's entries that are older.
+func (hp *historyPages) get(id pagedQueryKey, now time.Time) (rows []metering.Row, tooMany, ok bool) {
 	hp.mu.Lock()
 	defer hp.mu.Unlock()
-	hp.entries = slices.DeleteFunc(hp.entries, func(e pagedQuery) bool {
+	entries := slices.DeleteFunc(hp.byCred[id.cred], func(e pagedQuery) bool {
 		return now.Sub(e.at) >= HistoryPageTTL || now.Before(e.at)
 	})
-	for _, e := range hp.entries {
+	if len(entries) == 0 {
+		delete(hp.byCred, id.cred)
+	} else {
+		hp.byCred[id.cred] = entries
+	}
+	for _, e := range entries {
 		if e.id == id {
-			return e.rows, true
+			return e.rows, e.tooMany, true
 		}
 	}
-	return nil, false
+	return nil, false, false
 }
 
-// put keeps rows for id, dropping the oldest entries to stay within
-// MaxHistoryPageRows and maxHistoryPagedQueries. The rows are not
-// changed afterwards: readers share them.
-func (hp *historyPages) put(id pagedQueryKey, now time.Time, rows []metering.Row) {
+// put keeps rows (or the refusal) for id, dropping the credential's
+// oldest entries to stay within MaxHistoryPageRows and
+// maxHistoryPagedQueries. The rows are not changed afterwards: readers
+// share them.
+func (hp *historyPages) put(id pagedQueryKey, now time.Time, rows []metering.Row, tooMany bool) {
 	if len(rows) > MaxHistoryPageRows {
 		return
 	}
 	hp.mu.Lock()
 	defer hp.mu.Unlock()
-	hp.entries = slices.DeleteFunc(hp.entries, func(e pagedQuery) bool { return e.id == id })
-	hp.entries = append(hp.entries, pagedQuery{id: id, at: now, rows: rows})
+	if hp.byCred == nil {
+		hp.byCred = map[string][]pagedQuery{}
+	}
+	entries := slices.DeleteFunc(hp.byCred[id.cred], func(e pagedQuery) bool { return e.id == id })
+	entries = append(entries, pagedQuery{id: id, at: now, rows: rows, tooMany: tooMany})
 	total := 0
-	for _, e := range hp.entries {
+	for _, e := range entries {
 		total += len(e.rows)
 	}
-	for len(hp.entries) > maxHistoryPagedQueries || total > MaxHistoryPageRows {
-		total -= len(hp.entries[0].rows)
-		hp.entries = slices.Delete(hp.entries, 0, 1)
+	for len(entries) > maxHistoryPagedQueries || total > MaxHistoryPageRows {
+		total -= len(entries[0].rows)
+		entries = slices.Delete(entries, 0, 1)
 	}
+	hp.byCred[id.cred] = entries
 }

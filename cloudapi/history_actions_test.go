@@ -250,10 +250,12 @@ func TestDescribeUsageHistoryPagesReadOnce(t *testing.T) {
 	counting := &countingHistory{}
 	h, mem := historyHandlerAt(t, counting, func() time.Time { return now })
 	counting.inner = mem
+	signed := 0 // each request signed a second earlier: a signature is served once
 	page := func(id, secret string, offset int, extra string) UsageHistorySet {
 		t.Helper()
 		body := fmt.Sprintf(`{"UsagePlanId":"usagePlan-kgf82zcd","StartTime":"2026-12-01 00:00:00","EndTime":"2026-12-03 00:00:00","Granularity":"HOUR","Offset":%d,"Limit":25%s}`, offset, extra)
-		e := do(t, h, req{id: id, secret: secret, action: "DescribeUsageHistory", body: body, ts: now}.build())
+		signed++
+		e := do(t, h, req{id: id, secret: secret, action: "DescribeUsageHistory", body: body, ts: now.Add(-time.Duration(signed) * time.Second)}.build())
 		wantOK(t, e)
 		var set UsageHistorySet
 		if err := json.Unmarshal(e.Response.Result, &set); err != nil {

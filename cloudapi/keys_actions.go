@@ -219,9 +219,18 @@ func (h *Handler) describeAPIKeysStatus(c *call) (map[string]any, *Error) {
 	if err != nil {
 		return nil, err
 	}
+	// The AccessKeySecret values, made secrets once rather than per key.
+	secrets := make([][]keys.Secret, len(filters))
+	for i, f := range filters {
+		if f.Name == "AccessKeySecret" {
+			for _, v := range f.Values {
+				secrets[i] = append(secrets[i], keys.NewSecret(v))
+			}
+		}
+	}
 	var rows []APIKey
 	for _, k := range c.snap.Keys() {
-		if keyMatches(c.snap, k, filters) {
+		if keyMatches(c.snap, k, filters, secrets) {
 			rows = append(rows, apiKey(k, false))
 		}
 	}
@@ -231,15 +240,16 @@ func (h *Handler) describeAPIKeysStatus(c *call) (map[string]any, *Error) {
 // keyMatches applies DescribeApiKeysStatus' filters: AccessKeyId,
 // SecretName exact; AccessKeySecret compares the secret; NotUsagePlanId
 // keeps keys the plan does not bind; Status is "0" or "1"; KeyWord is a
-// substring of the ID or the name.
-func keyMatches(snap *usageplan.Snapshot, k keys.Key, fs []Filter) bool {
-	for _, f := range fs {
+// substring of the ID or the name. secrets[i] holds filter i's values as
+// secrets when it is an AccessKeySecret filter.
+func keyMatches(snap *usageplan.Snapshot, k keys.Key, fs []Filter, secrets [][]keys.Secret) bool {
+	for i, f := range fs {
 		var ok bool
 		switch f.Name {
 		case "AccessKeyId":
 			ok = slices.Contains(f.Values, k.ID)
 		case "AccessKeySecret":
-			ok = anyOf(f.Values, func(v string) bool { return keys.NewSecret(v).Equal(k.Secret) })
+			ok = slices.ContainsFunc(secrets[i], func(v keys.Secret) bool { return v.Equal(k.Secret) })
 		case "SecretName":
 			ok = slices.Contains(f.Values, k.Name)
 		case "NotUsagePlanId":

@@ -129,9 +129,20 @@ func decodeList(c *call, supported ...string) ([]Filter, usageplan.Page, *Error)
 	return p.Filters, pg, checkFilters(p.Filters, supported...)
 }
 
+// Bounds of a Describe*Status request's Filters: each value is matched
+// against every key or plan, so their number bounds what one request
+// costs.
+const (
+	MaxFilters      = 10  // filters per request
+	MaxFilterValues = 100 // values per filter
+)
+
 // checkFilters checks that every filter has a supported name and at
-// least one value.
+// least one value, and the bounds MaxFilters and MaxFilterValues.
 func checkFilters(fs []Filter, supported ...string) *Error {
+	if len(fs) > MaxFilters {
+		return errorf(CodeInvalidParameterValue, "Filters lists %d filters; at most %d", len(fs), MaxFilters)
+	}
 	for _, f := range fs {
 		ok := false
 		for _, s := range supported {
@@ -142,6 +153,9 @@ func checkFilters(fs []Filter, supported ...string) *Error {
 		}
 		if len(f.Values) == 0 {
 			return errorf(CodeInvalidParameterValue, "filter %s has no Values", f.Name)
+		}
+		if len(f.Values) > MaxFilterValues {
+			return errorf(CodeInvalidParameterValue, "filter %s lists %d Values; at most %d", f.Name, len(f.Values), MaxFilterValues)
 		}
 	}
 	return nil

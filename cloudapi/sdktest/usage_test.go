@@ -61,11 +61,18 @@ func usageCall(c *apigw.Client, action, plan, key string, n int64) (*usageRespon
 }
 
 func sendUsage(c *apigw.Client, action, plan, key string, n int64, resp tchttp.Response) error {
+	return sendUsageAs(c, "apigateway", action, plan, key, n, resp)
+}
+
+// sendUsageAs signs the usage call with the credential scope's service
+// named service: a write whose body is the DescribeApiKeyUsage's of the
+// same second needs a signature of its own (see again).
+func sendUsageAs(c *apigw.Client, service, action, plan, key string, n int64, resp tchttp.Response) error {
 	req := &usageRequest{BaseRequest: &tchttp.BaseRequest{}, UsagePlanId: &plan, AccessKeyId: &key}
 	if n > 0 {
 		req.RequestNum = &n
 	}
-	req.Init().WithApiInfo("apigateway", apigw.APIVersion, action)
+	req.Init().WithApiInfo(service, apigw.APIVersion, action)
 	return c.Send(req, resp)
 }
 
@@ -112,7 +119,7 @@ func TestSDKUsageActions(t *testing.T) {
 		t.Fatalf("GrantApiKeyUsage: %+v", r.Response.Result)
 	}
 	reset := &resetResponse{BaseResponse: &tchttp.BaseResponse{}}
-	must(t, sendUsage(c, "ResetApiKeyUsage", plan, key, 0, reset))
+	must(t, sendUsageAs(c, "apigateway1", "ResetApiKeyUsage", plan, key, 0, reset))
 	if !*reset.Response.Result {
 		t.Fatal("ResetApiKeyUsage: Result false")
 	}
@@ -127,7 +134,7 @@ func TestSDKUsageActions(t *testing.T) {
 		t.Fatalf("DescribeApiKeyUsage after the quota: %+v", r.Response.Result)
 	}
 
-	_, err = usageCall(c, "GrantApiKeyUsage", plan, key, 0)
+	err = sendUsageAs(c, "apigateway2", "GrantApiKeyUsage", plan, key, 0, &usageResponse{BaseResponse: &tchttp.BaseResponse{}})
 	wantCode(t, err, "MissingParameter")
 	_, err = usageCall(c, "DescribeApiKeyUsage", plan, "nobody", 0)
 	wantCode(t, err, "ResourceNotFound.InvalidAccessKeyId")

@@ -34,6 +34,8 @@ func withCloudAPI(reg *usageplan.Registry, lim *limiter.Limiter, history cloudap
 		writes = "refused: -admin-read-only"
 	}
 	cred := cloudapi.Credential{SecretID: o.adminID, SecretKey: keys.NewSecret(os.Getenv(adminSecretEnv)), ReadOnly: o.adminReadOnly}
+	// Read once: no process started later inherits it.
+	os.Unsetenv(adminSecretEnv)
 	api, err := cloudapi.New(reg, []cloudapi.Credential{cred}, cloudapi.Config{
 		Hosts: hosts, Mode: mode, Usage: cloudapi.LimiterUsage(lim, reg.Snapshot, nil), History: history})
 	if err != nil {

@@ -127,6 +127,7 @@ func TestCloudAPIAdmin(t *testing.T) {
 		{nil, "UnsupportedOperation"},
 		{[]string{"-managed", "-state", filepath.Join(t.TempDir(), "ro.db"), "-admin-read-only"}, "AuthFailure.UnauthorizedOperation"},
 	} {
+		t.Setenv(adminSecretEnv, adminSecret) // each server reads it once and unsets it, as a process does
 		addrs, _, stop := startLogged(t, 2, append([]string{"-config", "testdata/config.json", "-admin", "127.0.0.1:0", "-admin-id", adminID}, tc.args...)...)
 		if r := tc3(t, addrs[1], adminID, adminSecret, "DisableApiKey", disable); errorCode(r) != tc.code {
 			t.Errorf("%v: %v, want %s", tc.args, r, tc.code)

@@ -428,11 +428,24 @@ func withMetrics(admin http.Handler, metrics prometheus.Collector, hosts []strin
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(metrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	scrape := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	mux := http.NewServeMux()
-	mux.Handle("/", admin)
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+	// No ServeMux: it would answer a non-canonical path ("//",
+	// "/metrics/../metrics") with its own redirect, for any Host, before
+	// either handler ran. The Host comes first (but on /, where the
+	// admin handler refuses a foreign Host in its own terms: the Cloud
+	// API envelope), then the path, exactly: /metrics is the scrape, and
+	// the admin handler answers every other path (with -admin-id: 403
+	// but for POST /).
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" {
+			admin.ServeHTTP(w, r)
+			return
+		}
 		if !slices.ContainsFunc(hosts, func(h string) bool { return strings.EqualFold(h, r.Host) }) {
 			http.Error(w, "the Host header does not name this admin listener", http.StatusMisdirectedRequest)
+			return
+		}
+		if r.URL.Path != "/metrics" {
+			admin.ServeHTTP(w, r)
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -442,7 +455,6 @@ func withMetrics(admin http.Handler, metrics prometheus.Collector, hosts []strin
 		}
 		scrape.ServeHTTP(w, r)
 	})
-	return mux
 }
 
 // isLoopback reports whether addr (host:port) is bound to a loopback IP.

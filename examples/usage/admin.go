@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +26,15 @@ import (
 // adminSecretEnv holds the SecretKey of -admin-id, as examples/server
 // reads it: an environment variable, not a flag, since flags show in ps.
 const adminSecretEnv = "PLANGUARD_ADMIN_SECRET"
+
+// takeAdminSecret reads the SecretKey in $PLANGUARD_ADMIN_SECRET and
+// removes it from the environment, so that no process started later
+// (and no /proc/PID/environ reader of a child) sees it.
+func takeAdminSecret() keys.Secret {
+	s := keys.NewSecret(os.Getenv(adminSecretEnv))
+	os.Unsetenv(adminSecretEnv)
+	return s
+}
 
 // adminPage is how many rows each DescribeUsageHistory request asks for
 // (the action's maximum Limit).

@@ -208,10 +208,15 @@ func TestExportThroughAdminAPI(t *testing.T) {
 	for _, g := range []string{"hour", "day"} {
 		for _, f := range []string{"csv", "jsonl"} {
 			args := []string{"-admin", "http://" + admin, "-admin-id", adminID, "-from", from, "-to", to, "-granularity", g, "-format", f}
+			t.Setenv(adminSecretEnv, adminSecret) // each run reads it once and unsets it, as a process does
 			out, errs, code := exportArgs(t, args...)
 			if code != 0 || out == "" {
 				t.Fatalf("export %s %s through the admin API: exit %d: %s", g, f, code, errs)
 			}
+			if v, set := os.LookupEnv(adminSecretEnv); set {
+				t.Fatalf("$%s is still set after the export read it (%d bytes)", adminSecretEnv, len(v))
+			}
+			t.Setenv(adminSecretEnv, adminSecret)
 			again, _, _ := exportArgs(t, args...)
 			if again != out {
 				t.Fatalf("%s %s: exporting again gave\n%s\nafter\n%s", g, f, again, out)
@@ -236,6 +241,7 @@ func TestExportThroughAdminAPI(t *testing.T) {
 		t.Fatalf("the hourly CSV:\n%s", exports["hour csv"])
 	}
 	// One plan through -plan, as JSON lines.
+	t.Setenv(adminSecretEnv, adminSecret)
 	out, errs, code := exportArgs(t, "-admin", admin, "-admin-id", adminID, "-plan", "usagePlan-free0001", "-from", from, "-to", to, "-format", "jsonl")
 	if code != 0 {
 		t.Fatalf("-plan: exit %d: %s", code, errs)

@@ -41,6 +41,7 @@ func main() {
 type options struct {
 	state, redis, plan string
 	admin, adminID     string
+	adminSecret        keys.Secret    // from $PLANGUARD_ADMIN_SECRET, which is then unset
 	query              metering.Query // Plan is set per plan exported
 	format             metering.Format
 }
@@ -78,6 +79,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	o.adminSecret = takeAdminSecret()
 	var problems []string
 	switch n := btoi(o.state != "") + btoi(o.redis != "") + btoi(o.admin != ""); {
 	case n == 0:
@@ -87,7 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	case o.admin == "" && o.adminID != "":
 		problems = append(problems, "-admin-id goes with -admin")
 	case o.admin != "":
-		if _, err := newAdminClient(o.admin, o.adminID, keys.NewSecret(os.Getenv(adminSecretEnv))); err != nil {
+		if _, err := newAdminClient(o.admin, o.adminID, o.adminSecret); err != nil {
 			problems = append(problems, err.Error())
 		}
 	}
@@ -132,7 +134,7 @@ type history interface {
 
 func open(o options) (history, error) {
 	if o.admin != "" {
-		c, err := newAdminClient(o.admin, o.adminID, keys.NewSecret(os.Getenv(adminSecretEnv)))
+		c, err := newAdminClient(o.admin, o.adminID, o.adminSecret)
 		if err != nil {
 			return nil, err
 		}

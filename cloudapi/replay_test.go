@@ -1,0 +1,139 @@
+package cloudapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/planguard/planguard/keys"
+	"github.com/planguard/planguard/limiter"
+	"github.com/planguard/planguard/usageplan"
+)
+
+func usageHandler(t *testing.T, requireSignedAction bool) (*Handler, *limiter.Limiter, *usageplan.Registry) {
+	t.Helper()
+	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.RegistryConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim, err := limiter.New(&limiter.MemoryStore{}, limiter.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lim.Close(context.Background()) })
+	now := func() time.Time { return epoch }
+	h, err := New(reg, []Credential{{SecretID: adminID, SecretKey: keys.NewSecret(adminSecret)}},
+		Config{Hosts: []string{testHost}, Mode: Managed, Usage: LimiterUsage(lim, reg.Snapshot, now), Now: now, RequireSignedAction: requireSignedAction})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, lim, reg
+}
+
+// TestSignedGrantReplays: TC3 has no nonce, so the handler remembers the
+// signatures it accepted: one signed GrantApiKeyUsage sent 3 times (the
+// same timestamp, body and signature) is granted once.
+func TestSignedGrantReplays(t *testing.T) {
+	h, lim, reg := usageHandler(t, true)
+	plan, _ := reg.Snapshot().Plan("usagePlan-kgf82zcd")
+	limits := limitsOf(reg.Snapshot(), plan)
+	if err := lim.SetUsage(context.Background(), plan.ID, "partner_key_1", limits, epoch, 90); err != nil {
+		t.Fatal(err)
+	}
+	grant := req{action: "GrantApiKeyUsage", signedHeaders: "content-type;host;x-tc-action", ts: epoch,
+		body: `{"UsagePlanId":"usagePlan-kgf82zcd","AccessKeyId":"partner_key_1","RequestNum":10}`}
+	var left []int64
+	for range 3 {
+		e := do(t, h, grant.build()) // the same timestamp, body and signature each time
+		if e.Response.Error != nil {
+			if e.Response.Error.Code != CodeSignatureFailure || !strings.Contains(e.Response.Error.Message, "already accepted") {
+				t.Fatalf("replay refused with %s: %s", e.Response.Error.Code, e.Response.Error.Message)
+			}
+			left = append(left, -1)
+			continue
+		}
+		var u APIKeyUsage
+		if err := json.Unmarshal(e.Response.Result, &u); err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, u.InUseRequestNum)
+	}
+	if left[0] != 80 || left[1] != -1 || left[2] != -1 {
+		t.Fatalf("one signed GrantApiKeyUsage of 10, sent 3 times: usage after each %v (want [80 -1 -1])", left)
+	}
+	// A new signature (another second) is served.
+	e := do(t, h, req{action: "GrantApiKeyUsage", signedHeaders: "content-type;host;x-tc-action", ts: epoch.Add(-time.Second),
+		body: `{"UsagePlanId":"usagePlan-kgf82zcd","AccessKeyId":"partner_key_1","RequestNum":10}`}.build())
+	wantOK(t, e)
+}
+
+// TestActionSwapOnDefaultConfig: with the default Config (the action
+// not signed), a DescribeApiKey signature sent again as DisableApiKey is
+// refused once the DescribeApiKey was accepted: a signature is served
+// once, whatever the action.
+func TestActionSwapOnDefaultConfig(t *testing.T) {
+	h, _, reg := usageHandler(t, false)
+	orig := req{action: "DescribeApiKey", body: `{"AccessKeyId":"partner_key_1"}`}.build()
+	swap := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{"AccessKeyId":"partner_key_1"}`))
+	swap.Host = orig.Host
+	swap.Header = orig.Header.Clone()
+	swap.Header.Set("X-TC-Action", "DisableApiKey")
+	wantOK(t, do(t, h, orig))
+	e := do(t, h, swap)
+	k, _ := reg.Snapshot().Key("partner_key_1")
+	if e.Response.Error == nil || e.Response.Error.Code != CodeSignatureFailure || k.Status != keys.Enabled {
+		t.Fatalf("a DescribeApiKey signature replayed as DisableApiKey: error %v, key status %v", e.Response.Error, k.Status)
+	}
+}
+
+// TestSeenSignaturesBounded: the record of accepted signatures forgets
+// them 2×MaxClockSkew after they were accepted, not before; when it is
+// full of signatures still in their window, a new one is refused (not
+// an old one forgotten, which would re-open its replay). A read again
+// is served; a write whose signature was seen before is not.
+func TestSeenSignaturesBounded(t *testing.T) {
+	var s seenSignatures
+	sig := func(id string, i int) [sha256.Size]byte {
+		var b [sha256.Size]byte
+		b[0], b[1], b[2] = byte(i), byte(i>>8), byte(i>>16)
+		return seenKey(id, "1796427673", &b)
+	}
+	for i := range MaxAcceptedSignatures {
+		if err := s.accept(sig(adminID, i), true, epoch); err != nil {
+			t.Fatalf("signature %d: %v", i, err)
+		}
+	}
+	if err := s.accept(sig(adminID, MaxAcceptedSignatures), false, epoch); err == nil || !strings.Contains(err.Message, "too many") {
+		t.Fatalf("a new signature with the record full: %v", err)
+	}
+	if err := s.accept(sig(adminID, 0), true, epoch.Add(2*MaxClockSkew)); err == nil || !strings.Contains(err.Message, "already accepted") {
+		t.Fatalf("the first signature at the end of its window: %v", err)
+	}
+	later := epoch.Add(2*MaxClockSkew + time.Nanosecond)
+	if err := s.accept(sig(adminID, 0), false, later); err != nil {
+		t.Fatalf("a signature once the old ones expired: %v", err)
+	}
+	if err := s.accept(sig(adminID, 0), false, later); err != nil {
+		t.Fatalf("the same read again: %v", err)
+	}
+	if err := s.accept(sig(adminID, 0), true, later); err == nil {
+		t.Fatal("a read's signature as a write: served")
+	}
+	if err := s.accept(sig(adminID, 1), true, later); err != nil {
+		t.Fatalf("a new write: %v", err)
+	}
+	if err := s.accept(sig(adminID, 1), false, later); err != nil {
+		t.Fatalf("a write's signature as a read: %v", err)
+	}
+	if err := s.accept(sig(readerID, 0), false, later); err != nil {
+		t.Fatalf("the same signature bytes under another SecretId: %v", err)
+	}
+	if len(s.set) != 3 || len(s.order)-s.head != 3 {
+		t.Fatalf("after expiry: %d remembered, %d queued", len(s.set), len(s.order)-s.head)
+	}
+}
