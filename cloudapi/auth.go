@@ -13,13 +13,13 @@ import (
 
 // authenticate verifies r's TC3-HMAC-SHA256 signature against the admin
 // credentials and returns the credential, the body it signed and the
-// signature's key in the replay record (seenKey).
+// request's key in the replay record of writes (seenKey).
 func (h *Handler) authenticate(r *http.Request, now time.Time) (Credential, []byte, [sha256.Size]byte, *Error) {
 	cred, body, a, ts, err := h.verify(r, now)
 	if err != nil {
 		return Credential{}, nil, [sha256.Size]byte{}, err
 	}
-	return cred, body, seenKey(a.SecretID, ts, &a.Signature), nil
+	return cred, body, seenKey(a.SecretID, ts, r.Header.Get("X-TC-Action"), &a.Signature), nil
 }
 
 func (h *Handler) verify(r *http.Request, now time.Time) (Credential, []byte, Authorization, string, *Error) {

@@ -232,8 +232,10 @@ func (h *Handler) serve(r *http.Request) (map[string]any, *Error) {
 			return nil, errorf(CodeUnsupportedOperation, "%s is refused in declarative mode: the configuration file is the source of truth; change the file and reload it", name)
 		}
 	}
-	if err := h.seen.accept(sig, act.write, now); err != nil {
-		return nil, err
+	if act.write {
+		if err := h.seen.accept(sig, now); err != nil {
+			return nil, err
+		}
 	}
 	// Store calls do not inherit the client's cancellation: a client that
 	// hangs up cannot fail a reset half-way.

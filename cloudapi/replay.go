@@ -7,24 +7,32 @@ import (
 	"time"
 )
 
-// MaxAcceptedSignatures bounds the signatures the handler remembers to
-// refuse replays: TC3 signs no nonce, so a request captured on the wire
-// verifies again for as long as its X-TC-Timestamp is within
-// MaxClockSkew. Every accepted signature, reads included, is kept for
-// 2×MaxClockSkew (about 100 bytes apiece), and a write action whose
-// signature was accepted before, for any action, is refused
-// (AuthFailure.SignatureFailure): a write is served once, and a read's
-// signature never becomes a write (the Go SDK does not sign
-// X-TC-Action). A read sent again is served: it changes nothing.
+// MaxAcceptedSignatures bounds the write requests the handler remembers
+// to refuse replays: TC3 signs no nonce, so a request captured on the
+// wire verifies again for as long as its X-TC-Timestamp is within
+// MaxClockSkew. Every accepted write action is kept for 2×MaxClockSkew
+// (about 100 bytes apiece) under its SecretId, timestamp, signature and
+// action, and the same write again is refused
+// (AuthFailure.SignatureFailure): a write is served once. Reads are not
+// recorded: one sent again changes nothing.
 //
-// When the record is full of signatures still in their window, new
-// requests are refused until the oldest expire: forgetting one still in
-// its window would let it be replayed. That caps the admin API at
-// MaxAcceptedSignatures signed requests per 2×MaxClockSkew (about 109 a
-// second).
+// The action is part of the record because the SDKs do not sign
+// X-TC-Action: two different writes over the same body in the same
+// second (DisableApiKey then DeleteApiKey of one key, as scripts do) have
+// the same signature, and both must be served. The price is that an
+// on-path attacker who captures a request could send it once more under
+// another action; Config.RequireSignedAction (for clients that sign
+// x-tc-action), TLS in front of the listener, or keeping it on loopback
+// close that.
+//
+// When the record is full of writes still in their window, new writes
+// are refused until the oldest expire: forgetting one still in its
+// window would let it be replayed. That caps the admin API at
+// MaxAcceptedSignatures writes per 2×MaxClockSkew (about 109 a second),
+// which only a read-write credential can use up.
 const MaxAcceptedSignatures = 1 << 16
 
-// seenSignatures records the signatures accepted within 2×MaxClockSkew.
+// seenSignatures records the writes accepted within 2×MaxClockSkew.
 // Its zero value is ready; it is safe for concurrent use.
 type seenSignatures struct {
 	mu    sync.Mutex
@@ -40,13 +48,13 @@ type seenSignature struct {
 
 // Replay refusals (messages; each answer gets its own *Error).
 const (
-	msgReplayed = "this signature was already accepted: a write action is served once, and never with the signature of an earlier request; sign it again in another second (a client that does not sign X-TC-Action signs a read and a write over the same body in the same second alike)"
-	msgSeenFull = "too many signed requests within the replay window; retry later"
+	msgReplayed = "this signed write was already accepted: a write action is served once; sign it again to repeat it"
+	msgSeenFull = "too many signed writes within the replay window; retry later"
 )
 
-// seenKey is the record's key of a signature: a hash of the SecretId,
-// the timestamp and the signature.
-func seenKey(secretID, timestamp string, sig *[sha256.Size]byte) [sha256.Size]byte {
+// seenKey is the record's key of a write: a hash of the SecretId, the
+// timestamp, the signature and the action.
+func seenKey(secretID, timestamp, action string, sig *[sha256.Size]byte) [sha256.Size]byte {
 	h := sha256.New()
 	h.Write([]byte(strconv.Itoa(len(secretID))))
 	h.Write([]byte{0})
@@ -55,15 +63,15 @@ func seenKey(secretID, timestamp string, sig *[sha256.Size]byte) [sha256.Size]by
 	h.Write([]byte(timestamp))
 	h.Write([]byte{0})
 	h.Write(sig[:])
+	h.Write([]byte(action))
 	var key [sha256.Size]byte
 	h.Sum(key[:0])
 	return key
 }
 
-// accept records the signature key of an authenticated request, or
-// refuses it: a write whose signature was accepted before, or any
-// request when the record is full.
-func (s *seenSignatures) accept(key [sha256.Size]byte, write bool, now time.Time) *Error {
+// accept records the key of an authenticated write, or refuses it: the
+// same write accepted before, or any write when the record is full.
+func (s *seenSignatures) accept(key [sha256.Size]byte, now time.Time) *Error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.set == nil {
@@ -82,9 +90,6 @@ func (s *seenSignatures) accept(key [sha256.Size]byte, write bool, now time.Time
 		s.head = 0
 	}
 	if _, dup := s.set[key]; dup {
-		if !write {
-			return nil // a read again changes nothing
-		}
 		return &Error{Code: CodeSignatureFailure, Message: msgReplayed}
 	}
 	if len(s.set) >= MaxAcceptedSignatures {

@@ -73,64 +73,69 @@ func TestSignedGrantReplays(t *testing.T) {
 }
 
 // TestActionSwapOnDefaultConfig: with the default Config (the action
-// not signed), a DescribeApiKey signature sent again as DisableApiKey is
-// refused once the DescribeApiKey was accepted: a signature is served
-// once, whatever the action.
+// not signed), two different writes over the same body in the same
+// second share a signature, and both are served (DisableApiKey then
+// EnableApiKey; scripts disable then delete a key alike); each sent
+// again is refused. (With RequireSignedAction, a signature cannot be
+// sent as another action: TestRequireSignedAction.)
 func TestActionSwapOnDefaultConfig(t *testing.T) {
 	h, _, reg := usageHandler(t, false)
-	orig := req{action: "DescribeApiKey", body: `{"AccessKeyId":"partner_key_1"}`}.build()
-	swap := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{"AccessKeyId":"partner_key_1"}`))
-	swap.Host = orig.Host
-	swap.Header = orig.Header.Clone()
-	swap.Header.Set("X-TC-Action", "DisableApiKey")
-	wantOK(t, do(t, h, orig))
-	e := do(t, h, swap)
-	k, _ := reg.Snapshot().Key("partner_key_1")
-	if e.Response.Error == nil || e.Response.Error.Code != CodeSignatureFailure || k.Status != keys.Enabled {
-		t.Fatalf("a DescribeApiKey signature replayed as DisableApiKey: error %v, key status %v", e.Response.Error, k.Status)
+	const body = `{"AccessKeyId":"partner_key_1"}`
+	disable := req{action: "DisableApiKey", body: body}.build()
+	as := func(r *http.Request, action string) *http.Request {
+		c := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		c.Host, c.Header = r.Host, r.Header.Clone()
+		c.Header.Set("X-TC-Action", action)
+		return c
 	}
+	wantOK(t, do(t, h, as(disable, "DisableApiKey")))
+	if e := do(t, h, as(disable, "DisableApiKey")); e.Response.Error == nil || e.Response.Error.Code != CodeSignatureFailure {
+		t.Fatalf("DisableApiKey sent again: %v", e.Response.Error)
+	}
+	wantOK(t, do(t, h, as(disable, "EnableApiKey"))) // the same signature, another write
+	if k, _ := reg.Snapshot().Key("partner_key_1"); k.Status != keys.Enabled {
+		t.Fatalf("EnableApiKey after DisableApiKey in the same second: status %v", k.Status)
+	}
+	if e := do(t, h, as(disable, "EnableApiKey")); e.Response.Error == nil || e.Response.Error.Code != CodeSignatureFailure {
+		t.Fatalf("EnableApiKey sent again: %v", e.Response.Error)
+	}
+
 }
 
-// TestSeenSignaturesBounded: the record of accepted signatures forgets
-// them 2×MaxClockSkew after they were accepted, not before; when it is
-// full of signatures still in their window, a new one is refused (not
-// an old one forgotten, which would re-open its replay). A read again
-// is served; a write whose signature was seen before is not.
+// TestSeenSignaturesBounded: the record of accepted writes forgets them
+// 2×MaxClockSkew after they were accepted, not before; when it is full
+// of writes still in their window, a new one is refused (not an old one
+// forgotten, which would re-open its replay). The action is part of a
+// write's key.
 func TestSeenSignaturesBounded(t *testing.T) {
 	var s seenSignatures
-	sig := func(id string, i int) [sha256.Size]byte {
+	sig := func(id, action string, i int) [sha256.Size]byte {
 		var b [sha256.Size]byte
 		b[0], b[1], b[2] = byte(i), byte(i>>8), byte(i>>16)
-		return seenKey(id, "1796427673", &b)
+		return seenKey(id, "1796427673", action, &b)
 	}
 	for i := range MaxAcceptedSignatures {
-		if err := s.accept(sig(adminID, i), true, epoch); err != nil {
-			t.Fatalf("signature %d: %v", i, err)
+		if err := s.accept(sig(adminID, "DisableApiKey", i), epoch); err != nil {
+			t.Fatalf("write %d: %v", i, err)
 		}
 	}
-	if err := s.accept(sig(adminID, MaxAcceptedSignatures), false, epoch); err == nil || !strings.Contains(err.Message, "too many") {
-		t.Fatalf("a new signature with the record full: %v", err)
+	if err := s.accept(sig(adminID, "DisableApiKey", MaxAcceptedSignatures), epoch); err == nil || !strings.Contains(err.Message, "too many") {
+		t.Fatalf("a new write with the record full: %v", err)
 	}
-	if err := s.accept(sig(adminID, 0), true, epoch.Add(2*MaxClockSkew)); err == nil || !strings.Contains(err.Message, "already accepted") {
-		t.Fatalf("the first signature at the end of its window: %v", err)
+	if err := s.accept(sig(adminID, "DisableApiKey", 0), epoch.Add(2*MaxClockSkew)); err == nil || !strings.Contains(err.Message, "already accepted") {
+		t.Fatalf("the first write at the end of its window: %v", err)
 	}
 	later := epoch.Add(2*MaxClockSkew + time.Nanosecond)
-	if err := s.accept(sig(adminID, 0), false, later); err != nil {
-		t.Fatalf("a signature once the old ones expired: %v", err)
+	if err := s.accept(sig(adminID, "DisableApiKey", 0), later); err != nil {
+		t.Fatalf("a write once the old ones expired: %v", err)
 	}
-	if err := s.accept(sig(adminID, 0), false, later); err != nil {
-		t.Fatalf("the same read again: %v", err)
+	if err := s.accept(sig(adminID, "DisableApiKey", 0), later); err == nil {
+		t.Fatal("the same write again: served")
 	}
-	if err := s.accept(sig(adminID, 0), true, later); err == nil {
-		t.Fatal("a read's signature as a write: served")
+	if err := s.accept(sig(adminID, "DeleteApiKey", 0), later); err != nil {
+		t.Fatalf("the same signature as another write: %v", err)
 	}
-	if err := s.accept(sig(adminID, 1), true, later); err != nil {
-		t.Fatalf("a new write: %v", err)
-	}
-	if err := s.accept(sig(adminID, 1), false, later); err != nil {
-		t.Fatalf("a write's signature as a read: %v", err)
-	}
-	if err := s.accept(sig(readerID, 0), false, later); err != nil {
+	if err := s.accept(sig(readerID, "DisableApiKey", 0), later); err != nil {
 		t.Fatalf("the same signature bytes under another SecretId: %v", err)
 	}
 	if len(s.set) != 3 || len(s.order)-s.head != 3 {
