@@ -3,7 +3,6 @@ package limiter
 import (
 	"hash/maphash"
 	"math/bits"
-	"time"
 )
 
 // maxBuckets is the most buckets a request passes: the throttle, the
@@ -131,34 +130,4 @@ func (ev *evaluation) commit(sh *shard, e *entry, ns int64) {
 			}
 		}
 	}
-}
-
-// report adds the buckets' policies to d, after the request was admitted
-// (taken) or not, and returns the longest wait among those that refused
-// and the limit of that wait.
-func (ev *evaluation) report(d *Decision, lim *Limits, taken bool, ns int64) (refused Limit, wait int64) {
-	for i := range ev.n {
-		b := &ev.b[i]
-		tat := b.tat
-		if taken {
-			tat = b.next
-		}
-		rem, reset := b.g.state(tat, ns)
-		if !b.ok {
-			reset = time.Duration(b.wait)
-			if b.wait >= wait {
-				refused, wait = b.limit, b.wait
-			}
-		}
-		name := nameQPS
-		switch b.limit {
-		case LimitThrottle:
-			name = nameThrottle
-		case LimitWindow:
-			name = lim.Windows[b.window].Name
-		}
-		d.add(Policy{Limit: b.limit, Name: name, Quota: b.g.burst, Window: time.Duration(b.g.tol),
-			Remaining: rem, Reset: reset, Refused: !b.ok})
-	}
-	return refused, wait
 }

@@ -531,35 +531,51 @@ func (l *Limiter) decide(d *Decision, ev *evaluation, qv *quotaView, r *Request,
 	lim := &r.Limits
 	ns := now.UnixNano()
 	d.Remaining = Unlimited
-	refused, wait := ev.report(d, lim, taken, ns)
+	d.ns, d.nb = ns, uint8(ev.n)
+	d.qps, d.burst, d.thr, d.windows = lim.QPS, lim.Burst, lim.Throttle, lim.Windows
+	var refused Limit
+	var wait int64
+	if taken {
+		d.flags = dTaken
+		for i := range ev.n {
+			d.tats[i] = ev.b[i].next
+		}
+	} else {
+		for i := range ev.n {
+			b := &ev.b[i]
+			d.tats[i] = b.tat
+			if !b.ok && b.wait >= wait {
+				refused, wait = b.limit, b.wait
+			}
+		}
+	}
 	if lim.Quota != Unlimited {
-		p := Policy{Limit: LimitQuota, Name: nameQuota, Quota: lim.Quota}
+		d.flags |= dQuota
+		d.quota = lim.Quota
 		start, end := qv.start, qv.end
-		if qv.known {
-			p.Remaining = qv.remaining
-		} else {
+		remaining := qv.remaining
+		if !qv.known {
 			// A period the quota has not counted in yet: nothing of it
 			// is known to be used.
-			p.Remaining = lim.Quota
+			remaining = lim.Quota
 			if lim.Period != Total {
 				st, en := lim.Period.Window(now, lim.Location)
 				start, end = st.UnixNano(), en.UnixNano()
 			}
 		}
 		if end != 0 {
-			p.Window, p.Reset = time.Duration(end-start), time.Duration(end-ns)
+			d.qWindow, d.qReset = end-start, end-ns
 			d.Reset = time.Unix(0, end)
 		}
-		if !taken && p.Remaining < r.units() {
-			p.Refused = true
+		if !taken && remaining < r.units() {
+			d.flags |= dQuotaRefused
 			if end == 0 {
 				refused, wait = LimitQuota, math.MaxInt64 // a Total quota never comes back
 			} else if end-ns >= wait {
 				refused, wait = LimitQuota, end-ns
 			}
 		}
-		d.Remaining = p.Remaining
-		d.add(p)
+		d.Remaining = remaining
 	}
 	if taken {
 		d.Allowed = true

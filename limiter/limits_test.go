@@ -3,9 +3,11 @@ package limiter
 import (
 	"errors"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 )
@@ -143,6 +145,41 @@ func TestDecisionPolicies(t *testing.T) {
 	require.True(t, closest.Refused)
 	require.Equal(t, "throttle", closest.Name)
 	require.EqualValues(t, 96, d.Remaining, "the refusal consumed no quota")
+	wantRefused := []Policy{
+		{Limit: LimitThrottle, Name: "throttle", Quota: 2, Window: time.Second, Remaining: 0, Reset: 500 * time.Millisecond, Refused: true},
+		{Limit: LimitQPS, Name: "qps", Quota: 20, Window: 2 * time.Second, Remaining: 18, Reset: 200 * time.Millisecond},
+		{Limit: LimitWindow, Name: "per_minute", Quota: 30, Window: time.Minute, Remaining: 28, Reset: 4 * time.Second},
+		{Limit: LimitQuota, Name: "quota", Quota: 100, Window: 24 * time.Hour, Remaining: 96, Reset: 12 * time.Hour},
+	}
+	require.Equal(t, wantRefused, d.Policies(), "a refusal reports the buckets as they were, the refusing one with its wait")
+
+	// The policies are computed from the Decision's own fields: a copy
+	// and concurrent readers see the same ones, and a slice returned is
+	// the caller's.
+	cp := d
+	ps := d.Policies()
+	ps[0].Name = "changed"
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			assert.Equal(t, wantRefused, d.Policies())
+			assert.Equal(t, wantRefused, cp.Policies())
+			p, ok := d.Closest()
+			assert.True(t, ok)
+			assert.Equal(t, wantRefused[0], p)
+		})
+	}
+	wg.Wait()
+
+	// A dry run reports the same refusal but serves the request.
+	dry := lim
+	dry.DryRun = true
+	d, err = l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", API: "api-1", Limits: dry})
+	require.NoError(t, err)
+	require.True(t, d.Allowed)
+	require.True(t, d.DryRun)
+	require.Equal(t, LimitThrottle, d.Refused)
+	require.Equal(t, wantRefused, d.Policies())
 
 	// Another API of the same plan has its own throttle bucket.
 	d, err = l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", API: "api-2", Limits: lim})
