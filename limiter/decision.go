@@ -102,7 +102,7 @@ type Decision struct {
 	qReset  int64 // until the quota period ends, 0 for Total
 	// shared holds the policies of a decision on a SharedStore, which
 	// the store reported.
-	shared []Policy
+	shared *[]Policy
 }
 
 // The Decision's flags.
@@ -125,7 +125,7 @@ func (d *Decision) Policies() []Policy {
 // fill computes d's policies into ps and returns how many there are.
 func (d *Decision) fill(ps *[maxPolicies]Policy) int {
 	if d.shared != nil {
-		return copy(ps[:], d.shared)
+		return copy(ps[:], *d.shared)
 	}
 	n := 0
 	taken := d.flags&dTaken != 0

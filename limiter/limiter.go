@@ -246,9 +246,10 @@ type span struct {
 	plan       string
 	period     Period
 	loc        *time.Location
-	window     int64 // Counter.Window: the start in Unix seconds, 0 for Total
-	start, end int64 // Unix nanoseconds; end is 0 for Total
-	prev       int64 // the previous period's Counter.Window; 0 for Total
+	window     int64     // Counter.Window: the start in Unix seconds, 0 for Total
+	start, end int64     // Unix nanoseconds; end is 0 for Total
+	prev       int64     // the previous period's Counter.Window; 0 for Total
+	reset      time.Time // time.Unix(0, end), a Decision's Reset; zero for Total
 }
 
 // holds reports whether s is the period of lim that contains ns.
@@ -278,6 +279,7 @@ func (l *Limiter) spanAt(plan string, lim *Limits, now time.Time) *span {
 		s.window, s.start, s.end = start.Unix(), start.UnixNano(), end.UnixNano()
 		prev, _ := lim.Period.Window(start.Add(-time.Nanosecond), lim.Location)
 		s.prev = prev.Unix()
+		s.reset = time.Unix(0, s.end)
 	}
 	if !ok || v.(*span).end < s.end {
 		l.spans.Store(k, s) // racing stores of one period store equal spans
@@ -510,9 +512,10 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 
 // quotaView is a quota's position, as a decision reports it.
 type quotaView struct {
-	known      bool  // q counted in the period of the decision
-	remaining  int64 // when known
-	start, end int64 // the period, Unix ns, when known; end is 0 for Total
+	known      bool       // q counted in the period of the decision
+	remaining  int64      // when known
+	start, end int64      // the period, Unix ns, when known; end is 0 for Total
+	reset      *time.Time // time.Unix(0, end), when known
 }
 
 // view returns q's position at ns under lim. q.mu is held.
@@ -521,7 +524,7 @@ func (q *quota) view(e *entry, lim *Limits, ns int64) quotaView {
 	if !q.is(qCounted) || !s.holds(lim, ns) {
 		return quotaView{}
 	}
-	return quotaView{known: true, remaining: max(lim.Quota-(q.used-q.leased()), 0), start: s.start, end: s.end}
+	return quotaView{known: true, remaining: max(lim.Quota-(q.used-q.leased()), 0), start: s.start, end: s.end, reset: &s.reset}
 }
 
 // decide sets *d, zero, to the Decision on r after its buckets were
@@ -544,8 +547,8 @@ func (l *Limiter) decide(d *Decision, ev *evaluation, qv *quotaView, r *Request,
 		for i := range ev.n {
 			b := &ev.b[i]
 			d.tats[i] = b.tat
-			if !b.ok && b.wait >= wait {
-				refused, wait = b.limit, b.wait
+			if !b.ok && b.next >= wait {
+				refused, wait = b.limit, b.next // next is the wait
 			}
 		}
 	}
@@ -565,7 +568,11 @@ func (l *Limiter) decide(d *Decision, ev *evaluation, qv *quotaView, r *Request,
 		}
 		if end != 0 {
 			d.qWindow, d.qReset = end-start, end-ns
-			d.Reset = time.Unix(0, end)
+			if qv.reset != nil {
+				d.Reset = *qv.reset // the span's: computed once per period
+			} else {
+				d.Reset = time.Unix(0, end)
+			}
 		}
 		if !taken && remaining < r.units() {
 			d.flags |= dQuotaRefused

@@ -2,6 +2,7 @@ package limiter
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -249,4 +250,31 @@ func TestWindowsAddedLater(t *testing.T) {
 		got[p.Name] = p.Remaining
 	}
 	require.Equal(t, map[string]int64{"a": 1, "b": 0, "c": 4}, got, "a kept its two requests inline, b and c count from the second")
+}
+
+// check's one-test path for plain plans agrees with the full validation
+// on every combination of edge values.
+func TestCheckFastPathAgrees(t *testing.T) {
+	vals := []int64{math.MinInt64, -2, Unlimited, 0, 1, 2, 1000, math.MaxInt64 - 1, math.MaxInt64}
+	ws := [][]Window{nil, {{Name: "w", Requests: 1, Per: time.Second}}, {{Name: "bad", Requests: 0, Per: time.Second}}}
+	n := 0
+	for _, qps := range vals {
+		for _, burst := range vals {
+			for _, quota := range vals {
+				for _, units := range vals {
+					for _, period := range []Period{Day, Month, Month + 1} {
+						for _, w := range ws {
+							r := Request{Units: units, Limits: Limits{QPS: qps, Burst: burst, Quota: quota, Period: period, Windows: w}}
+							fast, all := r.check(), r.checkAll()
+							if (fast == nil) != (all == nil) {
+								t.Fatalf("%+v: check %v, checkAll %v", r, fast, all)
+							}
+							n++
+						}
+					}
+				}
+			}
+		}
+	}
+	require.Greater(t, n, 50000)
 }
