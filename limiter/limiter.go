@@ -477,15 +477,21 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 			var x crossing
 			if taken {
 				ev.commit(sh, e, ns)
-				x = l.crossed(lim, q.used-q.lease, q.used-q.lease+r.units(), s.window)
+				if l.onAlert != nil && len(lim.Alerts) > 0 {
+					x = l.crossed(lim, q.used-q.lease, q.used-q.lease+r.units(), s.window)
+				}
 				q.lease -= r.units()
-				l.fetchAhead(e, lim.Quota)
+				if l.prefetch {
+					l.fetchAhead(e, lim.Quota)
+				}
 			}
 			qv := q.view(e, lim, ns)
 			q.mu.Unlock()
 			sh.mu.Unlock()
 			l.decide(&d, &ev, &qv, &r, now, taken)
-			l.deliver(&r, x)
+			if x.mask != 0 {
+				l.deliver(&r, x)
+			}
 			return d, nil
 		}
 		q.mu.Unlock()
