@@ -485,7 +485,9 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 					l.fetchAhead(e, lim.Quota)
 				}
 			}
-			qv := q.view(e, lim, ns)
+			// Both cases found q counted in s, the period of ns: what
+			// q.view would check again.
+			qv := quotaView{known: true, remaining: max(lim.Quota-(q.used-q.leased()), 0), start: s.start, end: s.end, reset: &s.reset}
 			q.mu.Unlock()
 			sh.mu.Unlock()
 			l.decide(&d, &ev, &qv, &r, now, taken)
