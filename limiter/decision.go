@@ -114,8 +114,10 @@ const (
 
 // Policies returns the state of every limit that applied to the request
 // (the throttle, the QPS bucket, each window, the quota, in that order),
-// in a new slice: they are computed on each call. A window's Name is
-// read from the Limits.Windows of the request.
+// in a new slice: they are computed on each call. The windows' policies
+// read the elements of the request's Limits.Windows when called, so
+// those must not be changed while the Decision is in use (the
+// middleware builds them once per plan version and never changes them).
 func (d *Decision) Policies() []Policy {
 	var ps [maxPolicies]Policy
 	n := d.fill(&ps)
