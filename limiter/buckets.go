@@ -3,7 +3,6 @@ package limiter
 import (
 	"hash/maphash"
 	"math/bits"
-	"time"
 )
 
 // maxBuckets is the most buckets a request passes: the throttle, the
@@ -15,14 +14,14 @@ const maxBuckets = 2 + MaxWindows
 type bucketEval struct {
 	limit  Limit
 	ok     bool
-	window uint8 // the window's index, for LimitWindow
-	inline int8  // the entry's inline bucket, or -1
-	slot   int32 // the extras slot, -1 when the bucket is not stored
-	g      gcra
+	window uint8  // the window's index, for LimitWindow
+	inline int8   // the entry's inline bucket, or -1
+	slot   int32  // the extras slot, -1 when the bucket is not stored
 	h      uint64 // extras hash; 0 for the QPS bucket, kept in the entry
 	tat    int64  // before the request
-	next   int64  // after it, when ok
-	wait   int64  // when refused, ns until it would admit
+	// next is the time after the request when ok; when refused, the
+	// wait: ns until the bucket would admit it.
+	next int64
 }
 
 // evaluation is every bucket's verdict on one request.
@@ -91,8 +90,12 @@ func (l *Limiter) eval(ev *evaluation, sh *shard, e *entry, h uint64, r *Request
 func (ev *evaluation) add(limit Limit, window uint8, g gcra, xh uint64, slot int, tat, ns int64) {
 	b := &ev.b[ev.n]
 	ev.n++
-	b.limit, b.window, b.g, b.h, b.slot, b.tat, b.inline = limit, window, g, xh, int32(slot), tat, -1
-	b.next, b.wait, b.ok = g.take(tat, ns, 1)
+	b.limit, b.window, b.h, b.slot, b.tat, b.inline = limit, window, xh, int32(slot), tat, -1
+	next, wait, ok := g.take(tat, ns, 1)
+	if !ok {
+		next = wait
+	}
+	b.next, b.ok = next, ok
 	ev.ok = ev.ok && b.ok
 }
 
@@ -131,34 +134,4 @@ func (ev *evaluation) commit(sh *shard, e *entry, ns int64) {
 			}
 		}
 	}
-}
-
-// report adds the buckets' policies to d, after the request was admitted
-// (taken) or not, and returns the longest wait among those that refused
-// and the limit of that wait.
-func (ev *evaluation) report(d *Decision, lim *Limits, taken bool, ns int64) (refused Limit, wait int64) {
-	for i := range ev.n {
-		b := &ev.b[i]
-		tat := b.tat
-		if taken {
-			tat = b.next
-		}
-		rem, reset := b.g.state(tat, ns)
-		if !b.ok {
-			reset = time.Duration(b.wait)
-			if b.wait >= wait {
-				refused, wait = b.limit, b.wait
-			}
-		}
-		name := nameQPS
-		switch b.limit {
-		case LimitThrottle:
-			name = nameThrottle
-		case LimitWindow:
-			name = lim.Windows[b.window].Name
-		}
-		d.add(Policy{Limit: b.limit, Name: name, Quota: b.g.burst, Window: time.Duration(b.g.tol),
-			Remaining: rem, Reset: reset, Refused: !b.ok})
-	}
-	return refused, wait
 }

@@ -56,10 +56,11 @@ type Policy struct {
 }
 
 // Decision is the outcome of one request. Being refused is a Decision,
-// not an error. A Decision is a value: a copy holds its own policies, and
-// reading one from several goroutines is safe. The zero Decision is a
-// refusal by no limit (Allowed false, Refused LimitNone): what a failed
-// call returns.
+// not an error. A Decision is a value: it holds what its policies are
+// computed from (Policies and Closest compute them when called, and
+// change nothing), so a copy is independent and reading one from several
+// goroutines is safe. The zero Decision is a refusal by no limit (Allowed
+// false, Refused LimitNone): what a failed call returns.
 type Decision struct {
 	// Allowed is whether the request may be served: every limit admitted
 	// it, or Limits.DryRun served a request that a limit refused (then
@@ -84,28 +85,103 @@ type Decision struct {
 	// unlimited quota.
 	Reset time.Time
 
-	policies [maxPolicies]Policy
-	n        uint8
+	// What the policies are computed from (see fill): the buckets'
+	// theoretical arrival times after the decision (before it, when the
+	// request took nothing), in the order throttle, QPS, windows, and
+	// the limits that made them.
+	flags   uint8 // dTaken, dQuota, dQuotaRefused
+	nb      uint8 // buckets in tats
+	ns      int64 // the decision's time, Unix ns
+	qps     int64
+	burst   int64
+	thr     Throttle
+	quota   int64
+	windows []Window // the request's Limits.Windows (their names)
+	tats    [maxBuckets]int64
+	qWindow int64 // the quota period's length, 0 for Total
+	qReset  int64 // until the quota period ends, 0 for Total
+	// shared holds the policies of a decision on a SharedStore, which
+	// the store reported.
+	shared *[]Policy
 }
 
+// The Decision's flags.
+const (
+	dTaken        uint8 = 1 << iota // the request took its tokens and units
+	dQuota                          // a quota applied
+	dQuotaRefused                   // the quota refused the request
+)
+
 // Policies returns the state of every limit that applied to the request
-// (the throttle, the QPS bucket, each window, the quota, in that order).
-// The slice is d's own; it is valid as long as d is.
-func (d *Decision) Policies() []Policy { return d.policies[:d.n] }
+// (the throttle, the QPS bucket, each window, the quota, in that order),
+// in a new slice: they are computed on each call. The windows' policies
+// read the elements of the request's Limits.Windows when called, so
+// those must not be changed while the Decision is in use (the
+// middleware builds them once per plan version and never changes them).
+func (d *Decision) Policies() []Policy {
+	var ps [maxPolicies]Policy
+	n := d.fill(&ps)
+	return append([]Policy(nil), ps[:n]...)
+}
+
+// fill computes d's policies into ps and returns how many there are.
+func (d *Decision) fill(ps *[maxPolicies]Policy) int {
+	if d.shared != nil {
+		return copy(ps[:], *d.shared)
+	}
+	n := 0
+	taken := d.flags&dTaken != 0
+	bucket := func(limit Limit, name string, g gcra) {
+		tat := d.tats[n]
+		rem, reset := g.state(tat, d.ns)
+		ok := true
+		if !taken {
+			var wait int64
+			if _, wait, ok = g.take(tat, d.ns, 1); !ok {
+				reset = time.Duration(wait)
+			}
+		}
+		ps[n] = Policy{Limit: limit, Name: name, Quota: g.burst, Window: time.Duration(g.tol),
+			Remaining: rem, Reset: reset, Refused: !ok}
+		n++
+	}
+	if d.nb > 0 {
+		if d.thr.QPS > 0 {
+			bucket(LimitThrottle, nameThrottle, perSecond(d.thr.QPS, d.thr.Burst))
+		}
+		if d.qps != Unlimited {
+			bucket(LimitQPS, nameQPS, perSecond(d.qps, d.burst))
+		}
+		for _, w := range d.windows {
+			if n >= int(d.nb) {
+				break
+			}
+			bucket(LimitWindow, w.Name, windowBucket(w))
+		}
+	}
+	if d.flags&dQuota != 0 {
+		ps[n] = Policy{Limit: LimitQuota, Name: nameQuota, Quota: d.quota, Window: time.Duration(d.qWindow),
+			Remaining: d.Remaining, Reset: time.Duration(d.qReset), Refused: d.flags&dQuotaRefused != 0}
+		n++
+	}
+	return n
+}
 
 // Closest returns the policy closest to exhaustion: a refusing one (the
 // longest wait), else the one with the least remaining relative to its
 // quota (of two alike, the one that takes longer to reset). ok is false
 // when no limit applied.
 func (d *Decision) Closest() (p Policy, ok bool) {
+	var ps [maxPolicies]Policy
+	n := d.fill(&ps)
 	best := -1
-	for i := range int(d.n) {
-		q := &d.policies[i]
+	for i := range n {
+		q := &ps[i]
 		if best < 0 {
 			best = i
 			continue
 		}
-		b := &d.policies[best]
+		b := &ps[best]
 		switch {
 		case q.Refused != b.Refused:
 			if q.Refused {
@@ -125,10 +201,5 @@ func (d *Decision) Closest() (p Policy, ok bool) {
 	if best < 0 {
 		return Policy{}, false
 	}
-	return d.policies[best], true
-}
-
-func (d *Decision) add(p Policy) {
-	d.policies[d.n] = p
-	d.n++
+	return ps[best], true
 }

@@ -246,9 +246,10 @@ type span struct {
 	plan       string
 	period     Period
 	loc        *time.Location
-	window     int64 // Counter.Window: the start in Unix seconds, 0 for Total
-	start, end int64 // Unix nanoseconds; end is 0 for Total
-	prev       int64 // the previous period's Counter.Window; 0 for Total
+	window     int64     // Counter.Window: the start in Unix seconds, 0 for Total
+	start, end int64     // Unix nanoseconds; end is 0 for Total
+	prev       int64     // the previous period's Counter.Window; 0 for Total
+	reset      time.Time // time.Unix(0, end), a Decision's Reset; zero for Total
 }
 
 // holds reports whether s is the period of lim that contains ns.
@@ -278,6 +279,7 @@ func (l *Limiter) spanAt(plan string, lim *Limits, now time.Time) *span {
 		s.window, s.start, s.end = start.Unix(), start.UnixNano(), end.UnixNano()
 		prev, _ := lim.Period.Window(start.Add(-time.Nanosecond), lim.Location)
 		s.prev = prev.Unix()
+		s.reset = time.Unix(0, s.end)
 	}
 	if !ok || v.(*span).end < s.end {
 		l.spans.Store(k, s) // racing stores of one period store equal spans
@@ -475,15 +477,23 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 			var x crossing
 			if taken {
 				ev.commit(sh, e, ns)
-				x = l.crossed(lim, q.used-q.lease, q.used-q.lease+r.units(), s.window)
+				if l.onAlert != nil && len(lim.Alerts) > 0 {
+					x = l.crossed(lim, q.used-q.lease, q.used-q.lease+r.units(), s.window)
+				}
 				q.lease -= r.units()
-				l.fetchAhead(e, lim.Quota)
+				if l.prefetch {
+					l.fetchAhead(e, lim.Quota)
+				}
 			}
-			qv := q.view(e, lim, ns)
+			// Both cases found q counted in s, the period of ns: what
+			// q.view would check again.
+			qv := quotaView{known: true, remaining: max(lim.Quota-(q.used-q.leased()), 0), start: s.start, end: s.end, reset: &s.reset}
 			q.mu.Unlock()
 			sh.mu.Unlock()
 			l.decide(&d, &ev, &qv, &r, now, taken)
-			l.deliver(&r, x)
+			if x.mask != 0 {
+				l.deliver(&r, x)
+			}
 			return d, nil
 		}
 		q.mu.Unlock()
@@ -510,9 +520,10 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 
 // quotaView is a quota's position, as a decision reports it.
 type quotaView struct {
-	known      bool  // q counted in the period of the decision
-	remaining  int64 // when known
-	start, end int64 // the period, Unix ns, when known; end is 0 for Total
+	known      bool       // q counted in the period of the decision
+	remaining  int64      // when known
+	start, end int64      // the period, Unix ns, when known; end is 0 for Total
+	reset      *time.Time // time.Unix(0, end), when known
 }
 
 // view returns q's position at ns under lim. q.mu is held.
@@ -521,7 +532,7 @@ func (q *quota) view(e *entry, lim *Limits, ns int64) quotaView {
 	if !q.is(qCounted) || !s.holds(lim, ns) {
 		return quotaView{}
 	}
-	return quotaView{known: true, remaining: max(lim.Quota-(q.used-q.leased()), 0), start: s.start, end: s.end}
+	return quotaView{known: true, remaining: max(lim.Quota-(q.used-q.leased()), 0), start: s.start, end: s.end, reset: &s.reset}
 }
 
 // decide sets *d, zero, to the Decision on r after its buckets were
@@ -531,35 +542,55 @@ func (l *Limiter) decide(d *Decision, ev *evaluation, qv *quotaView, r *Request,
 	lim := &r.Limits
 	ns := now.UnixNano()
 	d.Remaining = Unlimited
-	refused, wait := ev.report(d, lim, taken, ns)
+	d.ns, d.nb = ns, uint8(ev.n)
+	d.qps, d.burst, d.thr, d.windows = lim.QPS, lim.Burst, lim.Throttle, lim.Windows
+	var refused Limit
+	var wait int64
+	if taken {
+		d.flags = dTaken
+		for i := range ev.n {
+			d.tats[i] = ev.b[i].next
+		}
+	} else {
+		for i := range ev.n {
+			b := &ev.b[i]
+			d.tats[i] = b.tat
+			if !b.ok && b.next >= wait {
+				refused, wait = b.limit, b.next // next is the wait
+			}
+		}
+	}
 	if lim.Quota != Unlimited {
-		p := Policy{Limit: LimitQuota, Name: nameQuota, Quota: lim.Quota}
+		d.flags |= dQuota
+		d.quota = lim.Quota
 		start, end := qv.start, qv.end
-		if qv.known {
-			p.Remaining = qv.remaining
-		} else {
+		remaining := qv.remaining
+		if !qv.known {
 			// A period the quota has not counted in yet: nothing of it
 			// is known to be used.
-			p.Remaining = lim.Quota
+			remaining = lim.Quota
 			if lim.Period != Total {
 				st, en := lim.Period.Window(now, lim.Location)
 				start, end = st.UnixNano(), en.UnixNano()
 			}
 		}
 		if end != 0 {
-			p.Window, p.Reset = time.Duration(end-start), time.Duration(end-ns)
-			d.Reset = time.Unix(0, end)
+			d.qWindow, d.qReset = end-start, end-ns
+			if qv.reset != nil {
+				d.Reset = *qv.reset // the span's: computed once per period
+			} else {
+				d.Reset = time.Unix(0, end)
+			}
 		}
-		if !taken && p.Remaining < r.units() {
-			p.Refused = true
+		if !taken && remaining < r.units() {
+			d.flags |= dQuotaRefused
 			if end == 0 {
 				refused, wait = LimitQuota, math.MaxInt64 // a Total quota never comes back
 			} else if end-ns >= wait {
 				refused, wait = LimitQuota, end-ns
 			}
 		}
-		d.Remaining = p.Remaining
-		d.add(p)
+		d.Remaining = remaining
 	}
 	if taken {
 		d.Allowed = true

@@ -141,7 +141,15 @@ func TestQuotaDecisionFields(t *testing.T) {
 	require.Zero(t, d.RetryAfter, "a total quota never resets")
 
 	d, _ = l.AllowAt(ctx, now, Request{Plan: "p", Key: "free", Limits: Limits{QPS: Unlimited, Quota: Unlimited}})
-	require.Equal(t, Decision{Allowed: true, Remaining: Unlimited}, d)
+	require.True(t, d.Allowed)
+	require.Equal(t, LimitNone, d.Refused)
+	require.False(t, d.DryRun)
+	require.EqualValues(t, Unlimited, d.Remaining)
+	require.Zero(t, d.RetryAfter)
+	require.True(t, d.Reset.IsZero())
+	require.Empty(t, d.Policies(), "no limit applied")
+	_, ok := d.Closest()
+	require.False(t, ok)
 }
 
 func TestPeriodBoundaries(t *testing.T) {

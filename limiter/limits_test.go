@@ -2,10 +2,13 @@ package limiter
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 )
@@ -156,6 +159,41 @@ func TestDecisionPolicies(t *testing.T) {
 	require.True(t, closest.Refused)
 	require.Equal(t, "throttle", closest.Name)
 	require.EqualValues(t, 96, d.Remaining, "the refusal consumed no quota")
+	wantRefused := []Policy{
+		{Limit: LimitThrottle, Name: "throttle", Quota: 2, Window: time.Second, Remaining: 0, Reset: 500 * time.Millisecond, Refused: true},
+		{Limit: LimitQPS, Name: "qps", Quota: 20, Window: 2 * time.Second, Remaining: 18, Reset: 200 * time.Millisecond},
+		{Limit: LimitWindow, Name: "per_minute", Quota: 30, Window: time.Minute, Remaining: 28, Reset: 4 * time.Second},
+		{Limit: LimitQuota, Name: "quota", Quota: 100, Window: 24 * time.Hour, Remaining: 96, Reset: 12 * time.Hour},
+	}
+	require.Equal(t, wantRefused, d.Policies(), "a refusal reports the buckets as they were, the refusing one with its wait")
+
+	// The policies are computed from the Decision's own fields: a copy
+	// and concurrent readers see the same ones, and a slice returned is
+	// the caller's.
+	cp := d
+	ps := d.Policies()
+	ps[0].Name = "changed"
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			assert.Equal(t, wantRefused, d.Policies())
+			assert.Equal(t, wantRefused, cp.Policies())
+			p, ok := d.Closest()
+			assert.True(t, ok)
+			assert.Equal(t, wantRefused[0], p)
+		})
+	}
+	wg.Wait()
+
+	// A dry run reports the same refusal but serves the request.
+	dry := lim
+	dry.DryRun = true
+	d, err = l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", API: "api-1", Limits: dry})
+	require.NoError(t, err)
+	require.True(t, d.Allowed)
+	require.True(t, d.DryRun)
+	require.Equal(t, LimitThrottle, d.Refused)
+	require.Equal(t, wantRefused, d.Policies())
 
 	// Another API of the same plan has its own throttle bucket.
 	d, err = l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", API: "api-2", Limits: lim})
@@ -225,4 +263,31 @@ func TestWindowsAddedLater(t *testing.T) {
 		got[p.Name] = p.Remaining
 	}
 	require.Equal(t, map[string]int64{"a": 1, "b": 0, "c": 4}, got, "a kept its two requests inline, b and c count from the second")
+}
+
+// check's one-test path for plain plans agrees with the full validation
+// on every combination of edge values.
+func TestCheckFastPathAgrees(t *testing.T) {
+	vals := []int64{math.MinInt64, -2, Unlimited, 0, 1, 2, 1000, math.MaxInt64 - 1, math.MaxInt64}
+	ws := [][]Window{nil, {{Name: "w", Requests: 1, Per: time.Second}}, {{Name: "bad", Requests: 0, Per: time.Second}}}
+	n := 0
+	for _, qps := range vals {
+		for _, burst := range vals {
+			for _, quota := range vals {
+				for _, units := range vals {
+					for _, period := range []Period{Day, Month, Month + 1} {
+						for _, w := range ws {
+							r := Request{Units: units, Limits: Limits{QPS: qps, Burst: burst, Quota: quota, Period: period, Windows: w}}
+							fast, all := r.check(), r.checkAll()
+							if (fast == nil) != (all == nil) {
+								t.Fatalf("%+v: check %v, checkAll %v", r, fast, all)
+							}
+							n++
+						}
+					}
+				}
+			}
+		}
+	}
+	require.Greater(t, n, 50000)
 }

@@ -124,6 +124,7 @@ func (l *Limiter) allowShared(ctx context.Context, s SharedStore, r *Request, no
 		return Decision{}, err
 	}
 	d := Decision{Remaining: Unlimited}
+	shared := make([]Policy, 0, len(bs)+1)
 	var refused Limit
 	var wait int64
 	for i, b := range res.Buckets {
@@ -138,7 +139,7 @@ func (l *Limiter) allowShared(ctx context.Context, s SharedStore, r *Request, no
 				refused, wait = kinds[i], int64(b.Wait)
 			}
 		}
-		d.add(p)
+		shared = append(shared, p)
 	}
 	if lim.Quota != Unlimited {
 		p := Policy{Limit: LimitQuota, Name: nameQuota, Quota: lim.Quota, Remaining: max(lim.Quota-res.Used, 0)}
@@ -155,8 +156,9 @@ func (l *Limiter) allowShared(ctx context.Context, s SharedStore, r *Request, no
 			}
 		}
 		d.Remaining = p.Remaining
-		d.add(p)
+		shared = append(shared, p)
 	}
+	d.shared = &shared
 	if res.Allowed {
 		d.Allowed = true
 		l.deliver(r, crossing{mask: res.Crossed, used: min(res.Used, lim.Quota), window: t.Counter.Window})
