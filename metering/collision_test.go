@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // Two (plan, key)s whose hashes are equal keep their own counts.
@@ -113,3 +114,42 @@ func TestRecorderBoundaryDoesNotFlap(t *testing.T) {
 		t.Fatalf("%d closed rows held for one key across one boundary, want at most 2 (its hour and its day)", closed)
 	}
 }
+
+// The layout the request path's cache-line count rests on: a shard is
+// one line and starts on one, a pair is two lines whose first holds
+// what an event in its bucket reads and writes.
+func TestRecorderLayout(t *testing.T) {
+	r, err := NewRecorder(&MemoryHistory{}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := unsafe.Sizeof(recorderShard{}); s != 64 {
+		t.Errorf("a shard is %d bytes, want 64", s)
+	}
+	// The allocator may put a header before the Recorder: what matters
+	// is that each shard's lock and index header share a line.
+	for i := range r.shards {
+		sh := &r.shards[i]
+		first, last := uintptr(unsafe.Pointer(&sh.mu)), uintptr(unsafe.Pointer(&sh.n))
+		if first/64 != last/64 {
+			t.Fatalf("shard %d's lock at %#x and index at %#x span two cache lines", i, first, last)
+		}
+	}
+	var p pair
+	if s := unsafe.Sizeof(p); s != 128 {
+		t.Errorf("a pair is %d bytes, want 128", s)
+	}
+	if end := unsafe.Offsetof(p.cur) + unsafe.Sizeof(p.cur); end > 64 {
+		t.Errorf("a pair's hot fields end at byte %d, past its first line", end)
+	}
+	for range 100 {
+		pairSink = &pair{}
+		if a := uintptr(unsafe.Pointer(pairSink)); a%64 != 0 {
+			t.Fatalf("a pair allocated at %#x, not on a cache line", a)
+		}
+	}
+}
+
+// pairSink makes TestRecorderLayout's pairs heap allocations, as the
+// Recorder's are.
+var pairSink *pair
