@@ -80,8 +80,8 @@ type Recorder struct {
 
 // recorderShard is one of the Recorder's 256 shards: a mutex, an
 // open-addressing index of its pairs, and the rows of hours and days
-// that ended since the last flush: 64 bytes, so that a request touches
-// three cache lines: the shard's, the index slot's and its pair's.
+// that ended since the last flush: 64 bytes, one cache line. A request
+// touches it, an index slot's line and its pair's two lines.
 type recorderShard struct {
 	mu sync.Mutex
 	// slots is the index, keyed by the hash of (plan, key) (bits above
@@ -176,18 +176,17 @@ func (sh *recorderShard) each(fn func(p *pair) (keep bool)) {
 // pair is one (plan, key)'s current bucket: the part of its current
 // hour (UTC) and day (in zone) that lie in one another, [start, end),
 // and the counts recorded in it since the last flush or the last
-// bucket. An event in the bucket adds to cur, reading and writing the
-// pair's first cache line only (the pair is 128 bytes, so the
-// allocator aligns it on cache lines); crossing an hour or a day folds
-// cur into the shard's closed rows (its hour's and its day's) and opens
-// the next bucket.
+// bucket. An event in the bucket adds to cur: it reads and writes the
+// pair's first cache line (the pair is 128 bytes, so the allocator
+// aligns it on cache lines), and the lookup reads the plan and key on
+// the second. Crossing an hour or a day folds cur into the shard's
+// closed rows (its hour's and its day's) and opens the next bucket.
 type pair struct {
 	zone       *time.Location // the zone the bucket's day is in
 	start, end int64          // the bucket, Unix seconds; end 0 before the first event
 	cur        Counts         // recorded in the bucket since the last flush or fold
-	// Cold: read when the bucket changes and by flushes.
-	dayStart, dayEnd int64 // the bucket's day, Unix seconds
-	plan, key        string
+	plan, key        string // compared by the lookup
+	dayStart, dayEnd int64  // the bucket's day, Unix seconds (read when the bucket changes)
 	_                [128 - 64 - 16 - 32]byte
 }
 
