@@ -182,11 +182,11 @@ func (sh *recorderShard) each(fn func(p *pair) (keep bool)) {
 // the second. Crossing an hour or a day folds cur into the shard's
 // closed rows (its hour's and its day's) and opens the next bucket.
 type pair struct {
-	zone       *time.Location // the zone the bucket's day is in
-	start, end int64          // the bucket, Unix seconds; end 0 before the first event
-	cur        Counts         // recorded in the bucket since the last flush or fold
-	plan, key        string // compared by the lookup
-	dayStart, dayEnd int64  // the bucket's day, Unix seconds (read when the bucket changes)
+	zone             *time.Location // the zone the bucket's day is in
+	start, end       int64          // the bucket, Unix seconds; end 0 before the first event
+	cur              Counts         // recorded in the bucket since the last flush or fold
+	plan, key        string         // compared by the lookup
+	dayStart, dayEnd int64          // the bucket's day, Unix seconds (read when the bucket changes)
 	_                [128 - 64 - 16 - 32]byte
 }
 
