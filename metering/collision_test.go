@@ -115,9 +115,9 @@ func TestRecorderBoundaryDoesNotFlap(t *testing.T) {
 	}
 }
 
-// The layout the request path's cache-line count rests on: a shard is
-// one line and starts on one, a pair is two lines whose first holds
-// what an event in its bucket reads and writes.
+// The layout the request path's three cache lines rest on: a shard's
+// lock and index header share a line, an index slot's hash, pair
+// pointer, plan and key share one, and a pair is one line.
 func TestRecorderLayout(t *testing.T) {
 	r, err := NewRecorder(&MemoryHistory{}, Config{})
 	if err != nil {
@@ -126,21 +126,31 @@ func TestRecorderLayout(t *testing.T) {
 	if s := unsafe.Sizeof(recorderShard{}); s != 64 {
 		t.Errorf("a shard is %d bytes, want 64", s)
 	}
-	// The allocator may put a header before the Recorder: what matters
-	// is that each shard's lock and index header share a line.
+	oneLine := func(first, last unsafe.Pointer, size uintptr) bool {
+		return uintptr(first)/64 == (uintptr(last)+size-1)/64
+	}
+	// The allocator may put a header before the Recorder.
 	for i := range r.shards {
 		sh := &r.shards[i]
-		first, last := uintptr(unsafe.Pointer(&sh.mu)), uintptr(unsafe.Pointer(&sh.n))
-		if first/64 != last/64 {
-			t.Fatalf("shard %d's lock at %#x and index at %#x span two cache lines", i, first, last)
+		if !oneLine(unsafe.Pointer(&sh.mu), unsafe.Pointer(&sh.n), 8) {
+			t.Fatalf("shard %d's lock and index header span two cache lines", i)
 		}
 	}
-	var p pair
-	if s := unsafe.Sizeof(p); s != 128 {
-		t.Errorf("a pair is %d bytes, want 128", s)
+	if s := unsafe.Sizeof(slot{}); s != 64 {
+		t.Errorf("a slot is %d bytes, want 64", s)
 	}
-	if end := unsafe.Offsetof(p.cur) + unsafe.Sizeof(p.cur); end > 64 {
-		t.Errorf("a pair's hot fields end at byte %d, past its first line", end)
+	for _, n := range []int{16, 64, 1024, 1 << 14} { // small and large allocations
+		sh := &recorderShard{}
+		sh.resize(n)
+		for i := range sh.slots {
+			s := &sh.slots[i]
+			if !oneLine(unsafe.Pointer(s), unsafe.Pointer(&s.key), 16) {
+				t.Fatalf("slot %d of %d: its hash, pair, plan and key span two cache lines", i, n)
+			}
+		}
+	}
+	if s := unsafe.Sizeof(pair{}); s != 64 {
+		t.Errorf("a pair is %d bytes, want 64", s)
 	}
 	for range 100 {
 		pairSink = &pair{}

@@ -81,7 +81,8 @@ type Recorder struct {
 // recorderShard is one of the Recorder's 256 shards: a mutex, an
 // open-addressing index of its pairs, and the rows of hours and days
 // that ended since the last flush: 64 bytes, one cache line. A request
-// touches it, an index slot's line and its pair's two lines.
+// touches three: its shard's, an index slot's (the slot holds the plan
+// and key the lookup compares) and its pair's.
 type recorderShard struct {
 	mu sync.Mutex
 	// slots is the index, keyed by the hash of (plan, key) (bits above
@@ -93,14 +94,20 @@ type recorderShard struct {
 	closed []Row // rows of hours and days that ended since the last flush
 }
 
+// slot is one (plan, key) in a shard's index: what the lookup compares
+// and its cold state in the first 48 bytes, so that they share a cache
+// line wherever the allocator starts the slots (at most 16 bytes past a
+// line), its pair's hot state behind p.
 type slot struct {
-	h uint64
-	p *pair // nil: empty
+	h                uint64
+	p                *pair // nil: empty
+	plan, key        string
+	dayStart, dayEnd int64 // the bucket's day, Unix seconds (read when the bucket changes)
 }
 
-// lookup returns the pair of (plan, key) (hash h), making it if needed.
-// sh.mu is held.
-func (sh *recorderShard) lookup(h uint64, plan, key string) *pair {
+// lookup returns the slot of (plan, key) (hash h), making it if needed;
+// it is valid until the next lookup. sh.mu is held.
+func (sh *recorderShard) lookup(h uint64, plan, key string) *slot {
 	if sh.slots != nil {
 		mask := uint64(len(sh.slots) - 1)
 		for i := (h >> 8) & mask; ; i = (i + 1) & mask {
@@ -108,28 +115,28 @@ func (sh *recorderShard) lookup(h uint64, plan, key string) *pair {
 			if s.p == nil {
 				break
 			}
-			if s.h == h && s.p.plan == plan && s.p.key == key {
-				return s.p
+			if s.h == h && s.plan == plan && s.key == key {
+				return s
 			}
 		}
 	}
 	if (sh.n+1)*4 > len(sh.slots)*3 {
 		sh.resize(max(16, 2*len(sh.slots)))
 	}
-	p := &pair{plan: plan, key: key}
-	sh.insert(h, p)
-	return p
+	return sh.insert(slot{h: h, p: &pair{}, plan: plan, key: key})
 }
 
-// insert puts p (hash h) in the index, which has room. sh.mu is held.
-func (sh *recorderShard) insert(h uint64, p *pair) {
+// insert puts s in the index, which has room, and returns its place.
+// sh.mu is held.
+func (sh *recorderShard) insert(s slot) *slot {
 	mask := uint64(len(sh.slots) - 1)
-	i := (h >> 8) & mask
+	i := (s.h >> 8) & mask
 	for sh.slots[i].p != nil {
 		i = (i + 1) & mask
 	}
-	sh.slots[i] = slot{h, p}
+	sh.slots[i] = s
 	sh.n++
+	return &sh.slots[i]
 }
 
 // resize moves the index to n slots (a power of two, room for every
@@ -139,18 +146,18 @@ func (sh *recorderShard) resize(n int) {
 	sh.slots, sh.n = make([]slot, n), 0
 	for _, s := range old {
 		if s.p != nil {
-			sh.insert(s.h, s.p)
+			sh.insert(s)
 		}
 	}
 }
 
 // each calls fn for every pair, and deletes those fn returns false for;
 // the index shrinks with the pairs. sh.mu is held.
-func (sh *recorderShard) each(fn func(p *pair) (keep bool)) {
+func (sh *recorderShard) each(fn func(s *slot) (keep bool)) {
 	deleted := false
 	for i := range sh.slots {
-		if s := &sh.slots[i]; s.p != nil && !fn(s.p) {
-			s.p, deleted = nil, true
+		if s := &sh.slots[i]; s.p != nil && !fn(s) {
+			*s, deleted = slot{}, true
 		}
 	}
 	if !deleted {
@@ -176,18 +183,14 @@ func (sh *recorderShard) each(fn func(p *pair) (keep bool)) {
 // pair is one (plan, key)'s current bucket: the part of its current
 // hour (UTC) and day (in zone) that lie in one another, [start, end),
 // and the counts recorded in it since the last flush or the last
-// bucket. An event in the bucket adds to cur: it reads and writes the
-// pair's first cache line (the pair is 128 bytes, so the allocator
-// aligns it on cache lines), and the lookup reads the plan and key on
-// the second. Crossing an hour or a day folds cur into the shard's
-// closed rows (its hour's and its day's) and opens the next bucket.
+// bucket: 64 bytes, one cache line (the allocator puts objects of this
+// size on one). An event in the bucket reads and writes this line only;
+// crossing an hour or a day folds cur into the shard's closed rows (its
+// hour's and its day's) and opens the next bucket.
 type pair struct {
-	zone             *time.Location // the zone the bucket's day is in
-	start, end       int64          // the bucket, Unix seconds; end 0 before the first event
-	cur              Counts         // recorded in the bucket since the last flush or fold
-	plan, key        string         // compared by the lookup
-	dayStart, dayEnd int64          // the bucket's day, Unix seconds (read when the bucket changes)
-	_                [128 - 64 - 16 - 32]byte
+	zone       *time.Location // the zone the bucket's day is in
+	start, end int64          // the bucket, Unix seconds; end 0 before the first event
+	cur        Counts         // recorded in the bucket since the last flush or fold
 }
 
 // NewRecorder returns a Recorder writing to store. It starts no
@@ -239,59 +242,60 @@ func (r *Recorder) RecordAt(now time.Time, plan, key string, zone *time.Location
 	sh := &r.shards[h%recorderShards]
 	sec := now.Unix()
 	sh.mu.Lock()
-	p := sh.lookup(h, plan, key)
-	if sec >= p.start && sec < p.end && zone == p.zone {
+	sl := sh.lookup(h, plan, key)
+	if p := sl.p; sec >= p.start && sec < p.end && zone == p.zone {
 		p.cur.Add(c)
 	} else {
-		sh.record(p, now, sec, zone, c)
+		sh.record(sl, now, sec, zone, c)
 	}
 	sh.mu.Unlock()
 }
 
-// record adds c, recorded at now (sec), to p when now is not in p's
+// record adds c, recorded at now (sec), to s when now is not in its
 // bucket: a late event goes to the closed rows; a later one, or one in
 // another zone, folds the bucket and opens now's. sh.mu is held.
-func (sh *recorderShard) record(p *pair, now time.Time, sec int64, zone *time.Location, c Counts) {
+func (sh *recorderShard) record(s *slot, now time.Time, sec int64, zone *time.Location, c Counts) {
+	p := s.p
 	hour := sec - floorMod(sec, 3600)
 	if p.end != 0 && zone == p.zone && sec < p.start { // a late event: its bucket is over here
-		sh.addClosed(Row{Plan: p.plan, Key: p.key, Granularity: Hour, Start: time.Unix(hour, 0).UTC(), Counts: c})
-		day := p.dayStart
+		sh.addClosed(Row{Plan: s.plan, Key: s.key, Granularity: Hour, Start: time.Unix(hour, 0).UTC(), Counts: c})
+		day := s.dayStart
 		if sec < day {
 			start, _ := limiter.Day.Window(now, zone)
 			day = start.Unix()
 		}
-		sh.addClosed(Row{Plan: p.plan, Key: p.key, Granularity: Day, Start: time.Unix(day, 0).UTC(), Counts: c})
+		sh.addClosed(Row{Plan: s.plan, Key: s.key, Granularity: Day, Start: time.Unix(day, 0).UTC(), Counts: c})
 		return
 	}
 	if p.end != 0 && zone != p.zone && sec >= p.start && sec < p.end {
 		// Maybe the same day, through another *Location.
-		if start, end := limiter.Day.Window(now, zone); start.Unix() == p.dayStart && end.Unix() == p.dayEnd {
+		if start, end := limiter.Day.Window(now, zone); start.Unix() == s.dayStart && end.Unix() == s.dayEnd {
 			p.zone = zone
 			p.cur.Add(c)
 			return
 		}
 	}
-	sh.fold(p)
-	if p.end == 0 || zone != p.zone || sec < p.dayStart || sec >= p.dayEnd {
+	sh.fold(s)
+	if p.end == 0 || zone != p.zone || sec < s.dayStart || sec >= s.dayEnd {
 		start, end := limiter.Day.Window(now, zone)
-		p.dayStart, p.dayEnd = start.Unix(), end.Unix()
+		s.dayStart, s.dayEnd = start.Unix(), end.Unix()
 	}
 	p.zone = zone
-	p.start, p.end = max(hour, p.dayStart), min(hour+3600, p.dayEnd)
+	p.start, p.end = max(hour, s.dayStart), min(hour+3600, s.dayEnd)
 	p.cur = c
 }
 
-// fold moves p's bucket's counts to the closed rows of its hour and its
+// fold moves s's bucket's counts to the closed rows of its hour and its
 // day. sh.mu is held.
-func (sh *recorderShard) fold(p *pair) {
-	if p.cur.IsZero() {
+func (sh *recorderShard) fold(s *slot) {
+	if s.p.cur.IsZero() {
 		return
 	}
 	var rows [2]Row
-	for _, row := range p.appendRows(rows[:0]) {
+	for _, row := range s.appendRows(rows[:0]) {
 		sh.addClosed(row)
 	}
-	p.cur = Counts{}
+	s.p.cur = Counts{}
 }
 
 // addClosed keeps r, a row whose hour or day is over, for the next
@@ -325,12 +329,12 @@ func (r *Recorder) collect(rows []Row) []Row {
 		sh.mu.Lock()
 		rows = append(rows, sh.closed...)
 		sh.closed = nil
-		sh.each(func(p *pair) bool {
-			if p.cur.IsZero() {
+		sh.each(func(s *slot) bool {
+			if s.p.cur.IsZero() {
 				return false
 			}
-			rows = p.appendRows(rows)
-			p.cur = Counts{}
+			rows = s.appendRows(rows)
+			s.p.cur = Counts{}
 			return true
 		})
 		sh.mu.Unlock()
@@ -338,16 +342,17 @@ func (r *Recorder) collect(rows []Row) []Row {
 	return rows
 }
 
-// appendRows appends p's bucket's counts as the rows of its hour and
+// appendRows appends s's bucket's counts as the rows of its hour and
 // its day.
-func (p *pair) appendRows(rows []Row) []Row {
+func (s *slot) appendRows(rows []Row) []Row {
+	p := s.p
 	if p.cur.IsZero() {
 		return rows
 	}
 	hour := p.start - floorMod(p.start, 3600)
 	return append(rows,
-		Row{Plan: p.plan, Key: p.key, Granularity: Hour, Start: time.Unix(hour, 0).UTC(), Counts: p.cur},
-		Row{Plan: p.plan, Key: p.key, Granularity: Day, Start: time.Unix(p.dayStart, 0).UTC(), Counts: p.cur})
+		Row{Plan: s.plan, Key: s.key, Granularity: Hour, Start: time.Unix(hour, 0).UTC(), Counts: p.cur},
+		Row{Plan: s.plan, Key: s.key, Granularity: Day, Start: time.Unix(s.dayStart, 0).UTC(), Counts: p.cur})
 }
 
 // coalesce sums the rows of the same plan, key, granularity and start,
@@ -484,9 +489,9 @@ func (r *Recorder) History(ctx context.Context, q Query) ([]Row, error) {
 		sh := &r.shards[i]
 		sh.mu.Lock()
 		held = append(held, sh.closed...)
-		sh.each(func(p *pair) bool {
-			if p.plan == q.Plan && (keys == nil || keys[p.key]) {
-				held = p.appendRows(held)
+		sh.each(func(s *slot) bool {
+			if s.plan == q.Plan && (keys == nil || keys[s.key]) {
+				held = s.appendRows(held)
 			}
 			return true
 		})
