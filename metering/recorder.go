@@ -94,10 +94,11 @@ type recorderShard struct {
 	closed []Row // rows of hours and days that ended since the last flush
 }
 
-// slot is one (plan, key) in a shard's index: what the lookup compares
-// and its cold state in the first 48 bytes, so that they share a cache
-// line wherever the allocator starts the slots (at most 16 bytes past a
-// line), its pair's hot state behind p.
+// slot is one (plan, key) in a shard's index. What the lookup reads —
+// the hash, the pair pointer, the plan and the key — is its first 48
+// bytes, so that it lies in one cache line wherever the allocator starts
+// the slots (at most 16 bytes past a line, TestRecorderLayout); the day
+// bounds after it are read only when the bucket changes.
 type slot struct {
 	h                uint64
 	p                *pair // nil: empty
