@@ -27,6 +27,9 @@ var benchNow = time.Date(2026, 12, 5, 7, 30, 0, 0, time.UTC)
 // design's cost.
 type atomicRecorder struct{ m sync.Map }
 
+// pairKey is the baselines' map key.
+type pairKey struct{ plan, key string }
+
 type atomicPair struct {
 	hour   atomic.Int64
 	counts [5]atomic.Int64

@@ -58,11 +58,15 @@ type Config struct {
 // for concurrent use. A Recorder whose goroutine was started must be
 // closed; it must not be used after Close.
 type Recorder struct {
+	// shards comes first: each shard then starts where the Recorder
+	// does modulo 64 (the allocator's header at most 8 bytes before),
+	// and its lock and index header share a cache line
+	// (TestRecorderLayout).
+	shards [recorderShards]recorderShard
 	store  HistoryStore
 	cfg    Config
 	now    func() time.Time
 	seed   maphash.Seed
-	shards [recorderShards]recorderShard
 
 	flushMu    sync.Mutex // one flush (or History) at a time
 	pending    []Row      // rows a failed write left for the next (under flushMu)
@@ -74,66 +78,120 @@ type Recorder struct {
 	closeErr             error
 }
 
-type pairKey struct{ plan, key string }
-
+// recorderShard is one of the Recorder's 256 shards: a mutex, an
+// open-addressing index of its pairs, and the rows of hours and days
+// that ended since the last flush: 64 bytes, one cache line. A request
+// touches three: its shard's, an index slot's (the slot holds the plan
+// and key the lookup compares) and its pair's.
 type recorderShard struct {
 	mu sync.Mutex
-	// pairs is keyed by the hash of (plan, key), so that a lookup
-	// hashes the strings once (to pick the shard) and not twice; a pair
-	// whose hash another pair holds goes to collided.
-	pairs    map[uint64]*pair
-	collided map[pairKey]*pair
-	closed   []Row // rows of hours and days that ended since the last flush
-	_        [64 - 8 - 8 - 8 - 24]byte
+	// slots is the index, keyed by the hash of (plan, key) (bits above
+	// the 8 that chose the shard): a power of two long, linear probing,
+	// at most 3/4 full; nil before the first pair. A pair whose hash
+	// another pair holds is found by probing on (the strings decide).
+	slots  []slot
+	n      int   // pairs in slots
+	closed []Row // rows of hours and days that ended since the last flush
 }
 
-// lookup returns the pair of k (hash h), making it if needed. sh.mu is
-// held.
-func (sh *recorderShard) lookup(h uint64, k pairKey) *pair {
-	p := sh.pairs[h]
-	switch {
-	case p == nil:
-		if sh.pairs == nil {
-			sh.pairs = map[uint64]*pair{}
-		}
-		p = &pair{pairKey: k}
-		sh.pairs[h] = p
-	case p.pairKey != k:
-		if p = sh.collided[k]; p == nil {
-			if sh.collided == nil {
-				sh.collided = map[pairKey]*pair{}
+// slot is one (plan, key) in a shard's index. What the lookup reads —
+// the hash, the pair pointer, the plan and the key — is its first 48
+// bytes, so that it lies in one cache line wherever the allocator starts
+// the slots (at most 16 bytes past a line, TestRecorderLayout); the day
+// bounds after it are read only when the bucket changes.
+type slot struct {
+	h                uint64
+	p                *pair // nil: empty
+	plan, key        string
+	dayStart, dayEnd int64 // the bucket's day, Unix seconds (read when the bucket changes)
+}
+
+// lookup returns the slot of (plan, key) (hash h), making it if needed;
+// it is valid until the next lookup. sh.mu is held.
+func (sh *recorderShard) lookup(h uint64, plan, key string) *slot {
+	if sh.slots != nil {
+		mask := uint64(len(sh.slots) - 1)
+		for i := (h >> 8) & mask; ; i = (i + 1) & mask {
+			s := &sh.slots[i]
+			if s.p == nil {
+				break
 			}
-			p = &pair{pairKey: k}
-			sh.collided[k] = p
+			if s.h == h && s.plan == plan && s.key == key {
+				return s
+			}
 		}
 	}
-	return p
+	if (sh.n+1)*4 > len(sh.slots)*3 {
+		sh.resize(max(16, 2*len(sh.slots)))
+	}
+	return sh.insert(slot{h: h, p: &pair{}, plan: plan, key: key})
 }
 
-// each calls fn for every pair, and deletes those fn returns false for.
+// insert puts s in the index, which has room, and returns its place.
 // sh.mu is held.
-func (sh *recorderShard) each(fn func(p *pair) (keep bool)) {
-	for h, p := range sh.pairs {
-		if !fn(p) {
-			delete(sh.pairs, h)
-		}
+func (sh *recorderShard) insert(s slot) *slot {
+	mask := uint64(len(sh.slots) - 1)
+	i := (s.h >> 8) & mask
+	for sh.slots[i].p != nil {
+		i = (i + 1) & mask
 	}
-	for k, p := range sh.collided {
-		if !fn(p) {
-			delete(sh.collided, k)
+	sh.slots[i] = s
+	sh.n++
+	return &sh.slots[i]
+}
+
+// resize moves the index to n slots (a power of two, room for every
+// pair). sh.mu is held.
+func (sh *recorderShard) resize(n int) {
+	old := sh.slots
+	sh.slots, sh.n = make([]slot, n), 0
+	for _, s := range old {
+		if s.p != nil {
+			sh.insert(s)
 		}
 	}
 }
 
-// pair is one (plan, key)'s current hour and day, and what was recorded
-// in them since the last flush.
+// each calls fn for every pair, and deletes those fn returns false for;
+// the index shrinks with the pairs. sh.mu is held.
+func (sh *recorderShard) each(fn func(s *slot) (keep bool)) {
+	deleted := false
+	for i := range sh.slots {
+		if s := &sh.slots[i]; s.p != nil && !fn(s) {
+			*s, deleted = slot{}, true
+		}
+	}
+	if !deleted {
+		return
+	}
+	kept := 0
+	for _, s := range sh.slots {
+		if s.p != nil {
+			kept++
+		}
+	}
+	if kept == 0 {
+		sh.slots, sh.n = nil, 0
+		return
+	}
+	size := 16
+	for kept*4 > size*3/2 { // at most 3/8 full after a shrink
+		size *= 2
+	}
+	sh.resize(size)
+}
+
+// pair is one (plan, key)'s current bucket: the part of its current
+// hour (UTC) and day (in zone) that lie in one another, [start, end),
+// and the counts recorded in it since the last flush or the last
+// bucket: 64 bytes, one cache line (the allocator puts objects of this
+// size on one). An event in the bucket reads and writes this line only;
+// crossing an hour or a day folds cur into the shard's closed rows (its
+// hour's and its day's) and opens the next bucket.
 type pair struct {
-	pairKey
-	zone             *time.Location // the zone dayStart and dayEnd are in
-	hourStart        int64          // Unix seconds
-	dayStart, dayEnd int64          // Unix seconds; dayEnd 0 before the first event
-	hour, day        Counts
-	active           bool // recorded since the last flush
+	zone       *time.Location // the zone the bucket's day is in
+	start, end int64          // the bucket, Unix seconds; end 0 before the first event
+	cur        Counts         // recorded in the bucket since the last flush or fold
 }
 
 // NewRecorder returns a Recorder writing to store. It starts no
@@ -167,6 +225,13 @@ func (r *Recorder) Record(plan, key string, zone *time.Location, c Counts) {
 	r.RecordAt(r.now(), plan, key, zone, c)
 }
 
+// hash is the 64-bit hash of (plan, key): its low 8 bits choose the
+// shard, the others the index slot.
+func (r *Recorder) hash(plan, key string) uint64 {
+	h := maphash.String(r.seed, key) ^ maphash.String(r.seed, plan)*0x9e3779b97f4a7c15
+	return h ^ h>>29
+}
+
 // RecordAt adds c to the rows of (plan, key) for the hour and the day
 // containing now; days are calendar days in zone (nil is UTC), the
 // plan's time zone. Counts are added as given: record none below 0.
@@ -174,45 +239,64 @@ func (r *Recorder) RecordAt(now time.Time, plan, key string, zone *time.Location
 	if c.IsZero() {
 		return
 	}
-	k := pairKey{plan, key}
-	h := maphash.Comparable(r.seed, k)
+	h := r.hash(plan, key)
 	sh := &r.shards[h%recorderShards]
 	sec := now.Unix()
 	sh.mu.Lock()
-	p := sh.lookup(h, k)
-	fresh := p.dayEnd == 0
-	switch hour := sec - floorMod(sec, 3600); {
-	case hour == p.hourStart && !fresh:
-		p.hour.Add(c)
-	case hour < p.hourStart && !fresh: // a late event: its hour is over here
-		sh.addClosed(Row{Plan: plan, Key: key, Granularity: Hour, Start: time.Unix(hour, 0).UTC(), Counts: c})
-	default:
-		if !p.hour.IsZero() {
-			sh.addClosed(Row{Plan: plan, Key: key, Granularity: Hour, Start: time.Unix(p.hourStart, 0).UTC(), Counts: p.hour})
-		}
-		p.hourStart, p.hour = hour, c
-	}
-	if zone == p.zone && sec >= p.dayStart && sec < p.dayEnd {
-		p.day.Add(c)
+	sl := sh.lookup(h, plan, key)
+	if p := sl.p; sec >= p.start && sec < p.end && zone == p.zone {
+		p.cur.Add(c)
 	} else {
-		start, end := limiter.Day.Window(now, zone)
-		switch day := start.Unix(); {
-		case fresh:
-			p.zone, p.dayStart, p.dayEnd, p.day = zone, day, end.Unix(), c
-		case day == p.dayStart: // the same day, through another *Location
-			p.zone, p.dayEnd = zone, end.Unix()
-			p.day.Add(c)
-		case day < p.dayStart && zone == p.zone: // a late event
-			sh.addClosed(Row{Plan: plan, Key: key, Granularity: Day, Start: start.UTC(), Counts: c})
-		default: // the next day, or the plan's zone changed
-			if !p.day.IsZero() {
-				sh.addClosed(Row{Plan: plan, Key: key, Granularity: Day, Start: time.Unix(p.dayStart, 0).UTC(), Counts: p.day})
-			}
-			p.zone, p.dayStart, p.dayEnd, p.day = zone, day, end.Unix(), c
+		sh.record(sl, now, sec, zone, c)
+	}
+	sh.mu.Unlock()
+}
+
+// record adds c, recorded at now (sec), to s when now is not in its
+// bucket: a late event goes to the closed rows; a later one, or one in
+// another zone, folds the bucket and opens now's. sh.mu is held.
+func (sh *recorderShard) record(s *slot, now time.Time, sec int64, zone *time.Location, c Counts) {
+	p := s.p
+	hour := sec - floorMod(sec, 3600)
+	if p.end != 0 && zone == p.zone && sec < p.start { // a late event: its bucket is over here
+		sh.addClosed(Row{Plan: s.plan, Key: s.key, Granularity: Hour, Start: time.Unix(hour, 0).UTC(), Counts: c})
+		day := s.dayStart
+		if sec < day {
+			start, _ := limiter.Day.Window(now, zone)
+			day = start.Unix()
+		}
+		sh.addClosed(Row{Plan: s.plan, Key: s.key, Granularity: Day, Start: time.Unix(day, 0).UTC(), Counts: c})
+		return
+	}
+	if p.end != 0 && zone != p.zone && sec >= p.start && sec < p.end {
+		// Maybe the same day, through another *Location.
+		if start, end := limiter.Day.Window(now, zone); start.Unix() == s.dayStart && end.Unix() == s.dayEnd {
+			p.zone = zone
+			p.cur.Add(c)
+			return
 		}
 	}
-	p.active = true
-	sh.mu.Unlock()
+	sh.fold(s)
+	if p.end == 0 || zone != p.zone || sec < s.dayStart || sec >= s.dayEnd {
+		start, end := limiter.Day.Window(now, zone)
+		s.dayStart, s.dayEnd = start.Unix(), end.Unix()
+	}
+	p.zone = zone
+	p.start, p.end = max(hour, s.dayStart), min(hour+3600, s.dayEnd)
+	p.cur = c
+}
+
+// fold moves s's bucket's counts to the closed rows of its hour and its
+// day. sh.mu is held.
+func (sh *recorderShard) fold(s *slot) {
+	if s.p.cur.IsZero() {
+		return
+	}
+	var rows [2]Row
+	for _, row := range s.appendRows(rows[:0]) {
+		sh.addClosed(row)
+	}
+	s.p.cur = Counts{}
 }
 
 // addClosed keeps r, a row whose hour or day is over, for the next
@@ -238,19 +322,20 @@ func floorMod(a, b int64) int64 {
 }
 
 // collect takes the counts recorded since the last flush out of the
-// shards, as rows, and lets go of the pairs that recorded nothing.
+// shards, as rows, and lets go of the pairs that recorded nothing in
+// their bucket.
 func (r *Recorder) collect(rows []Row) []Row {
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.Lock()
 		rows = append(rows, sh.closed...)
 		sh.closed = nil
-		sh.each(func(p *pair) bool {
-			if !p.active {
+		sh.each(func(s *slot) bool {
+			if s.p.cur.IsZero() {
 				return false
 			}
-			rows = p.appendRows(rows)
-			p.hour, p.day, p.active = Counts{}, Counts{}, false
+			rows = s.appendRows(rows)
+			s.p.cur = Counts{}
 			return true
 		})
 		sh.mu.Unlock()
@@ -258,15 +343,17 @@ func (r *Recorder) collect(rows []Row) []Row {
 	return rows
 }
 
-func (p *pair) appendRows(rows []Row) []Row {
-	k := p.pairKey
-	if !p.hour.IsZero() {
-		rows = append(rows, Row{Plan: k.plan, Key: k.key, Granularity: Hour, Start: time.Unix(p.hourStart, 0).UTC(), Counts: p.hour})
+// appendRows appends s's bucket's counts as the rows of its hour and
+// its day.
+func (s *slot) appendRows(rows []Row) []Row {
+	p := s.p
+	if p.cur.IsZero() {
+		return rows
 	}
-	if !p.day.IsZero() {
-		rows = append(rows, Row{Plan: k.plan, Key: k.key, Granularity: Day, Start: time.Unix(p.dayStart, 0).UTC(), Counts: p.day})
-	}
-	return rows
+	hour := p.start - floorMod(p.start, 3600)
+	return append(rows,
+		Row{Plan: s.plan, Key: s.key, Granularity: Hour, Start: time.Unix(hour, 0).UTC(), Counts: p.cur},
+		Row{Plan: s.plan, Key: s.key, Granularity: Day, Start: time.Unix(s.dayStart, 0).UTC(), Counts: p.cur})
 }
 
 // coalesce sums the rows of the same plan, key, granularity and start,
@@ -403,9 +490,9 @@ func (r *Recorder) History(ctx context.Context, q Query) ([]Row, error) {
 		sh := &r.shards[i]
 		sh.mu.Lock()
 		held = append(held, sh.closed...)
-		sh.each(func(p *pair) bool {
-			if p.plan == q.Plan && (keys == nil || keys[p.key]) {
-				held = p.appendRows(held)
+		sh.each(func(s *slot) bool {
+			if s.plan == q.Plan && (keys == nil || keys[s.key]) {
+				held = s.appendRows(held)
 			}
 			return true
 		})

@@ -475,3 +475,54 @@ func TestRecorderRetriesOnlyUnwrittenRows(t *testing.T) {
 		}
 	}
 }
+
+// In a zone whose midnight is not on a UTC hour (India, +05:30), the UTC
+// hour that holds midnight is one hourly row, and its events split
+// between the two days' rows at midnight.
+func TestRecorderDayBoundaryInsideAnHour(t *testing.T) {
+	ist := time.FixedZone("IST", 5*3600+1800)
+	midnight := time.Date(2026, 6, 2, 0, 0, 0, 0, ist) // 2026-06-01 18:30 UTC
+	store := &countingStore{}
+	rec := newRecorder(t, store, metering.Config{Now: func() time.Time { return midnight }})
+	one := metering.Counts{Requests: 1, Units: 2}
+	for _, d := range []time.Duration{-20 * time.Minute, -time.Second, 0, 10 * time.Minute, -5 * time.Minute /* late */, 29 * time.Minute, 31 * time.Minute} {
+		rec.RecordAt(midnight.Add(d), "usagePlan-in", "AKIDa", ist, one)
+	}
+	hours := history(t, rec, everything("usagePlan-in", metering.Hour)) // before the flush
+	if err := rec.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, rows := range [][]metering.Row{hours, history(t, store, everything("usagePlan-in", metering.Hour))} {
+		if len(rows) != 2 || metering.FormatTime(rows[0].Start) != "2026-06-01 18:00:00" || rows[0].Requests != 6 || rows[0].Units != 12 || rows[1].Requests != 1 {
+			t.Fatalf("hourly rows %+v, want 6 requests at 18:00 UTC and 1 at 19:00", rows)
+		}
+	}
+	days := history(t, store, everything("usagePlan-in", metering.Day))
+	if len(days) != 2 || !days[0].Start.Equal(midnight.AddDate(0, 0, -1)) || days[0].Requests != 3 || !days[1].Start.Equal(midnight) || days[1].Requests != 4 {
+		t.Fatalf("daily rows %+v, want 3 requests on June 1 and 4 on June 2 (IST)", days)
+	}
+	if n := store.rows.Load(); n != 4 {
+		t.Fatalf("the flush wrote %d rows, want 4 (two hours, two days, each once)", n)
+	}
+}
+
+// The plan's zone given through different *time.Location values of the
+// same day (a registry reload makes new ones) keeps one hourly and one
+// daily row.
+func TestRecorderSameZoneThroughTwoLocations(t *testing.T) {
+	a, b := time.FixedZone("X", 3600), time.FixedZone("X", 3600)
+	at := t0.Add(12 * time.Hour)
+	rec := newRecorder(t, &metering.MemoryHistory{}, metering.Config{Now: func() time.Time { return at }})
+	for i := range 1000 {
+		zone := a
+		if i%2 == 1 {
+			zone = b
+		}
+		rec.RecordAt(at.Add(time.Duration(i)*time.Millisecond), "usagePlan-x", "AKIDa", zone, metering.Counts{Requests: 1})
+	}
+	for _, g := range []metering.Granularity{metering.Hour, metering.Day} {
+		if rows := history(t, rec, everything("usagePlan-x", g)); len(rows) != 1 || rows[0].Requests != 1000 {
+			t.Fatalf("%s rows %+v, want one of 1000 requests", g, rows)
+		}
+	}
+}
