@@ -10,9 +10,10 @@ import (
 )
 
 // outside matches references to documents a user who clones the
-// repository does not have: the project's internal contract and its
+// repository does not have: the project's internal contract (its name in
+// capitals, written S[P]EC so that this line is not itself one) and its
 // section signs, and paths that climb out of the repository.
-var outside = regexp.MustCompile(`SPEC|§|\.\./shared/|/work/`)
+var outside = regexp.MustCompile(`S[P]EC|§|\.\./shared/|/work/`)
 
 // TestNoOutsideReferences: README.md, docs/ and every non-test Go file
 // (package docs, doc comments) cite nothing outside the repository.
