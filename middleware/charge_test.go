@@ -161,7 +161,10 @@ func TestChargeExactOverHTTP(t *testing.T) {
 	a, c := admitted.Load(), charged.Load()
 	require.Equal(t, a+c, h.Units, "units recorded = admitted + charged")
 	require.Equal(t, max(a+c-1500, 0), h.Overage, "overage = what went past the quota")
-	require.Positive(t, h.Overage, "the load spends the quota")
+	// The quota is spent, but not always past it: when the charges of the
+	// admitted requests land before the last cost-1 admissions fill the
+	// quota exactly, the overage is 0.
+	require.GreaterOrEqual(t, a+c, int64(1500), "the load spends the quota")
 	require.Zero(t, lateAdmits.Load(), "admitted after the quota was spent")
 	require.Equal(t, map[int]int{50: 1, 100: 1}, alerts)
 }
