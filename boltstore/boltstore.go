@@ -33,11 +33,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"io/fs"
 	"math"
-	"os"
-	"path/filepath"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -87,99 +83,14 @@ type Store struct {
 // file is an error here, not at the first request. Open reads the whole file to
 // check it, which takes about a second per million counters.
 func Open(path string, cfg Config) (*Store, error) {
-	timeout := cfg.LockTimeout
-	if timeout == 0 {
-		timeout = time.Second
-	}
-	fi, err := os.Stat(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist) && !cfg.Create:
-		return nil, fmt.Errorf("boltstore: %w (Config.Create creates it)", err)
-	case errors.Is(err, fs.ErrNotExist):
-		if err := create(path, timeout); err != nil {
-			return nil, fmt.Errorf("boltstore: creating %s: %w", path, err)
-		}
-	case err != nil:
-		return nil, fmt.Errorf("boltstore: %w", err)
-	case fi.IsDir():
-		return nil, fmt.Errorf("boltstore: %s is a directory", path)
-	}
-	if err := preflight(path); err != nil {
-		return nil, err
-	}
-	db, err := openChecked(path, &bolt.Options{Timeout: timeout})
-	switch {
-	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
-	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
-		return nil, corrupt(path, err.Error())
-	case err != nil && !errors.Is(err, ErrCorrupt):
-		return nil, fmt.Errorf("boltstore: opening %s: %w", path, err)
-	case err != nil:
+	db, err := stateFile.openFile(path, cfg.LockTimeout, cfg.Create)
+	if err != nil {
 		return nil, err
 	}
 	// Batch coalesces concurrent Reserves into one fsync; a short delay
 	// keeps a lone Reserve from waiting bbolt's default 10 ms.
 	db.MaxBatchDelay = time.Millisecond
-	if err := checkWritable(path); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("boltstore: %s: %w", path, err)
-	}
 	return &Store{db: db, path: path}, nil
-}
-
-// create makes a new state file at path: it is written whole under a
-// temporary name and linked into place, so that a crash never leaves a
-// partial file at path, and a file created meanwhile by another Open is
-// kept.
-func create(path string, timeout time.Duration) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".new-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	f.Close()
-	defer os.Remove(tmp)
-	db, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: timeout})
-	if err != nil {
-		return err
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		hb, err := tx.CreateBucket(headerBucket)
-		if err != nil {
-			return err
-		}
-		if err := hb.Put(formatKey, formatValue()); err != nil {
-			return err
-		}
-		_, err = tx.CreateBucket(usageBucket)
-		return err
-	})
-	if err = errors.Join(err, db.Close()); err != nil {
-		return err
-	}
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil // another Open created it first: open that one
-		}
-		return err
-	}
-	if d, err := os.Open(dir); err == nil { // make the new name durable
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
-// checkWritable catches a file whose permissions forbid writing but that
-// root (or an earlier handle) could still open.
-func checkWritable(path string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	return f.Close()
 }
 
 // Close closes the file. Close the Limiter first, so unused leases are

@@ -8,7 +8,6 @@ import (
 	"hash/fnv"
 	"io"
 	"os"
-	"runtime/debug"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -69,12 +68,9 @@ func readMeta(f io.ReaderAt, off int64) (meta, bool) {
 
 // preflight checks, before bbolt maps the file, that its newest valid
 // meta page describes a file that is all there: bbolt would otherwise
-// read past its end (SIGBUS) or start an empty file afresh.
-func preflight(path string) error { return preflightAs(path, corrupt) }
-
-// preflightAs is preflight reporting a bad file with corrupt (each kind
-// of file gives its own advice).
-func preflightAs(path string, corrupt func(path, found string) error) error {
+// read past its end (SIGBUS) or start an empty file afresh. It reports a
+// bad file with corrupt (each kind of file gives its own advice).
+func preflight(path string, corrupt func(path, found string) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("boltstore: %w", err)
@@ -112,34 +108,6 @@ func preflightAs(path string, corrupt func(path, found string) error) error {
 		return corrupt(path, "its meta page points outside the file")
 	}
 	return nil
-}
-
-// openChecked opens path with bbolt and checks all of it (see validate).
-// bbolt panics on some damaged pages, and a damaged page can point
-// outside the mapped file: both become ErrCorrupt here, not a crash.
-func openChecked(path string, opts *bolt.Options) (db *bolt.DB, err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if p := recover(); p != nil {
-			if db != nil {
-				closeQuietly(db)
-			}
-			db, err = nil, corrupt(path, fmt.Sprintf("reading it failed: %v", p))
-		}
-	}()
-	db, err = bolt.Open(path, 0o600, opts)
-	if err != nil {
-		return nil, err
-	}
-	if err := migrate(path, db); err != nil {
-		closeQuietly(db)
-		return nil, err
-	}
-	if err := validate(path, db); err != nil {
-		closeQuietly(db)
-		return nil, err
-	}
-	return db, nil
 }
 
 func closeQuietly(db *bolt.DB) {

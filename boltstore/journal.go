@@ -5,9 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -64,84 +61,11 @@ type JournalConfig struct {
 // anything else with ErrCorrupt, including a quota state file. A locked
 // file is ErrLocked.
 func OpenJournal(path string, cfg JournalConfig) (*Journal, error) {
-	timeout := cfg.LockTimeout
-	if timeout == 0 {
-		timeout = time.Second
-	}
-	fi, err := os.Stat(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist) && !cfg.Create:
-		return nil, fmt.Errorf("boltstore: journal: %w (JournalConfig.Create creates it)", err)
-	case errors.Is(err, fs.ErrNotExist):
-		if err := createJournal(path, timeout); err != nil {
-			return nil, fmt.Errorf("boltstore: creating journal %s: %w", path, err)
-		}
-	case err != nil:
-		return nil, fmt.Errorf("boltstore: %w", err)
-	case fi.IsDir():
-		return nil, fmt.Errorf("boltstore: %s is a directory", path)
-	}
-	if err := preflightAs(path, journalCorrupt); err != nil {
+	db, err := journalFile.openFile(path, cfg.LockTimeout, cfg.Create)
+	if err != nil {
 		return nil, err
-	}
-	db, err := openJournalChecked(path, &bolt.Options{Timeout: timeout})
-	switch {
-	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
-	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
-		return nil, journalCorrupt(path, err.Error())
-	case err != nil && !errors.Is(err, ErrCorrupt):
-		return nil, fmt.Errorf("boltstore: opening journal %s: %w", path, err)
-	case err != nil:
-		return nil, err
-	}
-	if err := checkWritable(path); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("boltstore: %s: %w", path, err)
 	}
 	return &Journal{db: db, path: path, changed: make(chan struct{})}, nil
-}
-
-// createJournal makes a new, empty journal at path, whole under a
-// temporary name and then linked into place (see create).
-func createJournal(path string, timeout time.Duration) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".new-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	f.Close()
-	defer os.Remove(tmp)
-	db, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: timeout})
-	if err != nil {
-		return err
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		hb, err := tx.CreateBucket(headerBucket)
-		if err != nil {
-			return err
-		}
-		if err := hb.Put(formatKey, journalFormatValue()); err != nil {
-			return err
-		}
-		_, err = tx.CreateBucket(entriesBucket)
-		return err
-	})
-	if err = errors.Join(err, db.Close()); err != nil {
-		return err
-	}
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil // another OpenJournal created it first: open that one
-		}
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // errJournalClosed is returned by a Journal's calls after Close.

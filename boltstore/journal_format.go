@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"runtime/debug"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -87,30 +86,6 @@ func readCheckpoint(tx *bolt.Tx, withState bool) (uint64, []byte, error) {
 func journalCorrupt(path, found string) error {
 	return fmt.Errorf("%w: %s: %s. Restore it from a backup; or, to start with an empty registry, "+
 		"move it away and start again (a missing journal is created)", ErrCorrupt, path, found)
-}
-
-// openJournalChecked opens path with bbolt and checks all of it (see
-// validateJournal); like openChecked, a bbolt panic on a damaged page
-// becomes ErrCorrupt.
-func openJournalChecked(path string, opts *bolt.Options) (db *bolt.DB, err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if p := recover(); p != nil {
-			if db != nil {
-				closeQuietly(db)
-			}
-			db, err = nil, journalCorrupt(path, fmt.Sprintf("reading it failed: %v", p))
-		}
-	}()
-	db, err = bolt.Open(path, 0o600, opts)
-	if err != nil {
-		return nil, err
-	}
-	if err := validateJournal(path, db); err != nil {
-		closeQuietly(db)
-		return nil, err
-	}
-	return db, nil
 }
 
 // validateJournal checks that db is a journal of this format, that its

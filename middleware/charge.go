@@ -33,23 +33,17 @@ type chargeKey struct{}
 // a dry run serves what it would refuse, but what it serves is counted.
 //
 // Charge returns ErrNotCharged when ctx carries no caller admitted under
-// a plan, an error for units below 0 (a refund is not a charge) or above
-// limiter.MaxUnits (2^40, about 1.1e12: a larger amount of work is
-// charged in several calls), charging and recording nothing, and nil,
-// doing nothing, for 0 units (a handler can charge what it counted
-// without checking for nothing). A store failure is returned too: the
-// units are then recorded in the history, and in the quota as far as
-// the limiter's lease covered them.
+// a plan, an error wrapping limiter.ErrInvalidLimits for units below 0
+// (a refund is not a charge) or above limiter.MaxUnits (2^40, about
+// 1.1e12: a larger amount of work is charged in several calls),
+// charging and recording nothing, and nil, doing nothing, for 0 units
+// (a handler can charge what it counted without checking for nothing).
+// A store failure is returned too: the units are then recorded in the
+// history, and in the quota as far as the limiter's lease covered them.
 func Charge(ctx context.Context, units int64) error {
 	q, _ := ctx.Value(chargeKey{}).(*request)
 	if q == nil || q.charged.lim == nil {
 		return ErrNotCharged
-	}
-	if units < 0 {
-		return fmt.Errorf("middleware: Charge of %d units: units must not be negative", units)
-	}
-	if units > limiter.MaxUnits {
-		return fmt.Errorf("middleware: Charge of %d units: at most %d (limiter.MaxUnits) per charge", units, int64(limiter.MaxUnits))
 	}
 	if units == 0 {
 		return nil
@@ -63,7 +57,11 @@ type chargeable struct {
 	lim *limitState
 }
 
-// charge charges units to q's caller and records them.
+// charge charges units to q's caller and records them. A charge the
+// limiter refuses (ErrInvalidLimits: units below 0 or above MaxUnits,
+// or invalid Limits) charged nothing and is not recorded; after a store
+// failure the work was done, so its units are recorded (the overage
+// ChargeAt reports, 0, with them).
 func (m *Middleware) charge(q *request, units int64) error {
 	c := &q.caller
 	lim := &q.charged.lim.limits
@@ -72,6 +70,9 @@ func (m *Middleware) charge(q *request, units int64) error {
 	over, err := m.lim.ChargeAt(ctx, now, limiter.Request{Plan: c.Plan.ID, Key: c.SecretID, API: c.API.ID, Units: units, Limits: *lim})
 	if cancel != nil {
 		cancel()
+	}
+	if errors.Is(err, limiter.ErrInvalidLimits) {
+		return fmt.Errorf("middleware: charging %d units: %w", units, err)
 	}
 	if m.cfg.Meter != nil {
 		m.cfg.Meter.RecordAt(now, c.Plan.ID, c.SecretID, lim.Location, metering.Counts{Units: units, Overage: over})
