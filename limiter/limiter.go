@@ -185,15 +185,29 @@ func (e *entry) inline() []int64 {
 func (e *entry) id() entryKey { return entryKey{e.plan(), e.key} }
 
 // quota is one (plan, key)'s position in its current period.
+//
+// Its fields (flags, lease, used, and the entry's span) belong to the
+// goroutine that holds the shard's lock while the quota is not held, or
+// to the goroutine that holds the quota (see shard.hold): that
+// goroutine owns the quota. A decision that finds a lease in hand, or a
+// quota known to be spent, reads and changes them under the shard's
+// lock alone, one lock per decision; work that calls the store (a
+// reservation, a release, an adjustment) holds the quota meanwhile,
+// without the shard's lock.
 type quota struct {
+	// mu is locked by the quota's holder, so that a second one sleeps
+	// on it instead of spinning on the shard's lock.
 	mu sync.Mutex
 	// out is set (under the shard's lock) while the entry is out of the
 	// index, in the shard's limbo or dead.
 	out   atomic.Bool
-	flags uint8 // qDead, qFetching, qFull, qCounted; under mu
+	flags uint8 // qDead, qFetching, qFull, qCounted, qOwned
 	// nx is the entry's number of inline window buckets (see
 	// entry.inline); set when the entry is made.
 	nx uint8
+	// held is set, under the shard's lock, while a goroutine holds the
+	// quota (see shard.hold).
+	held bool
 	// lease is the units reserved but unused, or, below 0, -lease is
 	// when (Unix ns, the decision's clock) the store last answered that
 	// this period's quota was spent. Until the period, the limits or the
@@ -222,7 +236,7 @@ func (q *quota) set(f uint8, on bool) {
 	}
 }
 
-// leased is q's unused lease. q.mu is held.
+// leased is q's unused lease. The caller owns q.
 func (q *quota) leased() int64 { return max(q.lease, 0) }
 
 // spentRecheck is how long a key whose quota the store reported spent is
@@ -234,7 +248,7 @@ func (q *quota) leased() int64 { return max(q.lease, 0) }
 const spentRecheck = int64(time.Second)
 
 // spent reports whether q's quota is known to be spent at ns under lim
-// for units, so that the store need not be asked. q.mu is held.
+// for units, so that the store need not be asked. The caller owns q.
 func (q *quota) spent(s *span, lim *Limits, ns int64) bool {
 	return q.lease < 0 && q.used >= lim.Quota && ns+q.lease < spentRecheck && q.is(qCounted) && s.holds(lim, ns)
 }
@@ -440,21 +454,21 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 	e := l.entryFor(sh, h, k, lim, now)
 	l.eval(&ev, sh, e, h, &r, ns)
 	if !ev.ok {
+		// The quota's position, for the refusal's policies: read here
+		// unless a goroutine holds the quota (a reservation in flight);
+		// then once it is done.
+		var qv quotaView
+		wait := lim.Quota != Unlimited && e.q.held
+		if lim.Quota != Unlimited && !wait {
+			qv = e.q.view(e, lim, ns)
+		}
 		evicted := l.takeEvicted(sh)
-		// The quota's position, for the refusal's policies. q.mu is
-		// free unless a reservation is in flight for this key; then
-		// wait for it outside the shard's lock (release takes q.mu
-		// before the shard's lock).
-		locked := lim.Quota != Unlimited && e.q.mu.TryLock()
 		sh.mu.Unlock()
 		l.release(ctx, evicted)
-		var qv quotaView
-		if lim.Quota != Unlimited {
-			if !locked {
-				e.q.mu.Lock()
-			}
+		if wait {
+			sh.hold(e)
 			qv = e.q.view(e, lim, ns)
-			e.q.mu.Unlock()
+			sh.drop(e)
 		}
 		l.decide(&d, &ev, &qv, &r, now, false)
 		return d, nil
@@ -468,8 +482,9 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 		return d, nil
 	}
 	// Fast path: a lease in hand for the current period, or a quota
-	// known to be spent, and nobody reserving for this key right now.
-	if len(sh.evicted) == 0 && e.q.mu.TryLock() {
+	// known to be spent, and nobody holding the quota (reserving for
+	// this key) right now.
+	if len(sh.evicted) == 0 && !e.q.held {
 		q := &e.q
 		s := e.span.Load()
 		taken := q.is(qCounted) && s.holds(lim, ns) && q.leased() >= r.units() && q.used-q.lease <= lim.Quota-r.units()
@@ -488,7 +503,6 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 			// Both cases found q counted in s, the period of ns: what
 			// q.view would check again.
 			qv := quotaView{known: true, remaining: max(lim.Quota-(q.used-q.leased()), 0), start: s.start, end: s.end, reset: &s.reset}
-			q.mu.Unlock()
 			sh.mu.Unlock()
 			l.decide(&d, &ev, &qv, &r, now, taken)
 			if x.mask != 0 {
@@ -496,7 +510,6 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 			}
 			return d, nil
 		}
-		q.mu.Unlock()
 	}
 	evicted := l.takeEvicted(sh)
 	sh.mu.Unlock()
@@ -526,7 +539,7 @@ type quotaView struct {
 	reset      *time.Time // time.Unix(0, end), when known
 }
 
-// view returns q's position at ns under lim. q.mu is held.
+// view returns q's position at ns under lim. The caller owns q.
 func (q *quota) view(e *entry, lim *Limits, ns int64) quotaView {
 	s := e.span.Load()
 	if !q.is(qCounted) || !s.holds(lim, ns) {
@@ -613,8 +626,8 @@ func (l *Limiter) takeQuota(ctx context.Context, e *entry, sh *shard, h uint64, 
 	q := &e.q
 	lim := &r.Limits
 	units := r.units()
-	q.mu.Lock()
-	defer q.mu.Unlock()
+	sh.hold(e)
+	defer sh.drop(e)
 	if q.is(qDead) {
 		return Decision{}, nil, false
 	}
@@ -624,7 +637,7 @@ func (l *Limiter) takeQuota(ctx context.Context, e *entry, sh *shard, h uint64, 
 		l.giveBack(ctx, e) // the quota was lowered below what we hold
 	}
 	for q.leased() < units && q.is(qFetching) {
-		l.awaitFetch(e) // a lease is on its way; a second one could strand units
+		l.awaitFetch(sh, e) // a lease is on its way; a second one could strand units
 	}
 	var ev evaluation
 	if !q.spent(e.span.Load(), lim, ns) && q.leased() < units {

@@ -6,12 +6,14 @@ import (
 	"hash/maphash"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 )
@@ -480,4 +482,86 @@ func TestPlanHashCache(t *testing.T) {
 		require.Equal(t, l.planHash(backing), l.planHash(copied))
 	}
 	require.NotEqual(t, l.planHash(backing), l.planHash(short))
+}
+
+// gatedStore is a MemoryStore whose Reserve, once armed, signals that
+// it started and waits for open to be closed.
+type gatedStore struct {
+	MemoryStore
+	armed   atomic.Bool
+	started chan struct{}
+	open    chan struct{}
+}
+
+func (s *gatedStore) LeaseSize() int64 { return 1 }
+
+func (s *gatedStore) Reserve(ctx context.Context, c Counter, n, limit int64) (int64, int64, error) {
+	if s.armed.CompareAndSwap(true, false) {
+		close(s.started)
+		<-s.open
+	}
+	return s.MemoryStore.Reserve(ctx, c, n, limit)
+}
+
+// A decision that a bucket refuses while another goroutine holds the
+// key's quota (here a charge waiting on the store) reads the quota's
+// position once that goroutine is done: it reports the charge, and the
+// race detector sees no unsynchronised access to the quota.
+func TestRefusalWaitsForTheQuotaHolder(t *testing.T) {
+	s := &gatedStore{started: make(chan struct{}), open: make(chan struct{})}
+	l, err := New(s, Config{})
+	require.NoError(t, err)
+	lim := Limits{QPS: 1, Quota: 100, Period: Day}
+	r := Request{Plan: "p", Key: "k", Limits: lim}
+	d, err := l.AllowAt(ctx, t0, r)
+	require.NoError(t, err)
+	require.True(t, d.Allowed) // the bucket's one token
+	require.Equal(t, int64(99), d.Remaining)
+
+	s.armed.Store(true)
+	charged := make(chan error)
+	go func() {
+		c := r
+		c.Units = 40
+		_, err := l.ChargeAt(ctx, t0, c)
+		charged <- err
+	}()
+	<-s.started // the charge holds the quota, waiting on the store
+	refused := make(chan Decision)
+	go func() {
+		d, err := l.AllowAt(ctx, t0, r)
+		assert.NoError(t, err)
+		refused <- d
+	}()
+	for !blockedIn("limiter.(*shard).hold", "limiter.(*Limiter).AllowAt") {
+		select {
+		case d := <-refused:
+			t.Fatalf("the refusal did not wait for the charge: %+v", d)
+		default:
+			runtime.Gosched()
+		}
+	}
+	close(s.open)
+	require.NoError(t, <-charged)
+	d = <-refused
+	require.False(t, d.Allowed)
+	require.Equal(t, LimitQPS, d.Refused)
+	require.Equal(t, int64(59), d.Remaining)
+}
+
+// blockedIn reports whether a goroutine's stack holds every one of
+// funcs.
+func blockedIn(funcs ...string) bool {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		all := true
+		for _, f := range funcs {
+			all = all && strings.Contains(g, f)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }
