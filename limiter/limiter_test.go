@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"math/rand/v2"
 	"runtime"
 	"strconv"
 	"strings"
@@ -564,4 +565,60 @@ func blockedIn(funcs ...string) bool {
 		}
 	}
 	return false
+}
+
+// The plain path (allowPlain) decides exactly as the general one: two
+// Limiters, one of them made to decide every request the general way,
+// get the same random requests (keys, times, rates, bursts, quotas,
+// periods, units, dry runs, adjustments) and must return equal
+// Decisions, field for field.
+func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
+	for _, lease := range []int64{0, 1, 3} {
+		t.Run(fmt.Sprintf("lease=%d", lease), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(lease), 21))
+			plain, _ := newLimiter(t, Config{LeaseSize: lease})
+			general, _ := newLimiter(t, Config{LeaseSize: lease})
+			general.general = true
+			plans := []Limits{
+				{QPS: 1, Quota: 200, Period: Day},
+				{QPS: 3, Burst: 7, Quota: 400, Period: Day},
+				{QPS: 1000, Quota: 300, Period: Total},
+				{QPS: 2, Burst: 1, Quota: 250, Period: Month, DryRun: true},
+				{QPS: 1, Quota: 150, Period: Day, Location: time.FixedZone("east", 5*3600)},
+			}
+			now := t0
+			byPlain := map[Limit]int{} // what the plain path decided, by refusing limit
+			for i := range 20000 {
+				now = now.Add(time.Duration(rng.IntN(60)) * time.Millisecond)
+				if rng.IntN(2000) == 0 {
+					now = now.Add(time.Duration(rng.IntN(30)) * time.Hour)
+				}
+				p := rng.IntN(len(plans))
+				r := Request{Plan: fmt.Sprint("plan", p), Key: fmt.Sprint("key", rng.IntN(3)), Units: int64(rng.IntN(3)), Limits: plans[p]}
+				if rng.IntN(200) == 0 {
+					used := int64(rng.IntN(400))
+					require.NoError(t, plain.SetUsage(ctx, r.Plan, r.Key, r.Limits, now, used))
+					require.NoError(t, general.SetUsage(ctx, r.Plan, r.Key, r.Limits, now, used))
+					continue
+				}
+				var viaPlain Decision
+				if plain.allowPlain(&viaPlain, &r, now) {
+					byPlain[viaPlain.Refused]++
+				} else {
+					var err error
+					viaPlain, err = plain.AllowAt(ctx, now, r)
+					require.NoError(t, err)
+				}
+				viaGeneral, err := general.AllowAt(ctx, now, r)
+				require.NoError(t, err)
+				require.Equal(t, viaGeneral, viaPlain, "request %d: %+v at %v", i, r, now)
+			}
+			for _, lim := range []Limit{LimitNone, LimitQPS, LimitQuota} {
+				if lim == LimitNone && lease == 1 {
+					continue // a lease of 1 is spent by the request that reserved it
+				}
+				require.Greater(t, byPlain[lim], 300, "the plain path decided too few requests refused by %v to compare: %v", lim, byPlain)
+			}
+		})
+	}
 }
