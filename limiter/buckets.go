@@ -59,35 +59,60 @@ func extraHash(h uint64, i uint64, api uint64) uint64 {
 	return x
 }
 
-// eval decides r's buckets at ns for e (hashed h), in sh, without
-// changing them. sh.mu is held.
-func (l *Limiter) eval(ev *evaluation, sh *shard, e *entry, h uint64, r *Request, ns int64) {
+// rates are the parameters of a request's buckets, computed before the
+// shard's lock is taken: each is a division, and the throttle's needs
+// the API's hash.
+type rates struct {
+	thr gcra   // when Limits.Throttle.QPS > 0
+	api uint64 // the throttle's API hash
+	qps gcra   // when Limits.QPS is limited
+	win [MaxWindows]gcra
+}
+
+// ratesOf returns r's rates. r's Limits are valid.
+func (l *Limiter) ratesOf(r *Request, rt *rates) {
+	lim := &r.Limits
+	if lim.Throttle.QPS > 0 {
+		rt.thr = perSecond(lim.Throttle.QPS, lim.Throttle.Burst)
+		rt.api = maphash.String(l.seed, r.API)
+	}
+	if lim.QPS != Unlimited {
+		rt.qps = perSecond(lim.QPS, lim.Burst)
+	}
+	for i, w := range lim.Windows {
+		rt.win[i] = windowBucket(w)
+	}
+}
+
+// eval decides r's buckets, of rates rt, at ns for e (hashed h), in sh,
+// without changing them. sh.mu is held.
+func (l *Limiter) eval(ev *evaluation, sh *shard, e *entry, h uint64, r *Request, rt *rates, ns int64) {
 	lim := &r.Limits
 	ev.ok = true
 	ev.n = 0
 	if lim.Throttle.QPS > 0 {
-		xh := extraHash(h, MaxWindows, maphash.String(l.seed, r.API))
+		xh := extraHash(h, MaxWindows, rt.api)
 		slot, tat := sh.extra(xh)
-		ev.add(LimitThrottle, 0, perSecond(lim.Throttle.QPS, lim.Throttle.Burst), xh, slot, tat, ns)
+		ev.add(LimitThrottle, 0, &rt.thr, xh, slot, tat, ns)
 	}
 	if lim.QPS != Unlimited {
-		ev.add(LimitQPS, 0, perSecond(lim.QPS, lim.Burst), 0, -1, e.tat, ns)
+		ev.add(LimitQPS, 0, &rt.qps, 0, -1, e.tat, ns)
 	}
 	inline := e.inline()
-	for i, w := range lim.Windows {
+	for i := range lim.Windows {
 		if i < len(inline) {
-			ev.add(LimitWindow, uint8(i), windowBucket(w), 0, -1, inline[i], ns)
+			ev.add(LimitWindow, uint8(i), &rt.win[i], 0, -1, inline[i], ns)
 			ev.b[ev.n-1].inline = int8(i)
 			continue
 		}
 		xh := extraHash(h, uint64(i), 0)
 		slot, tat := sh.extra(xh)
-		ev.add(LimitWindow, uint8(i), windowBucket(w), xh, slot, tat, ns)
+		ev.add(LimitWindow, uint8(i), &rt.win[i], xh, slot, tat, ns)
 	}
 }
 
 // add evaluates one bucket.
-func (ev *evaluation) add(limit Limit, window uint8, g gcra, xh uint64, slot int, tat, ns int64) {
+func (ev *evaluation) add(limit Limit, window uint8, g *gcra, xh uint64, slot int, tat, ns int64) {
 	b := &ev.b[ev.n]
 	ev.n++
 	b.limit, b.window, b.h, b.slot, b.tat, b.inline = limit, window, xh, int32(slot), tat, -1

@@ -48,7 +48,7 @@ func (l *Limiter) ChargeAt(ctx context.Context, now time.Time, r Request) (overa
 		sh.mu.Unlock()
 		l.release(ctx, evicted)
 		var x crossing
-		overage, err, ok := l.chargeEntry(ctx, e, &r, now, &x)
+		overage, err, ok := l.chargeEntry(ctx, sh, e, &r, now, &x)
 		if ok {
 			l.deliver(&r, x)
 			return overage, err
@@ -60,12 +60,12 @@ func (l *Limiter) ChargeAt(ctx context.Context, now time.Time, r Request) (overa
 // chargeEntry charges r.Units to e: from its lease first, then from the
 // store with a Reserve, which adds at most what is left of the quota
 // (the rest is the overage). ok is false, and nothing was charged, when
-// e is dead. *x is set to the alert thresholds the charge crossed.
-func (l *Limiter) chargeEntry(ctx context.Context, e *entry, r *Request, now time.Time, x *crossing) (overage int64, err error, ok bool) {
+// e is dead. sh is e's shard. *x is set to the alert thresholds the charge crossed.
+func (l *Limiter) chargeEntry(ctx context.Context, sh *shard, e *entry, r *Request, now time.Time, x *crossing) (overage int64, err error, ok bool) {
 	q := &e.q
 	lim := &r.Limits
-	q.mu.Lock()
-	defer q.mu.Unlock()
+	sh.hold(e)
+	defer sh.drop(e)
 	if q.is(qDead) {
 		return 0, nil, false
 	}
@@ -75,7 +75,7 @@ func (l *Limiter) chargeEntry(ctx context.Context, e *entry, r *Request, now tim
 		_ = l.giveBack(ctx, e) // the quota was lowered below what we hold
 	}
 	for q.is(qFetching) {
-		l.awaitFetch(e) // its units land in the store and the lease together
+		l.awaitFetch(sh, e) // its units land in the store and the lease together
 	}
 	n := r.Units
 	fromLease := min(q.leased(), n)

@@ -89,6 +89,10 @@ type Limiter struct {
 
 	onAlert func(Alert)
 
+	// general, set by tests, decides every request the general way
+	// (not allowPlain).
+	general bool
+
 	prefetch bool
 	bgMu     sync.Mutex // guards closed and fetches
 	closed   bool
@@ -185,15 +189,29 @@ func (e *entry) inline() []int64 {
 func (e *entry) id() entryKey { return entryKey{e.plan(), e.key} }
 
 // quota is one (plan, key)'s position in its current period.
+//
+// Its fields (flags, lease, used, and the entry's span) belong to the
+// goroutine that holds the shard's lock while the quota is not held, or
+// to the goroutine that holds the quota (see shard.hold): that
+// goroutine owns the quota. A decision that finds a lease in hand, or a
+// quota known to be spent, reads and changes them under the shard's
+// lock alone, one lock per decision; work that calls the store (a
+// reservation, a release, an adjustment) holds the quota meanwhile,
+// without the shard's lock.
 type quota struct {
+	// mu is locked by the quota's holder, so that a second one sleeps
+	// on it instead of spinning on the shard's lock.
 	mu sync.Mutex
 	// out is set (under the shard's lock) while the entry is out of the
 	// index, in the shard's limbo or dead.
 	out   atomic.Bool
-	flags uint8 // qDead, qFetching, qFull, qCounted; under mu
+	flags uint8 // qDead, qFetching, qFull, qCounted, qOwned
 	// nx is the entry's number of inline window buckets (see
 	// entry.inline); set when the entry is made.
 	nx uint8
+	// held is set, under the shard's lock, while a goroutine holds the
+	// quota (see shard.hold).
+	held bool
 	// lease is the units reserved but unused, or, below 0, -lease is
 	// when (Unix ns, the decision's clock) the store last answered that
 	// this period's quota was spent. Until the period, the limits or the
@@ -222,7 +240,7 @@ func (q *quota) set(f uint8, on bool) {
 	}
 }
 
-// leased is q's unused lease. q.mu is held.
+// leased is q's unused lease. The caller owns q.
 func (q *quota) leased() int64 { return max(q.lease, 0) }
 
 // spentRecheck is how long a key whose quota the store reported spent is
@@ -234,7 +252,7 @@ func (q *quota) leased() int64 { return max(q.lease, 0) }
 const spentRecheck = int64(time.Second)
 
 // spent reports whether q's quota is known to be spent at ns under lim
-// for units, so that the store need not be asked. q.mu is held.
+// for units, so that the store need not be asked. The caller owns q.
 func (q *quota) spent(s *span, lim *Limits, ns int64) bool {
 	return q.lease < 0 && q.used >= lim.Quota && ns+q.lease < spentRecheck && q.is(qCounted) && s.holds(lim, ns)
 }
@@ -424,7 +442,11 @@ func (l *Limiter) Allow(ctx context.Context, r Request) (Decision, error) {
 // means invalid Limits (ErrInvalidLimits) or a store failure; the request
 // was not admitted.
 func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Decision, err error) {
-	if err := r.check(); err != nil {
+	if r.plain() {
+		if l.shared == nil && !l.prefetch && !l.general && l.allowPlain(&d, &r, now) {
+			return d, nil
+		}
+	} else if err := r.checkAll(); err != nil {
 		return Decision{}, err
 	}
 	if l.shared != nil {
@@ -435,26 +457,28 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 	h := l.hash(k)
 	sh := l.shardOf(h)
 	ns := now.UnixNano()
+	var rt rates
+	l.ratesOf(&r, &rt)
 	var ev evaluation
 	sh.mu.Lock()
 	e := l.entryFor(sh, h, k, lim, now)
-	l.eval(&ev, sh, e, h, &r, ns)
+	l.eval(&ev, sh, e, h, &r, &rt, ns)
 	if !ev.ok {
+		// The quota's position, for the refusal's policies: read here
+		// unless a goroutine holds the quota (a reservation in flight);
+		// then once it is done.
+		var qv quotaView
+		wait := lim.Quota != Unlimited && e.q.held
+		if lim.Quota != Unlimited && !wait {
+			e.q.view(&qv, e, lim, ns)
+		}
 		evicted := l.takeEvicted(sh)
-		// The quota's position, for the refusal's policies. q.mu is
-		// free unless a reservation is in flight for this key; then
-		// wait for it outside the shard's lock (release takes q.mu
-		// before the shard's lock).
-		locked := lim.Quota != Unlimited && e.q.mu.TryLock()
 		sh.mu.Unlock()
 		l.release(ctx, evicted)
-		var qv quotaView
-		if lim.Quota != Unlimited {
-			if !locked {
-				e.q.mu.Lock()
-			}
-			qv = e.q.view(e, lim, ns)
-			e.q.mu.Unlock()
+		if wait {
+			sh.hold(e)
+			e.q.view(&qv, e, lim, ns)
+			sh.drop(e)
 		}
 		l.decide(&d, &ev, &qv, &r, now, false)
 		return d, nil
@@ -468,8 +492,9 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 		return d, nil
 	}
 	// Fast path: a lease in hand for the current period, or a quota
-	// known to be spent, and nobody reserving for this key right now.
-	if len(sh.evicted) == 0 && e.q.mu.TryLock() {
+	// known to be spent, and nobody holding the quota (reserving for
+	// this key) right now.
+	if len(sh.evicted) == 0 && !e.q.held {
 		q := &e.q
 		s := e.span.Load()
 		taken := q.is(qCounted) && s.holds(lim, ns) && q.leased() >= r.units() && q.used-q.lease <= lim.Quota-r.units()
@@ -488,7 +513,6 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 			// Both cases found q counted in s, the period of ns: what
 			// q.view would check again.
 			qv := quotaView{known: true, remaining: max(lim.Quota-(q.used-q.leased()), 0), start: s.start, end: s.end, reset: &s.reset}
-			q.mu.Unlock()
 			sh.mu.Unlock()
 			l.decide(&d, &ev, &qv, &r, now, taken)
 			if x.mask != 0 {
@@ -496,14 +520,13 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 			}
 			return d, nil
 		}
-		q.mu.Unlock()
 	}
 	evicted := l.takeEvicted(sh)
 	sh.mu.Unlock()
 	l.release(ctx, evicted)
 	for {
 		var x crossing
-		d, err, ok := l.takeQuota(ctx, e, sh, h, &r, now, &x)
+		d, err, ok := l.takeQuota(ctx, e, sh, h, &r, &rt, now, &x)
 		if ok {
 			l.deliver(&r, x)
 			return d, err
@@ -518,6 +541,90 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 	}
 }
 
+// allowPlain decides r, a plain request (see Request.plain), into *d,
+// zero, in the common case: its key's entry is in the index, its quota
+// counted in the period of now and not held, and the QPS bucket refuses
+// the request, or it is admitted from the lease in hand, or the quota
+// is known to be spent. That takes the shard's lock alone and none of
+// the general evaluation (evaluation, decide), and decides exactly as
+// they would (TestPlainPathDecidesAsTheGeneralOne). It reports false,
+// having changed nothing, when r must be decided the general way.
+func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) bool {
+	lim := &r.Limits
+	g := perSecond(lim.QPS, lim.Burst)
+	units := r.units()
+	ns := now.UnixNano()
+	h := l.hash(entryKey{r.Plan, r.Key})
+	sh := l.shardOf(h)
+	sh.mu.Lock()
+	i := sh.entries.find(h)
+	if i < 0 {
+		sh.mu.Unlock()
+		return false
+	}
+	e := sh.entries.slots[i].e
+	q := &e.q
+	s := e.span.Load()
+	if e.key != r.Key || s.plan != r.Plan || q.held || len(sh.evicted) != 0 || !q.is(qCounted) || !s.holds(lim, ns) {
+		sh.mu.Unlock()
+		return false
+	}
+	tat := e.tat
+	next, wait, ok := g.take(tat, ns, 1)
+	taken := ok && q.leased() >= units && q.used-q.lease <= lim.Quota-units
+	if ok && !taken && !q.spent(s, lim, ns) {
+		sh.mu.Unlock()
+		return false // the store must be asked
+	}
+	sh.entries.touch(i)
+	if taken {
+		e.tat = next
+		q.lease -= units
+	}
+	remaining := max(lim.Quota-(q.used-q.leased()), 0)
+	sh.mu.Unlock()
+
+	// What decide makes of it.
+	d.ns, d.nb = ns, 1
+	d.qps, d.burst, d.windows = lim.QPS, lim.Burst, lim.Windows
+	d.flags = dQuota
+	d.quota = lim.Quota
+	d.Remaining = remaining
+	if s.end != 0 {
+		d.qWindow, d.qReset = s.end-s.start, s.end-ns
+		d.Reset = s.reset
+	}
+	if taken {
+		d.flags |= dTaken
+		d.tats[0] = next
+		d.Allowed = true
+		return true
+	}
+	d.tats[0] = tat
+	var refused Limit
+	if !ok {
+		refused = LimitQPS
+	} else {
+		wait = 0
+	}
+	if remaining < units {
+		d.flags |= dQuotaRefused
+		if s.end == 0 {
+			refused, wait = LimitQuota, math.MaxInt64
+		} else if s.end-ns >= wait {
+			refused, wait = LimitQuota, s.end-ns
+		}
+	}
+	d.Refused = refused
+	if wait != math.MaxInt64 {
+		d.RetryAfter = max(time.Duration(wait), time.Nanosecond)
+	}
+	if lim.DryRun {
+		d.Allowed, d.DryRun = true, true
+	}
+	return true
+}
+
 // quotaView is a quota's position, as a decision reports it.
 type quotaView struct {
 	known      bool       // q counted in the period of the decision
@@ -526,13 +633,16 @@ type quotaView struct {
 	reset      *time.Time // time.Unix(0, end), when known
 }
 
-// view returns q's position at ns under lim. q.mu is held.
-func (q *quota) view(e *entry, lim *Limits, ns int64) quotaView {
+// view sets *qv, zero, to q's position at ns under lim. (Through a
+// pointer: a returned quotaView is copied with wide loads of what was
+// just stored narrow, which stalls the refusal path.) The caller owns
+// q.
+func (q *quota) view(qv *quotaView, e *entry, lim *Limits, ns int64) {
 	s := e.span.Load()
 	if !q.is(qCounted) || !s.holds(lim, ns) {
-		return quotaView{}
+		return
 	}
-	return quotaView{known: true, remaining: max(lim.Quota-(q.used-q.leased()), 0), start: s.start, end: s.end, reset: &s.reset}
+	*qv = quotaView{known: true, remaining: max(lim.Quota-(q.used-q.leased()), 0), start: s.start, end: s.end, reset: &s.reset}
 }
 
 // decide sets *d, zero, to the Decision on r after its buckets were
@@ -609,12 +719,12 @@ func (l *Limiter) decide(d *Decision, ev *evaluation, qv *quotaView, r *Request,
 // cover it. ok is false, and nothing was counted, when e is dead: the
 // caller must use the key's current entry. *x is set to the alert
 // thresholds the request crossed, for the caller to deliver.
-func (l *Limiter) takeQuota(ctx context.Context, e *entry, sh *shard, h uint64, r *Request, now time.Time, x *crossing) (d Decision, err error, ok bool) {
+func (l *Limiter) takeQuota(ctx context.Context, e *entry, sh *shard, h uint64, r *Request, rt *rates, now time.Time, x *crossing) (d Decision, err error, ok bool) {
 	q := &e.q
 	lim := &r.Limits
 	units := r.units()
-	q.mu.Lock()
-	defer q.mu.Unlock()
+	sh.hold(e)
+	defer sh.drop(e)
 	if q.is(qDead) {
 		return Decision{}, nil, false
 	}
@@ -624,7 +734,7 @@ func (l *Limiter) takeQuota(ctx context.Context, e *entry, sh *shard, h uint64, 
 		l.giveBack(ctx, e) // the quota was lowered below what we hold
 	}
 	for q.leased() < units && q.is(qFetching) {
-		l.awaitFetch(e) // a lease is on its way; a second one could strand units
+		l.awaitFetch(sh, e) // a lease is on its way; a second one could strand units
 	}
 	var ev evaluation
 	if !q.spent(e.span.Load(), lim, ns) && q.leased() < units {
@@ -642,7 +752,7 @@ func (l *Limiter) takeQuota(ctx context.Context, e *entry, sh *shard, h uint64, 
 	// The buckets again, with the quota settled: a bucket that admitted
 	// before the store call may be empty now.
 	sh.mu.Lock()
-	l.eval(&ev, sh, e, h, r, ns)
+	l.eval(&ev, sh, e, h, r, rt, ns)
 	taken := ev.ok && q.leased() >= units && q.used-q.leased() <= lim.Quota-units
 	if taken {
 		ev.commit(sh, e, ns)
@@ -657,7 +767,8 @@ func (l *Limiter) takeQuota(ctx context.Context, e *entry, sh *shard, h uint64, 
 	if taken {
 		l.fetchAhead(e, lim.Quota)
 	}
-	qv := q.view(e, lim, ns)
+	var qv quotaView
+	q.view(&qv, e, lim, ns)
 	l.decide(&d, &ev, &qv, r, now, taken)
 	return d, nil, true
 }

@@ -4,14 +4,17 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"math/rand/v2"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 )
@@ -480,4 +483,142 @@ func TestPlanHashCache(t *testing.T) {
 		require.Equal(t, l.planHash(backing), l.planHash(copied))
 	}
 	require.NotEqual(t, l.planHash(backing), l.planHash(short))
+}
+
+// gatedStore is a MemoryStore whose Reserve, once armed, signals that
+// it started and waits for open to be closed.
+type gatedStore struct {
+	MemoryStore
+	armed   atomic.Bool
+	started chan struct{}
+	open    chan struct{}
+}
+
+func (s *gatedStore) LeaseSize() int64 { return 1 }
+
+func (s *gatedStore) Reserve(ctx context.Context, c Counter, n, limit int64) (int64, int64, error) {
+	if s.armed.CompareAndSwap(true, false) {
+		close(s.started)
+		<-s.open
+	}
+	return s.MemoryStore.Reserve(ctx, c, n, limit)
+}
+
+// A decision that a bucket refuses while another goroutine holds the
+// key's quota (here a charge waiting on the store) reads the quota's
+// position once that goroutine is done: it reports the charge, and the
+// race detector sees no unsynchronised access to the quota.
+func TestRefusalWaitsForTheQuotaHolder(t *testing.T) {
+	s := &gatedStore{started: make(chan struct{}), open: make(chan struct{})}
+	l, err := New(s, Config{})
+	require.NoError(t, err)
+	lim := Limits{QPS: 1, Quota: 100, Period: Day}
+	r := Request{Plan: "p", Key: "k", Limits: lim}
+	d, err := l.AllowAt(ctx, t0, r)
+	require.NoError(t, err)
+	require.True(t, d.Allowed) // the bucket's one token
+	require.Equal(t, int64(99), d.Remaining)
+
+	s.armed.Store(true)
+	charged := make(chan error)
+	go func() {
+		c := r
+		c.Units = 40
+		_, err := l.ChargeAt(ctx, t0, c)
+		charged <- err
+	}()
+	<-s.started // the charge holds the quota, waiting on the store
+	refused := make(chan Decision)
+	go func() {
+		d, err := l.AllowAt(ctx, t0, r)
+		assert.NoError(t, err)
+		refused <- d
+	}()
+	for !blockedIn("limiter.(*shard).hold", "limiter.(*Limiter).AllowAt") {
+		select {
+		case d := <-refused:
+			t.Fatalf("the refusal did not wait for the charge: %+v", d)
+		default:
+			runtime.Gosched()
+		}
+	}
+	close(s.open)
+	require.NoError(t, <-charged)
+	d = <-refused
+	require.False(t, d.Allowed)
+	require.Equal(t, LimitQPS, d.Refused)
+	require.Equal(t, int64(59), d.Remaining)
+}
+
+// blockedIn reports whether a goroutine's stack holds every one of
+// funcs.
+func blockedIn(funcs ...string) bool {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		all := true
+		for _, f := range funcs {
+			all = all && strings.Contains(g, f)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+// The plain path (allowPlain) decides exactly as the general one: two
+// Limiters, one of them made to decide every request the general way,
+// get the same random requests (keys, times, rates, bursts, quotas,
+// periods, units, dry runs, adjustments) and must return equal
+// Decisions, field for field.
+func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
+	for _, lease := range []int64{0, 1, 3} {
+		t.Run(fmt.Sprintf("lease=%d", lease), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(lease), 21))
+			plain, _ := newLimiter(t, Config{LeaseSize: lease})
+			general, _ := newLimiter(t, Config{LeaseSize: lease})
+			general.general = true
+			plans := []Limits{
+				{QPS: 1, Quota: 200, Period: Day},
+				{QPS: 3, Burst: 7, Quota: 400, Period: Day},
+				{QPS: 1000, Quota: 300, Period: Total},
+				{QPS: 2, Burst: 1, Quota: 250, Period: Month, DryRun: true},
+				{QPS: 1, Quota: 150, Period: Day, Location: time.FixedZone("east", 5*3600)},
+			}
+			now := t0
+			byPlain := map[Limit]int{} // what the plain path decided, by refusing limit
+			for i := range 20000 {
+				now = now.Add(time.Duration(rng.IntN(60)) * time.Millisecond)
+				if rng.IntN(2000) == 0 {
+					now = now.Add(time.Duration(rng.IntN(30)) * time.Hour)
+				}
+				p := rng.IntN(len(plans))
+				r := Request{Plan: fmt.Sprint("plan", p), Key: fmt.Sprint("key", rng.IntN(3)), Units: int64(rng.IntN(3)), Limits: plans[p]}
+				if rng.IntN(200) == 0 {
+					used := int64(rng.IntN(400))
+					require.NoError(t, plain.SetUsage(ctx, r.Plan, r.Key, r.Limits, now, used))
+					require.NoError(t, general.SetUsage(ctx, r.Plan, r.Key, r.Limits, now, used))
+					continue
+				}
+				var viaPlain Decision
+				if plain.allowPlain(&viaPlain, &r, now) {
+					byPlain[viaPlain.Refused]++
+				} else {
+					var err error
+					viaPlain, err = plain.AllowAt(ctx, now, r)
+					require.NoError(t, err)
+				}
+				viaGeneral, err := general.AllowAt(ctx, now, r)
+				require.NoError(t, err)
+				require.Equal(t, viaGeneral, viaPlain, "request %d: %+v at %v", i, r, now)
+			}
+			for _, lim := range []Limit{LimitNone, LimitQPS, LimitQuota} {
+				if lim == LimitNone && lease == 1 {
+					continue // a lease of 1 is spent by the request that reserved it
+				}
+				require.Greater(t, byPlain[lim], 300, "the plain path decided too few requests refused by %v to compare: %v", lim, byPlain)
+			}
+		})
+	}
 }

@@ -95,15 +95,20 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidLimits}, args...)...)
 }
 
-// check validates r's Limits and Units: one test for the plain plans
-// (a bucket, a quota, no windows, throttle or alerts), checkAll for the
-// rest.
-func (r *Request) check() error {
+// plain reports whether r is a valid request under a plain plan: QPS
+// and Quota limited and positive, Burst and Units not negative, and no
+// windows, throttle or alerts. One test for the most common plans.
+func (r *Request) plain() bool {
 	lim := &r.Limits
-	if uint64(lim.QPS-1) < math.MaxInt64-1 && uint64(lim.Quota-1) < math.MaxInt64-1 &&
+	return uint64(lim.QPS-1) < math.MaxInt64-1 && uint64(lim.Quota-1) < math.MaxInt64-1 &&
 		lim.Burst|r.Units|lim.Throttle.QPS|lim.Throttle.Burst|int64(len(lim.Windows)|len(lim.Alerts)) >= 0 &&
-		lim.Throttle.QPS|lim.Throttle.Burst|int64(len(lim.Windows)|len(lim.Alerts)) == 0 && lim.Period <= Month {
-		return nil // QPS and Quota limited and positive, Burst and Units not negative, nothing else
+		lim.Throttle.QPS|lim.Throttle.Burst|int64(len(lim.Windows)|len(lim.Alerts)) == 0 && lim.Period <= Month
+}
+
+// check validates r's Limits and Units.
+func (r *Request) check() error {
+	if r.plain() {
+		return nil
 	}
 	return r.checkAll()
 }

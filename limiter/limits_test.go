@@ -246,7 +246,7 @@ func TestWindowsAddedLater(t *testing.T) {
 	d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", Limits: one})
 	require.NoError(t, err)
 	require.True(t, d.Allowed)
-	e := l.entryOf(entryKey{"p", "k"})
+	_, e := l.entryOf(entryKey{"p", "k"})
 	require.Len(t, e.inline(), 1)
 
 	three := one

@@ -186,12 +186,12 @@ func (s *MemoryStore) claimCounter(c Counter) {
 }
 
 // The owner's side: the Limiter that holds counts in its entries calls
-// these with the entry's q.mu held (lock order: q.mu, then the store's
-// shard).
+// these holding the entry's quota (lock order: the quota, then the
+// store's shard).
 
 // ownReserve is Reserve for owner's entry e: while the store has no
 // counter for c, the count stays in e (q.used, flag qOwned) and the
-// store stores nothing. e.q.mu is held.
+// store stores nothing. The caller holds e's quota.
 func (s *MemoryStore) ownReserve(e *entry, c Counter, n, limit int64) (granted, used int64) {
 	q := &e.q
 	sh := s.shard(c)
@@ -219,8 +219,8 @@ func (s *MemoryStore) ownReserve(e *entry, c Counter, n, limit int64) (granted, 
 }
 
 // ownRelease gives back n units of c from owner's entry e: an owned
-// count moves into the store (what was used, when anything was). e.q.mu
-// is held.
+// count moves into the store (what was used, when anything was). The
+// caller holds e's quota.
 func (s *MemoryStore) ownRelease(e *entry, c Counter, n int64) {
 	q := &e.q
 	if !q.is(qOwned) {

@@ -6,7 +6,30 @@ import (
 	"time"
 )
 
-// window is q's store window (Counter.Window) in e's span. q.mu is held.
+// hold makes the calling goroutine the holder of e's quota, for work
+// that calls the store: until drop, the quota is the caller's alone and
+// decisions on e that need it wait (see quota). A second holder sleeps
+// on q.mu. Neither lock is held; sh is e's shard.
+func (sh *shard) hold(e *entry) {
+	e.q.mu.Lock()
+	sh.mu.Lock()
+	e.q.held = true
+	sh.mu.Unlock()
+}
+
+// drop ends the caller's hold of e's quota. sh.mu is not held.
+func (sh *shard) drop(e *entry) {
+	sh.mu.Lock()
+	e.q.held = false
+	sh.mu.Unlock()
+	e.q.mu.Unlock()
+}
+
+// shardOfEntry is e's shard.
+func (l *Limiter) shardOfEntry(e *entry) *shard { return l.shardOf(l.hash(e.id())) }
+
+// window is q's store window (Counter.Window) in e's span. The caller
+// owns q.
 func (q *quota) window(e *entry) int64 {
 	if !q.is(qCounted) {
 		return 0
@@ -28,7 +51,8 @@ func (l *Limiter) leaseFor(limit int64) int64 {
 }
 
 // fetchAhead starts a background reservation of e's next lease when
-// prefetching is on and half the lease is spent. e.q.mu is held.
+// prefetching is on and half the lease is spent. The caller owns e's
+// quota.
 func (l *Limiter) fetchAhead(e *entry, limit int64) {
 	q := &e.q
 	full := l.leaseFor(limit)
@@ -51,18 +75,19 @@ func (l *Limiter) fetchAhead(e *entry, limit int64) {
 	l.bg.Go(func() { l.reserveAhead(e, window, n, limit) })
 }
 
-// awaitFetch waits, with e.q.mu released, for e's background
-// reservation to land. e.q.mu is held.
-func (l *Limiter) awaitFetch(e *entry) {
+// awaitFetch waits, with e's quota dropped meanwhile, for e's
+// background reservation to land. The caller holds e's quota; sh is e's
+// shard.
+func (l *Limiter) awaitFetch(sh *shard, e *entry) {
 	l.bgMu.Lock()
 	ch := l.fetches[e]
 	l.bgMu.Unlock()
 	if ch == nil {
 		return
 	}
-	e.q.mu.Unlock()
+	sh.drop(e)
 	<-ch
-	e.q.mu.Lock()
+	sh.hold(e)
 }
 
 // reserveAhead adds a lease to e, or gives it back if the period ended
@@ -72,8 +97,9 @@ func (l *Limiter) reserveAhead(e *entry, window, n, limit int64) {
 	c := Counter{Plan: e.plan(), Key: e.key, Window: window}
 	granted, used, err := l.store.Reserve(ctx, c, n, limit)
 	q := &e.q
-	q.mu.Lock()
-	defer q.mu.Unlock()
+	sh := l.shardOfEntry(e)
+	sh.hold(e)
+	defer sh.drop(e)
 	q.set(qFetching, false)
 	defer func() {
 		l.bgMu.Lock()
@@ -117,7 +143,7 @@ func (l *Limiter) release(ctx context.Context, evicted []*entry) {
 	for _, e := range evicted {
 		k := e.id()
 		sh := l.shardOf(l.hash(k))
-		e.q.mu.Lock()
+		sh.hold(e)
 		// Even if the entry came back meanwhile (it then reserves
 		// again): it may be out again by the time the shard is locked.
 		l.giveBack(ctx, e)
@@ -126,14 +152,15 @@ func (l *Limiter) release(ctx context.Context, evicted []*entry) {
 			delete(sh.limbo, k)
 			e.q.set(qDead, true)
 		}
+		e.q.held = false
 		sh.mu.Unlock()
 		e.q.mu.Unlock()
 	}
 }
 
 // giveBack releases e's unused lease (and moves a count e holds into
-// the MemoryStore). e.q.mu is held. A failure under-admits, never
-// over-admits.
+// the MemoryStore). The caller holds e's quota. A failure under-admits,
+// never over-admits.
 func (l *Limiter) giveBack(ctx context.Context, e *entry) error {
 	q := &e.q
 	if q.lease <= 0 && !q.is(qOwned) {
@@ -148,7 +175,7 @@ func (l *Limiter) giveBack(ctx context.Context, e *entry) error {
 	return err
 }
 
-// reserve reserves up to n units of c for e. e.q.mu is held.
+// reserve reserves up to n units of c for e. The caller holds e's quota.
 func (l *Limiter) reserve(ctx context.Context, e *entry, c Counter, n, limit int64) (granted, used int64, err error) {
 	if l.mem != nil {
 		granted, used = l.mem.ownReserve(e, c, n, limit)
@@ -158,7 +185,7 @@ func (l *Limiter) reserve(ctx context.Context, e *entry, c Counter, n, limit int
 }
 
 // releaseLease gives back n units of c that e holds; a count e holds
-// moves into the MemoryStore. e.q.mu is held.
+// moves into the MemoryStore. The caller holds e's quota.
 func (l *Limiter) releaseLease(ctx context.Context, e *entry, c Counter, n int64) error {
 	if l.mem != nil {
 		l.mem.ownRelease(e, c, n)
@@ -170,13 +197,13 @@ func (l *Limiter) releaseLease(ctx context.Context, e *entry, c Counter, n int64
 // spill moves the count of c out of its entry into the MemoryStore,
 // for a direct call on the store that changes it.
 func (l *Limiter) spill(c Counter) {
-	e := l.entryOf(entryKey{c.Plan, c.Key})
+	sh, e := l.entryOf(entryKey{c.Plan, c.Key})
 	if e == nil {
 		return
 	}
 	q := &e.q
-	q.mu.Lock()
-	defer q.mu.Unlock()
+	sh.hold(e)
+	defer sh.drop(e)
 	if q.is(qOwned) && q.window(e) == c.Window {
 		q.set(qOwned, false)
 		l.mem.setUsage(c, q.used)
@@ -186,13 +213,13 @@ func (l *Limiter) spill(c Counter) {
 // ownedUsage returns the usage of c (leases included, as a store counts
 // it) when an entry holds it.
 func (l *Limiter) ownedUsage(c Counter) (int64, bool) {
-	e := l.entryOf(entryKey{c.Plan, c.Key})
+	sh, e := l.entryOf(entryKey{c.Plan, c.Key})
 	if e == nil {
 		return 0, false
 	}
 	q := &e.q
-	q.mu.Lock()
-	defer q.mu.Unlock()
+	sh.hold(e)
+	defer sh.drop(e)
 	if q.is(qOwned) && q.window(e) == c.Window {
 		return q.used, true
 	}
@@ -223,17 +250,17 @@ func (l *Limiter) ownedPlanUsage(plan string, window int64, out map[string]int64
 		sh.mu.Unlock()
 		for _, e := range es {
 			q := &e.q
-			q.mu.Lock()
+			sh.hold(e)
 			if q.is(qOwned) && q.window(e) == window {
 				out[e.key] = q.used
 			}
-			q.mu.Unlock()
+			sh.drop(e)
 		}
 	}
 }
 
 // roll moves e's quota into the period containing now, giving back the
-// unused lease of the period that ended. e.q.mu is held.
+// unused lease of the period that ended. The caller holds e's quota.
 func (l *Limiter) roll(ctx context.Context, e *entry, lim *Limits, now time.Time) {
 	q := &e.q
 	cur := e.span.Load()

@@ -19,13 +19,13 @@ func counter(plan, key string, lim Limits, now time.Time) Counter {
 // unusedLease returns the units this limiter holds for c and has not
 // admitted yet; they are counted in the store but not used.
 func (l *Limiter) unusedLease(c Counter) int64 {
-	e := l.entryOf(entryKey{c.Plan, c.Key})
+	sh, e := l.entryOf(entryKey{c.Plan, c.Key})
 	if e == nil {
 		return 0
 	}
 	q := &e.q
-	q.mu.Lock()
-	defer q.mu.Unlock()
+	sh.hold(e)
+	defer sh.drop(e)
 	if !q.is(qCounted) || q.window(e) != c.Window {
 		return 0
 	}
@@ -48,10 +48,10 @@ func (l *Limiter) Usage(ctx context.Context, plan, key string, lim Limits, now t
 // dropped with it.
 func (l *Limiter) SetUsage(ctx context.Context, plan, key string, lim Limits, now time.Time, used int64) error {
 	c := counter(plan, key, lim, now)
-	if e := l.entryOf(entryKey{plan, key}); e != nil {
+	if sh, e := l.entryOf(entryKey{plan, key}); e != nil {
 		q := &e.q
-		q.mu.Lock()
-		defer q.mu.Unlock()
+		sh.hold(e)
+		defer sh.drop(e)
 		if q.is(qCounted) && q.window(e) == c.Window {
 			q.lease, q.used = 0, max(used, 0)
 			if q.is(qOwned) {
@@ -59,7 +59,7 @@ func (l *Limiter) SetUsage(ctx context.Context, plan, key string, lim Limits, no
 			}
 		}
 		if l.mem != nil {
-			l.mem.setUsage(c, used) // q.mu is held: not through SetUsage, which would take it
+			l.mem.setUsage(c, used) // the quota is held: not through SetUsage, which would hold it
 			return nil
 		}
 	}
@@ -107,12 +107,11 @@ func (l *Limiter) Close(ctx context.Context) error {
 			sh.evicted = nil
 			sh.mu.Unlock()
 			for _, e := range entries {
-				q := &e.q
-				q.mu.Lock()
+				sh.hold(e)
 				if err := l.giveBack(ctx, e); err != nil && l.closeErr == nil {
 					l.closeErr = err
 				}
-				q.mu.Unlock()
+				sh.drop(e)
 			}
 		}
 		if l.mem != nil {
@@ -122,11 +121,11 @@ func (l *Limiter) Close(ctx context.Context) error {
 	return l.closeErr
 }
 
-// entryOf returns the entry of k, or nil.
-func (l *Limiter) entryOf(k entryKey) *entry {
+// entryOf returns the entry of k, or nil, and its shard.
+func (l *Limiter) entryOf(k entryKey) (*shard, *entry) {
 	h := l.hash(k)
 	sh := l.shardOf(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return sh.lookup(h, k)
+	return sh, sh.lookup(h, k)
 }
