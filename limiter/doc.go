@@ -27,6 +27,14 @@
 // makes it durable, redisstore shares it (and the buckets) across
 // instances.
 //
+// A decision takes one lock, its shard's (256 shards, by the hash), and
+// never holds it across a store call: a decision that must ask the
+// store holds its key's quota meanwhile, so that other decisions on that
+// key wait for the answer and decisions on other keys do not. A request
+// under a plain plan (a QPS bucket and a quota; no windows, throttle or
+// alerts) whose key has a lease in hand takes a shorter path that
+// decides exactly as the general one.
+//
 // Decisions the model leaves open:
 //
 //   - Invalid Limits (a QPS or quota of 0, negative values other than
