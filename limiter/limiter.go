@@ -442,12 +442,13 @@ func (l *Limiter) Allow(ctx context.Context, r Request) (Decision, error) {
 // means invalid Limits (ErrInvalidLimits) or a store failure; the request
 // was not admitted.
 func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Decision, err error) {
-	if r.plain() {
-		if l.shared == nil && !l.prefetch && !l.general && l.allowPlain(&d, &r, now) {
-			return d, nil
+	if !r.plain() {
+		if err := r.checkAll(); err != nil {
+			return Decision{}, err
 		}
-	} else if err := r.checkAll(); err != nil {
-		return Decision{}, err
+	}
+	if l.shared == nil && !l.prefetch && !l.general && r.Limits.quick() && l.allowPlain(&d, &r, now) {
+		return d, nil
 	}
 	if l.shared != nil {
 		return l.allowShared(ctx, l.shared, &r, now)
@@ -541,16 +542,24 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 	}
 }
 
-// allowPlain decides r, a plain request (see Request.plain), into *d,
-// zero, in the common case: its key's entry is in the index, its quota
-// counted in the period of now and not held, and the QPS bucket refuses
-// the request, or it is admitted from the lease in hand, or the quota
-// is known to be spent. That takes the shard's lock alone and none of
-// the general evaluation (evaluation, decide), and decides exactly as
-// they would (TestPlainPathDecidesAsTheGeneralOne). It reports false,
-// having changed nothing, when r must be decided the general way.
+// quick reports whether valid Limits can be decided by allowPlain: a
+// QPS bucket, windows and a quota, without a throttle or alerts.
+func (lim *Limits) quick() bool {
+	return lim.QPS != Unlimited && lim.Quota != Unlimited && lim.Throttle.QPS == 0 && len(lim.Alerts) == 0
+}
+
+// allowPlain decides r, whose Limits are valid and quick, into *d, zero,
+// in the common case: its key's entry is in the index with every window
+// inline, its quota counted in the period of now and not held, and a
+// bucket refuses the request, or it is admitted from the lease in hand,
+// or the quota is known to be spent. That takes the shard's lock alone
+// and none of the general evaluation (evaluation, decide), and decides
+// exactly as they would (TestPlainPathDecidesAsTheGeneralOne). It
+// reports false, having changed nothing, when r must be decided the
+// general way.
 func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) bool {
 	lim := &r.Limits
+	nw := len(lim.Windows)
 	g := perSecond(lim.QPS, lim.Burst)
 	units := r.units()
 	ns := now.UnixNano()
@@ -565,27 +574,49 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) bool {
 	e := sh.entries.slots[i].e
 	q := &e.q
 	s := e.span.Load()
-	if e.key != r.Key || s.plan != r.Plan || q.held || len(sh.evicted) != 0 || !q.is(qCounted) || !s.holds(lim, ns) {
+	if e.key != r.Key || s.plan != r.Plan || q.held || len(sh.evicted) != 0 || !q.is(qCounted) || !s.holds(lim, ns) || nw > int(q.nx) {
 		sh.mu.Unlock()
 		return false
 	}
+	// The QPS bucket, then the windows (inline, in order). A refused
+	// bucket's next is its wait, as in evaluation.add; d.tats takes
+	// each bucket's time before the request.
 	tat := e.tat
 	next, wait, ok := g.take(tat, ns, 1)
-	taken := ok && q.leased() >= units && q.used-q.lease <= lim.Quota-units
-	if ok && !taken && !q.spent(s, lim, ns) {
+	var wnext [MaxWindows]int64
+	var wrefused uint8 // bit i: window i refused
+	if nw > 0 {
+		inline := e.inline()
+		for i, w := range lim.Windows {
+			d.tats[1+i] = inline[i]
+			n, wt, wok := windowBucket(w).take(inline[i], ns, 1)
+			if !wok {
+				n = wt
+				wrefused |= 1 << i
+			}
+			wnext[i] = n
+		}
+	}
+	all := ok && wrefused == 0
+	taken := all && q.leased() >= units && q.used-q.lease <= lim.Quota-units
+	if all && !taken && !q.spent(s, lim, ns) {
 		sh.mu.Unlock()
+		clear(d.tats[1 : 1+nw])
 		return false // the store must be asked
 	}
 	sh.entries.touch(i)
 	if taken {
 		e.tat = next
+		if nw > 0 {
+			copy(e.inline(), wnext[:nw])
+		}
 		q.lease -= units
 	}
 	remaining := max(lim.Quota-(q.used-q.leased()), 0)
 	sh.mu.Unlock()
 
 	// What decide makes of it.
-	d.ns, d.nb = ns, 1
+	d.ns, d.nb = ns, uint8(1+nw)
 	d.qps, d.burst, d.windows = lim.QPS, lim.Burst, lim.Windows
 	d.flags = dQuota
 	d.quota = lim.Quota
@@ -597,6 +628,9 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) bool {
 	if taken {
 		d.flags |= dTaken
 		d.tats[0] = next
+		if nw > 0 {
+			copy(d.tats[1:], wnext[:nw])
+		}
 		d.Allowed = true
 		return true
 	}
@@ -606,6 +640,11 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) bool {
 		refused = LimitQPS
 	} else {
 		wait = 0
+	}
+	for i := range nw {
+		if wrefused&(1<<i) != 0 && wnext[i] >= wait {
+			refused, wait = LimitWindow, wnext[i]
+		}
 	}
 	if remaining < units {
 		d.flags |= dQuotaRefused

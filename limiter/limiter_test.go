@@ -585,7 +585,23 @@ func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
 				{QPS: 1000, Quota: 300, Period: Total},
 				{QPS: 2, Burst: 1, Quota: 250, Period: Month, DryRun: true},
 				{QPS: 1, Quota: 150, Period: Day, Location: time.FixedZone("east", 5*3600)},
+				{QPS: 4, Quota: 300, Period: Day, Windows: []Window{
+					{Name: "per_2s", Requests: 3, Per: 2 * time.Second},
+					{Name: "per_10s", Requests: 6, Per: 10 * time.Second},
+					{Name: "per_minute", Requests: 20, Per: time.Minute},
+				}},
+				// A window equal to the QPS bucket: their waits tie, and
+				// the later bucket (the window) is reported.
+				{QPS: 1, Quota: 250, Period: Day, Windows: []Window{{Name: "per_second", Requests: 1, Per: time.Second}}},
+				{QPS: 2, Burst: 3, Quota: 200, Period: Total, DryRun: true, Windows: []Window{{Name: "per_5s", Requests: 4, Per: 5 * time.Second}}},
 			}
+			// The last plan's ID also comes with one window more or less
+			// than its entry was made with (more: the extra window lives
+			// in the extras table, which only the general path reads).
+			grown := plans[len(plans)-1]
+			grown.Windows = append(grown.Windows[:1:1], Window{Name: "per_3s", Requests: 2, Per: 3 * time.Second})
+			shrunk := plans[len(plans)-1]
+			shrunk.Windows = nil
 			now := t0
 			byPlain := map[Limit]int{} // what the plain path decided, by refusing limit
 			for i := range 20000 {
@@ -595,6 +611,14 @@ func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
 				}
 				p := rng.IntN(len(plans))
 				r := Request{Plan: fmt.Sprint("plan", p), Key: fmt.Sprint("key", rng.IntN(3)), Units: int64(rng.IntN(3)), Limits: plans[p]}
+				if p == len(plans)-1 {
+					switch rng.IntN(8) {
+					case 0:
+						r.Limits = grown
+					case 1:
+						r.Limits = shrunk
+					}
+				}
 				if rng.IntN(200) == 0 {
 					used := int64(rng.IntN(400))
 					require.NoError(t, plain.SetUsage(ctx, r.Plan, r.Key, r.Limits, now, used))
@@ -602,7 +626,7 @@ func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
 					continue
 				}
 				var viaPlain Decision
-				if plain.allowPlain(&viaPlain, &r, now) {
+				if r.Limits.quick() && plain.allowPlain(&viaPlain, &r, now) {
 					byPlain[viaPlain.Refused]++
 				} else {
 					var err error
@@ -613,9 +637,13 @@ func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
 				require.NoError(t, err)
 				require.Equal(t, viaGeneral, viaPlain, "request %d: %+v at %v", i, r, now)
 			}
-			for _, lim := range []Limit{LimitNone, LimitQPS, LimitQuota} {
+			for _, lim := range []Limit{LimitNone, LimitQPS, LimitQuota, LimitWindow} {
 				if lim == LimitNone && lease == 1 {
 					continue // a lease of 1 is spent by the request that reserved it
+				}
+				if lim == LimitWindow {
+					require.Greater(t, byPlain[lim], 100, "the plain path decided too few requests refused by a window: %v", byPlain)
+					continue
 				}
 				require.Greater(t, byPlain[lim], 300, "the plain path decided too few requests refused by %v to compare: %v", lim, byPlain)
 			}
