@@ -2,7 +2,6 @@ package cloudapi
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/planguard/planguard/internal/tc3test"
 	"github.com/planguard/planguard/keys"
 	"github.com/planguard/planguard/usageplan"
 )
@@ -77,15 +77,12 @@ type req struct {
 	signBody      *string
 }
 
-// build signs r as a TC3 client does (written from the protocol's
-// description, independently of the server's code) and returns the
-// HTTP request.
+// build signs r as a TC3 client does (with tc3test, written from the
+// protocol's description independently of this package's code) and
+// returns the HTTP request.
 func (r req) build() *http.Request {
 	if r.id == "" {
 		r.id, r.secret = adminID, adminSecret
-	}
-	if r.service == "" {
-		r.service = "apigateway"
 	}
 	if r.host == "" {
 		r.host = testHost
@@ -93,47 +90,19 @@ func (r req) build() *http.Request {
 	if r.version == "" {
 		r.version = Version
 	}
-	if r.contentType == "" {
-		r.contentType = "application/json"
-	}
 	if r.ts.IsZero() {
 		// A request is served once (replay.go): each default request is
 		// signed at its own second, up to 250 s before epoch, so that tests
 		// sending the same request twice send two signatures.
 		r.ts = epoch.Add(-time.Duration(defaultTS.Add(1)%250) * time.Second)
 	}
-	if r.signedHeaders == "" {
-		r.signedHeaders = "content-type;host"
-	}
-	date := r.ts.UTC().Format("2006-01-02")
-	if r.scopeDate == "" {
-		r.scopeDate = date
-	}
-	signed := r.body
-	if r.signBody != nil {
-		signed = *r.signBody
-	}
-	values := map[string]string{"content-type": r.contentType, "host": r.host, "x-tc-action": r.action}
-	var canon strings.Builder
-	for _, h := range strings.Split(r.signedHeaders, ";") {
-		canon.WriteString(h + ":" + strings.ToLower(values[h]) + "\n")
-	}
-	ts := strconv.FormatInt(r.ts.Unix(), 10)
-	creq := "POST\n/\n\n" + canon.String() + "\n" + r.signedHeaders + "\n" + sha256Hex([]byte(signed))
-	scope := r.scopeDate + "/" + r.service + "/tc3_request"
-	sts := "TC3-HMAC-SHA256\n" + ts + "\n" + scope + "\n" + sha256Hex([]byte(creq))
-	k := hmacSHA256([]byte("TC3"+r.secret), r.scopeDate)
-	k = hmacSHA256(k, r.service)
-	k = hmacSHA256(k, "tc3_request")
-	sig := hex.EncodeToString(hmacSHA256(k, sts))
-
 	hr := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(r.body))
 	hr.Host = r.host
-	hr.Header.Set("Content-Type", r.contentType)
-	hr.Header.Set("X-TC-Action", r.action)
-	hr.Header.Set("X-TC-Version", r.version)
-	hr.Header.Set("X-TC-Timestamp", ts)
-	hr.Header.Set("Authorization", "TC3-HMAC-SHA256 Credential="+r.id+"/"+scope+", SignedHeaders="+r.signedHeaders+", Signature="+sig)
+	tc3test.Request{
+		ID: r.id, Secret: r.secret, Action: r.action, Body: r.body, Host: r.host, Time: r.ts,
+		Version: r.version, ContentType: r.contentType, Service: r.service,
+		ScopeDate: r.scopeDate, SignedHeaders: r.signedHeaders, SignedBody: r.signBody,
+	}.Sign(hr)
 	return hr
 }
 

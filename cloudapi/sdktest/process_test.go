@@ -1,81 +1,43 @@
 package sdktest
 
 import (
-	"bufio"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/planguard/planguard/internal/proctest"
 	"github.com/planguard/planguard/keys"
 	apigw "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/apigateway/v20180808"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
 )
 
-// The examples/server binary, built once for every test of the package
-// into a directory TestMain removes.
-var (
-	buildOnce sync.Once
-	buildDir  string
-	binary    string
-	buildErr  error
-)
+// serverBinary is examples/server (its own module, two directories up),
+// built once for every test of the package.
+var serverBinary = proctest.Binary{Dir: filepath.Join("..", "..", "examples", "server")}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	serverBinary.Remove()
 	os.Exit(code)
-}
-
-// serverBinary builds examples/server (its own module, two directories
-// up) with the go command that runs the tests.
-func serverBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		if buildDir, buildErr = os.MkdirTemp("", "planguard-sdktest-"); buildErr != nil {
-			return
-		}
-		binary = filepath.Join(buildDir, "server")
-		cmd := exec.Command("go", "build", "-o", binary, ".")
-		cmd.Dir = filepath.Join("..", "..", "examples", "server")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build examples/server: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binary
 }
 
 // server is an examples/server process this test started: the data
 // listener (data), the admin listener (addr) and its log.
 type server struct {
+	*proctest.Process
 	t    *testing.T
-	cmd  *exec.Cmd
 	data string
 	addr string
-
-	mu   sync.Mutex
-	logs strings.Builder
-	done chan struct{} // closed when the process has exited and its log is read
 }
 
 // start runs examples/server in managed mode with a journal and quota
@@ -96,91 +58,45 @@ func startDeclarative(t *testing.T, config string, args ...string) *server {
 
 func startMode(t *testing.T, managed bool, config string, args ...string) *server {
 	t.Helper()
-	bin := serverBinary(t)
+	bin := serverBinary.Path(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "planguard.json")
 	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, done: make(chan struct{})}
 	flags := []string{"-state", filepath.Join(dir, "usage.db"), "-config", cfg,
 		"-addr", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-admin-id", adminID, "-log-format", "json"}
 	if managed {
 		flags = append(flags, "-managed")
 	}
-	s.cmd = exec.Command(bin, append(flags, args...)...)
-	s.cmd.Env = append(os.Environ(), "PLANGUARD_ADMIN_SECRET="+adminSecret)
-	stderr, err := s.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
+	cmd := exec.Command(bin, append(flags, args...)...)
+	cmd.Env = append(os.Environ(), "PLANGUARD_ADMIN_SECRET="+adminSecret)
+	s := &server{Process: proctest.Start(t, cmd), t: t}
+	var serving struct{ Addr, Admin string }
+	if err := json.Unmarshal([]byte(s.WaitLog(1, `"msg":"serving"`)), &serving); err != nil {
+		t.Fatalf("the serving line: %v\n%s", err, s.Log())
 	}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addrs := make(chan [2]string, 1)
-	go func() {
-		defer close(s.done)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			s.mu.Lock()
-			s.logs.WriteString(sc.Text() + "\n")
-			s.mu.Unlock()
-			var line struct{ Msg, Addr, Admin string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "serving" {
-				addrs <- [2]string{line.Addr, line.Admin}
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-		_ = s.cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = s.cmd.Process.Kill() // our own process, by its PID; a no-op once stopped
-		<-s.done
-	})
-	select {
-	case a := <-addrs:
-		s.data, s.addr = a[0], a[1]
-	case <-s.done:
-		t.Fatalf("the server exited before serving:\n%s", s.log())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("the server did not log its addresses in 60 s:\n%s", s.log())
-	}
+	s.data, s.addr = serving.Addr, serving.Admin
 	// Both listeners are bound before that line; a connection proves it.
 	for _, a := range []string{s.data, s.addr} {
 		conn, err := net.DialTimeout("tcp", a, 10*time.Second)
 		if err != nil {
-			t.Fatalf("dial %s: %v\n%s", a, err, s.log())
+			t.Fatalf("dial %s: %v\n%s", a, err, s.Log())
 		}
 		conn.Close()
 	}
 	return s
 }
 
-func (s *server) log() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.logs.String()
-}
-
 // stop sends SIGTERM and waits for the process to exit; it fails the
-// test if the process does not exit cleanly in 30 s or if the log shows
-// any of secrets.
+// test if the process does not exit cleanly or if the log shows any of
+// secrets.
 func (s *server) stop(secrets ...string) {
 	s.t.Helper()
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		s.t.Fatal(err)
-	}
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		s.t.Fatalf("the server did not stop in 30 s after SIGTERM:\n%s", s.log())
-	}
-	if code := s.cmd.ProcessState.ExitCode(); code != 0 {
-		s.t.Fatalf("the server exited %d:\n%s", code, s.log())
-	}
+	s.Stop()
 	for _, secret := range append(secrets, adminSecret) {
-		if secret != "" && strings.Contains(s.log(), secret) {
-			s.t.Fatalf("the log shows a secret:\n%s", s.log())
+		if secret != "" && strings.Contains(s.Log(), secret) {
+			s.t.Fatalf("the log shows a secret:\n%s", s.Log())
 		}
 	}
 }
@@ -233,38 +149,6 @@ func (s *server) wantStatus(path, id, secret string, want int) map[string]string
 		s.t.Fatalf("GET %s as %s: %d, want %d", path, id, got, want)
 	}
 	return body
-}
-
-// signed builds a Cloud API 3.0 request to host by hand, signed with
-// TC3-HMAC-SHA256 at ts over body, for the refusals the SDK cannot
-// produce (it always signs correctly, with its own clock).
-func signed(t *testing.T, addr, host, id, secret, action, body string, ts time.Time) *http.Request {
-	t.Helper()
-	stamp := strconv.FormatInt(ts.Unix(), 10)
-	date := ts.UTC().Format(time.DateOnly)
-	const service, contentType = "apigateway", "application/json"
-	sum := sha256.Sum256([]byte(body))
-	canonical := "POST\n/\n\ncontent-type:" + contentType + "\nhost:" + host + "\n\ncontent-type;host\n" + hex.EncodeToString(sum[:])
-	sum = sha256.Sum256([]byte(canonical))
-	scope := date + "/" + service + "/tc3_request"
-	toSign := "TC3-HMAC-SHA256\n" + stamp + "\n" + scope + "\n" + hex.EncodeToString(sum[:])
-	mac := func(key []byte, msg string) []byte {
-		h := hmac.New(sha256.New, key)
-		h.Write([]byte(msg))
-		return h.Sum(nil)
-	}
-	key := mac(mac(mac([]byte("TC3"+secret), date), service), "tc3_request")
-	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Host = host
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("X-TC-Action", action)
-	req.Header.Set("X-TC-Version", "2018-08-08")
-	req.Header.Set("X-TC-Timestamp", stamp)
-	req.Header.Set("Authorization", "TC3-HMAC-SHA256 Credential="+id+"/"+scope+", SignedHeaders=content-type;host, Signature="+hex.EncodeToString(mac(key, toSign)))
-	return req
 }
 
 // sendRaw sends req and returns the code of the error it is answered with

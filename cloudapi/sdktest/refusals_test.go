@@ -8,6 +8,8 @@ import (
 	apigw "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/apigateway/v20180808"
 	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
+
+	"github.com/planguard/planguard/internal/tc3test"
 )
 
 // TestSDKReadOnly: a process whose one admin credential is read-only
@@ -92,13 +94,13 @@ func TestSDKRefusals(t *testing.T) {
 	// Hand-signed: correct signatures, with a stale or future timestamp.
 	body := `{"UsagePlanName":"p"}`
 	now := time.Now()
-	if code := sendRaw(t, signed(t, e.addr, e.addr, adminID, adminSecret, "CreateUsagePlan", body, now.Add(-10*time.Minute))); code != "AuthFailure.SignatureExpire" {
+	if code := sendRaw(t, tc3test.Request{ID: adminID, Secret: adminSecret, Action: "CreateUsagePlan", Body: body, Time: now.Add(-10 * time.Minute)}.New(t, e.addr)); code != "AuthFailure.SignatureExpire" {
 		t.Fatalf("a stale timestamp: %q", code)
 	}
-	if code := sendRaw(t, signed(t, e.addr, e.addr, adminID, adminSecret, "CreateUsagePlan", body, now.Add(10*time.Minute))); code != "AuthFailure.SignatureExpire" {
+	if code := sendRaw(t, tc3test.Request{ID: adminID, Secret: adminSecret, Action: "CreateUsagePlan", Body: body, Time: now.Add(10 * time.Minute)}.New(t, e.addr)); code != "AuthFailure.SignatureExpire" {
 		t.Fatalf("a future timestamp: %q", code)
 	}
-	if code := sendRaw(t, signed(t, e.addr, "evil.example.com", adminID, adminSecret, "DescribeApiKeysStatus", "{}", now)); code != "UnauthorizedOperation" {
+	if code := sendRaw(t, tc3test.Request{ID: adminID, Secret: adminSecret, Action: "DescribeApiKeysStatus", Body: "{}", Host: "evil.example.com", Time: now}.New(t, e.addr)); code != "UnauthorizedOperation" {
 		t.Fatalf("a foreign Host: %q", code)
 	}
 	st, err := e.admin().DescribeUsagePlansStatus(apigw.NewDescribeUsagePlansStatusRequest())
@@ -110,7 +112,7 @@ func TestSDKRefusals(t *testing.T) {
 	// The same hand signer, current: accepted (so the refusals above are
 	// the timestamp's and the Host's); and localhost:PORT, the
 	// listener's other name, signed as such by the SDK.
-	if code := sendRaw(t, signed(t, e.addr, e.addr, adminID, adminSecret, "CreateUsagePlan", body, now)); code != "" {
+	if code := sendRaw(t, tc3test.Request{ID: adminID, Secret: adminSecret, Action: "CreateUsagePlan", Body: body, Time: now}.New(t, e.addr)); code != "" {
 		t.Fatalf("a current hand-signed request: %q", code)
 	}
 	localhost := e.client(adminID, adminSecret, func(p *profile.ClientProfile) { p.HttpProfile.Endpoint = "localhost:" + port })

@@ -3,16 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/planguard/planguard/internal/tc3test"
 )
 
 const (
@@ -25,30 +22,7 @@ const (
 // decoded Response.
 func tc3(t *testing.T, addr, id, secret, action, body string) map[string]any {
 	t.Helper()
-	now := time.Now().UTC()
-	ts := strconv.FormatInt(now.Unix(), 10)
-	date := now.Format("2006-01-02")
-	const service, contentType = "apigateway", "application/json"
-	sum := sha256.Sum256([]byte(body))
-	canonical := "POST\n/\n\ncontent-type:" + contentType + "\nhost:" + addr + "\n\ncontent-type;host\n" + hex.EncodeToString(sum[:])
-	sum = sha256.Sum256([]byte(canonical))
-	scope := date + "/" + service + "/tc3_request"
-	toSign := "TC3-HMAC-SHA256\n" + ts + "\n" + scope + "\n" + hex.EncodeToString(sum[:])
-	mac := func(key []byte, msg string) []byte {
-		h := hmac.New(sha256.New, key)
-		h.Write([]byte(msg))
-		return h.Sum(nil)
-	}
-	key := mac(mac(mac([]byte("TC3"+secret), date), service), "tc3_request")
-	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("X-TC-Action", action)
-	req.Header.Set("X-TC-Version", "2018-08-08")
-	req.Header.Set("X-TC-Timestamp", ts)
-	req.Header.Set("Authorization", "TC3-HMAC-SHA256 Credential="+id+"/"+scope+", SignedHeaders=content-type;host, Signature="+hex.EncodeToString(mac(key, toSign)))
+	req := tc3test.Request{ID: id, Secret: secret, Action: action, Body: body}.New(t, addr)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

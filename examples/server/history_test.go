@@ -3,15 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/planguard/planguard/boltstore"
+	"github.com/planguard/planguard/internal/proctest"
 	"github.com/planguard/planguard/metering"
 )
 
@@ -78,7 +77,7 @@ func TestHistoryIntervalMustBePositive(t *testing.T) {
 // interval and nothing else: what earlier runs wrote is there, the file
 // opens (no damage), and the quota the killed run used is still counted.
 func TestHistoryAfterSIGKILL(t *testing.T) {
-	bin := buildServer(t)
+	bin := proctest.Build(t, ".")
 	state := filepath.Join(t.TempDir(), "usage.db")
 	orders := func(addr string) int {
 		resp, err := client.Get("http://" + addr + "/release/orders")
@@ -90,55 +89,26 @@ func TestHistoryAfterSIGKILL(t *testing.T) {
 	}
 	// serve starts the server on the state file and returns its address
 	// and the process.
-	serve := func() (string, *exec.Cmd) {
-		addr := freeAddr(t)
-		cmd := exec.Command(bin, "-config", "testdata/config.json", "-addr", addr, "-state", state, "-history-interval", "1h")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				cmd.Process.Kill() // this test's own process, by its PID
-				cmd.Wait()
-			}
-		})
-		// Connecting is refused at once until it listens: this waits for
-		// the process, not for time.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			conn, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				conn.Close()
-				return addr, cmd
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the server did not start: %v", err)
-			}
-			runtime.Gosched()
-		}
+	serve := func() (string, *proctest.Process) {
+		addr := proctest.FreeAddr(t)
+		p := proctest.Start(t, exec.Command(bin, "-config", "testdata/config.json", "-addr", addr, "-state", state, "-history-interval", "1h"))
+		p.WaitListening(addr)
+		return addr, p
 	}
 	// A first run, stopped gracefully: its 2 requests are written.
-	addr, cmd := serve()
+	addr, p := serve()
 	for range 2 {
 		if c := orders(addr); c != 200 {
 			t.Fatalf("first run: %d", c)
 		}
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("after SIGTERM: %v", err)
-	}
+	p.Stop()
 	// A second run, killed: its request's history is lost, its quota is not.
-	addr, cmd = serve()
+	addr, p = serve()
 	if c := orders(addr); c != 200 {
 		t.Fatalf("second run: %d", c)
 	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL, this test's own process
-		t.Fatal(err)
-	}
-	cmd.Wait()
+	p.Kill() // SIGKILL, this test's own process
 	s, err := boltstore.Open(state, boltstore.Config{Create: true})
 	if err != nil {
 		t.Fatalf("the state file after SIGKILL: %v", err)
@@ -157,10 +127,10 @@ func TestHistoryAfterSIGKILL(t *testing.T) {
 		t.Fatalf("history after SIGKILL: %+v, want the first run's 2 requests", got)
 	}
 	// The quota (3 a month) counts all three requests.
-	addr, cmd = serve()
+	addr, p = serve()
 	if c := orders(addr); c != 429 {
 		t.Fatalf("after SIGKILL, a fourth request: %d, want 429 (the quota of 3 spent)", c)
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	cmd.Wait()
+	p.Signal(syscall.SIGTERM)
+	p.Wait()
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/planguard/planguard/boltstore"
+	"github.com/planguard/planguard/internal/proctest"
 	"github.com/planguard/planguard/redisstore"
 )
 
@@ -118,19 +119,19 @@ func TestManagedFleetOnRedis(t *testing.T) {
 		rdb.Del(ctx, stale...)
 	}
 	t.Setenv(adminSecretEnv, adminSecret) // the processes inherit it
-	bin := buildServer(t)
-	admin := freeAddr(t)
+	bin := proctest.Build(t, ".")
+	admin := proctest.FreeAddr(t)
 	fleet := []*process{startProcess(t, bin, "-managed", "-redis", addr, "-config", "testdata/config.json", "-admin", admin, "-admin-id", adminID)}
 	for range 2 {
 		fleet = append(fleet, startProcess(t, bin, "-managed", "-redis", addr, "-config", "testdata/config.json"))
 	}
-	if n := fleet[0].countLog("journal seeded from -config"); n != 1 {
-		t.Fatalf("the first instance seeded %d times:\n%s", n, fleet[0].log())
+	if n := fleet[0].CountLog("journal seeded from -config"); n != 1 {
+		t.Fatalf("the first instance seeded %d times:\n%s", n, fleet[0].Log())
 	}
 	for i, p := range fleet[1:] {
-		p.waitLog(1, "-config ignored")
+		p.WaitLog(1, "-config ignored")
 		if code := p.status("/release/orders"); code != 200 {
-			t.Fatalf("instance %d: %d\n%s", i+1, code, p.log())
+			t.Fatalf("instance %d: %d\n%s", i+1, code, p.Log())
 		}
 	}
 
@@ -149,9 +150,9 @@ func TestManagedFleetOnRedis(t *testing.T) {
 
 	// An instance killed and restarted converges to the journal: it
 	// starts at the fleet's revision and refuses the key.
-	fleet[2].signal(syscall.SIGKILL)
+	fleet[2].Signal(syscall.SIGKILL)
 	restarted := startProcess(t, bin, "-managed", "-redis", addr)
 	if code := restarted.status("/release/orders"); code != http.StatusUnauthorized {
-		t.Fatalf("restarted instance: %d\n%s", code, restarted.log())
+		t.Fatalf("restarted instance: %d\n%s", code, restarted.Log())
 	}
 }

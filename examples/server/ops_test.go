@@ -11,14 +11,13 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/planguard/planguard/internal/proctest"
 	"github.com/planguard/planguard/keys"
 )
 
@@ -316,97 +315,18 @@ func TestLogging(t *testing.T) {
 	}
 }
 
-// buildServer compiles this command into a temporary directory.
-func buildServer(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "server")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		goTool = "go"
-	}
-	out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // A real process: SIGHUP neither kills it nor stops it serving (it
 // reloads the config, and says so); SIGTERM then stops it gracefully,
 // exit status 0.
 func TestSignalsOnARealProcess(t *testing.T) {
-	bin := buildServer(t)
-	addr := freeAddr(t)
-	cmd := exec.Command(bin, "-config", "testdata/config.json", "-addr", addr)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 100)
-	exited := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		exited <- cmd.Wait()
-	}()
-	defer func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill() // this test's own process, by its PID
-		}
-	}()
-	var logged []string
-	// waitFor waits for a log line containing s, or the process's end.
-	waitFor := func(s string) bool {
-		timeout := time.After(10 * time.Second)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					return false
-				}
-				logged = append(logged, l)
-				if strings.Contains(l, s) {
-					return true
-				}
-			case <-timeout:
-				t.Fatalf("no log line with %q in 10 s: %s", s, strings.Join(logged, "\n"))
-			}
-		}
-	}
-	// Ready when it accepts a connection: connecting is refused at once
-	// until then, so this loop waits for the process, not for time.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			conn.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server did not start: %v", err)
-		}
-		runtime.Gosched()
-	}
+	bin := proctest.Build(t, ".")
+	addr := proctest.FreeAddr(t)
+	p := proctest.Start(t, exec.Command(bin, "-config", "testdata/config.json", "-addr", addr))
+	p.WaitListening(addr)
 	get := func() int {
 		resp, err := client.Get("http://" + addr + "/release/orders/1")
 		if err != nil {
-			t.Fatalf("request: %v\n%s", err, strings.Join(logged, "\n"))
+			t.Fatalf("request: %v\n%s", err, p.Log())
 		}
 		resp.Body.Close()
 		return resp.StatusCode
@@ -414,23 +334,12 @@ func TestSignalsOnARealProcess(t *testing.T) {
 	if c := get(); c != 200 {
 		t.Fatalf("before SIGHUP: %d", c)
 	}
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	if !waitFor("SIGHUP") {
-		t.Fatalf("SIGHUP killed the server: %v\n%s", <-exited, strings.Join(logged, "\n"))
-	}
+	p.Signal(syscall.SIGHUP)
+	p.WaitLog(1, "SIGHUP") // fails if SIGHUP killed the server
 	if c := get(); c != 200 {
 		t.Fatalf("after SIGHUP: %d", c)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	for range lines {
-	}
-	if err := <-exited; err != nil {
-		t.Fatalf("after SIGTERM: %v\n%s", err, strings.Join(logged, "\n"))
-	}
+	p.Stop()
 }
 
 // -env naming an environment no service is published to is warned about

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/planguard/planguard/internal/proctest"
 )
 
 const testKey = "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN"
@@ -41,7 +43,7 @@ var disabledKey = []string{`"secret": "ZxF2whO0RhuwnVCj5JMMAuqcDcN2oPrC"}`, `"se
 // keeping consumed quota, and logs what changed; an invalid file changes
 // nothing and every problem is logged.
 func TestReloadOnSIGHUP(t *testing.T) {
-	bin := buildServer(t)
+	bin := proctest.Build(t, ".")
 	cfg := filepath.Join(t.TempDir(), "planguard.json")
 	writeConfig(t, cfg, configVariant(t))
 	p := startProcess(t, bin, "-config", cfg)
@@ -53,13 +55,13 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	writeConfig(t, cfg, configVariant(t, append(disabledKey,
 		`"qps": 1000`, `"qps": 0`,
 		`"method": "POST"`, `"method": "FETCH"`)...))
-	p.signal(syscall.SIGHUP)
-	p.waitLog(1, "config reload refused")
-	if n := p.countLog("config problem", "qps"); n != 1 {
-		t.Errorf("%d problems about qps logged, want 1:\n%s", n, p.log())
+	p.Signal(syscall.SIGHUP)
+	p.WaitLog(1, "config reload refused")
+	if n := p.CountLog("config problem", "qps"); n != 1 {
+		t.Errorf("%d problems about qps logged, want 1:\n%s", n, p.Log())
 	}
-	if n := p.countLog("config problem", "method"); n != 1 {
-		t.Errorf("%d problems about the method logged, want 1:\n%s", n, p.log())
+	if n := p.CountLog("config problem", "method"); n != 1 {
+		t.Errorf("%d problems about the method logged, want 1:\n%s", n, p.Log())
 	}
 	if c := p.status("/release/orders"); c != 200 { // 2 of 3
 		t.Fatalf("after an invalid config: %d, want 200 (the previous config)", c)
@@ -67,19 +69,19 @@ func TestReloadOnSIGHUP(t *testing.T) {
 
 	// Valid: the key disabled, the plan's description changed.
 	writeConfig(t, cfg, configVariant(t, append(disabledKey, "paying tier", "paying tier, reloaded")...))
-	p.signal(syscall.SIGHUP)
-	p.waitLog(1, `msg="config reloaded"`)
-	p.waitLog(1, "config reload", "entity=key", "change=disabled", testKey)
-	p.waitLog(1, "config reload", "entity=plan", "change=changed", "usagePlan-kgf82zcd")
+	p.Signal(syscall.SIGHUP)
+	p.WaitLog(1, `msg="config reloaded"`)
+	p.WaitLog(1, "config reload", "entity=key", "change=disabled", testKey)
+	p.WaitLog(1, "config reload", "entity=plan", "change=changed", "usagePlan-kgf82zcd")
 	if c := p.status("/release/orders"); c != 401 {
 		t.Fatalf("after disabling the key: %d, want 401", c)
 	}
 
 	// Enabled again: the quota used before the reloads still counts.
 	writeConfig(t, cfg, configVariant(t))
-	p.signal(syscall.SIGHUP)
-	p.waitLog(2, `msg="config reloaded"`)
-	p.waitLog(1, "config reload", "entity=key", "change=enabled", testKey)
+	p.Signal(syscall.SIGHUP)
+	p.WaitLog(2, `msg="config reloaded"`)
+	p.WaitLog(1, "config reload", "entity=key", "change=enabled", testKey)
 	if c := p.status("/release/orders"); c != 200 { // 3 of 3
 		t.Fatalf("after enabling the key: %d", c)
 	}
@@ -88,11 +90,11 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 
 	// The same file again: nothing changes.
-	p.signal(syscall.SIGHUP)
-	p.waitLog(1, "config reloaded: nothing changed")
-	if strings.Contains(p.log(), "ZxF2whO0RhuwnVCj5JMMAuqcDcN2oPrC") {
+	p.Signal(syscall.SIGHUP)
+	p.WaitLog(1, "config reloaded: nothing changed")
+	if strings.Contains(p.Log(), "ZxF2whO0RhuwnVCj5JMMAuqcDcN2oPrC") {
 		t.Fatal("the log shows the key's secret")
 	}
-	p.signal(syscall.SIGTERM)
-	p.waitLog(1, `msg=stopped`)
+	p.Signal(syscall.SIGTERM)
+	p.WaitLog(1, `msg=stopped`)
 }

@@ -4,16 +4,16 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/planguard/planguard/internal/proctest"
 )
 
 // A store failure is logged at warn, once, with its cause; the refusal
 // body does not name the store.
 func TestStoreFailureIsLogged(t *testing.T) {
-	dead := freeAddr(t) // nothing listens there
+	dead := proctest.FreeAddr(t) // nothing listens there
 	addrs, logs, stop := startLogged(t, 1, "-config", "testdata/config.json", "-redis", dead, "-log-format", "json")
 	for range 2 {
 		code, body := get(t, "http://"+addrs[0]+"/release/orders")
@@ -41,30 +41,14 @@ func TestStoreRecoveryIsLogged(t *testing.T) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("no redis-server")
 	}
-	addr := freeAddr(t)
+	addr := proctest.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	addrs, logs, stop := startLogged(t, 1, "-config", "testdata/config.json", "-redis", addr, "-log-format", "json")
 	if code, _ := get(t, "http://"+addrs[0]+"/release/orders"); code != http.StatusServiceUnavailable {
 		t.Fatalf("store down: %d", code)
 	}
-	srv := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { srv.Process.Kill(); srv.Wait() }() // the redis-server this test started, by its PID
-	// Ready when it accepts a connection (refused at once until then).
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server did not start: %v", err)
-		}
-		runtime.Gosched()
-	}
+	// The redis-server this test started, killed by its PID at the end.
+	proctest.Start(t, exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")).WaitListening(addr)
 	var code int
 	for range 100 { // the pool may hand out a dead connection or two first
 		if code, _ = get(t, "http://"+addrs[0]+"/release/orders"); code == http.StatusOK {

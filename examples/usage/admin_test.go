@@ -1,21 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"encoding/csv"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/planguard/planguard/cloudapi"
+	"github.com/planguard/planguard/internal/proctest"
 	"github.com/planguard/planguard/keys"
 	"github.com/planguard/planguard/metering"
 )
@@ -52,51 +49,6 @@ const loopbackConfig = `{
   ]
 }`
 
-// buildServer builds examples/server into a temporary directory.
-func buildServer(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "server")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		goTool = "go"
-	}
-	cmd := exec.Command(goTool, "build", "-o", bin, ".")
-	cmd.Dir = filepath.Join("..", "server")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build examples/server: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// waitListening dials addr until it accepts: connecting is refused at
-// once until the process listens, so this waits for the process, not
-// for time.
-func waitListening(t *testing.T, addr string, cmd *exec.Cmd, stderr *bytes.Buffer) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			conn.Close()
-			return
-		}
-		if cmd.ProcessState != nil || time.Now().After(deadline) {
-			t.Fatalf("the server did not start: %v\n%s", err, stderr)
-		}
-		runtime.Gosched()
-	}
-}
-
 func signed(id, secret string) *http.Client {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &keys.Transport{Signer: &keys.Signer{ID: id, Secret: keys.NewSecret(secret)}}}
 }
@@ -123,29 +75,19 @@ func send(t *testing.T, c *http.Client, method, url string) int {
 // read from the file is byte for byte the one read through the admin
 // API, hourly and daily, CSV and JSON lines.
 func TestExportThroughAdminAPI(t *testing.T) {
-	bin := buildServer(t)
+	bin := proctest.Build(t, filepath.Join("..", "server"))
 	dir := t.TempDir()
 	config, state := filepath.Join(dir, "planguard.json"), filepath.Join(dir, "usage.db")
 	if err := os.WriteFile(config, []byte(loopbackConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr, admin := freeAddr(t), freeAddr(t)
-	var stderr bytes.Buffer
+	addr, admin := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	cmd := exec.Command(bin, "-config", config, "-addr", addr, "-admin", admin, "-admin-id", adminID,
 		"-state", state, "-history-interval", "1h")
 	cmd.Env = append(os.Environ(), adminSecretEnv+"="+adminSecret)
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill() // this test's own process, by its PID
-			cmd.Wait()
-		}
-	})
-	waitListening(t, addr, cmd, &stderr)
-	waitListening(t, admin, cmd, &stderr)
+	p := proctest.Start(t, cmd)
+	p.WaitListening(addr)
+	p.WaitListening(admin)
 
 	// Key A: 6 reads (1 unit each), then creates (5 units each): 2 fit
 	// in the 14 units left, 3 are refused for the quota. Key B: 3 reads.
@@ -260,12 +202,7 @@ func TestExportThroughAdminAPI(t *testing.T) {
 
 	// A graceful stop writes the history to the state file; read from
 	// it, every export is the one the admin API gave.
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("after SIGTERM: %v\n%s", err, &stderr)
-	}
+	p.Stop()
 	for _, g := range []string{"hour", "day"} {
 		for _, f := range []string{"csv", "jsonl"} {
 			out, errs, code := exportArgs(t, "-state", state, "-from", from, "-to", to, "-granularity", g, "-format", f)

@@ -5,12 +5,10 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/planguard/planguard/boltstore"
+	"github.com/planguard/planguard/internal/proctest"
 	"github.com/planguard/planguard/metering"
 	"github.com/planguard/planguard/redisstore"
 )
@@ -186,28 +185,12 @@ func startRedis(t *testing.T) string {
 		}
 		return addr
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }) // the redis-server this test started, by its PID
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-	defer c.Close()
-	for range 200 { // waits for the process to accept connections, not for a time to pass
-		if c.Ping(ctx).Err() == nil {
-			return addr
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("redis-server did not answer")
-	return ""
+	addr := proctest.FreeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	// The redis-server this test started, killed by its PID at the end.
+	p := proctest.Start(t, exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", t.TempDir()))
+	p.WaitListening(addr)
+	return addr
 }
 
 func TestExportRedis(t *testing.T) {

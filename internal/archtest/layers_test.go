@@ -31,7 +31,14 @@ var allowed = map[string][]string{
 	"internal/route": {},
 	// internal/randstr draws generated IDs and secrets for keys and usageplan.
 	"internal/randstr": {},
+	// internal/proctest and internal/tc3test are test support: the
+	// standard library only, and imported by tests only (testOnly).
+	"internal/proctest": {},
+	"internal/tc3test":  {},
 }
+
+// testOnly are the packages no package imports outside its tests.
+var testOnly = []string{"internal/proctest", "internal/tc3test"}
 
 func TestLayers(t *testing.T) {
 	out, err := exec.Command("go", "list", "-json", "github.com/planguard/planguard/...").Output()
@@ -47,6 +54,13 @@ func TestLayers(t *testing.T) {
 			t.Fatal(err)
 		}
 		name := strings.TrimPrefix(p.ImportPath, root)
+		for _, imp := range p.Imports {
+			for _, only := range testOnly {
+				if imp == root+only {
+					t.Errorf("%s imports %s outside its tests", name, imp)
+				}
+			}
+		}
 		rules, ok := allowed[name]
 		if !ok {
 			continue
