@@ -131,7 +131,7 @@ var historyWriteBatch = 1000
 // "<tag>:h:batch:<b.ID>:<i>", all in its hash slot — and of the index
 // updates (idempotent); a part is then applied per (plan, key), and a
 // batch costs a record per (plan, key) and part instead of one per part
-// (about 100 bytes each, for a day).
+// (about 200 bytes each with 100-byte key names, for a day).
 //
 // When a part fails, the error is a metering.PartialWriteError counting
 // the leading rows known added, when there are any: the parts before
