@@ -69,10 +69,10 @@ type Recorder struct {
 	seed   maphash.Seed
 
 	flushMu sync.Mutex // one flush (or History) at a time
-	// failed is the batch whose write failed, retried as it is (same
-	// ID, same rows) until the store takes it (under flushMu); its ID is
-	// "" when none failed. Its first written rows are known stored (a
-	// PartialWriteError).
+	// failed is the batch being written, kept when its write fails and
+	// retried as it is (same ID, same rows) until the store takes it
+	// (under flushMu); its ID is "" when none is held. Its first written
+	// rows are known stored (a PartialWriteError).
 	failed     Batch
 	written    int
 	pending    []Row // rows collected while failed was retried, not sent yet (under flushMu)

@@ -119,8 +119,8 @@ var historyWriteBatch = 1000
 // checks and sets a record of the part, "<prefix>h:batch:<b.ID>:<i>", in
 // the same run as its increments (SET NX PX, kept for
 // metering.BatchWindow): a part whose record exists is not applied
-// again, so a write whose reply was lost, written again — by the
-// Recorder, or by a client that retries — adds nothing twice. The
+// again, so a write whose reply was lost, written again by the Recorder
+// under the same ID, adds nothing twice. The
 // script checks every key's type and every field it increments before
 // it writes: a part is applied whole or not at all.
 //
@@ -174,8 +174,7 @@ var historyAddSource string
 var historyAddScript = redis.NewScript(historyAddSource)
 
 // historyOps builds the arguments of history_add.lua: KEYS (the record
-// first) and ARGV, for rows; with index, the index and plan set updates
-// too.
+// first) and ARGV (the record's lifetime, then the operations).
 type historyOps struct {
 	keys []string
 	at   map[string]string // key → its index in KEYS (1-based), as ARGV writes it
