@@ -35,10 +35,10 @@ type countingHistory struct {
 	writes, rows atomic.Int64
 }
 
-func (c *countingHistory) AddHistory(ctx context.Context, rows []metering.Row) error {
+func (c *countingHistory) AddHistory(ctx context.Context, b metering.Batch) error {
 	c.writes.Add(1)
-	c.rows.Add(int64(len(rows)))
-	return c.HistoryStore.AddHistory(ctx, rows)
+	c.rows.Add(int64(len(b.Rows)))
+	return c.HistoryStore.AddHistory(ctx, b)
 }
 
 // BenchmarkHistorySteadyLoad is a steady load of requests on 100 keys of
@@ -104,10 +104,10 @@ func BenchmarkHistorySteadyLoad(b *testing.B) {
 						}
 						now := time.Now()
 						day := now.UTC().Truncate(24 * time.Hour)
-						if err := store.AddHistory(context.Background(), []metering.Row{
+						if err := store.AddHistory(context.Background(), metering.Batch{ID: metering.NewBatchID(), Rows: []metering.Row{
 							{Plan: plan, Key: key, Granularity: metering.Hour, Start: now.Truncate(time.Hour), Counts: c},
 							{Plan: plan, Key: key, Granularity: metering.Day, Start: day, Counts: c},
-						}); err != nil {
+						}}); err != nil {
 							b.Error(err)
 							return
 						}

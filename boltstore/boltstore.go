@@ -68,6 +68,10 @@ type Config struct {
 	// path or a volume that is not mounted never starts every key's
 	// quota afresh.
 	Create bool
+	// Now is the clock that dates the history batches applied, which
+	// are remembered for metering.BatchWindow; nil means time.Now. It
+	// must be safe for concurrent use.
+	Now func() time.Time
 }
 
 // Store is a limiter.Store in a bbolt file. It is safe for concurrent use.
@@ -75,6 +79,7 @@ type Config struct {
 type Store struct {
 	db   *bolt.DB
 	path string
+	now  func() time.Time
 }
 
 // Open opens the store at path. With cfg.Create it creates the file if
@@ -90,7 +95,11 @@ func Open(path string, cfg Config) (*Store, error) {
 	// Batch coalesces concurrent Reserves into one fsync; a short delay
 	// keeps a lone Reserve from waiting bbolt's default 10 ms.
 	db.MaxBatchDelay = time.Millisecond
-	return &Store{db: db, path: path}, nil
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{db: db, path: path, now: now}, nil
 }
 
 // Close closes the file. Close the Limiter first, so unused leases are

@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"math"
 	"slices"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -29,11 +30,41 @@ var _ metering.HistoryStore = (*Store)(nil)
 // All integers are big-endian; start is in Unix seconds. A (plan, key)'s
 // rows are one range ordered by start, so a query is a seek and a scan
 // per key; pruning walks the index from its beginning.
+//
+// Two more buckets record the batches applied (metering.Batch), one
+// entry per transaction of a batch, "<batch ID>:<i>" (i from 0), so that
+// a retry adds nothing twice:
+//
+//	batches          key: "<batch ID>:<i>"; value: applied at uint64 (Unix ns, sign bit flipped) | CRC-32C of key and time (uint32)
+//	batches-by-time  key: applied at uint64 (sign bit flipped) | "<batch ID>:<i>"; empty value
+//
+// Each write deletes the entries older than metering.BatchWindow (up to
+// batchPruneMax at a time), oldest first.
 var (
-	historyBucket = []byte("history")
-	historyRows   = map[metering.Granularity][]byte{metering.Hour: []byte("hour"), metering.Day: []byte("day")}
-	historyIndex  = map[metering.Granularity][]byte{metering.Hour: []byte("hour-by-start"), metering.Day: []byte("day-by-start")}
+	historyBucket       = []byte("history")
+	historyRows         = map[metering.Granularity][]byte{metering.Hour: []byte("hour"), metering.Day: []byte("day")}
+	historyIndex        = map[metering.Granularity][]byte{metering.Hour: []byte("hour-by-start"), metering.Day: []byte("day-by-start")}
+	historyBatches      = []byte("batches")
+	historyBatchesByAge = []byte("batches-by-time")
 )
+
+// batchPruneMax bounds the expired batch entries one write deletes: a
+// write past a long pause does not delete a day of them at once.
+const batchPruneMax = 1000
+
+const batchValueLen = 8 + 4
+
+func encodeBatchValue(k []byte, at int64) []byte {
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, batchValueLen), uint64(at)^(1<<63))
+	return binary.BigEndian.AppendUint32(v, crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, v))
+}
+
+func decodeBatchValue(k, v []byte) (at int64, ok bool) {
+	if len(v) != batchValueLen || binary.BigEndian.Uint32(v[8:]) != crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, v[:8]) {
+		return 0, false
+	}
+	return int64(binary.BigEndian.Uint64(v) ^ (1 << 63)), true
+}
 
 const historyValueLen = 5*8 + 4
 
@@ -103,34 +134,65 @@ var historyWriteBatch = 10_000
 
 // AddHistory implements metering.HistoryStore: a transaction per
 // historyWriteBatch rows (one for up to 5,000 keys' hour and day rows),
-// on disk when it returns. When one fails, the rows of the transactions
-// before it were added and the error is a metering.PartialWriteError
-// saying how many.
-func (s *Store) AddHistory(_ context.Context, rows []metering.Row) error {
-	if err := metering.CheckRows(rows); err != nil {
+// on disk when it returns. Each transaction records its part of the
+// batch ("<ID>:<i>") with its rows, all or nothing, and adds nothing
+// when the part was recorded within metering.BatchWindow (Config.Now
+// dates them): a retry of the batch adds only the parts not added. When
+// one fails, the rows of the transactions before it were added and the
+// error is a metering.PartialWriteError saying how many.
+func (s *Store) AddHistory(_ context.Context, b metering.Batch) error {
+	if err := b.Check(); err != nil {
 		return err
 	}
-	for _, r := range rows {
+	for _, r := range b.Rows {
 		if len(r.Plan) > math.MaxUint16 || len(r.Key) > math.MaxUint16 || 2+len(r.Plan)+2+len(r.Key)+8 > bolt.MaxKeySize {
 			return errors.New("boltstore: plan and key IDs too long")
 		}
 	}
-	written := 0
-	for chunk := range slices.Chunk(rows, historyWriteBatch) {
-		if err := s.wrapHistory(s.db.Update(func(tx *bolt.Tx) error { return addRows(tx, chunk) })); err != nil {
+	written, i := 0, 0
+	for chunk := range slices.Chunk(b.Rows, historyWriteBatch) {
+		id := []byte(b.ID + ":" + strconv.Itoa(i))
+		at := s.now().UnixNano()
+		if err := s.wrapHistory(s.db.Update(func(tx *bolt.Tx) error { return addRows(tx, id, at, chunk) })); err != nil {
 			if written > 0 {
 				return &metering.PartialWriteError{Written: written, Err: err}
 			}
 			return err
 		}
 		written += len(chunk)
+		i++
 	}
 	return nil
 }
 
-func addRows(tx *bolt.Tx, rows []metering.Row) error {
+// addRows adds rows, the part id of a batch, unless id was applied
+// within metering.BatchWindow of at (Unix ns), and records id.
+func addRows(tx *bolt.Tx, id []byte, at int64, rows []metering.Row) error {
 	hb, err := tx.CreateBucketIfNotExists(historyBucket)
 	if err != nil {
+		return err
+	}
+	bb, err := hb.CreateBucketIfNotExists(historyBatches)
+	if err != nil {
+		return err
+	}
+	ab, err := hb.CreateBucketIfNotExists(historyBatchesByAge)
+	if err != nil {
+		return err
+	}
+	if err := pruneBatches(bb, ab, at-int64(metering.BatchWindow)); err != nil {
+		return err
+	}
+	if v := bb.Get(id); v != nil {
+		if _, ok := decodeBatchValue(id, v); !ok {
+			return errBadRow
+		}
+		return nil // applied
+	}
+	if err := bb.Put(id, encodeBatchValue(id, at)); err != nil {
+		return err
+	}
+	if err := ab.Put(append(binary.BigEndian.AppendUint64(nil, uint64(at)^(1<<63)), id...), []byte{}); err != nil {
 		return err
 	}
 	for _, r := range rows {
@@ -156,6 +218,32 @@ func addRows(tx *bolt.Tx, rows []metering.Row) error {
 			if err := ib.Put(indexKey(k), []byte{}); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// pruneBatches deletes up to batchPruneMax batch entries applied at or
+// before `until` (Unix ns), oldest first.
+func pruneBatches(bb, ab *bolt.Bucket, until int64) error {
+	end := binary.BigEndian.AppendUint64(nil, uint64(until)^(1<<63))
+	var old [][]byte
+	cur := ab.Cursor()
+	for k, _ := cur.First(); k != nil && len(old) < batchPruneMax; k, _ = cur.Next() {
+		if len(k) < 8 {
+			return errBadRow
+		}
+		if bytes.Compare(k[:8], end) > 0 {
+			break
+		}
+		old = append(old, bytes.Clone(k))
+	}
+	for _, k := range old {
+		if err := bb.Delete(k[8:]); err != nil {
+			return err
+		}
+		if err := ab.Delete(k); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -294,9 +382,12 @@ func validateHistory(path string, hb *bolt.Bucket) error {
 	if hb == nil {
 		return nil
 	}
-	known := map[string]bool{}
+	known := map[string]bool{string(historyBatches): true, string(historyBatchesByAge): true}
 	for _, g := range []metering.Granularity{metering.Hour, metering.Day} {
 		known[string(historyRows[g])], known[string(historyIndex[g])] = true, true
+	}
+	if err := validateBatches(path, hb.Bucket(historyBatches), hb.Bucket(historyBatchesByAge)); err != nil {
+		return err
 	}
 	err := hb.ForEach(func(name, v []byte) error {
 		if v != nil || !known[string(name)] {
@@ -346,6 +437,45 @@ func validateHistory(path string, hb *bolt.Bucket) error {
 		if index != rows {
 			return corrupt(path, fmt.Sprintf("the %s history index has %d entries for %d rows", g, index, rows))
 		}
+	}
+	return nil
+}
+
+// validateBatches checks the record of the batches applied: every entry
+// passing its checksum and indexed by its time, and no index entry
+// other.
+func validateBatches(path string, bb, ab *bolt.Bucket) error {
+	entries, index := 0, 0
+	if bb != nil {
+		err := bb.ForEach(func(k, v []byte) error {
+			entries++
+			at, ok := decodeBatchValue(k, v)
+			if !ok {
+				return corrupt(path, fmt.Sprintf("history batch entry %d fails its checksum", entries))
+			}
+			if ab == nil || ab.Get(append(binary.BigEndian.AppendUint64(nil, uint64(at)^(1<<63)), k...)) == nil {
+				return corrupt(path, fmt.Sprintf("history batch entry %d is missing from its index", entries))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if ab != nil {
+		err := ab.ForEach(func(k, v []byte) error {
+			index++
+			if len(k) <= 8 || v == nil {
+				return corrupt(path, fmt.Sprintf("history batch index entry %d is malformed", index))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if entries != index {
+		return corrupt(path, fmt.Sprintf("the history batch index has %d entries for %d batches", index, entries))
 	}
 	return nil
 }

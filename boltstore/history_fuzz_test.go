@@ -15,6 +15,7 @@ func FuzzDecodeHistory(f *testing.F) {
 	f.Add(k, encodeCounts(k, metering.Counts{Requests: 1, Units: 2, Overage: 3, RefusedRate: 4, RefusedQuota: 5}))
 	f.Add([]byte{0, 1, 'p', 0, 0}, []byte{})
 	f.Add([]byte{0xff, 0xff}, make([]byte, historyValueLen))
+	f.Add([]byte("0123456789abcdef0123456789abcdef:0"), encodeBatchValue([]byte("0123456789abcdef0123456789abcdef:0"), 1_700_006_400_000_000_000))
 	f.Fuzz(func(t *testing.T, k, v []byte) {
 		if plan, key, start, ok := decodeRowKey(k); ok {
 			if got := rowKey(plan, key, start); !bytes.Equal(got, k) {
@@ -27,6 +28,13 @@ func FuzzDecodeHistory(f *testing.F) {
 		if c, err := decodeCounts(k, v); err == nil && v != nil {
 			if got := encodeCounts(k, c); !bytes.Equal(got, v) {
 				t.Fatalf("value %x decodes to %+v and encodes to %x", v, c, got)
+			}
+		}
+		// The same bytes as a batch entry: one that passes its checksum
+		// encodes back to itself.
+		if at, ok := decodeBatchValue(k, v); ok {
+			if got := encodeBatchValue(k, at); !bytes.Equal(got, v) {
+				t.Fatalf("batch entry %x decodes to %d and encodes to %x", v, at, got)
 			}
 		}
 	})

@@ -21,6 +21,11 @@ func TestHistoryConformance(t *testing.T) {
 
 var h0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 
+// batch is rows under a new batch ID.
+func batch(rows ...metering.Row) metering.Batch {
+	return metering.Batch{ID: metering.NewBatchID(), Rows: rows}
+}
+
 func hourly(plan, key string, h int, c metering.Counts) metering.Row {
 	return metering.Row{Plan: plan, Key: key, Granularity: metering.Hour, Start: h0.Add(time.Duration(h) * time.Hour), Counts: c}
 }
@@ -28,7 +33,8 @@ func hourly(plan, key string, h int, c metering.Counts) metering.Row {
 func TestHistorySurvivesRestart(t *testing.T) {
 	s, path := openTemp(t)
 	rows := []metering.Row{hourly("usagePlan-a", "AKIDa", 0, metering.Counts{Requests: 3, Units: 7}), hourly("usagePlan-a", "AKIDb", 1, metering.Counts{RefusedQuota: 1})}
-	if err := s.AddHistory(ctx, rows); err != nil {
+	b := batch(rows...)
+	if err := s.AddHistory(ctx, b); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.Reserve(ctx, limiter.Counter{Plan: "usagePlan-a", Key: "AKIDa"}, 5, 10); err != nil {
@@ -40,6 +46,10 @@ func TestHistorySurvivesRestart(t *testing.T) {
 		t.Fatalf("reopening a file with history: %v", err)
 	}
 	defer s2.Close()
+	// The batch is remembered across the restart: its retry adds nothing.
+	if err := s2.AddHistory(ctx, b); err != nil {
+		t.Fatal(err)
+	}
 	got, err := s2.History(ctx, metering.Query{Plan: "usagePlan-a", Granularity: metering.Hour, From: h0, To: h0.Add(2 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +83,21 @@ func TestHistoryCorruptionIsDetected(t *testing.T) {
 			return err
 		},
 		"foreign value": func(hb *bolt.Bucket) error { return hb.Put([]byte("x"), []byte("y")) },
+		"batch checksum": func(hb *bolt.Bucket) error {
+			b := hb.Bucket(historyBatches)
+			k, v := b.Cursor().First()
+			v = append([]byte(nil), v...)
+			v[7] ^= 1
+			return b.Put(append([]byte(nil), k...), v)
+		},
+		"batch without index": func(hb *bolt.Bucket) error {
+			ab := hb.Bucket(historyBatchesByAge)
+			k, _ := ab.Cursor().First()
+			return ab.Delete(append([]byte(nil), k...))
+		},
+		"index without batch": func(hb *bolt.Bucket) error {
+			return hb.Bucket(historyBatchesByAge).Put(append(make([]byte, 8), "x:0"...), []byte{})
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "state.db")
@@ -81,7 +106,7 @@ func TestHistoryCorruptionIsDetected(t *testing.T) {
 				t.Fatal(err)
 			}
 			rows := []metering.Row{hourly("p", "k", 0, metering.Counts{Requests: 1}), {Plan: "p", Key: "k", Granularity: metering.Day, Start: h0, Counts: metering.Counts{Requests: 1}}}
-			if err := s.AddHistory(ctx, rows); err != nil {
+			if err := s.AddHistory(ctx, batch(rows...)); err != nil {
 				t.Fatal(err)
 			}
 			s.Close()
@@ -104,10 +129,17 @@ func TestHistoryCorruptionIsDetected(t *testing.T) {
 // file holds no more rows than the retention allows, and its size stops
 // growing once the retention is reached.
 func TestHistoryRetentionBounded(t *testing.T) {
-	s, path := openTemp(t)
 	now := h0
+	path := filepath.Join(t.TempDir(), "usage.db")
+	s, err := Open(path, Config{Create: true, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	keep := metering.Retention{Hour: 48 * time.Hour, Day: 30 * 24 * time.Hour}
 	rec, err := metering.NewRecorder(s, metering.Config{Now: func() time.Time { return now }, Retention: keep})
+	// The batches are remembered for a day (metering.BatchWindow): one
+	// a day is flushed, so at most two are.
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +159,9 @@ func TestHistoryRetentionBounded(t *testing.T) {
 		if day%50 == 49 {
 			if n := historyRowCount(t, s); n > bound {
 				t.Fatalf("day %d: %d rows, retention bounds them at %d", day, n, bound)
+			}
+			if n := batchCount(t, s); n == 0 || n > 2 {
+				t.Fatalf("day %d: %d batches recorded, want 1 or 2", day, n)
 			}
 		}
 		if day == 100 {
@@ -152,6 +187,21 @@ func historyRowCount(t *testing.T, s *Store) int {
 	return n
 }
 
+func batchCount(t *testing.T, s *Store) int {
+	n := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(historyBucket).Bucket(historyBatches).Stats().KeyN
+		if m := tx.Bucket(historyBucket).Bucket(historyBatchesByAge).Stats().KeyN; m != n {
+			return fmt.Errorf("%d batches, %d in their index", n, m)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func fileSize(t *testing.T, path string) int64 {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -161,7 +211,8 @@ func fileSize(t *testing.T, path string) int64 {
 }
 
 // A flush larger than one transaction is written in several; when one
-// fails, the rows before it are reported written, and only they.
+// fails, the rows before it are reported written, and only they. The
+// batch written again once the damage is repaired adds the rest, once.
 func TestHistoryPartialWrite(t *testing.T) {
 	defer func(n int) { historyWriteBatch = n }(historyWriteBatch)
 	historyWriteBatch = 2
@@ -170,24 +221,84 @@ func TestHistoryPartialWrite(t *testing.T) {
 	for i := range 5 {
 		rows = append(rows, hourly("usagePlan-a", fmt.Sprintf("AKID%d", i), 0, metering.Counts{Requests: 1}))
 	}
-	if err := s.AddHistory(ctx, rows); err != nil {
+	if err := s.AddHistory(ctx, batch(rows...)); err != nil {
 		t.Fatal(err)
 	}
 	// The fourth row is damaged on disk: the second transaction fails.
+	k3 := rowKey("usagePlan-a", "AKID3", h0.Unix())
 	if err := s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(historyBucket).Bucket([]byte("hour")).Put(rowKey("usagePlan-a", "AKID3", h0.Unix()), []byte("garbage"))
+		return tx.Bucket(historyBucket).Bucket([]byte("hour")).Put(k3, []byte("garbage"))
 	}); err != nil {
 		t.Fatal(err)
 	}
-	err := s.AddHistory(ctx, rows)
+	b := batch(rows...)
+	err := s.AddHistory(ctx, b)
 	if pw := (*metering.PartialWriteError)(nil); !errors.As(err, &pw) || pw.Written != 2 || !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("AddHistory over a damaged row: %v, want 2 rows written and ErrCorrupt naming %s", err, path)
 	}
-	got, err := s.History(ctx, metering.Query{Plan: "usagePlan-a", Granularity: metering.Hour, Keys: []string{"AKID0", "AKID1", "AKID2"}, From: h0, To: h0.Add(time.Hour)})
+	requests := func() []int64 {
+		t.Helper()
+		got, err := s.History(ctx, metering.Query{Plan: "usagePlan-a", Granularity: metering.Hour, From: h0, To: h0.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n []int64
+		for _, r := range got {
+			n = append(n, r.Requests)
+		}
+		return n
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(historyBucket).Bucket([]byte("hour")).Put(k3, encodeCounts(k3, metering.Counts{Requests: 1}))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := requests(); fmt.Sprint(got) != "[2 2 1 1 1]" {
+		t.Fatalf("requests %v: want the first two written twice, the others once", got)
+	}
+	if err := s.AddHistory(ctx, b); err != nil {
+		t.Fatalf("the retry: %v", err)
+	}
+	if got := requests(); fmt.Sprint(got) != "[2 2 2 2 2]" {
+		t.Fatalf("requests after the retry %v: want each row of both batches once", got)
+	}
+}
+
+// A batch is remembered for metering.BatchWindow (Config.Now dating it),
+// then forgotten and its entries deleted.
+func TestHistoryForgetsBatchesPastTheWindow(t *testing.T) {
+	now := h0
+	s, err := Open(filepath.Join(t.TempDir(), "usage.db"), Config{Create: true, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 3 || got[0].Requests != 2 || got[1].Requests != 2 || got[2].Requests != 1 {
-		t.Fatalf("rows %+v: want the first two written twice, the third once", got)
+	defer s.Close()
+	b := batch(hourly("usagePlan-a", "AKIDa", 0, metering.Counts{Requests: 1}))
+	requests := func() int64 {
+		t.Helper()
+		got, err := s.History(ctx, metering.Query{Plan: "usagePlan-a", Granularity: metering.Hour, From: h0, To: h0.Add(time.Hour)})
+		if err != nil || len(got) != 1 {
+			t.Fatalf("History: %v, %v", got, err)
+		}
+		return got[0].Requests
+	}
+	for _, at := range []time.Duration{0, time.Hour, metering.BatchWindow - time.Nanosecond} {
+		now = h0.Add(at)
+		if err := s.AddHistory(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		if n := requests(); n != 1 {
+			t.Fatalf("a replay %v after the batch: %d requests, want 1", at, n)
+		}
+	}
+	now = h0.Add(metering.BatchWindow)
+	if err := s.AddHistory(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if n := requests(); n != 2 {
+		t.Fatalf("a replay past metering.BatchWindow: %d requests, want 2 (the ID forgotten)", n)
+	}
+	if n := batchCount(t, s); n != 1 {
+		t.Fatalf("%d batches recorded, want 1 (the replay's; the first one's deleted)", n)
 	}
 }

@@ -13,12 +13,26 @@ var _ HistoryStore = (*MemoryHistory)(nil)
 
 // MemoryHistory is a HistoryStore in memory, for a single process whose
 // history need not survive it (and for tests). Its zero value is ready
-// to use; it is safe for concurrent use.
+// to use; it is safe for concurrent use. It applies a batch whole, under
+// one lock, and remembers the IDs of the batches it applied for
+// BatchWindow.
 type MemoryHistory struct {
-	mu     sync.Mutex
-	series map[seriesKey]*series
-	plans  map[string]map[string]int // plan → key → its number of series
-	rows   int
+	// Now is the clock that dates the batches applied, for BatchWindow;
+	// nil means time.Now. Set it before the first use.
+	Now func() time.Time
+
+	mu      sync.Mutex
+	series  map[seriesKey]*series
+	plans   map[string]map[string]int // plan → key → its number of series
+	rows    int
+	applied map[string]bool // the IDs of the batches applied within BatchWindow
+	batches []appliedBatch  // the same, in the order applied
+}
+
+// appliedBatch is a batch ID MemoryHistory applied, and when.
+type appliedBatch struct {
+	id string
+	at int64 // Unix nanoseconds
 }
 
 type seriesKey struct {
@@ -55,18 +69,39 @@ func CheckRows(rows []Row) error {
 	return nil
 }
 
-// AddHistory implements HistoryStore.
-func (m *MemoryHistory) AddHistory(_ context.Context, rows []Row) error {
-	if err := CheckRows(rows); err != nil {
+// AddHistory implements HistoryStore: the whole batch at once, or
+// nothing when its ID was applied within BatchWindow.
+func (m *MemoryHistory) AddHistory(_ context.Context, b Batch) error {
+	if err := b.Check(); err != nil {
 		return err
 	}
+	now := time.Now
+	if m.Now != nil {
+		now = m.Now
+	}
+	at := now().UnixNano()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.series == nil {
 		m.series = map[seriesKey]*series{}
 		m.plans = map[string]map[string]int{}
+		m.applied = map[string]bool{}
 	}
-	for _, r := range rows {
+	// Forget the batches applied more than BatchWindow ago.
+	n := 0
+	for n < len(m.batches) && at-m.batches[n].at >= int64(BatchWindow) {
+		delete(m.applied, m.batches[n].id)
+		n++
+	}
+	if n > 0 {
+		m.batches = slices.Delete(m.batches, 0, n)
+	}
+	if m.applied[b.ID] {
+		return nil
+	}
+	m.applied[b.ID] = true
+	m.batches = append(m.batches, appliedBatch{b.ID, at})
+	for _, r := range b.Rows {
 		k := seriesKey{r.Plan, r.Key, r.Granularity}
 		s := m.series[k]
 		if s == nil {

@@ -1,7 +1,9 @@
 package metering_test
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/planguard/planguard/metering"
 	"github.com/planguard/planguard/metering/historytest"
@@ -19,5 +21,40 @@ func TestCountsAddSaturates(t *testing.T) {
 	want := metering.Counts{Requests: 3, Units: maxInt64, Overage: maxInt64, RefusedRate: minInt64, RefusedQuota: -2}
 	if c != want {
 		t.Fatalf("Add: got %+v, want %+v", c, want)
+	}
+}
+
+// MemoryHistory remembers a batch ID for BatchWindow, then forgets it.
+func TestMemoryHistoryForgetsBatchesPastTheWindow(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	now := t0
+	m := &metering.MemoryHistory{Now: func() time.Time { return now }}
+	row := metering.Row{Plan: "usagePlan-a", Key: "AKIDa", Granularity: metering.Hour, Start: t0, Counts: metering.Counts{Requests: 1}}
+	b := metering.Batch{ID: metering.NewBatchID(), Rows: []metering.Row{row}}
+	requests := func() int64 {
+		rows, err := m.History(context.Background(), metering.Query{Plan: "usagePlan-a", Granularity: metering.Hour, From: t0, To: t0.Add(time.Hour)})
+		if err != nil || len(rows) != 1 {
+			t.Fatalf("History: %v, %v", rows, err)
+		}
+		return rows[0].Requests
+	}
+	for _, at := range []time.Duration{0, time.Hour, metering.BatchWindow - time.Nanosecond} {
+		now = t0.Add(at)
+		if err := m.AddHistory(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+		if n := requests(); n != 1 {
+			t.Fatalf("after a replay %v after the batch: %d requests, want 1", at, n)
+		}
+	}
+	now = t0.Add(metering.BatchWindow)
+	if err := m.AddHistory(context.Background(), metering.Batch{ID: metering.NewBatchID()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.AddHistory(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if n := requests(); n != 2 {
+		t.Fatalf("a replay past BatchWindow: %d requests, want 2 (the ID forgotten)", n)
 	}
 }

@@ -68,9 +68,15 @@ type Recorder struct {
 	now    func() time.Time
 	seed   maphash.Seed
 
-	flushMu    sync.Mutex // one flush (or History) at a time
-	pending    []Row      // rows a failed write left for the next (under flushMu)
-	prunedHour int64      // the hour (Unix seconds) of the last prune (under flushMu)
+	flushMu sync.Mutex // one flush (or History) at a time
+	// failed is the batch being written, kept when its write fails and
+	// retried as it is (same ID, same rows) until the store takes it
+	// (under flushMu); its ID is "" when none is held. Its first written
+	// rows are known stored (a PartialWriteError).
+	failed     Batch
+	written    int
+	pending    []Row // rows collected while failed was retried, not sent yet (under flushMu)
+	prunedHour int64 // the hour (Unix seconds) of the last prune (under flushMu)
 
 	startOnce, closeOnce sync.Once
 	started              bool          // set under startOnce
@@ -382,26 +388,28 @@ func coalesce(rows []Row) []Row {
 // Flush writes what was recorded since the last flush to the store, in
 // one AddHistory call of at most two rows per (plan, key) recorded (its
 // hour and its day), plus the rows of hours and days that ended
-// meanwhile and those a failed flush left. Once per hour it also prunes
-// the store (Config.Retention). On an error the rows are kept for the
-// next flush, up to Config.MaxPending.
+// meanwhile. Each write is a Batch with a new ID (NewBatchID). A batch
+// whose write fails is kept and written again, with the same ID and
+// rows, by the next flushes until the store takes it — the store adds
+// what an earlier attempt added only once — before anything recorded
+// since; those rows wait, summed, for the next batch. Once per hour it
+// also prunes the store (Config.Retention). The rows held for a retry
+// are bounded by Config.MaxPending: past it, the newest are dropped.
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
+	if r.failed.ID != "" {
+		if err := r.write(ctx); err != nil {
+			r.pending = coalesce(r.collect(r.pending))
+			return r.bound(err)
+		}
+	}
 	rows := coalesce(r.collect(r.pending))
 	r.pending = nil
 	if len(rows) > 0 {
-		if err := r.store.AddHistory(ctx, rows); err != nil {
-			err = fmt.Errorf("metering: writing %d history rows: %w", len(rows), err)
-			if pw := (*PartialWriteError)(nil); errors.As(err, &pw) && pw.Written > 0 && pw.Written <= len(rows) {
-				rows = rows[pw.Written:]
-			}
-			if drop := len(rows) - r.cfg.MaxPending; drop > 0 {
-				err = fmt.Errorf("%w; %d rows dropped (MaxPending)", err, drop)
-				rows = rows[:r.cfg.MaxPending]
-			}
-			r.pending = rows
-			return err
+		r.failed, r.written = Batch{ID: NewBatchID(), Rows: rows}, 0
+		if err := r.write(ctx); err != nil {
+			return r.bound(err)
 		}
 	}
 	now := r.now().Unix()
@@ -415,6 +423,41 @@ func (r *Recorder) Flush(ctx context.Context) error {
 		r.prunedHour = hour
 	}
 	return nil
+}
+
+// write writes r.failed, and forgets it once it is stored. r.flushMu is
+// held.
+func (r *Recorder) write(ctx context.Context) error {
+	b := r.failed
+	err := r.store.AddHistory(ctx, b)
+	if err == nil {
+		r.failed, r.written = Batch{}, 0
+		return nil
+	}
+	if pw := (*PartialWriteError)(nil); errors.As(err, &pw) && pw.Written > r.written {
+		r.written = min(pw.Written, len(b.Rows))
+	}
+	return fmt.Errorf("metering: writing %d history rows (batch %s): %w", len(b.Rows), b.ID, err)
+}
+
+// bound drops the newest rows held past Config.MaxPending — those not
+// sent yet first, then the end of the failed batch — and says so in
+// err. r.flushMu is held.
+func (r *Recorder) bound(err error) error {
+	drop := len(r.failed.Rows) + len(r.pending) - r.cfg.MaxPending
+	if drop <= 0 {
+		return err
+	}
+	err = fmt.Errorf("%w; %d rows dropped (MaxPending)", err, drop)
+	n := min(drop, len(r.pending))
+	clear(r.pending[len(r.pending)-n:])
+	r.pending = r.pending[:len(r.pending)-n]
+	if rest := drop - n; rest > 0 {
+		// A prefix of the batch: its retry adds what is left once.
+		r.failed.Rows = r.failed.Rows[:len(r.failed.Rows)-rest]
+		r.written = min(r.written, len(r.failed.Rows))
+	}
+	return err
 }
 
 // Start starts the goroutine that flushes every Config.FlushInterval,
@@ -464,7 +507,10 @@ func (r *Recorder) Close(ctx context.Context) error {
 
 // History returns the rows q selects: the store's, with what this
 // Recorder holds and has not written yet added in, ordered as SortRows
-// orders them.
+// orders them. The rows of a failed batch count as not written (but
+// those a PartialWriteError said were): while a write whose reply was
+// lost is being retried, its rows may be counted twice here, never in
+// the store.
 func (r *Recorder) History(ctx context.Context, q Query) ([]Row, error) {
 	if err := q.Check(); err != nil {
 		return nil, err
@@ -485,7 +531,7 @@ func (r *Recorder) History(ctx context.Context, q Query) ([]Row, error) {
 	selected := func(row Row) bool {
 		return row.Plan == q.Plan && row.Granularity == q.Granularity && (keys == nil || keys[row.Key]) && q.matches(row)
 	}
-	held := slices.Clone(r.pending)
+	held := slices.Concat(r.failed.Rows[r.written:], r.pending)
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,13 +26,13 @@ type countingStore struct {
 	fail        atomic.Bool
 }
 
-func (s *countingStore) AddHistory(ctx context.Context, rows []metering.Row) error {
+func (s *countingStore) AddHistory(ctx context.Context, b metering.Batch) error {
 	if s.fail.Load() {
 		return errors.New("store down")
 	}
 	s.calls.Add(1)
-	s.rows.Add(int64(len(rows)))
-	return s.MemoryHistory.AddHistory(ctx, rows)
+	s.rows.Add(int64(len(b.Rows)))
+	return s.MemoryHistory.AddHistory(ctx, b)
 }
 
 // clock is a settable clock for Config.Now.
@@ -437,26 +438,35 @@ func TestRecorderLateEvents(t *testing.T) {
 }
 
 // partialStore writes the first row of each batch and fails the rest
-// with a PartialWriteError, once.
+// with a PartialWriteError, once, as a store writing in parts does: a
+// retry of the batch (same ID) adds only the rows it did not.
 type partialStore struct {
 	metering.MemoryHistory
-	failed bool
+	failed  bool
+	written map[string]int // batch ID → rows written
+	retries []metering.Batch
 }
 
-func (s *partialStore) AddHistory(ctx context.Context, rows []metering.Row) error {
-	if s.failed || len(rows) < 2 {
-		return s.MemoryHistory.AddHistory(ctx, rows)
+func (s *partialStore) AddHistory(ctx context.Context, b metering.Batch) error {
+	if n, ok := s.written[b.ID]; ok {
+		s.retries = append(s.retries, b)
+		return s.MemoryHistory.AddHistory(ctx, metering.Batch{ID: b.ID, Rows: b.Rows[n:]})
+	}
+	if s.failed || len(b.Rows) < 2 {
+		return s.MemoryHistory.AddHistory(ctx, b)
 	}
 	s.failed = true
-	if err := s.MemoryHistory.AddHistory(ctx, rows[:1]); err != nil {
+	if err := s.MemoryHistory.AddHistory(ctx, metering.Batch{ID: b.ID + ":0", Rows: b.Rows[:1]}); err != nil {
 		return err
 	}
+	s.written = map[string]int{b.ID: 1}
 	return &metering.PartialWriteError{Written: 1, Err: errors.New("connection lost")}
 }
 
-// After a partial write, the next flush writes only the rows that were
-// not: nothing is counted twice.
-func TestRecorderRetriesOnlyUnwrittenRows(t *testing.T) {
+// After a partial write, the next flush writes the batch again under its
+// ID, and History counts the written rows as stored: nothing is counted
+// twice.
+func TestRecorderRetriesThePartialBatch(t *testing.T) {
 	store := &partialStore{}
 	at := t0.Add(time.Minute)
 	rec := newRecorder(t, store, metering.Config{Now: func() time.Time { return at }})
@@ -466,12 +476,78 @@ func TestRecorderRetriesOnlyUnwrittenRows(t *testing.T) {
 	if pw := (*metering.PartialWriteError)(nil); !errors.As(err, &pw) || pw.Written != 1 {
 		t.Fatalf("first flush: %v", err)
 	}
+	for _, g := range []metering.Granularity{metering.Hour, metering.Day} {
+		if got := sum(history(t, rec, everything("usagePlan-a", g))); got != (metering.Counts{Requests: 2, Units: 2}) {
+			t.Fatalf("%s rows before the retry: %+v, want 2 requests", g, got)
+		}
+	}
+	rec.RecordAt(at, "usagePlan-a", "AKIDa", nil, metering.Counts{Requests: 1, Units: 1})
 	if err := rec.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if len(store.retries) != 1 || len(store.retries[0].Rows) != 4 {
+		t.Fatalf("retries %+v, want the batch of 4 rows once", store.retries)
+	}
 	for _, g := range []metering.Granularity{metering.Hour, metering.Day} {
-		if got := sum(history(t, store, everything("usagePlan-a", g))); got != (metering.Counts{Requests: 2, Units: 2}) {
-			t.Fatalf("%s rows after the retry: %+v, want 2 requests", g, got)
+		if got := sum(history(t, store, everything("usagePlan-a", g))); got != (metering.Counts{Requests: 3, Units: 3}) {
+			t.Fatalf("%s rows after the retry: %+v, want 3 requests", g, got)
+		}
+	}
+}
+
+// lossyStore applies each batch and then fails the call, lost times: a
+// reply lost after the write landed. It keeps the batches it was given.
+type lossyStore struct {
+	metering.MemoryHistory
+	lost    int
+	batches []metering.Batch
+}
+
+func (s *lossyStore) AddHistory(ctx context.Context, b metering.Batch) error {
+	s.batches = append(s.batches, metering.Batch{ID: b.ID, Rows: slices.Clone(b.Rows)})
+	if err := s.MemoryHistory.AddHistory(ctx, b); err != nil {
+		return err
+	}
+	if s.lost > 0 {
+		s.lost--
+		return errors.New("i/o timeout")
+	}
+	return nil
+}
+
+// A flush whose reply is lost is written again with the same ID and the
+// same rows, as many times as it takes, and what was recorded meanwhile
+// goes in a batch of its own after it: everything is stored once.
+func TestRecorderRetriesTheSameBatch(t *testing.T) {
+	store := &lossyStore{lost: 3}
+	at := t0.Add(time.Minute)
+	rec := newRecorder(t, store, metering.Config{Now: func() time.Time { return at }})
+	rec.RecordAt(at, "usagePlan-a", "AKIDa", nil, metering.Counts{Requests: 1, Units: 2})
+	rec.RecordAt(at, "usagePlan-a", "AKIDb", nil, metering.Counts{Requests: 1, Units: 2})
+	for i := range 3 {
+		if err := rec.Flush(ctx); err == nil {
+			t.Fatalf("flush %d: no error", i)
+		}
+		rec.RecordAt(at, "usagePlan-a", "AKIDa", nil, metering.Counts{Requests: 1})
+	}
+	if err := rec.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(store.batches) != 5 {
+		t.Fatalf("%d writes, want 5 (the batch 4 times, then the rows recorded meanwhile)", len(store.batches))
+	}
+	first := store.batches[0]
+	for i, b := range store.batches[1:4] {
+		if b.ID != first.ID || !slices.Equal(b.Rows, first.Rows) {
+			t.Fatalf("retry %d: %+v, want the first batch %+v", i+1, b, first)
+		}
+	}
+	if last := store.batches[4]; last.ID == first.ID || len(last.Rows) != 2 || last.Rows[0].Requests != 3 {
+		t.Fatalf("the batch after the retries: %+v, want AKIDa's 3 requests under a new ID", last)
+	}
+	for _, g := range []metering.Granularity{metering.Hour, metering.Day} {
+		if got := sum(history(t, store, everything("usagePlan-a", g))); got != (metering.Counts{Requests: 5, Units: 4}) {
+			t.Fatalf("%s rows: %+v, want 5 requests and 4 units, each once", g, got)
 		}
 	}
 }

@@ -23,16 +23,20 @@ var _ metering.HistoryStore = (*Store)(nil)
 //   - per (plan, key, granularity), a hash in the (plan, key)'s hash
 //     slot, "<tag>:h:hour" or "<tag>:h:day", with a field per row and
 //     count, "<start>/<i>" (start in Unix seconds; i 0 to 4: requests,
-//     units, overage, refused rate, refused quota) added by a script per
-//     row (history_add.lua) that saturates: a count that would pass
+//     units, overage, refused rate, refused quota) added by a script
+//     (history_add.lua) that saturates: a count that would pass
 //     math.MaxInt64 stops there instead of failing the write;
 //   - per (plan, granularity), an index of the plan's keys, a sorted set
 //     "<prefix>{<plan>}:h:hour" whose scores are each key's oldest row
 //     start, so that pruning visits only keys that have rows to prune;
-//   - "<prefix>h:plans", the set of plans with history.
+//   - "<prefix>h:plans", the set of plans with history;
+//   - the records of the batches applied, "<prefix>h:batch:<ID>:<part>"
+//     on a single server, "<tag>:h:batch:<ID>:<part>" per (plan, key) on
+//     a Ring or Cluster, which expire after metering.BatchWindow
+//     (AddHistory).
 //
-// A history write is a round trip per 1,000 rows (a MULTI/EXEC
-// transaction on a single server), queries read the index and then the hashes in pipelines, and
+// A history write is a round trip per 1,000 rows (a script in a
+// MULTI/EXEC transaction on a single server), queries read the index and then the hashes in pipelines, and
 // pruning (the Recorder's, hourly) deletes the fields of rows before the
 // bound with a script per hash whose index score is before it.
 
@@ -102,39 +106,55 @@ func (s *Store) historyErr(err error) error {
 }
 
 // historyWriteBatch bounds the rows of one write: a flush of many keys
-// is written in transactions of this many rows, so that no EXEC holds a
+// is written in parts of this many rows, so that no script holds a
 // Redis that also answers requests for long.
 var historyWriteBatch = 1000
 
 // AddHistory implements metering.HistoryStore: one round trip per
 // historyWriteBatch rows (one for a batch of up to 500 keys' hour and
-// day rows). Counts saturate at math.MaxInt64 (metering.Counts.Add): no
-// count makes a write fail. Each row's counts are added by one script,
-// all or nothing.
+// day rows), each part of the batch applied once. Counts saturate at
+// math.MaxInt64 (metering.Counts.Add): no count makes a write fail.
 //
-// On a single server each round trip is a MULTI/EXEC transaction: when
-// one fails, the rows before it were added and the error is a
-// metering.PartialWriteError saying how many; the failed one added
-// nothing, unless its reply was lost (a timeout: it may have been
-// applied) or a row failed at run time (a key of another type in its
-// place), which Redis does not roll back: the leading rows Redis
-// answered it added count as written, and the rows after the failed
-// one, added too, are not (a retry adds them again). On a Ring or
-// Cluster a round trip is a pipeline across servers and may be applied
-// in part; the error counts the leading rows added, as above. A client
-// that retries a write whose reply was lost (go-redis's MaxRetries, 3 by
-// default, retries timeouts) may add it twice: give the Store a client
-// with MaxRetries -1 when the history must not count twice.
-func (s *Store) AddHistory(ctx context.Context, rows []metering.Row) error {
-	if err := metering.CheckRows(rows); err != nil {
+// Each part i of batch b is applied by a script (history_add.lua) that
+// checks and sets a record of the part, "<prefix>h:batch:<b.ID>:<i>", in
+// the same run as its increments (SET NX PX, kept for
+// metering.BatchWindow): a part whose record exists is not applied
+// again, so a write whose reply was lost, written again by the Recorder
+// under the same ID, adds nothing twice. The
+// script checks every key's type and every field it increments before
+// it writes: a part is applied whole or not at all.
+//
+// On a single server a part is one script over all its keys, in a
+// MULTI/EXEC with the script's load. On a Ring or a Cluster a script
+// may touch the keys of one hash slot only: a part is a pipeline of a
+// script per (plan, key) — its hour and day hashes and its record,
+// "<tag>:h:batch:<b.ID>:<i>", all in its hash slot — and of the index
+// updates (idempotent); a part is then applied per (plan, key), and a
+// batch costs a record per (plan, key) and part instead of one per part
+// (about 200 bytes each with 100-byte key names, for a day).
+//
+// When a part fails, the error is a metering.PartialWriteError counting
+// the leading rows known added, when there are any: the parts before
+// it, and on a Ring or Cluster the leading rows of the failed part whose
+// scripts Redis answered.
+func (s *Store) AddHistory(ctx context.Context, b metering.Batch) error {
+	if err := b.Check(); err != nil {
 		return err
 	}
 	if s.closed() {
 		return limiter.ErrStoreClosed
 	}
-	written := 0
-	for chunk := range slices.Chunk(rows, historyWriteBatch) {
-		if n, err := s.addHistory(ctx, chunk); err != nil {
+	written, part := 0, 0
+	for chunk := range slices.Chunk(b.Rows, historyWriteBatch) {
+		id := b.ID + ":" + strconv.Itoa(part)
+		var n int
+		var err error
+		if _, single := s.rdb.(*redis.Client); single {
+			err = s.addHistoryPart(ctx, id, chunk)
+		} else {
+			n, err = s.addHistoryPairs(ctx, id, chunk)
+		}
+		if err != nil {
 			err = s.historyErr(err)
 			written += n
 			if written > 0 {
@@ -143,6 +163,7 @@ func (s *Store) AddHistory(ctx context.Context, rows []metering.Row) error {
 			return err
 		}
 		written += len(chunk)
+		part++
 	}
 	return nil
 }
@@ -152,37 +173,99 @@ var historyAddSource string
 
 var historyAddScript = redis.NewScript(historyAddSource)
 
-// addHistory writes rows in one round trip. On an error, applied is the
-// number of leading rows whose counts Redis answered it added: those a
-// retry must not add again.
-func (s *Store) addHistory(ctx context.Context, rows []metering.Row) (applied int, err error) {
-	_, single := s.rdb.(*redis.Client)
-	plans := map[string]bool{}
-	adds := make([]*redis.Cmd, 0, len(rows))
-	err = s.pipelined(ctx, func(p redis.Pipeliner) error {
-		if single {
-			// The transaction loads the script before it runs it: an
-			// EVALSHA of an unknown script would fail at EXEC, when
-			// the other commands are applied.
-			p.ScriptLoad(ctx, historyAddSource)
+// historyOps builds the arguments of history_add.lua: KEYS (the record
+// first) and ARGV (the record's lifetime, then the operations).
+type historyOps struct {
+	keys []string
+	at   map[string]string // key → its index in KEYS (1-based), as ARGV writes it
+	args []any
+}
+
+func newHistoryOps(record string) *historyOps {
+	return &historyOps{
+		keys: []string{record},
+		at:   map[string]string{},
+		args: []any{metering.BatchWindow.Milliseconds()},
+	}
+}
+
+func (o *historyOps) key(k string) string {
+	i, ok := o.at[k]
+	if !ok {
+		o.keys = append(o.keys, k)
+		i = strconv.Itoa(len(o.keys))
+		o.at[k] = i
+	}
+	return i
+}
+
+// row adds the increments of r to hash k.
+func (o *historyOps) row(k string, r metering.Row) {
+	field := strconv.FormatInt(r.Start.Unix(), 10) + "/"
+	n := len(o.args)
+	o.args = append(o.args, "h", o.key(k), 0)
+	for i, c := range countsOf(r.Counts) {
+		if c != 0 || len(o.args) == n+3 && i == historyCounts-1 {
+			o.args = append(o.args, field+strconv.Itoa(i), c)
 		}
-		args := make([]any, 0, 2*historyCounts)
+	}
+	o.args[n+2] = (len(o.args) - n - 3) / 2
+}
+
+// addHistoryPart writes rows, part id of a batch, on a single server: one
+// script, all or nothing.
+func (s *Store) addHistoryPart(ctx context.Context, id string, rows []metering.Row) error {
+	o := newHistoryOps(s.prefix + "h:batch:" + id)
+	plans := map[string]bool{}
+	for _, r := range rows {
+		o.row(s.historyKey(r.Plan, r.Key, r.Granularity), r)
+	}
+	for _, r := range rows {
+		o.args = append(o.args, "z", o.key(s.historyIndex(r.Plan, r.Granularity)), r.Start.Unix(), r.Key)
+		if !plans[r.Plan] {
+			plans[r.Plan] = true
+			o.args = append(o.args, "s", o.key(s.historyPlans()), r.Plan)
+		}
+	}
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		// The transaction loads the script before it runs it: an
+		// EVALSHA of an unknown script would fail at EXEC.
+		p.ScriptLoad(ctx, historyAddSource)
+		historyAddScript.EvalSha(ctx, p, o.keys, o.args...)
+		return nil
+	})
+	return err
+}
+
+// addHistoryPairs writes rows, part id of a batch, on a Ring or a
+// Cluster: a script per (plan, key), in its hash slot, and the index
+// updates, in one pipeline. On an error, applied is the number of
+// leading rows whose scripts Redis answered.
+func (s *Store) addHistoryPairs(ctx context.Context, id string, rows []metering.Row) (applied int, err error) {
+	type pair struct{ plan, key string }
+	groups := map[pair]*historyOps{}
+	var order []pair
+	of := make([]pair, len(rows))
+	for i, r := range rows {
+		p := pair{r.Plan, r.Key}
+		o := groups[p]
+		if o == nil {
+			o = newHistoryOps(s.tag(r.Plan, r.Key) + ":h:batch:" + id)
+			groups[p] = o
+			order = append(order, p)
+		}
+		o.row(s.historyKey(r.Plan, r.Key, r.Granularity), r)
+		of[i] = p
+	}
+	cmds := map[pair]*redis.Cmd{}
+	plans := map[string]bool{}
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, pr := range order {
+			o := groups[pr]
+			cmds[pr] = historyAddScript.Eval(ctx, p, o.keys, o.args...)
+		}
 		for _, r := range rows {
-			k := s.historyKey(r.Plan, r.Key, r.Granularity)
-			start := r.Start.Unix()
-			field := strconv.FormatInt(start, 10) + "/"
-			args = args[:0]
-			for i, n := range countsOf(r.Counts) {
-				if n != 0 || len(args) == 0 && i == historyCounts-1 {
-					args = append(args, field+strconv.Itoa(i), n)
-				}
-			}
-			if single {
-				adds = append(adds, historyAddScript.EvalSha(ctx, p, []string{k}, args...))
-			} else {
-				adds = append(adds, historyAddScript.Eval(ctx, p, []string{k}, args...))
-			}
-			p.ZAddLT(ctx, s.historyIndex(r.Plan, r.Granularity), redis.Z{Score: float64(start), Member: r.Key})
+			p.ZAddLT(ctx, s.historyIndex(r.Plan, r.Granularity), redis.Z{Score: float64(r.Start.Unix()), Member: r.Key})
 			if !plans[r.Plan] {
 				plans[r.Plan] = true
 				p.SAdd(ctx, s.historyPlans(), r.Plan)
@@ -191,7 +274,7 @@ func (s *Store) addHistory(ctx context.Context, rows []metering.Row) (applied in
 		return nil
 	})
 	if err != nil {
-		for applied < len(adds) && adds[applied].Err() == nil {
+		for applied < len(rows) && cmds[of[applied]].Err() == nil {
 			applied++
 		}
 	}

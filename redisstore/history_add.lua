@@ -1,20 +1,104 @@
--- Adds to the history hash KEYS[1] the counts in ARGV: field, increment,
--- field, increment, ... (the fields "<start>/<i>" of one row). A count
--- that would pass the range of an int64, where HINCRBY refuses the
--- increment, is set to the range's end instead: history counts
--- saturate, so a write never fails, nor is applied in part, for one of
--- them. Any other error (a field that is not an integer) is returned.
-for i = 1, #ARGV, 2 do
-  local r = redis.pcall('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
-  if type(r) == 'table' and r.err then
-    if not string.find(r.err, 'overflow', 1, true) then
-      return r
+-- Applies one part of a history batch once. KEYS[1] is the part's
+-- record; KEYS[2..] are the keys the operations in ARGV touch. ARGV[1] is
+-- how long the record is kept (ms), then the operations, each
+--
+--   'h', i, n, field, increment, ... (n pairs)   HINCRBY on KEYS[i]
+--   'z', i, score, member                        ZADD LT on KEYS[i]
+--   's', i, member                               SADD on KEYS[i]
+--
+-- When the record exists the part was applied: nothing is done and 1 is
+-- returned. Otherwise everything that could fail is checked before
+-- anything is written (each key of its type or absent, each field an
+-- integer), so that the part is applied whole or not at all; then the
+-- record is set (SET NX PX) and the operations applied, and 0 returned.
+-- A count that would pass the range of an int64, where HINCRBY refuses
+-- the increment, is set to the range's end instead: history counts
+-- saturate.
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 1
+end
+
+local function isint(v)
+  if v == '0' then
+    return true
+  end
+  local neg, digits = string.match(v, '^(%-?)([1-9]%d*)$')
+  if digits == nil or #digits > 19 then
+    return false
+  end
+  if #digits < 19 then
+    return true
+  end
+  if neg == '-' then
+    return digits <= '9223372036854775808'
+  end
+  return digits <= '9223372036854775807'
+end
+
+local want = {h = 'hash', z = 'zset', s = 'set'}
+local checked = {}
+local i = 2
+while i <= #ARGV do
+  local op, k = ARGV[i], tonumber(ARGV[i + 1])
+  local key = KEYS[k]
+  if want[op] == nil or key == nil then
+    return redis.error_reply('ERR history: malformed operation ' .. tostring(op))
+  end
+  if not checked[k] then
+    local t = redis.call('TYPE', key)['ok']
+    if t ~= 'none' and t ~= want[op] then
+      return redis.error_reply('WRONGTYPE history: ' .. key .. ' holds a ' .. t .. ', not a ' .. want[op])
     end
-    local bound = '9223372036854775807'
-    if string.sub(ARGV[i + 1], 1, 1) == '-' then
-      bound = '-9223372036854775808'
+    checked[k] = true
+  end
+  if op == 'h' then
+    local n = tonumber(ARGV[i + 2])
+    local fields = {}
+    for j = 1, n do
+      fields[j] = ARGV[i + 1 + 2 * j]
     end
-    redis.call('HSET', KEYS[1], ARGV[i], bound)
+    local values = redis.call('HMGET', key, unpack(fields))
+    for j = 1, n do
+      local v = values[j]
+      if v and not isint(v) then
+        return redis.error_reply('ERR history: field ' .. fields[j] .. ' of ' .. key .. ' is not an integer')
+      end
+    end
+    i = i + 3 + 2 * n
+  elseif op == 'z' then
+    i = i + 4
+  else
+    i = i + 3
+  end
+end
+
+redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1])
+i = 2
+while i <= #ARGV do
+  local op, key = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
+  if op == 'h' then
+    local n = tonumber(ARGV[i + 2])
+    for j = 1, n do
+      local f, inc = ARGV[i + 1 + 2 * j], ARGV[i + 2 + 2 * j]
+      local r = redis.pcall('HINCRBY', key, f, inc)
+      if type(r) == 'table' and r.err then
+        if not string.find(r.err, 'overflow', 1, true) then
+          return r -- not reached: the checks above rule out the others
+        end
+        local bound = '9223372036854775807'
+        if string.sub(inc, 1, 1) == '-' then
+          bound = '-9223372036854775808'
+        end
+        redis.call('HSET', key, f, bound)
+      end
+    end
+    i = i + 3 + 2 * n
+  elseif op == 'z' then
+    redis.call('ZADD', key, 'LT', ARGV[i + 2], ARGV[i + 3])
+    i = i + 4
+  else
+    redis.call('SADD', key, ARGV[i + 2])
+    i = i + 3
   end
 end
 return 0

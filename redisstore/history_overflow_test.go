@@ -53,11 +53,10 @@ func TestHistoryOverflowDoesNotDoubleCountOtherKeys(t *testing.T) {
 	}
 }
 
-// A batch one of whose rows Redis refuses at run time (its hash key
-// holds another type: MULTI/EXEC does not roll the other commands back)
-// reports the rows before it as written, so that the Recorder does not
-// write them again.
-func TestHistoryRunTimeErrorReportsRowsWritten(t *testing.T) {
+// A batch one of whose rows Redis would refuse (its hash key holds
+// another type) adds none of its rows: the script checks every key
+// before it writes, so nothing is written that a retry would add again.
+func TestHistoryRefusedRowAddsNothing(t *testing.T) {
 	s, c := newStore(t, redisAddr, Config{})
 	const plan = "usagePlan-rt"
 	if err := c.Set(ctx, s.historyKey(plan, "AKIDbad", metering.Hour), "not a hash", 0).Err(); err != nil {
@@ -65,16 +64,15 @@ func TestHistoryRunTimeErrorReportsRowsWritten(t *testing.T) {
 	}
 	good := metering.Row{Plan: plan, Key: "AKIDgood", Granularity: metering.Hour, Start: h0, Counts: metering.Counts{Units: 5}}
 	bad := metering.Row{Plan: plan, Key: "AKIDbad", Granularity: metering.Hour, Start: h0, Counts: metering.Counts{Units: 1}}
-	err := s.AddHistory(ctx, []metering.Row{good, bad})
-	var pw *metering.PartialWriteError
-	if !errors.As(err, &pw) || pw.Written != 1 {
-		t.Fatalf("AddHistory: %v, want a PartialWriteError of 1 row written", err)
+	after := metering.Row{Plan: plan, Key: "AKIDafter", Granularity: metering.Hour, Start: h0, Counts: metering.Counts{Units: 2}}
+	err := s.AddHistory(ctx, batch(good, bad, after))
+	if pw := (*metering.PartialWriteError)(nil); err == nil || errors.As(err, &pw) {
+		t.Fatalf("AddHistory: %v, want an error with no row written", err)
 	}
-	rows, err := s.History(ctx, metering.Query{Plan: plan, Keys: []string{"AKIDgood"}, Granularity: metering.Hour, From: h0, To: h0.Add(time.Hour)})
-	if err != nil {
-		t.Fatal(err)
+	if got := onceHistory(t, s, plan, "AKIDgood", "AKIDafter"); len(got) != 0 {
+		t.Fatalf("rows %+v added by a failed write", got)
 	}
-	if len(rows) != 1 || rows[0].Units != 5 {
-		t.Fatalf("the good row: %+v, want 5 units", rows)
+	if n, err := c.Exists(ctx, s.prefix+"h:plans").Result(); err != nil || n != 0 {
+		t.Fatalf("the plan set written by a failed write (%d, %v)", n, err)
 	}
 }

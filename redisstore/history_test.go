@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,11 @@ func TestHistoryConformance(t *testing.T) {
 }
 
 var h0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+
+// batch is rows under a new batch ID.
+func batch(rows ...metering.Row) metering.Batch {
+	return metering.Batch{ID: metering.NewBatchID(), Rows: rows}
+}
 
 // With a Recorder flushing once a simulated day over 500 days, Redis
 // holds no more history than the retention allows: the hashes' fields,
@@ -91,7 +97,7 @@ func TestHistoryPruneIndex(t *testing.T) {
 	row := func(key string, h int) metering.Row {
 		return metering.Row{Plan: "usagePlan-a", Key: key, Granularity: metering.Hour, Start: h0.Add(time.Duration(h) * time.Hour), Counts: metering.Counts{Requests: 1}}
 	}
-	if err := s.AddHistory(ctx, []metering.Row{row("AKIDa", 0), row("AKIDa", 5), row("AKIDb", 1)}); err != nil {
+	if err := s.AddHistory(ctx, batch(row("AKIDa", 0), row("AKIDa", 5), row("AKIDb", 1))); err != nil {
 		t.Fatal(err)
 	}
 	index := s.historyIndex("usagePlan-a", metering.Hour)
@@ -102,7 +108,7 @@ func TestHistoryPruneIndex(t *testing.T) {
 	if len(got) != 1 || got[0].Member != "AKIDa" || int64(got[0].Score) != h0.Add(5*time.Hour).Unix() {
 		t.Fatalf("index after the prune: %+v", got)
 	}
-	if err := s.AddHistory(ctx, []metering.Row{row("AKIDb", 6)}); err != nil {
+	if err := s.AddHistory(ctx, batch(row("AKIDb", 6))); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := s.History(ctx, metering.Query{Plan: "usagePlan-a", Granularity: metering.Hour, From: h0, To: h0.Add(24 * time.Hour)})
@@ -118,7 +124,7 @@ func TestHistoryClosedStore(t *testing.T) {
 	s, _ := newStore(t, redisAddr, Config{})
 	s.Close()
 	row := metering.Row{Plan: "p", Key: "k", Granularity: metering.Hour, Start: h0}
-	if err := s.AddHistory(ctx, []metering.Row{row}); !errors.Is(err, limiter.ErrStoreClosed) {
+	if err := s.AddHistory(ctx, batch(row)); !errors.Is(err, limiter.ErrStoreClosed) {
 		t.Fatalf("AddHistory after Close: %v", err)
 	}
 	if _, err := s.History(ctx, metering.Query{Plan: "p", Granularity: metering.Hour, From: h0, To: h0.Add(time.Hour)}); !errors.Is(err, limiter.ErrStoreClosed) {
@@ -158,34 +164,50 @@ func TestHistoryConformanceOnRingAndCluster(t *testing.T) {
 	})
 }
 
-// A flush larger than one write goes in several transactions; when one
-// fails, the rows before it are reported written, and only they, with
-// the leading rows of the failed one that Redis added (it does not roll
-// a run-time error's transaction back).
+// A flush larger than one write goes in several parts; when one fails,
+// the rows before it are reported written, and only they: a part is
+// applied whole or not at all. The batch written again once the damage
+// is repaired adds the rest, once.
 func TestHistoryPartialWrite(t *testing.T) {
 	defer func(n int) { historyWriteBatch = n }(historyWriteBatch)
 	historyWriteBatch = 2
 	s, rdb := newStore(t, redisAddr, Config{})
 	var rows []metering.Row
+	var keys []string
 	for i := range 5 {
-		rows = append(rows, metering.Row{Plan: "usagePlan-a", Key: fmt.Sprintf("AKID%d", i), Granularity: metering.Hour, Start: h0, Counts: metering.Counts{Requests: 1}})
+		keys = append(keys, fmt.Sprintf("AKID%d", i))
+		rows = append(rows, metering.Row{Plan: "usagePlan-a", Key: keys[i], Granularity: metering.Hour, Start: h0, Counts: metering.Counts{Requests: 1}})
 	}
-	if err := s.AddHistory(ctx, rows); err != nil {
+	if err := s.AddHistory(ctx, batch(rows...)); err != nil {
 		t.Fatal(err)
 	}
-	// The fourth row's hash is a string now: its transaction fails
-	// after the third row was added.
-	rdb.Set(ctx, s.historyKey("usagePlan-a", "AKID3", metering.Hour), "x", 0)
-	err := s.AddHistory(ctx, rows)
-	if pw := (*metering.PartialWriteError)(nil); !errors.As(err, &pw) || pw.Written != 3 {
-		t.Fatalf("AddHistory with a broken second write: %v, want 3 rows written", err)
+	requests := func() string {
+		t.Helper()
+		got := onceHistory(t, s, "usagePlan-a", keys...)
+		var n []int64
+		for _, k := range keys {
+			n = append(n, got[k].Requests)
+		}
+		return fmt.Sprint(n)
 	}
-	got, err := s.History(ctx, metering.Query{Plan: "usagePlan-a", Granularity: metering.Hour, Keys: []string{"AKID0", "AKID1", "AKID2", "AKID4"}, From: h0, To: h0.Add(time.Hour)})
-	if err != nil {
-		t.Fatal(err)
+	// The fourth row's field is not an integer now: the second part
+	// fails, the third row (before it in its part) added neither.
+	bad := s.historyKey("usagePlan-a", "AKID3", metering.Hour)
+	rdb.HSet(ctx, bad, strconv.FormatInt(h0.Unix(), 10)+"/0", "x")
+	b := batch(rows...)
+	err := s.AddHistory(ctx, b)
+	if pw := (*metering.PartialWriteError)(nil); !errors.As(err, &pw) || pw.Written != 2 {
+		t.Fatalf("AddHistory with a broken second part: %v, want 2 rows written", err)
 	}
-	if len(got) != 4 || got[0].Requests != 2 || got[1].Requests != 2 || got[2].Requests != 2 || got[3].Requests != 1 {
-		t.Fatalf("rows %+v: want the first three written twice, the fifth once", got)
+	rdb.HSet(ctx, bad, strconv.FormatInt(h0.Unix(), 10)+"/0", "1")
+	if got := requests(); got != "[2 2 1 1 1]" {
+		t.Fatalf("requests %s: want the first two written twice, the others once", got)
+	}
+	if err := s.AddHistory(ctx, b); err != nil {
+		t.Fatalf("the retry: %v", err)
+	}
+	if got := requests(); got != "[2 2 2 2 2]" {
+		t.Fatalf("requests after the retry %s: want each row of both batches once", got)
 	}
 }
 

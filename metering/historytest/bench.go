@@ -33,10 +33,10 @@ type countingStore struct {
 	calls, rows atomic.Int64
 }
 
-func (c *countingStore) AddHistory(ctx context.Context, rows []metering.Row) error {
+func (c *countingStore) AddHistory(ctx context.Context, b metering.Batch) error {
 	c.calls.Add(1)
-	c.rows.Add(int64(len(rows)))
-	return c.HistoryStore.AddHistory(ctx, rows)
+	c.rows.Add(int64(len(b.Rows)))
+	return c.HistoryStore.AddHistory(ctx, b)
 }
 
 // BenchmarkSteadyLoad is one interval of a steady load per op: 1,000
@@ -68,7 +68,7 @@ func BenchmarkSteadyLoad(b *testing.B, s metering.HistoryStore, mode Mode) {
 					{Plan: "usagePlan-bench001", Key: key, Granularity: metering.Hour, Start: now.Truncate(time.Hour), Counts: c},
 					{Plan: "usagePlan-bench001", Key: key, Granularity: metering.Day, Start: now.Truncate(24 * time.Hour), Counts: c},
 				}
-				if err := store.AddHistory(ctx, rows); err != nil {
+				if err := store.AddHistory(ctx, metering.Batch{ID: metering.NewBatchID(), Rows: rows}); err != nil {
 					b.Fatal(err)
 				}
 				continue

@@ -7,6 +7,7 @@ package historytest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +33,10 @@ func Run(t *testing.T, newStore func(t *testing.T) metering.HistoryStore) {
 		{"Concurrent", testConcurrent},
 		{"Plans", testPlans},
 		{"RetentionUnderChurn", testRetentionUnderChurn},
+		{"BatchAppliedOnce", testBatchAppliedOnce},
+		{"BatchReplayedConcurrently", testBatchReplayedConcurrently},
+		{"OtherBatchIDCountsAgain", testOtherBatchIDCountsAgain},
+		{"BadBatchID", testBadBatchID},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, newStore(t)) })
@@ -53,7 +58,7 @@ func dayRow(plan, key string, d int, c metering.Counts) metering.Row {
 
 func add(t *testing.T, s metering.HistoryStore, rows ...metering.Row) {
 	t.Helper()
-	if err := s.AddHistory(ctx, rows); err != nil {
+	if err := s.AddHistory(ctx, metering.Batch{ID: metering.NewBatchID(), Rows: rows}); err != nil {
 		t.Fatalf("AddHistory: %v", err)
 	}
 }
@@ -165,7 +170,7 @@ func testBadRows(t *testing.T, s metering.HistoryStore) {
 		"no key":         hourRow("usagePlan-a", "", 0, metering.Counts{}),
 		"no granularity": {Plan: "usagePlan-a", Key: "AKIDa", Start: base},
 	} {
-		if err := s.AddHistory(ctx, []metering.Row{good, bad}); err == nil {
+		if err := s.AddHistory(ctx, metering.Batch{ID: metering.NewBatchID(), Rows: []metering.Row{good, bad}}); err == nil {
 			t.Errorf("%s: AddHistory accepted the row", name)
 		}
 	}
@@ -215,7 +220,7 @@ func testConcurrent(t *testing.T, s metering.HistoryStore) {
 					hourRow("usagePlan-a", "AKIDa", 0, metering.Counts{Requests: 1, Units: 2}),
 					hourRow("usagePlan-a", fmt.Sprintf("AKID%02d", w), 1, metering.Counts{Requests: 1}),
 				}
-				if err := s.AddHistory(ctx, rows); err != nil {
+				if err := s.AddHistory(ctx, metering.Batch{ID: metering.NewBatchID(), Rows: rows}); err != nil {
 					errs <- err
 					return
 				}
@@ -345,4 +350,96 @@ func testRetentionUnderChurn(t *testing.T, s metering.HistoryStore) {
 	if sum != (metering.Counts{Requests: 12, Units: 24}) || peak < bound/2 {
 		t.Fatalf("the last day sums to %+v, want 12 requests of 2 units; peak %d rows", sum, peak)
 	}
+}
+
+// onceBatch is a batch of keys (plan usagePlan-once) of hour and day
+// rows, two hours and twice the day per key: more rows than one write of any store takes,
+// so that a store writing in parts has several.
+func onceBatch(keys int) (b metering.Batch, hourly, daily []metering.Row) {
+	b.ID = metering.NewBatchID()
+	for k := range keys {
+		key := fmt.Sprintf("AKID%05d", k)
+		c := metering.Counts{Requests: int64(k%7 + 1), Units: int64(k + 1), RefusedRate: 1}
+		h0, h1 := hourRow("usagePlan-once", key, 0, c), hourRow("usagePlan-once", key, 1, c)
+		d := dayRow("usagePlan-once", key, 0, c)
+		b.Rows = append(b.Rows, h0, d, h1, d) // the day twice: a batch's rows add up
+		dd := d
+		dd.Counts.Add(c)
+		hourly, daily = append(hourly, h0, h1), append(daily, dd)
+	}
+	return b, hourly, daily
+}
+
+func checkOnce(t *testing.T, s metering.HistoryStore, hourly, daily []metering.Row) {
+	t.Helper()
+	equal(t, query(t, s, hours("usagePlan-once", 0, 2)), hourly)
+	equal(t, query(t, s, metering.Query{Plan: "usagePlan-once", Granularity: metering.Day, From: base, To: base.AddDate(0, 0, 1)}), daily)
+}
+
+// A batch written again under its ID — whole, or a prefix of it — adds
+// nothing: its rows are counted once.
+func testBatchAppliedOnce(t *testing.T, s metering.HistoryStore) {
+	b, hourly, daily := onceBatch(1100)
+	for range 2 {
+		if err := s.AddHistory(ctx, b); err != nil {
+			t.Fatalf("AddHistory: %v", err)
+		}
+		checkOnce(t, s, hourly, daily)
+	}
+	prefix := metering.Batch{ID: b.ID, Rows: b.Rows[:len(b.Rows)/2+1]}
+	if err := s.AddHistory(ctx, prefix); err != nil {
+		t.Fatalf("AddHistory of a prefix: %v", err)
+	}
+	checkOnce(t, s, hourly, daily)
+}
+
+// Writers replaying one batch at once count it once.
+func testBatchReplayedConcurrently(t *testing.T, s metering.HistoryStore) {
+	b, hourly, daily := onceBatch(50)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			if err := s.AddHistory(ctx, b); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	checkOnce(t, s, hourly, daily)
+}
+
+// The same rows under another ID are another batch: counted again.
+func testOtherBatchIDCountsAgain(t *testing.T, s metering.HistoryStore) {
+	b, hourly, daily := onceBatch(3)
+	if err := s.AddHistory(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	b.ID = metering.NewBatchID()
+	if err := s.AddHistory(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	for _, rows := range [][]metering.Row{hourly, daily} {
+		for i := range rows {
+			rows[i].Counts.Add(rows[i].Counts)
+		}
+	}
+	checkOnce(t, s, hourly, daily)
+}
+
+func testBadBatchID(t *testing.T, s metering.HistoryStore) {
+	rows := []metering.Row{hourRow("usagePlan-a", "AKIDa", 0, metering.Counts{Requests: 1})}
+	for _, id := range []string{"", "a b", "id\x00", "{tag}", strings.Repeat("x", metering.MaxBatchIDLen+1)} {
+		if err := s.AddHistory(ctx, metering.Batch{ID: id, Rows: rows}); err == nil {
+			t.Errorf("batch ID %q: accepted", id)
+		}
+	}
+	if err := s.AddHistory(ctx, metering.Batch{ID: strings.Repeat("x", metering.MaxBatchIDLen), Rows: rows}); err != nil {
+		t.Errorf("a batch ID of %d bytes: %v", metering.MaxBatchIDLen, err)
+	}
+	equal(t, query(t, s, hours("usagePlan-a", 0, 1)), rows)
 }
