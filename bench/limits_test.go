@@ -239,3 +239,35 @@ func BenchmarkIssue21MemoryFive(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMachineScaling measures what two goroutines can gain on this
+// machine at best: a loop of arithmetic that touches no shared memory,
+// serial and under b.RunParallel. The ratio of the two ns/op is the
+// ceiling of any parallel speed-up here (on a machine whose cores are
+// shared with other jobs it is below the core count); the parallel
+// limiter benchmarks are read against it.
+func BenchmarkMachineScaling(b *testing.B) {
+	work := func(x uint64) uint64 {
+		for range 100 {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+		return x
+	}
+	var sink atomic.Uint64
+	b.Run("serial", func(b *testing.B) {
+		var x uint64
+		for b.Loop() {
+			x = work(x)
+		}
+		sink.Add(x)
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			var x uint64
+			for pb.Next() {
+				x = work(x)
+			}
+			sink.Add(x)
+		})
+	})
+}
