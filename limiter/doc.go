@@ -31,8 +31,8 @@
 // never holds it across a store call: a decision that must ask the
 // store holds its key's quota meanwhile, so that other decisions on that
 // key wait for the answer and decisions on other keys do not. A request
-// whose plan has a QPS bucket, a quota and windows, but no throttle or
-// alerts, and whose key has a lease in hand takes a shorter path that
+// whose plan has a QPS bucket, a quota, windows and alerts, but no
+// throttle, and whose key has a lease in hand takes a shorter path that
 // decides exactly as the general one.
 //
 // Decisions the model leaves open:

@@ -543,18 +543,19 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 }
 
 // quick reports whether valid Limits can be decided by allowPlain: a
-// QPS bucket, windows and a quota, without a throttle or alerts.
+// QPS bucket, windows, a quota and its alerts, without a throttle.
 func (lim *Limits) quick() bool {
-	return lim.QPS != Unlimited && lim.Quota != Unlimited && lim.Throttle.QPS == 0 && len(lim.Alerts) == 0
+	return lim.QPS != Unlimited && lim.Quota != Unlimited && lim.Throttle.QPS == 0
 }
 
 // allowPlain decides r, whose Limits are valid and quick, into *d, zero,
 // in the common case: its key's entry is in the index with every window
 // inline, its quota counted in the period of now and not held, and a
 // bucket refuses the request, or it is admitted from the lease in hand,
-// or the quota is known to be spent. That takes the shard's lock alone
-// and none of the general evaluation (evaluation, decide), and decides
-// exactly as they would (TestPlainPathDecidesAsTheGeneralOne). It
+// or the quota is known to be spent (an admission reports the alert
+// thresholds it crosses). That takes the shard's lock alone and none of
+// the general evaluation (evaluation, decide), and decides exactly as
+// they would (TestPlainPathDecidesAsTheGeneralOne). It
 // reports false, having changed nothing, when r must be decided the
 // general way.
 func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) bool {
@@ -605,15 +606,22 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) bool {
 		return false // the store must be asked
 	}
 	sh.entries.touch(i)
+	var x crossing
 	if taken {
 		e.tat = next
 		if nw > 0 {
 			copy(e.inline(), wnext[:nw])
 		}
+		if l.onAlert != nil && len(lim.Alerts) > 0 {
+			x = l.crossed(lim, q.used-q.lease, q.used-q.lease+units, s.window)
+		}
 		q.lease -= units
 	}
 	remaining := max(lim.Quota-(q.used-q.leased()), 0)
 	sh.mu.Unlock()
+	if x.mask != 0 {
+		l.deliver(r, x)
+	}
 
 	// What decide makes of it.
 	d.ns, d.nb = ns, uint8(1+nw)

@@ -576,8 +576,9 @@ func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
 	for _, lease := range []int64{0, 1, 3} {
 		t.Run(fmt.Sprintf("lease=%d", lease), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(lease), 21))
-			plain, _ := newLimiter(t, Config{LeaseSize: lease})
-			general, _ := newLimiter(t, Config{LeaseSize: lease})
+			var plainAlerts, generalAlerts []Alert
+			plain, _ := newLimiter(t, Config{LeaseSize: lease, OnAlert: func(a Alert) { plainAlerts = append(plainAlerts, a) }})
+			general, _ := newLimiter(t, Config{LeaseSize: lease, OnAlert: func(a Alert) { generalAlerts = append(generalAlerts, a) }})
 			general.general = true
 			plans := []Limits{
 				{QPS: 1, Quota: 200, Period: Day},
@@ -593,6 +594,8 @@ func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
 				// A window equal to the QPS bucket: their waits tie, and
 				// the later bucket (the window) is reported.
 				{QPS: 1, Quota: 250, Period: Day, Windows: []Window{{Name: "per_second", Requests: 1, Per: time.Second}}},
+				// Alerts: each admission reports the thresholds it crosses.
+				{QPS: 10, Quota: 40, Period: Day, Alerts: []int{5, 25, 50, 75, 100}},
 				{QPS: 2, Burst: 3, Quota: 200, Period: Total, DryRun: true, Windows: []Window{{Name: "per_5s", Requests: 4, Per: 5 * time.Second}}},
 			}
 			// The last plan's ID also comes with one window more or less
@@ -604,6 +607,7 @@ func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
 			shrunk.Windows = nil
 			now := t0
 			byPlain := map[Limit]int{} // what the plain path decided, by refusing limit
+			alertsByPlain := 0
 			for i := range 20000 {
 				now = now.Add(time.Duration(rng.IntN(60)) * time.Millisecond)
 				if rng.IntN(2000) == 0 {
@@ -626,8 +630,10 @@ func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
 					continue
 				}
 				var viaPlain Decision
+				before := len(plainAlerts)
 				if r.Limits.quick() && plain.allowPlain(&viaPlain, &r, now) {
 					byPlain[viaPlain.Refused]++
+					alertsByPlain += len(plainAlerts) - before
 				} else {
 					var err error
 					viaPlain, err = plain.AllowAt(ctx, now, r)
@@ -636,6 +642,10 @@ func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
 				viaGeneral, err := general.AllowAt(ctx, now, r)
 				require.NoError(t, err)
 				require.Equal(t, viaGeneral, viaPlain, "request %d: %+v at %v", i, r, now)
+				require.Equal(t, generalAlerts, plainAlerts, "request %d: the alerts", i)
+			}
+			if lease == 0 { // smaller leases cross thresholds mostly when reserving
+				require.Greater(t, alertsByPlain, 10, "the plain path reported too few alerts to compare")
 			}
 			for _, lim := range []Limit{LimitNone, LimitQPS, LimitQuota, LimitWindow} {
 				if lim == LimitNone && lease == 1 {
