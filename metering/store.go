@@ -34,7 +34,9 @@ import (
 // its flush is retried. (A store whose transactions cannot span every
 // key — redisstore on a Ring or a Cluster — records the last (Seq, part)
 // per writer and (plan, key) instead, and applies a part per (plan,
-// key).)
+// key): an older batch then adds nothing of the (plan, key)s the store
+// applied a part of it, or of a later batch, for. With a writer that
+// sends in order, as the Recorder does, that is all of them.)
 //
 // A store may forget a writer it has not heard from for BatchWindow
 // (24 hours): a writer silent that long that then replays an old batch

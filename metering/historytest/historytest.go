@@ -447,23 +447,43 @@ func testNewerSeqCountsAgain(t *testing.T, s metering.HistoryStore) {
 }
 
 // Once the writer's batch 2 is applied, its batch 1 replayed — whole or
-// a prefix — adds nothing, even when batch 1's rows are other rows.
+// a prefix — adds nothing: whether batch 1 was applied before (batch 2
+// of other rows) or never (batch 2 of the same rows; a store that keeps
+// its records per (plan, key) need only skip the rows of the (plan,
+// key)s it applied a batch of the writer for, and these are).
 func testOlderSeqAfterNewerCountsNothing(t *testing.T, s metering.HistoryStore) {
 	b, hourly, daily := onceBatch(1100)
-	b2 := b
-	b2.Seq = 2
-	add2(t, s, b2, hourly, daily) // the writer's batch 1 never reached the store
-	for _, n := range []int{len(b.Rows), 3} {
-		old := b
-		old.Rows = b.Rows[:n]
-		add2(t, s, old, hourly, daily)
+	replays := func(old metering.Batch, hourly, daily []metering.Row) {
+		t.Helper()
+		for _, n := range []int{len(old.Rows), len(old.Rows)/2 + 1, min(3, len(old.Rows))} {
+			prefix := old
+			prefix.Rows = old.Rows[:n]
+			add2(t, s, prefix, hourly, daily)
+		}
 	}
-	// Batch 1 of other rows (a key batch 2 has none of): nothing either.
-	other := metering.Batch{Writer: b.Writer, Seq: 1, Rows: []metering.Row{hourRow("usagePlan-once", "AKIDnew", 0, metering.Counts{Requests: 1})}}
-	add2(t, s, other, hourly, daily)
-	// Batch 3 counts.
+	// Batch 1, then batch 2 of another key.
+	add2(t, s, b, hourly, daily)
+	other := hourRow("usagePlan-once", "AKIDother", 0, metering.Counts{Requests: 1})
+	b2 := metering.Batch{Writer: b.Writer, Seq: 2, Rows: []metering.Row{other}}
+	// withOther is b's hourly rows counted k times, and other's.
+	withOther := func(k int) []metering.Row {
+		rows := append(times(hourly, k), other)
+		metering.SortRows(rows)
+		return rows
+	}
+	add2(t, s, b2, withOther(1), daily)
+	replays(b, withOther(1), daily)
+	replays(b2, withOther(1), daily)
+	// Another writer: its batch 2 of b's rows, and then its batch 1 of
+	// the same rows.
+	b.Writer = metering.NewWriterID()
+	b.Seq = 2
+	add2(t, s, b, withOther(2), times(daily, 2))
+	b.Seq = 1
+	replays(b, withOther(2), times(daily, 2))
+	// Its batch 3 counts.
 	b.Seq = 3
-	add2(t, s, b, times(hourly, 2), times(daily, 2))
+	add2(t, s, b, withOther(3), times(daily, 3))
 }
 
 // Another writer's batch of the same Seq and rows is another batch:
