@@ -91,16 +91,36 @@ func TestRecorderExactUnderConcurrency(t *testing.T) {
 	var wantMu sync.Mutex
 	stop := make(chan struct{})
 	flushed := make(chan error)
+	// The goroutines record half their events at 23:00 while flushes
+	// run; once all have, the clock jumps 70 minutes, past midnight, and
+	// then moves 7 minutes per flush, 200 times at most (23 h 20 min:
+	// far from the 31 days after which the Recorder would prune the
+	// first hours). The events span hours and days however the
+	// goroutines are scheduled.
+	var half sync.WaitGroup
+	half.Add(goroutines)
+	crossed := make(chan struct{})
+	go func() {
+		half.Wait()
+		clk.add(70 * time.Minute)
+		close(crossed)
+	}()
 	go func() { // flush and move the clock on while recording
 		var err error
-		for {
+		for step := 0; ; {
 			select {
 			case <-stop:
 				flushed <- err
 				return
 			default:
 			}
-			clk.add(7 * time.Minute)
+			select {
+			case <-crossed:
+				if step++; step <= 200 {
+					clk.add(7 * time.Minute)
+				}
+			default:
+			}
 			err = errors.Join(err, rec.Flush(ctx))
 		}
 	}()
@@ -109,6 +129,10 @@ func TestRecorderExactUnderConcurrency(t *testing.T) {
 		wg.Go(func() {
 			var mine [keys]metering.Counts
 			for i := range events {
+				if i == events/2 {
+					half.Done()
+					<-crossed
+				}
 				k := (g + i) % keys
 				c := metering.Counts{Requests: 1, Units: int64(1 + i%5), Overage: int64(i % 2), RefusedRate: int64(i % 3 / 2), RefusedQuota: int64(i % 7 / 6)}
 				rec.RecordAt(clk.now(), "usagePlan-exact", fmt.Sprintf("AKID%02d", k), nil, c)
