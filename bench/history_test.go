@@ -95,6 +95,7 @@ func BenchmarkHistorySteadyLoad(b *testing.B) {
 				rec.Start()
 				b.RunParallel(func(pb *testing.PB) {
 					i := int(seq.Add(1)) * 37
+					writer, batch := metering.NewWriterID(), uint64(0) // a writer per goroutine: its batches in order
 					for pb.Next() {
 						i++
 						key := keys[i%len(keys)]
@@ -104,7 +105,8 @@ func BenchmarkHistorySteadyLoad(b *testing.B) {
 						}
 						now := time.Now()
 						day := now.UTC().Truncate(24 * time.Hour)
-						if err := store.AddHistory(context.Background(), metering.Batch{ID: metering.NewBatchID(), Rows: []metering.Row{
+						batch++
+						if err := store.AddHistory(context.Background(), metering.Batch{Writer: writer, Seq: batch, Rows: []metering.Row{
 							{Plan: plan, Key: key, Granularity: metering.Hour, Start: now.Truncate(time.Hour), Counts: c},
 							{Plan: plan, Key: key, Granularity: metering.Day, Start: day, Counts: c},
 						}}); err != nil {

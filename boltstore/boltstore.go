@@ -68,9 +68,9 @@ type Config struct {
 	// path or a volume that is not mounted never starts every key's
 	// quota afresh.
 	Create bool
-	// Now is the clock that dates the history batches applied, which
-	// are remembered for metering.BatchWindow; nil means time.Now. It
-	// must be safe for concurrent use.
+	// Now is the clock that dates the history batches applied: a
+	// writer's record is kept metering.BatchWindow after its last batch;
+	// nil means time.Now. It must be safe for concurrent use.
 	Now func() time.Time
 }
 

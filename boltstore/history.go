@@ -9,7 +9,6 @@ import (
 	"hash/crc32"
 	"math"
 	"slices"
-	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -31,39 +30,74 @@ var _ metering.HistoryStore = (*Store)(nil)
 // rows are one range ordered by start, so a query is a seek and a scan
 // per key; pruning walks the index from its beginning.
 //
-// Two more buckets record the batches applied (metering.Batch), one
-// entry per transaction of a batch, "<batch ID>:<i>" (i from 0), so that
-// a retry adds nothing twice:
+// Two more buckets record, per writer of batches (metering.Batch), the
+// last part applied, so that a retry adds nothing twice and an older
+// batch adds nothing:
 //
-//	batches          key: "<batch ID>:<i>"; value: applied at uint64 (Unix ns, sign bit flipped) | CRC-32C of key and time (uint32)
-//	batches-by-time  key: applied at uint64 (sign bit flipped) | "<batch ID>:<i>"; empty value
+//	writers          key: the writer ID; value: seq uint64 | part uint32 | applied at uint64 (Unix ns, sign bit flipped) | CRC-32C of key and the rest (uint32)
+//	writers-by-time  key: applied at uint64 (sign bit flipped) | the writer ID; empty value
 //
-// Each write deletes the entries older than metering.BatchWindow (up to
-// batchPruneMax at a time), oldest first.
+// A part applied moves its writer's entry in writers-by-time to its own
+// time. Each write deletes the writers last applied more than
+// metering.BatchWindow ago (up to writerPruneMax at a time), oldest
+// first.
+//
+// Files written by the development version before the writers' records
+// have two buckets "batches" and "batches-by-time" of one entry per batch
+// part instead; Open accepts them, and the first AddHistory deletes them
+// (their entries name batches no writer sends again).
 var (
 	historyBucket       = []byte("history")
 	historyRows         = map[metering.Granularity][]byte{metering.Hour: []byte("hour"), metering.Day: []byte("day")}
 	historyIndex        = map[metering.Granularity][]byte{metering.Hour: []byte("hour-by-start"), metering.Day: []byte("day-by-start")}
-	historyBatches      = []byte("batches")
-	historyBatchesByAge = []byte("batches-by-time")
+	historyWriters      = []byte("writers")
+	historyWritersByAge = []byte("writers-by-time")
+	// The buckets of the per-batch records, deleted on the first write.
+	legacyBatches      = []byte("batches")
+	legacyBatchesByAge = []byte("batches-by-time")
 )
 
-// batchPruneMax bounds the expired batch entries one write deletes: a
-// write past a long pause does not delete a day of them at once.
-const batchPruneMax = 1000
+// writerPruneMax bounds the expired writer entries one write deletes:
+// a write past a long pause does not delete them all at once.
+const writerPruneMax = 1000
 
-const batchValueLen = 8 + 4
+// writerPos is a writer's last part applied: batch seq, part part, at
+// at (Unix ns).
+type writerPos struct {
+	seq  uint64
+	part uint32
+	at   int64
+}
 
-func encodeBatchValue(k []byte, at int64) []byte {
-	v := binary.BigEndian.AppendUint64(make([]byte, 0, batchValueLen), uint64(at)^(1<<63))
+// covers reports whether the part (seq, part) is at or before p: applied
+// already, or older than what was.
+func (p writerPos) covers(seq uint64, part uint32) bool {
+	return seq < p.seq || seq == p.seq && part <= p.part
+}
+
+const writerValueLen = 8 + 4 + 8 + 4
+
+func encodeWriterValue(k []byte, p writerPos) []byte {
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, writerValueLen), p.seq)
+	v = binary.BigEndian.AppendUint32(v, p.part)
+	v = binary.BigEndian.AppendUint64(v, uint64(p.at)^(1<<63))
 	return binary.BigEndian.AppendUint32(v, crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, v))
 }
 
-func decodeBatchValue(k, v []byte) (at int64, ok bool) {
-	if len(v) != batchValueLen || binary.BigEndian.Uint32(v[8:]) != crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, v[:8]) {
-		return 0, false
+func decodeWriterValue(k, v []byte) (p writerPos, ok bool) {
+	if len(v) != writerValueLen || binary.BigEndian.Uint32(v[20:]) != crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, v[:20]) {
+		return writerPos{}, false
 	}
-	return int64(binary.BigEndian.Uint64(v) ^ (1 << 63)), true
+	return writerPos{
+		seq:  binary.BigEndian.Uint64(v),
+		part: binary.BigEndian.Uint32(v[8:]),
+		at:   int64(binary.BigEndian.Uint64(v[12:]) ^ (1 << 63)),
+	}, true
+}
+
+// writerAgeKey is w's entry in writers-by-time, applied at at.
+func writerAgeKey(w []byte, at int64) []byte {
+	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(w)), uint64(at)^(1<<63)), w...)
 }
 
 const historyValueLen = 5*8 + 4
@@ -134,10 +168,11 @@ var historyWriteBatch = 10_000
 
 // AddHistory implements metering.HistoryStore: a transaction per
 // historyWriteBatch rows (one for up to 5,000 keys' hour and day rows),
-// on disk when it returns. Each transaction records its part of the
-// batch ("<ID>:<i>") with its rows, all or nothing, and adds nothing
-// when the part was recorded within metering.BatchWindow (Config.Now
-// dates them): a retry of the batch adds only the parts not added. When
+// on disk when it returns. Part i of the batch (rows
+// i×historyWriteBatch onwards) is applied only when (b.Seq, i) is past
+// the last part recorded for b.Writer, and recorded in its place with
+// its rows, all or nothing (Config.Now dates it): a retry of the batch
+// adds only the parts not added, and an older batch adds nothing. When
 // one fails, the rows of the transactions before it were added and the
 // error is a metering.PartialWriteError saying how many.
 func (s *Store) AddHistory(_ context.Context, b metering.Batch) error {
@@ -149,50 +184,63 @@ func (s *Store) AddHistory(_ context.Context, b metering.Batch) error {
 			return errors.New("boltstore: plan and key IDs too long")
 		}
 	}
-	written, i := 0, 0
+	written, part := 0, uint32(0)
 	for chunk := range slices.Chunk(b.Rows, historyWriteBatch) {
-		id := []byte(b.ID + ":" + strconv.Itoa(i))
 		at := s.now().UnixNano()
-		if err := s.wrapHistory(s.db.Update(func(tx *bolt.Tx) error { return addRows(tx, id, at, chunk) })); err != nil {
+		pos := writerPos{seq: b.Seq, part: part, at: at}
+		if err := s.wrapHistory(s.db.Update(func(tx *bolt.Tx) error { return addRows(tx, []byte(b.Writer), pos, chunk) })); err != nil {
 			if written > 0 {
 				return &metering.PartialWriteError{Written: written, Err: err}
 			}
 			return err
 		}
 		written += len(chunk)
-		i++
+		part++
 	}
 	return nil
 }
 
-// addRows adds rows, the part id of a batch, unless id was applied
-// within metering.BatchWindow of at (Unix ns), and records id.
-func addRows(tx *bolt.Tx, id []byte, at int64, rows []metering.Row) error {
+// addRows adds rows, the part pos of a batch of writer w, unless w's
+// record covers it, and records pos for w.
+func addRows(tx *bolt.Tx, w []byte, pos writerPos, rows []metering.Row) error {
 	hb, err := tx.CreateBucketIfNotExists(historyBucket)
 	if err != nil {
 		return err
 	}
-	bb, err := hb.CreateBucketIfNotExists(historyBatches)
+	for _, name := range [][]byte{legacyBatches, legacyBatchesByAge} {
+		if hb.Bucket(name) != nil {
+			if err := hb.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+	}
+	wb, err := hb.CreateBucketIfNotExists(historyWriters)
 	if err != nil {
 		return err
 	}
-	ab, err := hb.CreateBucketIfNotExists(historyBatchesByAge)
+	ab, err := hb.CreateBucketIfNotExists(historyWritersByAge)
 	if err != nil {
 		return err
 	}
-	if err := pruneBatches(bb, ab, at-int64(metering.BatchWindow)); err != nil {
+	if err := pruneWriters(wb, ab, pos.at-int64(metering.BatchWindow)); err != nil {
 		return err
 	}
-	if v := bb.Get(id); v != nil {
-		if _, ok := decodeBatchValue(id, v); !ok {
+	if v := wb.Get(w); v != nil {
+		last, ok := decodeWriterValue(w, v)
+		if !ok {
 			return errBadRow
 		}
-		return nil // applied
+		if last.covers(pos.seq, pos.part) {
+			return nil // applied, or older than what was
+		}
+		if err := ab.Delete(writerAgeKey(w, last.at)); err != nil {
+			return err
+		}
 	}
-	if err := bb.Put(id, encodeBatchValue(id, at)); err != nil {
+	if err := wb.Put(w, encodeWriterValue(w, pos)); err != nil {
 		return err
 	}
-	if err := ab.Put(append(binary.BigEndian.AppendUint64(nil, uint64(at)^(1<<63)), id...), []byte{}); err != nil {
+	if err := ab.Put(writerAgeKey(w, pos.at), []byte{}); err != nil {
 		return err
 	}
 	for _, r := range rows {
@@ -223,14 +271,14 @@ func addRows(tx *bolt.Tx, id []byte, at int64, rows []metering.Row) error {
 	return nil
 }
 
-// pruneBatches deletes up to batchPruneMax batch entries applied at or
-// before `until` (Unix ns), oldest first.
-func pruneBatches(bb, ab *bolt.Bucket, until int64) error {
+// pruneWriters deletes up to writerPruneMax writer entries last applied
+// at or before `until` (Unix ns), oldest first.
+func pruneWriters(wb, ab *bolt.Bucket, until int64) error {
 	end := binary.BigEndian.AppendUint64(nil, uint64(until)^(1<<63))
 	var old [][]byte
 	cur := ab.Cursor()
-	for k, _ := cur.First(); k != nil && len(old) < batchPruneMax; k, _ = cur.Next() {
-		if len(k) < 8 {
+	for k, _ := cur.First(); k != nil && len(old) < writerPruneMax; k, _ = cur.Next() {
+		if len(k) <= 8 {
 			return errBadRow
 		}
 		if bytes.Compare(k[:8], end) > 0 {
@@ -239,7 +287,7 @@ func pruneBatches(bb, ab *bolt.Bucket, until int64) error {
 		old = append(old, bytes.Clone(k))
 	}
 	for _, k := range old {
-		if err := bb.Delete(k[8:]); err != nil {
+		if err := wb.Delete(k[8:]); err != nil {
 			return err
 		}
 		if err := ab.Delete(k); err != nil {
@@ -382,11 +430,14 @@ func validateHistory(path string, hb *bolt.Bucket) error {
 	if hb == nil {
 		return nil
 	}
-	known := map[string]bool{string(historyBatches): true, string(historyBatchesByAge): true}
+	known := map[string]bool{
+		string(historyWriters): true, string(historyWritersByAge): true,
+		string(legacyBatches): true, string(legacyBatchesByAge): true, // deleted by the next write
+	}
 	for _, g := range []metering.Granularity{metering.Hour, metering.Day} {
 		known[string(historyRows[g])], known[string(historyIndex[g])] = true, true
 	}
-	if err := validateBatches(path, hb.Bucket(historyBatches), hb.Bucket(historyBatchesByAge)); err != nil {
+	if err := validateWriters(path, hb.Bucket(historyWriters), hb.Bucket(historyWritersByAge)); err != nil {
 		return err
 	}
 	err := hb.ForEach(func(name, v []byte) error {
@@ -441,20 +492,23 @@ func validateHistory(path string, hb *bolt.Bucket) error {
 	return nil
 }
 
-// validateBatches checks the record of the batches applied: every entry
-// passing its checksum and indexed by its time, and no index entry
-// other.
-func validateBatches(path string, bb, ab *bolt.Bucket) error {
+// validateWriters checks the records of the writers: every entry a
+// valid writer ID passing its checksum and indexed by its time, and no
+// index entry other.
+func validateWriters(path string, wb, ab *bolt.Bucket) error {
 	entries, index := 0, 0
-	if bb != nil {
-		err := bb.ForEach(func(k, v []byte) error {
+	if wb != nil {
+		err := wb.ForEach(func(k, v []byte) error {
 			entries++
-			at, ok := decodeBatchValue(k, v)
+			p, ok := decodeWriterValue(k, v)
 			if !ok {
-				return corrupt(path, fmt.Sprintf("history batch entry %d fails its checksum", entries))
+				return corrupt(path, fmt.Sprintf("history writer entry %d fails its checksum", entries))
 			}
-			if ab == nil || ab.Get(append(binary.BigEndian.AppendUint64(nil, uint64(at)^(1<<63)), k...)) == nil {
-				return corrupt(path, fmt.Sprintf("history batch entry %d is missing from its index", entries))
+			if (metering.Batch{Writer: string(k), Seq: 1}).Check() != nil {
+				return corrupt(path, fmt.Sprintf("history writer entry %d has a malformed writer ID", entries))
+			}
+			if ab == nil || ab.Get(writerAgeKey(k, p.at)) == nil {
+				return corrupt(path, fmt.Sprintf("history writer entry %d is missing from its index", entries))
 			}
 			return nil
 		})
@@ -466,7 +520,7 @@ func validateBatches(path string, bb, ab *bolt.Bucket) error {
 		err := ab.ForEach(func(k, v []byte) error {
 			index++
 			if len(k) <= 8 || v == nil {
-				return corrupt(path, fmt.Sprintf("history batch index entry %d is malformed", index))
+				return corrupt(path, fmt.Sprintf("history writer index entry %d is malformed", index))
 			}
 			return nil
 		})
@@ -475,7 +529,7 @@ func validateBatches(path string, bb, ab *bolt.Bucket) error {
 		}
 	}
 	if entries != index {
-		return corrupt(path, fmt.Sprintf("the history batch index has %d entries for %d batches", index, entries))
+		return corrupt(path, fmt.Sprintf("the history writer index has %d entries for %d writers", index, entries))
 	}
 	return nil
 }

@@ -21,9 +21,9 @@ func TestHistoryConformance(t *testing.T) {
 
 var h0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 
-// batch is rows under a new batch ID.
+// batch is rows as the first batch of a new writer.
 func batch(rows ...metering.Row) metering.Batch {
-	return metering.Batch{ID: metering.NewBatchID(), Rows: rows}
+	return metering.Batch{Writer: metering.NewWriterID(), Seq: 1, Rows: rows}
 }
 
 func hourly(plan, key string, h int, c metering.Counts) metering.Row {
@@ -83,20 +83,38 @@ func TestHistoryCorruptionIsDetected(t *testing.T) {
 			return err
 		},
 		"foreign value": func(hb *bolt.Bucket) error { return hb.Put([]byte("x"), []byte("y")) },
-		"batch checksum": func(hb *bolt.Bucket) error {
-			b := hb.Bucket(historyBatches)
+		"writer checksum": func(hb *bolt.Bucket) error {
+			b := hb.Bucket(historyWriters)
 			k, v := b.Cursor().First()
 			v = append([]byte(nil), v...)
 			v[7] ^= 1
 			return b.Put(append([]byte(nil), k...), v)
 		},
-		"batch without index": func(hb *bolt.Bucket) error {
-			ab := hb.Bucket(historyBatchesByAge)
+		"writer without index": func(hb *bolt.Bucket) error {
+			ab := hb.Bucket(historyWritersByAge)
 			k, _ := ab.Cursor().First()
 			return ab.Delete(append([]byte(nil), k...))
 		},
-		"index without batch": func(hb *bolt.Bucket) error {
-			return hb.Bucket(historyBatchesByAge).Put(append(make([]byte, 8), "x:0"...), []byte{})
+		"writer indexed at another time": func(hb *bolt.Bucket) error {
+			ab := hb.Bucket(historyWritersByAge)
+			k, _ := ab.Cursor().First()
+			k = append([]byte(nil), k...)
+			if err := ab.Delete(k); err != nil {
+				return err
+			}
+			k[7] ^= 1
+			return ab.Put(k, []byte{})
+		},
+		"index without writer": func(hb *bolt.Bucket) error {
+			return hb.Bucket(historyWritersByAge).Put(writerAgeKey([]byte("x"), 5), []byte{})
+		},
+		"malformed writer ID": func(hb *bolt.Bucket) error {
+			w := []byte("a b")
+			p := writerPos{seq: 1, at: 5}
+			if err := hb.Bucket(historyWriters).Put(w, encodeWriterValue(w, p)); err != nil {
+				return err
+			}
+			return hb.Bucket(historyWritersByAge).Put(writerAgeKey(w, p.at), []byte{})
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -138,8 +156,7 @@ func TestHistoryRetentionBounded(t *testing.T) {
 	defer s.Close()
 	keep := metering.Retention{Hour: 48 * time.Hour, Day: 30 * 24 * time.Hour}
 	rec, err := metering.NewRecorder(s, metering.Config{Now: func() time.Time { return now }, Retention: keep})
-	// The batches are remembered for a day (metering.BatchWindow): one
-	// a day is flushed, so at most two are.
+	// The Recorder is one writer: one record, however many batches.
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,8 +177,8 @@ func TestHistoryRetentionBounded(t *testing.T) {
 			if n := historyRowCount(t, s); n > bound {
 				t.Fatalf("day %d: %d rows, retention bounds them at %d", day, n, bound)
 			}
-			if n := batchCount(t, s); n == 0 || n > 2 {
-				t.Fatalf("day %d: %d batches recorded, want 1 or 2", day, n)
+			if n := writerCount(t, s); n != 1 {
+				t.Fatalf("day %d: %d writers recorded, want 1 (the Recorder)", day, n)
 			}
 		}
 		if day == 100 {
@@ -187,12 +204,12 @@ func historyRowCount(t *testing.T, s *Store) int {
 	return n
 }
 
-func batchCount(t *testing.T, s *Store) int {
+func writerCount(t *testing.T, s *Store) int {
 	n := 0
 	err := s.db.View(func(tx *bolt.Tx) error {
-		n = tx.Bucket(historyBucket).Bucket(historyBatches).Stats().KeyN
-		if m := tx.Bucket(historyBucket).Bucket(historyBatchesByAge).Stats().KeyN; m != n {
-			return fmt.Errorf("%d batches, %d in their index", n, m)
+		n = tx.Bucket(historyBucket).Bucket(historyWriters).Stats().KeyN
+		if m := tx.Bucket(historyBucket).Bucket(historyWritersByAge).Stats().KeyN; m != n {
+			return fmt.Errorf("%d writers, %d in their index", n, m)
 		}
 		return nil
 	})
@@ -264,9 +281,10 @@ func TestHistoryPartialWrite(t *testing.T) {
 	}
 }
 
-// A batch is remembered for metering.BatchWindow (Config.Now dating it),
-// then forgotten and its entries deleted.
-func TestHistoryForgetsBatchesPastTheWindow(t *testing.T) {
+// A writer is remembered for metering.BatchWindow after its last batch
+// (Config.Now dating it), then forgotten and its entries deleted; each
+// batch applied renews it.
+func TestHistoryForgetsWritersPastTheWindow(t *testing.T) {
 	now := h0
 	s, err := Open(filepath.Join(t.TempDir(), "usage.db"), Config{Create: true, Now: func() time.Time { return now }})
 	if err != nil {
@@ -282,23 +300,105 @@ func TestHistoryForgetsBatchesPastTheWindow(t *testing.T) {
 		}
 		return got[0].Requests
 	}
-	for _, at := range []time.Duration{0, time.Hour, metering.BatchWindow - time.Nanosecond} {
-		now = h0.Add(at)
+	add := func(b metering.Batch) {
+		t.Helper()
 		if err := s.AddHistory(ctx, b); err != nil {
 			t.Fatal(err)
 		}
+	}
+	for _, at := range []time.Duration{0, time.Hour, metering.BatchWindow - time.Nanosecond} {
+		now = h0.Add(at)
+		add(b)
 		if n := requests(); n != 1 {
 			t.Fatalf("a replay %v after the batch: %d requests, want 1", at, n)
 		}
 	}
 	now = h0.Add(metering.BatchWindow)
-	if err := s.AddHistory(ctx, b); err != nil {
+	add(b)
+	if n := requests(); n != 2 {
+		t.Fatalf("a replay past metering.BatchWindow: %d requests, want 2 (the writer forgotten)", n)
+	}
+	if n := writerCount(t, s); n != 1 {
+		t.Fatalf("%d writers recorded, want 1 (the replay's; the first record deleted)", n)
+	}
+	// Batch 2 half a day later renews the record: a day after the
+	// replay, batches 1 and 2 add nothing.
+	now = now.Add(metering.BatchWindow / 2)
+	b2 := b
+	b2.Seq = 2
+	add(b2)
+	now = now.Add(metering.BatchWindow/2 + time.Hour)
+	add(b)
+	add(b2)
+	if n := requests(); n != 3 {
+		t.Fatalf("replays within a day of batch 2: %d requests, want 3", n)
+	}
+	if n := writerCount(t, s); n != 1 {
+		t.Fatalf("%d writers recorded, want 1", n)
+	}
+}
+
+// A file written before the writers' records, with the buckets of one
+// entry per batch part ("batches", "batches-by-time"), opens; the first
+// write deletes those buckets and records its writer.
+func TestHistoryOpensFileWithBatchRecords(t *testing.T) {
+	s, path := openTemp(t)
+	row := hourly("usagePlan-a", "AKIDa", 0, metering.Counts{Requests: 1})
+	if err := s.AddHistory(ctx, batch(row)); err != nil {
 		t.Fatal(err)
 	}
-	if n := requests(); n != 2 {
-		t.Fatalf("a replay past metering.BatchWindow: %d requests, want 2 (the ID forgotten)", n)
+	s.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if n := batchCount(t, s); n != 1 {
-		t.Fatalf("%d batches recorded, want 1 (the replay's; the first one's deleted)", n)
+	if err := db.Update(func(tx *bolt.Tx) error {
+		hb := tx.Bucket(historyBucket)
+		for _, name := range [][]byte{historyWriters, historyWritersByAge} {
+			if err := hb.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		// As the previous format wrote them: "<batch ID>:<i>" → time and
+		// CRC, and the index by time.
+		bb, err := hb.CreateBucket(legacyBatches)
+		if err != nil {
+			return err
+		}
+		ab, err := hb.CreateBucket(legacyBatchesByAge)
+		if err != nil {
+			return err
+		}
+		if err := bb.Put([]byte("0123456789abcdef0123456789abcdef:0"), make([]byte, 12)); err != nil {
+			return err
+		}
+		return ab.Put(append(make([]byte, 8), "0123456789abcdef0123456789abcdef:0"...), []byte{})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s2, err := Open(path, Config{})
+	if err != nil {
+		t.Fatalf("Open of a file with the per-batch records: %v", err)
+	}
+	defer s2.Close()
+	if err := s2.AddHistory(ctx, batch(row)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.db.View(func(tx *bolt.Tx) error {
+		hb := tx.Bucket(historyBucket)
+		if hb.Bucket(legacyBatches) != nil || hb.Bucket(legacyBatchesByAge) != nil {
+			return errors.New("the per-batch buckets are still there after a write")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := writerCount(t, s2); n != 1 {
+		t.Fatalf("%d writers recorded, want 1", n)
+	}
+	got, err := s2.History(ctx, metering.Query{Plan: "usagePlan-a", Granularity: metering.Hour, From: h0, To: h0.Add(time.Hour)})
+	if err != nil || len(got) != 1 || got[0].Requests != 2 {
+		t.Fatalf("History: %+v, %v; want 2 requests", got, err)
 	}
 }

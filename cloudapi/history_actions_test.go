@@ -54,7 +54,7 @@ func historyHandlerAt(t testing.TB, hist History, now func() time.Time) (*Handle
 		rows = append(rows, metering.Row{Plan: "usagePlan-gone0001", Key: "partner_key_1", Granularity: metering.Hour,
 			Start: historyStart.Add(time.Duration(h) * time.Hour), Counts: metering.Counts{Requests: 1, Units: 1}})
 	}
-	if err := mem.AddHistory(context.Background(), metering.Batch{ID: metering.NewBatchID(), Rows: rows}); err != nil {
+	if err := mem.AddHistory(context.Background(), metering.Batch{Writer: metering.NewWriterID(), Seq: 1, Rows: rows}); err != nil {
 		t.Fatal(err)
 	}
 	if hist == nil {
@@ -273,7 +273,7 @@ func TestDescribeUsageHistoryPagesReadOnce(t *testing.T) {
 	reads(1)
 	// A row arrives between the pages: the pages do not see it.
 	late := metering.Row{Plan: historyPlan, Key: "AAAA_first_key", Granularity: metering.Hour, Start: historyStart, Counts: metering.Counts{Requests: 1}}
-	if err := mem.AddHistory(context.Background(), metering.Batch{ID: metering.NewBatchID(), Rows: []metering.Row{late}}); err != nil {
+	if err := mem.AddHistory(context.Background(), metering.Batch{Writer: metering.NewWriterID(), Seq: 1, Rows: []metering.Row{late}}); err != nil {
 		t.Fatal(err)
 	}
 	now = now.Add(HistoryPageTTL - time.Second)
@@ -393,7 +393,7 @@ func BenchmarkDescribeUsageHistoryExport(b *testing.B) {
 				Start: historyStart.Add(time.Duration(hr) * time.Hour), Counts: metering.Counts{Requests: 1, Units: 1}})
 		}
 	}
-	if err := mem.AddHistory(context.Background(), metering.Batch{ID: metering.NewBatchID(), Rows: rows}); err != nil {
+	if err := mem.AddHistory(context.Background(), metering.Batch{Writer: metering.NewWriterID(), Seq: 1, Rows: rows}); err != nil {
 		b.Fatal(err)
 	}
 	for _, mode := range []string{"kept", "read-per-page"} {

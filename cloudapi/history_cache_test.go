@@ -48,7 +48,7 @@ func TestHistoryPageCacheNotEvictedByAnotherCredential(t *testing.T) {
 		t.Fatalf("TotalCount %d", first.TotalCount)
 	}
 	late := metering.Row{Plan: historyPlan, Key: "AAAA_first_key", Granularity: metering.Hour, Start: historyStart, Counts: metering.Counts{Requests: 1}}
-	if err := mem.AddHistory(context.Background(), metering.Batch{ID: metering.NewBatchID(), Rows: []metering.Row{late}}); err != nil {
+	if err := mem.AddHistory(context.Background(), metering.Batch{Writer: metering.NewWriterID(), Seq: 1, Rows: []metering.Row{late}}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range maxHistoryPagedQueries {
@@ -81,7 +81,7 @@ func TestHistoryTooManyRowsRefusedOnce(t *testing.T) {
 				Start: historyStart.Add(time.Duration(hr) * time.Hour), Counts: metering.Counts{Requests: 1, Units: 1}})
 		}
 	}
-	if err := mem.AddHistory(context.Background(), metering.Batch{ID: metering.NewBatchID(), Rows: rows}); err != nil {
+	if err := mem.AddHistory(context.Background(), metering.Batch{Writer: metering.NewWriterID(), Seq: 1, Rows: rows}); err != nil {
 		t.Fatal(err)
 	}
 	rows = nil

@@ -13,10 +13,11 @@
 // interval are bounded by the number of (plan, key) pairs that were
 // active in it, not by the number of requests. A crash loses at most the
 // last interval of history; the quota is kept by the limiter's store and
-// is not affected. Each write is a Batch with an ID; a failed one is
-// written again with the same ID, and every store applies an ID at most
-// once within BatchWindow (a day), so a write whose reply was lost is
-// not counted twice.
+// is not affected. Each write is a Batch named by the Recorder's writer
+// ID and a sequence number; a failed one is written again, unchanged,
+// before any newer one, and every store applies each part of a writer's
+// batches at most once and none older than the last it applied, so a
+// write whose reply was lost is not counted twice.
 //
 // The history is read with Recorder.History (the store's rows and what
 // is not written yet) or a store's History, and exported with WriteCSV

@@ -3,6 +3,7 @@ package metering
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"sync"
@@ -14,8 +15,8 @@ var _ HistoryStore = (*MemoryHistory)(nil)
 // MemoryHistory is a HistoryStore in memory, for a single process whose
 // history need not survive it (and for tests). Its zero value is ready
 // to use; it is safe for concurrent use. It applies a batch whole, under
-// one lock, and remembers the IDs of the batches it applied for
-// BatchWindow.
+// one lock (a batch is one part), and remembers for each writer the Seq
+// of the last batch it applied, and when, for BatchWindow.
 type MemoryHistory struct {
 	// Now is the clock that dates the batches applied, for BatchWindow;
 	// nil means time.Now. Set it before the first use.
@@ -25,14 +26,17 @@ type MemoryHistory struct {
 	series  map[seriesKey]*series
 	plans   map[string]map[string]int // plan → key → its number of series
 	rows    int
-	applied map[string]bool // the IDs of the batches applied within BatchWindow
-	batches []appliedBatch  // the same, in the order applied
+	writers map[string]writerRecord // writer → its last batch applied, within BatchWindow
+	// nextForget is when the oldest writer record may pass BatchWindow
+	// (Unix ns): the records are scanned then, not at every batch.
+	nextForget int64
 }
 
-// appliedBatch is a batch ID MemoryHistory applied, and when.
-type appliedBatch struct {
-	id string
-	at int64 // Unix nanoseconds
+// writerRecord is the last batch MemoryHistory applied of a writer, and
+// when.
+type writerRecord struct {
+	seq uint64
+	at  int64 // Unix nanoseconds
 }
 
 type seriesKey struct {
@@ -70,7 +74,8 @@ func CheckRows(rows []Row) error {
 }
 
 // AddHistory implements HistoryStore: the whole batch at once, or
-// nothing when its ID was applied within BatchWindow.
+// nothing when its Seq is at or below the last one applied of its
+// Writer within BatchWindow.
 func (m *MemoryHistory) AddHistory(_ context.Context, b Batch) error {
 	if err := b.Check(); err != nil {
 		return err
@@ -85,22 +90,16 @@ func (m *MemoryHistory) AddHistory(_ context.Context, b Batch) error {
 	if m.series == nil {
 		m.series = map[seriesKey]*series{}
 		m.plans = map[string]map[string]int{}
-		m.applied = map[string]bool{}
+		m.writers = map[string]writerRecord{}
 	}
-	// Forget the batches applied more than BatchWindow ago.
-	n := 0
-	for n < len(m.batches) && at-m.batches[n].at >= int64(BatchWindow) {
-		delete(m.applied, m.batches[n].id)
-		n++
-	}
-	if n > 0 {
-		m.batches = slices.Delete(m.batches, 0, n)
-	}
-	if m.applied[b.ID] {
+	m.forget(at)
+	if last, ok := m.writers[b.Writer]; ok && b.Seq <= last.seq {
 		return nil
 	}
-	m.applied[b.ID] = true
-	m.batches = append(m.batches, appliedBatch{b.ID, at})
+	m.writers[b.Writer] = writerRecord{b.Seq, at}
+	if len(m.writers) == 1 {
+		m.nextForget = at + int64(BatchWindow)
+	}
 	for _, r := range b.Rows {
 		k := seriesKey{r.Plan, r.Key, r.Granularity}
 		s := m.series[k]
@@ -124,6 +123,22 @@ func (m *MemoryHistory) AddHistory(_ context.Context, b Batch) error {
 		s.counts[i].Add(r.Counts)
 	}
 	return nil
+}
+
+// forget deletes the records of the writers last heard from BatchWindow
+// or more before at (Unix ns), when the oldest may be. m.mu is held.
+func (m *MemoryHistory) forget(at int64) {
+	if len(m.writers) == 0 || at < m.nextForget {
+		return
+	}
+	m.nextForget = math.MaxInt64
+	for w, r := range m.writers {
+		if at-r.at >= int64(BatchWindow) {
+			delete(m.writers, w)
+			continue
+		}
+		m.nextForget = min(m.nextForget, r.at+int64(BatchWindow))
+	}
 }
 
 // History implements HistoryStore.

@@ -24,13 +24,16 @@ func TestCountsAddSaturates(t *testing.T) {
 	}
 }
 
-// MemoryHistory remembers a batch ID for BatchWindow, then forgets it.
-func TestMemoryHistoryForgetsBatchesPastTheWindow(t *testing.T) {
+// MemoryHistory remembers a writer's last batch for BatchWindow after
+// it, then forgets it: a replay within the window adds nothing, one past
+// it counts again. Each batch of the writer renews the window.
+func TestMemoryHistoryForgetsWritersPastTheWindow(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	now := t0
 	m := &metering.MemoryHistory{Now: func() time.Time { return now }}
 	row := metering.Row{Plan: "usagePlan-a", Key: "AKIDa", Granularity: metering.Hour, Start: t0, Counts: metering.Counts{Requests: 1}}
-	b := metering.Batch{ID: metering.NewBatchID(), Rows: []metering.Row{row}}
+	w := metering.NewWriterID()
+	b := metering.Batch{Writer: w, Seq: 1, Rows: []metering.Row{row}}
 	requests := func() int64 {
 		rows, err := m.History(context.Background(), metering.Query{Plan: "usagePlan-a", Granularity: metering.Hour, From: t0, To: t0.Add(time.Hour)})
 		if err != nil || len(rows) != 1 {
@@ -38,23 +41,39 @@ func TestMemoryHistoryForgetsBatchesPastTheWindow(t *testing.T) {
 		}
 		return rows[0].Requests
 	}
-	for _, at := range []time.Duration{0, time.Hour, metering.BatchWindow - time.Nanosecond} {
-		now = t0.Add(at)
+	add := func(b metering.Batch) {
+		t.Helper()
 		if err := m.AddHistory(context.Background(), b); err != nil {
 			t.Fatal(err)
 		}
+	}
+	for _, at := range []time.Duration{0, time.Hour, metering.BatchWindow - time.Nanosecond} {
+		now = t0.Add(at)
+		add(b)
 		if n := requests(); n != 1 {
 			t.Fatalf("after a replay %v after the batch: %d requests, want 1", at, n)
 		}
 	}
+	// Another writer's batch at the window's end: the first writer is
+	// forgotten, the other kept.
 	now = t0.Add(metering.BatchWindow)
-	if err := m.AddHistory(context.Background(), metering.Batch{ID: metering.NewBatchID()}); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.AddHistory(context.Background(), b); err != nil {
-		t.Fatal(err)
-	}
+	other := metering.Batch{Writer: metering.NewWriterID(), Seq: 1}
+	add(other)
+	add(b)
 	if n := requests(); n != 2 {
-		t.Fatalf("a replay past BatchWindow: %d requests, want 2 (the ID forgotten)", n)
+		t.Fatalf("a replay past BatchWindow: %d requests, want 2 (the writer forgotten)", n)
+	}
+	// The writer's next batches renew its record: a day after batch 1's
+	// replay (its record renewed by batch 2 half a day later), batch 1
+	// and 2 add nothing.
+	now = now.Add(metering.BatchWindow / 2)
+	b2 := b
+	b2.Seq = 2
+	add(b2)
+	now = now.Add(metering.BatchWindow/2 + time.Hour)
+	add(b)
+	add(b2)
+	if n := requests(); n != 3 {
+		t.Fatalf("replays within a day of batch 2: %d requests, want 3", n)
 	}
 }

@@ -69,10 +69,16 @@ type Recorder struct {
 	seed   maphash.Seed
 
 	flushMu sync.Mutex // one flush (or History) at a time
+	// writer is the Recorder's writer ID (NewWriterID), seq the Seq of
+	// its last batch (under flushMu): the store applies each batch of
+	// the writer once, and none older than one it applied.
+	writer string
+	seq    uint64
 	// failed is the batch being written, kept when its write fails and
-	// retried as it is (same ID, same rows) until the store takes it
-	// (under flushMu); its ID is "" when none is held. Its first written
-	// rows are known stored (a PartialWriteError).
+	// retried as it is (same Writer, Seq and rows, or a prefix of them)
+	// until the store takes it (under flushMu); its Seq is 0 when none
+	// is held. Its first written rows are known stored (a
+	// PartialWriteError).
 	failed     Batch
 	written    int
 	pending    []Row // rows collected while failed was retried, not sent yet (under flushMu)
@@ -218,7 +224,7 @@ func NewRecorder(store HistoryStore, cfg Config) (*Recorder, error) {
 	if cfg.MaxPending == 0 {
 		cfg.MaxPending = DefaultMaxPending
 	}
-	r := &Recorder{store: store, cfg: cfg, now: cfg.Now, seed: maphash.MakeSeed()}
+	r := &Recorder{store: store, cfg: cfg, now: cfg.Now, seed: maphash.MakeSeed(), writer: NewWriterID()}
 	if r.now == nil {
 		r.now = time.Now
 	}
@@ -388,17 +394,18 @@ func coalesce(rows []Row) []Row {
 // Flush writes what was recorded since the last flush to the store, in
 // one AddHistory call of at most two rows per (plan, key) recorded (its
 // hour and its day), plus the rows of hours and days that ended
-// meanwhile. Each write is a Batch with a new ID (NewBatchID). A batch
-// whose write fails is kept and written again, with the same ID and
-// rows, by the next flushes until the store takes it — the store adds
-// what an earlier attempt added only once — before anything recorded
-// since; those rows wait, summed, for the next batch. Once per hour it
+// meanwhile. Each write is a Batch of the Recorder's writer ID (one per
+// Recorder, NewWriterID) and the next Seq. A batch whose write fails is
+// kept and written again, with the same Seq and rows, by the next
+// flushes until the store takes it — the store adds what an earlier
+// attempt added only once — before anything recorded since; those rows
+// wait, summed, for the next batch. Once per hour it
 // also prunes the store (Config.Retention). The rows held for a retry
 // are bounded by Config.MaxPending: past it, the newest are dropped.
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
-	if r.failed.ID != "" {
+	if r.failed.Seq != 0 {
 		if err := r.write(ctx); err != nil {
 			r.pending = coalesce(r.collect(r.pending))
 			return r.bound(err)
@@ -407,7 +414,8 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	rows := coalesce(r.collect(r.pending))
 	r.pending = nil
 	if len(rows) > 0 {
-		r.failed, r.written = Batch{ID: NewBatchID(), Rows: rows}, 0
+		r.seq++
+		r.failed, r.written = Batch{Writer: r.writer, Seq: r.seq, Rows: rows}, 0
 		if err := r.write(ctx); err != nil {
 			return r.bound(err)
 		}
@@ -437,7 +445,7 @@ func (r *Recorder) write(ctx context.Context) error {
 	if pw := (*PartialWriteError)(nil); errors.As(err, &pw) && pw.Written > r.written {
 		r.written = min(pw.Written, len(b.Rows))
 	}
-	return fmt.Errorf("metering: writing %d history rows (batch %s): %w", len(b.Rows), b.ID, err)
+	return fmt.Errorf("metering: writing %d history rows (batch %d of writer %s): %w", len(b.Rows), b.Seq, b.Writer, err)
 }
 
 // bound drops the newest rows held past Config.MaxPending — those not

@@ -91,16 +91,36 @@ func TestRecorderExactUnderConcurrency(t *testing.T) {
 	var wantMu sync.Mutex
 	stop := make(chan struct{})
 	flushed := make(chan error)
+	// The goroutines record half their events at 23:00 while flushes
+	// run; once all have, the clock jumps 70 minutes, past midnight, and
+	// then moves 7 minutes per flush, 200 times at most (23 h 20 min:
+	// far from the 31 days after which the Recorder would prune the
+	// first hours). The events span hours and days however the
+	// goroutines are scheduled.
+	var half sync.WaitGroup
+	half.Add(goroutines)
+	crossed := make(chan struct{})
+	go func() {
+		half.Wait()
+		clk.add(70 * time.Minute)
+		close(crossed)
+	}()
 	go func() { // flush and move the clock on while recording
 		var err error
-		for {
+		for step := 0; ; {
 			select {
 			case <-stop:
 				flushed <- err
 				return
 			default:
 			}
-			clk.add(7 * time.Minute)
+			select {
+			case <-crossed:
+				if step++; step <= 200 {
+					clk.add(7 * time.Minute)
+				}
+			default:
+			}
 			err = errors.Join(err, rec.Flush(ctx))
 		}
 	}()
@@ -109,6 +129,10 @@ func TestRecorderExactUnderConcurrency(t *testing.T) {
 		wg.Go(func() {
 			var mine [keys]metering.Counts
 			for i := range events {
+				if i == events/2 {
+					half.Done()
+					<-crossed
+				}
 				k := (g + i) % keys
 				c := metering.Counts{Requests: 1, Units: int64(1 + i%5), Overage: int64(i % 2), RefusedRate: int64(i % 3 / 2), RefusedQuota: int64(i % 7 / 6)}
 				rec.RecordAt(clk.now(), "usagePlan-exact", fmt.Sprintf("AKID%02d", k), nil, c)
@@ -439,27 +463,27 @@ func TestRecorderLateEvents(t *testing.T) {
 
 // partialStore writes the first row of each batch and fails the rest
 // with a PartialWriteError, once, as a store writing in parts does: a
-// retry of the batch (same ID) adds only the rows it did not.
+// retry of the batch (same Writer and Seq) adds only the rows it did not.
 type partialStore struct {
 	metering.MemoryHistory
 	failed  bool
-	written map[string]int // batch ID → rows written
+	written map[uint64]int // batch Seq → rows written
 	retries []metering.Batch
 }
 
 func (s *partialStore) AddHistory(ctx context.Context, b metering.Batch) error {
-	if n, ok := s.written[b.ID]; ok {
+	if n, ok := s.written[b.Seq]; ok {
 		s.retries = append(s.retries, b)
-		return s.MemoryHistory.AddHistory(ctx, metering.Batch{ID: b.ID, Rows: b.Rows[n:]})
+		return s.MemoryHistory.AddHistory(ctx, metering.Batch{Writer: b.Writer + ".1", Seq: b.Seq, Rows: b.Rows[n:]})
 	}
 	if s.failed || len(b.Rows) < 2 {
 		return s.MemoryHistory.AddHistory(ctx, b)
 	}
 	s.failed = true
-	if err := s.MemoryHistory.AddHistory(ctx, metering.Batch{ID: b.ID + ":0", Rows: b.Rows[:1]}); err != nil {
+	if err := s.MemoryHistory.AddHistory(ctx, metering.Batch{Writer: b.Writer + ".0", Seq: b.Seq, Rows: b.Rows[:1]}); err != nil {
 		return err
 	}
-	s.written = map[string]int{b.ID: 1}
+	s.written = map[uint64]int{b.Seq: 1}
 	return &metering.PartialWriteError{Written: 1, Err: errors.New("connection lost")}
 }
 
@@ -504,7 +528,7 @@ type lossyStore struct {
 }
 
 func (s *lossyStore) AddHistory(ctx context.Context, b metering.Batch) error {
-	s.batches = append(s.batches, metering.Batch{ID: b.ID, Rows: slices.Clone(b.Rows)})
+	s.batches = append(s.batches, metering.Batch{Writer: b.Writer, Seq: b.Seq, Rows: slices.Clone(b.Rows)})
 	if err := s.MemoryHistory.AddHistory(ctx, b); err != nil {
 		return err
 	}
@@ -515,8 +539,8 @@ func (s *lossyStore) AddHistory(ctx context.Context, b metering.Batch) error {
 	return nil
 }
 
-// A flush whose reply is lost is written again with the same ID and the
-// same rows, as many times as it takes, and what was recorded meanwhile
+// A flush whose reply is lost is written again with the same Writer,
+// Seq and rows, as many times as it takes, and what was recorded meanwhile
 // goes in a batch of its own after it: everything is stored once.
 func TestRecorderRetriesTheSameBatch(t *testing.T) {
 	store := &lossyStore{lost: 3}
@@ -537,13 +561,16 @@ func TestRecorderRetriesTheSameBatch(t *testing.T) {
 		t.Fatalf("%d writes, want 5 (the batch 4 times, then the rows recorded meanwhile)", len(store.batches))
 	}
 	first := store.batches[0]
+	if first.Seq != 1 || len(first.Writer) != 32 {
+		t.Fatalf("the first batch: writer %q, Seq %d; want a 32-digit writer ID and Seq 1", first.Writer, first.Seq)
+	}
 	for i, b := range store.batches[1:4] {
-		if b.ID != first.ID || !slices.Equal(b.Rows, first.Rows) {
+		if b.Writer != first.Writer || b.Seq != first.Seq || !slices.Equal(b.Rows, first.Rows) {
 			t.Fatalf("retry %d: %+v, want the first batch %+v", i+1, b, first)
 		}
 	}
-	if last := store.batches[4]; last.ID == first.ID || len(last.Rows) != 2 || last.Rows[0].Requests != 3 {
-		t.Fatalf("the batch after the retries: %+v, want AKIDa's 3 requests under a new ID", last)
+	if last := store.batches[4]; last.Writer != first.Writer || last.Seq != first.Seq+1 || len(last.Rows) != 2 || last.Rows[0].Requests != 3 {
+		t.Fatalf("the batch after the retries: %+v, want AKIDa's 3 requests in the writer's next batch (Seq %d)", last, first.Seq+1)
 	}
 	for _, g := range []metering.Granularity{metering.Hour, metering.Day} {
 		if got := sum(history(t, store, everything("usagePlan-a", g))); got != (metering.Counts{Requests: 5, Units: 4}) {

@@ -30,10 +30,11 @@ var _ metering.HistoryStore = (*Store)(nil)
 //     "<prefix>{<plan>}:h:hour" whose scores are each key's oldest row
 //     start, so that pruning visits only keys that have rows to prune;
 //   - "<prefix>h:plans", the set of plans with history;
-//   - the records of the batches applied, "<prefix>h:batch:<ID>:<part>"
-//     on a single server, "<tag>:h:batch:<ID>:<part>" per (plan, key) on
-//     a Ring or Cluster, which expire after metering.BatchWindow
-//     (AddHistory).
+//   - the records of the writers' batches applied, a string
+//     "<seq>:<part>" of the last part applied, "<prefix>h:w:<writer>" on
+//     a single server, "<tag>:h:w:<writer>" per (plan, key) on a Ring or
+//     Cluster, which expire metering.BatchWindow after the writer's last
+//     write (AddHistory).
 //
 // A history write is a round trip per 1,000 rows (a script in a
 // MULTI/EXEC transaction on a single server), queries read the index and then the hashes in pipelines, and
@@ -115,23 +116,27 @@ var historyWriteBatch = 1000
 // day rows), each part of the batch applied once. Counts saturate at
 // math.MaxInt64 (metering.Counts.Add): no count makes a write fail.
 //
-// Each part i of batch b is applied by a script (history_add.lua) that
-// checks and sets a record of the part, "<prefix>h:batch:<b.ID>:<i>", in
-// the same run as its increments (SET NX PX, kept for
-// metering.BatchWindow): a part whose record exists is not applied
-// again, so a write whose reply was lost, written again by the Recorder
-// under the same ID, adds nothing twice. The
-// script checks every key's type and every field it increments before
-// it writes: a part is applied whole or not at all.
+// Part i of batch b (rows i×historyWriteBatch onwards) is applied by a
+// script (history_add.lua) that reads the record of b.Writer, the
+// "<seq>:<part>" of the last part applied, and applies the part only
+// when (b.Seq, i) is past it, setting the record to (b.Seq, i) in the
+// same run as its increments (its lifetime renewed to
+// metering.BatchWindow): a write whose reply was lost, written again by
+// the Recorder, adds nothing twice, and an older batch replayed adds
+// nothing. The script checks the record, every key's type and every
+// field it increments before it writes: a part is applied whole or not
+// at all.
 //
-// On a single server a part is one script over all its keys, in a
-// MULTI/EXEC with the script's load. On a Ring or a Cluster a script
+// On a single server a part is one script over all its keys and the
+// writer's record, "<prefix>h:w:<b.Writer>", in a MULTI/EXEC with the
+// script's load: one record per writer. On a Ring or a Cluster a script
 // may touch the keys of one hash slot only: a part is a pipeline of a
-// script per (plan, key) — its hour and day hashes and its record,
-// "<tag>:h:batch:<b.ID>:<i>", all in its hash slot — and of the index
-// updates (idempotent); a part is then applied per (plan, key), and a
-// batch costs a record per (plan, key) and part instead of one per part
-// (about 200 bytes each with 100-byte key names, for a day).
+// script per (plan, key) — its hour and day hashes and the writer's
+// record for that (plan, key), "<tag>:h:w:<b.Writer>", all in its hash
+// slot — and of the index updates (idempotent); a part is then applied
+// per (plan, key), and a writer costs a record per (plan, key) it wrote
+// within metering.BatchWindow (about 230 bytes of Redis memory each with
+// 100-byte key names), whatever the number of its batches.
 //
 // When a part fails, the error is a metering.PartialWriteError counting
 // the leading rows known added, when there are any: the parts before
@@ -146,13 +151,13 @@ func (s *Store) AddHistory(ctx context.Context, b metering.Batch) error {
 	}
 	written, part := 0, 0
 	for chunk := range slices.Chunk(b.Rows, historyWriteBatch) {
-		id := b.ID + ":" + strconv.Itoa(part)
+		at := batchPart{writer: b.Writer, seq: b.Seq, part: part}
 		var n int
 		var err error
 		if _, single := s.rdb.(*redis.Client); single {
-			err = s.addHistoryPart(ctx, id, chunk)
+			err = s.addHistoryPart(ctx, at, chunk)
 		} else {
-			n, err = s.addHistoryPairs(ctx, id, chunk)
+			n, err = s.addHistoryPairs(ctx, at, chunk)
 		}
 		if err != nil {
 			err = s.historyErr(err)
@@ -168,24 +173,32 @@ func (s *Store) AddHistory(ctx context.Context, b metering.Batch) error {
 	return nil
 }
 
+// batchPart names part part of the writer's batch seq.
+type batchPart struct {
+	writer string
+	seq    uint64
+	part   int
+}
+
 //go:embed history_add.lua
 var historyAddSource string
 
 var historyAddScript = redis.NewScript(historyAddSource)
 
-// historyOps builds the arguments of history_add.lua: KEYS (the record
-// first) and ARGV (the record's lifetime, then the operations).
+// historyOps builds the arguments of history_add.lua: KEYS (the
+// writer's record first) and ARGV (the record's lifetime, the batch's
+// Seq and the part's number, then the operations).
 type historyOps struct {
 	keys []string
 	at   map[string]string // key → its index in KEYS (1-based), as ARGV writes it
 	args []any
 }
 
-func newHistoryOps(record string) *historyOps {
+func newHistoryOps(record string, p batchPart) *historyOps {
 	return &historyOps{
 		keys: []string{record},
 		at:   map[string]string{},
-		args: []any{metering.BatchWindow.Milliseconds()},
+		args: []any{metering.BatchWindow.Milliseconds(), strconv.FormatUint(p.seq, 10), strconv.Itoa(p.part)},
 	}
 }
 
@@ -212,10 +225,10 @@ func (o *historyOps) row(k string, r metering.Row) {
 	o.args[n+2] = (len(o.args) - n - 3) / 2
 }
 
-// addHistoryPart writes rows, part id of a batch, on a single server: one
+// addHistoryPart writes rows, part p of a batch, on a single server: one
 // script, all or nothing.
-func (s *Store) addHistoryPart(ctx context.Context, id string, rows []metering.Row) error {
-	o := newHistoryOps(s.prefix + "h:batch:" + id)
+func (s *Store) addHistoryPart(ctx context.Context, p batchPart, rows []metering.Row) error {
+	o := newHistoryOps(s.prefix+"h:w:"+p.writer, p)
 	plans := map[string]bool{}
 	for _, r := range rows {
 		o.row(s.historyKey(r.Plan, r.Key, r.Granularity), r)
@@ -237,11 +250,11 @@ func (s *Store) addHistoryPart(ctx context.Context, id string, rows []metering.R
 	return err
 }
 
-// addHistoryPairs writes rows, part id of a batch, on a Ring or a
-// Cluster: a script per (plan, key), in its hash slot, and the index
-// updates, in one pipeline. On an error, applied is the number of
-// leading rows whose scripts Redis answered.
-func (s *Store) addHistoryPairs(ctx context.Context, id string, rows []metering.Row) (applied int, err error) {
+// addHistoryPairs writes rows, part bp of a batch, on a Ring or a
+// Cluster: a script per (plan, key), in its hash slot with the writer's
+// record for it, and the index updates, in one pipeline. On an error,
+// applied is the number of leading rows whose scripts Redis answered.
+func (s *Store) addHistoryPairs(ctx context.Context, bp batchPart, rows []metering.Row) (applied int, err error) {
 	type pair struct{ plan, key string }
 	groups := map[pair]*historyOps{}
 	var order []pair
@@ -250,7 +263,7 @@ func (s *Store) addHistoryPairs(ctx context.Context, id string, rows []metering.
 		p := pair{r.Plan, r.Key}
 		o := groups[p]
 		if o == nil {
-			o = newHistoryOps(s.tag(r.Plan, r.Key) + ":h:batch:" + id)
+			o = newHistoryOps(s.tag(r.Plan, r.Key)+":h:w:"+bp.writer, bp)
 			groups[p] = o
 			order = append(order, p)
 		}

@@ -1,21 +1,53 @@
--- Applies one part of a history batch once. KEYS[1] is the part's
--- record; KEYS[2..] are the keys the operations in ARGV touch. ARGV[1] is
--- how long the record is kept (ms), then the operations, each
+-- Applies one part of a history batch once. KEYS[1] is the record of
+-- the batch's writer, "<seq>:<part>" of the last part applied; KEYS[2..]
+-- are the keys the operations in ARGV touch. ARGV[1] is how long the
+-- record is kept (ms), ARGV[2] and ARGV[3] the batch's Seq and the part's
+-- number (decimal, no leading zero), then the operations, each
 --
 --   'h', i, n, field, increment, ... (n pairs)   HINCRBY on KEYS[i]
 --   'z', i, score, member                        ZADD LT on KEYS[i]
 --   's', i, member                               SADD on KEYS[i]
 --
--- When the record exists the part was applied: nothing is done and 1 is
--- returned. Otherwise everything that could fail is checked before
--- anything is written (each key of its type or absent, each field an
--- integer), so that the part is applied whole or not at all; then the
--- record is set (SET NX PX) and the operations applied, and 0 returned.
--- A count that would pass the range of an int64, where HINCRBY refuses
--- the increment, is set to the range's end instead: history counts
--- saturate.
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return 1
+-- When the record's (seq, part) is at or past (ARGV[2], ARGV[3]) — this
+-- part, or a later one, was applied — nothing is done and 1 is returned.
+-- Otherwise everything that could fail is checked before anything is
+-- written (the record a string of the right form or absent, each key of
+-- its type or absent, each field an integer), so that the part is applied
+-- whole or not at all; then the record is set to the part (its lifetime
+-- renewed) and the operations applied, and 0 returned. A count that would
+-- pass the range of an int64, where HINCRBY refuses the increment, is set
+-- to the range's end instead: history counts saturate.
+
+-- below reports whether decimal a is less than decimal b (neither with a
+-- leading zero): compared as numbers, of any size.
+local function below(a, b)
+  if #a ~= #b then
+    return #a < #b
+  end
+  return a < b
+end
+
+local function decimal(v)
+  return v == '0' or string.match(v, '^[1-9]%d*$') ~= nil
+end
+
+local seq, part = ARGV[2], ARGV[3]
+if not decimal(seq) or not decimal(part) then
+  return redis.error_reply('ERR history: malformed batch position ' .. tostring(seq) .. ':' .. tostring(part))
+end
+local rt = redis.call('TYPE', KEYS[1])['ok']
+if rt ~= 'none' then
+  if rt ~= 'string' then
+    return redis.error_reply('WRONGTYPE history: ' .. KEYS[1] .. ' holds a ' .. rt .. ', not a string')
+  end
+  local rec = redis.call('GET', KEYS[1])
+  local s, p = string.match(rec, '^(%d+):(%d+)$')
+  if s == nil or not decimal(s) or not decimal(p) then
+    return redis.error_reply('ERR history: writer record ' .. KEYS[1] .. ' is malformed')
+  end
+  if not (below(s, seq) or (s == seq and below(p, part))) then
+    return 1
+  end
 end
 
 local function isint(v)
@@ -37,7 +69,7 @@ end
 
 local want = {h = 'hash', z = 'zset', s = 'set'}
 local checked = {}
-local i = 2
+local i = 4
 while i <= #ARGV do
   local op, k = ARGV[i], tonumber(ARGV[i + 1])
   local key = KEYS[k]
@@ -72,8 +104,8 @@ while i <= #ARGV do
   end
 end
 
-redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1])
-i = 2
+redis.call('SET', KEYS[1], seq .. ':' .. part, 'PX', ARGV[1])
+i = 4
 while i <= #ARGV do
   local op, key = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
   if op == 'h' then

@@ -22,9 +22,9 @@ func TestHistoryConformance(t *testing.T) {
 
 var h0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 
-// batch is rows under a new batch ID.
+// batch is rows as the first batch of a new writer.
 func batch(rows ...metering.Row) metering.Batch {
-	return metering.Batch{ID: metering.NewBatchID(), Rows: rows}
+	return metering.Batch{Writer: metering.NewWriterID(), Seq: 1, Rows: rows}
 }
 
 // With a Recorder flushing once a simulated day over 500 days, Redis

@@ -59,6 +59,7 @@ func BenchmarkSteadyLoad(b *testing.B, s metering.HistoryStore, mode Mode) {
 		b.Fatal(err)
 	}
 	c := metering.Counts{Requests: 1, Units: 1}
+	writer, seq := metering.NewWriterID(), uint64(0)
 	b.ReportAllocs()
 	for b.Loop() {
 		for i := range requests {
@@ -68,7 +69,8 @@ func BenchmarkSteadyLoad(b *testing.B, s metering.HistoryStore, mode Mode) {
 					{Plan: "usagePlan-bench001", Key: key, Granularity: metering.Hour, Start: now.Truncate(time.Hour), Counts: c},
 					{Plan: "usagePlan-bench001", Key: key, Granularity: metering.Day, Start: now.Truncate(24 * time.Hour), Counts: c},
 				}
-				if err := store.AddHistory(ctx, metering.Batch{ID: metering.NewBatchID(), Rows: rows}); err != nil {
+				seq++
+				if err := store.AddHistory(ctx, metering.Batch{Writer: writer, Seq: seq, Rows: rows}); err != nil {
 					b.Fatal(err)
 				}
 				continue

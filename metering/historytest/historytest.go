@@ -35,8 +35,10 @@ func Run(t *testing.T, newStore func(t *testing.T) metering.HistoryStore) {
 		{"RetentionUnderChurn", testRetentionUnderChurn},
 		{"BatchAppliedOnce", testBatchAppliedOnce},
 		{"BatchReplayedConcurrently", testBatchReplayedConcurrently},
-		{"OtherBatchIDCountsAgain", testOtherBatchIDCountsAgain},
-		{"BadBatchID", testBadBatchID},
+		{"NewerSeqCountsAgain", testNewerSeqCountsAgain},
+		{"OlderSeqAfterNewerCountsNothing", testOlderSeqAfterNewerCountsNothing},
+		{"OtherWriterSameSeqCounts", testOtherWriterSameSeqCounts},
+		{"BadBatch", testBadBatch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, newStore(t)) })
@@ -56,9 +58,10 @@ func dayRow(plan, key string, d int, c metering.Counts) metering.Row {
 	return metering.Row{Plan: plan, Key: key, Granularity: metering.Day, Start: base.AddDate(0, 0, d), Counts: c}
 }
 
+// add writes rows as the first batch of a new writer.
 func add(t *testing.T, s metering.HistoryStore, rows ...metering.Row) {
 	t.Helper()
-	if err := s.AddHistory(ctx, metering.Batch{ID: metering.NewBatchID(), Rows: rows}); err != nil {
+	if err := s.AddHistory(ctx, metering.Batch{Writer: metering.NewWriterID(), Seq: 1, Rows: rows}); err != nil {
 		t.Fatalf("AddHistory: %v", err)
 	}
 }
@@ -170,7 +173,7 @@ func testBadRows(t *testing.T, s metering.HistoryStore) {
 		"no key":         hourRow("usagePlan-a", "", 0, metering.Counts{}),
 		"no granularity": {Plan: "usagePlan-a", Key: "AKIDa", Start: base},
 	} {
-		if err := s.AddHistory(ctx, metering.Batch{ID: metering.NewBatchID(), Rows: []metering.Row{good, bad}}); err == nil {
+		if err := s.AddHistory(ctx, metering.Batch{Writer: metering.NewWriterID(), Seq: 1, Rows: []metering.Row{good, bad}}); err == nil {
 			t.Errorf("%s: AddHistory accepted the row", name)
 		}
 	}
@@ -215,12 +218,13 @@ func testConcurrent(t *testing.T, s metering.HistoryStore) {
 	errs := make(chan error, writers)
 	for w := range writers {
 		wg.Go(func() {
-			for range batches {
+			writer := metering.NewWriterID()
+			for seq := range uint64(batches) {
 				rows := []metering.Row{
 					hourRow("usagePlan-a", "AKIDa", 0, metering.Counts{Requests: 1, Units: 2}),
 					hourRow("usagePlan-a", fmt.Sprintf("AKID%02d", w), 1, metering.Counts{Requests: 1}),
 				}
-				if err := s.AddHistory(ctx, metering.Batch{ID: metering.NewBatchID(), Rows: rows}); err != nil {
+				if err := s.AddHistory(ctx, metering.Batch{Writer: writer, Seq: seq + 1, Rows: rows}); err != nil {
 					errs <- err
 					return
 				}
@@ -356,7 +360,7 @@ func testRetentionUnderChurn(t *testing.T, s metering.HistoryStore) {
 // rows, two hours and twice the day per key: more rows than one write of any store takes,
 // so that a store writing in parts has several.
 func onceBatch(keys int) (b metering.Batch, hourly, daily []metering.Row) {
-	b.ID = metering.NewBatchID()
+	b.Writer, b.Seq = metering.NewWriterID(), 1
 	for k := range keys {
 		key := fmt.Sprintf("AKID%05d", k)
 		c := metering.Counts{Requests: int64(k%7 + 1), Units: int64(k + 1), RefusedRate: 1}
@@ -376,21 +380,39 @@ func checkOnce(t *testing.T, s metering.HistoryStore, hourly, daily []metering.R
 	equal(t, query(t, s, metering.Query{Plan: "usagePlan-once", Granularity: metering.Day, From: base, To: base.AddDate(0, 0, 1)}), daily)
 }
 
-// A batch written again under its ID — whole, or a prefix of it — adds
-// nothing: its rows are counted once.
+// add2 writes b and checks that the store holds hourly and daily.
+func add2(t *testing.T, s metering.HistoryStore, b metering.Batch, hourly, daily []metering.Row) {
+	t.Helper()
+	if err := s.AddHistory(ctx, b); err != nil {
+		t.Fatalf("AddHistory(batch %d, %d rows): %v", b.Seq, len(b.Rows), err)
+	}
+	checkOnce(t, s, hourly, daily)
+}
+
+// times returns rows with their counts multiplied by n.
+func times(rows []metering.Row, n int) []metering.Row {
+	out := make([]metering.Row, len(rows))
+	for i, r := range rows {
+		out[i] = r
+		for range n - 1 {
+			out[i].Counts.Add(r.Counts)
+		}
+	}
+	return out
+}
+
+// A batch written again — whole, or a prefix of it — adds nothing: its
+// rows are counted once.
 func testBatchAppliedOnce(t *testing.T, s metering.HistoryStore) {
 	b, hourly, daily := onceBatch(1100)
 	for range 2 {
-		if err := s.AddHistory(ctx, b); err != nil {
-			t.Fatalf("AddHistory: %v", err)
-		}
-		checkOnce(t, s, hourly, daily)
+		add2(t, s, b, hourly, daily)
 	}
-	prefix := metering.Batch{ID: b.ID, Rows: b.Rows[:len(b.Rows)/2+1]}
-	if err := s.AddHistory(ctx, prefix); err != nil {
-		t.Fatalf("AddHistory of a prefix: %v", err)
+	for _, n := range []int{len(b.Rows)/2 + 1, 1} {
+		prefix := b
+		prefix.Rows = b.Rows[:n]
+		add2(t, s, prefix, hourly, daily)
 	}
-	checkOnce(t, s, hourly, daily)
 }
 
 // Writers replaying one batch at once count it once.
@@ -413,33 +435,87 @@ func testBatchReplayedConcurrently(t *testing.T, s metering.HistoryStore) {
 	checkOnce(t, s, hourly, daily)
 }
 
-// The same rows under another ID are another batch: counted again.
-func testOtherBatchIDCountsAgain(t *testing.T, s metering.HistoryStore) {
-	b, hourly, daily := onceBatch(3)
-	if err := s.AddHistory(ctx, b); err != nil {
-		t.Fatal(err)
+// The same rows in the writer's next batch (a higher Seq) are another
+// batch: counted again, and once however often it is replayed.
+func testNewerSeqCountsAgain(t *testing.T, s metering.HistoryStore) {
+	b, hourly, daily := onceBatch(1100)
+	add2(t, s, b, hourly, daily)
+	b.Seq = 2
+	for range 2 {
+		add2(t, s, b, times(hourly, 2), times(daily, 2))
 	}
-	b.ID = metering.NewBatchID()
-	if err := s.AddHistory(ctx, b); err != nil {
-		t.Fatal(err)
-	}
-	for _, rows := range [][]metering.Row{hourly, daily} {
-		for i := range rows {
-			rows[i].Counts.Add(rows[i].Counts)
-		}
-	}
-	checkOnce(t, s, hourly, daily)
 }
 
-func testBadBatchID(t *testing.T, s metering.HistoryStore) {
-	rows := []metering.Row{hourRow("usagePlan-a", "AKIDa", 0, metering.Counts{Requests: 1})}
-	for _, id := range []string{"", "a b", "id\x00", "{tag}", strings.Repeat("x", metering.MaxBatchIDLen+1)} {
-		if err := s.AddHistory(ctx, metering.Batch{ID: id, Rows: rows}); err == nil {
-			t.Errorf("batch ID %q: accepted", id)
+// Once the writer's batch 2 is applied, its batch 1 replayed — whole or
+// a prefix — adds nothing: whether batch 1 was applied before (batch 2
+// of other rows) or never (batch 2 of the same rows; a store that keeps
+// its records per (plan, key) need only skip the rows of the (plan,
+// key)s it applied a batch of the writer for, and these are).
+func testOlderSeqAfterNewerCountsNothing(t *testing.T, s metering.HistoryStore) {
+	b, hourly, daily := onceBatch(1100)
+	replays := func(old metering.Batch, hourly, daily []metering.Row) {
+		t.Helper()
+		for _, n := range []int{len(old.Rows), len(old.Rows)/2 + 1, min(3, len(old.Rows))} {
+			prefix := old
+			prefix.Rows = old.Rows[:n]
+			add2(t, s, prefix, hourly, daily)
 		}
 	}
-	if err := s.AddHistory(ctx, metering.Batch{ID: strings.Repeat("x", metering.MaxBatchIDLen), Rows: rows}); err != nil {
-		t.Errorf("a batch ID of %d bytes: %v", metering.MaxBatchIDLen, err)
+	// Batch 1, then batch 2 of another key.
+	add2(t, s, b, hourly, daily)
+	other := hourRow("usagePlan-once", "AKIDother", 0, metering.Counts{Requests: 1})
+	b2 := metering.Batch{Writer: b.Writer, Seq: 2, Rows: []metering.Row{other}}
+	// withOther is b's hourly rows counted k times, and other's.
+	withOther := func(k int) []metering.Row {
+		rows := append(times(hourly, k), other)
+		metering.SortRows(rows)
+		return rows
 	}
-	equal(t, query(t, s, hours("usagePlan-a", 0, 1)), rows)
+	add2(t, s, b2, withOther(1), daily)
+	replays(b, withOther(1), daily)
+	replays(b2, withOther(1), daily)
+	// Another writer: its batch 2 of b's rows, and then its batch 1 of
+	// the same rows.
+	b.Writer = metering.NewWriterID()
+	b.Seq = 2
+	add2(t, s, b, withOther(2), times(daily, 2))
+	b.Seq = 1
+	replays(b, withOther(2), times(daily, 2))
+	// Its batch 3 counts.
+	b.Seq = 3
+	add2(t, s, b, withOther(3), times(daily, 3))
+}
+
+// Another writer's batch of the same Seq and rows is another batch:
+// counted again.
+func testOtherWriterSameSeqCounts(t *testing.T, s metering.HistoryStore) {
+	b, hourly, daily := onceBatch(3)
+	add2(t, s, b, hourly, daily)
+	b.Writer = metering.NewWriterID()
+	add2(t, s, b, times(hourly, 2), times(daily, 2))
+	b.Writer = b.Writer[:8] // a writer whose ID is a prefix of another's
+	add2(t, s, b, times(hourly, 3), times(daily, 3))
+}
+
+func testBadBatch(t *testing.T, s metering.HistoryStore) {
+	rows := []metering.Row{hourRow("usagePlan-a", "AKIDa", 0, metering.Counts{Requests: 1})}
+	for _, w := range []string{"", "a b", "id\x00", "{tag}", "w/1", strings.Repeat("x", metering.MaxWriterLen+1)} {
+		if err := s.AddHistory(ctx, metering.Batch{Writer: w, Seq: 1, Rows: rows}); err == nil {
+			t.Errorf("batch writer %q: accepted", w)
+		}
+	}
+	if err := s.AddHistory(ctx, metering.Batch{Writer: metering.NewWriterID(), Seq: 0, Rows: rows}); err == nil {
+		t.Error("a batch of Seq 0: accepted")
+	}
+	equal(t, query(t, s, hours("usagePlan-a", 0, 1)), nil)
+	if err := s.AddHistory(ctx, metering.Batch{Writer: strings.Repeat("x", metering.MaxWriterLen), Seq: 1, Rows: rows}); err != nil {
+		t.Errorf("a batch writer of %d bytes: %v", metering.MaxWriterLen, err)
+	}
+	// The largest Seq is a Seq like any other.
+	if err := s.AddHistory(ctx, metering.Batch{Writer: "w.1:-_", Seq: 1<<64 - 1, Rows: rows}); err != nil {
+		t.Errorf("a batch of Seq 2^64-1: %v", err)
+	}
+	want := rows[0]
+	want.Counts.Requests = 2
+	equal(t, query(t, s, hours("usagePlan-a", 0, 1)), []metering.Row{want})
 }
