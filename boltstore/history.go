@@ -95,6 +95,20 @@ func decodeWriterValue(k, v []byte) (p writerPos, ok bool) {
 	}, true
 }
 
+// putWriter records p as writer w's last part applied, in place of old
+// (the zero writerPos when w had none).
+func putWriter(wb, ab *bolt.Bucket, w []byte, old, p writerPos) error {
+	if old != (writerPos{}) {
+		if err := ab.Delete(writerAgeKey(w, old.at)); err != nil {
+			return err
+		}
+	}
+	if err := wb.Put(w, encodeWriterValue(w, p)); err != nil {
+		return err
+	}
+	return ab.Put(writerAgeKey(w, p.at), []byte{})
+}
+
 // writerAgeKey is w's entry in writers-by-time, applied at at.
 func writerAgeKey(w []byte, at int64) []byte {
 	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(w)), uint64(at)^(1<<63)), w...)
@@ -222,25 +236,24 @@ func addRows(tx *bolt.Tx, w []byte, pos writerPos, rows []metering.Row) error {
 	if err != nil {
 		return err
 	}
-	if err := pruneWriters(wb, ab, pos.at-int64(metering.BatchWindow)); err != nil {
-		return err
-	}
+	last, found := writerPos{}, false
 	if v := wb.Get(w); v != nil {
-		last, ok := decodeWriterValue(w, v)
-		if !ok {
+		var ok bool
+		if last, ok = decodeWriterValue(w, v); !ok {
 			return errBadRow
 		}
-		if last.covers(pos.seq, pos.part) {
-			return nil // applied, or older than what was
-		}
-		if err := ab.Delete(writerAgeKey(w, last.at)); err != nil {
-			return err
-		}
+		found = true
 	}
-	if err := wb.Put(w, encodeWriterValue(w, pos)); err != nil {
+	if found && last.covers(pos.seq, pos.part) {
+		// Applied, or older than what was: only renew the record, so
+		// that a writer still retrying keeps it while it retries.
+		return putWriter(wb, ab, w, last, writerPos{last.seq, last.part, max(last.at, pos.at)})
+	}
+	if err := putWriter(wb, ab, w, last, pos); err != nil {
 		return err
 	}
-	if err := ab.Put(writerAgeKey(w, pos.at), []byte{}); err != nil {
+	// Other writers' records past the window go; this one's is fresh.
+	if err := pruneWriters(wb, ab, pos.at-int64(metering.BatchWindow)); err != nil {
 		return err
 	}
 	for _, r := range rows {

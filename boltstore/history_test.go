@@ -306,20 +306,33 @@ func TestHistoryForgetsWritersPastTheWindow(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, at := range []time.Duration{0, time.Hour, metering.BatchWindow - time.Nanosecond} {
+	// Each replay renews the writer's record: replays a little under a
+	// window apart, for two windows, add nothing, though another
+	// writer's batch before each (a write that adds rows) prunes the
+	// records past the window.
+	last := time.Duration(0)
+	for _, at := range []time.Duration{0, time.Hour, metering.BatchWindow - time.Nanosecond, 2*metering.BatchWindow - 2*time.Nanosecond} {
 		now = h0.Add(at)
+		add(batch(hourly("usagePlan-n", "AKIDn", 0, metering.Counts{Requests: 1})))
 		add(b)
 		if n := requests(); n != 1 {
 			t.Fatalf("a replay %v after the batch: %d requests, want 1", at, n)
 		}
+		last = at
 	}
-	now = h0.Add(metering.BatchWindow)
+	// Another writer's batch a window after the last replay deletes the
+	// record of the first writer, silent that long: its replay then
+	// counts again.
+	now = h0.Add(last + metering.BatchWindow)
+	other := batch(hourly("usagePlan-b", "AKIDb", 0, metering.Counts{Requests: 1}))
+	other.Writer = metering.NewWriterID()
+	add(other)
+	if n := writerCount(t, s); n != 1 {
+		t.Fatalf("%d writers recorded, want 1 (the other's; the first record deleted)", n)
+	}
 	add(b)
 	if n := requests(); n != 2 {
-		t.Fatalf("a replay past metering.BatchWindow: %d requests, want 2 (the writer forgotten)", n)
-	}
-	if n := writerCount(t, s); n != 1 {
-		t.Fatalf("%d writers recorded, want 1 (the replay's; the first record deleted)", n)
+		t.Fatalf("a replay past metering.BatchWindow of silence: %d requests, want 2 (the writer forgotten)", n)
 	}
 	// Batch 2 half a day later renews the record: a day after the
 	// replay, batches 1 and 2 add nothing.
@@ -333,8 +346,8 @@ func TestHistoryForgetsWritersPastTheWindow(t *testing.T) {
 	if n := requests(); n != 3 {
 		t.Fatalf("replays within a day of batch 2: %d requests, want 3", n)
 	}
-	if n := writerCount(t, s); n != 1 {
-		t.Fatalf("%d writers recorded, want 1", n)
+	if n := writerCount(t, s); n != 2 {
+		t.Fatalf("%d writers recorded, want 2 (the other's is deleted by the next write that adds rows)", n)
 	}
 }
 

@@ -447,7 +447,7 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 			return Decision{}, err
 		}
 	}
-	if l.shared == nil && !l.prefetch && !l.general && r.Limits.quick() && l.allowPlain(&d, &r, now) {
+	if l.shared == nil && !l.general && r.Limits.quick() && l.allowPlain(&d, &r, now) {
 		return d, nil
 	}
 	if l.shared != nil {
@@ -616,6 +616,9 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) bool {
 			x = l.crossed(lim, q.used-q.lease, q.used-q.lease+units, s.window)
 		}
 		q.lease -= units
+		if l.prefetch {
+			l.fetchAhead(e, lim.Quota)
+		}
 	}
 	remaining := max(lim.Quota-(q.used-q.leased()), 0)
 	sh.mu.Unlock()

@@ -660,3 +660,26 @@ func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
 		})
 	}
 }
+
+// With Config.Prefetch, a key whose lease is half spent has it topped
+// back up to a full lease in the background, on the shorter path as on
+// the general one: after 6 requests of a 10-unit lease, 6 more units.
+func TestPrefetchOnThePlainPath(t *testing.T) {
+	for _, general := range []bool{false, true} {
+		s := &MemoryStore{}
+		l, err := New(s, Config{LeaseSize: 10, Prefetch: true})
+		require.NoError(t, err)
+		l.general = general
+		lim := Limits{QPS: 1000, Quota: 1000, Period: Day}
+		for range 6 {
+			d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", Limits: lim})
+			require.NoError(t, err)
+			require.True(t, d.Allowed)
+		}
+		l.bg.Wait() // the background reservation
+		used, err := s.Usage(ctx, Counter{Plan: "p", Key: "k", Window: t0.Truncate(24 * time.Hour).Unix()})
+		require.NoError(t, err)
+		require.Equal(t, int64(16), used, "general path %v: the store's count after a lease and its top-up", general)
+		require.NoError(t, l.Close(ctx))
+	}
+}

@@ -94,6 +94,9 @@ func (m *MemoryHistory) AddHistory(_ context.Context, b Batch) error {
 	}
 	m.forget(at)
 	if last, ok := m.writers[b.Writer]; ok && b.Seq <= last.seq {
+		// Applied, or older than what was: only renew the record, so
+		// that a writer still retrying keeps it while it retries.
+		m.writers[b.Writer] = writerRecord{last.seq, max(last.at, at)}
 		return nil
 	}
 	m.writers[b.Writer] = writerRecord{b.Seq, at}

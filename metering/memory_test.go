@@ -47,16 +47,20 @@ func TestMemoryHistoryForgetsWritersPastTheWindow(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, at := range []time.Duration{0, time.Hour, metering.BatchWindow - time.Nanosecond} {
+	// Each replay renews the writer's record: replays a little under a
+	// window apart, for two windows, add nothing.
+	last := time.Duration(0)
+	for _, at := range []time.Duration{0, time.Hour, metering.BatchWindow - time.Nanosecond, 2*metering.BatchWindow - 2*time.Nanosecond} {
 		now = t0.Add(at)
 		add(b)
 		if n := requests(); n != 1 {
 			t.Fatalf("after a replay %v after the batch: %d requests, want 1", at, n)
 		}
+		last = at
 	}
-	// Another writer's batch at the window's end: the first writer is
-	// forgotten, the other kept.
-	now = t0.Add(metering.BatchWindow)
+	// Another writer's batch a window after the last replay: the first
+	// writer, silent that long, is forgotten, the other kept.
+	now = t0.Add(last + metering.BatchWindow)
 	other := metering.Batch{Writer: metering.NewWriterID(), Seq: 1}
 	add(other)
 	add(b)

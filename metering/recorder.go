@@ -81,8 +81,9 @@ type Recorder struct {
 	// PartialWriteError).
 	failed     Batch
 	written    int
-	pending    []Row // rows collected while failed was retried, not sent yet (under flushMu)
-	prunedHour int64 // the hour (Unix seconds) of the last prune (under flushMu)
+	failedAt   time.Time // when failed was first written (see giveUpAfter)
+	pending    []Row     // rows collected while failed was retried, not sent yet (under flushMu)
+	prunedHour int64     // the hour (Unix seconds) of the last prune (under flushMu)
 
 	startOnce, closeOnce sync.Once
 	started              bool          // set under startOnce
@@ -399,14 +400,22 @@ func coalesce(rows []Row) []Row {
 // kept and written again, with the same Seq and rows, by the next
 // flushes until the store takes it — the store adds what an earlier
 // attempt added only once — before anything recorded since; those rows
-// wait, summed, for the next batch. Once per hour it
-// also prunes the store (Config.Retention). The rows held for a retry
-// are bounded by Config.MaxPending: past it, the newest are dropped.
+// wait, summed, for the next batch. A batch still not stored 12 hours
+// (half of BatchWindow) after its first write is dropped, and the error
+// says how many rows it held: at most once rather than twice. Once per
+// hour it also prunes the store (Config.Retention). The rows held for a
+// retry are bounded by Config.MaxPending: past it, rows are dropped
+// (see bound).
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
+	var gaveUp error
 	if r.failed.Seq != 0 {
-		if err := r.write(ctx); err != nil {
+		if since := r.now().Sub(r.failedAt); since >= giveUpAfter {
+			gaveUp = fmt.Errorf("metering: gave up writing history batch %d of writer %s after %v of failures: up to %d rows dropped (a retry past BatchWindow could count them twice)",
+				r.failed.Seq, r.failed.Writer, since.Round(time.Second), len(r.failed.Rows)-r.written)
+			r.failed, r.written = Batch{}, 0
+		} else if err := r.write(ctx); err != nil {
 			r.pending = coalesce(r.collect(r.pending))
 			return r.bound(err)
 		}
@@ -415,9 +424,9 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	r.pending = nil
 	if len(rows) > 0 {
 		r.seq++
-		r.failed, r.written = Batch{Writer: r.writer, Seq: r.seq, Rows: rows}, 0
+		r.failed, r.written, r.failedAt = Batch{Writer: r.writer, Seq: r.seq, Rows: rows}, 0, r.now()
 		if err := r.write(ctx); err != nil {
-			return r.bound(err)
+			return r.bound(errors.Join(gaveUp, err))
 		}
 	}
 	now := r.now().Unix()
@@ -430,8 +439,15 @@ func (r *Recorder) Flush(ctx context.Context) error {
 		}
 		r.prunedHour = hour
 	}
-	return nil
+	return gaveUp
 }
+
+// giveUpAfter is how long the Recorder retries a batch before it drops
+// it: half of BatchWindow, well before a store may forget the writer's
+// record, past which a retry could add what an earlier attempt added.
+// Dropping counts a batch's rows at most once; retrying past the window
+// could count them twice.
+const giveUpAfter = BatchWindow / 2
 
 // write writes r.failed, and forgets it once it is stored. r.flushMu is
 // held.
@@ -448,7 +464,7 @@ func (r *Recorder) write(ctx context.Context) error {
 	return fmt.Errorf("metering: writing %d history rows (batch %d of writer %s): %w", len(b.Rows), b.Seq, b.Writer, err)
 }
 
-// bound drops the newest rows held past Config.MaxPending — those not
+// bound drops the rows held past Config.MaxPending — those not
 // sent yet first, then the end of the failed batch — and says so in
 // err. r.flushMu is held.
 func (r *Recorder) bound(err error) error {

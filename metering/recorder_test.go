@@ -629,3 +629,59 @@ func TestRecorderSameZoneThroughTwoLocations(t *testing.T) {
 		}
 	}
 }
+
+// downStore refuses every write while down.
+type downStore struct {
+	metering.MemoryHistory
+	down    bool
+	batches []uint64 // the Seq of each write tried
+}
+
+func (s *downStore) AddHistory(ctx context.Context, b metering.Batch) error {
+	s.batches = append(s.batches, b.Seq)
+	if s.down {
+		return errors.New("connection refused")
+	}
+	return s.MemoryHistory.AddHistory(ctx, b)
+}
+
+// A batch the store refuses for half of BatchWindow is dropped (and the
+// flush's error says so), so that no retry can reach a store that has
+// forgotten the writer: its rows are counted at most once. What was
+// recorded meanwhile is written in the next batch.
+func TestRecorderGivesUpABatchBeforeTheWindow(t *testing.T) {
+	store := &downStore{down: true}
+	at := t0.Add(time.Minute)
+	rec := newRecorder(t, store, metering.Config{Now: func() time.Time { return at }})
+	rec.RecordAt(at, "usagePlan-a", "AKIDa", nil, metering.Counts{Requests: 1})
+	for range 12 {
+		err := rec.Flush(ctx)
+		if err == nil || strings.Contains(err.Error(), "gave up") {
+			t.Fatalf("flush at %v: %v, want the store's error and no giving up yet", at, err)
+		}
+		at = at.Add(time.Hour - time.Second)
+	}
+	rec.RecordAt(at, "usagePlan-a", "AKIDb", nil, metering.Counts{Requests: 1})
+	at = t0.Add(time.Minute + metering.BatchWindow/2)
+	store.down = false
+	err := rec.Flush(ctx)
+	if err == nil || !strings.Contains(err.Error(), "gave up writing history batch 1") || !strings.Contains(err.Error(), "up to 2 rows dropped") {
+		t.Fatalf("flush half a window after the first write: %v, want it to give batch 1 up (2 rows)", err)
+	}
+	if last := store.batches[len(store.batches)-1]; last != 2 {
+		t.Fatalf("the last write was batch %d, want 2 (the rows recorded meanwhile)", last)
+	}
+	for _, key := range []string{"AKIDa", "AKIDb"} {
+		rows := history(t, store, metering.Query{Plan: "usagePlan-a", Keys: []string{key}, Granularity: metering.Hour, From: t0.Add(-time.Hour), To: at.Add(time.Hour)})
+		want := int64(0)
+		if key == "AKIDb" {
+			want = 1
+		}
+		if got := sum(rows).Requests; got != want {
+			t.Fatalf("%s: %d requests stored, want %d", key, got, want)
+		}
+	}
+	if err := rec.Flush(ctx); err != nil {
+		t.Fatalf("the next flush: %v", err)
+	}
+}

@@ -41,7 +41,9 @@ import (
 // A store may forget a writer it has not heard from for BatchWindow
 // (24 hours): a writer silent that long that then replays an old batch
 // would have it counted again. A Recorder never does: it retries its
-// held batch at every flush, and a new Recorder is a new writer.
+// held batch at every flush, each retry that reaches the store renews
+// the writer's record, it drops a batch it could not store within half
+// of BatchWindow, and a new Recorder is a new writer.
 type HistoryStore interface {
 	// AddHistory adds each of b's rows' counts to the stored row of the
 	// same plan, key, granularity and start, creating it at zero first,
@@ -80,11 +82,12 @@ func (e *PartialWriteError) Error() string {
 func (e *PartialWriteError) Unwrap() error { return e.Err }
 
 // BatchWindow is how long a HistoryStore remembers a writer after its
-// last batch (24 hours): a retry of the writer's batch within it adds
-// nothing twice. The Recorder retries a failed batch at each flush
-// (every 10 s by default) until it is stored, so each retry renews the
-// record, and the window only bounds how long a store keeps the records
-// of writers gone silent (a Recorder closed or its process ended).
+// last call (24 hours): a retry of the writer's batch within it adds
+// nothing twice. Every call renews the writer's record, a retry of a
+// part already applied too. The Recorder retries a failed batch at each
+// flush (every 10 s by default) for at most half of the window, so the
+// window only bounds how long a store keeps the records of writers gone
+// silent (a Recorder closed or its process ended).
 const BatchWindow = 24 * time.Hour
 
 // MaxWriterLen bounds the length of a Batch's Writer.

@@ -9,7 +9,9 @@
 --   's', i, member                               SADD on KEYS[i]
 --
 -- When the record's (seq, part) is at or past (ARGV[2], ARGV[3]) — this
--- part, or a later one, was applied — nothing is done and 1 is returned.
+-- part, or a later one, was applied — only the record's lifetime is
+-- renewed (a writer retrying a batch keeps its record while it retries)
+-- and 1 is returned.
 -- Otherwise everything that could fail is checked before anything is
 -- written (the record a string of the right form or absent, each key of
 -- its type or absent, each field an integer), so that the part is applied
@@ -46,6 +48,8 @@ if rt ~= 'none' then
     return redis.error_reply('ERR history: writer record ' .. KEYS[1] .. ' is malformed')
   end
   if not (below(s, seq) or (s == seq and below(p, part))) then
+    -- A writer still retrying keeps its record as long as it retries.
+    redis.call('PEXPIRE', KEYS[1], ARGV[1])
     return 1
   end
 end
