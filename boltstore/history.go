@@ -310,13 +310,18 @@ func pruneWriters(wb, ab *bolt.Bucket, until int64) error {
 	return nil
 }
 
-// History implements metering.HistoryStore: a seek and a scan per key.
+// History implements metering.HistoryStore: a seek and a scan per key,
+// in the keys' order as strings (the order of SortRows), stopping once
+// q.Limit rows are read. Row keys order a plan's keys by length first,
+// so without q.Keys the plan's key IDs are listed (a seek per key) and
+// sorted before any row is read.
 func (s *Store) History(_ context.Context, q metering.Query) ([]metering.Row, error) {
 	if err := q.Check(); err != nil {
 		return nil, err
 	}
 	var out []metering.Row
 	from, to := q.From.Unix(), q.To.Unix()
+	full := func() bool { return q.Limit > 0 && len(out) >= q.Limit }
 	err := s.db.View(func(tx *bolt.Tx) error {
 		hb := tx.Bucket(historyBucket)
 		if hb == nil {
@@ -327,9 +332,18 @@ func (s *Store) History(_ context.Context, q metering.Query) ([]metering.Row, er
 			return nil
 		}
 		cur := b.Cursor()
-		// scan reads the rows of one key, starting at k, up to `to`.
-		scan := func(k, v []byte, prefix []byte) error {
-			for ; k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, v = cur.Next() {
+		keys := slices.Clone(q.Keys)
+		if len(keys) == 0 {
+			var err error
+			if keys, err = planKeys(cur, q.Plan); err != nil {
+				return err
+			}
+		}
+		slices.Sort(keys)
+		for _, key := range slices.Compact(keys) {
+			prefix := rowPrefix(nil, q.Plan, key)
+			k, v := cur.Seek(binary.BigEndian.AppendUint64(slices.Clip(prefix), uint64(from)^(1<<63)))
+			for ; !full() && k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, v = cur.Next() {
 				plan, key, start, ok := decodeRowKey(k)
 				if !ok || plan != q.Plan {
 					return errBadRow
@@ -343,36 +357,8 @@ func (s *Store) History(_ context.Context, q metering.Query) ([]metering.Row, er
 				}
 				out = append(out, metering.Row{Plan: plan, Key: key, Granularity: q.Granularity, Start: time.Unix(start, 0).UTC(), Counts: c})
 			}
-			return nil
-		}
-		if len(q.Keys) > 0 {
-			keys := slices.Clone(q.Keys)
-			slices.Sort(keys)
-			for _, key := range slices.Compact(keys) {
-				prefix := rowPrefix(nil, q.Plan, key)
-				k, v := cur.Seek(binary.BigEndian.AppendUint64(slices.Clip(prefix), uint64(from)^(1<<63)))
-				if err := scan(k, v, prefix); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		plan := planPrefix(nil, q.Plan)
-		at, _ := cur.Seek(plan)
-		for at != nil && bytes.HasPrefix(at, plan) {
-			p, key, _, ok := decodeRowKey(at)
-			if !ok || p != q.Plan {
-				return errBadRow
-			}
-			prefix := rowPrefix(nil, q.Plan, key)
-			k, v := cur.Seek(binary.BigEndian.AppendUint64(slices.Clip(prefix), uint64(from)^(1<<63)))
-			if err := scan(k, v, prefix); err != nil {
-				return err
-			}
-			// On to the next key: past the latest start this key can have.
-			last := binary.BigEndian.AppendUint64(slices.Clip(prefix), math.MaxUint64)
-			if at, _ = cur.Seek(last); bytes.Equal(at, last) {
-				at, _ = cur.Next()
+			if full() {
+				break
 			}
 		}
 		return nil
@@ -382,6 +368,27 @@ func (s *Store) History(_ context.Context, q metering.Query) ([]metering.Row, er
 	}
 	metering.SortRows(out)
 	return out, nil
+}
+
+// planKeys lists the key IDs that have rows of plan under cur's bucket,
+// in the bucket's order (by length, then bytes): a seek per key.
+func planKeys(cur *bolt.Cursor, plan string) ([]string, error) {
+	var keys []string
+	pp := planPrefix(nil, plan)
+	at, _ := cur.Seek(pp)
+	for at != nil && bytes.HasPrefix(at, pp) {
+		p, key, _, ok := decodeRowKey(at)
+		if !ok || p != plan {
+			return nil, errBadRow
+		}
+		keys = append(keys, key)
+		// On to the next key: past the latest start this key can have.
+		last := binary.BigEndian.AppendUint64(rowPrefix(nil, plan, key), math.MaxUint64)
+		if at, _ = cur.Seek(last); bytes.Equal(at, last) {
+			at, _ = cur.Next()
+		}
+	}
+	return keys, nil
 }
 
 // pruneHistoryBatch bounds the rows deleted by one transaction.

@@ -19,7 +19,9 @@ import (
 // for concurrent use.
 type History interface {
 	// History returns the rows q selects, ordered as metering.SortRows
-	// orders them. q has been checked (metering.Query.Check).
+	// orders them; with q.Limit > 0, only the first q.Limit of them,
+	// read without reading the rest (DescribeUsageHistory asks for
+	// MaxHistoryPageRows+1). q has been checked (metering.Query.Check).
 	History(ctx context.Context, q metering.Query) ([]metering.Row, error)
 }
 
@@ -144,8 +146,12 @@ func (h *Handler) describeUsageHistory(c *call) (map[string]any, *Error) {
 		if !h.historyReads.acquire(c.wait) {
 			return nil, errorf(CodeInternalError, "the usage history could not be read: the request was cancelled while waiting")
 		}
+		// One row past the bound says the query selects too many, and
+		// the history reads no more than that.
+		bounded := q
+		bounded.Limit = MaxHistoryPageRows + 1
 		var herr error
-		rows, herr = h.cfg.History.History(c.ctx, q)
+		rows, herr = h.cfg.History.History(c.ctx, bounded)
 		h.historyReads.release()
 		if herr != nil {
 			return nil, errorf(CodeInternalError, "the usage history could not be read")
@@ -178,9 +184,9 @@ func (h *Handler) describeUsageHistory(c *call) (map[string]any, *Error) {
 }
 
 // Paging through a query's rows. The history answers a query with all
-// its rows (a store reads every row of the keys it selects), so that a
-// client paging 100 rows at a time would have the history read once per
-// page. The rows of a query that has more pages are kept for
+// its rows, up to MaxHistoryPageRows+1 (a store reads every row of the
+// keys it selects up to that bound), so that a client paging 100 rows
+// at a time would have the history read once per page. The rows of a query that has more pages are kept for
 // HistoryPageTTL: the next pages of the same query by the same
 // credential are cut from them, and are consistent with the first. Each
 // credential has its own slots, so another credential's queries do not
@@ -193,7 +199,9 @@ const (
 	// query, and those kept for paging per credential: a query that
 	// selects more is refused (InvalidParameterValue.RangeExceeded), and
 	// the refusal is kept like rows, so that its next pages are refused
-	// without reading the history again.
+	// without reading the history again. The history is asked for at
+	// most MaxHistoryPageRows+1 rows (metering.Query.Limit), so a query
+	// refused never has more than that read into memory.
 	MaxHistoryPageRows = 1 << 18
 	// MaxHistoryReads is how many DescribeUsageHistory requests read
 	// the history at once; the others wait (until their client hangs up).

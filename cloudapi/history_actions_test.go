@@ -229,15 +229,25 @@ func TestDescribeUsageHistoryFromRecorder(t *testing.T) {
 	}
 }
 
-// countingHistory counts the reads of a History.
+// countingHistory counts the reads of a History and records the most
+// rows one returned.
 type countingHistory struct {
-	inner History
-	reads atomic.Int64
+	inner    History
+	reads    atomic.Int64
+	mostRows atomic.Int64
 }
 
 func (c *countingHistory) History(ctx context.Context, q metering.Query) ([]metering.Row, error) {
 	c.reads.Add(1)
-	return c.inner.History(ctx, q)
+	rows, err := c.inner.History(ctx, q)
+	raiseTo(&c.mostRows, int64(len(rows)))
+	return rows, err
+}
+
+// raiseTo sets a to v if v is larger.
+func raiseTo(a *atomic.Int64, v int64) {
+	for n := a.Load(); v > n && !a.CompareAndSwap(n, v); n = a.Load() {
+	}
 }
 
 // Paging through a query reads the history once: the next pages of the

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,8 +67,9 @@ func TestHistoryPageCacheNotEvictedByAnotherCredential(t *testing.T) {
 // says how to narrow it, and its next pages are refused from the kept
 // refusal: three one-row pages of 300,000 rows read the history once
 // and allocate less than two reads would (a page used to read and
-// materialise the whole query every time). The first read still
-// materialises the rows: History has no way to count or bound them.
+// materialise the whole query every time). The read asks for
+// MaxHistoryPageRows+1 rows and gets no more
+// (TestHistoryReadIsBounded shows it on a history far larger).
 func TestHistoryTooManyRowsRefusedOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocates the history")
@@ -104,6 +106,9 @@ func TestHistoryTooManyRowsRefusedOnce(t *testing.T) {
 	pages := allocated() - before
 	if n := counting.reads.Load(); n != 1 || pages > oneRead*3/2 {
 		t.Fatalf("3 one-row pages: %d history reads, %d MB allocated (one read: %d MB)", n, pages>>20, oneRead>>20)
+	}
+	if got := counting.mostRows.Load(); got != MaxHistoryPageRows+1 {
+		t.Fatalf("the history read returned %d rows, want MaxHistoryPageRows+1 = %d", got, MaxHistoryPageRows+1)
 	}
 	// Narrowed by SecretIds, the query is served.
 	e := do(t, h, req{id: readerID, secret: readerSec, action: "DescribeUsageHistory",
@@ -177,5 +182,50 @@ func TestHistoryReadsBounded(t *testing.T) {
 	wg.Wait()
 	if b.maxObs != MaxHistoryReads {
 		t.Fatalf("%d reads at once, want %d", b.maxObs, MaxHistoryReads)
+	}
+}
+
+// vastHistory is a history of vastKeys keys with a row each hour of
+// vastHours from historyStart, made up as it is read: reading it whole
+// would take gigabytes. It answers a query with no Limit, or one
+// above MaxHistoryPageRows+1, with an error, and records the largest
+// Limit asked.
+type vastHistory struct {
+	mostLimit, unbounded atomic.Int64
+}
+
+const vastKeys, vastHours = 1_000_000, 1_000
+
+func (v *vastHistory) History(_ context.Context, q metering.Query) ([]metering.Row, error) {
+	if q.Limit <= 0 || q.Limit > MaxHistoryPageRows+1 {
+		v.unbounded.Add(1)
+		return nil, fmt.Errorf("vastHistory: a read of Limit %d would load up to %d rows", q.Limit, vastKeys*vastHours)
+	}
+	raiseTo(&v.mostLimit, int64(q.Limit))
+	rows := make([]metering.Row, 0, q.Limit)
+	for n := 0; len(rows) < q.Limit && n < vastKeys*vastHours; n++ {
+		r := metering.Row{Plan: historyPlan, Key: fmt.Sprintf("key_%07d", n/vastHours), Granularity: metering.Hour,
+			Start: historyStart.Add(time.Duration(n%vastHours) * time.Hour), Counts: metering.Counts{Requests: 1}}
+		if r.Plan == q.Plan && q.Granularity == metering.Hour && !r.Start.Before(q.From) && r.Start.Before(q.To) {
+			rows = append(rows, r)
+		}
+	}
+	return rows, nil
+}
+
+// TestHistoryReadIsBounded: DescribeUsageHistory asks the history for
+// at most MaxHistoryPageRows+1 rows, so a query selecting a billion
+// rows is refused RangeExceeded without more than that being read (it
+// used to ask for every row and refuse only once they were in memory).
+func TestHistoryReadIsBounded(t *testing.T) {
+	vast := &vastHistory{}
+	h, _ := historyHandlerAt(t, vast, func() time.Time { return epoch })
+	e := do(t, h, req{id: readerID, secret: readerSec, action: "DescribeUsageHistory",
+		body: `{"UsagePlanId":"usagePlan-kgf82zcd","StartTime":"2026-12-01 00:00:00","EndTime":"2027-02-01 00:00:00","Granularity":"HOUR","Limit":10}`}.build())
+	if e.Response.Error == nil || e.Response.Error.Code != CodeRangeExceeded {
+		t.Fatalf("a query of %d rows: %+v, want RangeExceeded", vastKeys*vastHours, e.Response.Error)
+	}
+	if n, most := vast.unbounded.Load(), vast.mostLimit.Load(); n != 0 || most != MaxHistoryPageRows+1 {
+		t.Fatalf("history reads without a bound: %d; largest Limit asked: %d, want %d", n, most, MaxHistoryPageRows+1)
 	}
 }

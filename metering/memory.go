@@ -169,6 +169,9 @@ func (m *MemoryHistory) History(_ context.Context, q Query) ([]Row, error) {
 		}
 		i := sort.Search(len(s.starts), func(i int) bool { return s.starts[i] >= from })
 		for ; i < len(s.starts) && s.starts[i] < to; i++ {
+			if q.Limit > 0 && len(out) == q.Limit {
+				return out, nil
+			}
 			out = append(out, Row{Plan: q.Plan, Key: key, Granularity: q.Granularity, Start: time.Unix(s.starts[i], 0).UTC(), Counts: s.counts[i]})
 		}
 	}

@@ -531,10 +531,10 @@ func (r *Recorder) Close(ctx context.Context) error {
 
 // History returns the rows q selects: the store's, with what this
 // Recorder holds and has not written yet added in, ordered as SortRows
-// orders them. The rows of a failed batch count as not written (but
-// those a PartialWriteError said were): while a write whose reply was
-// lost is being retried, its rows may be counted twice here, never in
-// the store.
+// orders them; with q.Limit > 0, the first q.Limit of them. The rows of
+// a failed batch count as not written (but those a PartialWriteError
+// said were): while a write whose reply was lost is being retried, its
+// rows may be counted twice here, never in the store.
 func (r *Recorder) History(ctx context.Context, q Query) ([]Row, error) {
 	if err := q.Check(); err != nil {
 		return nil, err
@@ -577,6 +577,14 @@ func (r *Recorder) History(ctx context.Context, q Query) ([]Row, error) {
 	if len(rows) > n {
 		rows = coalesce(rows)
 		SortRows(rows)
+	}
+	// With a limit the store returned its first q.Limit rows, up to a
+	// last one L, and every row it has before L. Each row at or before L
+	// of the merge is then complete here (its stored part is among them,
+	// its held part in held), and there are at least q.Limit of them (the
+	// store's), so the merge's first q.Limit rows are the right ones.
+	if q.Limit > 0 && len(rows) > q.Limit {
+		rows = slices.Clip(rows[:q.Limit])
 	}
 	return rows, nil
 }

@@ -685,3 +685,41 @@ func TestRecorderGivesUpABatchBeforeTheWindow(t *testing.T) {
 		t.Fatalf("the next flush: %v", err)
 	}
 }
+
+// History with a Limit returns the first Limit rows of the merge of the
+// store's rows and those the Recorder holds: held rows before the
+// store's, between them and after them, and one added to a stored row.
+func TestRecorderHistoryLimit(t *testing.T) {
+	store := &metering.MemoryHistory{}
+	at := t0.Add(4 * time.Hour)
+	rec := newRecorder(t, store, metering.Config{Now: func() time.Time { return at }})
+	for h := range 4 {
+		for _, key := range []string{"AKIDb", "AKIDd"} {
+			rec.RecordAt(t0.Add(time.Duration(h)*time.Hour), "usagePlan-a", key, nil, metering.Counts{Requests: int64(h + 1)})
+		}
+	}
+	if err := rec.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"AKIDa", "AKIDb", "AKIDc", "AKIDe"} {
+		rec.RecordAt(t0.Add(time.Hour), "usagePlan-a", key, nil, metering.Counts{Units: 7})
+	}
+	q := everything("usagePlan-a", metering.Hour)
+	all := history(t, rec, q)
+	if len(all) != 11 {
+		t.Fatalf("History without a limit: %d rows, want 11: %+v", len(all), all)
+	}
+	for limit := 1; limit <= len(all)+1; limit++ {
+		q.Limit = limit
+		got := history(t, rec, q)
+		want := all[:min(limit, len(all))]
+		if len(got) != len(want) {
+			t.Fatalf("Limit %d: %d rows, want %d: %+v", limit, len(got), len(want), got)
+		}
+		for i := range got {
+			if got[i].Key != want[i].Key || !got[i].Start.Equal(want[i].Start) || got[i].Counts != want[i].Counts {
+				t.Fatalf("Limit %d: row %d is %+v, want %+v", limit, i, got[i], want[i])
+			}
+		}
+	}
+}

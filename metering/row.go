@@ -138,18 +138,30 @@ type Query struct {
 	Keys        []string // secret_ids; empty means every key of the plan
 	Granularity Granularity
 	From, To    time.Time
+	// Limit bounds the rows returned: a History returns at most Limit
+	// rows, the first Limit of those the query selects in the order
+	// SortRows defines (by key, then start), and stops reading once it
+	// has them, so that a query over many keys and a long range does
+	// not load every row it selects. 0 means no limit; a negative Limit
+	// is refused (Check). A caller that must refuse a query selecting
+	// more than N rows asks for Limit = N+1: N+1 rows back mean there
+	// are more than N.
+	Limit int
 }
 
 // Errors of Query.Check.
 var (
 	ErrNoPlan    = errors.New("metering: the query names no plan")
 	ErrTimeRange = errors.New("metering: the query's start is not before its end")
+	ErrLimit     = errors.New("metering: the query's limit is negative")
 )
 
 // Check reports what is wrong with q: no plan, a granularity other than
-// Hour or Day, or From not before To.
+// Hour or Day, From not before To, or a negative Limit.
 func (q Query) Check() error {
 	switch {
+	case q.Limit < 0:
+		return fmt.Errorf("%w (%d); 0 means no limit", ErrLimit, q.Limit)
 	case q.Plan == "":
 		return ErrNoPlan
 	case !q.Granularity.Valid():

@@ -55,7 +55,9 @@ type HistoryStore interface {
 	// only what was not.
 	AddHistory(ctx context.Context, b Batch) error
 	// History returns the rows q selects, ordered by key, then start
-	// (SortRows). q has been checked (Query.Check).
+	// (SortRows); with q.Limit > 0, only the first q.Limit of them, and
+	// it stops reading once it has those. q has been checked
+	// (Query.Check).
 	History(ctx context.Context, q Query) ([]Row, error)
 	// PruneHistory deletes the rows of granularity g that start before
 	// `before`.

@@ -298,8 +298,8 @@ func (s *Store) addHistoryPairs(ctx context.Context, bp batchPart, rows []meteri
 const historyReadBatch = 500
 
 // History implements metering.HistoryStore: the plan's index (when q
-// names no keys), then the keys' hashes, in pipelines of
-// historyReadBatch.
+// names no keys), then the keys' hashes in sorted order, in pipelines
+// of historyReadBatch, stopping once q.Limit rows are in hand.
 func (s *Store) History(ctx context.Context, q metering.Query) ([]metering.Row, error) {
 	if err := q.Check(); err != nil {
 		return nil, err
@@ -318,7 +318,21 @@ func (s *Store) History(ctx context.Context, q metering.Query) ([]metering.Row, 
 	keys = slices.Compact(keys)
 	from, to := q.From.Unix(), q.To.Unix()
 	var out []metering.Row
-	for chunk := range slices.Chunk(keys, historyReadBatch) {
+	for len(keys) > 0 {
+		// Keys are read in sorted order, each key's rows whole, so once
+		// the rows in hand reach q.Limit they hold the first q.Limit of
+		// the query's (SortRows orders by key, then start): stop there.
+		// A pipeline reads no more keys than rows are still missing, as
+		// a key with a row in the range gives at least one.
+		if q.Limit > 0 && len(out) >= q.Limit {
+			break
+		}
+		n := historyReadBatch
+		if q.Limit > 0 {
+			n = min(n, q.Limit-len(out))
+		}
+		chunk := keys[:min(n, len(keys))]
+		keys = keys[len(chunk):]
 		cmds := make([]*redis.MapStringStringCmd, len(chunk))
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, key := range chunk {
@@ -352,6 +366,9 @@ func (s *Store) History(ctx context.Context, q metering.Query) ([]metering.Row, 
 		}
 	}
 	metering.SortRows(out)
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = slices.Clip(out[:q.Limit])
+	}
 	return out, nil
 }
 

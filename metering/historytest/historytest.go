@@ -25,6 +25,7 @@ func Run(t *testing.T, newStore func(t *testing.T) metering.HistoryStore) {
 		{"AddAndQuery", testAddAndQuery},
 		{"AddSums", testAddSums},
 		{"Bounds", testBounds},
+		{"Limit", testLimit},
 		{"Prune", testPrune},
 		{"BadRows", testBadRows},
 		{"IDsDoNotCollide", testIDsDoNotCollide},
