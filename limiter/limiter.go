@@ -447,15 +447,15 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 			return Decision{}, err
 		}
 	}
-	if l.shared == nil && !l.general && r.Limits.quick() && l.allowPlain(&d, &r, now) {
-		return d, nil
-	}
 	if l.shared != nil {
 		return l.allowShared(ctx, l.shared, &r, now)
 	}
-	lim := &r.Limits
 	k := entryKey{r.Plan, r.Key}
 	h := l.hash(k)
+	if !l.general && r.Limits.quick() && l.allowPlain(&d, &r, h, now) {
+		return d, nil
+	}
+	lim := &r.Limits
 	sh := l.shardOf(h)
 	ns := now.UnixNano()
 	var rt rates
@@ -548,23 +548,22 @@ func (lim *Limits) quick() bool {
 	return lim.QPS != Unlimited && lim.Quota != Unlimited && lim.Throttle.QPS == 0
 }
 
-// allowPlain decides r, whose Limits are valid and quick, into *d, zero,
-// in the common case: its key's entry is in the index with every window
-// inline, its quota counted in the period of now and not held, and a
-// bucket refuses the request, or it is admitted from the lease in hand,
-// or the quota is known to be spent (an admission reports the alert
-// thresholds it crosses). That takes the shard's lock alone and none of
-// the general evaluation (evaluation, decide), and decides exactly as
-// they would (TestPlainPathDecidesAsTheGeneralOne). It
+// allowPlain decides r (hashed h), whose Limits are valid and quick,
+// into *d, zero, in the common case: its key's entry is in the index
+// with every window inline, its quota counted in the period of now and
+// not held, and a bucket refuses the request, or it is admitted from the
+// lease in hand, or the quota is known to be spent (an admission reports
+// the alert thresholds it crosses). That takes the shard's lock alone
+// and none of the general evaluation (evaluation, decide), and decides
+// exactly as they would (TestPlainPathDecidesAsTheGeneralOne). It
 // reports false, having changed nothing, when r must be decided the
-// general way.
-func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) bool {
+// general way, which then uses h too.
+func (l *Limiter) allowPlain(d *Decision, r *Request, h uint64, now time.Time) bool {
 	lim := &r.Limits
 	nw := len(lim.Windows)
 	g := perSecond(lim.QPS, lim.Burst)
 	units := r.units()
 	ns := now.UnixNano()
-	h := l.hash(entryKey{r.Plan, r.Key})
 	sh := l.shardOf(h)
 	sh.mu.Lock()
 	i := sh.entries.find(h)

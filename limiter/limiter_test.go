@@ -631,7 +631,7 @@ func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
 				}
 				var viaPlain Decision
 				before := len(plainAlerts)
-				if r.Limits.quick() && plain.allowPlain(&viaPlain, &r, now) {
+				if r.Limits.quick() && plain.allowPlain(&viaPlain, &r, plain.hash(entryKey{r.Plan, r.Key}), now) {
 					byPlain[viaPlain.Refused]++
 					alertsByPlain += len(plainAlerts) - before
 				} else {

@@ -142,7 +142,7 @@ func (l *Limiter) takeEvicted(sh *shard) []*entry {
 func (l *Limiter) release(ctx context.Context, evicted []*entry) {
 	for _, e := range evicted {
 		k := e.id()
-		sh := l.shardOf(l.hash(k))
+		sh := l.shardOfEntry(e)
 		sh.hold(e)
 		// Even if the entry came back meanwhile (it then reserves
 		// again): it may be out again by the time the shard is locked.

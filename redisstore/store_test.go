@@ -416,18 +416,24 @@ func TestTakeRefusesInvalidBuckets(t *testing.T) {
 // decision, all or nothing).
 func TestExactLimitsAcrossThreeInstances(t *testing.T) {
 	storetest.RunExactLimitsAcross(t, func(t *testing.T) []*limiter.Limiter {
-		prefix := fmt.Sprintf("exact%d-%d:", os.Getpid(), prefixes.Add(1))
-		var ls []*limiter.Limiter
-		for range 3 {
-			s, _ := newStore(t, redisAddr, Config{Prefix: prefix})
-			l, err := limiter.New(s, limiter.Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ls = append(ls, l)
-		}
-		return ls
+		return threeInstances(t, "exact", limiter.Config{})
 	})
+}
+
+// threeInstances returns three Limiters, each on its own client of one
+// Redis, sharing a prefix of their own (name and a counter).
+func threeInstances(t *testing.T, name string, cfg limiter.Config) []*limiter.Limiter {
+	prefix := fmt.Sprintf("%s%d-%d:", name, os.Getpid(), prefixes.Add(1))
+	var ls []*limiter.Limiter
+	for range 3 {
+		s, _ := newStore(t, redisAddr, Config{Prefix: prefix})
+		l, err := limiter.New(s, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+	}
+	return ls
 }
 
 // Charges and requests of one key spread over three instances sharing
@@ -435,17 +441,7 @@ func TestExactLimitsAcrossThreeInstances(t *testing.T) {
 // less the overage, and the overage is what went past the quota (one
 // script per request or charge).
 func TestChargeExactAcrossThreeInstances(t *testing.T) {
-	prefix := fmt.Sprintf("charge%d-%d:", os.Getpid(), prefixes.Add(1))
-	var ls []*limiter.Limiter
-	for range 3 {
-		s, _ := newStore(t, redisAddr, Config{Prefix: prefix})
-		l, err := limiter.New(s, limiter.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-	}
-	storetest.RunChargeExact(t, ls, time.Now())
+	storetest.RunChargeExact(t, threeInstances(t, "charge", limiter.Config{}), time.Now())
 }
 
 // Three instances on one Redis, 100 times: each alert threshold is
@@ -453,16 +449,6 @@ func TestChargeExactAcrossThreeInstances(t *testing.T) {
 // crossed it.
 func TestAlertsOncePerFleet(t *testing.T) {
 	storetest.RunAlertsAcross(t, 100, func(t *testing.T, hook func(limiter.Alert)) []*limiter.Limiter {
-		prefix := fmt.Sprintf("alerts%d-%d:", os.Getpid(), prefixes.Add(1))
-		var ls []*limiter.Limiter
-		for range 3 {
-			s, _ := newStore(t, redisAddr, Config{Prefix: prefix})
-			l, err := limiter.New(s, limiter.Config{OnAlert: hook})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ls = append(ls, l)
-		}
-		return ls
+		return threeInstances(t, "alerts", limiter.Config{OnAlert: hook})
 	})
 }
