@@ -656,21 +656,7 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, h uint64, now time.Time) b
 			refused, wait = LimitWindow, wnext[i]
 		}
 	}
-	if remaining < units {
-		d.flags |= dQuotaRefused
-		if s.end == 0 {
-			refused, wait = LimitQuota, math.MaxInt64
-		} else if s.end-ns >= wait {
-			refused, wait = LimitQuota, s.end-ns
-		}
-	}
-	d.Refused = refused
-	if wait != math.MaxInt64 {
-		d.RetryAfter = max(time.Duration(wait), time.Nanosecond)
-	}
-	if lim.DryRun {
-		d.Allowed, d.DryRun = true, true
-	}
+	d.refuse(refused, wait, remaining < units, s.end, ns, lim.DryRun)
 	return true
 }
 
@@ -719,10 +705,13 @@ func (l *Limiter) decide(d *Decision, ev *evaluation, qv *quotaView, r *Request,
 			}
 		}
 	}
+	var end int64 // the quota period's end, Unix ns (0: Total)
+	quotaShort := false
 	if lim.Quota != Unlimited {
 		d.flags |= dQuota
 		d.quota = lim.Quota
-		start, end := qv.start, qv.end
+		var start int64
+		start, end = qv.start, qv.end
 		remaining := qv.remaining
 		if !qv.known {
 			// A period the quota has not counted in yet: nothing of it
@@ -741,25 +730,35 @@ func (l *Limiter) decide(d *Decision, ev *evaluation, qv *quotaView, r *Request,
 				d.Reset = time.Unix(0, end)
 			}
 		}
-		if !taken && remaining < r.units() {
-			d.flags |= dQuotaRefused
-			if end == 0 {
-				refused, wait = LimitQuota, math.MaxInt64 // a Total quota never comes back
-			} else if end-ns >= wait {
-				refused, wait = LimitQuota, end-ns
-			}
-		}
+		quotaShort = remaining < r.units()
 		d.Remaining = remaining
 	}
 	if taken {
 		d.Allowed = true
 		return
 	}
+	d.refuse(refused, wait, quotaShort, end, ns, lim.DryRun)
+}
+
+// refuse completes d, a refusal whose buckets' longest wait is wait (ns,
+// math.MaxInt64 for never) by refused: when quotaShort, the quota, whose
+// period ends at end (Unix ns; 0 for a Total quota, which never comes
+// back), refuses too, and is reported when its wait is at least as long.
+// A dry run serves the request.
+func (d *Decision) refuse(refused Limit, wait int64, quotaShort bool, end, ns int64, dryRun bool) {
+	if quotaShort {
+		d.flags |= dQuotaRefused
+		if end == 0 {
+			refused, wait = LimitQuota, math.MaxInt64
+		} else if end-ns >= wait {
+			refused, wait = LimitQuota, end-ns
+		}
+	}
 	d.Refused = refused
 	if wait != math.MaxInt64 {
 		d.RetryAfter = max(time.Duration(wait), time.Nanosecond)
 	}
-	if lim.DryRun {
+	if dryRun {
 		d.Allowed, d.DryRun = true, true
 	}
 }
