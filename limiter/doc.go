@@ -20,7 +20,13 @@
 // open-addressing index per shard (16 bytes a slot, at most 80% full);
 // the windows it was made with follow it in the same allocation (8 bytes
 // each), its throttles (and windows its plan gained since) are 16-byte
-// slots of a second table. When
+// slots of a second table. A caller that passes the same key string
+// for every request of a key (the middleware passes the registry's key
+// ID) finds the entry sooner, by the string's address in a key table
+// (4-way sets, 12 bytes a slot, at most twice the entries made and at
+// most Config.Capacity rounded up to a power of two): the key's bytes
+// are not hashed and the index is not read, one memory access fewer per
+// decision. When
 // Config.Capacity entries are held, a CLOCK hand evicts one not used
 // since it last passed; an evicted key's buckets come back full. Quota
 // is counted in a Store; the in-process MemoryStore is exact, boltstore

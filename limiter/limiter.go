@@ -77,6 +77,10 @@ type Limiter struct {
 	seed   maphash.Seed
 	shards [shardCount]shard
 
+	keys    atomic.Pointer[keyTable] // entries by the identity of their key string
+	made    atomic.Int64             // entries made, which sizes keys
+	keysMax int                      // the most slots keys grows to
+
 	spans sync.Map // spanKey → *span: the latest span of each plan, period and zone
 	plans [64]atomic.Pointer[planHashed]
 
@@ -209,9 +213,15 @@ type quota struct {
 	// nx is the entry's number of inline window buckets (see
 	// entry.inline); set when the entry is made.
 	nx uint8
-	// held is set, under the shard's lock, while a goroutine holds the
-	// quota (see shard.hold).
-	held bool
+	// lk holds the entry's bits set and cleared under the shard's lock:
+	// lkHeld while a goroutine holds the quota (see shard.hold), and
+	// lkRef when a decision found the entry through the key table since
+	// the CLOCK hand last passed (see entries.evictOne).
+	lk uint8
+	// shard is the index of the entry's shard, set when the entry is
+	// made (it fills the quota's padding; a decision that finds the
+	// entry by its key's identity has no hash to pick the shard with).
+	shard uint8
 	// lease is the units reserved but unused, or, below 0, -lease is
 	// when (Unix ns, the decision's clock) the store last answered that
 	// this period's quota was spent. Until the period, the limits or the
@@ -229,6 +239,16 @@ const (
 	qCounted                    // the entry's span is a period this quota has counted in
 	qOwned                      // the count of the entry's period is held here, not in the Limiter's MemoryStore (see MemoryStore)
 )
+
+// The quota's lk bits.
+const (
+	lkHeld uint8 = 1 << iota
+	lkRef
+)
+
+// held reports whether a goroutine holds q (see shard.hold). sh.mu is
+// held.
+func (q *quota) held() bool { return q.lk&lkHeld != 0 }
 
 func (q *quota) is(f uint8) bool { return q.flags&f != 0 }
 
@@ -330,6 +350,8 @@ func New(store Store, cfg Config) (*Limiter, error) {
 		l.mem = ms
 		l.prefetch = false // a lease of all the quota is never topped up
 	}
+	l.keysMax = 1 << bits.Len(uint(capacity-1))
+	l.keys.Store(newKeyTable(min(minKeySlots, l.keysMax)))
 	per := max(capacity/shardCount, 1)
 	for i := range l.shards {
 		sh := &l.shards[i]
@@ -358,7 +380,10 @@ const tagMask = 0xff << 1
 func planTag(ph uint64) uint64 { return ph & 0xff << 1 }
 
 // shardOf is the shard of the (plan, key) hashed h.
-func (l *Limiter) shardOf(h uint64) *shard { return &l.shards[h>>9%shardCount] }
+func (l *Limiter) shardOf(h uint64) *shard { return &l.shards[shardIndex(h)] }
+
+// shardIndex is the index of the shard of the (plan, key) hashed h.
+func shardIndex(h uint64) uint8 { return uint8(h >> 9 % shardCount) }
 
 // planHashed is a plan ID and its hash.
 type planHashed struct {
@@ -425,9 +450,12 @@ func (l *Limiter) entryFor(sh *shard, h uint64, k entryKey, lim *Limits, now tim
 	e := sh.lookup(h, k)
 	if e == nil {
 		e = newEntry(k.key, len(lim.Windows))
+		e.q.shard = shardIndex(h)
 		e.span.Store(l.spanAt(k.plan, lim, now))
 		sh.entries.insert(h, e, sh.evict)
+		l.grewBy(1)
 	}
+	l.remember(k.key, e)
 	return e
 }
 
@@ -451,9 +479,15 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 		return l.allowShared(ctx, l.shared, &r, now)
 	}
 	k := entryKey{r.Plan, r.Key}
-	h := l.hash(k)
-	if !l.general && r.Limits.quick() && l.allowPlain(&d, &r, h, now) {
-		return d, nil
+	var h uint64 // 0: not computed yet
+	if !l.general && r.Limits.quick() {
+		var done bool
+		if done, h = l.allowPlain(&d, &r, now); done {
+			return d, nil
+		}
+	}
+	if h == 0 {
+		h = l.hash(k)
 	}
 	lim := &r.Limits
 	sh := l.shardOf(h)
@@ -469,7 +503,7 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 		// unless a goroutine holds the quota (a reservation in flight);
 		// then once it is done.
 		var qv quotaView
-		wait := lim.Quota != Unlimited && e.q.held
+		wait := lim.Quota != Unlimited && e.q.held()
 		if lim.Quota != Unlimited && !wait {
 			e.q.view(&qv, e, lim, ns)
 		}
@@ -495,7 +529,7 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 	// Fast path: a lease in hand for the current period, or a quota
 	// known to be spent, and nobody holding the quota (reserving for
 	// this key) right now.
-	if len(sh.evicted) == 0 && !e.q.held {
+	if len(sh.evicted) == 0 && !e.q.held() {
 		q := &e.q
 		s := e.span.Load()
 		taken := q.is(qCounted) && s.holds(lim, ns) && q.leased() >= r.units() && q.used-q.lease <= lim.Quota-r.units()
@@ -548,35 +582,59 @@ func (lim *Limits) quick() bool {
 	return lim.QPS != Unlimited && lim.Quota != Unlimited && lim.Throttle.QPS == 0
 }
 
-// allowPlain decides r (hashed h), whose Limits are valid and quick,
-// into *d, zero, in the common case: its key's entry is in the index
-// with every window inline, its quota counted in the period of now and
-// not held, and a bucket refuses the request, or it is admitted from the
-// lease in hand, or the quota is known to be spent (an admission reports
-// the alert thresholds it crosses). That takes the shard's lock alone
-// and none of the general evaluation (evaluation, decide), and decides
-// exactly as they would (TestPlainPathDecidesAsTheGeneralOne). It
-// reports false, having changed nothing, when r must be decided the
-// general way, which then uses h too.
-func (l *Limiter) allowPlain(d *Decision, r *Request, h uint64, now time.Time) bool {
+// allowPlain decides r, whose Limits are valid and quick, into *d,
+// zero, in the common case: its key's entry is in the index with every
+// window inline, its quota counted in the period of now and not held,
+// and a bucket refuses the request, or it is admitted from the lease in
+// hand, or the quota is known to be spent (an admission reports the
+// alert thresholds it crosses). That takes the shard's lock alone and
+// none of the general evaluation (evaluation, decide), and decides
+// exactly as they would (TestPlainPathDecidesAsTheGeneralOne). The entry
+// is found through the key table when it can be (see keyTable), else by
+// the hash of (plan, key), which is then returned as h (0 when not
+// computed). ok is false, and nothing was changed, when r must be
+// decided the general way.
+func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) (ok bool, h uint64) {
 	lim := &r.Limits
 	nw := len(lim.Windows)
 	g := perSecond(lim.QPS, lim.Burst)
 	units := r.units()
 	ns := now.UnixNano()
-	sh := l.shardOf(h)
-	sh.mu.Lock()
-	i := sh.entries.find(h)
-	if i < 0 {
-		sh.mu.Unlock()
-		return false
+	// The entry, by its key's identity, else by the hash.
+	var sh *shard
+	i := -1 // the entry's index slot, when found by the hash
+	e := l.byKey(r.Plan, r.Key)
+	if e != nil {
+		sh = &l.shards[e.q.shard]
+		sh.mu.Lock()
+		if e.q.out.Load() {
+			// Out of the index: its slot is freed for the key's
+			// next entry.
+			sh.mu.Unlock()
+			l.forget(r.Key, e)
+			e = nil
+		}
 	}
-	e := sh.entries.slots[i].e
+	if e == nil {
+		h = l.hash(entryKey{r.Plan, r.Key})
+		sh = l.shardOf(h)
+		sh.mu.Lock()
+		if i = sh.entries.find(h); i < 0 {
+			sh.mu.Unlock()
+			return false, h
+		}
+		e = sh.entries.slots[i].e
+		if e.key != r.Key || e.span.Load().plan != r.Plan {
+			sh.mu.Unlock()
+			return false, h
+		}
+		l.remember(r.Key, e)
+	}
 	q := &e.q
 	s := e.span.Load()
-	if e.key != r.Key || s.plan != r.Plan || q.held || len(sh.evicted) != 0 || !q.is(qCounted) || !s.holds(lim, ns) || nw > int(q.nx) {
+	if q.held() || len(sh.evicted) != 0 || !q.is(qCounted) || !s.holds(lim, ns) || nw > int(q.nx) {
 		sh.mu.Unlock()
-		return false
+		return false, h
 	}
 	// The QPS bucket, then the windows (inline, in order). A refused
 	// bucket's next is its wait, as in evaluation.add; d.tats takes
@@ -602,9 +660,13 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, h uint64, now time.Time) b
 	if all && !taken && !q.spent(s, lim, ns) {
 		sh.mu.Unlock()
 		clear(d.tats[1 : 1+nw])
-		return false // the store must be asked
+		return false, h // the store must be asked
 	}
-	sh.entries.touch(i)
+	if i >= 0 {
+		sh.entries.touch(i)
+	} else if q.lk&lkRef == 0 {
+		q.lk |= lkRef
+	}
 	var x crossing
 	if taken {
 		e.tat = next
@@ -642,7 +704,7 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, h uint64, now time.Time) b
 			copy(d.tats[1:], wnext[:nw])
 		}
 		d.Allowed = true
-		return true
+		return true, h
 	}
 	d.tats[0] = tat
 	var refused Limit
@@ -657,7 +719,7 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, h uint64, now time.Time) b
 		}
 	}
 	d.refuse(refused, wait, remaining < units, s.end, ns, lim.DryRun)
-	return true
+	return true, h
 }
 
 // quotaView is a quota's position, as a decision reports it.

@@ -605,8 +605,17 @@ func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
 			grown.Windows = append(grown.Windows[:1:1], Window{Name: "per_3s", Requests: 2, Per: 3 * time.Second})
 			shrunk := plans[len(plans)-1]
 			shrunk.Windows = nil
+			// The same strings for each plan and key, as the middleware
+			// passes them: their entries are found by the strings'
+			// identity (the key table), and by the hash for a copy.
+			var planIDs []string
+			for p := range plans {
+				planIDs = append(planIDs, fmt.Sprint("plan", p))
+			}
+			keys := []string{"key0", "key1", "key2"}
 			now := t0
 			byPlain := map[Limit]int{} // what the plain path decided, by refusing limit
+			byIdentity := 0            // of those, found through the key table
 			alertsByPlain := 0
 			for i := range 20000 {
 				now = now.Add(time.Duration(rng.IntN(60)) * time.Millisecond)
@@ -614,7 +623,10 @@ func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
 					now = now.Add(time.Duration(rng.IntN(30)) * time.Hour)
 				}
 				p := rng.IntN(len(plans))
-				r := Request{Plan: fmt.Sprint("plan", p), Key: fmt.Sprint("key", rng.IntN(3)), Units: int64(rng.IntN(3)), Limits: plans[p]}
+				r := Request{Plan: planIDs[p], Key: keys[rng.IntN(len(keys))], Units: int64(rng.IntN(3)), Limits: plans[p]}
+				if rng.IntN(4) == 0 { // a new string for the key: found by its hash
+					r.Key = strings.Clone(r.Key)
+				}
 				if p == len(plans)-1 {
 					switch rng.IntN(8) {
 					case 0:
@@ -631,8 +643,16 @@ func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
 				}
 				var viaPlain Decision
 				before := len(plainAlerts)
-				if r.Limits.quick() && plain.allowPlain(&viaPlain, &r, plain.hash(entryKey{r.Plan, r.Key}), now) {
+				identity := plain.byKey(r.Plan, r.Key) != nil
+				var done bool
+				if r.Limits.quick() {
+					done, _ = plain.allowPlain(&viaPlain, &r, now)
+				}
+				if done {
 					byPlain[viaPlain.Refused]++
+					if identity {
+						byIdentity++
+					}
 					alertsByPlain += len(plainAlerts) - before
 				} else {
 					var err error
@@ -647,6 +667,7 @@ func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
 			if lease == 0 { // smaller leases cross thresholds mostly when reserving
 				require.Greater(t, alertsByPlain, 10, "the plain path reported too few alerts to compare")
 			}
+			require.Greater(t, byIdentity, 1000, "the plain path found too few entries through the key table")
 			for _, lim := range []Limit{LimitNone, LimitQPS, LimitQuota, LimitWindow} {
 				if lim == LimitNone && lease == 1 {
 					continue // a lease of 1 is spent by the request that reserved it

@@ -13,20 +13,20 @@ import (
 func (sh *shard) hold(e *entry) {
 	e.q.mu.Lock()
 	sh.mu.Lock()
-	e.q.held = true
+	e.q.lk |= lkHeld
 	sh.mu.Unlock()
 }
 
 // drop ends the caller's hold of e's quota. sh.mu is not held.
 func (sh *shard) drop(e *entry) {
 	sh.mu.Lock()
-	e.q.held = false
+	e.q.lk &^= lkHeld
 	sh.mu.Unlock()
 	e.q.mu.Unlock()
 }
 
 // shardOfEntry is e's shard.
-func (l *Limiter) shardOfEntry(e *entry) *shard { return l.shardOf(l.hash(e.id())) }
+func (l *Limiter) shardOfEntry(e *entry) *shard { return &l.shards[e.q.shard] }
 
 // window is q's store window (Counter.Window) in e's span. The caller
 // owns q.
@@ -148,13 +148,17 @@ func (l *Limiter) release(ctx context.Context, evicted []*entry) {
 		// again): it may be out again by the time the shard is locked.
 		l.giveBack(ctx, e)
 		sh.mu.Lock()
-		if e.q.out.Load() && sh.limbo[k] == e {
+		dead := e.q.out.Load() && sh.limbo[k] == e
+		if dead {
 			delete(sh.limbo, k)
 			e.q.set(qDead, true)
 		}
-		e.q.held = false
+		e.q.lk &^= lkHeld
 		sh.mu.Unlock()
 		e.q.mu.Unlock()
+		if dead {
+			l.forget(e.key, e) // the key table keeps no dead entry alive
+		}
 	}
 }
 

@@ -1,0 +1,234 @@
+package limiter
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// keysInShard returns n keys of plan whose entries fall in shard sh.
+func keysInShard(l *Limiter, plan string, sh uint8, n int) []string {
+	var out []string
+	for i := 0; len(out) < n; i++ {
+		k := fmt.Sprint("cold", i)
+		if shardIndex(l.hash(entryKey{plan, k})) == sh {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// A key decided only through the key table is still seen as used by
+// the CLOCK hand: it stays in the index while the keys around it are
+// evicted one after another. An evicted key would come back with a full
+// bucket and be admitted again.
+func TestKeyTableKeepsHotKeysFromEviction(t *testing.T) {
+	l, _ := newLimiter(t, Config{Capacity: 8 * shardCount}) // 8 entries per shard
+	lim := Limits{QPS: 1, Quota: 1000, Period: Day}
+	hot := "hot"
+	sh := shardIndex(l.hash(entryKey{"p", hot}))
+	cold := keysInShard(l, "p", sh, 200)
+	allow := func(key string) Decision {
+		d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: key, Limits: lim})
+		require.NoError(t, err)
+		return d
+	}
+	require.True(t, allow(hot).Allowed)
+	for _, k := range cold[:7] {
+		allow(k) // the shard is full
+	}
+	for i, k := range cold[7:] {
+		require.NotNil(t, l.byKey("p", hot), "round %d: the hot key is not in the key table", i)
+		require.False(t, allow(hot).Allowed, "round %d: the hot key was evicted and came back full", i)
+		allow(k) // evicts one entry
+	}
+	// An evicted cold key left the key table, and comes back full.
+	require.Nil(t, l.byKey("p", cold[0]))
+	require.True(t, allow(cold[0]).Allowed, "an evicted key comes back with a full bucket")
+}
+
+// An entry evicted but not released yet (in the limbo) is still in the
+// key table; a decision through the table must bring it back into the
+// index, or its release would drop the bucket it just used.
+func TestKeyTableEntryInLimbo(t *testing.T) {
+	l, _ := newLimiter(t, Config{})
+	lim := Limits{QPS: 1, Quota: 1000, Period: Day}
+	key := "AKID-limbo"
+	allow := func() Decision {
+		d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: key, Limits: lim})
+		require.NoError(t, err)
+		return d
+	}
+	require.True(t, allow().Allowed)
+	e := l.byKey("p", key)
+	require.NotNil(t, e)
+	h := l.hash(entryKey{"p", key})
+	sh := l.shardOf(h)
+	sh.mu.Lock()
+	sh.entries.remove(sh.entries.find(h))
+	sh.evict(e)
+	evicted := l.takeEvicted(sh)
+	sh.mu.Unlock()
+
+	require.Same(t, e, l.byKey("p", key))
+	require.False(t, allow().Allowed, "the evicted entry's bucket was lost")
+	l.release(ctx, evicted)
+	require.False(t, allow().Allowed, "the entry used while in the limbo was released")
+}
+
+// The key table finds an entry only for its plan and the very string
+// it was made with: a copy of the key is found by the hash, and the same
+// string under another plan finds that plan's entry.
+func TestKeyTableIdentity(t *testing.T) {
+	l, _ := newLimiter(t, Config{})
+	lim := Limits{QPS: 1, Quota: 1000, Period: Day}
+	key := "AKID-identity"
+	d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: key, Limits: lim})
+	require.NoError(t, err)
+	require.True(t, d.Allowed)
+	require.NotNil(t, l.byKey("p", key))
+	require.Nil(t, l.byKey("p", strings.Clone(key)), "a copy of the key has an address of its own")
+
+	// The same string under another plan has its own bucket.
+	d, err = l.AllowAt(ctx, t0, Request{Plan: "q", Key: key, Limits: lim})
+	require.NoError(t, err)
+	require.True(t, d.Allowed, "the key's entry under plan p decided a request of plan q")
+	require.NotNil(t, l.byKey("q", key), "the key's entry under plan q is not in the key table")
+	require.NotSame(t, l.byKey("p", key), l.byKey("q", key))
+	// And a copy shares the bucket of plan p.
+	d, err = l.AllowAt(ctx, t0, Request{Plan: "p", Key: strings.Clone(key), Limits: lim})
+	require.NoError(t, err)
+	require.False(t, d.Allowed)
+	require.Equal(t, LimitQPS, d.Refused)
+}
+
+// The key table doubles as entries are made, up to the power of two at
+// or above the capacity.
+func TestKeyTableGrowsToCapacity(t *testing.T) {
+	l, _ := newLimiter(t, Config{Capacity: 3000})
+	lim := Limits{QPS: 1, Quota: 1000, Period: Day}
+	require.Equal(t, minKeySlots, len(l.keys.Load().slots))
+	keys := make([]string, 5000)
+	for i := range keys {
+		keys[i] = fmt.Sprint("key", i)
+		_, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: keys[i], Limits: lim})
+		require.NoError(t, err)
+	}
+	require.Equal(t, 4096, len(l.keys.Load().slots))
+	found := 0
+	for _, k := range keys {
+		if l.byKey("p", k) != nil {
+			found++
+		}
+	}
+	require.Greater(t, found, 1000, "too few entries in the key table")
+}
+
+// A key table that doubles keeps the entries it held.
+func TestKeyTableKeepsEntriesWhenItGrows(t *testing.T) {
+	l, _ := newLimiter(t, Config{})
+	lim := Limits{QPS: 1, Quota: 1000, Period: Day}
+	keys := make([]string, minKeySlots/2+1)
+	var before []*entry // what the table held before it grew
+	for i := range keys {
+		keys[i] = fmt.Sprint("key", i)
+		if i == len(keys)-1 {
+			require.Equal(t, minKeySlots, len(l.keys.Load().slots))
+			for _, k := range keys[:i] {
+				before = append(before, l.byKey("p", k))
+			}
+		}
+		_, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: keys[i], Limits: lim})
+		require.NoError(t, err)
+	}
+	require.Equal(t, 2*minKeySlots, len(l.keys.Load().slots))
+	held := 0
+	for i, e := range before {
+		if e != nil {
+			held++
+			require.Same(t, e, l.byKey("p", keys[i]), "key %d left the table when it grew", i)
+		}
+	}
+	require.Greater(t, held, len(keys)*9/10)
+}
+
+// Keys decided through the key table (each key always the same string,
+// or now and then a copy), from many goroutines, with entries evicted
+// all the time: every key gets exactly its quota, and the store counts
+// exactly what was admitted.
+func TestKeyTableExactUnderEviction(t *testing.T) {
+	for _, cfg := range []Config{{}, {LeaseSize: 3}, {LeaseSize: 3, Prefetch: true}} {
+		t.Run(fmt.Sprintf("lease%d,prefetch=%v", cfg.LeaseSize, cfg.Prefetch), func(t *testing.T) {
+			s := &MemoryStore{}
+			cfg.Capacity = 2 * shardCount
+			l, err := New(s, cfg)
+			require.NoError(t, err)
+			const nkeys, workers, perWorker, quota = 300, 16, 3000, 50
+			keys := make([]string, nkeys)
+			for i := range keys {
+				keys[i] = fmt.Sprint("key", i)
+			}
+			lim := Limits{QPS: 1e6, Burst: 1e6, Quota: quota, Period: Day}
+			var admitted [nkeys]atomic.Int64
+			var wg sync.WaitGroup
+			for w := range workers {
+				wg.Go(func() {
+					i := w * 104729
+					for n := range perWorker {
+						k := i % nkeys
+						key := keys[k]
+						if n%16 == 0 {
+							key = strings.Clone(key)
+						}
+						d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: key, Limits: lim})
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if d.Allowed {
+							admitted[k].Add(1)
+						} else if d.Refused != LimitQuota {
+							t.Errorf("refused by %v", d.Refused)
+							return
+						}
+						i += 7919
+					}
+				})
+			}
+			wg.Wait()
+			require.NoError(t, l.Close(ctx))
+			byKey, err := s.PlanUsage(ctx, "p", counter("p", "", lim, t0).Window)
+			require.NoError(t, err)
+			for k, key := range keys {
+				require.EqualValues(t, quota, admitted[k].Load(), "admitted for %s", key)
+				require.EqualValues(t, quota, byKey[key], "stored for %s", key)
+			}
+		})
+	}
+}
+
+// Keys evicted and released leave the key table: under churn it holds
+// live entries only, and keeps room for new keys.
+func TestKeyTableHoldsNoDeadEntries(t *testing.T) {
+	l, _ := newLimiter(t, Config{Capacity: shardCount}) // one entry per shard
+	lim := Limits{QPS: 1, Quota: 1000, Period: Day}
+	keys := make([]string, 20*shardCount)
+	for i := range keys {
+		keys[i] = fmt.Sprint("key", i)
+		_, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: keys[i], Limits: lim})
+		require.NoError(t, err)
+	}
+	tab := l.keys.Load()
+	live := 0
+	for i := range tab.slots {
+		if e := tab.slots[i].Load(); e != nil {
+			require.False(t, e.q.out.Load(), "slot %d holds an entry out of the index", i)
+			live++
+		}
+	}
+	require.Greater(t, live, shardCount/2)
+}
