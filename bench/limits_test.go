@@ -183,6 +183,32 @@ func BenchmarkIssue21Parallel(b *testing.B) {
 	}
 }
 
+// BenchmarkIssue21SerialNewStrings is the serial benchmark of the
+// common plan for a caller that passes a new string for a key on every
+// request (a key lookup that allocates its IDs): the limiter's key
+// table, which finds an entry by its key string's address, never finds
+// one, and the decision hashes the key as it did before the table.
+func BenchmarkIssue21SerialNewStrings(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range []int{10_000, 1_000_000} {
+		ks, again := names(n), names(n) // equal keys, other strings
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			l, _ := limiter.New(&limiter.MemoryStore{}, limiter.Config{Capacity: 2 * n})
+			now := time.Now()
+			for i := range n {
+				l.AllowAt(ctx, now, limiter.Request{Plan: planID, Key: ks[i], Limits: commonPlan})
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				l.AllowAt(ctx, now, limiter.Request{Plan: planID, Key: again[i%n], Limits: commonPlan})
+				i += 7919
+			}
+		})
+	}
+}
+
 // BenchmarkIssue21Limits: a plan with a bucket, three windows and a
 // quota against a plan with a bucket and a quota, serial over 10k keys.
 func BenchmarkIssue21Limits(b *testing.B) {

@@ -7,25 +7,27 @@ import (
 
 // The key table finds a decision's entry by the identity of its key
 // string, without hashing the key's bytes or reading the index: one
-// dependent memory access fewer per decision, which at a million keys
-// (each access a miss in memory) is a third of the time.
+// dependent memory access fewer per decision. At a million keys, where
+// each of those accesses is a miss in memory, that took a decision from
+// 374–523 ns to 305–360 (BENCHMARKS.md, session 8).
 //
 // A caller that passes the same string for every request of a key (the
-// middleware passes the registry's key ID) finds its entry in the slot
+// middleware passes the registry's key ID) finds its entry in the set
 // its string's address picks. The entry it finds is the key's only if
-// the entry's key is that very string: the entry then keeps the string's
-// bytes alive, so no other string can have that address, and strings do
-// not change. Anything else (a new string for the key, a slot another
-// key holds, an entry no longer in the index) takes the hash path, as
-// every key did before; it then offers the entry to its slot.
+// the entry's key is that very string, under the same plan: the entry
+// then keeps the string's bytes alive, so no other string can have that
+// address, and strings do not change. Anything else (a new string for
+// the key, a full set, an entry no longer in the index) takes the hash
+// path, as every key did before, which then offers the entry to the
+// table.
 //
 // The table is a cache of 4-way sets: a string's address picks a set
 // and a 32-bit tag, so that a lookup reads the entry it returns and no
-// other. A slot is kept by the entry offered to it until that entry
-// leaves the index. The table doubles when the entries made outnumber
-// half its slots, up to the power of two at or above the Limiter's
-// capacity (12 bytes a slot: at most 24 bytes per key held), keeping
-// the entries it holds.
+// other. A slot is kept by the entry offered to it until that entry is
+// released after its eviction (Limiter.release). The table doubles when
+// the entries made outnumber half its slots, up to the power of two at
+// or above the Limiter's capacity, keeping the entries it holds: 12
+// bytes a slot, 12.6 per key at a million keys and that capacity.
 type keyTable struct {
 	tags  []atomic.Uint32 // per slot, its entry's tag; 0: empty
 	slots []atomic.Pointer[entry]
@@ -151,4 +153,32 @@ func (t *keyTable) grown(n int) *keyTable {
 		}
 	}
 	return g
+}
+
+// tallyEvery is how many of a shard's decisions on the shorter path
+// make one vote on whether to look entries up in the key table.
+const tallyEvery = 64
+
+// tally counts a decision on the shorter path in sh: whether its key
+// string was its entry's own (found in the key table, or by the hash
+// with the same string) or another string with the same bytes. Every
+// tallyEvery decisions, the shard votes: a Limiter whose callers mostly
+// pass new strings (a key lookup that allocates its IDs) stops looking
+// in the key table, which would only cost them a cache miss, and starts
+// again once most strings are their entries' own. Decisions are counted
+// either way, so the vote does not depend on the table's state. sh.mu
+// is held.
+func (l *Limiter) tally(sh *shard, same bool) {
+	if same {
+		sh.same++
+	} else {
+		sh.other++
+	}
+	if sh.same+sh.other < tallyEvery {
+		return
+	}
+	if probe := sh.other <= sh.same; l.probe.Load() != probe {
+		l.probe.Store(probe)
+	}
+	sh.same, sh.other = 0, 0
 }

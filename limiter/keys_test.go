@@ -232,3 +232,29 @@ func TestKeyTableHoldsNoDeadEntries(t *testing.T) {
 	}
 	require.Greater(t, live, shardCount/2)
 }
+
+// A Limiter looks entries up in the key table while most decisions pass
+// their entry's own key string, and stops when most pass new strings
+// (where the table could only cost a cache miss), then starts again.
+func TestKeyTableProbeFollowsTheCallers(t *testing.T) {
+	l, _ := newLimiter(t, Config{})
+	lim := Limits{QPS: 1e6, Burst: 1e6, Quota: 1e9, Period: Day}
+	key := "AKID-probe"
+	run := func(n int, fresh bool) {
+		for range n {
+			k := key
+			if fresh {
+				k = strings.Clone(key)
+			}
+			d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: k, Limits: lim})
+			require.NoError(t, err)
+			require.True(t, d.Allowed)
+		}
+	}
+	run(2*tallyEvery, false)
+	require.True(t, l.probe.Load())
+	run(2*tallyEvery, true)
+	require.False(t, l.probe.Load(), "new strings for every request, and the table is still probed")
+	run(2*tallyEvery, false)
+	require.True(t, l.probe.Load(), "the key's own string again, and the table is not probed")
+}

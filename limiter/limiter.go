@@ -78,6 +78,7 @@ type Limiter struct {
 	shards [shardCount]shard
 
 	keys    atomic.Pointer[keyTable] // entries by the identity of their key string
+	probe   atomic.Bool              // look entries up in keys (see tally)
 	made    atomic.Int64             // entries made, which sizes keys
 	keysMax int                      // the most slots keys grows to
 
@@ -124,7 +125,10 @@ type shard struct {
 	// first one's lease still counted in the store and could refuse a
 	// request for quota that the key has.
 	limbo map[entryKey]*entry
-	_     [56]byte // a multiple of 64 bytes: no two shards' locks share a cache line
+	// same and other count the shorter path's decisions whose key
+	// string was, or was not, their entry's own (see Limiter.tally).
+	same, other uint32
+	_           [48]byte // a multiple of 64 bytes: no two shards' locks share a cache line
 }
 
 // entry is one (plan, key): its QPS bucket and its quota position, in 64
@@ -352,6 +356,7 @@ func New(store Store, cfg Config) (*Limiter, error) {
 	}
 	l.keysMax = 1 << bits.Len(uint(capacity-1))
 	l.keys.Store(newKeyTable(min(minKeySlots, l.keysMax)))
+	l.probe.Store(true)
 	per := max(capacity/shardCount, 1)
 	for i := range l.shards {
 		sh := &l.shards[i]
@@ -603,7 +608,10 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) (ok bool, h
 	// The entry, by its key's identity, else by the hash.
 	var sh *shard
 	i := -1 // the entry's index slot, when found by the hash
-	e := l.byKey(r.Plan, r.Key)
+	var e *entry
+	if l.probe.Load() {
+		e = l.byKey(r.Plan, r.Key)
+	}
 	if e != nil {
 		sh = &l.shards[e.q.shard]
 		sh.mu.Lock()
@@ -628,7 +636,14 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) (ok bool, h
 			sh.mu.Unlock()
 			return false, h
 		}
-		l.remember(r.Key, e)
+		if same(e.key, r.Key) {
+			l.remember(r.Key, e)
+			l.tally(sh, true)
+		} else {
+			l.tally(sh, false)
+		}
+	} else {
+		l.tally(sh, true)
 	}
 	q := &e.q
 	s := e.span.Load()
