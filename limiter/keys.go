@@ -37,8 +37,9 @@ type keyTable struct {
 // keyWays is the number of slots in a set.
 const keyWays = 4
 
-// minKeySlots is a new Limiter's key table size.
-const minKeySlots = 1 << 10
+// minKeySlots is a new Limiter's key table size, and maxKeySlots the
+// largest it grows to.
+const minKeySlots, maxKeySlots = 1 << 10, 1 << 40
 
 func newKeyTable(n int) *keyTable {
 	shift := uint(64)
@@ -132,19 +133,38 @@ func (l *Limiter) forget(key string, e *entry) {
 	l.keys.Load().remove(key, e)
 }
 
-// grewBy counts n entries made, doubling the key table when they
-// outnumber half its slots.
+// grewBy counts n entries made, and has the key table doubled, in the
+// background, when they outnumber half its slots. sh.mu may be held.
 func (l *Limiter) grewBy(n int64) {
 	made := l.made.Add(n)
 	t := l.keys.Load()
-	if made > int64(len(t.slots)/2) && len(t.slots) < l.keysMax {
-		l.keys.CompareAndSwap(t, t.grown(min(2*len(t.slots), l.keysMax)))
+	if made <= int64(len(t.slots)/2) || len(t.slots) >= l.keysMax || !l.growing.CompareAndSwap(false, true) {
+		return
 	}
+	l.bgMu.Lock()
+	defer l.bgMu.Unlock()
+	if l.closed {
+		l.growing.Store(false)
+		return
+	}
+	l.bg.Go(func() {
+		defer l.growing.Store(false)
+		l.growKeys(t)
+	})
 }
 
-// grown returns a table of n slots holding t's entries. Entries offered
-// to t meanwhile may be missing from it: they are offered again by
-// their next decision.
+// growKeys replaces the key table t with one twice its size holding its
+// entries. Entries offered to t meanwhile may be missing from it (their
+// next decision offers them again). Entries released meanwhile were
+// taken out of t only, so the new table is swept once it is in place
+// (one released later is taken out of it by its release).
+func (l *Limiter) growKeys(t *keyTable) {
+	g := t.grown(min(2*len(t.slots), l.keysMax))
+	l.keys.Store(g) // the only writer: growing is set
+	g.sweep()
+}
+
+// grown returns a table of n slots holding t's entries in the index.
 func (t *keyTable) grown(n int) *keyTable {
 	g := newKeyTable(n)
 	for i := range t.slots {
@@ -153,6 +173,15 @@ func (t *keyTable) grown(n int) *keyTable {
 		}
 	}
 	return g
+}
+
+// sweep takes the entries out of the index out of t.
+func (t *keyTable) sweep() {
+	for i := range t.slots {
+		if e := t.slots[i].Load(); e != nil && e.q.out.Load() {
+			t.remove(e.key, e)
+		}
+	}
 }
 
 // tallyEvery is how many of a shard's decisions on the shorter path
@@ -166,8 +195,10 @@ const tallyEvery = 64
 // pass new strings (a key lookup that allocates its IDs) stops looking
 // in the key table, which would only cost them a cache miss, and starts
 // again once most strings are their entries' own. Decisions are counted
-// either way, so the vote does not depend on the table's state. sh.mu
-// is held.
+// either way, so the vote does not depend on the table's state. (A key
+// whose entry was made with another string than the one its requests
+// bring counts as a new string each time, until the entry is evicted.)
+// sh.mu is held.
 func (l *Limiter) tally(sh *shard, same bool) {
 	if same {
 		sh.same++

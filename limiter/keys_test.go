@@ -2,6 +2,7 @@ package limiter
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -9,6 +10,20 @@ import (
 
 	"github.com/stretchr/testify/require"
 )
+
+// settle waits for l's key table to be grown as far as the entries made
+// ask (growth runs in the background).
+func settle(l *Limiter) {
+	for {
+		l.bg.Wait()
+		n := len(l.keys.Load().slots)
+		l.grewBy(0)
+		l.bg.Wait()
+		if len(l.keys.Load().slots) == n {
+			return
+		}
+	}
+}
 
 // keysInShard returns n keys of plan whose entries fall in shard sh.
 func keysInShard(l *Limiter, plan string, sh uint8, n int) []string {
@@ -118,6 +133,7 @@ func TestKeyTableGrowsToCapacity(t *testing.T) {
 		_, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: keys[i], Limits: lim})
 		require.NoError(t, err)
 	}
+	settle(l)
 	require.Equal(t, 4096, len(l.keys.Load().slots))
 	found := 0
 	for _, k := range keys {
@@ -137,6 +153,7 @@ func TestKeyTableKeepsEntriesWhenItGrows(t *testing.T) {
 	for i := range keys {
 		keys[i] = fmt.Sprint("key", i)
 		if i == len(keys)-1 {
+			settle(l)
 			require.Equal(t, minKeySlots, len(l.keys.Load().slots))
 			for _, k := range keys[:i] {
 				before = append(before, l.byKey("p", k))
@@ -145,6 +162,7 @@ func TestKeyTableKeepsEntriesWhenItGrows(t *testing.T) {
 		_, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: keys[i], Limits: lim})
 		require.NoError(t, err)
 	}
+	settle(l)
 	require.Equal(t, 2*minKeySlots, len(l.keys.Load().slots))
 	held := 0
 	for i, e := range before {
@@ -174,6 +192,7 @@ func TestKeyTableExactUnderEviction(t *testing.T) {
 			}
 			lim := Limits{QPS: 1e6, Burst: 1e6, Quota: quota, Period: Day}
 			var admitted [nkeys]atomic.Int64
+			var inTable atomic.Int64 // decisions whose entry the key table held
 			var wg sync.WaitGroup
 			for w := range workers {
 				wg.Go(func() {
@@ -183,6 +202,9 @@ func TestKeyTableExactUnderEviction(t *testing.T) {
 						key := keys[k]
 						if n%16 == 0 {
 							key = strings.Clone(key)
+						}
+						if l.byKey("p", key) != nil {
+							inTable.Add(1)
 						}
 						d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: key, Limits: lim})
 						if err != nil {
@@ -203,6 +225,7 @@ func TestKeyTableExactUnderEviction(t *testing.T) {
 			require.NoError(t, l.Close(ctx))
 			byKey, err := s.PlanUsage(ctx, "p", counter("p", "", lim, t0).Window)
 			require.NoError(t, err)
+			require.Greater(t, inTable.Load(), int64(workers*perWorker/10), "too few decisions through the key table")
 			for k, key := range keys {
 				require.EqualValues(t, quota, admitted[k].Load(), "admitted for %s", key)
 				require.EqualValues(t, quota, byKey[key], "stored for %s", key)
@@ -257,4 +280,51 @@ func TestKeyTableProbeFollowsTheCallers(t *testing.T) {
 	require.False(t, l.probe.Load(), "new strings for every request, and the table is still probed")
 	run(2*tallyEvery, false)
 	require.True(t, l.probe.Load(), "the key's own string again, and the table is not probed")
+}
+
+// Capacities from 1 to the largest int make a working Limiter: the key
+// table has at least minKeySlots slots, and at most maxKeySlots.
+func TestKeyTableCapacityBounds(t *testing.T) {
+	for _, c := range []int{1, 2, 3, 1<<62 + 1, math.MaxInt} {
+		l, err := New(&MemoryStore{}, Config{Capacity: c})
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, l.keysMax, minKeySlots)
+		require.LessOrEqual(t, l.keysMax, maxKeySlots)
+		lim := Limits{QPS: 1, Quota: 1000, Period: Day}
+		for i, want := range []Limit{LimitNone, LimitQPS, LimitQPS} {
+			d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", Limits: lim})
+			require.NoError(t, err)
+			require.Equal(t, want, d.Refused, "capacity %d, request %d", c, i)
+		}
+	}
+}
+
+// An entry released while a grown table was being filled was taken out
+// of the old table only; the sweep after the new one is in place takes
+// it out of that one too, so that no table keeps a dead entry alive.
+func TestKeyTableGrowthSweepsReleasedEntries(t *testing.T) {
+	l, _ := newLimiter(t, Config{})
+	lim := Limits{QPS: 1, Quota: 1000, Period: Day}
+	key := "AKID-gone"
+	_, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: key, Limits: lim})
+	require.NoError(t, err)
+	e := l.byKey("p", key)
+	require.NotNil(t, e)
+
+	// growKeys, step by step, with the key evicted and released between
+	// the copy and the swap.
+	old := l.keys.Load()
+	g := old.grown(2 * len(old.slots))
+	h := l.hash(entryKey{"p", key})
+	sh := l.shardOf(h)
+	sh.mu.Lock()
+	sh.entries.remove(sh.entries.find(h))
+	sh.evict(e)
+	evicted := l.takeEvicted(sh)
+	sh.mu.Unlock()
+	l.release(ctx, evicted)
+	l.keys.Store(g)
+	require.Same(t, e, g.find("p", key), "the copy holds the entry released since")
+	g.sweep()
+	require.Nil(t, g.find("p", key), "the sweep left the released entry in the table")
 }

@@ -80,6 +80,7 @@ type Limiter struct {
 	keys    atomic.Pointer[keyTable] // entries by the identity of their key string
 	probe   atomic.Bool              // look entries up in keys (see tally)
 	made    atomic.Int64             // entries made, which sizes keys
+	growing atomic.Bool              // a goroutine is growing keys
 	keysMax int                      // the most slots keys grows to
 
 	spans sync.Map // spanKey → *span: the latest span of each plan, period and zone
@@ -354,8 +355,8 @@ func New(store Store, cfg Config) (*Limiter, error) {
 		l.mem = ms
 		l.prefetch = false // a lease of all the quota is never topped up
 	}
-	l.keysMax = 1 << bits.Len(uint(capacity-1))
-	l.keys.Store(newKeyTable(min(minKeySlots, l.keysMax)))
+	l.keysMax = max(minKeySlots, 1<<bits.Len(uint(min(capacity, maxKeySlots)-1)))
+	l.keys.Store(newKeyTable(minKeySlots))
 	l.probe.Store(true)
 	per := max(capacity/shardCount, 1)
 	for i := range l.shards {
@@ -616,10 +617,9 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) (ok bool, h
 		sh = &l.shards[e.q.shard]
 		sh.mu.Lock()
 		if e.q.out.Load() {
-			// Out of the index: its slot is freed for the key's
-			// next entry.
+			// In the limbo: the hash path brings it back, or its
+			// release takes it out of the table.
 			sh.mu.Unlock()
-			l.forget(r.Key, e)
 			e = nil
 		}
 	}

@@ -24,9 +24,10 @@ const MaxWindows = 4
 const MaxUnits = 1 << 40
 
 // Request is one decision's input: who asks, under which limits, and for
-// how much. Plan and Key are ordinary Go strings, which never change (a
-// string made with unsafe over a buffer that is reused would confuse the
-// limiter's caches).
+// how much. Plan and Key are ordinary Go strings, which never change: the
+// limiter keeps them, and finds a key's state by its string's address (a
+// string made with unsafe over a buffer that is reused would have its
+// requests decided as another key's).
 type Request struct {
 	Plan, Key string
 	// API is the ID of the API called; it names the bucket of
