@@ -23,7 +23,7 @@
 // slots of a second table. A caller that passes the same key string
 // for every request of a key (the middleware passes the registry's key
 // ID) finds the entry sooner, by the string's address in a key table
-// (4-way sets of 12-byte slots, up to four per entry made, at most
+// (8-way sets of 12-byte slots, up to eight per entry made, at most
 // Config.Capacity rounded up to a power of two): the key's bytes are not
 // hashed and the index is not read, one memory access fewer per
 // decision. Request.Plan and Request.Key are kept in the entry, as Go

@@ -21,13 +21,14 @@ import (
 // path, as every key did before, which then offers the entry to the
 // table.
 //
-// The table is a cache of 4-way sets: a string's address picks a set
+// The table is a cache of 8-way sets: a string's address picks a set
 // and a 32-bit tag, so that a lookup reads the entry it returns and no
 // other. A slot is kept by the entry offered to it until that entry is
-// released after its eviction (Limiter.release). The table doubles when
-// the entries made outnumber half its slots, up to the power of two at
-// or above the Limiter's capacity, keeping the entries it holds: 12
-// bytes a slot, 12.6 per key at a million keys and that capacity.
+// released after its eviction (Limiter.release). The table doubles, in
+// the background, when the entries made outnumber a quarter of its
+// slots, up to the power of two at or above the Limiter's capacity,
+// keeping the entries it holds: 12 bytes a slot, 12.6 per key at a
+// million keys and that capacity.
 type keyTable struct {
 	tags  []atomic.Uint32 // per slot, its entry's tag; 0: empty
 	slots []atomic.Pointer[entry]
@@ -35,7 +36,7 @@ type keyTable struct {
 }
 
 // keyWays is the number of slots in a set.
-const keyWays = 4
+const keyWays = 8
 
 // minKeySlots is a new Limiter's key table size, and maxKeySlots the
 // largest it grows to.
@@ -50,10 +51,16 @@ func newKeyTable(n int) *keyTable {
 }
 
 // set returns the first slot of key's set and key's tag: the top bits
-// and the low 32 bits (never 0) of its bytes' address times a large odd
-// constant.
+// and the low 32 bits (never 0) of its bytes' address, mixed
+// (splitmix64's finaliser: addresses a size class apart, multiplied by
+// a constant alone, left half the sets unused).
 func (t *keyTable) set(key string) (int, uint32) {
-	x := uint64(uintptr(unsafe.Pointer(unsafe.StringData(key)))) * 0x9e3779b97f4a7c15
+	x := uint64(uintptr(unsafe.Pointer(unsafe.StringData(key))))
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
 	return int(x>>t.shift) * keyWays, uint32(x) | 1
 }
 
@@ -134,11 +141,13 @@ func (l *Limiter) forget(key string, e *entry) {
 }
 
 // grewBy counts n entries made, and has the key table doubled, in the
-// background, when they outnumber half its slots. sh.mu may be held.
+// background, when they outnumber a quarter of its slots (two per set:
+// a set is then full for about one key in a thousand). sh.mu may be
+// held.
 func (l *Limiter) grewBy(n int64) {
 	made := l.made.Add(n)
 	t := l.keys.Load()
-	if made <= int64(len(t.slots)/2) || len(t.slots) >= l.keysMax || !l.growing.CompareAndSwap(false, true) {
+	if made <= int64(len(t.slots)/4) || len(t.slots) >= l.keysMax || !l.growing.CompareAndSwap(false, true) {
 		return
 	}
 	l.bgMu.Lock()
@@ -154,25 +163,32 @@ func (l *Limiter) grewBy(n int64) {
 }
 
 // growKeys replaces the key table t with one twice its size holding its
-// entries. Entries offered to t meanwhile may be missing from it (their
-// next decision offers them again). Entries released meanwhile were
-// taken out of t only, so the new table is swept once it is in place
-// (one released later is taken out of it by its release).
+// entries. Entries offered to t while the new table was filled are
+// copied again once it is in place (one offered to t after that is
+// offered again by its next decision). Entries released meanwhile were
+// taken out of t only, so the new table is then swept (one released
+// later is taken out of it by its release).
 func (l *Limiter) growKeys(t *keyTable) {
 	g := t.grown(min(2*len(t.slots), l.keysMax))
 	l.keys.Store(g) // the only writer: growing is set
+	t.copyTo(g)     // what was offered to t while g was filled
 	g.sweep()
 }
 
 // grown returns a table of n slots holding t's entries in the index.
 func (t *keyTable) grown(n int) *keyTable {
 	g := newKeyTable(n)
+	t.copyTo(g)
+	return g
+}
+
+// copyTo adds t's entries in the index to g.
+func (t *keyTable) copyTo(g *keyTable) {
 	for i := range t.slots {
 		if e := t.slots[i].Load(); e != nil && !e.q.out.Load() {
 			g.add(e.key, e)
 		}
 	}
-	return g
 }
 
 // sweep takes the entries out of the index out of t.

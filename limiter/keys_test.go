@@ -148,7 +148,7 @@ func TestKeyTableGrowsToCapacity(t *testing.T) {
 func TestKeyTableKeepsEntriesWhenItGrows(t *testing.T) {
 	l, _ := newLimiter(t, Config{})
 	lim := Limits{QPS: 1, Quota: 1000, Period: Day}
-	keys := make([]string, minKeySlots/2+1)
+	keys := make([]string, minKeySlots/4+1)
 	var before []*entry // what the table held before it grew
 	for i := range keys {
 		keys[i] = fmt.Sprint("key", i)

@@ -70,12 +70,14 @@ type LeaseSizer interface {
 // Limiter is not usable (it has no store): build one with New, and Close
 // it to return unused quota leases.
 type Limiter struct {
+	// shards come first: a Limiter is allocated on a page boundary, so
+	// that each shard starts a cache line.
+	shards [shardCount]shard
 	store  Store
 	shared SharedStore  // the store, when it keeps the buckets too
 	mem    *MemoryStore // the store, when this Limiter holds its counts (see MemoryStore)
 	lease  int64
 	seed   maphash.Seed
-	shards [shardCount]shard
 
 	keys    atomic.Pointer[keyTable] // entries by the identity of their key string
 	probe   atomic.Bool              // look entries up in keys (see tally)
@@ -111,6 +113,10 @@ type entryKey struct{ plan, key string }
 // shard holds the state of the keys that hash to it.
 type shard struct {
 	mu sync.Mutex
+	// same and other count the shorter path's decisions whose key
+	// string was, or was not, their entry's own (see Limiter.tally); in
+	// the lock's cache line, which a decision writes anyway.
+	same, other uint32
 	// entries indexes the entries by the hash of (plan, key); an entry
 	// whose key differs from the caller's is a hash collision (see
 	// lookup).
@@ -126,10 +132,7 @@ type shard struct {
 	// first one's lease still counted in the store and could refuse a
 	// request for quota that the key has.
 	limbo map[entryKey]*entry
-	// same and other count the shorter path's decisions whose key
-	// string was, or was not, their entry's own (see Limiter.tally).
-	same, other uint32
-	_           [48]byte // a multiple of 64 bytes: no two shards' locks share a cache line
+	_     [48]byte // a multiple of 64 bytes: no two shards' locks share a cache line
 }
 
 // entry is one (plan, key): its QPS bucket and its quota position, in 64
