@@ -40,7 +40,7 @@ const keyWays = 8
 
 // minKeySlots is a new Limiter's key table size, and maxKeySlots the
 // largest it grows to.
-const minKeySlots, maxKeySlots = 1 << 10, 1 << 40
+const minKeySlots, maxKeySlots = 1 << 10, 1 << 30
 
 func newKeyTable(n int) *keyTable {
 	shift := uint(64)
