@@ -98,8 +98,8 @@ func (t *entries) evictOne(evict func(*entry)) {
 		case s.e == nil:
 		case s.h&refBit != 0:
 			s.h &^= refBit
-		case s.e.q.lk&lkRef != 0: // used through the key table
-			s.e.q.lk &^= lkRef
+		case s.e.q.st.Load()&stRef != 0: // used through the key table
+			s.e.q.st.And(^stRef)
 		default:
 			e := s.e
 			t.remove(t.hand)

@@ -185,7 +185,7 @@ func (t *keyTable) grown(n int) *keyTable {
 // copyTo adds t's entries in the index to g.
 func (t *keyTable) copyTo(g *keyTable) {
 	for i := range t.slots {
-		if e := t.slots[i].Load(); e != nil && !e.q.out.Load() {
+		if e := t.slots[i].Load(); e != nil && !e.out() {
 			g.add(e.key, e)
 		}
 	}
@@ -194,7 +194,7 @@ func (t *keyTable) copyTo(g *keyTable) {
 // sweep takes the entries out of the index out of t.
 func (t *keyTable) sweep() {
 	for i := range t.slots {
-		if e := t.slots[i].Load(); e != nil && e.q.out.Load() {
+		if e := t.slots[i].Load(); e != nil && e.out() {
 			t.remove(e.key, e)
 		}
 	}

@@ -249,7 +249,7 @@ func TestKeyTableHoldsNoDeadEntries(t *testing.T) {
 	live := 0
 	for i := range tab.slots {
 		if e := tab.slots[i].Load(); e != nil {
-			require.False(t, e.q.out.Load(), "slot %d holds an entry out of the index", i)
+			require.False(t, e.out(), "slot %d holds an entry out of the index", i)
 			live++
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"math"
 	"math/bits"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -203,28 +204,33 @@ func (e *entry) id() entryKey { return entryKey{e.plan(), e.key} }
 // quota is one (plan, key)'s position in its current period.
 //
 // Its fields (flags, lease, used, and the entry's span) belong to the
-// goroutine that holds the shard's lock while the quota is not held, or
-// to the goroutine that holds the quota (see shard.hold): that
-// goroutine owns the quota. A decision that finds a lease in hand, or a
-// quota known to be spent, reads and changes them under the shard's
-// lock alone, one lock per decision; work that calls the store (a
-// reservation, a release, an adjustment) holds the quota meanwhile,
-// without the shard's lock.
+// goroutine that holds the entry's decision lock (see entry.lock) while
+// the quota is not held, or to the goroutine that holds the quota (see
+// shard.hold): that goroutine owns the quota. A decision that finds a
+// lease in hand, or a quota known to be spent, reads and changes them
+// under the decision lock, one lock per decision; work that calls the
+// store (a reservation, a release, an adjustment) holds the quota
+// meanwhile, without any lock. The entry's buckets (tat, the inline
+// windows) and lk also belong to the decision lock's holder. The
+// general path takes the decision lock inside the shard's lock; the
+// shorter path takes it alone, so that a decision writes the entry's
+// cache line and no other.
 type quota struct {
 	// mu is locked by the quota's holder, so that a second one sleeps
 	// on it instead of spinning on the shard's lock.
 	mu sync.Mutex
-	// out is set (under the shard's lock) while the entry is out of the
-	// index, in the shard's limbo or dead.
-	out   atomic.Bool
+	// st holds stOut, set (under the shard's lock) while the entry is
+	// out of the index, in the shard's limbo or dead; stLock, the
+	// entry's decision lock; and stRef, set when a decision found the
+	// entry through the key table since the CLOCK hand last passed (see
+	// entries.evictOne).
+	st    atomic.Uint32
 	flags uint8 // qDead, qFetching, qFull, qCounted, qOwned
 	// nx is the entry's number of inline window buckets (see
 	// entry.inline); set when the entry is made.
 	nx uint8
-	// lk holds the entry's bits set and cleared under the shard's lock:
-	// lkHeld while a goroutine holds the quota (see shard.hold), and
-	// lkRef when a decision found the entry through the key table since
-	// the CLOCK hand last passed (see entries.evictOne).
+	// lk holds lkHeld, set under the decision lock while a goroutine
+	// holds the quota (see shard.hold).
 	lk uint8
 	// shard is the index of the entry's shard, set when the entry is
 	// made (it fills the quota's padding; a decision that finds the
@@ -248,15 +254,51 @@ const (
 	qOwned                      // the count of the entry's period is held here, not in the Limiter's MemoryStore (see MemoryStore)
 )
 
-// The quota's lk bits.
+// lkHeld is the quota's lk bit set while a goroutine holds it.
+const lkHeld uint8 = 1
+
+// held reports whether a goroutine holds q (see shard.hold). The
+// entry's decision lock is held.
+func (q *quota) held() bool { return q.lk&lkHeld != 0 }
+
+// The quota's st bits.
 const (
-	lkHeld uint8 = 1 << iota
-	lkRef
+	stOut uint32 = 1 << iota
+	stLock
+	stRef
 )
 
-// held reports whether a goroutine holds q (see shard.hold). sh.mu is
-// held.
-func (q *quota) held() bool { return q.lk&lkHeld != 0 }
+// out reports whether e is out of the index (in the limbo, or dead).
+func (e *entry) out() bool { return e.q.st.Load()&stOut != 0 }
+
+// lock takes e's decision lock. It is held for a few dozen
+// nanoseconds, and never across a call that can block, so it spins.
+func (e *entry) lock() {
+	for {
+		if v := e.q.st.Load(); v&stLock == 0 && e.q.st.CompareAndSwap(v, v|stLock) {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// lockIn takes e's decision lock and marks it used (stRef), unless e is
+// out of the index: then it reports false, having taken nothing.
+func (e *entry) lockIn() bool {
+	for {
+		v := e.q.st.Load()
+		if v&stOut != 0 {
+			return false
+		}
+		if v&stLock == 0 && e.q.st.CompareAndSwap(v, v|stLock|stRef) {
+			return true
+		}
+		runtime.Gosched()
+	}
+}
+
+// unlock releases e's decision lock.
+func (e *entry) unlock() { e.q.st.And(^stLock) }
 
 func (q *quota) is(f uint8) bool { return q.flags&f != 0 }
 
@@ -421,7 +463,7 @@ func (l *Limiter) planHash(plan string) uint64 {
 
 // evict moves e out of the index into the limbo. sh.mu is held.
 func (sh *shard) evict(e *entry) {
-	e.q.out.Store(true)
+	e.q.st.Or(stOut)
 	sh.limbo[e.id()] = e
 	sh.evicted = append(sh.evicted, e)
 }
@@ -447,7 +489,7 @@ func (sh *shard) lookup(h uint64, k entryKey) *entry {
 	e := sh.limbo[k]
 	if e != nil {
 		delete(sh.limbo, k)
-		e.q.out.Store(false)
+		e.q.st.And(^stOut)
 		sh.entries.insert(h, e, sh.evict)
 	}
 	return e
@@ -506,6 +548,7 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 	var ev evaluation
 	sh.mu.Lock()
 	e := l.entryFor(sh, h, k, lim, now)
+	e.lock()
 	l.eval(&ev, sh, e, h, &r, &rt, ns)
 	if !ev.ok {
 		// The quota's position, for the refusal's policies: read here
@@ -517,6 +560,7 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 			e.q.view(&qv, e, lim, ns)
 		}
 		evicted := l.takeEvicted(sh)
+		e.unlock()
 		sh.mu.Unlock()
 		l.release(ctx, evicted)
 		if wait {
@@ -530,6 +574,7 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 	if lim.Quota == Unlimited {
 		ev.commit(sh, e, ns)
 		evicted := l.takeEvicted(sh)
+		e.unlock()
 		sh.mu.Unlock()
 		l.release(ctx, evicted)
 		l.decide(&d, &ev, nil, &r, now, true)
@@ -557,6 +602,7 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 			// Both cases found q counted in s, the period of ns: what
 			// q.view would check again.
 			qv := quotaView{known: true, remaining: max(lim.Quota-(q.used-q.leased()), 0), start: s.start, end: s.end, reset: &s.reset}
+			e.unlock()
 			sh.mu.Unlock()
 			l.decide(&d, &ev, &qv, &r, now, taken)
 			if x.mask != 0 {
@@ -566,6 +612,7 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 		}
 	}
 	evicted := l.takeEvicted(sh)
+	e.unlock()
 	sh.mu.Unlock()
 	l.release(ctx, evicted)
 	for {
@@ -609,33 +656,28 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) (ok bool, h
 	g := perSecond(lim.QPS, lim.Burst)
 	units := r.units()
 	ns := now.UnixNano()
-	// The entry, by its key's identity, else by the hash.
-	var sh *shard
-	i := -1 // the entry's index slot, when found by the hash
+	// The entry, by its key's identity under its decision lock alone
+	// (lockIn fails for an entry in the limbo: the hash path brings it
+	// back, or its release takes it out of the table), else by the hash,
+	// under the shard's lock until the decision lock is taken.
 	var e *entry
 	if l.probe.Load() {
 		e = l.byKey(r.Plan, r.Key)
 	}
-	if e != nil {
-		sh = &l.shards[e.q.shard]
-		sh.mu.Lock()
-		if e.q.out.Load() {
-			// In the limbo: the hash path brings it back, or its
-			// release takes it out of the table.
-			sh.mu.Unlock()
-			e = nil
-		}
+	if e != nil && !e.lockIn() {
+		e = nil
 	}
 	if e == nil {
 		h = l.hash(entryKey{r.Plan, r.Key})
-		sh = l.shardOf(h)
+		sh := l.shardOf(h)
 		sh.mu.Lock()
-		if i = sh.entries.find(h); i < 0 {
+		i := sh.entries.find(h)
+		if i < 0 {
 			sh.mu.Unlock()
 			return false, h
 		}
 		e = sh.entries.slots[i].e
-		if e.key != r.Key || e.span.Load().plan != r.Plan {
+		if e.key != r.Key || e.span.Load().plan != r.Plan || len(sh.evicted) != 0 {
 			sh.mu.Unlock()
 			return false, h
 		}
@@ -645,13 +687,14 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) (ok bool, h
 		} else {
 			l.tally(sh, false)
 		}
-	} else {
-		l.tally(sh, true)
+		sh.entries.touch(i)
+		e.lock()
+		sh.mu.Unlock()
 	}
 	q := &e.q
 	s := e.span.Load()
-	if q.held() || len(sh.evicted) != 0 || !q.is(qCounted) || !s.holds(lim, ns) || nw > int(q.nx) {
-		sh.mu.Unlock()
+	if q.held() || !q.is(qCounted) || !s.holds(lim, ns) || nw > int(q.nx) {
+		e.unlock()
 		return false, h
 	}
 	// The QPS bucket, then the windows (inline, in order). A refused
@@ -676,14 +719,9 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) (ok bool, h
 	all := ok && wrefused == 0
 	taken := all && q.leased() >= units && q.used-q.lease <= lim.Quota-units
 	if all && !taken && !q.spent(s, lim, ns) {
-		sh.mu.Unlock()
+		e.unlock()
 		clear(d.tats[1 : 1+nw])
 		return false, h // the store must be asked
-	}
-	if i >= 0 {
-		sh.entries.touch(i)
-	} else if q.lk&lkRef == 0 {
-		q.lk |= lkRef
 	}
 	var x crossing
 	if taken {
@@ -700,7 +738,7 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) (ok bool, h
 		}
 	}
 	remaining := max(lim.Quota-(q.used-q.leased()), 0)
-	sh.mu.Unlock()
+	e.unlock()
 	if x.mask != 0 {
 		l.deliver(r, x)
 	}
@@ -880,6 +918,7 @@ func (l *Limiter) takeQuota(ctx context.Context, e *entry, sh *shard, h uint64, 
 	// The buckets again, with the quota settled: a bucket that admitted
 	// before the store call may be empty now.
 	sh.mu.Lock()
+	e.lock()
 	l.eval(&ev, sh, e, h, r, rt, ns)
 	taken := ev.ok && q.leased() >= units && q.used-q.leased() <= lim.Quota-units
 	if taken {
@@ -887,8 +926,9 @@ func (l *Limiter) takeQuota(ctx context.Context, e *entry, sh *shard, h uint64, 
 		*x = l.crossed(lim, q.used-q.lease, q.used-q.lease+units, q.window(e))
 		q.lease -= units
 	}
+	e.unlock()
 	sh.mu.Unlock()
-	if taken && e.q.out.Load() && q.leased() > 0 {
+	if taken && e.out() && q.leased() > 0 {
 		// Evicted while we reserved: its release may have run already.
 		l.giveBack(ctx, e)
 	}

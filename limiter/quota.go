@@ -13,14 +13,18 @@ import (
 func (sh *shard) hold(e *entry) {
 	e.q.mu.Lock()
 	sh.mu.Lock()
+	e.lock()
 	e.q.lk |= lkHeld
+	e.unlock()
 	sh.mu.Unlock()
 }
 
 // drop ends the caller's hold of e's quota. sh.mu is not held.
 func (sh *shard) drop(e *entry) {
 	sh.mu.Lock()
+	e.lock()
 	e.q.lk &^= lkHeld
+	e.unlock()
 	sh.mu.Unlock()
 	e.q.mu.Unlock()
 }
@@ -56,7 +60,7 @@ func (l *Limiter) leaseFor(limit int64) int64 {
 func (l *Limiter) fetchAhead(e *entry, limit int64) {
 	q := &e.q
 	full := l.leaseFor(limit)
-	if !l.prefetch || q.is(qFetching) || e.q.out.Load() || !q.is(qFull) || q.leased() >= full/2 {
+	if !l.prefetch || q.is(qFetching) || e.out() || !q.is(qFull) || q.leased() >= full/2 {
 		return
 	}
 	l.bgMu.Lock()
@@ -111,7 +115,7 @@ func (l *Limiter) reserveAhead(e *entry, window, n, limit int64) {
 		q.set(qFull, false)
 		return // the next decision that needs units asks the store itself
 	}
-	if q.window(e) != window || e.q.out.Load() {
+	if q.window(e) != window || e.out() {
 		_ = l.store.Release(ctx, c, granted) // best effort: under-admits, never over
 		return
 	}
@@ -148,12 +152,14 @@ func (l *Limiter) release(ctx context.Context, evicted []*entry) {
 		// again): it may be out again by the time the shard is locked.
 		l.giveBack(ctx, e)
 		sh.mu.Lock()
-		dead := e.q.out.Load() && sh.limbo[k] == e
+		dead := e.out() && sh.limbo[k] == e
 		if dead {
 			delete(sh.limbo, k)
 			e.q.set(qDead, true)
 		}
+		e.lock()
 		e.q.lk &^= lkHeld
+		e.unlock()
 		sh.mu.Unlock()
 		e.q.mu.Unlock()
 		if dead {
