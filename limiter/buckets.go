@@ -85,7 +85,7 @@ func (l *Limiter) ratesOf(r *Request, rt *rates) {
 }
 
 // eval decides r's buckets, of rates rt, at ns for e (hashed h), in sh,
-// without changing them. sh.mu is held.
+// without changing them. sh.mu and e's decision lock are held.
 func (l *Limiter) eval(ev *evaluation, sh *shard, e *entry, h uint64, r *Request, rt *rates, ns int64) {
 	lim := &r.Limits
 	ev.ok = true
@@ -135,8 +135,8 @@ func (sh *shard) extra(xh uint64) (int, int64) {
 }
 
 // commit stores the buckets' new times. Extras slots found by eval are
-// still valid: sh.mu has been held since, or eval ran again. sh.mu is
-// held.
+// still valid: sh.mu has been held since, or eval ran again. sh.mu and
+// e's decision lock are held.
 func (ev *evaluation) commit(sh *shard, e *entry, ns int64) {
 	for i := range ev.n {
 		b := &ev.b[i]

@@ -141,7 +141,7 @@ type shard struct {
 type entry struct {
 	key  string
 	span atomic.Pointer[span] // the plan and, once a quota was counted, its current period
-	tat  int64                // the QPS bucket's theoretical arrival time, Unix ns (0: full); under the shard's lock
+	tat  int64                // the QPS bucket's theoretical arrival time, Unix ns (0: full); under the entry's decision lock
 	q    quota
 }
 
@@ -191,7 +191,7 @@ func newEntry(key string, n int) *entry {
 }
 
 // inline returns e's inline window buckets (theoretical arrival times);
-// they follow e in the entryN that holds it. Under the shard's lock.
+// they follow e in the entryN that holds it. Under the entry's decision lock.
 func (e *entry) inline() []int64 {
 	if e.q.nx == 0 {
 		return nil
