@@ -328,3 +328,61 @@ func TestKeyTableGrowthSweepsReleasedEntries(t *testing.T) {
 	g.sweep()
 	require.Nil(t, g.find("p", key), "the sweep left the released entry in the table")
 }
+
+// Decisions through the key table (under the entry's lock alone),
+// charges (which hold the quota) and the general path (a plan with a
+// throttle) on a few keys from many goroutines: each key's quota is
+// taken exactly, never more, and the store counts exactly that.
+func TestDecisionLockExactWithCharges(t *testing.T) {
+	for _, cfg := range []Config{{}, {LeaseSize: 3}, {LeaseSize: 3, Prefetch: true}} {
+		t.Run(fmt.Sprintf("lease%d,prefetch=%v", cfg.LeaseSize, cfg.Prefetch), func(t *testing.T) {
+			s := &MemoryStore{}
+			l, err := New(s, cfg)
+			require.NoError(t, err)
+			const nkeys, workers, perWorker, quota = 4, 16, 2000, 5000
+			keys := []string{"key0", "key1", "key2", "key3"}
+			plain := Limits{QPS: 1e6, Burst: 1e6, Quota: quota, Period: Day}
+			throttled := plain
+			throttled.Throttle = Throttle{QPS: 1e6, Burst: 1e6}
+			var taken [nkeys]atomic.Int64 // admitted units and charged units within the quota
+			var wg sync.WaitGroup
+			for w := range workers {
+				wg.Go(func() {
+					for n := range perWorker {
+						k := (w + n) % nkeys
+						r := Request{Plan: "p", Key: keys[k], API: "api", Limits: plain}
+						switch n % 8 {
+						case 0, 1:
+							r.Units = 2
+							over, err := l.ChargeAt(ctx, t0, r)
+							if err != nil {
+								t.Error(err)
+								return
+							}
+							taken[k].Add(2 - over)
+							continue
+						case 2:
+							r.Limits = throttled // the general path
+						}
+						d, err := l.AllowAt(ctx, t0, r)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if d.Allowed {
+							taken[k].Add(1)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			require.NoError(t, l.Close(ctx))
+			byKey, err := s.PlanUsage(ctx, "p", counter("p", "", plain, t0).Window)
+			require.NoError(t, err)
+			for k, key := range keys {
+				require.EqualValues(t, quota, taken[k].Load(), "taken from %s", key)
+				require.EqualValues(t, quota, byKey[key], "stored for %s", key)
+			}
+		})
+	}
+}
