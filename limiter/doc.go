@@ -115,7 +115,7 @@
 //     below a threshold to at least it: on a SharedStore in the store's
 //     atomic step, so that a fleet reports each threshold once; on other
 //     stores in the Limiter, by the goroutine that owns the key's quota
-//     (the shard's lock, or the quota held for a store call), which is exact
+//     (the entry's decision lock, or the quota held for a store call), which is exact
 //     while one Limiter uses the store (a MemoryStore, a boltstore file,
 //     which one process opens). A reset of the usage lets thresholds
 //     fire again.

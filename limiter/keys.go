@@ -117,8 +117,8 @@ func same(a, b string) bool {
 }
 
 // byKey returns the entry the key table holds for plan and key's
-// string, or nil. The entry may have left the index since: the caller
-// checks q.out under the shard's lock.
+// string, or nil. The entry may have left the index since: lockIn
+// checks.
 func (l *Limiter) byKey(plan, key string) *entry {
 	if len(key) == 0 {
 		return nil // an empty string has no address of its own
@@ -204,28 +204,68 @@ func (t *keyTable) sweep() {
 // make one vote on whether to look entries up in the key table.
 const tallyEvery = 64
 
-// tally counts a decision on the shorter path in sh: whether its key
-// string was its entry's own (found in the key table, or by the hash
-// with the same string) or another string with the same bytes. Every
-// tallyEvery decisions, the shard votes: a Limiter whose callers mostly
-// pass new strings (a key lookup that allocates its IDs) stops looking
-// in the key table, which would only cost them a cache miss, and starts
-// again once most strings are their entries' own. Decisions are counted
-// either way, so the vote does not depend on the table's state. (A key
-// whose entry was made with another string than the one its requests
-// bring counts as a new string each time, until the entry is evicted.)
-// sh.mu is held.
+// tally counts a decision on the shorter path by the hash, in sh:
+// whether its key string was its entry's own or another string with the
+// same bytes (see vote). sh.mu is held.
 func (l *Limiter) tally(sh *shard, same bool) {
 	if same {
 		sh.same++
 	} else {
 		sh.other++
 	}
-	if sh.same+sh.other < tallyEvery {
+	l.vote(sh)
+}
+
+// hitChunk is how many decisions through the key table an entry counts
+// before it adds them to its shard's hits: the shard's cache line is
+// written for one such decision in hitChunk.
+const hitChunk = 16
+
+// hit counts a decision on e through the key table: in e (lk's count
+// bits, under e's decision lock, which the caller holds), and every
+// hitChunk of them in e's shard, which then votes if its lock is free.
+func (l *Limiter) hit(e *entry) {
+	n := (e.q.lk>>1 + 1) % hitChunk
+	e.q.lk = e.q.lk&lkHeld | n<<1
+	if n != 0 {
 		return
 	}
-	if probe := sh.other <= sh.same; l.probe.Load() != probe {
+	sh := &l.shards[e.q.shard]
+	sh.hits.Add(hitChunk)
+	if sh.mu.TryLock() { // never waits: e's decision lock is held
+		l.vote(sh)
+		sh.mu.Unlock()
+	}
+}
+
+// vote has sh vote, once it counted tallyEvery decisions on the shorter
+// path (by the hash with the entry's own string or another, and through
+// the key table), for or against looking entries up in the key table.
+// The Limiter looks them up unless most shards (a shard that never voted
+// counts as for) voted against at their last vote: a Limiter whose
+// callers mostly pass new strings (a key lookup that allocates its IDs)
+// stops, since the table would only cost them a cache miss, and starts
+// again once most strings are their entries' own; a few keys do not
+// turn the table off for all. (A key whose entry was made with another
+// string than the one its requests bring counts as a new string each
+// time, until the entry is evicted.) sh.mu is held.
+func (l *Limiter) vote(sh *shard) {
+	hits := sh.hits.Load()
+	if sh.same+sh.other+hits < tallyEvery {
+		return
+	}
+	sh.hits.Add(-hits) // hits added meanwhile count at the next vote
+	off := sh.other > sh.same+hits
+	sh.same, sh.other = 0, 0
+	if off == sh.off {
+		return
+	}
+	sh.off = off
+	delta := int32(1)
+	if !off {
+		delta = -1
+	}
+	if probe := 2*l.against.Add(delta) <= shardCount; l.probe.Load() != probe {
 		l.probe.Store(probe)
 	}
-	sh.same, sh.other = 0, 0
 }

@@ -3,6 +3,7 @@ package limiter
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -262,24 +263,28 @@ func TestKeyTableHoldsNoDeadEntries(t *testing.T) {
 func TestKeyTableProbeFollowsTheCallers(t *testing.T) {
 	l, _ := newLimiter(t, Config{})
 	lim := Limits{QPS: 1e6, Burst: 1e6, Quota: 1e9, Period: Day}
-	key := "AKID-probe"
+	keys := make([]string, 8*shardCount) // in every shard: most must vote
+	for i := range keys {
+		keys[i] = fmt.Sprint("AKID-probe", i)
+	}
 	run := func(n int, fresh bool) {
-		for range n {
-			k := key
+		for i := range n {
+			k := keys[i%len(keys)]
 			if fresh {
-				k = strings.Clone(key)
+				k = strings.Clone(k)
 			}
 			d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: k, Limits: lim})
 			require.NoError(t, err)
 			require.True(t, d.Allowed)
 		}
 	}
-	run(2*tallyEvery, false)
+	n := 48 * len(keys) // enough for a shard with a few keys to reach its vote
+	run(n, false)
 	require.True(t, l.probe.Load())
-	run(2*tallyEvery, true)
+	run(n, true)
 	require.False(t, l.probe.Load(), "new strings for every request, and the table is still probed")
-	run(2*tallyEvery, false)
-	require.True(t, l.probe.Load(), "the key's own string again, and the table is not probed")
+	run(n, false)
+	require.True(t, l.probe.Load(), "the keys' own strings again, and the table is not probed")
 }
 
 // Capacities from 1 to the largest int make a working Limiter: the key
@@ -385,4 +390,77 @@ func TestDecisionLockExactWithCharges(t *testing.T) {
 			}
 		})
 	}
+}
+
+// With most requests bringing their keys' own strings and some a copy,
+// the vote keeps the key table on: the decisions through it count.
+func TestKeyTableProbeWithMixedStrings(t *testing.T) {
+	l, _ := newLimiter(t, Config{})
+	lim := Limits{QPS: 1e6, Burst: 1e6, Quota: 1e9, Period: Day}
+	keys := make([]string, 64)
+	for i := range keys {
+		keys[i] = fmt.Sprint("key", i)
+	}
+	off := 0
+	for n := range 40000 {
+		k := keys[n%len(keys)]
+		if n%10 == 0 {
+			k = strings.Clone(k)
+		}
+		if !l.probe.Load() {
+			off++
+		}
+		_, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: k, Limits: lim})
+		require.NoError(t, err)
+	}
+	require.Less(t, off, 1000, "decisions with the key table off")
+}
+
+// A goroutine that waits for an entry's decision lock under its shard's
+// lock sets stWait, which keeps decisions through the key table off the
+// entry until it has the lock; taking it clears stWait.
+func TestDecisionLockWaiterComesFirst(t *testing.T) {
+	e := newEntry("k", 0)
+	require.True(t, e.lockIn())
+	got := make(chan struct{})
+	go func() {
+		e.lock()
+		close(got)
+	}()
+	for e.q.st.Load()&stWait == 0 {
+		runtime.Gosched() // until the waiter has given up spinning
+	}
+	e.unlock()
+	require.False(t, e.lockIn(), "the key table's decision went before the waiter")
+	<-got
+	require.Equal(t, stLock|stRef, e.q.st.Load(), "the waiter holds the lock, stWait cleared")
+	e.unlock()
+	require.True(t, e.lockIn())
+}
+
+// A few keys whose entries were made with another string than the one
+// their requests bring (they count as new strings at every request) do
+// not turn the key table off for the many keys decided through it.
+func TestKeyTableProbeWithAFewStrangers(t *testing.T) {
+	l, _ := newLimiter(t, Config{})
+	lim := Limits{QPS: 1e6, Burst: 1e6, Quota: 1e9, Period: Day}
+	keys := make([]string, 64)
+	for i := range keys {
+		keys[i] = fmt.Sprint("key", i)
+		k := keys[i]
+		if i < 8 {
+			k = strings.Clone(k) // the entry is made with another string
+		}
+		_, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: k, Limits: lim})
+		require.NoError(t, err)
+	}
+	off := 0
+	for n := range 40000 {
+		if !l.probe.Load() {
+			off++
+		}
+		_, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: keys[n%len(keys)], Limits: lim})
+		require.NoError(t, err)
+	}
+	require.Less(t, off, 100, "decisions with the key table off")
 }

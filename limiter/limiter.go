@@ -82,6 +82,7 @@ type Limiter struct {
 
 	keys    atomic.Pointer[keyTable] // entries by the identity of their key string
 	probe   atomic.Bool              // look entries up in keys (see tally)
+	against atomic.Int32             // shards whose last vote was against probe
 	made    atomic.Int64             // entries made, which sizes keys
 	growing atomic.Bool              // a goroutine is growing keys
 	keysMax int                      // the most slots keys grows to
@@ -114,10 +115,14 @@ type entryKey struct{ plan, key string }
 // shard holds the state of the keys that hash to it.
 type shard struct {
 	mu sync.Mutex
-	// same and other count the shorter path's decisions whose key
-	// string was, or was not, their entry's own (see Limiter.tally); in
-	// the lock's cache line, which a decision writes anyway.
+	// same and other count the shorter path's decisions by the hash
+	// whose key string was, or was not, their entry's own, and hits
+	// those through the key table, in steps of hitChunk (see
+	// Limiter.tally);
+	// in the lock's cache line.
 	same, other uint32
+	hits        atomic.Uint32
+	off         bool // the shard's last vote was against the key table
 	// entries indexes the entries by the hash of (plan, key); an entry
 	// whose key differs from the caller's is a hash collision (see
 	// lookup).
@@ -133,7 +138,7 @@ type shard struct {
 	// first one's lease still counted in the store and could refuse a
 	// request for quota that the key has.
 	limbo map[entryKey]*entry
-	_     [48]byte // a multiple of 64 bytes: no two shards' locks share a cache line
+	_     [40]byte // a multiple of 64 bytes: no two shards' locks share a cache line
 }
 
 // entry is one (plan, key): its QPS bucket and its quota position, in 64
@@ -191,7 +196,7 @@ func newEntry(key string, n int) *entry {
 }
 
 // inline returns e's inline window buckets (theoretical arrival times);
-// they follow e in the entryN that holds it. Under the entry's decision lock.
+// they follow e in the entryN that holds it. Under e's decision lock.
 func (e *entry) inline() []int64 {
 	if e.q.nx == 0 {
 		return nil
@@ -221,16 +226,18 @@ type quota struct {
 	mu sync.Mutex
 	// st holds stOut, set (under the shard's lock) while the entry is
 	// out of the index, in the shard's limbo or dead; stLock, the
-	// entry's decision lock; and stRef, set when a decision found the
-	// entry through the key table since the CLOCK hand last passed (see
-	// entries.evictOne).
+	// entry's decision lock, and stWait (see entry.lock); and stRef, set
+	// when a decision found the entry through the key table since the
+	// CLOCK hand last passed (see entries.evictOne).
 	st    atomic.Uint32
 	flags uint8 // qDead, qFetching, qFull, qCounted, qOwned
 	// nx is the entry's number of inline window buckets (see
 	// entry.inline); set when the entry is made.
 	nx uint8
 	// lk holds lkHeld, set under the decision lock while a goroutine
-	// holds the quota (see shard.hold).
+	// holds the quota (see shard.hold), and in its other bits the count
+	// of decisions through the key table, for the shard's vote (see
+	// Limiter.tally); under the decision lock.
 	lk uint8
 	// shard is the index of the entry's shard, set when the entry is
 	// made (it fills the quota's padding; a decision that finds the
@@ -254,7 +261,9 @@ const (
 	qOwned                      // the count of the entry's period is held here, not in the Limiter's MemoryStore (see MemoryStore)
 )
 
-// lkHeld is the quota's lk bit set while a goroutine holds it.
+// lkHeld is the quota's lk bit set while a goroutine holds it; the
+// bits above it count decisions through the key table (see
+// Limiter.hit).
 const lkHeld uint8 = 1
 
 // held reports whether a goroutine holds q (see shard.hold). The
@@ -266,34 +275,52 @@ const (
 	stOut uint32 = 1 << iota
 	stLock
 	stRef
+	stWait // a goroutine holding the shard's lock waits for stLock
 )
 
 // out reports whether e is out of the index (in the limbo, or dead).
 func (e *entry) out() bool { return e.q.st.Load()&stOut != 0 }
 
-// lock takes e's decision lock. It is held for a few dozen
-// nanoseconds, and never across a call that can block, so it spins.
+// lock takes e's decision lock, for a goroutine that holds e's shard's
+// lock (so at most one such goroutine waits for it). The lock is held
+// for a few dozen nanoseconds, and never across a call that can block,
+// so lock spins; after a few tries it sets stWait, which keeps the
+// shorter path (lockIn) off the entry until lock has it: decisions
+// through the key table on a hot key cannot starve it, and with it the
+// shard.
 func (e *entry) lock() {
-	for {
-		if v := e.q.st.Load(); v&stLock == 0 && e.q.st.CompareAndSwap(v, v|stLock) {
+	for try := 0; ; try++ {
+		v := e.q.st.Load()
+		if v&stLock == 0 && e.q.st.CompareAndSwap(v, (v|stLock)&^stWait) {
 			return
 		}
-		runtime.Gosched()
+		if try == spinTries {
+			e.q.st.Or(stWait)
+		}
+		if try >= spinTries {
+			runtime.Gosched()
+		}
 	}
 }
 
+// spinTries is how often lock tries before it yields.
+const spinTries = 4
+
 // lockIn takes e's decision lock and marks it used (stRef), unless e is
-// out of the index: then it reports false, having taken nothing.
+// out of the index or lock waits for it: then it reports false, having
+// taken nothing, and the caller takes the shard's lock.
 func (e *entry) lockIn() bool {
-	for {
+	for try := 0; ; try++ {
 		v := e.q.st.Load()
-		if v&stOut != 0 {
+		if v&(stOut|stWait) != 0 {
 			return false
 		}
 		if v&stLock == 0 && e.q.st.CompareAndSwap(v, v|stLock|stRef) {
 			return true
 		}
-		runtime.Gosched()
+		if try >= spinTries {
+			runtime.Gosched()
+		}
 	}
 }
 
@@ -643,8 +670,9 @@ func (lim *Limits) quick() bool {
 // window inline, its quota counted in the period of now and not held,
 // and a bucket refuses the request, or it is admitted from the lease in
 // hand, or the quota is known to be spent (an admission reports the
-// alert thresholds it crosses). That takes the shard's lock alone and
-// none of the general evaluation (evaluation, decide), and decides
+// alert thresholds it crosses). That takes one lock, the entry's (and
+// the shard's while it finds the entry by the hash), and none of the
+// general evaluation (evaluation, decide), and decides
 // exactly as they would (TestPlainPathDecidesAsTheGeneralOne). The entry
 // is found through the key table when it can be (see keyTable), else by
 // the hash of (plan, key), which is then returned as h (0 when not
@@ -664,8 +692,12 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) (ok bool, h
 	if l.probe.Load() {
 		e = l.byKey(r.Plan, r.Key)
 	}
-	if e != nil && !e.lockIn() {
-		e = nil
+	if e != nil {
+		if e.lockIn() {
+			l.hit(e)
+		} else {
+			e = nil
+		}
 	}
 	if e == nil {
 		h = l.hash(entryKey{r.Plan, r.Key})

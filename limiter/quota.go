@@ -63,7 +63,12 @@ func (l *Limiter) fetchAhead(e *entry, limit int64) {
 	if !l.prefetch || q.is(qFetching) || e.out() || !q.is(qFull) || q.leased() >= full/2 {
 		return
 	}
-	l.bgMu.Lock()
+	// Callers may hold e's decision lock, a spin lock: never wait for
+	// bgMu under it. A top-up not started now is started by the next
+	// decision.
+	if !l.bgMu.TryLock() {
+		return
+	}
 	defer l.bgMu.Unlock()
 	if l.closed {
 		return
