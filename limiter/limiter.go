@@ -304,7 +304,7 @@ func (e *entry) lock() {
 }
 
 // spinTries is how often lock tries before it yields.
-const spinTries = 4
+const spinTries = 32
 
 // lockIn takes e's decision lock and marks it used (stRef), unless e is
 // out of the index or lock waits for it: then it reports false, having
