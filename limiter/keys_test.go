@@ -26,6 +26,21 @@ func settle(l *Limiter) {
 	}
 }
 
+// evictByHand takes (plan, key)'s entry out of the index into its
+// shard's limbo, as the CLOCK hand would, and returns what the Limiter
+// must release (not released yet).
+func evictByHand(l *Limiter, plan, key string) []*entry {
+	h := l.hash(entryKey{plan, key})
+	sh := l.shardOf(h)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	i := sh.entries.find(h)
+	e := sh.entries.slots[i].e
+	sh.entries.remove(i)
+	sh.evict(e)
+	return l.takeEvicted(sh)
+}
+
 // keysInShard returns n keys of plan whose entries fall in shard sh.
 func keysInShard(l *Limiter, plan string, sh uint8, n int) []string {
 	var out []string
@@ -89,13 +104,7 @@ func TestKeyTableEntryInLimbo(t *testing.T) {
 	require.True(t, allow().Allowed)
 	e := l.byKey("p", key)
 	require.NotNil(t, e)
-	h := l.hash(entryKey{"p", key})
-	sh := l.shardOf(h)
-	sh.mu.Lock()
-	sh.entries.remove(sh.entries.find(h))
-	sh.evict(e)
-	evicted := l.takeEvicted(sh)
-	sh.mu.Unlock()
+	evicted := evictByHand(l, "p", key)
 
 	require.Same(t, e, l.byKey("p", key))
 	require.False(t, allow().Allowed, "the evicted entry's bucket was lost")
@@ -327,13 +336,7 @@ func TestKeyTableGrowthSweepsReleasedEntries(t *testing.T) {
 	// the copy and the swap.
 	old := l.keys.Load()
 	g := old.grown(2 * len(old.slots))
-	h := l.hash(entryKey{"p", key})
-	sh := l.shardOf(h)
-	sh.mu.Lock()
-	sh.entries.remove(sh.entries.find(h))
-	sh.evict(e)
-	evicted := l.takeEvicted(sh)
-	sh.mu.Unlock()
+	evicted := evictByHand(l, "p", key)
 	l.release(ctx, evicted)
 	l.keys.Store(g)
 	require.Same(t, e, g.find("p", key), "the copy holds the entry released since")
