@@ -64,14 +64,23 @@ func (t *keyTable) set(key string) (int, uint32) {
 	return int(x>>t.shift) * keyWays, uint32(x) | 1
 }
 
-// find returns the entry t holds for plan and key's string, or nil.
-func (t *keyTable) find(plan, key string) *entry {
+// take returns the entry t holds for plan and key's string under its
+// decision lock, or nil: an entry that lockIn refuses is left to the
+// hash path. It locks each candidate its tag picks before reading it, so
+// that the entry's cache line comes from the core that last decided on
+// it once, for writing, instead of shared for the read and again for
+// the lock. (A candidate whose tag matched by chance is unlocked.)
+func (t *keyTable) take(plan, key string) *entry {
 	i, tag := t.set(key)
 	for w := i; w < i+keyWays; w++ {
-		if t.tags[w].Load() == tag {
-			if e := t.slots[w].Load(); e != nil && same(e.key, key) && e.plan() == plan {
+		if t.tags[w].Load() != tag {
+			continue
+		}
+		if e := t.slots[w].Load(); e != nil && e.lockIn() {
+			if same(e.key, key) && e.plan() == plan {
 				return e
 			}
+			e.unlock()
 		}
 	}
 	return nil
@@ -114,16 +123,6 @@ func (t *keyTable) remove(key string, e *entry) {
 // same address.
 func same(a, b string) bool {
 	return len(a) == len(b) && unsafe.StringData(a) == unsafe.StringData(b)
-}
-
-// byKey returns the entry the key table holds for plan and key's
-// string, or nil. The entry may have left the index since: lockIn
-// checks.
-func (l *Limiter) byKey(plan, key string) *entry {
-	if len(key) == 0 {
-		return nil // an empty string has no address of its own
-	}
-	return l.keys.Load().find(plan, key)
 }
 
 // remember offers e, the entry of key, to the key table, which takes it

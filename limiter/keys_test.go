@@ -41,6 +41,29 @@ func evictByHand(l *Limiter, plan, key string) []*entry {
 	return l.takeEvicted(sh)
 }
 
+// byKey returns the entry the key table holds for plan and key's
+// string, or nil, without its decision lock (the entry may have left
+// the index since).
+func (l *Limiter) byKey(plan, key string) *entry {
+	if len(key) == 0 {
+		return nil // an empty string has no address of its own
+	}
+	return l.keys.Load().find(plan, key)
+}
+
+// find returns the entry t holds for plan and key's string, or nil.
+func (t *keyTable) find(plan, key string) *entry {
+	i, tag := t.set(key)
+	for w := i; w < i+keyWays; w++ {
+		if t.tags[w].Load() == tag {
+			if e := t.slots[w].Load(); e != nil && same(e.key, key) && e.plan() == plan {
+				return e
+			}
+		}
+	}
+	return nil
+}
+
 // keysInShard returns n keys of plan whose entries fall in shard sh.
 func keysInShard(l *Limiter, plan string, sh uint8, n int) []string {
 	var out []string
@@ -473,4 +496,37 @@ func TestKeyTableProbeWithAFewStrangers(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Less(t, off, 100, "decisions with the key table off")
+}
+
+// take locks each candidate its tag picks before it reads the entry's
+// key and plan: a candidate whose tag matched by chance (another string,
+// or the same string under another plan) is left unlocked, and the
+// key's entry is returned locked.
+func TestKeyTableTakeSkipsTagCollisions(t *testing.T) {
+	tb := newKeyTable(minKeySlots)
+	key := "AKID-take"
+	i, tag := tb.set(key)
+	entryOf := func(key, plan string) *entry {
+		e := newEntry(key, 0)
+		e.span.Store(&span{plan: plan})
+		return e
+	}
+	decoys := []*entry{entryOf(strings.Clone(key), "p"), entryOf(key, "q")}
+	mine := entryOf(key, "p")
+	for w, e := range append(decoys, mine) {
+		tb.tags[i+w].Store(tag)
+		tb.slots[i+w].Store(e)
+	}
+
+	require.Same(t, mine, tb.take("p", key))
+	require.NotZero(t, mine.q.st.Load()&stLock, "the entry taken is locked")
+	for _, e := range decoys {
+		require.Zero(t, e.q.st.Load()&stLock, "a decoy stayed locked")
+	}
+	mine.unlock()
+
+	// An entry out of the index is not taken (the hash path decides).
+	mine.q.st.Or(stOut)
+	require.Nil(t, tb.take("p", key))
+	require.Zero(t, mine.q.st.Load()&stLock)
 }

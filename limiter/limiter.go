@@ -310,8 +310,12 @@ const spinTries = 32
 // out of the index or lock waits for it: then it reports false, having
 // taken nothing, and the caller takes the shard's lock.
 func (e *entry) lockIn() bool {
+	// The first try guesses the usual state instead of loading it: a
+	// compare-and-swap, failed or not, takes e's cache line for writing
+	// in one transfer from the core that last decided on e, where a load
+	// would take it shared and the swap a second transfer.
+	v := stRef
 	for try := 0; ; try++ {
-		v := e.q.st.Load()
 		if v&(stOut|stWait) != 0 {
 			return false
 		}
@@ -321,6 +325,7 @@ func (e *entry) lockIn() bool {
 		if try >= spinTries {
 			runtime.Gosched()
 		}
+		v = e.q.st.Load()
 	}
 }
 
@@ -687,16 +692,12 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) (ok bool, h
 	// The entry, by its key's identity under its decision lock alone
 	// (lockIn fails for an entry in the limbo: the hash path brings it
 	// back, or its release takes it out of the table), else by the hash,
-	// under the shard's lock until the decision lock is taken.
+	// under the shard's lock until the decision lock is taken. (An empty
+	// key has no address of its own.)
 	var e *entry
-	if l.probe.Load() {
-		e = l.byKey(r.Plan, r.Key)
-	}
-	if e != nil {
-		if e.lockIn() {
+	if l.probe.Load() && len(r.Key) != 0 {
+		if e = l.keys.Load().take(r.Plan, r.Key); e != nil {
 			l.hit(e)
-		} else {
-			e = nil
 		}
 	}
 	if e == nil {
