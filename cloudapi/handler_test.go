@@ -346,6 +346,7 @@ func TestParameters(t *testing.T) {
 		{"broken JSON", "DescribeApiKeysStatus", `{"Limit":`, CodeInvalidParameterFormat},
 		{"Limit 0", "DescribeApiKeysStatus", `{"Limit":0}`, CodeRangeExceeded},
 		{"negative Offset", "DescribeApiKeysStatus", `{"Offset":-1}`, CodeRangeExceeded},
+		{"Offset above an int32", "DescribeApiKeysStatus", `{"Offset":2147483648}`, CodeRangeExceeded},
 		{"empty body is no parameters", "DescribeApiKeysStatus", ``, ""},
 		{"missing UsagePlanId", "DescribeUsagePlan", `{}`, CodeMissingParameter},
 		{"unknown plan", "DescribeUsagePlan", `{"UsagePlanId":"usagePlan-zzzzzzzz"}`, CodeInvalidUsagePlan},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"strings"
 
 	"github.com/planguard/planguard/usageplan"
@@ -89,8 +90,8 @@ func (p paging) page() (usageplan.Page, *Error) {
 		pg.Limit = int(*p.Limit)
 	}
 	if p.Offset != nil {
-		if *p.Offset < 0 || *p.Offset > 1<<31 {
-			return pg, errorf(CodeRangeExceeded, "Offset must be 0-%d, got %d", 1<<31, *p.Offset)
+		if *p.Offset < 0 || *p.Offset > math.MaxInt32 { // an int on every platform
+			return pg, errorf(CodeRangeExceeded, "Offset must be 0-%d, got %d", math.MaxInt32, *p.Offset)
 		}
 		pg.Offset = int(*p.Offset)
 	}

@@ -29,7 +29,7 @@ func (l *Limiter) ChargeAt(ctx context.Context, now time.Time, r Request) (overa
 		return 0, err
 	}
 	if r.Units > MaxUnits {
-		return 0, invalid("a charge of %d units, above MaxUnits (%d)", r.Units, MaxUnits)
+		return 0, invalid("a charge of %d units, above MaxUnits (%d)", r.Units, int64(MaxUnits))
 	}
 	if r.Units == 0 || r.Limits.Quota == Unlimited {
 		return 0, nil

@@ -329,7 +329,7 @@ func TestKeyTableProbeFollowsTheCallers(t *testing.T) {
 // Capacities from 1 to the largest int make a working Limiter: the key
 // table has at least minKeySlots slots, and at most maxKeySlots.
 func TestKeyTableCapacityBounds(t *testing.T) {
-	for _, c := range []int{1, 2, 3, 1<<62 + 1, math.MaxInt} {
+	for _, c := range []int{1, 2, 3, math.MaxInt/2 + 2, math.MaxInt} {
 		l, err := New(&MemoryStore{}, Config{Capacity: c})
 		require.NoError(t, err)
 		require.GreaterOrEqual(t, l.keysMax, minKeySlots)

@@ -46,7 +46,7 @@ type API struct {
 const MaxCost = 1_000_000
 
 // MaxCost fits in one charge (a compile-time check).
-var _ [limiter.MaxUnits - MaxCost]struct{}
+const _ uint64 = limiter.MaxUnits - MaxCost
 
 // Units returns the quota units one request of a takes: its Cost, or 1
 // when Cost is 0.
