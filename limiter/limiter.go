@@ -714,12 +714,8 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) (ok bool, h
 			sh.mu.Unlock()
 			return false, h
 		}
-		if same(e.key, r.Key) {
-			l.remember(r.Key, e)
-			l.tally(sh, true)
-		} else {
-			l.tally(sh, false)
-		}
+		l.remember(r.Key, e) // if e's key is this very string
+		l.tally(sh, same(e.key, r.Key))
 		sh.entries.touch(i)
 		e.lock()
 		sh.mu.Unlock()
