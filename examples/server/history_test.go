@@ -90,10 +90,8 @@ func TestHistoryAfterSIGKILL(t *testing.T) {
 	// serve starts the server on the state file and returns its address
 	// and the process.
 	serve := func() (string, *proctest.Process) {
-		addr := proctest.FreeAddr(t)
-		p := proctest.Start(t, exec.Command(bin, "-config", "testdata/config.json", "-addr", addr, "-state", state, "-history-interval", "1h"))
-		p.WaitListening(addr)
-		return addr, p
+		p := proctest.Start(t, exec.Command(bin, "-config", "testdata/config.json", "-addr", "127.0.0.1:0", "-state", state, "-history-interval", "1h"))
+		return p.WaitAttrs("serving", "addr")[0], p
 	}
 	// A first run, stopped gracefully: its 2 requests are written.
 	addr, p := serve()

@@ -120,8 +120,8 @@ func TestManagedFleetOnRedis(t *testing.T) {
 	}
 	t.Setenv(adminSecretEnv, adminSecret) // the processes inherit it
 	bin := proctest.Build(t, ".")
-	admin := proctest.FreeAddr(t)
-	fleet := []*process{startProcess(t, bin, "-managed", "-redis", addr, "-config", "testdata/config.json", "-admin", admin, "-admin-id", adminID)}
+	fleet := []*process{startProcess(t, bin, "-managed", "-redis", addr, "-config", "testdata/config.json", "-admin", "127.0.0.1:0", "-admin-id", adminID)}
+	admin := fleet[0].admin
 	for range 2 {
 		fleet = append(fleet, startProcess(t, bin, "-managed", "-redis", addr, "-config", "testdata/config.json"))
 	}

@@ -320,9 +320,8 @@ func TestLogging(t *testing.T) {
 // exit status 0.
 func TestSignalsOnARealProcess(t *testing.T) {
 	bin := proctest.Build(t, ".")
-	addr := proctest.FreeAddr(t)
-	p := proctest.Start(t, exec.Command(bin, "-config", "testdata/config.json", "-addr", addr))
-	p.WaitListening(addr)
+	p := proctest.Start(t, exec.Command(bin, "-config", "testdata/config.json", "-addr", "127.0.0.1:0"))
+	addr := p.WaitAttrs("serving", "addr")[0]
 	get := func() int {
 		resp, err := client.Get("http://" + addr + "/release/orders/1")
 		if err != nil {

@@ -7,21 +7,22 @@ import (
 	"github.com/planguard/planguard/internal/proctest"
 )
 
-// process is a server process this test started, serving on addr.
+// process is a server process this test started, serving on addr
+// (and on admin, when args asked for an admin listener).
 type process struct {
 	*proctest.Process
-	t    *testing.T
-	addr string
+	t           *testing.T
+	addr, admin string
 }
 
-// startProcess starts the server binary bin with args on a free address
-// and returns once it accepts connections. The test kills it at its end
-// if it still runs (by its PID).
+// startProcess starts the server binary bin with args, listening on a
+// port of loopback the system picks, and returns once it serves. The
+// test kills it at its end if it still runs (by its PID).
 func startProcess(t *testing.T, bin string, args ...string) *process {
 	t.Helper()
-	addr := proctest.FreeAddr(t)
-	p := &process{Process: proctest.Start(t, exec.Command(bin, append(args, "-addr", addr)...)), t: t, addr: addr}
-	p.WaitListening(addr)
+	p := &process{Process: proctest.Start(t, exec.Command(bin, append(args, "-addr", "127.0.0.1:0")...)), t: t}
+	addrs := p.WaitAttrs("serving", "addr", "admin") // both listeners are bound before that line
+	p.addr, p.admin = addrs[0], addrs[1]
 	return p
 }
 

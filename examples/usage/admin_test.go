@@ -81,13 +81,12 @@ func TestExportThroughAdminAPI(t *testing.T) {
 	if err := os.WriteFile(config, []byte(loopbackConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr, admin := proctest.FreeAddr(t), proctest.FreeAddr(t)
-	cmd := exec.Command(bin, "-config", config, "-addr", addr, "-admin", admin, "-admin-id", adminID,
+	cmd := exec.Command(bin, "-config", config, "-addr", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-admin-id", adminID,
 		"-state", state, "-history-interval", "1h")
 	cmd.Env = append(os.Environ(), adminSecretEnv+"="+adminSecret)
 	p := proctest.Start(t, cmd)
-	p.WaitListening(addr)
-	p.WaitListening(admin)
+	addrs := p.WaitAttrs("serving", "addr", "admin") // both listeners are bound before that line
+	addr, admin := addrs[0], addrs[1]
 
 	// Key A: 6 reads (1 unit each), then creates (5 units each): 2 fit
 	// in the 14 units left, 3 are refused for the quota. Key B: 3 reads.

@@ -10,6 +10,7 @@ package proctest
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -188,12 +190,39 @@ func (p *Process) Exited() bool {
 // the process exits first, or after Timeout.
 func (p *Process) WaitLog(n int, parts ...string) string {
 	p.t.Helper()
+	return p.waitLine(n, fmt.Sprintf("%q", parts), func(l string) bool { return containsAll(l, parts) })
+}
+
+// WaitAttrs waits for the first line of standard error that log/slog's
+// text or JSON handler wrote with message msg, and returns the values
+// of its attributes keys, in order ("" for one the line lacks). A
+// program told to listen on 127.0.0.1:0 and to log the address it got
+// is ready once that line is written, with no port chosen in advance
+// that another process could take first.
+func (p *Process) WaitAttrs(msg string, keys ...string) []string {
+	p.t.Helper()
+	var attrs map[string]string
+	p.waitLine(1, "msg "+strconv.Quote(msg), func(l string) bool {
+		attrs = slogAttrs(l)
+		return attrs != nil && attrs["msg"] == msg
+	})
+	vals := make([]string, len(keys))
+	for i, k := range keys {
+		vals[i] = attrs[k]
+	}
+	return vals
+}
+
+// waitLine waits for the n-th line of standard error that match
+// accepts; what describes such a line in a failure.
+func (p *Process) waitLine(n int, what string, match func(string) bool) string {
+	p.t.Helper()
 	timeout := time.After(Timeout)
 	for {
 		p.mu.Lock()
 		seen := 0
 		for _, l := range p.lines {
-			if containsAll(l, parts) {
+			if match(l) {
 				if seen++; seen == n {
 					p.mu.Unlock()
 					return l
@@ -203,14 +232,52 @@ func (p *Process) WaitLog(n int, parts ...string) string {
 		more, exited := p.more, p.exited
 		p.mu.Unlock()
 		if exited {
-			p.t.Fatalf("the process exited before logging %q (%d times):\n%s", parts, n, p.Log())
+			p.t.Fatalf("the process exited before logging %s (%d times):\n%s", what, n, p.Log())
 		}
 		select {
 		case <-more:
 		case <-timeout:
-			p.t.Fatalf("no log line with %q (%d times) in %v:\n%s", parts, n, Timeout, p.Log())
+			p.t.Fatalf("no log line with %s (%d times) in %v:\n%s", what, n, Timeout, p.Log())
 		}
 	}
+}
+
+// slogAttrs returns the top-level attributes of a line that log/slog's
+// JSON or text handler wrote (values as strings), or nil for another
+// line.
+func slogAttrs(line string) map[string]string {
+	attrs := map[string]string{}
+	if strings.HasPrefix(line, "{") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			return nil
+		}
+		for k, v := range m {
+			attrs[k] = fmt.Sprint(v)
+		}
+		return attrs
+	}
+	for rest := line; rest != ""; {
+		key, after, ok := strings.Cut(rest, "=")
+		if !ok || key == "" || strings.ContainsAny(key, " \"") {
+			return nil
+		}
+		var val string
+		if strings.HasPrefix(after, `"`) {
+			quoted, err := strconv.QuotedPrefix(after)
+			if err != nil {
+				return nil
+			}
+			val, _ = strconv.Unquote(quoted)
+			after = after[len(quoted):]
+		} else {
+			val, after, _ = strings.Cut(after, " ")
+			after = " " + after
+		}
+		attrs[key] = val
+		rest = strings.TrimPrefix(after, " ")
+	}
+	return attrs
 }
 
 // CountLog counts the lines of standard error so far that contain every

@@ -140,3 +140,40 @@ func TestBuild(t *testing.T) {
 		t.Fatalf("after Remove: %v", err)
 	}
 }
+
+// A program that listens on 127.0.0.1:0 tells its address in a slog
+// line, text or JSON: WaitAttrs returns it, and the program listens
+// there.
+func TestWaitAttrs(t *testing.T) {
+	for _, format := range []string{"text", "json"} {
+		p := Start(t, exec.Command(child.Path(t), "-addr", "127.0.0.1:0", "-slog", format))
+		got := p.WaitAttrs("serving", "addr", "note", "absent")
+		if !strings.HasPrefix(got[0], "127.0.0.1:") || got[1] != "a value with spaces" || got[2] != "" {
+			t.Fatalf("%s: WaitAttrs returned %q\n%s", format, got, p.Log())
+		}
+		p.WaitListening(got[0])
+		p.Stop()
+	}
+	// A line of another message, or not from slog, is not the one awaited.
+	if msg := failure(t, func(tb testing.TB) {
+		Start(tb, exec.Command(child.Path(t), "-quit")).WaitAttrs("serving", "addr")
+	}); !strings.Contains(msg, `exited before logging msg "serving"`) {
+		t.Fatalf("WaitAttrs on a process that never logs it: %q", msg)
+	}
+}
+
+func TestSlogAttrs(t *testing.T) {
+	for line, want := range map[string]map[string]string{
+		`time=2026-12-06T00:00:00Z level=INFO msg=serving addr=127.0.0.1:80`: {"time": "2026-12-06T00:00:00Z", "level": "INFO", "msg": "serving", "addr": "127.0.0.1:80"},
+		`level=WARN msg="a b \"c\"" k=`:                                      {"level": "WARN", "msg": `a b "c"`, "k": ""},
+		`{"msg":"serving","addr":"127.0.0.1:80","n":3}`:                      {"msg": "serving", "addr": "127.0.0.1:80", "n": "3"},
+		`ready`:           nil,
+		`a=1 two words`:   nil,
+		`msg="unclosed`:   nil,
+		`{"msg":"broken"`: nil,
+	} {
+		if got := slogAttrs(line); (got == nil) != (want == nil) || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("slogAttrs(%q) = %v, want %v", line, got, want)
+		}
+	}
+}
