@@ -69,7 +69,8 @@ func (t *keyTable) set(key string) (int, uint32) {
 // hash path. It locks each candidate its tag picks before reading it, so
 // that the entry's cache line comes from the core that last decided on
 // it once, for writing, instead of shared for the read and again for
-// the lock. (A candidate whose tag matched by chance is unlocked.)
+// the lock. (A candidate whose tag matched by chance is unlocked, its
+// stRef set: a rare wrong hint to the CLOCK hand.)
 func (t *keyTable) take(plan, key string) *entry {
 	i, tag := t.set(key)
 	for w := i; w < i+keyWays; w++ {
