@@ -50,35 +50,51 @@ func newKeyTable(n int) *keyTable {
 	return &keyTable{tags: make([]atomic.Uint32, n), slots: make([]atomic.Pointer[entry], n), shift: shift}
 }
 
-// set returns the first slot of key's set and key's tag: the top bits
-// and the low 32 bits (never 0) of its bytes' address, mixed
+// set returns the first slot of key's set and the tag of key under
+// plan: the set from the top bits of key's bytes' address, mixed
 // (splitmix64's finaliser: addresses a size class apart, multiplied by
-// a constant alone, left half the sets unused).
-func (t *keyTable) set(key string) (int, uint32) {
+// a constant alone, left half the sets unused); the tag from 24 low
+// bits of it (never 0) and 8 bits of the plan (planBits).
+func (t *keyTable) set(key, plan string) (int, uint32) {
 	x := uint64(uintptr(unsafe.Pointer(unsafe.StringData(key))))
 	x ^= x >> 30
 	x *= 0xbf58476d1ce4e5b9
 	x ^= x >> 27
 	x *= 0x94d049bb133111eb
 	x ^= x >> 31
-	return int(x>>t.shift) * keyWays, uint32(x) | 1
+	return int(x>>t.shift) * keyWays, uint32(x)&^0xff | 1<<8 | planBits(plan)
+}
+
+// planBits is 8 bits of plan's length and last bytes. A key string
+// decided under two plans (a key bound to plans of two services) has
+// both entries in one set; with the plan in the tag, a decision under
+// one plan mostly does not take the other's entry as a candidate (see
+// take).
+func planBits(plan string) uint32 {
+	h := uint32(len(plan))
+	for i := max(len(plan)-4, 0); i < len(plan); i++ {
+		h = h*31 + uint32(plan[i])
+	}
+	return h & 0xff
 }
 
 // take returns the entry t holds for plan and key's string under its
-// decision lock, or nil: an entry that lockIn refuses is left to the
-// hash path. It locks each candidate its tag picks before reading it, so
-// that the entry's cache line comes from the core that last decided on
-// it once, for writing, instead of shared for the read and again for
-// the lock. (A candidate whose tag matched by chance is unlocked, its
-// stRef set: a rare wrong hint to the CLOCK hand.)
+// decision lock, marked used (stRef), or nil: an entry that lockIn
+// refuses is left to the hash path. It locks each candidate its tag
+// picks before reading it, so that the entry's cache line comes from
+// the core that last decided on it once, for writing, instead of shared
+// for the read and again for the lock. A candidate that is another
+// entry (its tag matched by chance: another plan of the same key string
+// whose planBits are the same, or another string) is unlocked untouched.
 func (t *keyTable) take(plan, key string) *entry {
-	i, tag := t.set(key)
+	i, tag := t.set(key, plan)
 	for w := i; w < i+keyWays; w++ {
 		if t.tags[w].Load() != tag {
 			continue
 		}
 		if e := t.slots[w].Load(); e != nil && e.lockIn() {
 			if same(e.key, key) && e.plan() == plan {
+				e.mark()
 				return e
 			}
 			e.unlock()
@@ -90,7 +106,7 @@ func (t *keyTable) take(plan, key string) *entry {
 // add puts e, whose key is key, into a free slot of key's set, if it is
 // not there and one is free.
 func (t *keyTable) add(key string, e *entry) {
-	i, tag := t.set(key)
+	i, tag := t.set(key, e.plan())
 	free := -1
 	for w := i; w < i+keyWays; w++ {
 		switch t.tags[w].Load() {
@@ -111,7 +127,7 @@ func (t *keyTable) add(key string, e *entry) {
 
 // remove frees the slot holding e, whose key is key.
 func (t *keyTable) remove(key string, e *entry) {
-	i, tag := t.set(key)
+	i, tag := t.set(key, e.plan())
 	for w := i; w < i+keyWays; w++ {
 		if t.tags[w].Load() == tag && t.slots[w].CompareAndSwap(e, nil) {
 			t.tags[w].CompareAndSwap(tag, 0)

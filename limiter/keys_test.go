@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -53,7 +54,7 @@ func (l *Limiter) byKey(plan, key string) *entry {
 
 // find returns the entry t holds for plan and key's string, or nil.
 func (t *keyTable) find(plan, key string) *entry {
-	i, tag := t.set(key)
+	i, tag := t.set(key, plan)
 	for w := i; w < i+keyWays; w++ {
 		if t.tags[w].Load() == tag {
 			if e := t.slots[w].Load(); e != nil && same(e.key, key) && e.plan() == plan {
@@ -466,7 +467,7 @@ func TestDecisionLockWaiterComesFirst(t *testing.T) {
 	e.unlock()
 	require.False(t, e.lockIn(), "the key table's decision went before the waiter")
 	<-got
-	require.Equal(t, stLock|stRef, e.q.st.Load(), "the waiter holds the lock, stWait cleared")
+	require.Equal(t, stLock, e.q.st.Load(), "the waiter holds the lock, stWait cleared")
 	e.unlock()
 	require.True(t, e.lockIn())
 }
@@ -505,7 +506,7 @@ func TestKeyTableProbeWithAFewStrangers(t *testing.T) {
 func TestKeyTableTakeSkipsTagCollisions(t *testing.T) {
 	tb := newKeyTable(minKeySlots)
 	key := "AKID-take"
-	i, tag := tb.set(key)
+	i, tag := tb.set(key, "p")
 	entryOf := func(key, plan string) *entry {
 		e := newEntry(key, 0)
 		e.span.Store(&span{plan: plan})
@@ -520,8 +521,10 @@ func TestKeyTableTakeSkipsTagCollisions(t *testing.T) {
 
 	require.Same(t, mine, tb.take("p", key))
 	require.NotZero(t, mine.q.st.Load()&stLock, "the entry taken is locked")
+	require.NotZero(t, mine.q.st.Load()&stRef, "the entry taken is marked used")
 	for _, e := range decoys {
 		require.Zero(t, e.q.st.Load()&stLock, "a decoy stayed locked")
+		require.Zero(t, e.q.st.Load()&stRef, "a decoy was marked used")
 	}
 	mine.unlock()
 
@@ -529,4 +532,65 @@ func TestKeyTableTakeSkipsTagCollisions(t *testing.T) {
 	mine.q.st.Or(stOut)
 	require.Nil(t, tb.take("p", key))
 	require.Zero(t, mine.q.st.Load()&stLock)
+}
+
+// One key string bound to two plans (a key in plans of two services)
+// puts both entries in one set of the key table. A decision under one
+// plan neither marks the other's entry used (which would keep the CLOCK
+// hand from evicting it while idle) nor, when their plan tags differ,
+// waits for its decision lock.
+func TestKeyTableOneKeyTwoPlans(t *testing.T) {
+	collide := "a"
+	for i := 0; planBits(collide) != planBits("b"); i++ {
+		collide = fmt.Sprint("plan", i)
+	}
+	for _, plans := range [][2]string{{"a", "b"}, {collide, "b"}} {
+		a, b := plans[0], plans[1]
+		l, _ := newLimiter(t, Config{Capacity: 8 * shardCount})
+		lim := Limits{QPS: 1000, Quota: 1000, Period: Day}
+		key := "AKID-two-plans"
+		allow := func(plan, key string) {
+			_, err := l.AllowAt(ctx, t0, Request{Plan: plan, Key: key, Limits: lim})
+			require.NoError(t, err)
+		}
+		allow(a, key)
+		allow(b, key)
+		ea := l.byKey(a, key)
+		require.NotNil(t, ea)
+		require.NotNil(t, l.byKey(b, key))
+
+		// Plan a's entry, idle, is evicted while plan b's is used.
+		sh := shardIndex(l.hash(entryKey{a, key}))
+		for _, k := range keysInShard(l, a, sh, 100) {
+			allow(b, key)
+			require.Zero(t, ea.q.st.Load()&stRef, "plans %q, %q: a decision under %q marked %q's entry used", a, b, b, a)
+			allow(a, k)
+		}
+		require.True(t, ea.out(), "plans %q, %q: %q's idle entry was never evicted", a, b, a)
+	}
+
+	// With plan tags apart, a decision under b does not touch a's entry:
+	// it is decided while a's decision lock is held.
+	require.NotEqual(t, planBits("a"), planBits("b"))
+	l, _ := newLimiter(t, Config{})
+	lim := Limits{QPS: 1000, Quota: 1000, Period: Day}
+	key := "AKID-two-plans"
+	for _, plan := range []string{"a", "b", "b"} {
+		_, err := l.AllowAt(ctx, t0, Request{Plan: plan, Key: key, Limits: lim})
+		require.NoError(t, err)
+	}
+	ea := l.byKey("a", key)
+	require.True(t, ea.lockIn())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = l.AllowAt(ctx, t0, Request{Plan: "b", Key: key, Limits: lim})
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second): // a bound on a hang, not a wait for time to pass
+		t.Error("a decision under plan b waited for plan a's decision lock")
+	}
+	ea.unlock()
+	<-done
 }

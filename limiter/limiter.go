@@ -306,9 +306,9 @@ func (e *entry) lock() {
 // spinTries is how often lock tries before it yields.
 const spinTries = 32
 
-// lockIn takes e's decision lock and marks it used (stRef), unless e is
-// out of the index or lock waits for it: then it reports false, having
-// taken nothing, and the caller takes the shard's lock.
+// lockIn takes e's decision lock, unless e is out of the index or lock
+// waits for it: then it reports false, having taken nothing, and the
+// caller takes the shard's lock. It leaves stRef as it is (see mark).
 func (e *entry) lockIn() bool {
 	// The first try guesses the usual state instead of loading it: a
 	// compare-and-swap, failed or not, takes e's cache line for writing
@@ -319,13 +319,23 @@ func (e *entry) lockIn() bool {
 		if v&(stOut|stWait) != 0 {
 			return false
 		}
-		if v&stLock == 0 && e.q.st.CompareAndSwap(v, v|stLock|stRef) {
+		if v&stLock == 0 && e.q.st.CompareAndSwap(v, v|stLock) {
 			return true
 		}
 		if try >= spinTries {
 			runtime.Gosched()
 		}
 		v = e.q.st.Load()
+	}
+}
+
+// mark sets e's stRef, which keeps the CLOCK hand from evicting e at
+// its next pass: a decision through the key table used e. Under e's
+// decision lock (the line is then this core's, and the bit is mostly
+// set already).
+func (e *entry) mark() {
+	if e.q.st.Load()&stRef == 0 {
+		e.q.st.Or(stRef)
 	}
 }
 
