@@ -257,19 +257,38 @@ func slogAttrs(line string) map[string]string {
 		}
 		return attrs
 	}
+	// quoted splits a quoted string (slog quotes a key or value that
+	// needs it) off the front of s.
+	quoted := func(s string) (string, string, bool) {
+		q, err := strconv.QuotedPrefix(s)
+		if err != nil {
+			return "", "", false
+		}
+		v, _ := strconv.Unquote(q)
+		return v, s[len(q):], true
+	}
 	for rest := line; rest != ""; {
-		key, after, ok := strings.Cut(rest, "=")
-		if !ok || key == "" || strings.ContainsAny(key, " \"") {
+		var key, after string
+		ok := true
+		if strings.HasPrefix(rest, `"`) {
+			key, after, ok = quoted(rest)
+			if ok && strings.HasPrefix(after, "=") {
+				after = after[1:]
+			} else {
+				ok = false
+			}
+		} else {
+			key, after, ok = strings.Cut(rest, "=")
+			ok = ok && key != "" && !strings.ContainsAny(key, " \"")
+		}
+		if !ok {
 			return nil
 		}
 		var val string
 		if strings.HasPrefix(after, `"`) {
-			quoted, err := strconv.QuotedPrefix(after)
-			if err != nil {
+			if val, after, ok = quoted(after); !ok {
 				return nil
 			}
-			val, _ = strconv.Unquote(quoted)
-			after = after[len(quoted):]
 		} else {
 			val, after, _ = strings.Cut(after, " ")
 			after = " " + after

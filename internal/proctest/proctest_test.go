@@ -167,10 +167,12 @@ func TestSlogAttrs(t *testing.T) {
 		`time=2026-12-06T00:00:00Z level=INFO msg=serving addr=127.0.0.1:80`: {"time": "2026-12-06T00:00:00Z", "level": "INFO", "msg": "serving", "addr": "127.0.0.1:80"},
 		`level=WARN msg="a b \"c\"" k=`:                                      {"level": "WARN", "msg": `a b "c"`, "k": ""},
 		`{"msg":"serving","addr":"127.0.0.1:80","n":3}`:                      {"msg": "serving", "addr": "127.0.0.1:80", "n": "3"},
-		`ready`:           nil,
-		`a=1 two words`:   nil,
-		`msg="unclosed`:   nil,
-		`{"msg":"broken"`: nil,
+		`msg=serving "a key"=1 "k=v"="x y"`:                                  {"msg": "serving", "a key": "1", "k=v": "x y"},
+		`msg=serving "a key" =1`:                                             nil,
+		`ready`:                                                              nil,
+		`a=1 two words`:                                                      nil,
+		`msg="unclosed`:                                                      nil,
+		`{"msg":"broken"`:                                                    nil,
 	} {
 		if got := slogAttrs(line); (got == nil) != (want == nil) || fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("slogAttrs(%q) = %v, want %v", line, got, want)
