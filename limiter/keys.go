@@ -23,12 +23,12 @@ import (
 //
 // The table is a cache of 8-way sets: a string's address picks a set
 // and, with the plan, a 32-bit tag, so that a lookup reads the entry it
-// returns and no other. A slot is kept by the entry offered to it until that entry is
-// released after its eviction (Limiter.release). The table doubles, in
-// the background, when the entries made outnumber a quarter of its
-// slots, up to the power of two at or above the Limiter's capacity,
-// keeping the entries it holds: 12 bytes a slot, 12.6 per key at a
-// million keys and that capacity.
+// returns and no other. A slot is kept by the entry offered to it until
+// that entry is released after its eviction (Limiter.release). The
+// table doubles, in the background, when the entries made outnumber a
+// quarter of its slots, up to the power of two at or above the
+// Limiter's capacity, keeping the entries it holds: 12 bytes a slot,
+// 12.6 per key at a million keys and that capacity.
 type keyTable struct {
 	tags  []atomic.Uint32 // per slot, its entry's tag; 0: empty
 	slots []atomic.Pointer[entry]
