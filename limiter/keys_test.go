@@ -13,6 +13,15 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// allowAt0 has l decide one request of plan and key under lim at t0;
+// the test fails on an error.
+func allowAt0(t testing.TB, l *Limiter, lim Limits, plan, key string) Decision {
+	t.Helper()
+	d, err := l.AllowAt(ctx, t0, Request{Plan: plan, Key: key, Limits: lim})
+	require.NoError(t, err)
+	return d
+}
+
 // settle waits for l's key table to be grown as far as the entries made
 // ask (growth runs in the background).
 func settle(l *Limiter) {
@@ -91,11 +100,7 @@ func TestKeyTableKeepsHotKeysFromEviction(t *testing.T) {
 	hot := "hot"
 	sh := shardIndex(l.hash(entryKey{"p", hot}))
 	cold := keysInShard(l, "p", sh, 200)
-	allow := func(key string) Decision {
-		d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: key, Limits: lim})
-		require.NoError(t, err)
-		return d
-	}
+	allow := func(key string) Decision { return allowAt0(t, l, lim, "p", key) }
 	require.True(t, allow(hot).Allowed)
 	for _, k := range cold[:7] {
 		allow(k) // the shard is full
@@ -120,11 +125,7 @@ func TestKeyTableEntryInLimbo(t *testing.T) {
 	l, _ := newLimiter(t, Config{})
 	lim := Limits{QPS: 1, Quota: 1000, Period: Day}
 	key := "AKID-limbo"
-	allow := func() Decision {
-		d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: key, Limits: lim})
-		require.NoError(t, err)
-		return d
-	}
+	allow := func() Decision { return allowAt0(t, l, lim, "p", key) }
 	require.True(t, allow().Allowed)
 	e := l.byKey("p", key)
 	require.NotNil(t, e)
@@ -143,21 +144,18 @@ func TestKeyTableIdentity(t *testing.T) {
 	l, _ := newLimiter(t, Config{})
 	lim := Limits{QPS: 1, Quota: 1000, Period: Day}
 	key := "AKID-identity"
-	d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: key, Limits: lim})
-	require.NoError(t, err)
+	d := allowAt0(t, l, lim, "p", key)
 	require.True(t, d.Allowed)
 	require.NotNil(t, l.byKey("p", key))
 	require.Nil(t, l.byKey("p", strings.Clone(key)), "a copy of the key has an address of its own")
 
 	// The same string under another plan has its own bucket.
-	d, err = l.AllowAt(ctx, t0, Request{Plan: "q", Key: key, Limits: lim})
-	require.NoError(t, err)
+	d = allowAt0(t, l, lim, "q", key)
 	require.True(t, d.Allowed, "the key's entry under plan p decided a request of plan q")
 	require.NotNil(t, l.byKey("q", key), "the key's entry under plan q is not in the key table")
 	require.NotSame(t, l.byKey("p", key), l.byKey("q", key))
 	// And a copy shares the bucket of plan p.
-	d, err = l.AllowAt(ctx, t0, Request{Plan: "p", Key: strings.Clone(key), Limits: lim})
-	require.NoError(t, err)
+	d = allowAt0(t, l, lim, "p", strings.Clone(key))
 	require.False(t, d.Allowed)
 	require.Equal(t, LimitQPS, d.Refused)
 }
@@ -171,8 +169,7 @@ func TestKeyTableGrowsToCapacity(t *testing.T) {
 	keys := make([]string, 5000)
 	for i := range keys {
 		keys[i] = fmt.Sprint("key", i)
-		_, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: keys[i], Limits: lim})
-		require.NoError(t, err)
+		allowAt0(t, l, lim, "p", keys[i])
 	}
 	settle(l)
 	require.Equal(t, 4096, len(l.keys.Load().slots))
@@ -200,8 +197,7 @@ func TestKeyTableKeepsEntriesWhenItGrows(t *testing.T) {
 				before = append(before, l.byKey("p", k))
 			}
 		}
-		_, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: keys[i], Limits: lim})
-		require.NoError(t, err)
+		allowAt0(t, l, lim, "p", keys[i])
 	}
 	settle(l)
 	require.Equal(t, 2*minKeySlots, len(l.keys.Load().slots))
@@ -283,8 +279,7 @@ func TestKeyTableHoldsNoDeadEntries(t *testing.T) {
 	keys := make([]string, 20*shardCount)
 	for i := range keys {
 		keys[i] = fmt.Sprint("key", i)
-		_, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: keys[i], Limits: lim})
-		require.NoError(t, err)
+		allowAt0(t, l, lim, "p", keys[i])
 	}
 	tab := l.keys.Load()
 	live := 0
@@ -313,8 +308,7 @@ func TestKeyTableProbeFollowsTheCallers(t *testing.T) {
 			if fresh {
 				k = strings.Clone(k)
 			}
-			d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: k, Limits: lim})
-			require.NoError(t, err)
+			d := allowAt0(t, l, lim, "p", k)
 			require.True(t, d.Allowed)
 		}
 	}
@@ -337,8 +331,7 @@ func TestKeyTableCapacityBounds(t *testing.T) {
 		require.LessOrEqual(t, l.keysMax, maxKeySlots)
 		lim := Limits{QPS: 1, Quota: 1000, Period: Day}
 		for i, want := range []Limit{LimitNone, LimitQPS, LimitQPS} {
-			d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", Limits: lim})
-			require.NoError(t, err)
+			d := allowAt0(t, l, lim, "p", "k")
 			require.Equal(t, want, d.Refused, "capacity %d, request %d", c, i)
 		}
 	}
@@ -351,8 +344,7 @@ func TestKeyTableGrowthSweepsReleasedEntries(t *testing.T) {
 	l, _ := newLimiter(t, Config{})
 	lim := Limits{QPS: 1, Quota: 1000, Period: Day}
 	key := "AKID-gone"
-	_, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: key, Limits: lim})
-	require.NoError(t, err)
+	allowAt0(t, l, lim, "p", key)
 	e := l.byKey("p", key)
 	require.NotNil(t, e)
 
@@ -444,8 +436,7 @@ func TestKeyTableProbeWithMixedStrings(t *testing.T) {
 		if !l.probe.Load() {
 			off++
 		}
-		_, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: k, Limits: lim})
-		require.NoError(t, err)
+		allowAt0(t, l, lim, "p", k)
 	}
 	require.Less(t, off, 1000, "decisions with the key table off")
 }
@@ -485,16 +476,14 @@ func TestKeyTableProbeWithAFewStrangers(t *testing.T) {
 		if i < 8 {
 			k = strings.Clone(k) // the entry is made with another string
 		}
-		_, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: k, Limits: lim})
-		require.NoError(t, err)
+		allowAt0(t, l, lim, "p", k)
 	}
 	off := 0
 	for n := range 40000 {
 		if !l.probe.Load() {
 			off++
 		}
-		_, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: keys[n%len(keys)], Limits: lim})
-		require.NoError(t, err)
+		allowAt0(t, l, lim, "p", keys[n%len(keys)])
 	}
 	require.Less(t, off, 100, "decisions with the key table off")
 }
@@ -549,12 +538,8 @@ func TestKeyTableOneKeyTwoPlans(t *testing.T) {
 		l, _ := newLimiter(t, Config{Capacity: 8 * shardCount})
 		lim := Limits{QPS: 1000, Quota: 1000, Period: Day}
 		key := "AKID-two-plans"
-		allow := func(plan, key string) {
-			_, err := l.AllowAt(ctx, t0, Request{Plan: plan, Key: key, Limits: lim})
-			require.NoError(t, err)
-		}
-		allow(a, key)
-		allow(b, key)
+		allowAt0(t, l, lim, a, key)
+		allowAt0(t, l, lim, b, key)
 		ea := l.byKey(a, key)
 		require.NotNil(t, ea)
 		require.NotNil(t, l.byKey(b, key))
@@ -562,9 +547,9 @@ func TestKeyTableOneKeyTwoPlans(t *testing.T) {
 		// Plan a's entry, idle, is evicted while plan b's is used.
 		sh := shardIndex(l.hash(entryKey{a, key}))
 		for _, k := range keysInShard(l, a, sh, 100) {
-			allow(b, key)
+			allowAt0(t, l, lim, b, key)
 			require.Zero(t, ea.q.st.Load()&stRef, "plans %q, %q: a decision under %q marked %q's entry used", a, b, b, a)
-			allow(a, k)
+			allowAt0(t, l, lim, a, k)
 		}
 		require.True(t, ea.out(), "plans %q, %q: %q's idle entry was never evicted", a, b, a)
 	}
@@ -576,8 +561,7 @@ func TestKeyTableOneKeyTwoPlans(t *testing.T) {
 	lim := Limits{QPS: 1000, Quota: 1000, Period: Day}
 	key := "AKID-two-plans"
 	for _, plan := range []string{"a", "b", "b"} {
-		_, err := l.AllowAt(ctx, t0, Request{Plan: plan, Key: key, Limits: lim})
-		require.NoError(t, err)
+		allowAt0(t, l, lim, plan, key)
 	}
 	ea := l.byKey("a", key)
 	require.True(t, ea.lockIn())
