@@ -27,12 +27,11 @@
 // Config.Capacity rounded up to a power of two): the key's bytes are not
 // hashed and the index is not read, one memory access fewer per
 // decision. Request.Plan and Request.Key are kept in the entry, as Go
-// strings they never change. When
-// Config.Capacity entries are held, a CLOCK hand evicts one not used
-// since it last passed; an evicted key's buckets come back full. Quota
-// is counted in a Store; the in-process MemoryStore is exact, boltstore
-// makes it durable, redisstore shares it (and the buckets) across
-// instances.
+// strings they never change. When Config.Capacity entries are held, a
+// CLOCK hand evicts one not used since it last passed; an evicted key's
+// buckets come back full. Quota is counted in a Store; the in-process
+// MemoryStore is exact, boltstore makes it durable, redisstore shares
+// it (and the buckets) across instances.
 //
 // A decision never holds a lock across a store call: a decision that
 // must ask the store holds its key's quota meanwhile, so that other
