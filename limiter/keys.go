@@ -246,7 +246,7 @@ func (l *Limiter) hit(e *entry) {
 	if n != 0 {
 		return
 	}
-	sh := &l.shards[e.q.shard]
+	sh := l.shardOfEntry(e)
 	sh.hits.Add(hitChunk)
 	if sh.mu.TryLock() { // never waits: e's decision lock is held
 		l.vote(sh)

@@ -13,20 +13,28 @@ import (
 func (sh *shard) hold(e *entry) {
 	e.q.mu.Lock()
 	sh.mu.Lock()
-	e.lock()
-	e.q.lk |= lkHeld
-	e.unlock()
+	e.setHeld(true)
 	sh.mu.Unlock()
 }
 
 // drop ends the caller's hold of e's quota. sh.mu is not held.
 func (sh *shard) drop(e *entry) {
 	sh.mu.Lock()
-	e.lock()
-	e.q.lk &^= lkHeld
-	e.unlock()
+	e.setHeld(false)
 	sh.mu.Unlock()
 	e.q.mu.Unlock()
+}
+
+// setHeld sets or clears lkHeld, under e's decision lock. e's shard's
+// lock is held.
+func (e *entry) setHeld(on bool) {
+	e.lock()
+	if on {
+		e.q.lk |= lkHeld
+	} else {
+		e.q.lk &^= lkHeld
+	}
+	e.unlock()
 }
 
 // shardOfEntry is e's shard.
@@ -162,9 +170,7 @@ func (l *Limiter) release(ctx context.Context, evicted []*entry) {
 			delete(sh.limbo, k)
 			e.q.set(qDead, true)
 		}
-		e.lock()
-		e.q.lk &^= lkHeld
-		e.unlock()
+		e.setHeld(false)
 		sh.mu.Unlock()
 		e.q.mu.Unlock()
 		if dead {
