@@ -687,13 +687,13 @@ func (lim *Limits) quick() bool {
 // hand, or the quota is known to be spent (an admission reports the
 // alert thresholds it crosses). That takes one lock, the entry's (and
 // the shard's while it finds the entry by the hash), and none of the
-// general evaluation (evaluation, decide), and decides
-// exactly as they would (TestPlainPathDecidesAsTheGeneralOne). The entry
-// is found through the key table when it can be (see keyTable), else by
-// the hash of (plan, key), which is then returned as h (0 when not
-// computed). ok is false, and nothing was changed, when r must be
-// decided the general way.
-func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) (ok bool, h uint64) {
+// general evaluation (evaluation, decide), and decides exactly as they
+// would (TestPlainPathDecidesAsTheGeneralOne). The entry is found
+// through the key table when it can be (see keyTable), else by the hash
+// of (plan, key), which is then returned as h (0 when not computed).
+// done is false, and nothing was changed, when r must be decided the
+// general way.
+func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) (done bool, h uint64) {
 	lim := &r.Limits
 	nw := len(lim.Windows)
 	g := perSecond(lim.QPS, lim.Burst)
