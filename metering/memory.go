@@ -57,12 +57,15 @@ func checkRow(r Row) error {
 		return fmt.Errorf("metering: a history row has no plan or no key (%q, %q)", r.Plan, r.Key)
 	case !r.Granularity.Valid():
 		return fmt.Errorf("metering: a history row of %s/%s has granularity %d", r.Plan, r.Key, r.Granularity)
+	case r.Granularity == Hour && !r.Start.Equal(r.Start.Truncate(time.Hour)):
+		return fmt.Errorf("metering: an hourly row of %s/%s starts at %s, not at the start of an hour", r.Plan, r.Key, FormatTime(r.Start))
 	}
 	return nil
 }
 
 // CheckRows reports the first row of rows that no store can keep: one
-// without a plan or a key, or of a granularity other than Hour or Day.
+// without a plan or a key, of a granularity other than Hour or Day, or
+// an hourly row whose Start is not the first instant of an hour (UTC).
 // Stores call it before writing anything.
 func CheckRows(rows []Row) error {
 	for _, r := range rows {

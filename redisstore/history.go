@@ -37,9 +37,11 @@ var _ metering.HistoryStore = (*Store)(nil)
 //     write (AddHistory).
 //
 // A history write is a round trip per 1,000 rows (a script in a
-// MULTI/EXEC transaction on a single server), queries read the index and then the hashes in pipelines, and
-// pruning (the Recorder's, hourly) deletes the fields of rows before the
-// bound with a script per hash whose index score is before it.
+// MULTI/EXEC transaction on a single server), queries read the index
+// and then the hashes in pipelines (a short hourly query only its rows'
+// fields), and pruning (the Recorder's, hourly) deletes the fields of
+// rows before the bound with a script per hash whose index score is
+// before it.
 
 // historyCounts is the number of counts per row, in the order of the
 // fields' suffixes.
@@ -297,9 +299,40 @@ func (s *Store) addHistoryPairs(ctx context.Context, bp batchPart, rows []meteri
 // historyReadBatch bounds the hashes one pipeline reads.
 const historyReadBatch = 500
 
+// historyFieldHours bounds the hourly queries that read their rows'
+// fields by name (HMGET) rather than each key's whole hash (HGETALL):
+// a query of a day asks 120 fields, where the hash of a key active all
+// month holds 3,720 (the default retention). Past a week, a key's whole
+// hash is about as cheap as the fields named, which a key with few rows
+// mostly does not have.
+const historyFieldHours = 7 * 24
+
+// historyFields returns the fields of the rows an hourly query selects,
+// every count of every hour in [q.From, q.To), or nil: read the whole
+// hashes (a daily query, whose rows start at midnight in a zone the
+// store does not know, or a long one). Hourly rows start on the hour
+// (metering.CheckRows), so these are all the fields the query can find.
+func historyFields(q metering.Query) []string {
+	first := q.From.Truncate(time.Hour)
+	if first.Before(q.From) {
+		first = first.Add(time.Hour)
+	}
+	if q.Granularity != metering.Hour || q.To.Sub(first) > historyFieldHours*time.Hour {
+		return nil
+	}
+	var fields []string
+	for h := first; h.Before(q.To); h = h.Add(time.Hour) {
+		for i := range historyCounts {
+			fields = append(fields, strconv.FormatInt(h.Unix(), 10)+"/"+strconv.Itoa(i))
+		}
+	}
+	return fields
+}
+
 // History implements metering.HistoryStore: the plan's index (when q
 // names no keys), then the keys' hashes in sorted order, in pipelines
-// of historyReadBatch, stopping once q.Limit rows are in hand.
+// of historyReadBatch, stopping once q.Limit rows are in hand. A short
+// hourly query reads only its rows' fields (historyFields).
 func (s *Store) History(ctx context.Context, q metering.Query) ([]metering.Row, error) {
 	if err := q.Check(); err != nil {
 		return nil, err
@@ -316,6 +349,7 @@ func (s *Store) History(ctx context.Context, q metering.Query) ([]metering.Row, 
 	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
+	fields := historyFields(q)
 	from, to := q.From.Unix(), q.To.Unix()
 	var out []metering.Row
 	for len(keys) > 0 {
@@ -333,10 +367,14 @@ func (s *Store) History(ctx context.Context, q metering.Query) ([]metering.Row, 
 		}
 		chunk := keys[:min(n, len(keys))]
 		keys = keys[len(chunk):]
-		cmds := make([]*redis.MapStringStringCmd, len(chunk))
+		cmds := make([]redis.Cmder, len(chunk))
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, key := range chunk {
-				cmds[i] = p.HGetAll(ctx, s.historyKey(q.Plan, key, q.Granularity))
+				if k := s.historyKey(q.Plan, key, q.Granularity); fields != nil {
+					cmds[i] = p.HMGet(ctx, k, fields...)
+				} else {
+					cmds[i] = p.HGetAll(ctx, k)
+				}
 			}
 			return nil
 		})
@@ -345,13 +383,10 @@ func (s *Store) History(ctx context.Context, q metering.Query) ([]metering.Row, 
 		}
 		for i, key := range chunk {
 			rows := map[int64]*metering.Counts{}
-			for f, v := range cmds[i].Val() {
+			err := eachField(cmds[i], fields, func(f, v string) error {
 				start, idx, n, err := parseHistoryField(f, v)
-				if err != nil {
-					return nil, fmt.Errorf("redisstore: history of %s/%s: %w", q.Plan, key, err)
-				}
-				if start < from || start >= to {
-					continue
+				if err != nil || start < from || start >= to {
+					return err
 				}
 				c := rows[start]
 				if c == nil {
@@ -359,6 +394,10 @@ func (s *Store) History(ctx context.Context, q metering.Query) ([]metering.Row, 
 					rows[start] = c
 				}
 				setCount(c, idx, n)
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("redisstore: history of %s/%s: %w", q.Plan, key, err)
 			}
 			for start, c := range rows {
 				out = append(out, metering.Row{Plan: q.Plan, Key: key, Granularity: q.Granularity, Start: time.Unix(start, 0).UTC(), Counts: *c})
@@ -370,6 +409,33 @@ func (s *Store) History(ctx context.Context, q metering.Query) ([]metering.Row, 
 		out = slices.Clip(out[:q.Limit])
 	}
 	return out, nil
+}
+
+// eachField calls fn with each field and value that cmd, an HGETALL or
+// an HMGET of fields, read: the fields an HMGET found.
+func eachField(cmd redis.Cmder, fields []string, fn func(f, v string) error) error {
+	switch cmd := cmd.(type) {
+	case *redis.MapStringStringCmd:
+		for f, v := range cmd.Val() {
+			if err := fn(f, v); err != nil {
+				return err
+			}
+		}
+	case *redis.SliceCmd:
+		for i, v := range cmd.Val() {
+			if v == nil {
+				continue
+			}
+			s, ok := v.(string)
+			if !ok {
+				return fmt.Errorf("field %q holds a %T", fields[i], v)
+			}
+			if err := fn(fields[i], s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func parseHistoryField(f, v string) (start int64, idx int, n int64, err error) {

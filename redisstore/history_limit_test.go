@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,8 +14,9 @@ import (
 	"github.com/planguard/planguard/metering"
 )
 
-// hashReads counts the HGETALL commands the client sends.
-type hashReads struct{ n atomic.Int64 }
+// hashReads counts the HGETALL commands the client sends (n), the HMGET
+// commands (named) and the fields those ask (fields).
+type hashReads struct{ n, named, fields atomic.Int64 }
 
 func (*hashReads) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (h *hashReads) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
@@ -29,8 +31,12 @@ func (h *hashReads) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 	}
 }
 func (h *hashReads) count(cmd redis.Cmder) {
-	if strings.EqualFold(cmd.Name(), "hgetall") {
+	switch strings.ToLower(cmd.Name()) {
+	case "hgetall":
 		h.n.Add(1)
+	case "hmget":
+		h.named.Add(1)
+		h.fields.Add(int64(len(cmd.Args()) - 2))
 	}
 }
 
@@ -60,5 +66,60 @@ func TestHistoryLimitStopsReading(t *testing.T) {
 	}
 	if n := reads.n.Load(); n > 5 {
 		t.Fatalf("History with Limit 5 read %d hashes, want at most 5", n)
+	}
+}
+
+// An hourly query of a few hours reads those hours' fields of each key,
+// not the key's whole hash: a key with 31 days of hourly rows, asked
+// for the rows from 00:30 to 03:00, gives rows 1 and 2 from an HMGET of
+// their 10 fields (the first hour starts before the range). Past a week
+// the query reads whole hashes, and the two reads agree.
+func TestHistoryShortHourlyReadsItsFields(t *testing.T) {
+	s, c := newStore(t, redisAddr, Config{})
+	var rows []metering.Row
+	for h := range 31 * 24 {
+		rows = append(rows, metering.Row{Plan: "usagePlan-a", Key: "AKIDa", Granularity: metering.Hour, Start: h0.Add(time.Duration(h) * time.Hour), Counts: metering.Counts{Requests: int64(h + 1), RefusedQuota: 7}})
+	}
+	if err := s.AddHistory(ctx, batch(rows...)); err != nil {
+		t.Fatal(err)
+	}
+	reads := &hashReads{}
+	c.AddHook(reads)
+	q := metering.Query{Plan: "usagePlan-a", Granularity: metering.Hour, From: h0.Add(30 * time.Minute), To: h0.Add(3 * time.Hour)}
+	got, err := s.History(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0] != rows[1] || got[1] != rows[2] {
+		t.Fatalf("History from 00:30 to 03:00: %+v", got)
+	}
+	if n, named, fields := reads.n.Load(), reads.named.Load(), reads.fields.Load(); n != 0 || named != 1 || fields != 2*5 {
+		t.Fatalf("History of 2 hours read %d hashes whole and asked %d HMGETs of %d fields, want 0, 1 and 10", n, named, fields)
+	}
+
+	// A week and an hour: whole hashes, the same rows as the hours read
+	// one by one.
+	q = metering.Query{Plan: "usagePlan-a", Granularity: metering.Hour, From: h0.Add(time.Hour), To: h0.Add((7*24 + 2) * time.Hour)}
+	long, err := s.History(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reads.n.Load() != 1 {
+		t.Fatalf("History of a week and an hour read %d hashes whole, want 1", reads.n.Load())
+	}
+	want := rows[1 : 7*24+2]
+	if !slices.Equal(long, want) {
+		t.Fatalf("History of a week and an hour: %d rows, want %d", len(long), len(want))
+	}
+	var byHour []metering.Row
+	for _, r := range want {
+		got, err := s.History(ctx, metering.Query{Plan: "usagePlan-a", Granularity: metering.Hour, From: r.Start, To: r.Start.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		byHour = append(byHour, got...)
+	}
+	if !slices.Equal(byHour, long) {
+		t.Fatalf("the hours read one by one differ from the week read whole")
 	}
 }

@@ -170,9 +170,11 @@ func testPrune(t *testing.T, s metering.HistoryStore) {
 func testBadRows(t *testing.T, s metering.HistoryStore) {
 	good := hourRow("usagePlan-a", "AKIDa", 0, metering.Counts{Requests: 1})
 	for name, bad := range map[string]metering.Row{
-		"no plan":        hourRow("", "AKIDa", 0, metering.Counts{}),
-		"no key":         hourRow("usagePlan-a", "", 0, metering.Counts{}),
-		"no granularity": {Plan: "usagePlan-a", Key: "AKIDa", Start: base},
+		"no plan":           hourRow("", "AKIDa", 0, metering.Counts{}),
+		"no key":            hourRow("usagePlan-a", "", 0, metering.Counts{}),
+		"no granularity":    {Plan: "usagePlan-a", Key: "AKIDa", Start: base},
+		"hour off the hour": {Plan: "usagePlan-a", Key: "AKIDa", Granularity: metering.Hour, Start: base.Add(time.Minute)},
+		"hour off by 1 ns":  {Plan: "usagePlan-a", Key: "AKIDa", Granularity: metering.Hour, Start: base.Add(time.Nanosecond)},
 	} {
 		if err := s.AddHistory(ctx, metering.Batch{Writer: metering.NewWriterID(), Seq: 1, Rows: []metering.Row{good, bad}}); err == nil {
 			t.Errorf("%s: AddHistory accepted the row", name)
