@@ -1,7 +1,6 @@
 package cloudapi
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -78,8 +77,7 @@ func (h *Handler) verify(r *http.Request, now time.Time) (Credential, []byte, Au
 		}
 		sr.headers = append(sr.headers, v)
 	}
-	want := signature([]byte(cred.SecretKey.Reveal()), &a, stringToSign(&a, ts, canonicalRequest(&a, &sr)))
-	if !hmac.Equal(want[:], a.Signature[:]) {
+	if !sr.signedBy([]byte(cred.SecretKey.Reveal()), &a) {
 		return Credential{}, nil, Authorization{}, "", &Error{Code: CodeSignatureFailure, Message: "the signature does not match the request; check the SecretKey, the endpoint (Host) and the body"}
 	}
 	return cred, body, a, ts, nil

@@ -85,6 +85,7 @@ var planFieldParam = map[string]string{
 	"limits":      "RequestLimits",
 	"throttles":   "ApiThrottles",
 	"dryRun":      "Enforce",
+	"alerts":      "QuotaAlerts",
 }
 
 // keyFieldParam names the admin API parameter of a key field.
@@ -121,6 +122,8 @@ func translate(err error, fallback string) *Error {
 		return &Error{Code: CodeUnsupportedBindEnvironment, Message: dup.Error()}
 	case errors.As(err, &kf) && (kf.Entity == "" || kf.Entity == "key") && keyFieldParam[kf.Field] != "":
 		return &Error{Code: CodeInvalidParameterValue, Message: paramMessage(keyFieldParam, kf.Field, kf.Reason)}
+	case errors.As(err, &ve) && len(ve.Problems) > 0:
+		return planProblem(ve.Problems[0])
 	case errors.As(err, &pf):
 		return planFieldError(pf.Field, paramMessage(planFieldParam, pf.Field, pf.Reason))
 	case errors.Is(err, keys.ErrInUse):
@@ -139,13 +142,6 @@ func translate(err error, fallback string) *Error {
 		return &Error{Code: CodeUnsupportedUnBindEnvironment, Message: stripPrefix(err.Error())}
 	case errors.Is(err, usageplan.ErrNotFound), errors.Is(err, usageplan.ErrInvalidParameter):
 		return &Error{Code: fallback, Message: stripPrefix(err.Error())}
-	case errors.As(err, &ve) && len(ve.Problems) > 0:
-		// A plan setting the rules refuse: its path names the field
-		// ("plans[0].timeZone", "plans[0].throttles.api-x").
-		p := ve.Problems[0]
-		_, field, _ := strings.Cut(p.Path, "].")
-		field, _, _ = strings.Cut(field, ".")
-		return planFieldError(field, problemMessage(field, p.Err))
 	}
 	return &Error{Code: CodeInternalError, Message: "internal error"}
 }
@@ -164,23 +160,45 @@ func planFieldError(field, message string) *Error {
 	return &Error{Code: code, Message: message}
 }
 
-// problemMessage says what is wrong with a plan field, naming the admin
-// API's parameter: "MaxRequestBurst needs a limited qps", "TimeZone:
-// "Mars/Base" is not an IANA time zone name: ...".
-func problemMessage(field string, err error) string {
-	var kf *keys.FieldError
-	var pf *usageplan.FieldError
+// windowParam and throttleParam name the admin API parameters of a
+// window's and a throttle's fields.
+var (
+	windowParam   = map[string]string{"name": "Name", "requests": "Requests", "per": "PerSeconds"}
+	throttleParam = map[string]string{"qps": "MaxRequestNumPreSec", "burst": "MaxRequestBurst"}
+)
+
+// planProblem is the refusal of a plan setting the registry's rules
+// refuse, naming the parameter its path leads to: "plans[0].quota" is
+// MaxRequestNum, "plans[0].limits[1].requests" RequestLimits[1].Requests,
+// "plans[0].throttles.api-x.qps" the MaxRequestNumPreSec of ApiThrottles'
+// api-x, "plans[0].alerts[2]" QuotaAlerts[2].
+func planProblem(p usageplan.Problem) *Error {
+	_, rest, _ := strings.Cut(p.Path, "].")
+	field, sub, _ := strings.Cut(rest, ".")
+	top, index, indexed := strings.Cut(field, "[")
+	name := top
+	if param, ok := planFieldParam[top]; ok {
+		name = param
+	}
+	if indexed {
+		name += "[" + index
+	}
 	switch {
-	case errors.As(err, &kf):
-		return paramMessage(planFieldParam, field, kf.Reason)
-	case errors.As(err, &pf):
-		return paramMessage(planFieldParam, field, pf.Reason)
+	case top == "limits" && sub != "":
+		name += "." + windowParam[sub]
+	case top == "throttles" && sub != "":
+		api, f, _ := strings.Cut(sub, ".")
+		name = "ApiThrottles: " + throttleParam[f] + " of API " + api
 	}
-	name := field
-	if p, ok := planFieldParam[field]; ok {
-		name = p
+	var fe *usageplan.FieldError
+	message := name + ": " + stripPrefix(p.Err.Error())
+	if errors.As(p.Err, &fe) {
+		message = name + " " + fe.Reason
 	}
-	return name + ": " + stripPrefix(err.Error())
+	if name != planFieldParam[top] {
+		return &Error{Code: CodeInvalidParameterValue, Message: message}
+	}
+	return planFieldError(top, message)
 }
 
 func paramMessage(names map[string]string, field, reason string) string {

@@ -116,7 +116,7 @@ func FuzzServe(f *testing.F) {
 // in managed mode with a usage store, with any body: an answer in the
 // envelope (HTTP 200, JSON, no admin secret), never a panic or
 // InternalError. The clock moves one second per input, so that the
-// replay record keeps only the last 2×MaxClockSkew of signatures; the
+// replay record keeps only the last seenFor of signatures; the
 // same request sent again is refused as a replay when it is a write.
 func FuzzSignedActions(f *testing.F) {
 	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.RegistryConfig{})

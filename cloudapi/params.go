@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"math"
+	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/planguard/planguard/usageplan"
@@ -13,13 +15,18 @@ import (
 
 // decode reads an action's parameters from the JSON body into a T
 // (a struct of pointers and slices, so that unset parameters stay nil).
-// An unknown parameter is UnknownParameter; a value of the wrong JSON
-// type is InvalidParameter.FormatError. An empty body is {}.
+// A body that is not one JSON object, or a value of the wrong JSON type,
+// is InvalidParameter.FormatError; a parameter T does not have, spelled
+// exactly (encoding/json alone would match "usageplanid" to
+// UsagePlanId), is UnknownParameter. An empty body is {}.
 func decode[T any](c *call) (T, *Error) {
 	var p T
 	body := bytes.TrimSpace(c.body)
 	if len(body) == 0 {
 		return p, nil
+	}
+	if body[0] != '{' {
+		return p, errorf(CodeInvalidParameterFormat, "the body must be a JSON object of the action's parameters")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -29,7 +36,68 @@ func decode[T any](c *call) (T, *Error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return p, errorf(CodeInvalidParameterFormat, "the body must hold one JSON object")
 	}
+	var raw any
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return p, decodeError(err)
+	}
+	if name := misspelled(raw, reflect.TypeFor[T](), ""); name != "" {
+		return p, errorf(CodeUnknownParameter, "unknown parameter %s", quoteShort(name))
+	}
 	return p, nil
+}
+
+// misspelled returns the path of the first object member in v, a
+// decoded JSON value, whose name is not one of t's JSON names exactly
+// (t's fields' names, or their json tags' names), or "". v decoded into
+// t, so a name can only be one of t's in another case.
+func misspelled(v any, t reflect.Type, path string) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		if t.Kind() != reflect.Struct {
+			return ""
+		}
+		for name, member := range v {
+			f, ok := jsonField(t, name)
+			if !ok {
+				return path + name
+			}
+			if bad := misspelled(member, f.Type, path+name+"."); bad != "" {
+				return bad
+			}
+		}
+	case []any:
+		if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
+			return ""
+		}
+		for i, elem := range v {
+			if bad := misspelled(elem, t.Elem(), strings.TrimSuffix(path, ".")+"["+strconv.Itoa(i)+"]."); bad != "" {
+				return bad
+			}
+		}
+	}
+	return ""
+}
+
+// jsonField finds the field of struct type t whose JSON name is name,
+// in fields embedded without a tag too.
+func jsonField(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case tag == "-" || !f.IsExported() && !f.Anonymous:
+		case f.Anonymous && tag == "" && f.Type.Kind() == reflect.Struct:
+			if g, ok := jsonField(f.Type, name); ok {
+				return g, true
+			}
+		case tag == name || tag == "" && f.Name == name:
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 func decodeError(err error) *Error {

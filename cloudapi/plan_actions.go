@@ -85,7 +85,12 @@ func (h *Handler) planInfo(c *call, snap *usageplan.Snapshot, id string) (map[st
 	if err != nil {
 		return nil, translate(err, CodeInvalidUsagePlan)
 	}
-	plan, _ := snap.Plan(id)
+	return planAnswer(snap, info)
+}
+
+// planAnswer is the Result of info, a plan of snap.
+func planAnswer(snap *usageplan.Snapshot, info usageplan.UsagePlanInfo) (map[string]any, *Error) {
+	plan, _ := snap.Plan(info.UsagePlanId)
 	return result(usagePlanInfo{UsagePlanInfo: info, QuotaPeriod: plan.QuotaPeriod.String(), TimeZone: plan.TimeZone})
 }
 
@@ -112,7 +117,7 @@ func (p planParams) patch() (usageplan.PlanPatch, *Error) {
 	pp := usageplan.PlanPatch{Name: p.UsagePlanName, Description: p.UsagePlanDesc, QPS: p.MaxRequestNumPreSec, Quota: p.MaxRequestNum, TimeZone: p.TimeZone, Burst: p.MaxRequestBurst}
 	if p.QuotaPeriod != nil {
 		period, err := limiter.ParsePeriod(*p.QuotaPeriod)
-		if err != nil {
+		if err != nil || *p.QuotaPeriod == "" { // ParsePeriod reads "" as total, as a config file may
 			return pp, errorf(CodeInvalidParameterValue, `QuotaPeriod must be "total", "day", "week" or "month", got %q`, *p.QuotaPeriod)
 		}
 		pp.QuotaPeriod = &period
@@ -199,10 +204,26 @@ func (h *Handler) modifyUsagePlan(c *call) (map[string]any, *Error) {
 	if ferr != nil {
 		return nil, ferr
 	}
+	// The answer holds the plan's usage. The store is read before the
+	// change too, so that a store that fails answers InternalError with
+	// nothing changed (a client may retry), and one that fails between
+	// the two reads still gets the change answered.
+	before, uerr := h.describer(c.snap).UsagePlan(c.ctx, plan.ID)
+	if uerr != nil {
+		return nil, translate(uerr, CodeInvalidUsagePlan)
+	}
 	if _, perr := h.reg.PatchPlan(plan.ID, pp); perr != nil {
 		return nil, translate(perr, CodeInvalidUsagePlan)
 	}
-	return h.planInfo(c, h.reg.Snapshot(), plan.ID)
+	snap := h.reg.Snapshot()
+	info, uerr := h.describer(snap).UsagePlan(c.ctx, plan.ID)
+	if uerr != nil {
+		if info, uerr = (usageplan.Describer{Snapshot: snap}).UsagePlan(c.ctx, plan.ID); uerr != nil {
+			return nil, translate(uerr, CodeInvalidUsagePlan) // the plan was deleted meanwhile
+		}
+		info.InUseRequestNum = before.InUseRequestNum
+	}
+	return planAnswer(snap, info)
 }
 
 func (h *Handler) deleteUsagePlan(c *call) (map[string]any, *Error) {

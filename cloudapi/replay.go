@@ -11,7 +11,7 @@ import (
 // to refuse replays: TC3 signs no nonce, so a request captured on the
 // wire verifies again for as long as its X-TC-Timestamp is within
 // MaxClockSkew. Every accepted write action is kept for 2×MaxClockSkew
-// (about 100 bytes apiece) under its SecretId, timestamp, signature and
+// and a second (about 100 bytes apiece) under its SecretId, timestamp, signature and
 // action, and the same write again is refused
 // (AuthFailure.SignatureFailure): a write is served once. Reads are not
 // recorded: one sent again changes nothing.
@@ -32,7 +32,14 @@ import (
 // which only a read-write credential can use up.
 const MaxAcceptedSignatures = 1 << 16
 
-// seenSignatures records the writes accepted within 2×MaxClockSkew.
+// seenFor is how long an accepted write is remembered: as long as its
+// X-TC-Timestamp can pass the skew check. That check compares whole
+// seconds (now.Unix()), so a timestamp accepted at now may pass until
+// the second after now.Unix() + 2×MaxClockSkew ends: up to a second
+// past now + 2×MaxClockSkew.
+const seenFor = 2*MaxClockSkew + time.Second
+
+// seenSignatures records the writes accepted within seenFor.
 // Its zero value is ready; it is safe for concurrent use.
 type seenSignatures struct {
 	mu    sync.Mutex
@@ -96,6 +103,6 @@ func (s *seenSignatures) accept(key [sha256.Size]byte, now time.Time) *Error {
 		return &Error{Code: CodeSignatureFailure, Message: msgSeenFull}
 	}
 	s.set[key] = struct{}{}
-	s.order = append(s.order, seenSignature{key: key, expires: now.Add(2 * MaxClockSkew).UnixNano()})
+	s.order = append(s.order, seenSignature{key: key, expires: now.Add(seenFor).UnixNano()})
 	return nil
 }

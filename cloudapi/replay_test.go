@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,7 +104,8 @@ func TestActionSwapOnDefaultConfig(t *testing.T) {
 }
 
 // TestSeenSignaturesBounded: the record of accepted writes forgets them
-// 2×MaxClockSkew after they were accepted, not before; when it is full
+// seenFor (2×MaxClockSkew and a second) after they were accepted, not
+// before; when it is full
 // of writes still in their window, a new one is refused (not an old one
 // forgotten, which would re-open its replay). The action is part of a
 // write's key.
@@ -122,10 +124,10 @@ func TestSeenSignaturesBounded(t *testing.T) {
 	if err := s.accept(sig(adminID, "DisableApiKey", MaxAcceptedSignatures), epoch); err == nil || !strings.Contains(err.Message, "too many") {
 		t.Fatalf("a new write with the record full: %v", err)
 	}
-	if err := s.accept(sig(adminID, "DisableApiKey", 0), epoch.Add(2*MaxClockSkew)); err == nil || !strings.Contains(err.Message, "already accepted") {
+	if err := s.accept(sig(adminID, "DisableApiKey", 0), epoch.Add(seenFor)); err == nil || !strings.Contains(err.Message, "already accepted") {
 		t.Fatalf("the first write at the end of its window: %v", err)
 	}
-	later := epoch.Add(2*MaxClockSkew + time.Nanosecond)
+	later := epoch.Add(seenFor + time.Nanosecond)
 	if err := s.accept(sig(adminID, "DisableApiKey", 0), later); err != nil {
 		t.Fatalf("a write once the old ones expired: %v", err)
 	}
@@ -142,3 +144,38 @@ func TestSeenSignaturesBounded(t *testing.T) {
 		t.Fatalf("after expiry: %d remembered, %d queued", len(s.set), len(s.order)-s.head)
 	}
 }
+
+// A write whose timestamp is 300 s ahead, accepted 0.9 s into a second,
+// is still within the window 600.95 s later (the skew is checked in
+// whole seconds): the record must still hold it then.
+func TestReplayInTheLastSecondOfItsWindow(t *testing.T) {
+	reg, err := usageplan.LoadConfig(strings.NewReader(testConfig), usageplan.RegistryConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clock atomic.Int64
+	clock.Store(epoch.Add(900 * time.Millisecond).UnixNano())
+	h, err := New(reg, []Credential{{SecretID: adminID, SecretKey: keys.NewSecret(adminSecret)}},
+		Config{Hosts: []string{testHost}, Mode: Managed, Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := req{action: "CreateUsagePlan", body: `{"UsagePlanName":"replayed"}`, ts: epoch.Add(300 * time.Second)}
+	wantOK(t, do(t, h, create.build())) // skew -300 s: accepted, recorded until epoch+600.9 s
+
+	clock.Store(epoch.Add(600*time.Second + 950*time.Millisecond).UnixNano()) // skew +300 s: still in the window
+	e := do(t, h, create.build())                                             // the very same signed request
+	plans := 0
+	for _, p := range reg.Snapshot().Plans() {
+		if p.Name == "replayed" {
+			plans++
+		}
+	}
+	if e.Response.Error == nil || plans != 1 {
+		t.Fatalf("the same signed CreateUsagePlan was served again 600.05 s later (error %+v); plans created: %d, want 1", e.Response.Error, plans)
+	}
+}
+
+// --- Finding 2: InternalError for a write that was applied. ---
+
+// failingUsage is a usage store that cannot be reached.

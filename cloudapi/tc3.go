@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"strings"
 )
 
@@ -154,16 +155,39 @@ type signedRequest struct {
 	payloadHash string // lowercase hex SHA-256 of the body
 }
 
+// signedBy reports whether a's signature is r's under secret. TC3
+// lowercases the signed headers' values, but the Go SDK signs its Host
+// as configured: a request with a capital letter in a signed value is
+// checked with the values as sent too. Either way only the secret's
+// holder could have signed it.
+func (r *signedRequest) signedBy(secret []byte, a *Authorization) bool {
+	for _, lower := range []bool{true, false} {
+		want := signature(secret, a, stringToSign(a, r.timestamp, canonicalRequest(a, r, lower)))
+		if hmac.Equal(want[:], a.Signature[:]) {
+			return true
+		}
+		if !slices.ContainsFunc(r.headers, func(v string) bool { return strings.ToLower(v) != v }) {
+			return false
+		}
+	}
+	return false
+}
+
 // canonicalRequest builds the TC3 canonical request of a POST to "/"
-// without a query string.
-func canonicalRequest(a *Authorization, r *signedRequest) string {
+// without a query string: the signed headers' values trimmed, and
+// lowercased if lower.
+func canonicalRequest(a *Authorization, r *signedRequest, lower bool) string {
 	var b strings.Builder
 	b.WriteString(r.method)
 	b.WriteString("\n/\n\n")
 	for i, name := range a.SignedHeaders {
+		v := strings.TrimSpace(r.headers[i])
+		if lower {
+			v = strings.ToLower(v)
+		}
 		b.WriteString(name)
 		b.WriteByte(':')
-		b.WriteString(strings.ToLower(strings.TrimSpace(r.headers[i])))
+		b.WriteString(v)
 		b.WriteByte('\n')
 	}
 	b.WriteByte('\n')

@@ -29,11 +29,9 @@ type Usage interface {
 // LimiterUsage adapts a Limiter to Usage. snap returns the registry's
 // current snapshot (for plans' time zones); now is the clock (nil:
 // time.Now). The Usage is safe for concurrent use if snap and now are
-// (Registry.Snapshot is).
-//
-// GrantKeyUsage reads the usage and writes it back lowered: a request
-// admitted between the two is forgiven as well, so a grant gives at
-// most the units asked plus the requests admitted meanwhile.
+// (Registry.Snapshot is). GrantKeyUsage lowers the usage in one step of
+// the store (Limiter.GrantUsage): grants, resets and requests at the
+// same time all count.
 func LimiterUsage(lim *limiter.Limiter, snap func() *usageplan.Snapshot, now func() time.Time) Usage {
 	if now == nil {
 		now = time.Now
@@ -71,13 +69,7 @@ func (u limiterUsage) ResetKeyUsage(ctx context.Context, p usageplan.Plan, key s
 }
 
 func (u limiterUsage) GrantKeyUsage(ctx context.Context, p usageplan.Plan, key string, units int64) (int64, error) {
-	lim, now := u.limits(p), u.now()
-	used, err := u.lim.Usage(ctx, p.ID, key, lim, now)
-	if err != nil {
-		return 0, err
-	}
-	left := max(used-units, 0)
-	return left, u.lim.SetUsage(ctx, p.ID, key, lim, now, left)
+	return u.lim.GrantUsage(ctx, p.ID, key, u.limits(p), u.now(), units)
 }
 
 // APIKeyUsage is the Result of planguard's usage actions: one key's

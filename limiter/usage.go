@@ -2,6 +2,7 @@ package limiter
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -64,6 +65,55 @@ func (l *Limiter) SetUsage(ctx context.Context, plan, key string, lim Limits, no
 		}
 	}
 	return l.store.SetUsage(ctx, c, used)
+}
+
+// GrantUsage lowers the usage of key under plan in the period containing
+// now by units (not below 0), giving the key that many more requests in
+// the period, and returns the usage after. The store lowers its count
+// in one step (Store.Release), so grants, resets and decisions made at
+// the same time, here or by other Limiters on the store, all count;
+// reading the usage and setting it lowered would lose one of two grants
+// made at once. This limiter's unused lease goes back with the grant.
+func (l *Limiter) GrantUsage(ctx context.Context, plan, key string, lim Limits, now time.Time, units int64) (int64, error) {
+	if units < 0 {
+		return 0, fmt.Errorf("limiter: a grant of %d units; grant 0 or more", units)
+	}
+	c := counter(plan, key, lim, now)
+	used, held, err := l.grant(ctx, c, units)
+	if err != nil || held {
+		return used, err
+	}
+	return l.Usage(ctx, plan, key, lim, now)
+}
+
+// grant releases units of c in the store, and the unused lease of c's
+// entry with them; held reports that the entry holds c's count, which
+// is then used.
+func (l *Limiter) grant(ctx context.Context, c Counter, units int64) (used int64, held bool, err error) {
+	sh, e := l.entryOf(entryKey{c.Plan, c.Key})
+	if e == nil {
+		return 0, false, l.store.Release(ctx, c, units)
+	}
+	q := &e.q
+	sh.hold(e)
+	defer sh.drop(e)
+	if !q.is(qCounted) || q.window(e) != c.Window {
+		if l.mem != nil {
+			l.mem.release(c, units) // the quota is held: not through Release, which would hold it
+			return 0, false, nil
+		}
+		return 0, false, l.store.Release(ctx, c, units)
+	}
+	if q.is(qOwned) {
+		q.used = max(q.used-units, 0)
+		return q.used, true, nil
+	}
+	n := units + q.leased()
+	if err := l.releaseLease(ctx, e, c, n); err != nil {
+		return 0, false, err
+	}
+	q.lease, q.used = 0, max(q.used-n, 0)
+	return 0, false, nil
 }
 
 // ResetUsage is SetUsage with 0.

@@ -128,8 +128,8 @@ type Describer struct {
 // store may still count keys that p no longer binds; they are left out,
 // so a plan's totals count the keys it binds.
 func (d Describer) used(ctx context.Context, p Plan) (map[string]int64, int64, error) {
-	if d.Usage == nil {
-		return map[string]int64{}, 0, nil
+	if d.Usage == nil || d.Snapshot.PlanKeyCount(p.ID) == 0 {
+		return map[string]int64{}, 0, nil // no key has used anything of it
 	}
 	all, _, err := d.Usage.PlanUsage(ctx, p)
 	if err != nil {

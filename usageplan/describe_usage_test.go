@@ -59,17 +59,18 @@ func manyPlans(tb testing.TB, n int) *Snapshot {
 	var envs, plans []string
 	for i := range n {
 		envs = append(envs, fmt.Sprintf(`"env%d"`, i))
-		plans = append(plans, fmt.Sprintf(`{"id": "usagePlan-%08d", "name": "p%d", "bindings": [{"service": "service-abcd1234", "environment": "env%d"}]}`, i, i, i))
+		plans = append(plans, fmt.Sprintf(`{"id": "usagePlan-%08d", "name": "p%d", "keys": ["key_one"], "bindings": [{"service": "service-abcd1234", "environment": "env%d"}]}`, i, i, i))
 	}
 	doc := `{"services": [{"id": "service-abcd1234", "name": "orders", "environments": [` + strings.Join(envs, ",") +
-		`], "apis": [{"id": "api-list0001", "name": "list", "method": "GET", "path": "/orders"}]}], "keys": [], "plans": [` +
+		`], "apis": [{"id": "api-list0001", "name": "list", "method": "GET", "path": "/orders"}]}], "keys": [{"id": "key_one", "name": "one", "secret": "secret_of_key_one"}], "plans": [` +
 		strings.Join(plans, ",") + `]}`
 	reg, err := LoadConfig(strings.NewReader(doc), testOptions())
 	require.NoError(tb, err)
 	return reg.Snapshot()
 }
 
-// A Describe page reads the usage of the plans on the page only.
+// A Describe page reads the usage of the plans on the page only (each
+// binds a key: the usage of a plan with no keys is not read).
 func TestDescribePageReadsUsageOfItsRowsOnly(t *testing.T) {
 	snap := manyPlans(t, 50)
 	u := &countingUsage{calls: map[string]int{}}
@@ -109,4 +110,17 @@ func BenchmarkDescribePage(b *testing.B) {
 			}
 		})
 	}
+}
+
+// The usage of a plan that binds no key is 0 without asking the store,
+// so that answering a plan just created (the admin API's
+// CreateUsagePlan) cannot fail on a store that is down.
+func TestKeylessPlanUsageReadsNoStore(t *testing.T) {
+	reg, err := LoadConfig(strings.NewReader(`{"plans": [{"id": "usagePlan-00000001", "name": "p", "quota": 10}]}`), testOptions())
+	require.NoError(t, err)
+	u := &countingUsage{calls: map[string]int{}}
+	info, err := Describer{Snapshot: reg.Snapshot(), Usage: u}.UsagePlan(ctx, "usagePlan-00000001")
+	require.NoError(t, err)
+	assert.Zero(t, info.InUseRequestNum)
+	assert.Empty(t, u.calls)
 }

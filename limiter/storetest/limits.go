@@ -3,7 +3,6 @@ package storetest
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -217,21 +216,9 @@ func RunExactLimitsAcross(t *testing.T, newLimiters func(t *testing.T) []*limite
 			now := time.Now()
 			key := fmt.Sprintf("AKIDexact%d", now.UnixNano())
 			burst := func(lim limiter.Limits) int64 {
-				var admitted atomic.Int64
-				var wg sync.WaitGroup
-				for i := range clients {
-					wg.Go(func() {
-						d, err := ls[i%len(ls)].AllowAt(context.Background(), now, limiter.Request{Plan: "usagePlan-exact001", Key: key, API: "api-x", Limits: lim})
-						if err != nil {
-							t.Error(err)
-						}
-						if d.Allowed {
-							admitted.Add(1)
-						}
-					})
-				}
-				wg.Wait()
-				return admitted.Load()
+				return admitAtOnce(t, clients, func(i int) (limiter.Decision, error) {
+					return ls[i%len(ls)].AllowAt(context.Background(), now, limiter.Request{Plan: "usagePlan-exact001", Key: key, API: "api-x", Limits: lim})
+				})
 			}
 			if got := burst(tc.lim); got != tc.want {
 				t.Fatalf("admitted %d of %d, want %d", got, clients, tc.want)

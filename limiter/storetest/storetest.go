@@ -108,22 +108,11 @@ func Run(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 			must(t, err)
 			lim := limiter.Limits{QPS: limiter.Unlimited, Quota: 100}
 			now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-			var admitted atomic.Int64
-			var wg sync.WaitGroup
-			for range 1000 {
-				wg.Go(func() {
-					d, err := l.AllowAt(ctx, now, limiter.Request{Plan: c.Plan, Key: c.Key, Limits: lim})
-					if err != nil {
-						t.Error(err)
-					}
-					if d.Allowed {
-						admitted.Add(1)
-					}
-				})
-			}
-			wg.Wait()
-			if admitted.Load() != 100 {
-				t.Fatalf("lease %d: admitted %d, want 100", lease, admitted.Load())
+			admitted := admitAtOnce(t, 1000, func(int) (limiter.Decision, error) {
+				return l.AllowAt(ctx, now, limiter.Request{Plan: c.Plan, Key: c.Key, Limits: lim})
+			})
+			if admitted != 100 {
+				t.Fatalf("lease %d: admitted %d, want 100", lease, admitted)
 			}
 			expectUsage(t, s, c, 100)
 			must(t, l.Close(ctx))
@@ -175,6 +164,27 @@ func Run(t *testing.T, newStore func(t *testing.T) limiter.Store) {
 	t.Run("ExactLimits", func(t *testing.T) { RunExactLimits(t, newStore) })
 	t.Run("Charge", func(t *testing.T) { RunCharge(t, newStore) })
 	t.Run("Alerts", func(t *testing.T) { RunAlerts(t, newStore) })
+	t.Run("Grant", func(t *testing.T) { RunGrant(t, newStore) })
+}
+
+// admitAtOnce makes n decisions at once, decide(i) the i-th, and returns
+// how many were admitted.
+func admitAtOnce(t *testing.T, n int, decide func(i int) (limiter.Decision, error)) int64 {
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			d, err := decide(i)
+			if err != nil {
+				t.Error(err)
+			}
+			if d.Allowed {
+				admitted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return admitted.Load()
 }
 
 func must(t *testing.T, err error) {
