@@ -287,3 +287,40 @@ func mutate(f forged, fn func(*http.Request)) func() *http.Request {
 func withDate(f forged, date string) func() *http.Request {
 	return func() *http.Request { f.values = [][2]string{{"X-Date", date}}; return f.request() }
 }
+
+// A ClockSkew above MaxClockSkew is refused: past year 2262 a signed date
+// plus the skew overflows the replay cache's expiry (Unix nanoseconds),
+// which then dropped the signature at once, so that the same request
+// verified again and again. At MaxClockSkew, a request dated as far
+// ahead as it may be is refused the second time.
+func TestClockSkewIsBounded(t *testing.T) {
+	for _, skew := range []time.Duration{-time.Second, MaxClockSkew + time.Second, 200 * 365 * 24 * time.Hour, time.Duration(1<<63 - 1)} {
+		if _, err := NewVerifier(testKeys(), VerifierConfig{ClockSkew: skew}); err == nil {
+			t.Errorf("ClockSkew %v accepted", skew)
+		}
+	}
+	v, err := NewVerifier(testKeys(), VerifierConfig{ClockSkew: MaxClockSkew, ReplayCachePerKey: 10})
+	require.NoError(t, err)
+	r := httptest.NewRequest("GET", "/orders", nil)
+	require.NoError(t, (&Signer{ID: vectorID, Secret: NewSecret(vectorSecret)}).SignAt(r, t0.Add(MaxClockSkew)))
+	_, err = v.VerifyAt(r, t0)
+	require.NoError(t, err)
+	_, err = v.VerifyAt(r, t0.Add(2*MaxClockSkew))
+	requireReason(t, err, ReasonReplayed)
+}
+
+// A Lookup (a database) that returns an enabled key without a secret
+// does not make the verifier accept a MAC keyed with nothing, which
+// anyone who knows the key's public ID could compute.
+func TestKeyWithoutSecretIsRefused(t *testing.T) {
+	v, err := NewVerifier(lookupMap{"dbkey1": {ID: "dbkey1", Name: "db"}}, VerifierConfig{})
+	require.NoError(t, err)
+	mac := hmac.New(sha1.New, nil)
+	mac.Write([]byte("x-date: " + fresh))
+	r := httptest.NewRequest("GET", "/orders", nil)
+	r.Header.Set("X-Date", fresh)
+	r.Header.Set("Authorization", Authorization{ID: "dbkey1", Algorithm: HMACSHA1, Headers: "x-date",
+		Signature: base64.StdEncoding.EncodeToString(mac.Sum(nil))}.String())
+	_, err = v.VerifyAt(r, t0)
+	requireReason(t, err, ReasonUnknownKey)
+}

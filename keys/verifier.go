@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -13,6 +14,12 @@ import (
 // DefaultClockSkew is how far a signed date may be from the server's
 // clock, in either direction.
 const DefaultClockSkew = 900 * time.Second
+
+// MaxClockSkew is the largest VerifierConfig.ClockSkew: a day. A window
+// wider than that is no date check, and the replay cache keeps each
+// signature for as long as the window accepts it; a client that signs
+// no date is served by LegacyUncheckedDate instead.
+const MaxClockSkew = 24 * time.Hour
 
 // Lookup finds keys by secret_id; the usageplan Registry and Snapshot
 // implement it, and so can a store of keys (a database).
@@ -50,8 +57,8 @@ func (e *LookupError) Unwrap() error { return e.Err }
 // verifies as the old gateway did, plus Date checking.
 type VerifierConfig struct {
 	// ClockSkew is the accepted distance between a signed date and now,
-	// in both directions. Zero means DefaultClockSkew (900 s); a negative
-	// value is a configuration error.
+	// in both directions. Zero means DefaultClockSkew (900 s); a value
+	// below 0 or above MaxClockSkew is a configuration error.
 	ClockSkew time.Duration
 	// LegacyUncheckedDate reproduces the old gateway, which never checked
 	// a signed Date header (X-Date is always checked), for old clients
@@ -112,8 +119,8 @@ func NewVerifier(keys Lookup, cfg VerifierConfig) (*Verifier, error) {
 	switch {
 	case v.skew == 0:
 		v.skew = DefaultClockSkew
-	case v.skew < 0:
-		return nil, errors.New("keys: NewVerifier: ClockSkew must be positive")
+	case v.skew < 0 || v.skew > MaxClockSkew:
+		return nil, fmt.Errorf("keys: NewVerifier: ClockSkew must be positive and at most %v, got %v", MaxClockSkew, v.skew)
 	}
 	for _, h := range cfg.RequiredHeaders {
 		if !validHeaderName(h) {
@@ -269,7 +276,10 @@ func (v *Verifier) verify(ctx context.Context, r *http.Request, keys Lookup, now
 		return Key{}, authErr(ReasonUnknownKey), nil
 	case lerr != nil:
 		return Key{}, nil, &LookupError{ID: printable(auth.ID), Err: lerr}
-	case key.Status != Enabled:
+	case key.Status != Enabled || key.Secret.IsZero():
+		// A key without a secret (a Lookup's record with an empty
+		// column) would verify MACs keyed with nothing, which anyone can
+		// compute: it is no usable key.
 		return Key{}, authErr(ReasonUnknownKey), nil
 	}
 

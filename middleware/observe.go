@@ -81,8 +81,9 @@ type Event struct {
 	StoreCalled  bool
 	StoreElapsed time.Duration
 	StoreErr     error
-	// Method and Path are the request's method and URL path as the
-	// client sent them (no query: it may carry what logs should not).
+	// Method and Path are the request's method and URL path (r.URL.Path,
+	// its percent-escapes decoded; no query: it may carry what logs
+	// should not).
 	Method, Path string
 	// Revision is the registry snapshot's Version the request was
 	// decided under.
