@@ -279,11 +279,15 @@ func (d Describer) ApiUsagePlan(ctx context.Context, q ApiUsagePlanQuery) (ApiUs
 	if _, _, err := q.Page.bounds(0); err != nil {
 		return ApiUsagePlanSet{}, err
 	}
+	apis := make(map[string]bool, len(q.ApiIds)) // a set: a query may list many
+	for _, id := range q.ApiIds {
+		apis[id] = true
+	}
 	rows := d.rows(svc, func(b bindingRow) bool {
 		if q.SearchEnvironment != "" && b.env != q.SearchEnvironment {
 			return false
 		}
-		return len(q.ApiIds) == 0 || slices.Contains(q.ApiIds, b.api)
+		return len(apis) == 0 || apis[b.api]
 	})
 	list, err := d.pageRows(ctx, svc, rows, q.Page)
 	if err != nil {

@@ -124,3 +124,4 @@ func TestKeylessPlanUsageReadsNoStore(t *testing.T) {
 	assert.Zero(t, info.InUseRequestNum)
 	assert.Empty(t, u.calls)
 }
+
