@@ -124,4 +124,3 @@ func TestKeylessPlanUsageReadsNoStore(t *testing.T) {
 	assert.Zero(t, info.InUseRequestNum)
 	assert.Empty(t, u.calls)
 }
-
