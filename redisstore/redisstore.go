@@ -262,16 +262,54 @@ func expireAt(c limiter.Counter) int64 {
 var (
 	//go:embed take.lua
 	takeSource string
-	takeScript = redis.NewScript(takeSource)
+	takeScript = newCountingScript(takeSource)
 
 	//go:embed reserve.lua
 	reserveSource string
-	reserveScript = redis.NewScript(reserveSource)
+	reserveScript = newCountingScript(reserveSource)
 
 	//go:embed release.lua
 	releaseSource string
-	releaseScript = redis.NewScript(releaseSource)
+	releaseScript = newCountingScript(releaseSource)
 )
+
+// countingScript is a script that counts (take, reserve, release): run
+// twice, it counts twice. Its commands go out as noRetry.
+type countingScript struct{ src, sha string }
+
+func newCountingScript(src string) countingScript {
+	return countingScript{src: src, sha: redis.NewScript(src).Hash()}
+}
+
+// noRetry is a command that go-redis must not send again after a
+// network error, since it may have run before its reply was lost. A
+// *redis.Client or *redis.Ring with MaxRetries -1 never resends (New
+// checks it), but a *redis.ClusterClient resends a pipeline after a
+// network error up to MaxRedirects times, whatever its MaxRetries,
+// unless a command in it reports NoRetry. MOVED and ASK redirects,
+// which mean that the command did not run, are still followed.
+type noRetry struct{ *redis.Cmd }
+
+func (noRetry) NoRetry() bool { return true }
+
+// runScript queues script on p as EVALSHA, or EVAL if eval, as a
+// noRetry command, and returns the command, which p's Exec fills.
+func runScript(p redis.Pipeliner, script countingScript, eval bool, keys []string, args ...any) redis.Cmder {
+	cmdArgs := make([]any, 0, 3+len(keys)+len(args))
+	if eval {
+		cmdArgs = append(cmdArgs, "eval", script.src)
+	} else {
+		cmdArgs = append(cmdArgs, "evalsha", script.sha)
+	}
+	cmdArgs = append(cmdArgs, len(keys))
+	for _, k := range keys {
+		cmdArgs = append(cmdArgs, k)
+	}
+	cmdArgs = append(cmdArgs, args...)
+	cmd := redis.NewCmd(context.Background(), cmdArgs...)
+	_ = p.Process(context.Background(), noRetry{cmd}) // a pipeline queues it: no error until Exec
+	return cmd
+}
 
 // Take implements limiter.SharedStore in one script, all or nothing,
 // sharing its round trip with concurrent calls. Buckets are decided on
@@ -356,13 +394,6 @@ func (s *Store) Take(ctx context.Context, t limiter.Take) (limiter.TakeResult, e
 		r.Buckets[i] = limiter.BucketState{OK: v[0] == 1, Remaining: v[1], Wait: time.Duration(v[2]) * time.Microsecond, Reset: time.Duration(v[3]) * time.Microsecond}
 	}
 	return r, nil
-}
-
-func runScript(p redis.Pipeliner, script *redis.Script, eval bool, keys []string, args ...any) redis.Cmder {
-	if eval {
-		return script.Eval(context.Background(), p, keys, args...)
-	}
-	return script.EvalSha(context.Background(), p, keys, args...)
 }
 
 // Reserve implements limiter.Store (quota only, no bucket).
