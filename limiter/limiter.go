@@ -41,7 +41,10 @@ type Config struct {
 	// background once half of it is spent, so that decisions on a durable
 	// store (boltstore) do not wait for the disk; a key still holds at
 	// most one lease. It starts one goroutine per reservation in flight;
-	// Close waits for them. Off by default.
+	// Close waits for them. A SetUsage or ResetUsage of a key while its
+	// reservation is in flight drops that reservation's units, which the
+	// store may or may not count after the reset: up to one lease goes
+	// unused, none is admitted twice. Off by default.
 	Prefetch bool
 	// OnAlert, when set, is told each time a key's quota consumption
 	// reaches one of its Limits.Alerts thresholds, once per (plan, key,
@@ -230,7 +233,7 @@ type quota struct {
 	// when a decision found the entry through the key table since the
 	// CLOCK hand last passed (see entries.evictOne).
 	st    atomic.Uint32
-	flags uint8 // qDead, qFetching, qFull, qCounted, qOwned
+	flags uint8 // qDead, qFetching, qFull, qCounted, qOwned, qReset
 	// nx is the entry's number of inline window buckets (see
 	// entry.inline); set when the entry is made.
 	nx uint8
@@ -259,6 +262,7 @@ const (
 	qFull                       // the last reservation got a whole lease, so more may be left
 	qCounted                    // the entry's span is a period this quota has counted in
 	qOwned                      // the count of the entry's period is held here, not in the Limiter's MemoryStore (see MemoryStore)
+	qReset                      // SetUsage set the count while a background reservation was in flight (see reserveAhead)
 )
 
 // lkHeld is the quota's lk bit set while a goroutine holds it; the

@@ -82,6 +82,7 @@ func (l *Limiter) fetchAhead(e *entry, limit int64) {
 		return
 	}
 	q.set(qFetching, true)
+	q.set(qReset, false)
 	if l.fetches == nil {
 		l.fetches = map[*entry]chan struct{}{}
 	}
@@ -127,6 +128,15 @@ func (l *Limiter) reserveAhead(e *entry, window, n, limit int64) {
 	if err != nil || granted == 0 {
 		q.set(qFull, false)
 		return // the next decision that needs units asks the store itself
+	}
+	if q.is(qReset) {
+		// A SetUsage set the count meanwhile. The store counts these
+		// units only if the reservation ran after it, which cannot be
+		// told: holding them could admit them twice, dropping them
+		// leaves at most one lease unused.
+		q.set(qReset, false)
+		q.set(qFull, false)
+		return
 	}
 	if q.window(e) != window || e.out() {
 		_ = l.store.Release(ctx, c, granted) // best effort: under-admits, never over

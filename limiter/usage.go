@@ -55,6 +55,7 @@ func (l *Limiter) SetUsage(ctx context.Context, plan, key string, lim Limits, no
 		defer sh.drop(e)
 		if q.is(qCounted) && q.window(e) == c.Window {
 			q.lease, q.used = 0, max(used, 0)
+			q.set(qReset, q.is(qFetching))
 			if q.is(qOwned) {
 				return nil // the entry holds the count
 			}
