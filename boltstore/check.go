@@ -107,7 +107,43 @@ func preflight(path string, corrupt func(path, found string) error) error {
 	case best.root < 2 || best.root >= best.pgid || best.freelist != noFreelist && (best.freelist < 2 || best.freelist >= best.pgid):
 		return corrupt(path, "its meta page points outside the file")
 	}
+	if best.freelist != noFreelist {
+		// bbolt frees the freelist's pages, every one its overflow count
+		// says it spans, at each commit: a damaged count would have the
+		// first write run out of memory.
+		var h [pageHeaderLen]byte
+		if _, err := f.ReadAt(h[:], int64(best.freelist*best.pageSize)); err != nil {
+			return fmt.Errorf("boltstore: %w", err)
+		}
+		if overflow := uint64(binary.NativeEndian.Uint32(h[12:])); best.freelist+overflow >= best.pgid {
+			return corrupt(path, fmt.Sprintf("its freelist (page %d) spans %d more pages, past the file's %d", best.freelist, overflow, best.pgid))
+		}
+	}
 	return nil
+}
+
+// pagesFit reports, before bbolt's consistency check runs on tx, what
+// is wrong if the pages tx's buckets reach, overflow pages included,
+// add up to more than the file holds. Tx.Check marks each page a page's
+// overflow count says it spans in a map, and a commit frees them the
+// same way, so one damaged count (a 4-byte field in a page header) would
+// have the process run out of memory instead of refusing the file.
+// Bucket.Stats walks the same pages and only adds the counts up.
+func pagesFit(tx *bolt.Tx) string {
+	pages := tx.Size() / int64(tx.DB().Info().PageSize)
+	s := tx.Cursor().Bucket().Stats() // the root bucket: every bucket in the file
+	counts := []int{s.BranchPageN, s.BranchOverflowN, s.LeafPageN, s.LeafOverflowN}
+	var reached int64 = 2 // the meta pages
+	for _, n := range counts {
+		if n < 0 { // a count past the int of a 32-bit platform
+			return "a page's overflow count is damaged"
+		}
+		reached += int64(n)
+	}
+	if reached > pages {
+		return fmt.Sprintf("its buckets reach %d pages, past the file's %d: a page's overflow count is damaged", reached, pages)
+	}
+	return ""
 }
 
 func closeQuietly(db *bolt.DB) {
@@ -158,6 +194,9 @@ func validate(path string, db *bolt.DB) error {
 		}
 		if err := validateHistory(path, tx.Bucket(historyBucket)); err != nil {
 			return err
+		}
+		if problem := pagesFit(tx); problem != "" {
+			return corrupt(path, problem)
 		}
 		var first error
 		for err := range tx.Check() { // drain: Check runs until it is done

@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -68,11 +69,20 @@ func openAndRead(path string) string {
 // TestOpenRefusesDamagedFiles damages real state files: cut to 0 bytes
 // (bbolt would start a new, empty database), cut to 8 KiB (bbolt maps
 // past the end: SIGBUS), a counter's bytes zeroed (bbolt reads usage 0),
-// every page in turn overwritten with random bytes (bbolt panics on some)
-// or zeroed. Each is opened in a child process, so that a crash is a
+// every page in turn overwritten with random bytes (bbolt panics on some),
+// zeroed, or with its overflow count damaged (bbolt's check ran out of
+// memory). Each is opened in a child process, so that a crash is a
 // failure that is reported, not the end of the test binary. Every file
 // must be refused with ErrCorrupt or, where only unused (free) pages were
 // hit, open with every count intact.
+// withOverflow returns a copy of a file's bytes with the overflow count
+// of the page at off (bytes 12 to 15 of its header) set to 2^31-1.
+func withOverflow(data []byte, off int) []byte {
+	b := bytes.Clone(data)
+	binary.NativeEndian.PutUint32(b[off+12:], 1<<31-1)
+	return b
+}
+
 func TestOpenRefusesDamagedFiles(t *testing.T) {
 	if dir := os.Getenv(damagedEnv); dir != "" {
 		damagedChild(dir)
@@ -125,7 +135,18 @@ func TestOpenRefusesDamagedFiles(t *testing.T) {
 		b = bytes.Clone(data)
 		clear(b[p*pageSize : (p+1)*pageSize])
 		write(fmt.Sprintf("zero-page%03d.db", p), b)
+		write(fmt.Sprintf("overflow-page%03d.db", p), withOverflow(data, p*pageSize))
 	}
+	// One page header's overflow count (4 bytes) set to 2^31-1: bbolt's
+	// consistency check, and a commit, mark every page it says the page
+	// spans, and ran out of memory. The leaf page of counter 1234, and
+	// the freelist's page.
+	corruptCase("overflow-leaf.db", withOverflow(data, at/pageSize*pageSize))
+	current := m // the newer of the two meta pages names the freelist
+	if m0, ok := readMeta(bytes.NewReader(data), 0); ok && m0.txid > m.txid {
+		current = m0
+	}
+	corruptCase("overflow-freelist.db", withOverflow(data, int(current.freelist)*pageSize))
 	// Both meta pages garbled: no valid meta.
 	b := bytes.Clone(data)
 	for i := range 2 * pageSize {

@@ -140,6 +140,9 @@ func validateJournal(path string, db *bolt.DB) error {
 		}); err != nil {
 			return err
 		}
+		if problem := pagesFit(tx); problem != "" {
+			return journalCorrupt(path, problem)
+		}
 		var first error
 		for err := range tx.Check() { // drain: Check runs until it is done
 			if first == nil {
