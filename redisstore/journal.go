@@ -168,11 +168,16 @@ end
 if after > head then
 	return {err = 'LOST ' .. head}
 end
-return redis.call('XRANGE', KEYS[1], '(' .. ARGV[3], '+', 'COUNT', ARGV[2])
+local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[3], '+', 'COUNT', ARGV[2])
+if #entries == 0 and after < head then
+	return {err = 'MISSING ' .. head}
+end
+return entries
 `)
 
 // Read implements usageplan.Journal. limit must be positive. After a
-// revision the journal does not reach, it returns ErrJournalLost.
+// revision the journal does not reach, or when the entries after it are
+// gone though the journal's head is past it, it returns ErrJournalLost.
 func (j *Journal) Read(ctx context.Context, after uint64, limit int) ([]usageplan.JournalEntry, error) {
 	if j.isClosed() {
 		return nil, errJournalClosed
@@ -206,6 +211,11 @@ func (j *Journal) scriptError(err error, after uint64) error {
 	}
 	if head, ok := strings.CutPrefix(msg, "LOST "); ok {
 		return fmt.Errorf("%w: revision %d was read, the journal ends at %s", ErrJournalLost, after, head)
+	}
+	if head, ok := strings.CutPrefix(msg, "MISSING "); ok {
+		// The head says there is more, but its entries are gone (the
+		// stream deleted or evicted): a follower would wait on nothing.
+		return fmt.Errorf("%w: the journal is at revision %s, but its entries after %d are gone", ErrJournalLost, head, after)
 	}
 	return fmt.Errorf("redisstore: journal read: %w", err)
 }

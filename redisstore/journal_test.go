@@ -292,3 +292,29 @@ func TestJournalLost(t *testing.T) {
 		t.Fatalf("Wait(5) on an emptied Redis: %v; want ErrJournalLost", err)
 	}
 }
+
+// A journal whose head says revision 3 while its entries are gone (the
+// stream deleted or evicted) is ErrJournalLost on Read, not an empty
+// answer: a follower at revision 1 would otherwise wait on nothing,
+// Wait(1) returning at once and Read returning no entry, for ever.
+func TestJournalEntriesGoneIsLost(t *testing.T) {
+	ctx := context.Background()
+	name := journalName()
+	j := journalClients(t, redisAddr, name, 1)[0]
+	for rev := uint64(1); rev <= 3; rev++ {
+		if err := j.Append(ctx, rev, []byte{byte(rev)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := redis.NewClient(&redis.Options{Addr: redisAddr})
+	defer c.Close()
+	if err := c.Del(ctx, "{"+name+"}:log").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if entries, err := j.Read(ctx, 1, 10); !errors.Is(err, ErrJournalLost) {
+		t.Fatalf("Read(after 1) with the entries gone = %d entries, %v; want ErrJournalLost", len(entries), err)
+	}
+	if entries, err := j.Read(ctx, 3, 10); err != nil || len(entries) != 0 {
+		t.Fatalf("Read(after 3), at the head = %d entries, %v; want none", len(entries), err)
+	}
+}
