@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -313,5 +314,38 @@ func TestHistoryExactAcrossThreeInstances(t *testing.T) {
 		if len(rows) != keys || got != want {
 			t.Fatalf("%s: %d rows summing to %+v, want %d rows and %+v", g, len(rows), got, keys, want)
 		}
+	}
+}
+
+// A history hash holding a field that is not "<start>/<i>" is damage:
+// PruneHistory fails naming it and deletes nothing (it deleted the
+// field, and the rows due, without a word), as a query of the hash
+// fails.
+func TestPruneRefusesMalformedFields(t *testing.T) {
+	s, c := newStore(t, redisAddr, Config{})
+	row := metering.Row{Plan: "usagePlan-a", Key: "AKIDa", Granularity: metering.Hour, Start: h0, Counts: metering.Counts{Requests: 1}}
+	if err := s.AddHistory(ctx, batch(row)); err != nil {
+		t.Fatal(err)
+	}
+	key := s.historyKey(row.Plan, row.Key, metering.Hour)
+	fields := c.HLen(ctx, key).Val()
+	for _, bad := range []string{"garbage", "1772323200/5", "1772323200/0x"} {
+		if err := c.HSet(ctx, key, bad, "7").Err(); err != nil {
+			t.Fatal(err)
+		}
+		err := s.PruneHistory(ctx, metering.Hour, h0.Add(time.Hour))
+		if err == nil || !strings.Contains(err.Error(), "malformed history field") || !strings.Contains(err.Error(), bad) {
+			t.Fatalf("PruneHistory with field %q: %v", bad, err)
+		}
+		if n, _ := c.HLen(ctx, key).Result(); n != fields+1 {
+			t.Fatalf("PruneHistory with field %q left %d fields, want all %d", bad, n, fields+1)
+		}
+		c.HDel(ctx, key, bad)
+	}
+	if err := s.PruneHistory(ctx, metering.Hour, h0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.Exists(ctx, key).Result(); n != 0 {
+		t.Fatal("the hash outlived the prune of its only row")
 	}
 }
