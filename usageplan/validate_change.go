@@ -55,8 +55,11 @@ func (tx *txn) finish(lim ceilings) error {
 		if tx.rebound[pk.plan] {
 			continue // checked whole below
 		}
-		pr, _ := tx.st.plans.Get(pk.plan)
-		kr, _ := tx.st.keys.Get(pk.key)
+		pr, okPlan := tx.st.plans.Get(pk.plan)
+		kr, okKey := tx.st.keys.Get(pk.key)
+		if !okPlan || !okKey {
+			continue // a later change of the transaction deleted it
+		}
 		for _, other := range kr.plans {
 			if other == pk.plan {
 				continue
