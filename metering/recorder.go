@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/planguard/planguard/limiter"
@@ -81,9 +82,10 @@ type Recorder struct {
 	// PartialWriteError).
 	failed     Batch
 	written    int
-	failedAt   time.Time // when failed was first written (see giveUpAfter)
-	pending    []Row     // rows collected while failed was retried, not sent yet (under flushMu)
-	prunedHour int64     // the hour (Unix seconds) of the last prune (under flushMu)
+	failedAt   time.Time    // when failed was first written (see giveUpAfter)
+	pending    []Row        // rows collected while failed was retried, not sent yet (under flushMu)
+	prunedHour int64        // the hour (Unix seconds) of the last prune (under flushMu)
+	unkeyed    atomic.Int64 // events RecordAt dropped for want of a plan or key, not yet reported
 
 	startOnce, closeOnce sync.Once
 	started              bool          // set under startOnce
@@ -216,8 +218,10 @@ func NewRecorder(store HistoryStore, cfg Config) (*Recorder, error) {
 	if cfg.FlushInterval < 0 || cfg.MaxPending < 0 || cfg.Retention.Hour < 0 || cfg.Retention.Day < 0 {
 		return nil, errors.New("metering: FlushInterval, MaxPending and Retention must not be negative")
 	}
-	if cfg.Retention.Hour > 0 && cfg.Retention.Hour < time.Hour || cfg.Retention.Day > 0 && cfg.Retention.Day < 24*time.Hour {
-		return nil, errors.New("metering: Retention must keep at least one hour of hourly rows and one day of daily rows")
+	if cfg.Retention.Hour > 0 && cfg.Retention.Hour < time.Hour || cfg.Retention.Day > 0 && cfg.Retention.Day < 25*time.Hour {
+		// A day over a daylight-saving change lasts 25 hours: a day's
+		// retention would prune the row of such a day in its last hour.
+		return nil, errors.New("metering: Retention must keep at least one hour of hourly rows and 25 hours (the longest day) of daily rows")
 	}
 	if cfg.FlushInterval == 0 {
 		cfg.FlushInterval = DefaultFlushInterval
@@ -250,6 +254,13 @@ func (r *Recorder) hash(plan, key string) uint64 {
 // plan's time zone. Counts are added as given: record none below 0.
 func (r *Recorder) RecordAt(now time.Time, plan, key string, zone *time.Location, c Counts) {
 	if c.IsZero() {
+		return
+	}
+	if plan == "" || key == "" {
+		// No store keeps such a row (CheckRows), and one in a batch would
+		// hold back every other row of it: counted and reported by the
+		// next flush instead.
+		r.unkeyed.Add(1)
 		return
 	}
 	h := r.hash(plan, key)
@@ -410,14 +421,17 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
 	var gaveUp error
+	if n := r.unkeyed.Swap(0); n > 0 {
+		gaveUp = fmt.Errorf("metering: %d events recorded without a plan or a key were dropped", n)
+	}
 	if r.failed.Seq != 0 {
 		if since := r.now().Sub(r.failedAt); since >= giveUpAfter {
-			gaveUp = fmt.Errorf("metering: gave up writing history batch %d of writer %s after %v of failures: up to %d rows dropped (a retry past BatchWindow could count them twice)",
-				r.failed.Seq, r.failed.Writer, since.Round(time.Second), len(r.failed.Rows)-r.written)
+			gaveUp = errors.Join(gaveUp, fmt.Errorf("metering: gave up writing history batch %d of writer %s after %v of failures: up to %d rows dropped (a retry past BatchWindow could count them twice)",
+				r.failed.Seq, r.failed.Writer, since.Round(time.Second), len(r.failed.Rows)-r.written))
 			r.failed, r.written = Batch{}, 0
 		} else if err := r.write(ctx); err != nil {
 			r.pending = coalesce(r.collect(r.pending))
-			return r.bound(err)
+			return errors.Join(gaveUp, r.bound(err))
 		}
 	}
 	rows := coalesce(r.collect(r.pending))
@@ -434,7 +448,7 @@ func (r *Recorder) Flush(ctx context.Context) error {
 		for _, g := range []Granularity{Hour, Day} {
 			before := time.Unix(now, 0).Add(-r.cfg.Retention.of(g))
 			if err := r.store.PruneHistory(ctx, g, before); err != nil {
-				return fmt.Errorf("metering: pruning %s history: %w", g, err)
+				return errors.Join(gaveUp, fmt.Errorf("metering: pruning %s history: %w", g, err))
 			}
 		}
 		r.prunedHour = hour
