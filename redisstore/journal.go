@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -77,6 +79,46 @@ type Journal struct {
 	mu      sync.Mutex
 	closed  bool
 	closing chan struct{} // closed by Close
+	// history is the journal's history ID as this instance first read
+	// it (see appendScript), "" until then.
+	history string
+}
+
+// The journal's meta hash holds, besides head and the checkpoint, "id":
+// a random ID its first append with this code gives it (a journal from
+// before keeps none until its next append). A Journal learns it from its
+// first call that reads it, and refuses, with ErrJournalLost, a journal
+// whose ID is not that one: Redis lost the journal, and a new instance
+// started another history in its place, whose revisions would otherwise
+// be applied on top of this instance's state.
+
+// checkHistory adopts id, the journal's history ID as just read, or
+// reports that it is another history than the one this instance read.
+func (j *Journal) checkHistory(id string) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	switch {
+	case id == "" && j.history != "":
+		return fmt.Errorf("%w: the journal's history ID is gone (its meta was lost)", ErrJournalLost)
+	case id != "" && j.history != "" && id != j.history:
+		return fmt.Errorf("%w: the journal was started again (history %s, this instance read %s)", ErrJournalLost, id, j.history)
+	case j.history == "":
+		j.history = id
+	}
+	return nil
+}
+
+// newHistoryID returns a random history ID: 128 bits, in hex.
+func newHistoryID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
+}
+
+func (j *Journal) seenHistory() string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.history
 }
 
 // JournalConfig configures NewJournal; the zero value is the documented
@@ -123,18 +165,30 @@ func (j *Journal) isClosed() bool {
 
 func streamID(rev uint64) string { return strconv.FormatUint(rev, 10) + "-0" }
 
+// appendScript appends ARGV[2] at revision ARGV[1] (stream ID ARGV[3])
+// for an instance that read history ARGV[4] ("" if none yet), giving
+// the journal the history ID ARGV[5] if it has none; it returns the
+// journal's history ID.
 var appendScript = redis.NewScript(`
-local head = tonumber(redis.call('HGET', KEYS[2], 'head') or '0')
+local m = redis.call('HMGET', KEYS[2], 'head', 'id')
+local head, id = tonumber(m[1] or '0'), m[2]
+if ARGV[4] ~= '' and id ~= ARGV[4] then
+	return {err = 'FORKED ' .. tostring(id or '')}
+end
 local rev = tonumber(ARGV[1])
 if rev == head + 1 then
 	redis.call('XADD', KEYS[1], ARGV[3], 'd', ARGV[2])
 	redis.call('HSET', KEYS[2], 'head', ARGV[1])
-	return 1
+	if not id then
+		id = ARGV[5]
+		redis.call('HSET', KEYS[2], 'id', id)
+	end
+	return id
 end
 if rev <= head then
 	local e = redis.call('XRANGE', KEYS[1], ARGV[3], ARGV[3])
 	if #e == 1 and e[1][2][2] == ARGV[2] then
-		return 2
+		return id or ''
 	end
 end
 return {err = 'OUTOFDATE ' .. head}
@@ -149,19 +203,25 @@ func (j *Journal) Append(ctx context.Context, rev uint64, entry []byte) error {
 	if rev == 0 {
 		return errors.New("redisstore: journal revisions start at 1")
 	}
-	err := appendScript.Run(ctx, j.rdb, []string{j.log, j.meta}, strconv.FormatUint(rev, 10), entry, streamID(rev)).Err()
+	id, err := appendScript.Run(ctx, j.rdb, []string{j.log, j.meta}, strconv.FormatUint(rev, 10), entry, streamID(rev), j.seenHistory(), newHistoryID()).Text()
 	if err != nil {
 		if head, ok := strings.CutPrefix(err.Error(), "OUTOFDATE "); ok {
 			return fmt.Errorf("%w (revision %d asked, the journal is at %s)", usageplan.ErrOutOfDate, rev, head)
 		}
+		if id, ok := strings.CutPrefix(err.Error(), "FORKED "); ok {
+			return j.checkHistory(id)
+		}
 		return fmt.Errorf("redisstore: journal append: %w", err)
 	}
-	return nil
+	return j.checkHistory(id)
 }
 
 var readScript = redis.NewScript(`
-local m = redis.call('HMGET', KEYS[2], 'head', 'ck')
+local m = redis.call('HMGET', KEYS[2], 'head', 'ck', 'id')
 local head, ck, after = tonumber(m[1] or '0'), tonumber(m[2] or '0'), tonumber(ARGV[1])
+if ARGV[4] ~= '' and m[3] ~= ARGV[4] then
+	return {err = 'FORKED ' .. tostring(m[3] or '')}
+end
 if after < ck then
 	return {err = 'COMPACTED ' .. ck}
 end
@@ -172,7 +232,7 @@ local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[3], '+', 'COUNT', ARGV
 if #entries == 0 and after < head then
 	return {err = 'MISSING ' .. head}
 end
-return entries
+return {m[3] or '', entries}
 `)
 
 // Read implements usageplan.Journal. limit must be positive. After a
@@ -185,9 +245,20 @@ func (j *Journal) Read(ctx context.Context, after uint64, limit int) ([]usagepla
 	if limit <= 0 {
 		return nil, fmt.Errorf("redisstore: journal read limit %d, want at least 1", limit)
 	}
-	res, err := readScript.Run(ctx, j.rdb, []string{j.log, j.meta}, after, limit, streamID(after)).Slice()
+	reply, err := readScript.Run(ctx, j.rdb, []string{j.log, j.meta}, after, limit, streamID(after), j.seenHistory()).Slice()
 	if err != nil {
+		if id, ok := strings.CutPrefix(err.Error(), "FORKED "); ok {
+			return nil, j.checkHistory(id)
+		}
 		return nil, j.scriptError(err, after)
+	}
+	if len(reply) != 2 {
+		return nil, fmt.Errorf("redisstore: journal: unexpected read reply %v", reply)
+	}
+	id, _ := reply[0].(string)
+	res, _ := reply[1].([]any)
+	if err := j.checkHistory(id); err != nil {
+		return nil, err
 	}
 	out := make([]usageplan.JournalEntry, 0, len(res))
 	for _, r := range res {
@@ -313,12 +384,16 @@ func (j *Journal) Checkpoint(ctx context.Context) (uint64, []byte, error) {
 	if j.isClosed() {
 		return 0, nil, errJournalClosed
 	}
-	v, err := j.rdb.HMGet(ctx, j.meta, "ck", "state").Result()
+	v, err := j.rdb.HMGet(ctx, j.meta, "ck", "state", "id").Result()
 	if err != nil {
 		return 0, nil, fmt.Errorf("redisstore: journal checkpoint: %w", err)
 	}
 	rs, _ := v[0].(string)
 	state, _ := v[1].(string)
+	id, _ := v[2].(string)
+	if err := j.checkHistory(id); err != nil {
+		return 0, nil, err
+	}
 	if rs == "" {
 		return 0, nil, nil
 	}
@@ -330,8 +405,11 @@ func (j *Journal) Checkpoint(ctx context.Context) (uint64, []byte, error) {
 }
 
 var compactScript = redis.NewScript(`
-local m = redis.call('HMGET', KEYS[2], 'head', 'ck')
+local m = redis.call('HMGET', KEYS[2], 'head', 'ck', 'id')
 local head, ck, rev = tonumber(m[1] or '0'), tonumber(m[2] or '0'), tonumber(ARGV[1])
+if ARGV[4] ~= '' and m[3] ~= ARGV[4] then
+	return {err = 'FORKED ' .. tostring(m[3] or '')}
+end
 if rev > head then
 	return {err = 'AFTERHEAD ' .. head}
 end
@@ -348,8 +426,11 @@ func (j *Journal) Compact(ctx context.Context, rev uint64, state []byte) error {
 	if j.isClosed() {
 		return errJournalClosed
 	}
-	err := compactScript.Run(ctx, j.rdb, []string{j.log, j.meta}, strconv.FormatUint(rev, 10), state, streamID(rev+1)).Err()
+	err := compactScript.Run(ctx, j.rdb, []string{j.log, j.meta}, strconv.FormatUint(rev, 10), state, streamID(rev+1), j.seenHistory()).Err()
 	if err != nil {
+		if id, ok := strings.CutPrefix(err.Error(), "FORKED "); ok {
+			return j.checkHistory(id)
+		}
 		if head, ok := strings.CutPrefix(err.Error(), "AFTERHEAD "); ok {
 			return fmt.Errorf("redisstore: journal checkpoint at revision %d, after the last one (%s)", rev, head)
 		}
