@@ -247,10 +247,12 @@ func setUsageHeaders(h http.Header, scratch *headerScratch, ps *planState, ls *l
 		b = append(b, ";r="...)
 		b = strconv.AppendInt(b, max(p.Remaining, 0), 10)
 		switch {
+		case p.Reset <= 0 && p.Window == 0:
+			// A total quota never resets: no t, spent or not.
 		case p.Remaining == 0:
 			b = append(b, ";t="...)
 			b = strconv.AppendInt(b, seconds(p.Reset), 10)
-		case p.Reset > 0 || p.Window > 0:
+		default:
 			b = append(b, ";t="...)
 			b = strconv.AppendInt(b, ceilSeconds(p.Reset), 10)
 		}

@@ -40,6 +40,11 @@ func TestUsageHeadersAtInt64Limits(t *testing.T) {
 				HeaderRateLimitState: `"quota";r=9223372036854775806;t=648000`,
 				HeaderRetryAfter:     "648000",
 			}},
+		{"refused by a total quota", limiter.Limits{QPS: limiter.Unlimited, Quota: 2}, []int64{1, 1, 1},
+			map[string]string{
+				HeaderQuota:          "0/9223372036854775807",
+				HeaderRateLimitState: `"quota";r=0`, // it never resets: no t (it was t=1)
+			}},
 		{"refused by QPS", limiter.Limits{QPS: 1, Quota: math.MaxInt64}, []int64{1, 1},
 			map[string]string{
 				HeaderQuota:          "9223372036854775806/9223372036854775807",
