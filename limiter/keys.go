@@ -9,7 +9,7 @@ import (
 // string, without hashing the key's bytes or reading the index: one
 // dependent memory access fewer per decision. At a million keys, where
 // each of those accesses is a miss in memory, that took a decision from
-// 374–523 ns to 305–360 (BENCHMARKS.md, session 8).
+// 374–523 ns to 305–360 (BENCHMARKS.md, "the key table").
 //
 // A caller that passes the same string for every request of a key (the
 // middleware passes the registry's key ID) finds its entry in the set

@@ -20,8 +20,8 @@
 // write whose reply was lost is not counted twice.
 //
 // The history is read with Recorder.History (the store's rows and what
-// is not written yet) or a store's History, and exported with WriteCSV
-// and WriteJSONLines. Every row has a RecordID derived from its plan,
+// is not written yet) or a store's History, and exported with Export
+// (CSV or JSON lines) or an Encoder (NewEncoder). Every row has a RecordID derived from its plan,
 // key, granularity and start, so that a billing import run twice over
 // the same rows can recognise them.
 package metering

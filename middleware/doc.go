@@ -13,8 +13,8 @@
 //
 // The handler learns who called from FromContext: a copy of the
 // request's Caller — the key and its name, the service, environment and
-// API, the plan, and the limiter's Decision (the quota left, when it
-// resets, every policy). Its API and Plan point into the registry
+// API, the plan, and the Decision (the quota left and when it resets;
+// the state of every policy is in the observer's Event and in Error). Its API and Plan point into the registry
 // snapshot the request was served under (shared and read-only; a later
 // registry change does not alter them). NewContext puts a Caller in a
 // context, so that a handler can be unit-tested without the middleware;

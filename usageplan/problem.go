@@ -34,7 +34,8 @@ func (p Problem) Error() string {
 	return s
 }
 
-// ValidationError lists every problem found, in document order. It unwraps
+// ValidationError lists every problem found, grouped by the check that
+// found it, each group in document order. It unwraps
 // to the underlying errors, so errors.As finds a *binding.Conflict, a
 // *keys.FieldError and so on.
 type ValidationError struct {

@@ -97,9 +97,9 @@ func New(o Config) (*Observer, error) {
 	}
 	if reg := o.Registry; reg != nil {
 		if _, err = m.Int64ObservableGauge("planguard.registry.revision", metric.WithUnit("{change}"),
-			metric.WithDescription("Changes applied to the registry (its snapshot's Version)."),
+			metric.WithDescription("Changes applied to the registry (its snapshot's Revision)."),
 			metric.WithInt64Callback(func(_ context.Context, io metric.Int64Observer) error {
-				io.Observe(int64(reg.Snapshot().Version()))
+				io.Observe(int64(reg.Snapshot().Revision()))
 				return nil
 			})); err != nil {
 			return nil, err
