@@ -169,14 +169,17 @@ func (f *follower) catchUp(ctx context.Context) error {
 			f.failed(err)
 			return err
 		}
-		f.failed(nil)
-		if len(entries) == 0 {
-			return nil
-		}
+		// The failure is over once the entries read are applied: an
+		// entry that fails again leaves Status's Since at the first
+		// failure (clearing it after the read restarted it each retry).
 		for _, e := range entries {
 			if err := f.apply(ctx, e); err != nil {
 				return err
 			}
+		}
+		f.failed(nil)
+		if len(entries) == 0 {
+			return nil
 		}
 	}
 }
