@@ -133,6 +133,27 @@ func diff(cur *Snapshot, m *model) []Change {
 			tail = append(tail, KeyDeleted{ID: k.ID})
 		}
 	}
+	// A key disabled before and after that a plan now binds: binding
+	// needs it enabled, so it is enabled for the binding and disabled
+	// again after (a disabled key may be listed in a plan's keys).
+	newStatus := make(map[string]keys.Status, len(m.keys))
+	for _, k := range m.keys {
+		newStatus[k.ID] = k.Status
+	}
+	rebound := map[string]bool{}
+	for _, c := range binds {
+		kb, ok := c.(KeysBound)
+		if !ok {
+			continue
+		}
+		for _, id := range kb.Keys {
+			if o, ok := oldKeys(id); ok && o.Status == keys.Disabled && newStatus[id] == keys.Disabled && !rebound[id] {
+				rebound[id] = true
+				out = append(out, KeyEnabled{ID: id})
+				disable = append(disable, KeyDisabled{ID: id})
+			}
+		}
+	}
 	newServices := indexBy(m.services, serviceID)
 	for _, s := range old.services {
 		if _, ok := newServices[s.ID]; !ok {
