@@ -117,6 +117,13 @@ func (l *Limiter) reserveAhead(e *entry, window, n, limit int64) {
 	q := &e.q
 	sh := l.shardOfEntry(e)
 	sh.hold(e)
+	// An entry evicted while this reservation was on its way was left in
+	// the limbo (see release): release it once this is done.
+	defer func() {
+		if e.out() {
+			l.release(ctx, []*entry{e})
+		}
+	}()
 	defer sh.drop(e)
 	q.set(qFetching, false)
 	defer func() {
@@ -171,6 +178,14 @@ func (l *Limiter) release(ctx context.Context, evicted []*entry) {
 		k := e.id()
 		sh := l.shardOfEntry(e)
 		sh.hold(e)
+		if e.q.is(qFetching) {
+			// A reservation is on its way: its units are in the store
+			// already, so the entry stays in the limbo until it lands
+			// and gives them back, then releases the entry (see
+			// reserveAhead). A new entry would count them as used.
+			sh.drop(e)
+			continue
+		}
 		// Even if the entry came back meanwhile (it then reserves
 		// again): it may be out again by the time the shard is locked.
 		l.giveBack(ctx, e)
