@@ -485,23 +485,33 @@ func TestPlanHashCache(t *testing.T) {
 	require.NotEqual(t, l.planHash(backing), l.planHash(short))
 }
 
-// gatedStore is a MemoryStore whose Reserve, once armed, signals that
-// it started and waits for open to be closed.
+// gatedStore is a MemoryStore with a lease of lease units whose Reserve,
+// once armed, signals that it started and waits for open to be closed:
+// before its work, or, if landed, after it, with only its reply held
+// back.
 type gatedStore struct {
 	MemoryStore
+	lease   int64
+	landed  bool
 	armed   atomic.Bool
 	started chan struct{}
 	open    chan struct{}
 }
 
-func (s *gatedStore) LeaseSize() int64 { return 1 }
+func (s *gatedStore) LeaseSize() int64 { return s.lease }
 
 func (s *gatedStore) Reserve(ctx context.Context, c Counter, n, limit int64) (int64, int64, error) {
-	if s.armed.CompareAndSwap(true, false) {
+	armed := s.armed.CompareAndSwap(true, false)
+	if armed && !s.landed {
 		close(s.started)
 		<-s.open
 	}
-	return s.MemoryStore.Reserve(ctx, c, n, limit)
+	granted, used, err := s.MemoryStore.Reserve(ctx, c, n, limit)
+	if armed && s.landed {
+		close(s.started)
+		<-s.open
+	}
+	return granted, used, err
 }
 
 // A decision that a bucket refuses while another goroutine holds the
@@ -509,7 +519,7 @@ func (s *gatedStore) Reserve(ctx context.Context, c Counter, n, limit int64) (in
 // position once that goroutine is done: it reports the charge, and the
 // race detector sees no unsynchronised access to the quota.
 func TestRefusalWaitsForTheQuotaHolder(t *testing.T) {
-	s := &gatedStore{started: make(chan struct{}), open: make(chan struct{})}
+	s := &gatedStore{lease: 1, started: make(chan struct{}), open: make(chan struct{})}
 	l, err := New(s, Config{})
 	require.NoError(t, err)
 	lim := Limits{QPS: 1, Quota: 100, Period: Day}
@@ -705,33 +715,6 @@ func TestPrefetchOnThePlainPath(t *testing.T) {
 	}
 }
 
-// replyGatedStore is a MemoryStore with a lease of 10 whose Reserve,
-// once armed, waits for open to be closed, before its work (landed
-// false) or after it, with only its reply held back (landed true).
-type replyGatedStore struct {
-	MemoryStore
-	landed  bool
-	armed   atomic.Bool
-	started chan struct{}
-	open    chan struct{}
-}
-
-func (s *replyGatedStore) LeaseSize() int64 { return 10 }
-
-func (s *replyGatedStore) Reserve(ctx context.Context, c Counter, n, limit int64) (int64, int64, error) {
-	armed := s.armed.CompareAndSwap(true, false)
-	if armed && !s.landed {
-		close(s.started)
-		<-s.open
-	}
-	granted, used, err := s.MemoryStore.Reserve(ctx, c, n, limit)
-	if armed && s.landed {
-		close(s.started)
-		<-s.open
-	}
-	return granted, used, err
-}
-
 // A reset made while a prefetched lease is on its way never lets the
 // key pass its quota: the store counts the lease's units only if the
 // reservation ran after the reset, which the limiter cannot tell, so it
@@ -742,7 +725,7 @@ func (s *replyGatedStore) Reserve(ctx context.Context, c Counter, n, limit int64
 func TestResetDuringPrefetchKeepsTheQuota(t *testing.T) {
 	for _, landed := range []bool{true, false} {
 		t.Run(fmt.Sprintf("landed=%t", landed), func(t *testing.T) {
-			s := &replyGatedStore{landed: landed, started: make(chan struct{}), open: make(chan struct{})}
+			s := &gatedStore{lease: 10, landed: landed, started: make(chan struct{}), open: make(chan struct{})}
 			l, err := New(s, Config{Prefetch: true})
 			require.NoError(t, err)
 			defer l.Close(ctx)

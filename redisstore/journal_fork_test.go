@@ -11,13 +11,6 @@ import (
 	"github.com/planguard/planguard/usageplan"
 )
 
-// A Redis that lost the journal (restarted without persistence: here its
-// two keys are deleted) is reported as ErrJournalLost only while the new
-// journal's head is behind the instance. Once another instance (a new one,
-// seeding the empty journal, then taking changes) writes past that
-// revision, the old instance reads the new history's revisions after its
-// own and applies them on top of the old state: the two instances report
-// the same revision, hold different registries, and no error is left.
 // A Redis that lost the journal, in which a new instance then started
 // another history and wrote past the old instance's revision: the old
 // instance gets ErrJournalLost, instead of applying the new history's
@@ -25,16 +18,21 @@ import (
 func TestJournalStartedAgainIsLost(t *testing.T) {
 	name := journalName()
 	js := journalClients(t, redisAddr, name, 2)
-	a, err := usageplan.OpenManaged(ctx, js[0], usageplan.RegistryConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	for i := range 3 {
-		if err := a.AddKey(keys.Key{ID: fmt.Sprintf("old_key_%d", i), Name: "old", Secret: keys.NewSecret("0123456789")}); err != nil {
+	// instance opens a registry on j and adds n keys named prefix_<i>.
+	instance := func(j usageplan.Journal, prefix string, n int) *usageplan.Registry {
+		r, err := usageplan.OpenManaged(ctx, j, usageplan.RegistryConfig{})
+		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { r.Close() })
+		for i := range n {
+			if err := r.AddKey(keys.Key{ID: fmt.Sprintf("%s_%d", prefix, i), Name: prefix, Secret: keys.NewSecret("0123456789")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return r
 	}
+	a := instance(js[0], "old_key", 3)
 
 	// Redis loses the journal.
 	c := redis.NewClient(&redis.Options{Addr: redisAddr})
@@ -44,18 +42,9 @@ func TestJournalStartedAgainIsLost(t *testing.T) {
 	}
 
 	// A new instance finds an empty journal and takes four changes.
-	b, err := usageplan.OpenManaged(ctx, js[1], usageplan.RegistryConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	for i := range 4 {
-		if err := b.AddKey(keys.Key{ID: fmt.Sprintf("new_key_%d", i), Name: "new", Secret: keys.NewSecret("0123456789")}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	b := instance(js[1], "new_key", 4)
 
-	err = a.Sync(ctx)
+	err := a.Sync(ctx)
 	if errors.Is(err, ErrJournalLost) {
 		if _, ok := a.Key("new_key_0"); ok {
 			t.Fatal("the old instance applied the new history's changes")
