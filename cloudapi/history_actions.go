@@ -141,7 +141,7 @@ func (h *Handler) describeUsageHistory(c *call) (map[string]any, *Error) {
 		return nil, errorf(CodeUnsupportedOperation, "%s needs a usage history, and none is configured", c.action)
 	}
 	id := pagedQueryID(c.cred.SecretID, q)
-	rows, tooMany, cached := h.historyPages.get(id, c.now)
+	rows, tooMany, cached := h.historyPages.get(id, c.now, pg.Offset > 0)
 	if !cached {
 		if !h.historyReads.acquire(c.wait) {
 			return nil, errorf(CodeInternalError, "the usage history could not be read: the request was cancelled while waiting")
@@ -186,15 +186,24 @@ func (h *Handler) describeUsageHistory(c *call) (map[string]any, *Error) {
 // Paging through a query's rows. The history answers a query with all
 // its rows, up to MaxHistoryPageRows+1 (a store reads every row of the
 // keys it selects up to that bound), so that a client paging 100 rows
-// at a time would have the history read once per page. The rows of a query that has more pages are kept for
-// HistoryPageTTL: the next pages of the same query by the same
-// credential are cut from them, and are consistent with the first. Each
+// at a time would have the history read once per page. The rows of a
+// query that has more pages are kept for HistoryPageTTL, and each later
+// page (Offset above 0) served from them keeps them that much longer,
+// up to HistoryExportMaxAge after they were read: the next pages of the
+// same query by the same credential are cut from them, and are
+// consistent with the first, however long the export takes if its pages
+// come less than the TTL apart. A first page (Offset 0) does not extend
+// them, so that a client polling it sees new rows within the TTL. Each
 // credential has its own slots, so another credential's queries do not
 // evict them.
 const (
 	// HistoryPageTTL is how long the rows of a DescribeUsageHistory
-	// query with more pages are kept for its next pages.
+	// query with more pages are kept for its next pages, after the
+	// query was read and after each later page.
 	HistoryPageTTL = 30 * time.Second
+	// HistoryExportMaxAge is how long after they were read the rows of
+	// a query are kept at most, however often its pages are asked for.
+	HistoryExportMaxAge = 10 * time.Minute
 	// MaxHistoryPageRows bounds the rows of one DescribeUsageHistory
 	// query, and those kept for paging per credential: a query that
 	// selects more is refused (InvalidParameterValue.RangeExceeded), and
@@ -238,7 +247,8 @@ type historyPages struct {
 
 type pagedQuery struct {
 	id      pagedQueryKey
-	at      time.Time // when the rows were read
+	read    time.Time // when the rows were read
+	at      time.Time // when they were read, or served for a later page
 	rows    []metering.Row
 	tooMany bool // the query selects more than MaxHistoryPageRows rows (rows is nil)
 }
@@ -258,21 +268,26 @@ func pagedQueryID(cred string, q metering.Query) pagedQueryKey {
 }
 
 // get returns what is kept for id (its rows, or that it selects too
-// many), if read less than HistoryPageTTL before now, and drops the
-// credential's entries that are older.
-func (hp *historyPages) get(id pagedQueryKey, now time.Time) (rows []metering.Row, tooMany, ok bool) {
+// many), if read or served for a later page less than HistoryPageTTL
+// before now, and read less than HistoryExportMaxAge before it; it
+// drops the credential's entries that are older. later (a page after
+// the first) keeps id's entry another HistoryPageTTL.
+func (hp *historyPages) get(id pagedQueryKey, now time.Time, later bool) (rows []metering.Row, tooMany, ok bool) {
 	hp.mu.Lock()
 	defer hp.mu.Unlock()
 	entries := slices.DeleteFunc(hp.byCred[id.cred], func(e pagedQuery) bool {
-		return now.Sub(e.at) >= HistoryPageTTL || now.Before(e.at)
+		return now.Sub(e.at) >= HistoryPageTTL || now.Sub(e.read) >= HistoryExportMaxAge || now.Before(e.read)
 	})
 	if len(entries) == 0 {
 		delete(hp.byCred, id.cred)
 	} else {
 		hp.byCred[id.cred] = entries
 	}
-	for _, e := range entries {
-		if e.id == id {
+	for i := range entries {
+		if e := &entries[i]; e.id == id {
+			if later {
+				e.at = now
+			}
 			return e.rows, e.tooMany, true
 		}
 	}
@@ -293,7 +308,7 @@ func (hp *historyPages) put(id pagedQueryKey, now time.Time, rows []metering.Row
 		hp.byCred = map[string][]pagedQuery{}
 	}
 	entries := slices.DeleteFunc(hp.byCred[id.cred], func(e pagedQuery) bool { return e.id == id })
-	entries = append(entries, pagedQuery{id: id, at: now, rows: rows, tooMany: tooMany})
+	entries = append(entries, pagedQuery{id: id, read: now, at: now, rows: rows, tooMany: tooMany})
 	total := 0
 	for _, e := range entries {
 		total += len(e.rows)

@@ -307,8 +307,8 @@ func TestDescribeUsageHistoryPagesReadOnce(t *testing.T) {
 	// Another query (SecretIds) reads again.
 	page(adminID, adminSecret, 0, `,"SecretIds":["partner_key_1"]`)
 	reads(3)
-	// After the TTL the first query reads again.
-	now = now.Add(2 * time.Second)
+	// The TTL after its last later page, the first query reads again.
+	now = now.Add(HistoryPageTTL)
 	if set := page(adminID, adminSecret, 25, ""); set.TotalCount != 61 {
 		t.Fatalf("after the TTL: TotalCount %d, want 61", set.TotalCount)
 	}
@@ -320,6 +320,74 @@ func TestDescribeUsageHistoryPagesReadOnce(t *testing.T) {
 	page(adminID, adminSecret, 50, "")
 	page(adminID, adminSecret, 50, "")
 	reads(6)
+}
+
+// An export that pages slowly stays consistent: each later page keeps
+// the query's rows another HistoryPageTTL, so an export longer than the
+// TTL whose pages come less than the TTL apart reads the history once.
+func TestDescribeUsageHistorySlowExportReadsOnce(t *testing.T) {
+	now := epoch
+	counting := &countingHistory{}
+	h, mem := historyHandlerAt(t, counting, func() time.Time { return now })
+	counting.inner = mem
+	signed := 0
+	page := func(offset int) UsageHistorySet {
+		t.Helper()
+		body := fmt.Sprintf(`{"UsagePlanId":"usagePlan-kgf82zcd","StartTime":"2026-12-01 00:00:00","EndTime":"2026-12-03 00:00:00","Granularity":"HOUR","Offset":%d,"Limit":10}`, offset)
+		signed++
+		e := do(t, h, req{id: adminID, secret: adminSecret, action: "DescribeUsageHistory", body: body, ts: now.Add(-time.Duration(signed) * time.Second)}.build())
+		wantOK(t, e)
+		var set UsageHistorySet
+		if err := json.Unmarshal(e.Response.Result, &set); err != nil {
+			t.Fatal(err)
+		}
+		return set
+	}
+	first := page(0)
+	late := metering.Row{Plan: historyPlan, Key: "AAAA_first_key", Granularity: metering.Hour, Start: historyStart, Counts: metering.Counts{Requests: 1}}
+	if err := mem.AddHistory(context.Background(), metering.Batch{Writer: metering.NewWriterID(), Seq: 1, Rows: []metering.Row{late}}); err != nil {
+		t.Fatal(err)
+	}
+	for offset := 10; offset < first.TotalCount; offset += 10 {
+		now = now.Add(HistoryPageTTL - time.Second) // the export outlives the TTL
+		if set := page(offset); set.TotalCount != first.TotalCount {
+			t.Fatalf("page at %d: TotalCount %d, want %d: the rows shifted under the export", offset, set.TotalCount, first.TotalCount)
+		}
+	}
+	if got := counting.reads.Load(); got != 1 {
+		t.Fatalf("%d reads of the history, want 1", got)
+	}
+	// Once the pages stop for the TTL, the query reads afresh.
+	now = now.Add(HistoryPageTTL)
+	if set := page(10); set.TotalCount != first.TotalCount+1 {
+		t.Fatalf("after the TTL: TotalCount %d, want %d", set.TotalCount, first.TotalCount+1)
+	}
+	if got := counting.reads.Load(); got != 2 {
+		t.Fatalf("%d reads of the history, want 2", got)
+	}
+	// Pages kept coming: the rows are read again HistoryExportMaxAge
+	// after they were, and a first page never extends them.
+	read := now
+	for now.Sub(read) < HistoryExportMaxAge-HistoryPageTTL {
+		now = now.Add(HistoryPageTTL - time.Second)
+		page(20)
+	}
+	page(0)
+	if got := counting.reads.Load(); got != 2 {
+		t.Fatalf("%d reads of the history within HistoryExportMaxAge, want 2", got)
+	}
+	now = read.Add(HistoryExportMaxAge)
+	page(20)
+	if got := counting.reads.Load(); got != 3 {
+		t.Fatalf("%d reads of the history, want 3: the rows outlived HistoryExportMaxAge", got)
+	}
+	now = now.Add(HistoryPageTTL - time.Second)
+	page(0)
+	now = now.Add(2 * time.Second) // the TTL after the page that read, the first page did not extend it
+	page(0)
+	if got := counting.reads.Load(); got != 4 {
+		t.Fatalf("%d reads of the history, want 4: a first page extended the rows", got)
+	}
 }
 
 // knownCodes are the codes DescribeUsageHistory may answer once the
