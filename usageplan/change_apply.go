@@ -140,6 +140,35 @@ func (c KeyDeleted) apply(tx *txn) error {
 	return nil
 }
 
+// timesKept sets the created and modified times of keys and plans: the
+// last change of a checkpoint being restored (see checkpointTimes),
+// after the others stamped them with the checkpoint's time. It is never
+// encoded.
+type timesKept struct {
+	keys, plans map[string][2]time.Time
+}
+
+func (timesKept) Kind() string { return "timesKept" }
+
+func (c timesKept) apply(tx *txn) error {
+	for id, t := range c.keys {
+		k, ok := tx.st.key(id)
+		if !ok {
+			return keyNotFound(id)
+		}
+		k.Created, k.Modified = t[0], t[1]
+		tx.st.putKey(k)
+	}
+	for id, t := range c.plans {
+		pr := tx.st.ownPlan(id)
+		if pr == nil {
+			return refuse("plan", id, ErrNotFound, "plan "+id)
+		}
+		pr.plan.Created, pr.plan.Modified = t[0], t[1]
+	}
+	return nil
+}
+
 func (c PlanCreated) apply(tx *txn) error {
 	p := c.Plan.clone()
 	if p.ID == "" {

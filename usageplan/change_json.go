@@ -24,15 +24,23 @@ import (
 // MarshalJSON encodes the record with its changes, each tagged with its
 // kind.
 func (rec Record) MarshalJSON() ([]byte, error) {
+	w, err := rec.wire()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(w)
+}
+
+func (rec Record) wire() (recordWire, error) {
 	w := recordWire{Revision: rec.Revision, Time: rec.Time, Changes: make([]changeWire, len(rec.Changes))}
 	for i, c := range rec.Changes {
 		cw, err := encodeChange(c)
 		if err != nil {
-			return nil, fmt.Errorf("usageplan: encoding change %d of revision %d: %w", i, rec.Revision, err)
+			return w, fmt.Errorf("usageplan: encoding change %d of revision %d: %w", i, rec.Revision, err)
 		}
 		w.Changes[i] = cw
 	}
-	return json.Marshal(w)
+	return w, nil
 }
 
 // UnmarshalJSON decodes a record that MarshalJSON encoded. An unknown
@@ -42,16 +50,118 @@ func (rec *Record) UnmarshalJSON(data []byte) error {
 	if err := strictUnmarshal(data, &w); err != nil {
 		return fmt.Errorf("usageplan: decoding a record: %w", err)
 	}
+	if w.Times != nil {
+		return fmt.Errorf("usageplan: decoding a record: revision %d has a checkpoint's times", w.Revision)
+	}
+	out, err := w.record()
+	if err != nil {
+		return err
+	}
+	*rec = out
+	return nil
+}
+
+func (w *recordWire) record() (Record, error) {
 	out := Record{Revision: w.Revision, Time: w.Time, Changes: make([]Change, len(w.Changes))}
 	for i, cw := range w.Changes {
 		c, err := decodeChange(cw)
 		if err != nil {
-			return fmt.Errorf("usageplan: decoding change %d of revision %d: %w", i, w.Revision, err)
+			return Record{}, fmt.Errorf("usageplan: decoding change %d of revision %d: %w", i, w.Revision, err)
 		}
 		out.Changes[i] = c
 	}
-	*rec = out
-	return nil
+	return out, nil
+}
+
+// A checkpoint (Registry.Checkpoint) is stored as the encoding of the
+// record of the changes that make its state from nothing, plus, under
+// "times", the created and modified times of what they add: applied at
+// the record's time alone, they would stamp every key and plan with the
+// checkpoint's time. Records of revisions carry no times: each of their
+// changes takes its record's.
+//
+//	{"revision": 9, "time": "...", "changes": [...],
+//	 "times": {"keys": [[created, modified], ...], "plans": [...]}}
+//
+// The times are Unix nanoseconds, in the order of the record's keyAdded
+// changes and of its planCreated changes. A checkpoint without "times"
+// (from an older version) restores its keys and plans at the record's
+// time.
+type checkpointTimes struct {
+	Keys  [][2]int64 `json:"keys"`
+	Plans [][2]int64 `json:"plans"`
+}
+
+// marshalCheckpoint encodes rec, the state at its revision as changes
+// from nothing, with the times of the keys and plans they add.
+func marshalCheckpoint(rec Record) ([]byte, error) {
+	w, err := rec.wire()
+	if err != nil {
+		return nil, err
+	}
+	t := &checkpointTimes{Keys: [][2]int64{}, Plans: [][2]int64{}}
+	for _, c := range rec.Changes {
+		switch c := c.(type) {
+		case KeyAdded:
+			t.Keys = append(t.Keys, [2]int64{unixNano(c.Key.Created), unixNano(c.Key.Modified)})
+		case PlanCreated:
+			t.Plans = append(t.Plans, [2]int64{unixNano(c.Plan.Created), unixNano(c.Plan.Modified)})
+		}
+	}
+	w.Times = t
+	return json.Marshal(w)
+}
+
+// unmarshalCheckpoint decodes what marshalCheckpoint encoded: its
+// record, whose last change gives the keys and plans their times.
+func unmarshalCheckpoint(data []byte) (Record, error) {
+	var w recordWire
+	if err := strictUnmarshal(data, &w); err != nil {
+		return Record{}, fmt.Errorf("usageplan: decoding a checkpoint: %w", err)
+	}
+	rec, err := w.record()
+	if err != nil || w.Times == nil {
+		return rec, err
+	}
+	kept := timesKept{keys: map[string][2]time.Time{}, plans: map[string][2]time.Time{}}
+	var nk, np int
+	for _, c := range rec.Changes {
+		switch c := c.(type) {
+		case KeyAdded:
+			if nk < len(w.Times.Keys) {
+				kept.keys[c.Key.ID] = fromUnixNano(w.Times.Keys[nk])
+			}
+			nk++
+		case PlanCreated:
+			if np < len(w.Times.Plans) {
+				kept.plans[c.Plan.ID] = fromUnixNano(w.Times.Plans[np])
+			}
+			np++
+		}
+	}
+	if nk != len(w.Times.Keys) || np != len(w.Times.Plans) {
+		return Record{}, fmt.Errorf("usageplan: decoding a checkpoint: times for %d keys and %d plans, but it adds %d keys and %d plans", len(w.Times.Keys), len(w.Times.Plans), nk, np)
+	}
+	rec.Changes = append(rec.Changes, kept)
+	return rec, nil
+}
+
+// unixNano is t in Unix nanoseconds, 0 for the zero time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(t [2]int64) [2]time.Time {
+	var out [2]time.Time
+	for i, n := range t {
+		if n != 0 {
+			out[i] = time.Unix(0, n).UTC()
+		}
+	}
+	return out
 }
 
 func strictUnmarshal(data []byte, v any) error {
@@ -61,9 +171,10 @@ func strictUnmarshal(data []byte, v any) error {
 }
 
 type recordWire struct {
-	Revision uint64       `json:"revision"`
-	Time     time.Time    `json:"time"`
-	Changes  []changeWire `json:"changes"`
+	Revision uint64           `json:"revision"`
+	Time     time.Time        `json:"time"`
+	Changes  []changeWire     `json:"changes"`
+	Times    *checkpointTimes `json:"times,omitempty"` // a checkpoint's only
 }
 
 // changeWire is every change's fields, the ones its kind uses set.

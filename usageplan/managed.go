@@ -241,7 +241,7 @@ func (r *Registry) Checkpoint(ctx context.Context) (uint64, error) {
 	}
 	// The state is the record of the changes that make it from nothing.
 	rec := Record{Revision: snap.revision, Time: r.opts.now(), Changes: diff(emptySnapshot(), snap.model())}
-	data, err := json.Marshal(rec)
+	data, err := marshalCheckpoint(rec)
 	if err != nil {
 		return 0, err
 	}
@@ -263,8 +263,8 @@ func (f *follower) restore(ctx context.Context, rev uint64) error {
 	if ck <= rev {
 		return fmt.Errorf("usageplan: the journal compacted the revisions after %d, but its checkpoint is at revision %d: %w", rev, ck, ErrCompacted)
 	}
-	var rec Record
-	if err := json.Unmarshal(data, &rec); err != nil {
+	rec, err := unmarshalCheckpoint(data)
+	if err != nil {
 		return fmt.Errorf("usageplan: the journal's checkpoint at revision %d: %w", ck, err)
 	}
 	if rec.Revision != ck {

@@ -2,11 +2,14 @@ package usageplan
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"maps"
 	"math/rand/v2"
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -234,4 +237,102 @@ func TestManagedCheckpoint(t *testing.T) {
 
 	_, err = NewRegistry(testOptions()).Checkpoint(ctx)
 	require.Error(t, err, "an unmanaged registry has no journal")
+}
+
+// A registry started from a checkpoint holds the created and modified
+// times its keys and plans had, not the checkpoint's time: the same as
+// a registry that replayed the journal. A checkpoint without times (an
+// older version's) restores them at its time; one whose times do not
+// match what it adds is refused, and so is a revision's record that
+// carries times.
+func TestCheckpointKeepsTimes(t *testing.T) {
+	ctx := context.Background()
+	const akid2 = "AKIDsecondKey0000000000000000000000"
+	clock := t0
+	opts := testOptions()
+	opts.Now = func() time.Time { return clock }
+	later := func() { clock = clock.Add(time.Hour) }
+	j := NewMemoryJournal()
+	r, err := OpenManaged(ctx, j, opts)
+	require.NoError(t, err)
+	defer r.Close()
+	a, b := seed(t, r) // all at t0
+	later()
+	require.NoError(t, r.AddKey(keys.Key{ID: akid2, Name: "k2", Secret: keys.NewSecret("0123456789")}))
+	later()
+	require.NoError(t, r.Bind(a.ID, binding.Target{Service: svcID, Environment: "release"}))
+	later()
+	require.NoError(t, r.DisableKey(akid2))
+	b.Name = "b2"
+	require.NoError(t, r.UpdatePlan(b))
+	replayed, err := OpenManaged(ctx, j, opts) // before the checkpoint
+	require.NoError(t, err)
+	defer replayed.Close()
+
+	clock = clock.Add(30 * 24 * time.Hour)
+	_, err = r.Checkpoint(ctx)
+	require.NoError(t, err)
+	fresh, err := OpenManaged(ctx, j, opts)
+	require.NoError(t, err)
+	defer fresh.Close()
+	require.Equal(t, r.Snapshot().Revision(), fresh.Snapshot().Revision())
+	for _, want := range r.Snapshot().Keys() {
+		for name, reg := range map[string]*Registry{"replayed": replayed, "checkpoint": fresh} {
+			got, ok := reg.Key(want.ID)
+			require.True(t, ok)
+			assert.True(t, want.Created.Equal(got.Created), "%s: key %s created %v, want %v", name, want.ID, got.Created, want.Created)
+			assert.True(t, want.Modified.Equal(got.Modified), "%s: key %s modified %v, want %v", name, want.ID, got.Modified, want.Modified)
+		}
+	}
+	for _, want := range r.Snapshot().Plans() {
+		for name, reg := range map[string]*Registry{"replayed": replayed, "checkpoint": fresh} {
+			got, ok := reg.Snapshot().Plan(want.ID)
+			require.True(t, ok)
+			assert.True(t, want.Created.Equal(got.Created), "%s: plan %s created %v, want %v", name, want.ID, got.Created, want.Created)
+			assert.True(t, want.Modified.Equal(got.Modified), "%s: plan %s modified %v, want %v", name, want.ID, got.Modified, want.Modified)
+		}
+	}
+	k2, _ := fresh.Key(akid2)
+	require.True(t, k2.Modified.Equal(t0.Add(3*time.Hour)), "the disabled key's modified time is its disabling's")
+
+	// The same checkpoint without its times: restored at its time.
+	_, data, err := j.Checkpoint(ctx)
+	require.NoError(t, err)
+	var raw map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(data, &raw))
+	require.Contains(t, raw, "times")
+	timesless := maps.Clone(raw)
+	delete(timesless, "times")
+	old := checkpointJournal(t, timesless)
+	fromOld, err := OpenManaged(ctx, old, opts)
+	require.NoError(t, err)
+	defer fromOld.Close()
+	k, _ := fromOld.Key(akid)
+	require.True(t, k.Created.Equal(clock), "an older checkpoint's key is created at its time")
+
+	// Times that do not match what the checkpoint adds are refused.
+	short := maps.Clone(raw)
+	short["times"] = json.RawMessage(`{"keys": [[1, 2]], "plans": []}`)
+	_, err = OpenManaged(ctx, checkpointJournal(t, short), opts)
+	require.ErrorContains(t, err, "times for 1 keys and 0 plans, but it adds 2 keys and 2 plans")
+
+	// A revision's record never carries times.
+	var rec Record
+	require.ErrorContains(t, json.Unmarshal(data, &rec), "a checkpoint's times")
+}
+
+// checkpointJournal returns a journal whose checkpoint is the given
+// fields, at their revision.
+func checkpointJournal(t *testing.T, fields map[string]json.RawMessage) Journal {
+	t.Helper()
+	data, err := json.Marshal(fields)
+	require.NoError(t, err)
+	var rev uint64
+	require.NoError(t, json.Unmarshal(fields["revision"], &rev))
+	j := NewMemoryJournal()
+	for i := uint64(1); i <= rev; i++ { // a journal compacts only what it holds
+		require.NoError(t, j.Append(context.Background(), i, []byte(`{}`)))
+	}
+	require.NoError(t, j.Compact(context.Background(), rev, data))
+	return j
 }
