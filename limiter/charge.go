@@ -75,7 +75,10 @@ func (l *Limiter) chargeEntry(ctx context.Context, sh *shard, e *entry, r *Reque
 		_ = l.giveBack(ctx, e) // the quota was lowered below what we hold
 	}
 	for q.is(qFetching) {
-		l.awaitFetch(sh, e) // its units land in the store and the lease together
+		// Its units land in the store and the lease together.
+		if !l.awaitFetch(sh, e) {
+			return 0, nil, false
+		}
 	}
 	n := r.Units
 	fromLease := min(q.leased(), n)

@@ -943,7 +943,10 @@ func (l *Limiter) takeQuota(ctx context.Context, e *entry, sh *shard, h uint64, 
 		l.giveBack(ctx, e) // the quota was lowered below what we hold
 	}
 	for q.leased() < units && q.is(qFetching) {
-		l.awaitFetch(sh, e) // a lease is on its way; a second one could strand units
+		// A lease is on its way; a second one could strand units.
+		if !l.awaitFetch(sh, e) {
+			return Decision{}, nil, false
+		}
 	}
 	var ev evaluation
 	if !q.spent(e.span.Load(), lim, ns) && q.leased() < units {

@@ -94,18 +94,21 @@ func (l *Limiter) fetchAhead(e *entry, limit int64) {
 }
 
 // awaitFetch waits, with e's quota dropped meanwhile, for e's
-// background reservation to land. The caller holds e's quota; sh is e's
-// shard.
-func (l *Limiter) awaitFetch(sh *shard, e *entry) {
+// background reservation to land, and reports whether e is still alive:
+// an entry evicted meanwhile is released once its reservation lands
+// (see release), and a caller that went on with it would reserve units
+// that nothing gives back, beside the key's new entry. The caller holds
+// e's quota; sh is e's shard.
+func (l *Limiter) awaitFetch(sh *shard, e *entry) (alive bool) {
 	l.bgMu.Lock()
 	ch := l.fetches[e]
 	l.bgMu.Unlock()
-	if ch == nil {
-		return
+	if ch != nil {
+		sh.drop(e)
+		<-ch
+		sh.hold(e)
 	}
-	sh.drop(e)
-	<-ch
-	sh.hold(e)
+	return !e.q.is(qDead)
 }
 
 // reserveAhead adds a lease to e, or gives it back if the period ended

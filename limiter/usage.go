@@ -46,26 +46,52 @@ func (l *Limiter) Usage(ctx context.Context, plan, key string, lim Limits, now t
 
 // SetUsage sets the usage of key under plan in the period containing now
 // to used (an adjustment; 0 resets). This limiter's unused lease is
-// dropped with it.
+// dropped with it. The key's entry is held meanwhile (made, as a request
+// would make it, if the key has none), so that the key's requests
+// reserve before the new count or after it, never across it.
 func (l *Limiter) SetUsage(ctx context.Context, plan, key string, lim Limits, now time.Time, used int64) error {
 	c := counter(plan, key, lim, now)
-	if sh, e := l.entryOf(entryKey{plan, key}); e != nil {
-		q := &e.q
-		sh.hold(e)
-		defer sh.drop(e)
-		if q.is(qCounted) && q.window(e) == c.Window {
-			q.lease, q.used = 0, max(used, 0)
-			q.set(qReset, q.is(qFetching))
-			if q.is(qOwned) {
-				return nil // the entry holds the count
-			}
-		}
-		if l.mem != nil {
-			l.mem.setUsage(c, used) // the quota is held: not through SetUsage, which would hold it
-			return nil
+	if l.shared != nil { // no entry holds a lease
+		return l.store.SetUsage(ctx, c, used)
+	}
+	// The key's entry, made if it has none, is held throughout: a request
+	// of the key that would reserve meanwhile waits, so that no lease the
+	// store counted before the new count is left in an entry after it.
+	sh, e := l.heldEntry(ctx, entryKey{plan, key}, &lim, now)
+	defer sh.drop(e)
+	q := &e.q
+	if q.is(qCounted) && q.window(e) == c.Window {
+		q.lease, q.used = 0, max(used, 0)
+		q.set(qReset, q.is(qFetching))
+		if q.is(qOwned) {
+			return nil // the entry holds the count
 		}
 	}
+	if l.mem != nil {
+		l.mem.setUsage(c, used) // the quota is held: not through SetUsage, which would hold it
+		return nil
+	}
 	return l.store.SetUsage(ctx, c, used)
+}
+
+// heldEntry returns the entry of k, made if k has none, with its quota
+// held (an entry released meanwhile is passed over for the key's next
+// one).
+func (l *Limiter) heldEntry(ctx context.Context, k entryKey, lim *Limits, now time.Time) (*shard, *entry) {
+	h := l.hash(k)
+	sh := l.shardOf(h)
+	for {
+		sh.mu.Lock()
+		e := l.entryFor(sh, h, k, lim, now)
+		evicted := l.takeEvicted(sh)
+		sh.mu.Unlock()
+		l.release(ctx, evicted)
+		sh.hold(e)
+		if !e.q.is(qDead) {
+			return sh, e
+		}
+		sh.drop(e)
+	}
 }
 
 // GrantUsage lowers the usage of key under plan in the period containing
