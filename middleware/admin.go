@@ -231,19 +231,20 @@ func (q query) list(name string) []string {
 	return out
 }
 
-// page reads Offset and Limit. An absent Limit is the default; a present
-// one must be 1–100 (Limit=0 is refused, not defaulted).
+// page reads Offset and Limit. An absent or empty one is the default
+// (the old gateway's own examples send "Offset=&Limit="); a Limit given
+// must be 1–100 (Limit=0 is refused, not defaulted).
 func (q *query) page() usageplan.Page {
 	var p usageplan.Page
-	if v, ok := q.values["Offset"]; ok {
-		n, err := strconv.Atoi(v[0])
+	if v := q.Get("Offset"); v != "" {
+		n, err := strconv.Atoi(v)
 		if err != nil {
 			q.fail("Offset must be an integer")
 		}
 		p.Offset = n
 	}
-	if v, ok := q.values["Limit"]; ok {
-		n, err := strconv.Atoi(v[0])
+	if v := q.Get("Limit"); v != "" {
+		n, err := strconv.Atoi(v)
 		if err != nil {
 			q.fail("Limit must be an integer")
 		}

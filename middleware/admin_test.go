@@ -54,6 +54,7 @@ func TestAdminReportsAdmittedRequests(t *testing.T) {
 		"/DescribeUsagePlanEnvironments?UsagePlanId=usagePlan-gold0001&BindType=SERVICE",
 		"/DescribeApiKeysStatus?Limit=100",
 		"/DescribeApiUsagePlan?ServiceId=service-abcd1234&ApiIds=api-list0001,api-get00001&Offset=99",
+		"/DescribeApiUsagePlan?ServiceId=service-abcd1234&Offset=&Limit=", // empty: the defaults, as the old gateway's examples send them
 	} {
 		code, resp := adminGet(t, admin, target)
 		assert.Equal(t, 200, code, "%s: %v", target, resp)
