@@ -65,7 +65,8 @@ func TestPlanAlertsProblemsHavePaths(t *testing.T) {
   "plans": [
     {"id": "usagePlan-aaaaaaaa", "name": "p", "qps": 10, "quota": 100, "alerts": [0, 101, 50, 50, 1.5, -3]},
     {"id": "usagePlan-bbbbbbbb", "name": "q", "qps": 10, "alerts": [50]},
-    {"id": "usagePlan-cccccccc", "name": "r", "qps": 10, "quota": 100, "alerts": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]}
+    {"id": "usagePlan-cccccccc", "name": "r", "qps": 10, "quota": 100, "alerts": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]},
+    {"id": "usagePlan-dddddddd", "name": "s", "qps": 10, "quota": 100, "alerts": [4294967346, 2.5, 50]}
   ]
 }`)
 	var ve *ValidationError
@@ -82,10 +83,15 @@ func TestPlanAlertsProblemsHavePaths(t *testing.T) {
 		"plans[0].alerts[5]": "got -3",
 		"plans[1].alerts":    "need a limited quota",
 		"plans[2].alerts":    "at most 10 thresholds, got 11",
+		// Beyond a 32-bit int, which would wrap it to 50.
+		"plans[3].alerts[0]": "must be a percentage from 1 to 100, got 4294967346",
+		"plans[3].alerts[1]": "must be an integer",
 	} {
 		assert.Contains(t, got[path], want, "at %s; all problems:\n%v", path, err)
 	}
 	assert.NotContains(t, got, "plans[0].alerts[2]")
+	assert.NotContains(t, got, "plans[3].alerts[2]", "a value out of range does not make the next one a duplicate")
+	assert.Equal(t, 1, strings.Count(got["plans[3].alerts[0]"], ";"), "reported once")
 	assert.NotContains(t, got["plans[0].alerts[4]"], "percentage", "a value that does not parse is reported once")
 }
 

@@ -236,14 +236,12 @@ func decodeSlow(data []byte) (*Config, *problems) {
 func (r *Registry) fromConfig(cfg *Config, ps *problems) (*model, map[string]bool) {
 	m := &model{}
 	skip := map[string]bool{}
+	bursts := fmt.Sprintf("1–%d", r.opts.ceilings().burst)
 	for i, sc := range cfg.Services {
 		s := Service{ID: sc.ID, Name: sc.Name, Environments: orNil(sc.Environments)}
 		for j, ac := range sc.APIs {
 			cpath := index(index("services", i)+".apis", j) + ".cost"
-			cost := countValue(ps, cpath, ac.Cost, 0)
-			if ac.Cost != nil && cost == 0 {
-				cost = -1 // an explicit 0: validation reports it at cpath
-			}
+			cost := explicitCount(ps, cpath, ac.Cost, fmt.Sprintf("1 to %d", MaxCost))
 			s.APIs = append(s.APIs, API{ID: ac.ID, Name: ac.Name, Method: ac.Method, Path: ac.Path, Auth: Auth(orDefault(ac.Auth, string(AuthSecret))), Cost: cost})
 		}
 		m.services = append(m.services, s)
@@ -291,10 +289,16 @@ func (r *Registry) fromConfig(cfg *Config, ps *problems) (*model, map[string]boo
 			QuotaPeriod: periodValue(ps, path+".quotaPeriod", pc.QuotaPeriod),
 			TimeZone:    pc.TimeZone,
 		}
-		p.Burst = countValue(ps, path+".burst", pc.Burst, 0)
+		p.Burst = explicitCount(ps, path+".burst", pc.Burst, bursts)
 		p.DryRun = pc.Enforce != nil && !*pc.Enforce
 		for j, n := range pc.Alerts {
-			p.Alerts = append(p.Alerts, int(countValue(ps, index(path+".alerts", j), &n, 0)))
+			apath := index(path+".alerts", j)
+			a := countValue(ps, apath, &n, 0) // 0 if it does not parse (reported)
+			if a < 0 || a > 100 {             // before int(a), which a 32-bit int would wrap
+				ps.add(apath, fmt.Errorf("must be a percentage from 1 to 100, got %d", a))
+				a = 0 // out of range, like the value: validation skips the path
+			}
+			p.Alerts = append(p.Alerts, int(a))
 		}
 		for j, wc := range pc.Limits {
 			wpath := index(path+".limits", j)
@@ -316,7 +320,7 @@ func (r *Registry) fromConfig(cfg *Config, ps *problems) (*model, map[string]boo
 			if p.Throttles == nil {
 				p.Throttles = map[string]Throttle{}
 			}
-			th := Throttle{QPS: countValue(ps, tpath+".qps", tc.QPS, 0), Burst: countValue(ps, tpath+".burst", tc.Burst, 0)}
+			th := Throttle{QPS: countValue(ps, tpath+".qps", tc.QPS, 0), Burst: explicitCount(ps, tpath+".burst", tc.Burst, bursts)}
 			if tc.QPS == nil {
 				ps.add(tpath+".qps", errors.New("is required"))
 				skip[tpath+".qps"] = true
@@ -378,6 +382,17 @@ func countValue(ps *problems, path string, n *json.Number, def int64) int64 {
 		}
 		ps.add(path, fmt.Errorf("%s, got %s", reason, n.String()))
 		return def
+	}
+	return v
+}
+
+// explicitCount is countValue for an optional field whose 0 means
+// omitted: a 0 written in the file is reported at path (range says what
+// the field takes; validation skips a path reported here).
+func explicitCount(ps *problems, path string, n *json.Number, range_ string) int64 {
+	v := countValue(ps, path, n, 0)
+	if n != nil && strings.TrimLeft(n.String(), "-") == "0" {
+		ps.add(path, fmt.Errorf("must be %s, got 0 (omit it for the default)", range_))
 	}
 	return v
 }

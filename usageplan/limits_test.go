@@ -98,7 +98,9 @@ func TestPlanLimitsProblemsHavePaths(t *testing.T) {
      "throttles": {"api-aaaaaaaa": {"qps": 0, "burst": 100000}, "api-bbbbbbbb": {"burst": 2}, "api-zzzzzzzz": {"qps": 1}, "api-aaaaaaaa": {"qps": 1}},
      "bindings": [{"service": "service-aaaaaaaa", "environment": "release", "apis": ["api-aaaaaaaa"]}]},
     {"id": "usagePlan-bbbbbbbb", "name": "q", "burst": 5},
-    {"id": "usagePlan-cccccccc", "name": "r", "qps": 5, "burst": 10001, "throttles": {"api-aaaaaaaa": {"qps": 2001}}}
+    {"id": "usagePlan-cccccccc", "name": "r", "qps": 5, "burst": 10001, "throttles": {"api-aaaaaaaa": {"qps": 2001}}},
+    {"id": "usagePlan-dddddddd", "name": "z", "qps": 5, "burst": -0, "throttles": {"api-aaaaaaaa": {"qps": 1, "burst": 0}},
+     "bindings": [{"service": "service-aaaaaaaa", "environment": "release", "apis": ["api-bbbbbbbb"]}]}
   ]
 }`)
 	var ve *ValidationError
@@ -131,6 +133,9 @@ func TestPlanLimitsProblemsHavePaths(t *testing.T) {
 		"plans[2].burst":                        "must be 1–10000, got 10001",
 		"plans[2].throttles.api-aaaaaaaa":       "binds no API",
 		"plans[2].throttles.api-aaaaaaaa.qps":   "must be 1–2000, got 2001",
+		// A burst written 0 is out of range, not the default.
+		"plans[3].burst":                        "must be 1–10000, got 0 (omit it for the default)",
+		"plans[3].throttles.api-aaaaaaaa.burst": "must be 1–10000, got 0 (omit it for the default)",
 	} {
 		assert.Contains(t, got[path], want, "at %s; all problems:\n%v", path, err)
 	}
