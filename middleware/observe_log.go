@@ -14,8 +14,12 @@ import (
 // quota store's health at warn level: the first failed call after
 // healthy ones, with its error, and the first successful call after
 // failures ("recovered"), with how many calls failed and for how long.
-// A store that keeps failing thus logs once, not once per request.
+// A store that keeps failing thus logs once, not once per request. A
+// nil l logs to slog.Default().
 func LogObserver(l *slog.Logger) Observer {
+	if l == nil {
+		l = slog.Default()
+	}
 	h := &storeHealth{log: l}
 	return func(ctx context.Context, e *Event) {
 		if e.StoreCalled {

@@ -98,3 +98,14 @@ func TestLogObserverInfoLevel(t *testing.T) {
 	require.Equal(t, 403, f.do(t, "GET", "/release/orders", loneKey, testSecret, nil).status)
 	require.Empty(t, out.lines())
 }
+
+// LogObserver(nil) logs to slog.Default, as a nil logger means
+// elsewhere in the package, instead of panicking on a refusal.
+func TestLogObserverNilLogger(t *testing.T) {
+	out := &syncBuffer{}
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	f := newFixture(t, Config{Observer: LogObserver(nil)}, nil)
+	require.Equal(t, 403, f.do(t, "GET", "/release/orders", loneKey, testSecret, nil).status)
+	require.Len(t, out.lines(), 1)
+}
