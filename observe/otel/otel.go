@@ -49,7 +49,18 @@ type Config struct {
 	MeterProvider metric.MeterProvider
 	// Registry, when set, is reported as planguard.registry.revision.
 	Registry *usageplan.Registry
+	// Buckets are the boundaries, in seconds, of the two duration
+	// histograms; nil means DefaultBuckets. (The SDK's own default
+	// boundaries, 0 to 10000, are made for milliseconds: every decision
+	// would fall in their first bucket.) A View set on the meter
+	// provider still overrides them.
+	Buckets []float64
 }
+
+// DefaultBuckets span planguard's own time, from a cached decision
+// (about 10 µs) to a slow quota store (a quarter of a second), in
+// seconds: the Prometheus collector's buckets.
+var DefaultBuckets = []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25}
 
 // Observer records planguard's decisions; its Observe method is a
 // middleware.Observer. It is safe for concurrent use (Observe is called
@@ -78,16 +89,20 @@ func New(o Config) (*Observer, error) {
 	}
 	m := mp.Meter(ScopeName)
 	obs := &Observer{}
+	buckets := metric.WithExplicitBucketBoundaries(DefaultBuckets...)
+	if o.Buckets != nil {
+		buckets = metric.WithExplicitBucketBoundaries(o.Buckets...)
+	}
 	var err error
 	if obs.requests, err = m.Int64Counter("planguard.requests", metric.WithUnit("{request}"),
 		metric.WithDescription("Requests decided by planguard, by result.")); err != nil {
 		return nil, err
 	}
-	if obs.duration, err = m.Float64Histogram("planguard.request.duration", metric.WithUnit("s"),
+	if obs.duration, err = m.Float64Histogram("planguard.request.duration", metric.WithUnit("s"), buckets,
 		metric.WithDescription("Time planguard spent on a request up to its decision (not the handler's).")); err != nil {
 		return nil, err
 	}
-	if obs.storeTime, err = m.Float64Histogram("planguard.store.call.duration", metric.WithUnit("s"),
+	if obs.storeTime, err = m.Float64Histogram("planguard.store.call.duration", metric.WithUnit("s"), buckets,
 		metric.WithDescription("Time of the limiter call that consults the quota store.")); err != nil {
 		return nil, err
 	}

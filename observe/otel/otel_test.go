@@ -135,3 +135,45 @@ func TestObserverSpansAndMetrics(t *testing.T) {
 		"planguard.registry.revision": int64(rev),
 	}, got)
 }
+
+// The duration histograms resolve planguard's own times (microseconds
+// to a quarter of a second, in seconds): 20 µs, 500 µs and 200 ms fall
+// in three buckets of DefaultBuckets, not all in the SDK's first.
+func TestDurationHistogramBuckets(t *testing.T) {
+	for _, buckets := range [][]float64{nil, {0.0001, 0.001, 0.1}} {
+		reader := sdkmetric.NewManualReader()
+		obs, err := New(Config{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)), Buckets: buckets})
+		require.NoError(t, err)
+		ctx := context.Background()
+		for _, d := range []time.Duration{20 * time.Microsecond, 500 * time.Microsecond, 200 * time.Millisecond} {
+			obs.Observe(ctx, &middleware.Event{Reason: middleware.Admitted, Caller: &middleware.Caller{}, Elapsed: d, StoreCalled: true, StoreElapsed: d})
+		}
+		var rm metricdata.ResourceMetrics
+		require.NoError(t, reader.Collect(ctx, &rm))
+		want := DefaultBuckets
+		if buckets != nil {
+			want = buckets
+		}
+		histograms := 0
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				h, ok := m.Data.(metricdata.Histogram[float64])
+				if !ok {
+					continue
+				}
+				histograms++
+				require.Len(t, h.DataPoints, 1, m.Name)
+				p := h.DataPoints[0]
+				require.Equal(t, want, p.Bounds, m.Name)
+				filled := 0
+				for _, c := range p.BucketCounts {
+					if c > 0 {
+						filled++
+					}
+				}
+				require.Equal(t, 3, filled, "%s: 20µs, 500µs and 200ms in %d buckets", m.Name, filled)
+			}
+		}
+		require.Equal(t, 2, histograms)
+	}
+}
