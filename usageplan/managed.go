@@ -68,20 +68,39 @@ func (r *Registry) Sync(ctx context.Context) error {
 type JournalStatus struct {
 	// Revision is the registry's revision.
 	Revision uint64
-	// Err is the last error reading the journal, nil once a read
-	// succeeds again; Since is when the errors began.
+	// Head is the newest revision the registry has seen in its journal
+	// (read from it, or committed to it), at least Revision: the
+	// registry lags Head-Revision revisions behind what it read. It
+	// catches up as it reads, so a lag that lasts means a record it
+	// cannot apply (Err says why: an instance run with lower ceilings
+	// than the one that made the change, say).
+	Head uint64
+	// Lagging is the time of the oldest revision the registry read and
+	// has not applied (its record's time), the zero Time when it lags
+	// none: now minus Lagging is the lag, in time.
+	Lagging time.Time
+	// Err is the last error reading or applying the journal, nil once
+	// that succeeds again; Since is when the errors began. While the
+	// journal cannot be read, Head is what the registry saw last.
 	Err   error
 	Since time.Time
 }
 
 // Status reports how the registry follows its journal; the zero
-// JournalStatus but for Revision for a registry that OpenManaged did not
-// return.
+// JournalStatus but for Revision and Head for a registry that
+// OpenManaged did not return.
 func (r *Registry) Status() JournalStatus {
 	st := JournalStatus{Revision: r.Snapshot().revision}
+	st.Head = st.Revision
 	if f := r.managed; f != nil {
 		f.mu.Lock()
 		st.Err, st.Since = f.err, f.since
+		if f.head > st.Revision {
+			st.Head = f.head
+			if f.laggingRev == st.Revision+1 {
+				st.Lagging = f.lagging
+			}
+		}
 		f.mu.Unlock()
 	}
 	return st
@@ -113,9 +132,14 @@ type follower struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu    sync.Mutex
-	err   error
-	since time.Time
+	mu      sync.Mutex
+	err     error
+	since   time.Time
+	head    uint64 // the newest revision read
+	// lagging is the time of revision laggingRev, which could not be
+	// applied: the oldest the registry lags while head is ahead of it.
+	lagging    time.Time
+	laggingRev uint64
 }
 
 // readBatch is how many records one journal read asks for.
@@ -172,6 +196,9 @@ func (f *follower) catchUp(ctx context.Context) error {
 		// The failure is over once the entries read are applied: an
 		// entry that fails again leaves Status's Since at the first
 		// failure (clearing it after the read restarted it each retry).
+		if len(entries) > 0 {
+			f.read(entries[len(entries)-1].Revision)
+		}
 		for _, e := range entries {
 			if err := f.apply(ctx, e); err != nil {
 				return err
@@ -184,6 +211,24 @@ func (f *follower) catchUp(ctx context.Context) error {
 	}
 }
 
+// read notes that the journal holds revision rev.
+func (f *follower) read(rev uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.head = max(f.head, rev)
+}
+
+// stuck notes that revision rev, of time at, could not be applied: the
+// next one, so the oldest the registry lags (at is kept from its first
+// failure).
+func (f *follower) stuck(rev uint64, at time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.laggingRev != rev {
+		f.lagging, f.laggingRev = at, rev
+	}
+}
+
 // apply applies one journal entry, unless another goroutine of this
 // registry applied it first.
 func (f *follower) apply(ctx context.Context, e JournalEntry) error {
@@ -191,11 +236,13 @@ func (f *follower) apply(ctx context.Context, e JournalEntry) error {
 	if err := json.Unmarshal(e.Data, &rec); err != nil {
 		err = fmt.Errorf("usageplan: journal revision %d: %w", e.Revision, err)
 		f.failed(err)
+		f.stuck(e.Revision, f.r.opts.now()) // its time cannot be read
 		return err
 	}
 	if rec.Revision != e.Revision || len(rec.Changes) == 0 {
 		err := fmt.Errorf("usageplan: journal revision %d holds a record of revision %d with %d changes", e.Revision, rec.Revision, len(rec.Changes))
 		f.failed(err)
+		f.stuck(e.Revision, rec.Time)
 		return err
 	}
 	_, err := f.r.commit(ctx, commitAt{time: rec.Time, revision: rec.Revision, fromJournal: true},
@@ -206,6 +253,7 @@ func (f *follower) apply(ctx context.Context, e JournalEntry) error {
 	if err != nil {
 		err = fmt.Errorf("usageplan: applying journal revision %d: %w", rec.Revision, err)
 		f.failed(err)
+		f.stuck(e.Revision, rec.Time)
 	}
 	return err
 }

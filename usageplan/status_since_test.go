@@ -44,3 +44,43 @@ func TestStatusSinceKeepsWhenTheErrorsBegan(t *testing.T) {
 		require.Equal(t, first.Since, later.Since, "Since is when the errors began")
 	})
 }
+
+// A registry that follows its journal reports no lag; one that cannot
+// apply a revision another instance committed (run with lower ceilings)
+// reports how many revisions it lags (Head) and since when (the oldest
+// unapplied revision's time), however long it retries and however many
+// revisions come after.
+func TestStatusReportsTheLag(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		j := NewMemoryJournal()
+		wide, narrow := testOptions(), testOptions()
+		wide.Now, narrow.Now = nil, nil // the bubble's clock
+		wide.MaxBurst = 20_000
+		a, err := OpenManaged(ctx, j, wide)
+		require.NoError(t, err)
+		defer a.Close()
+		b, err := OpenManaged(ctx, j, narrow)
+		require.NoError(t, err)
+		defer b.Close()
+		require.NoError(t, a.AddKey(keys.Key{ID: akid, Name: "k1", Secret: keys.NewSecret("0123456789")}))
+		synctest.Wait()
+		require.Equal(t, JournalStatus{Revision: 1, Head: 1}, b.Status())
+
+		time.Sleep(time.Minute)
+		committed := time.Now()
+		_, err = a.CreatePlan(Plan{Name: "wide", QPS: 10, Burst: 15_000, Quota: -1}) // revision 2: over b's ceiling
+		require.NoError(t, err)
+		synctest.Wait()
+		time.Sleep(time.Minute) // b retries meanwhile
+		require.NoError(t, a.AddKey(keys.Key{ID: "AKIDthird000000000000000000000000000", Name: "k3", Secret: keys.NewSecret("0123456789")}))
+		time.Sleep(time.Second) // b's next retry reads it
+		synctest.Wait()
+		st := b.Status()
+		require.Error(t, st.Err)
+		require.Equal(t, uint64(1), st.Revision)
+		require.Equal(t, uint64(3), st.Head)
+		require.True(t, st.Lagging.Equal(committed), "lagging since %v, want revision 2's time %v", st.Lagging, committed)
+		require.Equal(t, JournalStatus{Revision: 3, Head: 3}, a.Status())
+	})
+}

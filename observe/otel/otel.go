@@ -16,6 +16,7 @@ package otel
 import (
 	"context"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -47,7 +48,13 @@ const ScopeName = "github.com/planguard/planguard/observe/otel"
 type Config struct {
 	// MeterProvider provides the meter; nil means otel.GetMeterProvider().
 	MeterProvider metric.MeterProvider
-	// Registry, when set, is reported as planguard.registry.revision.
+	// Registry, when set, is reported as planguard.registry.revision
+	// and, for a managed registry (usageplan.OpenManaged), as
+	// planguard.journal.lag (the revisions it read and has not applied),
+	// planguard.journal.lagging_since (the Unix time the oldest of those
+	// was committed) and planguard.journal.unreachable_since (the Unix
+	// time since which it cannot read its journal), each 0 when there is
+	// none; all read at each collection (Registry.Status).
 	Registry *usageplan.Registry
 	// Buckets are the boundaries, in seconds, of the two duration
 	// histograms; nil means DefaultBuckets. (The SDK's own default
@@ -111,16 +118,62 @@ func New(o Config) (*Observer, error) {
 		return nil, err
 	}
 	if reg := o.Registry; reg != nil {
-		if _, err = m.Int64ObservableGauge("planguard.registry.revision", metric.WithUnit("{change}"),
-			metric.WithDescription("Changes applied to the registry (its snapshot's Revision)."),
-			metric.WithInt64Callback(func(_ context.Context, io metric.Int64Observer) error {
-				io.Observe(int64(reg.Snapshot().Revision()))
-				return nil
-			})); err != nil {
+		if err := registryGauges(m, reg); err != nil {
 			return nil, err
 		}
 	}
 	return obs, nil
+}
+
+// registryGauges reports reg's revision and how it follows its journal
+// (Registry.Status), read at each collection.
+func registryGauges(m metric.Meter, reg *usageplan.Registry) error {
+	ints := []struct {
+		name, unit, description string
+		value                   func(usageplan.JournalStatus) int64
+	}{
+		{"planguard.registry.revision", "{change}", "Changes applied to the registry (its snapshot's Revision).",
+			func(st usageplan.JournalStatus) int64 { return int64(st.Revision) }},
+		{"planguard.journal.lag", "{change}", "Revisions a managed registry read from its journal and has not applied.",
+			func(st usageplan.JournalStatus) int64 { return int64(st.Head - st.Revision) }},
+	}
+	for _, g := range ints {
+		if _, err := m.Int64ObservableGauge(g.name, metric.WithUnit(g.unit), metric.WithDescription(g.description),
+			metric.WithInt64Callback(func(_ context.Context, io metric.Int64Observer) error {
+				io.Observe(g.value(reg.Status()))
+				return nil
+			})); err != nil {
+			return err
+		}
+	}
+	times := []struct {
+		name, description string
+		value             func(usageplan.JournalStatus) time.Time
+	}{
+		{"planguard.journal.unreachable_since", "Unix time since which a managed registry cannot read its journal; 0 while it can.",
+			func(st usageplan.JournalStatus) time.Time {
+				if st.Err == nil {
+					return time.Time{}
+				}
+				return st.Since
+			}},
+		{"planguard.journal.lagging_since", "Unix time at which the oldest revision a managed registry read and has not applied was committed; 0 when it lags none.",
+			func(st usageplan.JournalStatus) time.Time { return st.Lagging }},
+	}
+	for _, g := range times {
+		if _, err := m.Float64ObservableGauge(g.name, metric.WithUnit("s"), metric.WithDescription(g.description),
+			metric.WithFloat64Callback(func(_ context.Context, io metric.Float64Observer) error {
+				var v float64
+				if t := g.value(reg.Status()); !t.IsZero() {
+					v = float64(t.UnixNano()) / 1e9
+				}
+				io.Observe(v)
+				return nil
+			})); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // series is a metric series' labels.

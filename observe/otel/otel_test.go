@@ -126,13 +126,58 @@ func TestObserverSpansAndMetrics(t *testing.T) {
 				got[m.Name+" "+m.Unit] = n
 			case metricdata.Gauge[int64]:
 				got[m.Name] = d.DataPoints[0].Value
+			case metricdata.Gauge[float64]:
+				got[m.Name] = d.DataPoints[0].Value
 			}
 		}
 	}
 	require.Equal(t, map[string]any{
 		"planguard.requests admitted": int64(1), "planguard.requests qps": int64(1), "planguard.requests auth": int64(1),
 		"planguard.request.duration s": uint64(3), "planguard.store.call.duration s": uint64(2),
-		"planguard.registry.revision": int64(rev),
+		"planguard.registry.revision": int64(rev), "planguard.journal.lag": int64(0),
+		"planguard.journal.lagging_since": float64(0), "planguard.journal.unreachable_since": float64(0),
+	}, got)
+}
+
+// A managed registry that cannot apply a revision it read (run with
+// lower ceilings than the instance that committed it) is reported with
+// how many revisions it lags and since when.
+func TestJournalGauges(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	j := usageplan.NewMemoryJournal()
+	a, err := usageplan.OpenManaged(ctx, j, usageplan.RegistryConfig{Now: func() time.Time { return at }, MaxBurst: 20_000})
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := usageplan.OpenManaged(ctx, j, usageplan.RegistryConfig{Now: func() time.Time { return at.Add(time.Hour) }})
+	require.NoError(t, err)
+	defer b.Close()
+	_, err = a.CreatePlan(usageplan.Plan{Name: "wide", QPS: 10, Burst: 15_000, Quota: -1}) // over b's burst ceiling
+	require.NoError(t, err)
+	_, err = a.CreatePlan(usageplan.Plan{Name: "after", QPS: 10, Quota: -1})
+	require.NoError(t, err)
+	require.Error(t, b.Sync(ctx))
+
+	reader := sdkmetric.NewManualReader()
+	_, err = New(Config{MeterProvider: sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)), Registry: b})
+	require.NoError(t, err)
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(ctx, &rm))
+	got := map[string]any{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch d := m.Data.(type) {
+			case metricdata.Gauge[int64]:
+				got[m.Name] = d.DataPoints[0].Value
+			case metricdata.Gauge[float64]:
+				got[m.Name] = d.DataPoints[0].Value
+			}
+		}
+	}
+	require.Equal(t, map[string]any{
+		"planguard.registry.revision": int64(0), "planguard.journal.lag": int64(2),
+		"planguard.journal.lagging_since":     float64(at.Unix()),
+		"planguard.journal.unreachable_since": float64(at.Add(time.Hour).Unix()),
 	}, got)
 }
 

@@ -16,6 +16,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -28,10 +29,13 @@ import (
 type Config struct {
 	// Registry, when set, is exported as planguard_registry_revision
 	// and, for a managed registry (usageplan.OpenManaged), as
-	// planguard_journal_unreachable_since_seconds: the Unix time since
-	// which the registry cannot read its journal (so serves its last
-	// snapshot), 0 while it can. Both are read at each scrape; alert on
-	// time() - since for a lag.
+	// planguard_journal_unreachable_since_seconds (the Unix time since
+	// which the registry cannot read its journal, so serves its last
+	// snapshot; 0 while it can), planguard_journal_lag_revisions (the
+	// revisions it read and has not applied) and
+	// planguard_journal_lagging_since_seconds (the Unix time the oldest
+	// of those was committed; 0 when it lags none): alert on time() -
+	// since. All are read at each scrape (Registry.Status).
 	Registry *usageplan.Registry
 	// Buckets of the planguard_request_duration_seconds and
 	// planguard_store_call_duration_seconds histograms; nil means
@@ -57,8 +61,7 @@ type Collector struct {
 	storeTime   prometheus.Histogram
 	storeErrors prometheus.Counter
 	alerts      *prometheus.CounterVec // plan, threshold
-	revision    prometheus.GaugeFunc   // nil without a Registry
-	unreachable prometheus.GaugeFunc   // nil without a Registry
+	journal     []prometheus.Collector // the registry's revision and journal gauges; nil without a Registry
 	series      sync.Map               // series → *children, looked up once per series
 }
 
@@ -107,22 +110,30 @@ func New(o Config) *Collector {
 		}, []string{"plan", "threshold"}),
 	}
 	if reg := o.Registry; reg != nil {
-		c.revision = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "planguard_registry_revision", ConstLabels: o.ConstLabels,
-			Help: "Changes applied to the registry (its snapshot's Revision).",
-		}, func() float64 { return float64(reg.Snapshot().Revision()) })
-		c.unreachable = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "planguard_journal_unreachable_since_seconds", ConstLabels: o.ConstLabels,
-			Help: "Unix time since which a managed registry cannot read its journal; 0 while it can.",
-		}, func() float64 {
-			st := reg.Status()
-			if st.Err == nil {
-				return 0
-			}
-			return float64(st.Since.UnixNano()) / 1e9
-		})
+		gauge := func(name, help string, value func(usageplan.JournalStatus) float64) prometheus.Collector {
+			return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: o.ConstLabels},
+				func() float64 { return value(reg.Status()) })
+		}
+		c.journal = []prometheus.Collector{
+			gauge("planguard_registry_revision", "Changes applied to the registry (its snapshot's Revision).",
+				func(st usageplan.JournalStatus) float64 { return float64(st.Revision) }),
+			gauge("planguard_journal_unreachable_since_seconds", "Unix time since which a managed registry cannot read its journal; 0 while it can.",
+				func(st usageplan.JournalStatus) float64 { return unixSeconds(st.Since, st.Err != nil) }),
+			gauge("planguard_journal_lag_revisions", "Revisions a managed registry read from its journal and has not applied.",
+				func(st usageplan.JournalStatus) float64 { return float64(st.Head - st.Revision) }),
+			gauge("planguard_journal_lagging_since_seconds", "Unix time at which the oldest revision a managed registry read and has not applied was committed; 0 when it lags none.",
+				func(st usageplan.JournalStatus) float64 { return unixSeconds(st.Lagging, !st.Lagging.IsZero()) }),
+		}
 	}
 	return c
+}
+
+// unixSeconds is t in Unix seconds if set, else 0.
+func unixSeconds(t time.Time, set bool) float64 {
+	if !set {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
 }
 
 // Observe counts one decision; it is a middleware.Observer.
@@ -177,9 +188,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	c.storeTime.Describe(ch)
 	c.storeErrors.Describe(ch)
 	c.alerts.Describe(ch)
-	if c.revision != nil {
-		c.revision.Describe(ch)
-		c.unreachable.Describe(ch)
+	for _, g := range c.journal {
+		g.Describe(ch)
 	}
 }
 
@@ -191,8 +201,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.storeTime.Collect(ch)
 	c.storeErrors.Collect(ch)
 	c.alerts.Collect(ch)
-	if c.revision != nil {
-		c.revision.Collect(ch)
-		c.unreachable.Collect(ch)
+	for _, g := range c.journal {
+		g.Collect(ch)
 	}
 }

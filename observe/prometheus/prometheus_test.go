@@ -237,3 +237,40 @@ func TestCollectorCountsAlerts(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, problems)
 }
+
+// A managed registry that cannot apply a revision it read (an instance
+// run with lower ceilings than the one that committed it) is reported
+// with how many revisions it lags and since when; a registry that
+// follows reports 0 for both.
+func TestJournalLag(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	j := usageplan.NewMemoryJournal()
+	a, err := usageplan.OpenManaged(ctx, j, usageplan.RegistryConfig{Now: func() time.Time { return at }, MaxBurst: 20_000})
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := usageplan.OpenManaged(ctx, j, usageplan.RegistryConfig{})
+	require.NoError(t, err)
+	defer b.Close()
+	text := func(revisions, since string) *strings.Reader {
+		return strings.NewReader("# HELP planguard_journal_lag_revisions Revisions a managed registry read from its journal and has not applied.\n" +
+			"# TYPE planguard_journal_lag_revisions gauge\n" +
+			"planguard_journal_lag_revisions " + revisions + "\n" +
+			"# HELP planguard_journal_lagging_since_seconds Unix time at which the oldest revision a managed registry read and has not applied was committed; 0 when it lags none.\n" +
+			"# TYPE planguard_journal_lagging_since_seconds gauge\n" +
+			"planguard_journal_lagging_since_seconds " + since + "\n")
+	}
+	names := []string{"planguard_journal_lag_revisions", "planguard_journal_lagging_since_seconds"}
+	_, err = a.CreatePlan(usageplan.Plan{Name: "narrow", QPS: 10, Burst: 5, Quota: -1})
+	require.NoError(t, err)
+	require.NoError(t, b.Sync(ctx))
+	require.NoError(t, testutil.CollectAndCompare(New(Config{Registry: b}), text("0", "0"), names...))
+
+	_, err = a.CreatePlan(usageplan.Plan{Name: "wide", QPS: 10, Burst: 15_000, Quota: -1}) // over b's burst ceiling
+	require.NoError(t, err)
+	_, err = a.CreatePlan(usageplan.Plan{Name: "after", QPS: 10, Quota: -1})
+	require.NoError(t, err)
+	require.Error(t, b.Sync(ctx))
+	require.NoError(t, testutil.CollectAndCompare(New(Config{Registry: b}), text("2", strconv.FormatInt(at.Unix(), 10)), names...))
+	require.NoError(t, testutil.CollectAndCompare(New(Config{Registry: a}), text("0", "0"), names...))
+}
