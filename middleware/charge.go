@@ -28,9 +28,11 @@ type chargeKey struct{}
 // whatever exceeds it is overage, recorded in the usage history
 // (metering.Counts.Overage, with Config.Meter) and not counted in the
 // quota. The units recorded are always the units admitted plus the units
-// charged. Charges count toward the plan's alerts like requests, and are
-// made in a dry run too (Config.DryRun and plans with "enforce": false):
-// a dry run serves what it would refuse, but what it serves is counted.
+// charged. Charges count toward the plan's alerts like requests. A dry
+// run (Config.DryRun and plans with "enforce": false) serves what it
+// would refuse, as if it were refused: it consumes nothing, so Charge
+// for such a request returns nil and charges and records nothing (a
+// request the dry run admits is charged as usual).
 //
 // Charge returns ErrNotCharged when ctx carries no caller admitted under
 // a plan, an error wrapping limiter.ErrInvalidLimits for units below 0
@@ -45,7 +47,7 @@ func Charge(ctx context.Context, units int64) error {
 	if q == nil || q.charged.lim == nil {
 		return ErrNotCharged
 	}
-	if units == 0 {
+	if units == 0 || q.charged.dry {
 		return nil
 	}
 	return q.charged.m.charge(q, units)
@@ -55,6 +57,7 @@ func Charge(ctx context.Context, units int64) error {
 type chargeable struct {
 	m   *Middleware
 	lim *limitState
+	dry bool // a dry run served the request in place of a refusal: nothing is charged
 }
 
 // charge charges units to q's caller and records them. A charge the

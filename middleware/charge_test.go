@@ -43,7 +43,14 @@ const chargeConfig = `{
 // X-Charge-Error header.
 func chargeServer(t *testing.T, store limiter.Store, onAlert func(limiter.Alert), charged *atomic.Int64) (*httptest.Server, *metering.Recorder) {
 	t.Helper()
-	mw, rec := chargeMiddleware(t, store, onAlert)
+	return chargeServerWith(t, store, onAlert, charged, Config{})
+}
+
+// chargeServerWith is chargeServer with the middleware's cfg (its Now
+// and Meter set).
+func chargeServerWith(t *testing.T, store limiter.Store, onAlert func(limiter.Alert), charged *atomic.Int64, cfg Config) (*httptest.Server, *metering.Recorder) {
+	t.Helper()
+	mw, rec := chargeMiddleware(t, store, onAlert, cfg)
 	srv := httptest.NewServer(mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.ParseInt(r.URL.Query().Get("charge"), 10, 64)
 		if err := Charge(r.Context(), n); err != nil {
@@ -59,7 +66,7 @@ func chargeServer(t *testing.T, store limiter.Store, onAlert func(limiter.Alert)
 }
 
 // chargeMiddleware is chargeServer's middleware and usage history.
-func chargeMiddleware(t *testing.T, store limiter.Store, onAlert func(limiter.Alert)) (*Middleware, *metering.Recorder) {
+func chargeMiddleware(t *testing.T, store limiter.Store, onAlert func(limiter.Alert), cfg Config) (*Middleware, *metering.Recorder) {
 	t.Helper()
 	reg, err := usageplan.LoadConfig(strings.NewReader(chargeConfig), usageplan.RegistryConfig{})
 	require.NoError(t, err)
@@ -68,7 +75,8 @@ func chargeMiddleware(t *testing.T, store limiter.Store, onAlert func(limiter.Al
 	t.Cleanup(func() { lim.Close(context.Background()) })
 	rec, err := metering.NewRecorder(&metering.MemoryHistory{}, metering.Config{Now: func() time.Time { return t0 }})
 	require.NoError(t, err)
-	mw, err := New(reg, lim, Config{Now: func() time.Time { return t0 }, Meter: rec})
+	cfg.Now, cfg.Meter = func() time.Time { return t0 }, rec
+	mw, err := New(reg, lim, cfg)
 	require.NoError(t, err)
 	return mw, rec
 }
@@ -105,6 +113,24 @@ func TestChargeNeedsAnAdmittedCaller(t *testing.T) {
 	require.Equal(t, 200, code)
 	require.Empty(t, cerr, "0 units charge nothing")
 	require.Equal(t, metering.Counts{Requests: 2, Units: 2}, planHistory(t, rec))
+}
+
+// A dry run serves what it would refuse as if it were refused: it
+// consumes nothing. The history records such a request as the refusal
+// it would have been, without units, and its handler's charge charges
+// and records nothing; what the dry run admits is charged as usual.
+func TestDryRunRefusalConsumesNothing(t *testing.T) {
+	store := &limiter.MemoryStore{}
+	srv, rec := chargeServerWith(t, store, nil, nil, Config{DryRun: true})
+	for _, req := range [][2]string{{"GET", "/release/list?charge=1496"}, {"POST", "/release/generate?charge=7"}} { // 3 left, then spent and 7 over
+		code, cerr := chargeDo(t, srv, req[0], req[1], true)
+		require.Equal(t, 200, code)
+		require.Empty(t, cerr)
+	}
+	code, cerr := chargeDo(t, srv, "GET", "/release/list?charge=5", true) // refused for the quota, served
+	require.Equal(t, 200, code)
+	require.Empty(t, cerr, "a dry run's charge is not an error")
+	require.Equal(t, metering.Counts{Requests: 2, Units: 1507, Overage: 7, RefusedQuota: 1}, planHistory(t, rec))
 }
 
 // A charge takes the quota to 0 at most and records the rest as
@@ -197,7 +223,7 @@ func TestChargeStoreFailure(t *testing.T) {
 // Charge's early returns, keeps the usage history consistent with the
 // quota by itself.
 func TestChargeRefusedByLimiterRecordsNothing(t *testing.T) {
-	mw, rec := chargeMiddleware(t, &limiter.MemoryStore{}, nil)
+	mw, rec := chargeMiddleware(t, &limiter.MemoryStore{}, nil, Config{})
 	var errs []error
 	h := mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q, _ := r.Context().Value(chargeKey{}).(*request)

@@ -267,11 +267,11 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		ev.StoreCalled, ev.StoreElapsed, ev.StoreErr = true, time.Since(storeStart), err
 	}
 	if m.cfg.Meter != nil {
-		m.meter(now, plan.ID, key.ID, ps.limits.Location, api.Units(), d.Allowed, d.Refused, err)
+		m.meter(now, plan.ID, key.ID, ps.limits.Location, api.Units(), d.Refused, err)
 	}
 	if err != nil {
 		if m.cfg.FailOpen {
-			q.charged = chargeable{m, ls}
+			q.charged = chargeable{m: m, lim: ls}
 			m.admit(w, q, ev, t.apiID, next)
 			return
 		}
@@ -294,7 +294,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 				ev.DryRun = true
 				ev.Reason = e.Reason
 			}
-			q.charged = chargeable{m, ls}
+			q.charged = chargeable{m: m, lim: ls, dry: true}
 			m.admit(w, q, ev, t.apiID, next)
 			return
 		}
@@ -302,7 +302,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.refuse(w, r, q, ev, e)
 		return
 	}
-	q.charged = chargeable{m, ls}
+	q.charged = chargeable{m: m, lim: ls}
 	m.admit(w, q, ev, t.apiID, next)
 }
 
