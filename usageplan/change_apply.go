@@ -16,6 +16,7 @@ type txn struct {
 	st      *state
 	now     time.Time
 	deleted []string // keys deleted, whose usage is forgotten
+	added   []string // keys added
 
 	// What the changes touched, which is all finish validates.
 	structural bool            // services, or plans' settings or bindings
@@ -69,6 +70,7 @@ func (c KeyAdded) apply(tx *txn) error {
 	}
 	k := c.Key
 	k.Created, k.Modified = tx.now, tx.now
+	tx.added = append(tx.added, k.ID)
 	kr := &keyRec{owner: tx.st.o}
 	kr.setKey(k)
 	tx.st.keys = tx.st.keys.Set(tx.st.o, k.ID, kr)

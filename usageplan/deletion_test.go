@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -30,25 +31,82 @@ func (r *recordingResetter) ResetKeyUsage(_ context.Context, snap *Snapshot, key
 	return r.err
 }
 
-// DeleteKey forgets the key's usage in every plan before the key goes; a
-// failure keeps the key, so the deletion can be retried.
-func TestDeleteKeyForgetsUsageFirst(t *testing.T) {
+// DeleteKey forgets the key's usage in every plan once the key is gone.
+// A failure to forget leaves the deletion standing: the registry tries
+// again at each later change, and a key that reuses the ID is added
+// only once its usage is forgotten.
+func TestDeleteKeyForgetsUsageAfter(t *testing.T) {
 	reg := specRegistry(t)
 	u := &recordingResetter{err: errors.New("store down")}
 	reg.ResetUsageWith(u)
 	require.ErrorIs(t, reg.DeleteKey("AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN"), keys.ErrEnabled, "checked before any reset")
 	assert.Empty(t, u.calls)
 
-	err := reg.DeleteKey("partner_key_1")
-	require.ErrorContains(t, err, "store down")
+	partner, _ := reg.Key("partner_key_1")
+	require.NoError(t, reg.DeleteKey("partner_key_1"), "the deletion is published; forgetting is retried")
 	_, ok := reg.Key("partner_key_1")
-	require.True(t, ok, "a failed reset deletes nothing")
+	require.False(t, ok)
+	require.Len(t, u.calls, 1)
 
-	u.err = nil
-	require.NoError(t, reg.DeleteKey("partner_key_1"))
+	other := keys.Key{ID: "AKIDother000000000000000000000000000", Name: "other", Secret: keys.NewSecret("0123456789")}
+	require.NoError(t, reg.AddKey(other), "another change is not held up")
+	require.Len(t, u.calls, 2, "tried again at the next change")
+
+	again := keys.Key{ID: partner.ID, Name: partner.Name, Secret: partner.Secret}
+	require.ErrorContains(t, reg.AddKey(again), "store down", "a key reusing the ID would inherit the usage")
 	_, ok = reg.Key("partner_key_1")
 	require.False(t, ok)
-	assert.Equal(t, []string{"partner_key_1: usagePlan-kgf82zcd", "partner_key_1: usagePlan-kgf82zcd"}, u.calls)
+
+	u.err = nil
+	require.NoError(t, reg.AddKey(again))
+	calls := len(u.calls)
+	require.NoError(t, reg.DisableKey(other.ID))
+	require.Len(t, u.calls, calls, "forgotten: not tried again")
+	assert.Equal(t, "partner_key_1: usagePlan-kgf82zcd", u.calls[0], "under the plans of the snapshot it was deleted from")
+}
+
+// A change refused after its keys' deletion was prepared (the journal
+// fails) forgets nothing: the key is still there, and so is its usage.
+func TestRefusedDeletionForgetsNothing(t *testing.T) {
+	ctx := context.Background()
+	j := &failingAppends{MemoryJournal: NewMemoryJournal()}
+	reg, err := OpenManaged(ctx, j, testOptions())
+	require.NoError(t, err)
+	defer reg.Close()
+	require.NoError(t, reg.AddKey(keys.Key{ID: akid, Name: "k1", Secret: keys.NewSecret("0123456789")}))
+	require.NoError(t, reg.DisableKey(akid))
+	u := &recordingResetter{}
+	reg.ResetUsageWith(u)
+
+	j.fail.Store(true)
+	require.ErrorIs(t, reg.DeleteKey(akid), errAppend)
+	_, ok := reg.Key(akid)
+	require.True(t, ok)
+	require.Empty(t, u.calls, "a refused deletion forgot the key's usage")
+
+	cfg := reg.Snapshot().Config()
+	cfg.Keys = nil
+	require.ErrorIs(t, reg.ApplyConfig(cfg), errAppend)
+	require.Empty(t, u.calls, "a refused reload forgot the usage of a key it would delete")
+
+	j.fail.Store(false)
+	require.NoError(t, reg.DeleteKey(akid))
+	require.Equal(t, []string{akid + ": "}, u.calls)
+}
+
+var errAppend = errors.New("journal append failed")
+
+// failingAppends is a MemoryJournal whose appends fail while fail is set.
+type failingAppends struct {
+	*MemoryJournal
+	fail atomic.Bool
+}
+
+func (j *failingAppends) Append(ctx context.Context, rev uint64, entry []byte) error {
+	if j.fail.Load() {
+		return errAppend
+	}
+	return j.MemoryJournal.Append(ctx, rev, entry)
 }
 
 // A reload that drops a key forgets its usage; one that keeps every key

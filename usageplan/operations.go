@@ -98,9 +98,8 @@ func (r *Registry) RotateKeyTo(id string, secret keys.Secret) (keys.Key, error) 
 
 // DeleteKey deletes a disabled key that no plan binds (ErrInvalidState
 // and keys.ErrEnabled, or ErrInUse and keys.ErrInUse otherwise). The
-// key's consumed quota is forgotten in every plan first, through the
-// resetters of ResetUsageWith; if one fails, the key stays and the error
-// says why.
+// key's consumed quota is then forgotten in every plan, through the
+// resetters of ResetUsageWith (see there for a resetter that fails).
 func (r *Registry) DeleteKey(id string) error { return r.apply(KeyDeleted{ID: id}) }
 
 // CreatePlan adds a plan, bound from the start to keyIDs (enabled ones,

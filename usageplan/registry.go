@@ -115,6 +115,11 @@ type Registry struct {
 
 	resetMu   sync.Mutex
 	resetters []UsageResetter
+	// unforgotten holds the deleted keys whose usage a resetter failed
+	// to forget after their deletion was published, each with the
+	// snapshot it was deleted from: retried at the next change, and
+	// before a key with the same ID is added.
+	unforgotten map[string]*Snapshot
 
 	// Set by OpenManaged: the journal every change goes through.
 	managed *follower
@@ -134,7 +139,7 @@ func (r *Registry) Snapshot() *Snapshot { return r.cur.Load() }
 // Apply applies changes, in order, as one new revision and returns it:
 // all of them or, on the first refusal or any rule the result breaks,
 // none. Keys that the changes delete have their consumed quota forgotten
-// first (see ResetUsageWith). Applying no change returns the current
+// once the changes are made (see ResetUsageWith). Applying no change returns the current
 // revision and changes nothing. Refusals match a sentinel of this
 // package (ErrNotFound, ErrExists, ErrInUse, ErrInvalidState,
 // ErrConflict, ErrInvalid) with errors.Is. The registry keeps copies of
@@ -182,9 +187,12 @@ func (a commitAt) now(opts RegistryConfig) time.Time {
 }
 
 // commit applies the changes build makes from the current snapshot as
-// one revision. build may run more than once.
+// one revision. build may run more than once. The usage of the keys it
+// deletes is forgotten once the deletion is published (see
+// forgetDeleted), and that of keys it adds whose usage was not
+// forgotten yet before (see forgetAdded).
 func (r *Registry) commit(ctx context.Context, at commitAt, build func(cur *Snapshot) ([]Change, error)) (uint64, error) {
-	forgotten := map[string]bool{}
+	r.retryForget(ctx)
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return 0, err
@@ -209,20 +217,8 @@ func (r *Registry) commit(ctx context.Context, at commitAt, build func(cur *Snap
 		if err != nil {
 			return 0, err
 		}
-		// Keys to delete are forgotten before the deletion is published,
-		// without the lock (resetters are user code): if a store fails,
-		// nothing is deleted and the change can be retried.
-		var todo []string
-		for _, id := range tx.deleted {
-			if !forgotten[id] {
-				todo = append(todo, id)
-				forgotten[id] = true
-			}
-		}
-		if len(todo) > 0 {
-			if err := r.forget(ctx, snap, todo); err != nil {
-				return 0, err
-			}
+		if err := r.forgetAdded(ctx, tx.added); err != nil {
+			return 0, err
 		}
 		if attempt < optimisticAttempts {
 			r.mu.Lock()
@@ -235,6 +231,7 @@ func (r *Registry) commit(ctx context.Context, at commitAt, build func(cur *Snap
 				r.mu.Unlock()
 				switch {
 				case err == nil:
+					r.forgetDeleted(ctx, snap, tx.deleted)
 					return rec.Revision, nil
 				case !errors.Is(err, ErrOutOfDate):
 					return 0, err
@@ -250,7 +247,7 @@ func (r *Registry) commit(ctx context.Context, at commitAt, build func(cur *Snap
 			continue // another change came first: make these again on it
 		}
 		// Under a stream of other changes: make them under the lock.
-		rev, retry, err := r.publishChanges(ctx, at, build, forgotten)
+		rev, retry, err := r.publishChanges(ctx, at, build)
 		if !retry {
 			return rev, err
 		}
@@ -276,12 +273,19 @@ func (r *Registry) publish(next *Snapshot, rec Record) {
 }
 
 // publishChanges applies the changes build makes to the current snapshot
-// and publishes the result, unless they delete a key that was not
-// forgotten (retry).
-func (r *Registry) publishChanges(ctx context.Context, at commitAt, build func(cur *Snapshot) ([]Change, error), forgotten map[string]bool) (rev uint64, retry bool, err error) {
+// and publishes the result, unless they add a key whose usage is not
+// forgotten yet (retry, which forgets it first), or the journal holds a
+// newer revision (retry, with ErrOutOfDate).
+func (r *Registry) publishChanges(ctx context.Context, at commitAt, build func(cur *Snapshot) ([]Change, error)) (rev uint64, retry bool, err error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	cur := r.cur.Load()
+	var tx *txn
+	defer func() {
+		r.mu.Unlock()
+		if err == nil && tx != nil {
+			r.forgetDeleted(ctx, cur, tx.deleted)
+		}
+	}()
 	changes := []Change(nil)
 	if changes, err = build(cur); err != nil || len(changes) == 0 {
 		return cur.revision, false, err
@@ -290,14 +294,12 @@ func (r *Registry) publishChanges(ctx context.Context, at commitAt, build func(c
 		return 0, false, fmt.Errorf("usageplan: revision %d cannot follow revision %d: %w", at.revision, cur.revision, ErrOutOfDate)
 	}
 	now := at.now(r.opts)
-	tx, next, err := r.prepare(cur, changes, now)
+	prepared, next, err := r.prepare(cur, changes, now)
 	if err != nil {
 		return 0, false, err
 	}
-	for _, id := range tx.deleted {
-		if !forgotten[id] {
-			return 0, true, nil
-		}
+	if r.unforgottenAmong(prepared.added) {
+		return 0, true, nil
 	}
 	rec := Record{Revision: cur.revision + 1, Time: now, Changes: changes}
 	if err := r.journalAppend(ctx, at, rec); err != nil {
@@ -306,6 +308,7 @@ func (r *Registry) publishChanges(ctx context.Context, at commitAt, build func(c
 		return 0, errors.Is(err, ErrOutOfDate), err
 	}
 	r.publish(next, rec)
+	tx = prepared
 	return rec.Revision, false, nil
 }
 
@@ -396,27 +399,104 @@ type UsageResetter interface {
 // quota through u, in every plan (a deleted key is bound to no plan, but
 // may have been before): a new key that reuses the ID starts afresh.
 // Deletion means DeleteKey, and a Load or Apply whose config drops a key.
-// Resetters added more than once are called more than once, which is
-// harmless. It is safe for concurrent use.
+// The usage is forgotten once the deletion is made, so a deletion
+// refused for any reason forgets nothing. If u fails, the deletion
+// stands: the registry tries again at each of its later changes, and a
+// change that adds a key with the same ID forgets its usage first (and
+// is refused with u's error if it cannot). Resetters added more than
+// once are called more than once, which is harmless. It is safe for
+// concurrent use.
 func (r *Registry) ResetUsageWith(u UsageResetter) {
 	r.resetMu.Lock()
 	defer r.resetMu.Unlock()
 	r.resetters = append(r.resetters, u)
 }
 
-// forget resets the usage of deleted keys through every resetter, before
-// the deletion is published: if a store fails, nothing is deleted and
-// the change can be retried. No lock is held (resetters are user code).
-func (r *Registry) forget(ctx context.Context, snap *Snapshot, ids []string) error {
+// forget resets the usage of key id, under the plans of snap, through
+// every resetter. No lock is held (resetters are user code).
+func (r *Registry) forget(ctx context.Context, snap *Snapshot, id string) error {
 	r.resetMu.Lock()
 	rs := slices.Clone(r.resetters)
 	r.resetMu.Unlock()
-	for _, id := range ids {
-		for _, u := range rs {
-			if err := u.ResetKeyUsage(ctx, snap, id); err != nil {
-				return fmt.Errorf("usageplan: forgetting the usage of key %s: %w", id, err)
-			}
+	for _, u := range rs {
+		if err := u.ResetKeyUsage(ctx, snap, id); err != nil {
+			return fmt.Errorf("usageplan: forgetting the usage of key %s: %w", id, err)
 		}
 	}
 	return nil
+}
+
+// forgetDeleted forgets the usage of the keys ids, whose deletion from
+// snap was just published. Forgetting after the deletion, not before,
+// means that a change refused after all (a journal that fails, another
+// instance's change first) forgets nothing. A key whose usage a
+// resetter fails to forget is kept in unforgotten: the deletion stands,
+// and the registry tries again at its next change, and before a key
+// with the same ID is added (forgetAdded).
+func (r *Registry) forgetDeleted(ctx context.Context, snap *Snapshot, ids []string) {
+	for _, id := range ids {
+		if err := r.forget(ctx, snap, id); err != nil {
+			r.resetMu.Lock()
+			if r.unforgotten == nil {
+				r.unforgotten = map[string]*Snapshot{}
+			}
+			r.unforgotten[id] = snap
+			r.resetMu.Unlock()
+		}
+	}
+}
+
+// retryForget tries again to forget the usage of the keys deleted whose
+// usage was not forgotten; those that fail again stay for later.
+func (r *Registry) retryForget(ctx context.Context) {
+	r.resetMu.Lock()
+	pending := maps.Clone(r.unforgotten)
+	r.resetMu.Unlock()
+	for id, snap := range pending {
+		if r.forget(ctx, snap, id) == nil {
+			r.forgotten(id, snap)
+		}
+	}
+}
+
+// forgetAdded forgets, before their keys are added, the usage of the
+// IDs ids that a deletion left unforgotten: a new key that reuses an ID
+// starts afresh. If that fails, the key is not added.
+func (r *Registry) forgetAdded(ctx context.Context, ids []string) error {
+	for _, id := range ids {
+		r.resetMu.Lock()
+		snap := r.unforgotten[id]
+		r.resetMu.Unlock()
+		if snap == nil {
+			continue
+		}
+		if err := r.forget(ctx, snap, id); err != nil {
+			return err
+		}
+		r.forgotten(id, snap)
+	}
+	return nil
+}
+
+// forgotten takes id out of unforgotten, unless a later deletion put it
+// back meanwhile.
+func (r *Registry) forgotten(id string, snap *Snapshot) {
+	r.resetMu.Lock()
+	defer r.resetMu.Unlock()
+	if r.unforgotten[id] == snap {
+		delete(r.unforgotten, id)
+	}
+}
+
+// unforgottenAmong reports whether a key of ids was deleted and its
+// usage not forgotten.
+func (r *Registry) unforgottenAmong(ids []string) bool {
+	r.resetMu.Lock()
+	defer r.resetMu.Unlock()
+	for _, id := range ids {
+		if r.unforgotten[id] != nil {
+			return true
+		}
+	}
+	return false
 }
