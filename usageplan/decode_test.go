@@ -1,8 +1,13 @@
 package usageplan
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -147,5 +152,48 @@ func TestTopLevelMustBeAnObject(t *testing.T) {
 		ps := problemsOf(t, doc)
 		require.Len(t, ps, 1, doc)
 		assert.Contains(t, ps[0], want, doc)
+	}
+}
+
+// A cursor moved forward, backward, and to another document gives the
+// line and column a count from the document's start gives.
+func TestCursorCountsLikeAFreshCount(t *testing.T) {
+	fresh := func(data []byte, off int) (int, int) {
+		off = min(off, len(data))
+		start := bytes.LastIndexByte(data[:off], '\n') + 1
+		return bytes.Count(data[:off], []byte{'\n'}) + 1, utf8.RuneCount(data[start:off]) + 1
+	}
+	docs := [][]byte{[]byte("{\"a\": 1,\n  \"é\": [\n\n 2, \"日本\"],\n\"b\": null}"), []byte(`{"one": "line", "ü": 1}`)}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var c cursor
+	for range 2000 {
+		data := docs[rng.IntN(len(docs))]
+		off := rng.IntN(len(data) + 3)
+		for off < len(data) && !utf8.RuneStart(data[off]) {
+			off++ // the decoder's offsets start tokens
+		}
+		line, col := c.to(data, off)
+		wantLine, wantCol := fresh(data, off)
+		require.Equal(t, [2]int{wantLine, wantCol}, [2]int{line, col}, "offset %d of %q", off, data)
+	}
+}
+
+// BenchmarkProblemsOnOneLine loads a minified (one-line) config with
+// 20,000 unknown fields, each a problem with its line and column: the
+// positions cost one pass over the document, not one each.
+func BenchmarkProblemsOnOneLine(b *testing.B) {
+	var doc strings.Builder
+	doc.WriteString(`{"services": [], "keys": [], "plans": [{"id": "usagePlan-aaaaaaaa", "name": "p"`)
+	for i := range 20_000 {
+		fmt.Fprintf(&doc, `, "unknown%05d": 1`, i)
+	}
+	doc.WriteString(`}]}`)
+	data := doc.String()
+	for b.Loop() {
+		_, err := LoadConfig(strings.NewReader(data), RegistryConfig{})
+		var ve *ValidationError
+		if !errors.As(err, &ve) || len(ve.Problems) != 20_000 {
+			b.Fatalf("%d problems: %v", len(ve.Problems), err)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // maxDepth bounds the nesting of a config document. A valid config nests
@@ -161,10 +162,29 @@ func (p *parser) array(n *node, depth int) error {
 	}
 }
 
-// position returns the 1-based line and column (in characters) of the
-// byte offset off in data.
-func position(data []byte, off int) (line, col int) {
+// cursor is a position in a document: the line and column of byte off.
+// Moved forward, it counts from where it was, so that the positions of
+// many problems found in document order (the decoder's order) cost one
+// pass over the document, not one each.
+type cursor struct {
+	data           []byte
+	off, line, col int
+}
+
+// to moves c to byte off of data (at most its end) and returns the
+// line and column there, both from 1, the column in runes.
+func (c *cursor) to(data []byte, off int) (line, col int) {
 	off = min(off, len(data))
-	start := bytes.LastIndexByte(data[:off], '\n') + 1
-	return bytes.Count(data[:off], []byte{'\n'}) + 1, utf8.RuneCount(data[start:off]) + 1
+	if c.line == 0 || off < c.off || len(data) != len(c.data) || unsafe.SliceData(data) != unsafe.SliceData(c.data) {
+		*c = cursor{data: data, line: 1, col: 1}
+	}
+	seg := data[c.off:off]
+	if n := bytes.Count(seg, []byte{'\n'}); n > 0 {
+		c.line += n
+		c.col = utf8.RuneCount(seg[bytes.LastIndexByte(seg, '\n')+1:]) + 1
+	} else {
+		c.col += utf8.RuneCount(seg)
+	}
+	c.off = off
+	return c.line, c.col
 }

@@ -99,6 +99,7 @@ func entityOf(path string) string {
 // problems collects Problems under a path prefix.
 type problems struct {
 	list []Problem
+	pos  cursor // where the last problem found in a document was
 }
 
 func (ps *problems) add(path string, err error) {
@@ -107,7 +108,7 @@ func (ps *problems) add(path string, err error) {
 
 // at adds a problem found at byte offset off of the config document data.
 func (ps *problems) at(data []byte, off int, path string, err error) {
-	line, col := position(data, off)
+	line, col := ps.pos.to(data, off)
 	ps.list = append(ps.list, Problem{Path: path, Line: line, Column: col, Err: err})
 }
 
