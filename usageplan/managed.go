@@ -132,10 +132,10 @@ type follower struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu      sync.Mutex
-	err     error
-	since   time.Time
-	head    uint64 // the newest revision read
+	mu    sync.Mutex
+	err   error
+	since time.Time
+	head  uint64 // the newest revision read
 	// lagging is the time of revision laggingRev, which could not be
 	// applied: the oldest the registry lags while head is ahead of it.
 	lagging    time.Time
