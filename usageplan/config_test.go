@@ -245,3 +245,21 @@ func TestQuotaPeriodIsTheLimiters(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalid)
 	require.ErrorContains(t, err, "quotaPeriod")
 }
+
+// A problem's message quotes the document's strings and numbers on one
+// line, bounded: a secretEnv holding a newline cannot forge a problem
+// line of its own, and a number of 100,000 digits is not echoed whole.
+func TestProblemsQuoteTheDocumentOnOneLine(t *testing.T) {
+	long := strings.Repeat("9", 100_000)
+	_, err := loadString(t, `{"services": [], "plans": [{"id": "usagePlan-aaaaaaaa", "name": "p", "qps": 1.`+long+`}],
+	  "keys": [{"id": "AKIDkey00000000000001", "name": "k", "secretEnv": "NO_SUCH\nplans[9].qps: forged"}]}`)
+	var ve *ValidationError
+	require.ErrorAs(t, err, &ve)
+	lines := strings.Split(err.Error(), "\n")
+	require.Len(t, lines, len(ve.Problems), "one line a problem:\n%v", err)
+	for _, l := range lines {
+		require.False(t, strings.HasPrefix(l, "plans[9]"), "a forged line: %q", l)
+		require.LessOrEqual(t, len(l), 700, "an unbounded line")
+	}
+	require.Contains(t, err.Error(), `NO_SUCH\nplans[9].qps: forged is not set`)
+}

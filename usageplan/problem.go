@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/planguard/planguard/binding"
 	"github.com/planguard/planguard/keys"
@@ -24,7 +25,7 @@ type Problem struct {
 // Error returns "path: what (line L, column C)", without the parts that
 // are unknown.
 func (p Problem) Error() string {
-	s := p.Err.Error()
+	s := oneLine(p.Err.Error())
 	if p.Path != "" {
 		s = p.Path + ": " + s
 	}
@@ -32,6 +33,34 @@ func (p Problem) Error() string {
 		s += " (line " + strconv.Itoa(p.Line) + ", column " + strconv.Itoa(p.Column) + ")"
 	}
 	return s
+}
+
+// maxProblemText bounds a problem's message, which may quote what the
+// document holds (a name, a number of any length).
+const maxProblemText = 500
+
+// oneLine returns s escaped to one line (control characters as Go
+// escapes: a string from the document cannot forge another problem's
+// line) and cut to maxProblemText bytes, marked "…".
+func oneLine(s string) string {
+	clean := !strings.ContainsFunc(s, unicode.IsControl) && len(s) <= maxProblemText
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= maxProblemText {
+			b.WriteString("…")
+			break
+		}
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // ValidationError lists every problem found, grouped by the check that
