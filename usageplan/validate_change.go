@@ -75,22 +75,25 @@ func (tx *txn) finish(lim ceilings) error {
 			}
 		}
 	}
-	// A plan whose bindings changed: against every plan bound to the
-	// same service environments, over the keys both bind.
+	// A plan whose bindings changed: against every plan it shares keys
+	// with (pr.shared: a plan sharing none cannot conflict, so a load of
+	// many plans does not pair them all) bound to the same service
+	// environments, over the keys both bind.
 	for _, id := range slices.Sorted(mapKeys(tx.rebound)) {
 		pr, ok := tx.st.plans.Get(id)
 		if !ok {
 			continue
 		}
-		for _, or := range tx.st.plans.All() {
-			if or.plan.ID == id {
+		for _, other := range slices.Sorted(mapKeys(pr.shared)) {
+			or, ok := tx.st.plans.Get(other)
+			if !ok || other == id {
 				continue
 			}
 			for ti, t := range pr.plan.Bindings {
 				for _, u := range or.plan.Bindings {
 					apis, ok := sameScopeOverlap(t, u)
-					if !ok || pr.shared[or.plan.ID] == 0 {
-						continue // no key in common: nothing to visit
+					if !ok {
+						continue
 					}
 					small, big := pr, or
 					if big.keys.Len() < small.keys.Len() {

@@ -176,3 +176,33 @@ func TestConfigLoads(t *testing.T) {
 		t.Fatalf("key 42 resolves to %v, %v", p, ok)
 	}
 }
+
+// BenchmarkLoadManyPlans loads a config of n plans, each binding the
+// same service environment and a key of its own (a plan per customer):
+// the exclusivity rule pairs plans that share a key, not every two.
+func BenchmarkLoadManyPlans(b *testing.B) {
+	for _, n := range []int{5_000, 10_000, 20_000} {
+		var d bytes.Buffer
+		fmt.Fprintf(&d, `{"services": [{"id": %q, "name": "scale", "environments": ["release"], "apis": [`+
+			`{"id": %q, "name": "get", "method": "GET", "path": %q}]}], "keys": [`, Service, API, Path)
+		for i := range n {
+			if i > 0 {
+				d.WriteByte(',')
+			}
+			fmt.Fprintf(&d, "\n"+`{"id": %q, "name": "k", "secret": %q}`, KeyID(i), Secret(i, 0))
+		}
+		d.WriteString("],\n\"plans\": [")
+		for i := range n {
+			if i > 0 {
+				d.WriteByte(',')
+			}
+			fmt.Fprintf(&d, "\n"+`{"id": "usagePlan-%08x", "name": "p", "qps": 100, "quota": 1000, "bindings": [{"service": %q, "environment": "release"}], "keys": [%q]}`, i, Service, KeyID(i))
+		}
+		d.WriteString("]}\n")
+		b.Run("plans="+strconv.Itoa(n), func(b *testing.B) {
+			for b.Loop() {
+				load(b, d.Bytes())
+			}
+		})
+	}
+}
