@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"slices"
@@ -53,12 +54,27 @@ type APIConfig struct {
 // KeyConfig is a key pair in a Config. Exactly one of Secret and SecretEnv
 // (the name of an environment variable holding the secret) is set.
 type KeyConfig struct {
-	ID        string `json:"id"`
-	Name      string `json:"name"`
-	Secret    string `json:"secret,omitempty"`
-	SecretEnv string `json:"secretEnv,omitempty"`
-	Status    string `json:"status,omitempty"`
+	ID        string       `json:"id"`
+	Name      string       `json:"name"`
+	Secret    ConfigSecret `json:"secret,omitempty"`
+	SecretEnv string       `json:"secretEnv,omitempty"`
+	Status    string       `json:"status,omitempty"`
 }
+
+// ConfigSecret is a secret_key as a Config holds it: a string that JSON
+// encodes and decodes as itself (a config file holds its secrets), and
+// that never prints itself otherwise: String, GoString, every fmt verb
+// and slog show "[REDACTED]", so that a Config logged or printed (%+v)
+// shows no secret. string(s) is its value.
+type ConfigSecret string
+
+const redactedSecret = "[REDACTED]"
+
+func (ConfigSecret) String() string                 { return redactedSecret }
+func (ConfigSecret) GoString() string               { return `"` + redactedSecret + `"` }
+func (ConfigSecret) Format(f fmt.State, verb rune)  { io.WriteString(f, redactedSecret) }
+func (ConfigSecret) LogValue() slog.Value           { return slog.StringValue(redactedSecret) }
+func (s ConfigSecret) MarshalJSON() ([]byte, error) { return json.Marshal(string(s)) }
 
 // PlanConfig is a usage plan in a Config.
 type PlanConfig struct {
@@ -276,7 +292,7 @@ func (r *Registry) fromConfig(cfg *Config, ps *problems) (*model, map[string]boo
 			}
 			k.Secret = keys.NewSecret(v)
 		default:
-			k.Secret = keys.NewSecret(kc.Secret)
+			k.Secret = keys.NewSecret(string(kc.Secret))
 		}
 		m.keys = append(m.keys, k)
 	}
@@ -472,7 +488,7 @@ func (s *Snapshot) Config() *Config {
 	for _, k := range s.Keys() {
 		kc := KeyConfig{ID: k.ID, Name: k.Name, SecretEnv: k.SecretEnv}
 		if k.SecretEnv == "" {
-			kc.Secret = k.Secret.Reveal()
+			kc.Secret = ConfigSecret(k.Secret.Reveal())
 		}
 		if k.Status == keys.Disabled {
 			kc.Status = k.Status.String()

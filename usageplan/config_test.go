@@ -2,6 +2,9 @@ package usageplan
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -262,4 +265,34 @@ func TestProblemsQuoteTheDocumentOnOneLine(t *testing.T) {
 		require.LessOrEqual(t, len(l), 700, "an unbounded line")
 	}
 	require.Contains(t, err.Error(), `NO_SUCH\nplans[9].qps: forged is not set`)
+}
+
+// A Config printed or logged shows no secret; written as JSON (a config
+// file, Export) it holds them, and reads back the same.
+func TestConfigSecretsDoNotPrint(t *testing.T) {
+	reg := specRegistry(t)
+	cfg := reg.Snapshot().Config()
+	var secrets []string
+	for _, k := range cfg.Keys {
+		if k.Secret != "" {
+			secrets = append(secrets, string(k.Secret))
+		}
+	}
+	require.NotEmpty(t, secrets)
+	var logged strings.Builder
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("config", "cfg", cfg, "key", cfg.Keys[0], "secret", cfg.Keys[0].Secret)
+	for _, out := range []string{fmt.Sprintf("%v %+v %#v %s %q", cfg, cfg, cfg, cfg.Keys[0].Secret, cfg.Keys[0].Secret), fmt.Sprint(cfg.Keys), logged.String()} {
+		for _, s := range secrets {
+			require.NotContains(t, out, s)
+		}
+		require.Contains(t, out, "[REDACTED]")
+	}
+	data, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	for _, s := range secrets {
+		require.Contains(t, string(data), `"secret":"`+s+`"`)
+	}
+	again, err := LoadConfig(bytes.NewReader(data), testOptions())
+	require.NoError(t, err)
+	require.Equal(t, cfg, again.Snapshot().Config())
 }

@@ -332,9 +332,9 @@ func (im *importer) key(file, path, id, name, secret string, status *int) {
 			if err := keys.ValidateSecret(keys.NewSecret(secret)); err != nil {
 				k.badSecret, k.file, k.path = err, file, path
 			} else {
-				k.cfg.Secret = secret
+				k.cfg.Secret = ConfigSecret(secret)
 			}
-		case k.cfg.Secret != secret:
+		case string(k.cfg.Secret) != secret:
 			diffs = append(diffs, "a different secret")
 		}
 	}

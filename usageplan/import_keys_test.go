@@ -79,7 +79,7 @@ func TestImportReportsConflictsAndInvalidSecrets(t *testing.T) {
 	for _, k := range cfg.Keys {
 		byID[k.ID] = k
 	}
-	assert.Equal(t, "first-secret-0001", byID["partner_key_1"].Secret, "the first entry is kept")
+	assert.Equal(t, ConfigSecret("first-secret-0001"), byID["partner_key_1"].Secret, "the first entry is kept")
 	assert.Equal(t, "partner", byID["partner_key_1"].Name)
 	assert.Equal(t, "", byID["partner_key_1"].Status)
 	assert.Equal(t, "PLANGUARD_SECRET_SHORT_KEY_1", byID["short_key_1"].SecretEnv)
