@@ -215,6 +215,20 @@ func one(v string) []string { return []string{v}[:1:1] }
 
 var unlimited = one("unlimited")
 
+// setPlanHeaders sets the headers that the plan alone decides, not the
+// key's usage: X-UsagePlan-RateLimit, RateLimit-Policy, and
+// X-UsagePlan-Quota for an unlimited quota. A request served while the
+// store failed (FailOpen) gets these only: its usage is not known.
+func setPlanHeaders(h http.Header, ps *planState, ls *limitState, now time.Time) {
+	h[canonRateLimit] = ps.qps
+	if policy := ls.policyAt(now); policy != nil {
+		h[canonPolicy] = policy
+	}
+	if ls.limits.Quota == limiter.Unlimited {
+		h[canonQuota] = unlimited
+	}
+}
+
 // setUsageHeaders writes the usage state on h: the static
 // values from the cache, the dynamic ones (remaining quota, the policy
 // closest to exhaustion, retry) built in one buffer. A dry run's
@@ -224,14 +238,8 @@ var unlimited = one("unlimited")
 // The values live in scratch, which belongs to the request (see
 // request.headers), so writing them allocates nothing.
 func setUsageHeaders(h http.Header, scratch *headerScratch, ps *planState, ls *limitState, d *limiter.Decision, now time.Time) {
-	h[canonRateLimit] = ps.qps
-	if policy := ls.policyAt(now); policy != nil {
-		h[canonPolicy] = policy
-	}
+	setPlanHeaders(h, ps, ls, now)
 	quota := ls.limits.Quota != limiter.Unlimited
-	if !quota {
-		h[canonQuota] = unlimited
-	}
 	b := scratch.buf[:0]
 	var cuts [3]int // ends of quota, state, retry in b
 	n := 0

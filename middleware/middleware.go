@@ -271,6 +271,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	}
 	if err != nil {
 		if m.cfg.FailOpen {
+			setPlanHeaders(w.Header(), ps, ls, now) // the usage is not known
 			q.charged = chargeable{m: m, lim: ls}
 			m.admit(w, q, ev, t.apiID, next)
 			return

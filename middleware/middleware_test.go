@@ -439,7 +439,13 @@ func TestStoreFailurePolicy(t *testing.T) {
 	require.Equal(t, "Usage plan store unavailable.", rep.body["message"])
 
 	open := newFixture(t, Config{FailOpen: true}, &failingStore{})
-	require.Equal(t, 200, open.do(t, "GET", "/release/orders", goldKey, goldSecret, nil).status)
+	served := open.do(t, "GET", "/release/orders", goldKey, goldSecret, nil)
+	require.Equal(t, 200, served.status)
+	// What the plan decides, not what the store would have said.
+	require.NotEmpty(t, served.header.Get(HeaderRateLimit))
+	require.NotEmpty(t, served.header.Get("RateLimit-Policy"))
+	require.Empty(t, served.header.Get(HeaderQuota), "the remaining quota is not known")
+	require.Empty(t, served.header.Get("RateLimit"))
 }
 
 func TestProblemJSON(t *testing.T) {
