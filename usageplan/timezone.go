@@ -24,8 +24,11 @@ var ErrNoTimeZoneDatabase = errors.New(`no time zone database is available; impo
 // which loads on a case-insensitive file system), the files that sit
 // beside the zones in a zoneinfo directory ("posixrules", "localtime",
 // "posix/…", "right/…") and "Factory" (a placeholder, not a place) are
-// refused. The database's links, such as "US/Eastern" or "UTC", name the
-// same rules everywhere and are accepted.
+// refused. The database's links, its older names such as "US/Eastern",
+// are accepted and looked up as the zone they name ("America/New_York",
+// from a table of the links, tzLinks): some hosts do not install them
+// (Debian's tzdata-legacy), and a link looked up as itself would load
+// on one host and fail on another.
 func timeZone(name string) (*time.Location, error) {
 	if name == "" {
 		return time.UTC, nil
@@ -33,7 +36,11 @@ func timeZone(name string) (*time.Location, error) {
 	if reason := timeZoneNameReason(name); reason != "" {
 		return nil, fmt.Errorf("%q is not an IANA time zone name: %s", name, reason)
 	}
-	loc, err := loadLocation(name)
+	zone := name
+	if target, ok := tzLinks[name]; ok {
+		zone = target
+	}
+	loc, err := loadLocation(zone)
 	if err == nil {
 		return loc, nil
 	}

@@ -47,8 +47,12 @@ func TestEveryZoneOfTheDatabaseIsAccepted(t *testing.T) {
 		}
 		n++
 		loc, err := timeZone(f.Name)
+		want := f.Name
+		if target, ok := tzLinks[f.Name]; ok {
+			want = target // a link is looked up as its zone
+		}
 		if assert.NoError(t, err) {
-			assert.Equal(t, f.Name, loc.String())
+			assert.Equal(t, want, loc.String())
 		}
 	}
 	require.Greater(t, n, 500)
@@ -56,6 +60,43 @@ func TestEveryZoneOfTheDatabaseIsAccepted(t *testing.T) {
 	require.NoError(t, err)
 	loc, _ := reg.Snapshot().PlanLocation("usagePlan-aaaaaaaa")
 	assert.Equal(t, "Asia/Shanghai", loc.String())
+}
+
+// A link of the tz database (an older name) loads on a host that does
+// not install the links (Debian's tzdata-legacy): it is looked up as the
+// zone it names, whose rules are the link's (checked against the
+// database Go ships, which has both).
+func TestTimeZoneLinksDoNotDependOnTheHost(t *testing.T) {
+	instants := []time.Time{
+		time.Date(2020, 1, 15, 12, 0, 0, 0, time.UTC), time.Date(2020, 7, 15, 12, 0, 0, 0, time.UTC),
+		time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC), time.Date(2026, 7, 15, 12, 0, 0, 0, time.UTC),
+	}
+	require.Greater(t, len(tzLinks), 100)
+	for link, target := range tzLinks {
+		l, err := time.LoadLocation(link)
+		require.NoError(t, err, link)
+		z, err := time.LoadLocation(target)
+		require.NoError(t, err, target)
+		for _, at := range instants {
+			_, lo := at.In(l).Zone()
+			_, zo := at.In(z).Zone()
+			require.Equal(t, lo, zo, "%s and %s at %v", link, target, at)
+		}
+	}
+
+	defer func(l func(string) (*time.Location, error)) { loadLocation = l }(loadLocation)
+	loadLocation = func(name string) (*time.Location, error) {
+		if _, link := tzLinks[name]; link {
+			return nil, errors.New("unknown time zone " + name) // no legacy links on this host
+		}
+		return time.LoadLocation(name)
+	}
+	reg, err := loadString(t, planWithZone("US/Eastern"))
+	require.NoError(t, err)
+	loc, _ := reg.Snapshot().PlanLocation("usagePlan-aaaaaaaa")
+	assert.Equal(t, "America/New_York", loc.String())
+	p, _ := reg.Snapshot().Plan("usagePlan-aaaaaaaa")
+	assert.Equal(t, "US/Eastern", p.TimeZone, "the plan keeps the name it was given")
 }
 
 func TestNoTimeZoneDatabaseIsNamedAsSuch(t *testing.T) {
