@@ -44,7 +44,8 @@
 //     a ServeMux and a handler reading the decoded path could disagree
 //     on is refused with 404, never re-interpreted: an empty, "." or ".."
 //     segment, plain or percent-encoded, or an encoded slash. So are
-//     CONNECT and TRACE, which an ANY API does not include.
+//     CONNECT and TRACE but to an API that names that method (an ANY API
+//     does not include them).
 //   - Signatures are verified over the request as the client sent it,
 //     environment prefix included.
 //   - Client headers whose name equals X-Api-SecretId,

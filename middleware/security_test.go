@@ -154,6 +154,26 @@ func TestConnectAndTraceAreRefused(t *testing.T) {
 	}
 }
 
+// An API that names TRACE (or CONNECT) is routed that method's requests
+// to its own path; an ANY API still is not, and the path must be
+// canonical.
+func TestAnAPIMayNameTrace(t *testing.T) {
+	cfg := strings.Replace(securityConfig,
+		`{"id": "api-file0001", "name": "file", "method": "GET", "path": "/files/{name}", "auth": "NONE"}`,
+		`{"id": "api-file0001", "name": "file", "method": "GET", "path": "/files/{name}", "auth": "NONE"},
+		 {"id": "api-trace001", "name": "trace", "method": "TRACE", "path": "/diag", "auth": "NONE"}`, 1)
+	g := newGuarded(t, cfg, Config{}, nil)
+	w := g.serve(t, httptest.NewRequest("TRACE", "/release/diag", nil), false)
+	require.Equal(t, 200, w.Code)
+	require.Equal(t, "/diag", g.served.URL.Path)
+	for _, path := range []string{"/release/public/x", "/release/public/../diag", "/release/diag/"} {
+		g.served = nil
+		w = g.serve(t, httptest.NewRequest("TRACE", path, nil), false)
+		assert.Equal(t, http.StatusNotFound, w.Code, path)
+		assert.True(t, g.served == nil, "TRACE %s reached the handler", path)
+	}
+}
+
 // cancellingStore fails, as a network store does, when the context it is
 // given is done; it records whether it ever was.
 type cancellingStore struct {

@@ -29,9 +29,10 @@
 //   - A plan may list a disabled key in a config (a key may be disabled
 //     after binding, and export must reload), but Registry.BindKeys refuses
 //     one.
-//   - API methods are GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS or ANY;
-//     GET also matches HEAD, as in http.ServeMux; ANY matches every
-//     method but CONNECT and TRACE.
+//   - API methods are GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS,
+//     TRACE, CONNECT or ANY; GET also matches HEAD, as in http.ServeMux;
+//     ANY matches every method but CONNECT and TRACE, which only an API
+//     naming them is routed.
 //   - The APIs of every service published to an environment form one
 //     routing table, as one http.ServeMux would: the most specific pattern
 //     wins across services, and two APIs whose patterns http.ServeMux

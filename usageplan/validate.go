@@ -219,9 +219,9 @@ func validateService(ps *problems, path string, s Service, seen map[string]int, 
 		}
 		switch a.Method {
 		case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete,
-			http.MethodPatch, http.MethodHead, http.MethodOptions, MethodAny:
+			http.MethodPatch, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodConnect, MethodAny:
 		default:
-			ps.field(apath, "method", "must be one of GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS, ANY")
+			ps.field(apath, "method", "must be one of GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS, TRACE, CONNECT, ANY")
 		}
 		if r := pathReason(a.Path); r != "" {
 			ps.field(apath, "path", r)
