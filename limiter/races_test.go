@@ -239,3 +239,39 @@ func TestPrefetchEvictionDecisionsAndCharges(t *testing.T) {
 		})
 	}
 }
+
+// A grant made while a key's prefetch is in flight: the reservation's
+// reply counts the usage from before the grant, which the entry must not
+// take for its own, or the key's consumption reads high (Remaining too
+// low, an alert too early) until its next reservation. The reservation's
+// units stay the key's: the store counts them, before or after the
+// grant.
+func TestGrantWhilePrefetchInFlight(t *testing.T) {
+	s := &gatedStore{lease: 10, landed: true, started: make(chan struct{}), open: make(chan struct{})}
+	l, err := New(s, Config{Prefetch: true})
+	require.NoError(t, err)
+	defer l.Close(ctx)
+	lim := Limits{QPS: Unlimited, Quota: 1000, Period: Day}
+	require.NoError(t, s.MemoryStore.SetUsage(ctx, counter("p", "k", lim, t0), 900))
+	allow := func() Decision {
+		d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", Limits: lim})
+		require.NoError(t, err)
+		require.True(t, d.Allowed)
+		return d
+	}
+	for range 5 {
+		allow() // a lease of 10 (the store at 910): 905 consumed
+	}
+	s.armed.Store(true)
+	allow() // 906 consumed, 4 leased: a prefetch of 6 lands in the store (916) and waits
+	<-s.started
+	_, err = l.GrantUsage(ctx, "p", "k", lim, t0, 500) // 406 consumed
+	require.NoError(t, err)
+	close(s.open)
+	l.bg.Wait() // the prefetch has landed
+	d := allow()
+	require.Equal(t, int64(1000-407), d.Remaining)
+	used, err := l.Usage(ctx, "p", "k", lim, t0)
+	require.NoError(t, err)
+	require.Equal(t, int64(407), used)
+}

@@ -140,6 +140,7 @@ func (l *Limiter) grant(ctx context.Context, c Counter, units int64) (used int64
 		return 0, false, err
 	}
 	q.lease, q.used = 0, max(q.used-n, 0)
+	q.set(qGranted, q.is(qGranted) || q.is(qFetching))
 	return 0, false, nil
 }
 
