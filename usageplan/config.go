@@ -63,9 +63,12 @@ type KeyConfig struct {
 
 // ConfigSecret is a secret_key as a Config holds it: a string that JSON
 // encodes and decodes as itself (a config file holds its secrets), and
-// that never prints itself otherwise: String, GoString, every fmt verb
-// and slog show "[REDACTED]", so that a Config logged or printed (%+v)
-// shows no secret. string(s) is its value.
+// that never prints itself otherwise: String, GoString and every fmt
+// verb show "[REDACTED]", and so does slog, with any handler, for a
+// ConfigSecret, KeyConfig or Config logged as an attribute's value (see
+// Config.LogValue). string(s) is its value. Only encoding/json reveals
+// it: a Config inside a value of your own that a JSON handler encodes
+// holds its secrets.
 type ConfigSecret string
 
 const redactedSecret = "[REDACTED]"
@@ -75,6 +78,34 @@ func (ConfigSecret) GoString() string               { return `"` + redactedSecre
 func (ConfigSecret) Format(f fmt.State, verb rune)  { io.WriteString(f, redactedSecret) }
 func (ConfigSecret) LogValue() slog.Value           { return slog.StringValue(redactedSecret) }
 func (s ConfigSecret) MarshalJSON() ([]byte, error) { return json.Marshal(string(s)) }
+
+// LogValue is c with its secrets "[REDACTED]", so that slog's JSON
+// handler, which encodes a value with encoding/json, shows none.
+func (c Config) LogValue() slog.Value {
+	r := redactedConfig(c)
+	r.Keys = slices.Clone(c.Keys)
+	for i := range r.Keys {
+		r.Keys[i] = r.Keys[i].redacted()
+	}
+	return slog.AnyValue(r)
+}
+
+// LogValue is k with its secret "[REDACTED]" (see Config.LogValue).
+func (k KeyConfig) LogValue() slog.Value { return slog.AnyValue(redactedKey(k.redacted())) }
+
+func (k KeyConfig) redacted() KeyConfig {
+	if k.Secret != "" {
+		k.Secret = redactedSecret
+	}
+	return k
+}
+
+// redactedConfig and redactedKey are Config and KeyConfig without
+// LogValue, for the values LogValue returns.
+type (
+	redactedConfig Config
+	redactedKey    KeyConfig
+)
 
 // PlanConfig is a usage plan in a Config.
 type PlanConfig struct {

@@ -279,9 +279,11 @@ func TestConfigSecretsDoNotPrint(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, secrets)
-	var logged strings.Builder
-	slog.New(slog.NewTextHandler(&logged, nil)).Info("config", "cfg", cfg, "key", cfg.Keys[0], "secret", cfg.Keys[0].Secret)
-	for _, out := range []string{fmt.Sprintf("%v %+v %#v %s %q", cfg, cfg, cfg, cfg.Keys[0].Secret, cfg.Keys[0].Secret), fmt.Sprint(cfg.Keys), logged.String()} {
+	var text, asJSON strings.Builder
+	for _, h := range []slog.Handler{slog.NewTextHandler(&text, nil), slog.NewJSONHandler(&asJSON, nil)} {
+		slog.New(h).Info("config", "cfg", cfg, "value", *cfg, "key", cfg.Keys[0], "secret", cfg.Keys[0].Secret)
+	}
+	for _, out := range []string{fmt.Sprintf("%v %+v %#v %s %q", cfg, cfg, cfg, cfg.Keys[0].Secret, cfg.Keys[0].Secret), fmt.Sprint(cfg.Keys), text.String(), asJSON.String()} {
 		for _, s := range secrets {
 			require.NotContains(t, out, s)
 		}
