@@ -27,7 +27,7 @@ type Problem struct {
 func (p Problem) Error() string {
 	s := oneLine(p.Err.Error())
 	if p.Path != "" {
-		s = p.Path + ": " + s
+		s = oneLine(p.Path) + ": " + s // an unknown member's name is in its path
 	}
 	if p.Line > 0 {
 		s += " (line " + strconv.Itoa(p.Line) + ", column " + strconv.Itoa(p.Column) + ")"
@@ -41,7 +41,7 @@ const maxProblemText = 500
 
 // oneLine returns s escaped to one line (control characters as Go
 // escapes: a string from the document cannot forge another problem's
-// line) and cut to maxProblemText bytes, marked "…".
+// line) and cut to maxProblemText bytes, then marked "…".
 func oneLine(s string) string {
 	clean := !strings.ContainsFunc(s, unicode.IsControl) && len(s) <= maxProblemText
 	if clean {
@@ -49,16 +49,16 @@ func oneLine(s string) string {
 	}
 	var b strings.Builder
 	for _, r := range s {
-		if b.Len() >= maxProblemText {
+		next := string(r)
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			next = q[1 : len(q)-1]
+		}
+		if b.Len()+len(next) > maxProblemText {
 			b.WriteString("…")
 			break
 		}
-		if unicode.IsControl(r) {
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-			continue
-		}
-		b.WriteRune(r)
+		b.WriteString(next)
 	}
 	return b.String()
 }
