@@ -130,7 +130,10 @@ func TestDryRunRefusalConsumesNothing(t *testing.T) {
 	code, cerr := chargeDo(t, srv, "GET", "/release/list?charge=5", true) // refused for the quota, served
 	require.Equal(t, 200, code)
 	require.Empty(t, cerr, "a dry run's charge is not an error")
-	require.Equal(t, metering.Counts{Requests: 2, Units: 1507, Overage: 7, RefusedQuota: 1}, planHistory(t, rec))
+	code, cerr = chargeDo(t, srv, "GET", "/release/list?charge=-1", true)
+	require.Equal(t, 200, code)
+	require.Contains(t, cerr, "Units -1 is negative", "a negative charge is refused, dry run or not")
+	require.Equal(t, metering.Counts{Requests: 2, Units: 1507, Overage: 7, RefusedQuota: 2}, planHistory(t, rec))
 }
 
 // A charge takes the quota to 0 at most and records the rest as
