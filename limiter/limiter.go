@@ -233,7 +233,7 @@ type quota struct {
 	// when a decision found the entry through the key table since the
 	// CLOCK hand last passed (see entries.evictOne).
 	st    atomic.Uint32
-	flags uint8 // qDead, qFetching, qFull, qCounted, qOwned, qReset, qGranted
+	flags uint8 // qDead, qFetching, qFull, qCounted, qOwned, qReset
 	// nx is the entry's number of inline window buckets (see
 	// entry.inline); set when the entry is made.
 	nx uint8
@@ -263,7 +263,6 @@ const (
 	qCounted                    // the entry's span is a period this quota has counted in
 	qOwned                      // the count of the entry's period is held here, not in the Limiter's MemoryStore (see MemoryStore)
 	qReset                      // SetUsage set the count while a background reservation was in flight (see reserveAhead)
-	qGranted                    // a grant lowered the count while a background reservation was in flight (see reserveAhead)
 )
 
 // lkHeld is the quota's lk bit set while a goroutine holds it; the

@@ -129,8 +129,6 @@ func (l *Limiter) reserveAhead(e *entry, window, n, limit int64) {
 	}()
 	defer sh.drop(e)
 	q.set(qFetching, false)
-	grantedMeanwhile := q.is(qGranted)
-	q.set(qGranted, false)
 	defer func() {
 		l.bgMu.Lock()
 		close(l.fetches[e])
@@ -156,15 +154,9 @@ func (l *Limiter) reserveAhead(e *entry, window, n, limit int64) {
 	}
 	// used counts every lease this limiter holds, so consumed
 	// (used - lease) stays right; a later synchronous Reserve may already
-	// have seen a higher usage. After a grant made meanwhile, the reply's
-	// usage may be from before it: the store counts these units, before
-	// the grant or after, on top of what q.used was lowered to.
+	// have seen a higher usage. (A grant waits for this reply.)
 	q.lease = q.leased() + granted
-	if grantedMeanwhile {
-		q.used += granted
-	} else {
-		q.used = max(q.used, used)
-	}
+	q.used = max(q.used, used)
 	q.set(qFull, granted == n)
 }
 

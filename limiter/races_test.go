@@ -240,38 +240,57 @@ func TestPrefetchEvictionDecisionsAndCharges(t *testing.T) {
 	}
 }
 
-// A grant made while a key's prefetch is in flight: the reservation's
-// reply counts the usage from before the grant, which the entry must not
-// take for its own, or the key's consumption reads high (Remaining too
-// low, an alert too early) until its next reservation. The reservation's
-// units stay the key's: the store counts them, before or after the
-// grant.
+// A grant made while a key's prefetch is in flight waits for it to
+// land: the reply would otherwise bring back the count from before the
+// grant (consumption read high: Remaining too low, an alert too early),
+// and a grant past the usage would take the reservation's units from the
+// store (which lowers a count to 0 at most) while the entry keeps them
+// as a lease the store no longer counts.
 func TestGrantWhilePrefetchInFlight(t *testing.T) {
-	s := &gatedStore{lease: 10, landed: true, started: make(chan struct{}), open: make(chan struct{})}
-	l, err := New(s, Config{Prefetch: true})
-	require.NoError(t, err)
-	defer l.Close(ctx)
-	lim := Limits{QPS: Unlimited, Quota: 1000, Period: Day}
-	require.NoError(t, s.MemoryStore.SetUsage(ctx, counter("p", "k", lim, t0), 900))
-	allow := func() Decision {
-		d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", Limits: lim})
+	for _, tc := range []struct {
+		grant, consumed int64 // the grant, and what is consumed after it and the next request
+	}{{500, 407}, {5000, 1}} {
+		s := &gatedStore{lease: 10, landed: true, started: make(chan struct{}), open: make(chan struct{})}
+		l, err := New(s, Config{Prefetch: true})
 		require.NoError(t, err)
-		require.True(t, d.Allowed)
-		return d
+		const quota = 1000
+		lim := Limits{QPS: Unlimited, Quota: quota, Period: Day}
+		require.NoError(t, s.MemoryStore.SetUsage(ctx, counter("p", "k", lim, t0), 900))
+		admitted := int64(0)
+		allow := func() Decision {
+			d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", Limits: lim})
+			require.NoError(t, err)
+			if d.Allowed {
+				admitted++
+			}
+			return d
+		}
+		for range 5 {
+			allow() // a lease of 10 (the store at 910): 905 consumed
+		}
+		s.armed.Store(true)
+		allow() // 906 consumed, 4 leased: a prefetch of 6 lands in the store (916) and waits
+		<-s.started
+		granted := make(chan error, 1)
+		go func() {
+			_, err := l.GrantUsage(ctx, "p", "k", lim, t0, tc.grant)
+			granted <- err
+		}()
+		for len(granted) == 0 && !blockedIn("limiter.(*Limiter).awaitFetch", "limiter.(*Limiter).grant") {
+			runtime.Gosched() // until the grant waits for the prefetch, or is done
+		}
+		close(s.open)
+		require.NoError(t, <-granted)
+		d := allow()
+		require.Equal(t, quota-tc.consumed, d.Remaining, "grant %d", tc.grant)
+		used, err := l.Usage(ctx, "p", "k", lim, t0)
+		require.NoError(t, err)
+		require.Equal(t, tc.consumed, used, "grant %d", tc.grant)
+		admitted = 0
+		for range 2 * quota {
+			allow()
+		}
+		require.Equal(t, quota-tc.consumed, admitted, "grant %d: admitted after it", tc.grant)
+		require.NoError(t, l.Close(ctx))
 	}
-	for range 5 {
-		allow() // a lease of 10 (the store at 910): 905 consumed
-	}
-	s.armed.Store(true)
-	allow() // 906 consumed, 4 leased: a prefetch of 6 lands in the store (916) and waits
-	<-s.started
-	_, err = l.GrantUsage(ctx, "p", "k", lim, t0, 500) // 406 consumed
-	require.NoError(t, err)
-	close(s.open)
-	l.bg.Wait() // the prefetch has landed
-	d := allow()
-	require.Equal(t, int64(1000-407), d.Remaining)
-	used, err := l.Usage(ctx, "p", "k", lim, t0)
-	require.NoError(t, err)
-	require.Equal(t, int64(407), used)
 }

@@ -115,14 +115,25 @@ func (l *Limiter) GrantUsage(ctx context.Context, plan, key string, lim Limits, 
 
 // grant releases units of c in the store, and the unused lease of c's
 // entry with them; held reports that the entry holds c's count, which
-// is then used.
+// is then used. It waits for the entry's background reservation, if one
+// is in flight: the store, which lowers a count to 0 at most, would
+// otherwise let the grant take the reservation's units too, which the
+// entry then holds uncounted, and the reply would bring back the count
+// from before the grant.
 func (l *Limiter) grant(ctx context.Context, c Counter, units int64) (used int64, held bool, err error) {
-	sh, e := l.entryOf(entryKey{c.Plan, c.Key})
+	k := entryKey{c.Plan, c.Key}
+	sh, e := l.entryOf(k)
 	if e == nil {
 		return 0, false, l.store.Release(ctx, c, units)
 	}
 	q := &e.q
 	sh.hold(e)
+	for q.is(qFetching) {
+		if !l.awaitFetch(sh, e) { // released meanwhile: the key's entry now
+			sh.drop(e)
+			return l.grant(ctx, c, units)
+		}
+	}
 	defer sh.drop(e)
 	if !q.is(qCounted) || q.window(e) != c.Window {
 		if l.mem != nil {
@@ -140,7 +151,6 @@ func (l *Limiter) grant(ctx context.Context, c Counter, units int64) (used int64
 		return 0, false, err
 	}
 	q.lease, q.used = 0, max(q.used-n, 0)
-	q.set(qGranted, q.is(qGranted) || q.is(qFetching))
 	return 0, false, nil
 }
 
