@@ -28,6 +28,20 @@ type txn struct {
 
 type planKey struct{ plan, key string }
 
+// readded returns the keys tx deletes and adds again, nil for none.
+func (tx *txn) readded() map[string]bool {
+	var out map[string]bool
+	for _, id := range tx.added {
+		if slices.Contains(tx.deleted, id) {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[id] = true
+		}
+	}
+	return out
+}
+
 func newTxn(st *state, now time.Time) *txn {
 	return &txn{st: st.begin(), now: now, touched: map[string]bool{}, rebound: map[string]bool{}}
 }

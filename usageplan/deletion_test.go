@@ -32,9 +32,9 @@ func (r *recordingResetter) ResetKeyUsage(_ context.Context, snap *Snapshot, key
 }
 
 // DeleteKey forgets the key's usage in every plan once the key is gone.
-// A failure to forget leaves the deletion standing: the registry tries
-// again at each later change, and a key that reuses the ID is added
-// only once its usage is forgotten.
+// A failure to forget leaves the deletion standing, and a key that
+// reuses the ID is added only once its usage is forgotten; other changes
+// are not held up by it.
 func TestDeleteKeyForgetsUsageAfter(t *testing.T) {
 	reg := specRegistry(t)
 	u := &recordingResetter{err: errors.New("store down")}
@@ -50,7 +50,7 @@ func TestDeleteKeyForgetsUsageAfter(t *testing.T) {
 
 	other := keys.Key{ID: "AKIDother000000000000000000000000000", Name: "other", Secret: keys.NewSecret("0123456789")}
 	require.NoError(t, reg.AddKey(other), "another change is not held up")
-	require.Len(t, u.calls, 2, "tried again at the next change")
+	require.Len(t, u.calls, 1, "nor does it call the store")
 
 	again := keys.Key{ID: partner.ID, Name: partner.Name, Secret: partner.Secret}
 	require.ErrorContains(t, reg.AddKey(again), "store down", "a key reusing the ID would inherit the usage")
@@ -92,6 +92,27 @@ func TestRefusedDeletionForgetsNothing(t *testing.T) {
 	j.fail.Store(false)
 	require.NoError(t, reg.DeleteKey(akid))
 	require.Equal(t, []string{akid + ": "}, u.calls)
+}
+
+// A change that deletes a key and adds one with the same ID forgets the
+// old key's usage before it is made, and is refused if it cannot: the
+// new key starts afresh.
+func TestDeleteAndAddAgainInOneChange(t *testing.T) {
+	reg := NewRegistry(testOptions())
+	k := keys.Key{ID: akid, Name: "k1", Secret: keys.NewSecret("0123456789")}
+	require.NoError(t, reg.AddKey(k))
+	require.NoError(t, reg.DisableKey(akid))
+	u := &recordingResetter{err: errors.New("store down")}
+	reg.ResetUsageWith(u)
+	_, err := reg.Apply(context.Background(), KeyDeleted{ID: akid}, KeyAdded{Key: k})
+	require.ErrorContains(t, err, "store down")
+	got, _ := reg.Key(akid)
+	require.Equal(t, keys.Disabled, got.Status, "nothing changed")
+
+	u.err = nil
+	_, err = reg.Apply(context.Background(), KeyDeleted{ID: akid}, KeyAdded{Key: k})
+	require.NoError(t, err)
+	require.Equal(t, []string{akid + ": ", akid + ": "}, u.calls, "forgotten once before the change, not again after it")
 }
 
 var errAppend = errors.New("journal append failed")

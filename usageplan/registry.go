@@ -192,7 +192,6 @@ func (a commitAt) now(opts RegistryConfig) time.Time {
 // forgetDeleted), and that of keys it adds whose usage was not
 // forgotten yet before (see forgetAdded).
 func (r *Registry) commit(ctx context.Context, at commitAt, build func(cur *Snapshot) ([]Change, error)) (uint64, error) {
-	r.retryForget(ctx)
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return 0, err
@@ -217,7 +216,7 @@ func (r *Registry) commit(ctx context.Context, at commitAt, build func(cur *Snap
 		if err != nil {
 			return 0, err
 		}
-		if err := r.forgetAdded(ctx, tx.added); err != nil {
+		if err := r.forgetAdded(ctx, snap, tx); err != nil {
 			return 0, err
 		}
 		if attempt < optimisticAttempts {
@@ -231,7 +230,7 @@ func (r *Registry) commit(ctx context.Context, at commitAt, build func(cur *Snap
 				r.mu.Unlock()
 				switch {
 				case err == nil:
-					r.forgetDeleted(ctx, snap, tx.deleted)
+					r.forgetDeleted(ctx, snap, tx)
 					return rec.Revision, nil
 				case !errors.Is(err, ErrOutOfDate):
 					return 0, err
@@ -283,7 +282,7 @@ func (r *Registry) publishChanges(ctx context.Context, at commitAt, build func(c
 	defer func() {
 		r.mu.Unlock()
 		if err == nil && tx != nil {
-			r.forgetDeleted(ctx, cur, tx.deleted)
+			r.forgetDeleted(ctx, cur, tx)
 		}
 	}()
 	changes := []Change(nil)
@@ -299,7 +298,7 @@ func (r *Registry) publishChanges(ctx context.Context, at commitAt, build func(c
 		return 0, false, err
 	}
 	if r.unforgottenAmong(prepared.added) {
-		return 0, true, nil
+		return 0, true, nil // forgetAdded first, without the lock
 	}
 	rec := Record{Revision: cur.revision + 1, Time: now, Changes: changes}
 	if err := r.journalAppend(ctx, at, rec); err != nil {
@@ -401,11 +400,12 @@ type UsageResetter interface {
 // Deletion means DeleteKey, and a Load or Apply whose config drops a key.
 // The usage is forgotten once the deletion is made, so a deletion
 // refused for any reason forgets nothing. If u fails, the deletion
-// stands: the registry tries again at each of its later changes, and a
-// change that adds a key with the same ID forgets its usage first (and
-// is refused with u's error if it cannot). Resetters added more than
-// once are called more than once, which is harmless. It is safe for
-// concurrent use.
+// stands, and the registry remembers the key (in memory: not across a
+// restart) until a change adds a key with the same ID, which forgets
+// the old usage first and is refused with u's error if it cannot. A
+// change that deletes a key and adds one with the same ID forgets first
+// too. Resetters added more than once are called more than once, which
+// is harmless. It is safe for concurrent use.
 func (r *Registry) ResetUsageWith(u UsageResetter) {
 	r.resetMu.Lock()
 	defer r.resetMu.Unlock()
@@ -426,15 +426,19 @@ func (r *Registry) forget(ctx context.Context, snap *Snapshot, id string) error 
 	return nil
 }
 
-// forgetDeleted forgets the usage of the keys ids, whose deletion from
-// snap was just published. Forgetting after the deletion, not before,
-// means that a change refused after all (a journal that fails, another
-// instance's change first) forgets nothing. A key whose usage a
-// resetter fails to forget is kept in unforgotten: the deletion stands,
-// and the registry tries again at its next change, and before a key
-// with the same ID is added (forgetAdded).
-func (r *Registry) forgetDeleted(ctx context.Context, snap *Snapshot, ids []string) {
-	for _, id := range ids {
+// forgetDeleted forgets the usage of the keys tx deleted from snap (but
+// those it added again), once the deletion is published. Forgetting
+// after the deletion, not before, means that a change refused after all
+// (a journal that fails, another instance's change first) forgets
+// nothing. A key whose usage a resetter fails to forget is kept in
+// unforgotten, in memory: the deletion stands, and a later change that
+// adds a key with the same ID forgets it first (forgetAdded).
+func (r *Registry) forgetDeleted(ctx context.Context, snap *Snapshot, tx *txn) {
+	readded := tx.readded()
+	for _, id := range tx.deleted {
+		if readded[id] {
+			continue // forgotten before the change (forgetAdded)
+		}
 		if err := r.forget(ctx, snap, id); err != nil {
 			r.resetMu.Lock()
 			if r.unforgotten == nil {
@@ -446,34 +450,26 @@ func (r *Registry) forgetDeleted(ctx context.Context, snap *Snapshot, ids []stri
 	}
 }
 
-// retryForget tries again to forget the usage of the keys deleted whose
-// usage was not forgotten; those that fail again stay for later.
-func (r *Registry) retryForget(ctx context.Context) {
-	r.resetMu.Lock()
-	pending := maps.Clone(r.unforgotten)
-	r.resetMu.Unlock()
-	for id, snap := range pending {
-		if r.forget(ctx, snap, id) == nil {
-			r.forgotten(id, snap)
-		}
-	}
-}
-
-// forgetAdded forgets, before their keys are added, the usage of the
-// IDs ids that a deletion left unforgotten: a new key that reuses an ID
-// starts afresh. If that fails, the key is not added.
-func (r *Registry) forgetAdded(ctx context.Context, ids []string) error {
-	for _, id := range ids {
+// forgetAdded forgets, before tx is published, the usage of the keys it
+// adds whose ID a deletion left unforgotten, or that it deletes too (from
+// snap): a new key that reuses an ID starts afresh. If that fails, the
+// change is refused.
+func (r *Registry) forgetAdded(ctx context.Context, snap *Snapshot, tx *txn) error {
+	readded := tx.readded()
+	for _, id := range tx.added {
 		r.resetMu.Lock()
-		snap := r.unforgotten[id]
+		from := r.unforgotten[id]
 		r.resetMu.Unlock()
-		if snap == nil {
+		if readded[id] {
+			from = snap
+		}
+		if from == nil {
 			continue
 		}
-		if err := r.forget(ctx, snap, id); err != nil {
+		if err := r.forget(ctx, from, id); err != nil {
 			return err
 		}
-		r.forgotten(id, snap)
+		r.forgotten(id, from)
 	}
 	return nil
 }
