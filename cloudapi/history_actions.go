@@ -191,7 +191,7 @@ func (h *Handler) describeUsageHistory(c *call) (map[string]any, *Error) {
 // page (Offset above 0) served from them keeps them that much longer,
 // up to HistoryExportMaxAge after they were read: the next pages of the
 // same query by the same credential are cut from them, and are
-// consistent with the first, however long the export takes if its pages
+// consistent with the first for up to HistoryExportMaxAge if its pages
 // come less than the TTL apart. A first page (Offset 0) does not extend
 // them, so that a client polling it sees new rows within the TTL. Each
 // credential has its own slots, so another credential's queries do not

@@ -73,11 +73,13 @@ type JournalStatus struct {
 	// registry lags Head-Revision revisions behind what it read. It
 	// catches up as it reads, so a lag that lasts means a record it
 	// cannot apply (Err says why: an instance run with lower ceilings
-	// than the one that made the change, say).
+	// than the one that made the change, say). It reads up to 512
+	// revisions at a time, so a registry stuck further behind reports
+	// 512.
 	Head uint64
 	// Lagging is the time of the oldest revision the registry read and
-	// has not applied (its record's time), the zero Time when it lags
-	// none: now minus Lagging is the lag, in time.
+	// could not apply (its record's time), the zero Time when it lags
+	// none or is only catching up: now minus Lagging is the lag, in time.
 	Lagging time.Time
 	// Err is the last error reading or applying the journal, nil once
 	// that succeeds again; Since is when the errors began. While the

@@ -28,7 +28,8 @@ var ErrNoTimeZoneDatabase = errors.New(`no time zone database is available; impo
 // are accepted and looked up as the zone they name ("America/New_York",
 // from a table of the links, tzLinks): some hosts do not install them
 // (Debian's tzdata-legacy), and a link looked up as itself would load
-// on one host and fail on another.
+// on one host and fail on another. A link whose zone the database does
+// not know (one older than the zone's new name) is looked up as itself.
 func timeZone(name string) (*time.Location, error) {
 	if name == "" {
 		return time.UTC, nil
@@ -41,6 +42,9 @@ func timeZone(name string) (*time.Location, error) {
 		zone = target
 	}
 	loc, err := loadLocation(zone)
+	if err != nil && zone != name {
+		loc, err = loadLocation(name) // a database older than the zone's name (Europe/Kyiv, 2022)
+	}
 	if err == nil {
 		return loc, nil
 	}
