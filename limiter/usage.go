@@ -101,6 +101,9 @@ func (l *Limiter) heldEntry(ctx context.Context, k entryKey, lim *Limits, now ti
 // the same time, here or by other Limiters on the store, all count;
 // reading the usage and setting it lowered would lose one of two grants
 // made at once. This limiter's unused lease goes back with the grant.
+// A grant larger than the usage takes from the store the units other
+// Limiters hold as leases too (the store lowers a count to 0 at most),
+// so each of them can admit up to one lease more in the period.
 func (l *Limiter) GrantUsage(ctx context.Context, plan, key string, lim Limits, now time.Time, units int64) (int64, error) {
 	if units < 0 {
 		return 0, fmt.Errorf("limiter: a grant of %d units; grant 0 or more", units)

@@ -47,8 +47,8 @@ func Charge(ctx context.Context, units int64) error {
 	if q == nil || q.charged.lim == nil {
 		return ErrNotCharged
 	}
-	if units == 0 || units > 0 && q.charged.dry {
-		return nil // a negative charge is refused below, dry run or not
+	if units == 0 || q.charged.dry && units > 0 && units <= limiter.MaxUnits {
+		return nil // an invalid charge is refused below, dry run or not
 	}
 	return q.charged.m.charge(q, units)
 }

@@ -133,7 +133,10 @@ func TestDryRunRefusalConsumesNothing(t *testing.T) {
 	code, cerr = chargeDo(t, srv, "GET", "/release/list?charge=-1", true)
 	require.Equal(t, 200, code)
 	require.Contains(t, cerr, "Units -1 is negative", "a negative charge is refused, dry run or not")
-	require.Equal(t, metering.Counts{Requests: 2, Units: 1507, Overage: 7, RefusedQuota: 2}, planHistory(t, rec))
+	code, cerr = chargeDo(t, srv, "GET", "/release/list?charge="+strconv.FormatInt(limiter.MaxUnits+1, 10), true)
+	require.Equal(t, 200, code)
+	require.Contains(t, cerr, "invalid limits", "so is one above MaxUnits")
+	require.Equal(t, metering.Counts{Requests: 2, Units: 1507, Overage: 7, RefusedQuota: 3}, planHistory(t, rec))
 }
 
 // A charge takes the quota to 0 at most and records the rest as

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -94,25 +96,104 @@ func TestRefusedDeletionForgetsNothing(t *testing.T) {
 	require.Equal(t, []string{akid + ": "}, u.calls)
 }
 
-// A change that deletes a key and adds one with the same ID forgets the
-// old key's usage before it is made, and is refused if it cannot: the
-// new key starts afresh.
+// A change that deletes a key and adds one with the same ID is refused,
+// forgetting nothing: the old key's usage would have to be forgotten
+// before the change is made. Two changes do it.
 func TestDeleteAndAddAgainInOneChange(t *testing.T) {
 	reg := NewRegistry(testOptions())
 	k := keys.Key{ID: akid, Name: "k1", Secret: keys.NewSecret("0123456789")}
 	require.NoError(t, reg.AddKey(k))
 	require.NoError(t, reg.DisableKey(akid))
-	u := &recordingResetter{err: errors.New("store down")}
+	u := &recordingResetter{}
 	reg.ResetUsageWith(u)
 	_, err := reg.Apply(context.Background(), KeyDeleted{ID: akid}, KeyAdded{Key: k})
-	require.ErrorContains(t, err, "store down")
+	require.ErrorIs(t, err, ErrInvalid)
+	require.ErrorContains(t, err, "deleted and added again in one change")
+	require.Empty(t, u.calls)
 	got, _ := reg.Key(akid)
 	require.Equal(t, keys.Disabled, got.Status, "nothing changed")
 
-	u.err = nil
-	_, err = reg.Apply(context.Background(), KeyDeleted{ID: akid}, KeyAdded{Key: k})
-	require.NoError(t, err)
-	require.Equal(t, []string{akid + ": ", akid + ": "}, u.calls, "forgotten once before the change, not again after it")
+	require.NoError(t, reg.DeleteKey(akid))
+	require.NoError(t, reg.AddKey(k))
+	require.Equal(t, []string{akid + ": "}, u.calls)
+}
+
+// blockingResetter blocks its first call until release is closed, then
+// fails it; later calls succeed.
+type blockingResetter struct {
+	mu      sync.Mutex
+	calls   int
+	ok      int
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingResetter) ResetKeyUsage(context.Context, *Snapshot, string) error {
+	b.mu.Lock()
+	b.calls++
+	first := b.calls == 1
+	b.mu.Unlock()
+	if first {
+		close(b.entered)
+		<-b.release
+		return errors.New("store down")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.ok++
+	return nil
+}
+
+// A key added again while its deletion's forget is still on its way
+// (after the deletion was published) forgets the old usage itself
+// first: the deletion marks the ID before it is published.
+func TestAddAgainWhileTheDeletionForgets(t *testing.T) {
+	reg := NewRegistry(testOptions())
+	k := keys.Key{ID: akid, Name: "k1", Secret: keys.NewSecret("0123456789")}
+	require.NoError(t, reg.AddKey(k))
+	require.NoError(t, reg.DisableKey(akid))
+	u := &blockingResetter{entered: make(chan struct{}), release: make(chan struct{})}
+	reg.ResetUsageWith(u)
+
+	done := make(chan error)
+	go func() { done <- reg.DeleteKey(akid) }()
+	<-u.entered // published; its forget is on its way
+	require.NoError(t, reg.AddKey(k))
+	u.mu.Lock()
+	require.Equal(t, 1, u.ok, "the key was added again before its old usage was forgotten")
+	u.mu.Unlock()
+	close(u.release) // the deletion's own forget fails
+	require.NoError(t, <-done)
+	_, ok := reg.Key(akid)
+	require.True(t, ok)
+}
+
+// A follower applies every record, whatever its own resetter says: a
+// deletion whose usage it cannot forget, then the same ID added again,
+// then a revocation of another key. (The instance that made the changes
+// forgot the usage; a committed record is never refused.)
+func TestFollowerIsNotHeldUpByItsResetter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		regs := openManaged(t, NewMemoryJournal(), 2)
+		leader, follower := regs[0], regs[1]
+		k := keys.Key{ID: akid, Name: "k1", Secret: keys.NewSecret("0123456789")}
+		other := keys.Key{ID: "AKIDother000000000000000000000000000", Name: "other", Secret: keys.NewSecret("0123456789")}
+		require.NoError(t, leader.AddKey(k))
+		require.NoError(t, leader.AddKey(other))
+		require.NoError(t, leader.DisableKey(akid))
+		synctest.Wait()
+		follower.ResetUsageWith(&recordingResetter{err: errors.New("store down")})
+
+		require.NoError(t, leader.DeleteKey(akid))
+		require.NoError(t, leader.AddKey(k))
+		require.NoError(t, leader.DisableKey(other.ID)) // a revocation
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		got, ok := follower.Key(other.ID)
+		require.True(t, ok)
+		require.Equal(t, keys.Disabled, got.Status, "the follower still admits a key disabled on the leader: %v", follower.Status().Err)
+		require.NoError(t, follower.Status().Err)
+	})
 }
 
 var errAppend = errors.New("journal append failed")

@@ -216,7 +216,10 @@ func (r *Registry) commit(ctx context.Context, at commitAt, build func(cur *Snap
 		if err != nil {
 			return 0, err
 		}
-		if err := r.forgetAdded(ctx, snap, tx); err != nil {
+		if err := readdedRefused(tx, at); err != nil {
+			return 0, err
+		}
+		if err := r.forgetAdded(ctx, tx, at.fromJournal); err != nil {
 			return 0, err
 		}
 		if attempt < optimisticAttempts {
@@ -225,12 +228,12 @@ func (r *Registry) commit(ctx context.Context, at commitAt, build func(cur *Snap
 				rec := Record{Revision: snap.revision + 1, Time: now, Changes: changes}
 				err := r.journalAppend(ctx, at, rec)
 				if err == nil {
-					r.publish(next, rec)
+					r.publishDeleting(next, rec, snap, tx)
 				}
 				r.mu.Unlock()
 				switch {
 				case err == nil:
-					r.forgetDeleted(ctx, snap, tx)
+					r.forgetDeleted(ctx, tx)
 					return rec.Revision, nil
 				case !errors.Is(err, ErrOutOfDate):
 					return 0, err
@@ -262,6 +265,25 @@ func (r *Registry) commit(ctx context.Context, at commitAt, build func(cur *Snap
 // lock before it takes the lock to make it.
 const optimisticAttempts = 3
 
+// publishDeleting is publish for the changes of tx, made on snap: the
+// keys tx deletes are first marked as keys whose usage is to be
+// forgotten (forgetDeleted does it once r.mu is released), so that a
+// change that sees the deletion adds no key with such an ID before its
+// usage is forgotten (forgetAdded). r.mu is held.
+func (r *Registry) publishDeleting(next *Snapshot, rec Record, snap *Snapshot, tx *txn) {
+	if len(tx.deleted) > 0 {
+		r.resetMu.Lock()
+		if r.unforgotten == nil {
+			r.unforgotten = map[string]*Snapshot{}
+		}
+		for _, id := range tx.deleted {
+			r.unforgotten[id] = snap
+		}
+		r.resetMu.Unlock()
+	}
+	r.publish(next, rec)
+}
+
 // publish stores next as the current snapshot and rec in the change log.
 // r.mu is held.
 func (r *Registry) publish(next *Snapshot, rec Record) {
@@ -282,7 +304,7 @@ func (r *Registry) publishChanges(ctx context.Context, at commitAt, build func(c
 	defer func() {
 		r.mu.Unlock()
 		if err == nil && tx != nil {
-			r.forgetDeleted(ctx, cur, tx)
+			r.forgetDeleted(ctx, tx)
 		}
 	}()
 	changes := []Change(nil)
@@ -297,7 +319,10 @@ func (r *Registry) publishChanges(ctx context.Context, at commitAt, build func(c
 	if err != nil {
 		return 0, false, err
 	}
-	if r.unforgottenAmong(prepared.added) {
+	if err := readdedRefused(prepared, at); err != nil {
+		return 0, false, err
+	}
+	if !at.fromJournal && r.unforgottenAmong(prepared.added) {
 		return 0, true, nil // forgetAdded first, without the lock
 	}
 	rec := Record{Revision: cur.revision + 1, Time: now, Changes: changes}
@@ -306,7 +331,7 @@ func (r *Registry) publishChanges(ctx context.Context, at commitAt, build func(c
 		// makes the changes again.
 		return 0, errors.Is(err, ErrOutOfDate), err
 	}
-	r.publish(next, rec)
+	r.publishDeleting(next, rec, cur, prepared)
 	tx = prepared
 	return rec.Revision, false, nil
 }
@@ -426,50 +451,59 @@ func (r *Registry) forget(ctx context.Context, snap *Snapshot, id string) error 
 	return nil
 }
 
-// forgetDeleted forgets the usage of the keys tx deleted from snap (but
-// those it added again), once the deletion is published. Forgetting
-// after the deletion, not before, means that a change refused after all
-// (a journal that fails, another instance's change first) forgets
-// nothing. A key whose usage a resetter fails to forget is kept in
-// unforgotten, in memory: the deletion stands, and a later change that
-// adds a key with the same ID forgets it first (forgetAdded).
-func (r *Registry) forgetDeleted(ctx context.Context, snap *Snapshot, tx *txn) {
-	readded := tx.readded()
+// forgetDeleted forgets the usage of the keys tx deleted, marked by
+// publishDeleting, once the deletion is published. Forgetting after the
+// deletion, not before, means that a change refused after all (a
+// journal that fails, another instance's change first) forgets nothing.
+// A key whose usage a resetter fails to forget stays marked, in memory:
+// the deletion stands, and a later change that adds a key with the same
+// ID forgets it first (forgetAdded).
+func (r *Registry) forgetDeleted(ctx context.Context, tx *txn) {
 	for _, id := range tx.deleted {
-		if readded[id] {
-			continue // forgotten before the change (forgetAdded)
-		}
-		if err := r.forget(ctx, snap, id); err != nil {
-			r.resetMu.Lock()
-			if r.unforgotten == nil {
-				r.unforgotten = map[string]*Snapshot{}
-			}
-			r.unforgotten[id] = snap
-			r.resetMu.Unlock()
+		r.resetMu.Lock()
+		snap := r.unforgotten[id]
+		r.resetMu.Unlock()
+		if snap != nil && r.forget(ctx, snap, id) == nil {
+			r.forgotten(id, snap)
 		}
 	}
 }
 
 // forgetAdded forgets, before tx is published, the usage of the keys it
-// adds whose ID a deletion left unforgotten, or that it deletes too (from
-// snap): a new key that reuses an ID starts afresh. If that fails, the
-// change is refused.
-func (r *Registry) forgetAdded(ctx context.Context, snap *Snapshot, tx *txn) error {
-	readded := tx.readded()
+// adds whose ID a deletion left marked (see forgetDeleted): a new key
+// that reuses an ID starts afresh. If that fails the change is refused,
+// unless it is a record of the journal (committed: it is applied, and
+// the mark stays).
+func (r *Registry) forgetAdded(ctx context.Context, tx *txn, fromJournal bool) error {
 	for _, id := range tx.added {
 		r.resetMu.Lock()
-		from := r.unforgotten[id]
+		snap := r.unforgotten[id]
 		r.resetMu.Unlock()
-		if readded[id] {
-			from = snap
-		}
-		if from == nil {
+		if snap == nil {
 			continue
 		}
-		if err := r.forget(ctx, from, id); err != nil {
+		if err := r.forget(ctx, snap, id); err != nil {
+			if fromJournal {
+				continue
+			}
 			return err
 		}
-		r.forgotten(id, from)
+		r.forgotten(id, snap)
+	}
+	return nil
+}
+
+// readdedRefused refuses a change, other than a record of the journal,
+// that deletes a key and adds one with the same ID: the old key's usage
+// would have to be forgotten before the change is made, and so even if
+// it is then refused. Delete it, then add it, in two changes.
+func readdedRefused(tx *txn, at commitAt) error {
+	if at.fromJournal {
+		return nil
+	}
+	if readded := tx.readded(); readded != nil {
+		id := slices.Sorted(maps.Keys(readded))[0]
+		return refuse("key", id, ErrInvalid, "key "+id+" is deleted and added again in one change; make them two changes")
 	}
 	return nil
 }
