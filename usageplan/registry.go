@@ -427,10 +427,11 @@ type UsageResetter interface {
 // refused for any reason forgets nothing. If u fails, the deletion
 // stands, and the registry remembers the key (in memory: not across a
 // restart) until a change adds a key with the same ID, which forgets
-// the old usage first and is refused with u's error if it cannot. A
-// change that deletes a key and adds one with the same ID forgets first
-// too. Resetters added more than once are called more than once, which
-// is harmless. It is safe for concurrent use.
+// the old usage first and is refused with u's error if it cannot (a
+// record of the journal is applied all the same). A change that deletes
+// a key and adds one with the same ID is refused: make them two
+// changes. Resetters added more than once are called more than once,
+// which is harmless. It is safe for concurrent use.
 func (r *Registry) ResetUsageWith(u UsageResetter) {
 	r.resetMu.Lock()
 	defer r.resetMu.Unlock()
