@@ -115,10 +115,11 @@ type Registry struct {
 
 	resetMu   sync.Mutex
 	resetters []UsageResetter
-	// unforgotten holds the deleted keys whose usage a resetter failed
-	// to forget after their deletion was published, each with the
-	// snapshot it was deleted from: retried at the next change, and
-	// before a key with the same ID is added.
+	// unforgotten holds the deleted keys whose usage is still to be
+	// forgotten, each with the snapshot it was deleted from: marked
+	// before the deletion is published, and cleared once a resetter
+	// forgot it, after the deletion or before a key with the same ID is
+	// added (see forgetDeleted, forgetAdded).
 	unforgotten map[string]*Snapshot
 
 	// Set by OpenManaged: the journal every change goes through.
@@ -496,8 +497,8 @@ func (r *Registry) forgetAdded(ctx context.Context, tx *txn, fromJournal bool) e
 
 // readdedRefused refuses a change, other than a record of the journal,
 // that deletes a key and adds one with the same ID: the old key's usage
-// would have to be forgotten before the change is made, and so even if
-// it is then refused. Delete it, then add it, in two changes.
+// would have to be forgotten before the change is made, so also when
+// the change is then refused. Delete it, then add it, in two changes.
 func readdedRefused(tx *txn, at commitAt) error {
 	if at.fromJournal {
 		return nil
