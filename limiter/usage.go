@@ -157,6 +157,12 @@ func (l *Limiter) grant(ctx context.Context, c Counter, units int64) (used int64
 	return 0, false, nil
 }
 
+// Shared reports whether the Limiter's store is a SharedStore, which
+// decides every request itself: Limiters on one such store (the
+// instances of a fleet on one Redis) share their counts exactly, and a
+// reset through one resets them for all.
+func (l *Limiter) Shared() bool { return l.shared != nil }
+
 // ResetUsage is SetUsage with 0.
 func (l *Limiter) ResetUsage(ctx context.Context, plan, key string, lim Limits, now time.Time) error {
 	return l.SetUsage(ctx, plan, key, lim, now, 0)

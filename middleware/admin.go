@@ -38,6 +38,11 @@ func (u limiterUsage) PlanUsage(ctx context.Context, p usageplan.Plan) (map[stri
 	return u.lim.PlanUsage(ctx, p.ID, limitsOf(u.snap(), &p), u.now())
 }
 
+// SharedUsage implements usageplan.SharedUsageResetter: usage on a
+// shared store (Redis) is the fleet's, so a managed registry forgets it
+// only for the deletions it makes.
+func (u limiterUsage) SharedUsage() bool { return u.lim.Shared() }
+
 // ResetKeyUsage implements usageplan.UsageResetter: it forgets the quota
 // key consumed under each plan of snap in the current period (a deleted
 // key's). Counters already at zero are left alone, so that a store does

@@ -3,6 +3,7 @@ package usageplan
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -144,9 +145,9 @@ func (b *blockingResetter) ResetKeyUsage(context.Context, *Snapshot, string) err
 	return nil
 }
 
-// A key added again while its deletion's forget is still on its way
-// (after the deletion was published) forgets the old usage itself
-// first: the deletion marks the ID before it is published.
+// A key added again while its deletion's forget is on its way, and then
+// fails, forgets the old usage itself before it is added: the deletion
+// marks the ID before it is published, and the mark stays.
 func TestAddAgainWhileTheDeletionForgets(t *testing.T) {
 	reg := NewRegistry(testOptions())
 	k := keys.Key{ID: akid, Name: "k1", Secret: keys.NewSecret("0123456789")}
@@ -158,12 +159,17 @@ func TestAddAgainWhileTheDeletionForgets(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- reg.DeleteKey(akid) }()
 	<-u.entered // published; its forget is on its way
-	require.NoError(t, reg.AddKey(k))
+	added := make(chan error, 1)
+	go func() { added <- reg.AddKey(k) }()
+	for len(added) == 0 && !goroutineIn("usageplan.(*Registry).forgetAdded") {
+		runtime.Gosched() // until the add waits for the deletion's forget, or is done
+	}
+	close(u.release) // the deletion's own forget fails
+	require.NoError(t, <-done)
+	require.NoError(t, <-added)
 	u.mu.Lock()
 	require.Equal(t, 1, u.ok, "the key was added again before its old usage was forgotten")
 	u.mu.Unlock()
-	close(u.release) // the deletion's own forget fails
-	require.NoError(t, <-done)
 	_, ok := reg.Key(akid)
 	require.True(t, ok)
 }
@@ -225,4 +231,114 @@ func TestReloadDroppingAKeyForgetsItsUsage(t *testing.T) {
 	cfg.Keys = cfg.Keys[:1]
 	require.NoError(t, reg.ApplyConfig(cfg))
 	assert.Equal(t, []string{"partner_key_1: usagePlan-kgf82zcd"}, u.calls)
+}
+
+// slowResetter blocks its first call until release is closed, then
+// succeeds; it logs when its calls start and end.
+type slowResetter struct {
+	mu      sync.Mutex
+	log     []string
+	calls   int
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *slowResetter) note(e string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.log = append(s.log, e)
+}
+
+func (s *slowResetter) ResetKeyUsage(context.Context, *Snapshot, string) error {
+	s.mu.Lock()
+	s.calls++
+	first := s.calls == 1
+	s.mu.Unlock()
+	s.note("reset")
+	if first {
+		close(s.entered)
+		<-s.release
+	}
+	s.note("reset done")
+	return nil
+}
+
+// A key added again while its deletion's forget is on its way waits for
+// it: that forget, landing after the new key was added, would wipe what
+// the new key used meanwhile.
+func TestAddAgainWaitsForTheDeletionsForget(t *testing.T) {
+	reg := NewRegistry(testOptions())
+	k := keys.Key{ID: akid, Name: "k1", Secret: keys.NewSecret("0123456789")}
+	require.NoError(t, reg.AddKey(k))
+	require.NoError(t, reg.DisableKey(akid))
+	u := &slowResetter{entered: make(chan struct{}), release: make(chan struct{})}
+	reg.ResetUsageWith(u)
+
+	deleted := make(chan error)
+	go func() { deleted <- reg.DeleteKey(akid) }()
+	<-u.entered
+	added := make(chan error, 1)
+	go func() {
+		err := reg.AddKey(k)
+		u.note("added")
+		added <- err
+	}()
+	for len(added) == 0 && !goroutineIn("usageplan.(*Registry).forgetAdded") {
+		runtime.Gosched() // until the add waits for the deletion's forget, or is done
+	}
+	close(u.release)
+	require.NoError(t, <-deleted)
+	require.NoError(t, <-added)
+	require.Equal(t, []string{"reset", "reset done", "added"}, u.log, "the key was added before its old usage was forgotten")
+}
+
+// goroutineIn reports whether a goroutine's stack holds fn.
+func goroutineIn(fn string) bool {
+	buf := make([]byte, 1<<20)
+	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), fn)
+}
+
+// sharedResetter is a recordingResetter whose usage the fleet shares.
+type sharedResetter struct{ recordingResetter }
+
+func (*sharedResetter) SharedUsage() bool { return true }
+
+// A follower forgets a deletion it applies from the journal through its
+// own resetters, but not through one whose usage the fleet shares: the
+// instance that deleted the key forgot it for all, and a late forget
+// would wipe what a key added again since with the same ID has used.
+// A resetter that hangs does not stop the follower: its call has a
+// deadline.
+func TestFollowerForgetsOnlyWhatIsItsOwn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		regs := openManaged(t, NewMemoryJournal(), 2)
+		leader, follower := regs[0], regs[1]
+		k := keys.Key{ID: akid, Name: "k1", Secret: keys.NewSecret("0123456789")}
+		other := keys.Key{ID: "AKIDother000000000000000000000000000", Name: "other", Secret: keys.NewSecret("0123456789")}
+		require.NoError(t, leader.AddKey(k))
+		require.NoError(t, leader.AddKey(other))
+		require.NoError(t, leader.DisableKey(akid))
+		synctest.Wait()
+		shared, own := &sharedResetter{}, &recordingResetter{}
+		follower.ResetUsageWith(shared)
+		follower.ResetUsageWith(own)
+		follower.ResetUsageWith(hangingResetter{})
+
+		require.NoError(t, leader.DeleteKey(akid))
+		require.NoError(t, leader.DisableKey(other.ID))
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		got, _ := follower.Key(other.ID)
+		require.Equal(t, keys.Disabled, got.Status, "the follower stopped at the deletion")
+		require.Empty(t, shared.calls, "the fleet's usage was forgotten again")
+		require.Equal(t, []string{akid + ": "}, own.calls)
+	})
+}
+
+// hangingResetter returns only once its context is done.
+type hangingResetter struct{}
+
+func (hangingResetter) ResetKeyUsage(ctx context.Context, _ *Snapshot, _ string) error {
+	<-ctx.Done()
+	return ctx.Err()
 }

@@ -115,6 +115,7 @@ type Registry struct {
 
 	resetMu   sync.Mutex
 	resetters []UsageResetter
+	forgetMu  sync.Mutex // held while deleted keys' usage is forgotten (see forgetDeleted)
 	// unforgotten holds the deleted keys whose usage is still to be
 	// forgotten, each with the snapshot it was deleted from: marked
 	// before the deletion is published, and cleared once a resetter
@@ -234,7 +235,7 @@ func (r *Registry) commit(ctx context.Context, at commitAt, build func(cur *Snap
 				r.mu.Unlock()
 				switch {
 				case err == nil:
-					r.forgetDeleted(ctx, tx)
+					r.forgetDeleted(ctx, tx, at.fromJournal)
 					return rec.Revision, nil
 				case !errors.Is(err, ErrOutOfDate):
 					return 0, err
@@ -305,7 +306,7 @@ func (r *Registry) publishChanges(ctx context.Context, at commitAt, build func(c
 	defer func() {
 		r.mu.Unlock()
 		if err == nil && tx != nil {
-			r.forgetDeleted(ctx, tx)
+			r.forgetDeleted(ctx, tx, at.fromJournal)
 		}
 	}()
 	changes := []Change(nil)
@@ -416,8 +417,21 @@ func samePlan(a, b Plan) bool {
 // the registry it serves.
 type UsageResetter interface {
 	// ResetKeyUsage forgets the quota key has consumed under every plan
-	// of snap, in the current period. It must be safe for concurrent use.
+	// of snap, in the current period. It must be safe for concurrent use
+	// and return once ctx is done.
 	ResetKeyUsage(ctx context.Context, snap *Snapshot, key string) error
+}
+
+// SharedUsageResetter is a UsageResetter whose usage every instance of a
+// fleet shares (a store on Redis). A managed registry forgets through
+// it only the deletions it made, not those it applies from its journal:
+// the instance that made a deletion forgot the usage for all, and an
+// instance applying the record late could otherwise forget what a key
+// added again since with the same ID has used.
+type SharedUsageResetter interface {
+	UsageResetter
+	// SharedUsage reports whether the usage is shared by the fleet.
+	SharedUsage() bool
 }
 
 // ResetUsageWith makes every key deletion forget the key's consumed
@@ -429,23 +443,42 @@ type UsageResetter interface {
 // stands, and the registry remembers the key (in memory: not across a
 // restart) until a change adds a key with the same ID, which forgets
 // the old usage first and is refused with u's error if it cannot (a
-// record of the journal is applied all the same). A change that deletes
-// a key and adds one with the same ID is refused: make them two
-// changes. Resetters added more than once are called more than once,
-// which is harmless. It is safe for concurrent use.
+// record of the journal is applied all the same). A key added again
+// while its deletion's forget is on its way waits for it. A change that
+// deletes a key and adds one with the same ID is refused: make them two
+// changes. A managed registry applying a deletion from its journal
+// forgets through u too, with a deadline of 10 seconds, unless u is a
+// SharedUsageResetter whose usage the fleet shares. u must not change
+// the registry. Resetters added more than once are called more than
+// once, which is harmless. It is safe for concurrent use.
 func (r *Registry) ResetUsageWith(u UsageResetter) {
 	r.resetMu.Lock()
 	defer r.resetMu.Unlock()
 	r.resetters = append(r.resetters, u)
 }
 
+// forgetTimeout bounds a follower's call of the resetters for a record
+// of its journal, whose context has no deadline: a resetter that hangs
+// must not stop the follower.
+const forgetTimeout = 10 * time.Second
+
 // forget resets the usage of key id, under the plans of snap, through
-// every resetter. No lock is held (resetters are user code).
-func (r *Registry) forget(ctx context.Context, snap *Snapshot, id string) error {
+// every resetter (for a record of the journal, fromJournal, those whose
+// usage is not shared by the fleet only). It is called with r.forgetMu
+// held, and no other lock (resetters are user code).
+func (r *Registry) forget(ctx context.Context, snap *Snapshot, id string, fromJournal bool) error {
 	r.resetMu.Lock()
 	rs := slices.Clone(r.resetters)
 	r.resetMu.Unlock()
+	if fromJournal {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, forgetTimeout)
+		defer cancel()
+	}
 	for _, u := range rs {
+		if s, ok := u.(SharedUsageResetter); ok && fromJournal && s.SharedUsage() {
+			continue
+		}
 		if err := u.ResetKeyUsage(ctx, snap, id); err != nil {
 			return fmt.Errorf("usageplan: forgetting the usage of key %s: %w", id, err)
 		}
@@ -460,12 +493,20 @@ func (r *Registry) forget(ctx context.Context, snap *Snapshot, id string) error 
 // A key whose usage a resetter fails to forget stays marked, in memory:
 // the deletion stands, and a later change that adds a key with the same
 // ID forgets it first (forgetAdded).
-func (r *Registry) forgetDeleted(ctx context.Context, tx *txn) {
+// The marks are read and the resetters called under r.forgetMu, so that
+// a key added again waits for its deletion's forget still on its way,
+// which would otherwise wipe what the new key has used since.
+func (r *Registry) forgetDeleted(ctx context.Context, tx *txn, fromJournal bool) {
+	if len(tx.deleted) == 0 {
+		return
+	}
+	r.forgetMu.Lock()
+	defer r.forgetMu.Unlock()
 	for _, id := range tx.deleted {
 		r.resetMu.Lock()
 		snap := r.unforgotten[id]
 		r.resetMu.Unlock()
-		if snap != nil && r.forget(ctx, snap, id) == nil {
+		if snap != nil && r.forget(ctx, snap, id, fromJournal) == nil {
 			r.forgotten(id, snap)
 		}
 	}
@@ -477,6 +518,11 @@ func (r *Registry) forgetDeleted(ctx context.Context, tx *txn) {
 // unless it is a record of the journal (committed: it is applied, and
 // the mark stays).
 func (r *Registry) forgetAdded(ctx context.Context, tx *txn, fromJournal bool) error {
+	if !r.unforgottenAmong(tx.added) {
+		return nil // no forget for them is pending, nor on its way (marks are cleared once it is done)
+	}
+	r.forgetMu.Lock()
+	defer r.forgetMu.Unlock()
 	for _, id := range tx.added {
 		r.resetMu.Lock()
 		snap := r.unforgotten[id]
@@ -484,7 +530,7 @@ func (r *Registry) forgetAdded(ctx context.Context, tx *txn, fromJournal bool) e
 		if snap == nil {
 			continue
 		}
-		if err := r.forget(ctx, snap, id); err != nil {
+		if err := r.forget(ctx, snap, id, fromJournal); err != nil {
 			if fromJournal {
 				continue
 			}
