@@ -3,6 +3,7 @@ package usageplan
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
@@ -341,4 +342,48 @@ type hangingResetter struct{}
 func (hangingResetter) ResetKeyUsage(ctx context.Context, _ *Snapshot, _ string) error {
 	<-ctx.Done()
 	return ctx.Err()
+}
+
+// A follower's resetter that hangs holds it up forgetTimeout per journal
+// record, however many keys the record deletes; and a change of the
+// follower's own waits for such a forget only as long as its context
+// lets it (its deletion stands, its forget is left for later).
+func TestHangingResetterOnAFollower(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		regs := openManaged(t, NewMemoryJournal(), 2)
+		leader, follower := regs[0], regs[1]
+		disabledKey := func(id string) {
+			require.NoError(t, leader.AddKey(keys.Key{ID: id, Name: "k", Secret: keys.NewSecret("0123456789")}))
+			require.NoError(t, leader.DisableKey(id))
+		}
+		var del []Change
+		for i := range 30 {
+			id := fmt.Sprintf("AKIDhang%028d", i)
+			disabledKey(id)
+			del = append(del, KeyDeleted{ID: id})
+		}
+		const other, late, mine = "AKIDhangOther000000000000000000000000", "AKIDhangLate0000000000000000000000000", "AKIDhangMine0000000000000000000000000"
+		require.NoError(t, leader.AddKey(keys.Key{ID: other, Name: "k", Secret: keys.NewSecret("0123456789")}))
+		disabledKey(late)
+		disabledKey(mine)
+		synctest.Wait()
+		follower.ResetUsageWith(hangingResetter{})
+
+		_, err := leader.Apply(context.Background(), del...) // 30 keys, one record
+		require.NoError(t, err)
+		require.NoError(t, leader.DisableKey(other))
+		time.Sleep(forgetTimeout + time.Second)
+		synctest.Wait()
+		got, _ := follower.Key(other)
+		require.Equal(t, keys.Disabled, got.Status, "the follower is still forgetting the record's keys, a deadline each")
+
+		require.NoError(t, leader.DeleteKey(late)) // the follower's forget of it hangs
+		synctest.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err = follower.Apply(ctx, KeyDeleted{ID: mine})
+		require.NoError(t, err)
+		require.Less(t, time.Since(start), forgetTimeout, "a change waited past its context for another's forget")
+	})
 }

@@ -113,9 +113,9 @@ type Registry struct {
 	logMu sync.Mutex
 	log   changeLog
 
-	resetMu   sync.Mutex
-	resetters []UsageResetter
-	forgetMu  sync.Mutex // held while deleted keys' usage is forgotten (see forgetDeleted)
+	resetMu    sync.Mutex
+	resetters  []UsageResetter
+	forgetting chan struct{} // holds a token while deleted keys' usage is forgotten (see forgetLock)
 	// unforgotten holds the deleted keys whose usage is still to be
 	// forgotten, each with the snapshot it was deleted from: marked
 	// before the deletion is published, and cleared once a resetter
@@ -446,10 +446,12 @@ type SharedUsageResetter interface {
 // record of the journal is applied all the same). A key added again
 // while its deletion's forget is on its way waits for it. A change that
 // deletes a key and adds one with the same ID is refused: make them two
-// changes. A managed registry applying a deletion from its journal
-// forgets through u too, with a deadline of 10 seconds, unless u is a
-// SharedUsageResetter whose usage the fleet shares. u must not change
-// the registry. Resetters added more than once are called more than
+// changes. Forgets run one change at a time; a change waits for
+// another's as long as its context allows (its deletion then stands,
+// its forget left for later). A managed registry applying a deletion
+// from its journal forgets through u too, with a deadline of 10 seconds
+// for the record, unless u is a SharedUsageResetter whose usage the
+// fleet shares. u must not change the registry. Resetters added more than once are called more than
 // once, which is harmless. It is safe for concurrent use.
 func (r *Registry) ResetUsageWith(u UsageResetter) {
 	r.resetMu.Lock()
@@ -457,24 +459,43 @@ func (r *Registry) ResetUsageWith(u UsageResetter) {
 	r.resetters = append(r.resetters, u)
 }
 
-// forgetTimeout bounds a follower's call of the resetters for a record
-// of its journal, whose context has no deadline: a resetter that hangs
-// must not stop the follower.
+// forgetTimeout bounds a follower's calls of the resetters for a record
+// of its journal (all its keys together), whose context has no
+// deadline: a resetter that hangs must not stop the follower.
 const forgetTimeout = 10 * time.Second
+
+// forgetLock takes the right to forget deleted keys' usage, one change
+// at a time, unless ctx ends first (false); a record of the journal
+// (fromJournal) waits at most forgetTimeout, for the wait and the calls
+// together. unlock gives it back and ends that deadline.
+func (r *Registry) forgetLock(ctx context.Context, fromJournal bool) (_ context.Context, unlock func(), ok bool) {
+	cancel := func() {}
+	if fromJournal {
+		ctx, cancel = context.WithTimeout(ctx, forgetTimeout)
+	}
+	r.resetMu.Lock()
+	if r.forgetting == nil {
+		r.forgetting = make(chan struct{}, 1)
+	}
+	sem := r.forgetting
+	r.resetMu.Unlock()
+	select {
+	case sem <- struct{}{}:
+		return ctx, func() { <-sem; cancel() }, true
+	case <-ctx.Done():
+		cancel()
+		return ctx, nil, false
+	}
+}
 
 // forget resets the usage of key id, under the plans of snap, through
 // every resetter (for a record of the journal, fromJournal, those whose
-// usage is not shared by the fleet only). It is called with r.forgetMu
-// held, and no other lock (resetters are user code).
+// usage is not shared by the fleet only). It is called under forgetLock,
+// and with no lock held (resetters are user code).
 func (r *Registry) forget(ctx context.Context, snap *Snapshot, id string, fromJournal bool) error {
 	r.resetMu.Lock()
 	rs := slices.Clone(r.resetters)
 	r.resetMu.Unlock()
-	if fromJournal {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, forgetTimeout)
-		defer cancel()
-	}
 	for _, u := range rs {
 		if s, ok := u.(SharedUsageResetter); ok && fromJournal && s.SharedUsage() {
 			continue
@@ -493,15 +514,18 @@ func (r *Registry) forget(ctx context.Context, snap *Snapshot, id string, fromJo
 // A key whose usage a resetter fails to forget stays marked, in memory:
 // the deletion stands, and a later change that adds a key with the same
 // ID forgets it first (forgetAdded).
-// The marks are read and the resetters called under r.forgetMu, so that
+// The marks are read and the resetters called under forgetLock, so that
 // a key added again waits for its deletion's forget still on its way,
 // which would otherwise wipe what the new key has used since.
 func (r *Registry) forgetDeleted(ctx context.Context, tx *txn, fromJournal bool) {
 	if len(tx.deleted) == 0 {
 		return
 	}
-	r.forgetMu.Lock()
-	defer r.forgetMu.Unlock()
+	ctx, unlock, ok := r.forgetLock(ctx, fromJournal)
+	if !ok {
+		return // the marks stay
+	}
+	defer unlock()
 	for _, id := range tx.deleted {
 		r.resetMu.Lock()
 		snap := r.unforgotten[id]
@@ -521,8 +545,14 @@ func (r *Registry) forgetAdded(ctx context.Context, tx *txn, fromJournal bool) e
 	if !r.unforgottenAmong(tx.added) {
 		return nil // no forget for them is pending, nor on its way (marks are cleared once it is done)
 	}
-	r.forgetMu.Lock()
-	defer r.forgetMu.Unlock()
+	ctx, unlock, ok := r.forgetLock(ctx, fromJournal)
+	if !ok {
+		if fromJournal {
+			return nil
+		}
+		return fmt.Errorf("usageplan: waiting to forget the usage of a deleted key: %w", ctx.Err())
+	}
+	defer unlock()
 	for _, id := range tx.added {
 		r.resetMu.Lock()
 		snap := r.unforgotten[id]
