@@ -42,11 +42,7 @@ func (l *Limiter) ChargeAt(ctx context.Context, now time.Time, r Request) (overa
 	h := l.hash(k)
 	sh := l.shardOf(h)
 	for {
-		sh.mu.Lock()
-		e := l.entryFor(sh, h, k, lim, now)
-		evicted := l.takeEvicted(sh)
-		sh.mu.Unlock()
-		l.release(ctx, evicted)
+		e := l.keyEntry(ctx, sh, h, k, lim, now)
 		var x crossing
 		overage, err, ok := l.chargeEntry(ctx, sh, e, &r, now, &x)
 		if ok {

@@ -670,12 +670,19 @@ func (l *Limiter) AllowAt(ctx context.Context, now time.Time, r Request) (d Deci
 		}
 		// e was evicted and released meanwhile: decide on the key's
 		// entry now.
-		sh.mu.Lock()
-		e = l.entryFor(sh, h, k, lim, now)
-		evicted := l.takeEvicted(sh)
-		sh.mu.Unlock()
-		l.release(ctx, evicted)
+		e = l.keyEntry(ctx, sh, h, k, lim, now)
 	}
+}
+
+// keyEntry is entryFor under sh's lock, then gives back the leases of
+// the entries that making k's entry evicted.
+func (l *Limiter) keyEntry(ctx context.Context, sh *shard, h uint64, k entryKey, lim *Limits, now time.Time) *entry {
+	sh.mu.Lock()
+	e := l.entryFor(sh, h, k, lim, now)
+	evicted := l.takeEvicted(sh)
+	sh.mu.Unlock()
+	l.release(ctx, evicted)
+	return e
 }
 
 // quick reports whether valid Limits can be decided by allowPlain: a

@@ -81,11 +81,7 @@ func (l *Limiter) heldEntry(ctx context.Context, k entryKey, lim *Limits, now ti
 	h := l.hash(k)
 	sh := l.shardOf(h)
 	for {
-		sh.mu.Lock()
-		e := l.entryFor(sh, h, k, lim, now)
-		evicted := l.takeEvicted(sh)
-		sh.mu.Unlock()
-		l.release(ctx, evicted)
+		e := l.keyEntry(ctx, sh, h, k, lim, now)
 		sh.hold(e)
 		if !e.q.is(qDead) {
 			return sh, e
