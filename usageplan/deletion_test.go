@@ -120,54 +120,81 @@ func TestDeleteAndAddAgainInOneChange(t *testing.T) {
 	require.Equal(t, []string{akid + ": "}, u.calls)
 }
 
-// blockingResetter blocks its first call until release is closed, then
-// fails it; later calls succeed.
-type blockingResetter struct {
-	mu      sync.Mutex
-	calls   int
-	ok      int
-	entered chan struct{}
-	release chan struct{}
+// gatedResetter blocks its first call until release is closed, then
+// fails it (failFirst) or lets it succeed; later calls succeed. It logs
+// when its calls start and end, and counts those that succeeded.
+type gatedResetter struct {
+	failFirst bool
+	mu        sync.Mutex
+	log       []string
+	calls, ok int
+	entered   chan struct{}
+	release   chan struct{}
 }
 
-func (b *blockingResetter) ResetKeyUsage(context.Context, *Snapshot, string) error {
-	b.mu.Lock()
-	b.calls++
-	first := b.calls == 1
-	b.mu.Unlock()
+func (g *gatedResetter) note(e string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.log = append(g.log, e)
+}
+
+func (g *gatedResetter) ResetKeyUsage(context.Context, *Snapshot, string) error {
+	g.mu.Lock()
+	g.calls++
+	first := g.calls == 1
+	g.mu.Unlock()
+	g.note("reset")
 	if first {
-		close(b.entered)
-		<-b.release
-		return errors.New("store down")
+		close(g.entered)
+		<-g.release
+		if g.failFirst {
+			return errors.New("store down")
+		}
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.ok++
+	g.mu.Lock()
+	g.ok++
+	g.mu.Unlock()
+	g.note("reset done")
 	return nil
+}
+
+// addAgainDuringForget deletes a disabled key of a new registry whose
+// resetter is g and, while the deletion's forget is on its way, adds the
+// key again; it lets the forget end once the add waits for it (or is
+// done), and returns the registry once both are done.
+func addAgainDuringForget(t *testing.T, g *gatedResetter) *Registry {
+	t.Helper()
+	reg := NewRegistry(testOptions())
+	k := keys.Key{ID: akid, Name: "k1", Secret: keys.NewSecret("0123456789")}
+	require.NoError(t, reg.AddKey(k))
+	require.NoError(t, reg.DisableKey(akid))
+	g.entered, g.release = make(chan struct{}), make(chan struct{})
+	reg.ResetUsageWith(g)
+
+	deleted := make(chan error)
+	go func() { deleted <- reg.DeleteKey(akid) }()
+	<-g.entered // published; its forget is on its way
+	added := make(chan error, 1)
+	go func() {
+		err := reg.AddKey(k)
+		g.note("added")
+		added <- err
+	}()
+	for len(added) == 0 && !goroutineIn("usageplan.(*Registry).forgetAdded") {
+		runtime.Gosched() // until the add waits for the deletion's forget, or is done
+	}
+	close(g.release)
+	require.NoError(t, <-deleted)
+	require.NoError(t, <-added)
+	return reg
 }
 
 // A key added again while its deletion's forget is on its way, and then
 // fails, forgets the old usage itself before it is added: the deletion
 // marks the ID before it is published, and the mark stays.
 func TestAddAgainWhileTheDeletionForgets(t *testing.T) {
-	reg := NewRegistry(testOptions())
-	k := keys.Key{ID: akid, Name: "k1", Secret: keys.NewSecret("0123456789")}
-	require.NoError(t, reg.AddKey(k))
-	require.NoError(t, reg.DisableKey(akid))
-	u := &blockingResetter{entered: make(chan struct{}), release: make(chan struct{})}
-	reg.ResetUsageWith(u)
-
-	done := make(chan error)
-	go func() { done <- reg.DeleteKey(akid) }()
-	<-u.entered // published; its forget is on its way
-	added := make(chan error, 1)
-	go func() { added <- reg.AddKey(k) }()
-	for len(added) == 0 && !goroutineIn("usageplan.(*Registry).forgetAdded") {
-		runtime.Gosched() // until the add waits for the deletion's forget, or is done
-	}
-	close(u.release) // the deletion's own forget fails
-	require.NoError(t, <-done)
-	require.NoError(t, <-added)
+	u := &gatedResetter{failFirst: true}
+	reg := addAgainDuringForget(t, u)
 	u.mu.Lock()
 	require.Equal(t, 1, u.ok, "the key was added again before its old usage was forgotten")
 	u.mu.Unlock()
@@ -234,62 +261,12 @@ func TestReloadDroppingAKeyForgetsItsUsage(t *testing.T) {
 	assert.Equal(t, []string{"partner_key_1: usagePlan-kgf82zcd"}, u.calls)
 }
 
-// slowResetter blocks its first call until release is closed, then
-// succeeds; it logs when its calls start and end.
-type slowResetter struct {
-	mu      sync.Mutex
-	log     []string
-	calls   int
-	entered chan struct{}
-	release chan struct{}
-}
-
-func (s *slowResetter) note(e string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.log = append(s.log, e)
-}
-
-func (s *slowResetter) ResetKeyUsage(context.Context, *Snapshot, string) error {
-	s.mu.Lock()
-	s.calls++
-	first := s.calls == 1
-	s.mu.Unlock()
-	s.note("reset")
-	if first {
-		close(s.entered)
-		<-s.release
-	}
-	s.note("reset done")
-	return nil
-}
-
 // A key added again while its deletion's forget is on its way waits for
 // it: that forget, landing after the new key was added, would wipe what
 // the new key used meanwhile.
 func TestAddAgainWaitsForTheDeletionsForget(t *testing.T) {
-	reg := NewRegistry(testOptions())
-	k := keys.Key{ID: akid, Name: "k1", Secret: keys.NewSecret("0123456789")}
-	require.NoError(t, reg.AddKey(k))
-	require.NoError(t, reg.DisableKey(akid))
-	u := &slowResetter{entered: make(chan struct{}), release: make(chan struct{})}
-	reg.ResetUsageWith(u)
-
-	deleted := make(chan error)
-	go func() { deleted <- reg.DeleteKey(akid) }()
-	<-u.entered
-	added := make(chan error, 1)
-	go func() {
-		err := reg.AddKey(k)
-		u.note("added")
-		added <- err
-	}()
-	for len(added) == 0 && !goroutineIn("usageplan.(*Registry).forgetAdded") {
-		runtime.Gosched() // until the add waits for the deletion's forget, or is done
-	}
-	close(u.release)
-	require.NoError(t, <-deleted)
-	require.NoError(t, <-added)
+	u := &gatedResetter{}
+	addAgainDuringForget(t, u)
 	require.Equal(t, []string{"reset", "reset done", "added"}, u.log, "the key was added before its old usage was forgotten")
 }
 
