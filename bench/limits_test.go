@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -146,8 +147,17 @@ func BenchmarkIssue21Serial(b *testing.B) {
 	}
 }
 
-// BenchmarkIssue21Parallel: b.RunParallel over 10k keys, and over one
-// hot key.
+// BenchmarkIssue21Parallel: one goroutine per CPU (see inParallel)
+// over 10k keys, and over one hot key.
+//
+// Over 10k keys each goroutine draws its keys at random, from a stream
+// of its own, as a server's requests come: which core serves a request
+// says nothing of its key, so on 2 cores half of the decisions find
+// their key's state last written by the other core. keys=10000-lockstep
+// is the worst case beside it: every goroutine walks the same scattered
+// order from another start (the serial benchmark's walk), so that each
+// key is decided by the goroutines in turn and every decision finds its
+// key's state in the other core's cache.
 func BenchmarkIssue21Parallel(b *testing.B) {
 	const n = 10_000
 	ks := names(n)
@@ -158,11 +168,26 @@ func BenchmarkIssue21Parallel(b *testing.B) {
 				take(i)
 			}
 			b.ReportAllocs()
-			b.ResetTimer()
-			var seed atomic.Int64
-			b.RunParallel(func(pb *testing.PB) {
-				i := int(seed.Add(1)) * 104729
-				for pb.Next() {
+			inParallel(b, func(g, count int) {
+				x := uint64(g+1) * 0x9e3779b97f4a7c15 // xorshift64's state, never 0
+				for range count {
+					x ^= x << 13
+					x ^= x >> 7
+					x ^= x << 17
+					take(int((x >> 32) * n >> 32)) // in [0, n)
+				}
+			})
+			runtime.KeepAlive(keep)
+		})
+		b.Run("keys=10000-lockstep/"+p.name, func(b *testing.B) {
+			take, keep := p.make(n)
+			for i := range n {
+				take(i)
+			}
+			b.ReportAllocs()
+			inParallel(b, func(g, count int) {
+				i := (g + 1) * 104729
+				for range count {
 					take(i % n)
 					i += 7919
 				}
@@ -172,15 +197,40 @@ func BenchmarkIssue21Parallel(b *testing.B) {
 		b.Run("hot-key/"+p.name, func(b *testing.B) {
 			take, keep := p.make(1)
 			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
+			inParallel(b, func(_, count int) {
+				for range count {
 					take(0)
 				}
 			})
 			runtime.KeepAlive(keep)
 		})
 	}
+}
+
+// inParallel runs b.N iterations on GOMAXPROCS goroutines, each calling
+// work(g, count) once, g its index and count its share of b.N, and
+// reports the wall time per iteration, as b.RunParallel does.
+//
+// Not b.RunParallel: its goroutines take iterations from one shared
+// counter, in grains sized by the previous run to about 100µs of work.
+// Under -benchtime Nx the previous run is the single first iteration,
+// whose time is mostly starting the goroutines, so a grain is one to a
+// few iterations, and every few decisions both cores write the
+// counter's cache line: at about a decision's cost, that hid most of
+// the limiters' speed-up (BenchmarkMachineScaling/b.RunParallel under -benchtime Nx;
+// BENCHMARKS.md, "Session 12"). Here each goroutine's share is fixed.
+func inParallel(b *testing.B, work func(g, count int)) {
+	procs := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for g := range procs {
+		count := b.N / procs
+		if g < b.N%procs {
+			count++
+		}
+		wg.Go(func() { work(g, count) })
+	}
+	wg.Wait()
 }
 
 // BenchmarkIssue21SerialNewStrings is the serial benchmark of the
@@ -268,10 +318,13 @@ func BenchmarkIssue21MemoryFive(b *testing.B) {
 
 // BenchmarkMachineScaling measures what two goroutines can gain on this
 // machine at best: a loop of arithmetic that touches no shared memory,
-// serial and under b.RunParallel. The ratio of the two ns/op is the
+// serial and in parallel (inParallel). The ratio of the two ns/op is the
 // ceiling of any parallel speed-up here (on a machine whose cores are
 // shared with other jobs it is below the core count); the parallel
-// limiter benchmarks are read against it.
+// limiter benchmarks are read against it. b.RunParallel is the same
+// loop under b.RunParallel: under -benchtime Nx it shows what that
+// costs (a shared write every iteration or few; see inParallel), under
+// a -benchtime of a duration it matches parallel.
 func BenchmarkMachineScaling(b *testing.B) {
 	work := func(x uint64) uint64 {
 		for range 100 {
@@ -288,6 +341,15 @@ func BenchmarkMachineScaling(b *testing.B) {
 		sink.Add(x)
 	})
 	b.Run("parallel", func(b *testing.B) {
+		inParallel(b, func(_, count int) {
+			var x uint64
+			for range count {
+				x = work(x)
+			}
+			sink.Add(x)
+		})
+	})
+	b.Run("b.RunParallel", func(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			var x uint64
 			for pb.Next() {
