@@ -686,19 +686,20 @@ func (l *Limiter) keyEntry(ctx context.Context, sh *shard, h uint64, k entryKey,
 }
 
 // quick reports whether valid Limits can be decided by allowPlain: a
-// QPS bucket, windows, a quota and its alerts, without a throttle.
+// QPS bucket, windows, and a quota and its alerts or none, without a
+// throttle.
 func (lim *Limits) quick() bool {
-	return lim.QPS != Unlimited && lim.Quota != Unlimited && lim.Throttle.QPS == 0
+	return lim.QPS != Unlimited && lim.Throttle.QPS == 0
 }
 
 // allowPlain decides r, whose Limits are valid and quick, into *d,
 // zero, in the common case: its key's entry is in the index with every
-// window inline, its quota counted in the period of now and not held,
-// and a bucket refuses the request, or it is admitted from the lease in
-// hand, or the quota is known to be spent (an admission reports the
-// alert thresholds it crosses). That takes one lock, the entry's (and
-// the shard's while it finds the entry by the hash), and none of the
-// general evaluation (evaluation, decide), and decides exactly as they
+// window inline, its quota (if it has one) counted in the period of now
+// and not held, and a bucket refuses the request, or it is admitted
+// from the lease in hand (or with no quota), or the quota is known to
+// be spent (an admission reports the alert thresholds it crosses). That
+// takes one lock, the entry's (and the shard's while it finds the entry
+// by the hash), and none of the general evaluation (evaluation, decide), and decides exactly as they
 // would (TestPlainPathDecidesAsTheGeneralOne). The entry is found
 // through the key table when it can be (see keyTable), else by the hash
 // of (plan, key), which is then returned as h (0 when not computed).
@@ -707,6 +708,7 @@ func (lim *Limits) quick() bool {
 func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) (done bool, h uint64) {
 	lim := &r.Limits
 	nw := len(lim.Windows)
+	hasQuota := lim.Quota != Unlimited
 	g := perSecond(lim.QPS, lim.Burst)
 	units := r.units()
 	ns := now.UnixNano()
@@ -743,7 +745,7 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) (done bool,
 	}
 	q := &e.q
 	s := e.span.Load()
-	if q.held() || !q.is(qCounted) || !s.holds(lim, ns) || nw > int(q.nx) {
+	if hasQuota && (q.held() || !q.is(qCounted) || !s.holds(lim, ns)) || nw > int(q.nx) {
 		e.unlock()
 		return false, h
 	}
@@ -767,7 +769,7 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) (done bool,
 		}
 	}
 	all := ok && wrefused == 0
-	taken := all && q.leased() >= units && q.used-q.lease <= lim.Quota-units
+	taken := all && (!hasQuota || q.leased() >= units && q.used-q.lease <= lim.Quota-units)
 	if all && !taken && !q.spent(s, lim, ns) {
 		e.unlock()
 		clear(d.tats[1 : 1+nw])
@@ -779,15 +781,20 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) (done bool,
 		if nw > 0 {
 			copy(e.inline(), wnext[:nw])
 		}
-		if l.onAlert != nil && len(lim.Alerts) > 0 {
-			x = l.crossed(lim, q.used-q.lease, q.used-q.lease+units, s.window)
-		}
-		q.lease -= units
-		if l.prefetch {
-			l.fetchAhead(e, lim.Quota)
+		if hasQuota {
+			if l.onAlert != nil && len(lim.Alerts) > 0 {
+				x = l.crossed(lim, q.used-q.lease, q.used-q.lease+units, s.window)
+			}
+			q.lease -= units
+			if l.prefetch {
+				l.fetchAhead(e, lim.Quota)
+			}
 		}
 	}
-	remaining := max(lim.Quota-(q.used-q.leased()), 0)
+	remaining := int64(Unlimited)
+	if hasQuota {
+		remaining = max(lim.Quota-(q.used-q.leased()), 0)
+	}
 	e.unlock()
 	if x.mask != 0 {
 		l.deliver(r, x)
@@ -796,12 +803,14 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) (done bool,
 	// What decide makes of it.
 	d.ns, d.nb = ns, uint8(1+nw)
 	d.qps, d.burst, d.windows = lim.QPS, lim.Burst, lim.Windows
-	d.flags = dQuota
-	d.quota = lim.Quota
 	d.Remaining = remaining
-	if s.end != 0 {
-		d.qWindow, d.qReset = s.end-s.start, s.end-ns
-		d.Reset = s.reset
+	if hasQuota {
+		d.flags = dQuota
+		d.quota = lim.Quota
+		if s.end != 0 {
+			d.qWindow, d.qReset = s.end-s.start, s.end-ns
+			d.Reset = s.reset
+		}
 	}
 	if taken {
 		d.flags |= dTaken
@@ -824,7 +833,7 @@ func (l *Limiter) allowPlain(d *Decision, r *Request, now time.Time) (done bool,
 			refused, wait = LimitWindow, wnext[i]
 		}
 	}
-	d.refuse(refused, wait, remaining < units, s.end, ns, lim.DryRun)
+	d.refuse(refused, wait, hasQuota && remaining < units, s.end, ns, lim.DryRun)
 	return true, h
 }
 

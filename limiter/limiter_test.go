@@ -606,6 +606,9 @@ func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
 				{QPS: 1, Quota: 250, Period: Day, Windows: []Window{{Name: "per_second", Requests: 1, Per: time.Second}}},
 				// Alerts: each admission reports the thresholds it crosses.
 				{QPS: 10, Quota: 40, Period: Day, Alerts: []int{5, 25, 50, 75, 100}},
+				// No quota: the buckets alone.
+				{QPS: 2, Burst: 3, Quota: Unlimited},
+				{QPS: 3, Quota: Unlimited, DryRun: true, Windows: []Window{{Name: "per_4s", Requests: 5, Per: 4 * time.Second}}},
 				{QPS: 2, Burst: 3, Quota: 200, Period: Total, DryRun: true, Windows: []Window{{Name: "per_5s", Requests: 4, Per: 5 * time.Second}}},
 			}
 			// The last plan's ID also comes with one window more or less
@@ -627,6 +630,7 @@ func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
 			byPlain := map[Limit]int{} // what the plain path decided, by refusing limit
 			byIdentity := 0            // of those, found through the key table
 			alertsByPlain := 0
+			noQuotaByPlain := 0 // of those, under a plan with no quota
 			for i := range 20000 {
 				now = now.Add(time.Duration(rng.IntN(60)) * time.Millisecond)
 				if rng.IntN(2000) == 0 {
@@ -660,6 +664,9 @@ func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
 				}
 				if done {
 					byPlain[viaPlain.Refused]++
+					if r.Limits.Quota == Unlimited {
+						noQuotaByPlain++
+					}
 					if identity {
 						byIdentity++
 					}
@@ -678,6 +685,7 @@ func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
 				require.Greater(t, alertsByPlain, 10, "the plain path reported too few alerts to compare")
 			}
 			require.Greater(t, byIdentity, 1000, "the plain path found too few entries through the key table")
+			require.Greater(t, noQuotaByPlain, 1000, "the plain path decided too few requests of a plan with no quota")
 			for _, lim := range []Limit{LimitNone, LimitQPS, LimitQuota, LimitWindow} {
 				if lim == LimitNone && lease == 1 {
 					continue // a lease of 1 is spent by the request that reserved it
