@@ -1,7 +1,7 @@
 // Package bench compares planguard with the keyed rate limiters and
 // middlewares a Go developer might pick instead, on the same key
-// distribution: 10k keys visited in a scattered order, every goroutine
-// deciding for a different key than its neighbour.
+// distribution: 10k keys, each goroutine drawing them at random from a
+// stream of its own (internal/scatter).
 package bench
 
 import (
@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,10 +43,10 @@ var keyNames = func() []string {
 	return ks
 }()
 
-// parallelKeys runs fn in parallel over the scattered key sequence.
-func parallelKeys(b *testing.B, fn func(key string)) {
+// parallelKeys runs fn on p goroutines per CPU over random keys.
+func parallelKeys(b *testing.B, p int, fn func(key string)) {
 	b.ReportAllocs()
-	scatter.Parallel(b, numKeys, func(i int) error { fn(keyNames[i]); return nil })
+	scatter.Parallel(b, p, numKeys, func(i int) error { fn(keyNames[i]); return nil })
 }
 
 // rateMap is the usual hand-rolled choice: a mutex-guarded map of
@@ -79,7 +78,7 @@ func BenchmarkKeyedDecision(b *testing.B) {
 			l.Allow(ctx, limiter.Request{Plan: "usagePlan-bench001", Key: k, Limits: lim})
 		}
 		b.ResetTimer()
-		parallelKeys(b, func(k string) { l.Allow(ctx, limiter.Request{Plan: "usagePlan-bench001", Key: k, Limits: lim}) })
+		parallelKeys(b, 1, func(k string) { l.Allow(ctx, limiter.Request{Plan: "usagePlan-bench001", Key: k, Limits: lim}) })
 	})
 	b.Run("x-time-rate-map", func(b *testing.B) {
 		r := &rateMap{m: map[string]*rate.Limiter{}}
@@ -87,7 +86,7 @@ func BenchmarkKeyedDecision(b *testing.B) {
 			r.allow(k)
 		}
 		b.ResetTimer()
-		parallelKeys(b, func(k string) { r.allow(k) })
+		parallelKeys(b, 1, func(k string) { r.allow(k) })
 	})
 	b.Run("sethvargo-go-limiter", func(b *testing.B) {
 		s, _ := memorystore.New(&memorystore.Config{Tokens: perSec, Interval: time.Second})
@@ -96,7 +95,7 @@ func BenchmarkKeyedDecision(b *testing.B) {
 			s.Take(ctx, k)
 		}
 		b.ResetTimer()
-		parallelKeys(b, func(k string) { s.Take(ctx, k) })
+		parallelKeys(b, 1, func(k string) { s.Take(ctx, k) })
 	})
 	b.Run("ulule-limiter", func(b *testing.B) {
 		l := ulule.New(ululemem.NewStore(), ulule.Rate{Period: time.Second, Limit: perSec})
@@ -104,7 +103,7 @@ func BenchmarkKeyedDecision(b *testing.B) {
 			l.Get(ctx, k)
 		}
 		b.ResetTimer()
-		parallelKeys(b, func(k string) { l.Get(ctx, k) })
+		parallelKeys(b, 1, func(k string) { l.Get(ctx, k) })
 	})
 	b.Run("throttled", func(b *testing.B) {
 		st, _ := throttledmem.NewCtx(2 * numKeys)
@@ -113,7 +112,7 @@ func BenchmarkKeyedDecision(b *testing.B) {
 			rl.RateLimitCtx(ctx, k, 1)
 		}
 		b.ResetTimer()
-		parallelKeys(b, func(k string) { rl.RateLimitCtx(ctx, k, 1) })
+		parallelKeys(b, 1, func(k string) { rl.RateLimitCtx(ctx, k, 1) })
 	})
 }
 
@@ -129,22 +128,21 @@ func (d *discard) WriteHeader(code int)        { d.code = code }
 
 func ok(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }
 
-// serveParallel sends pre-built requests (one per key) through h.
+// serveParallel sends pre-built requests (one per key) through h, at
+// random as scatter.Parallel draws them, with a writer per goroutine.
 func serveParallel(b *testing.B, h http.Handler, reqs []*http.Request) {
 	b.ReportAllocs()
-	var seed atomic.Int64
-	b.RunParallel(func(pb *testing.PB) {
-		i := int(seed.Add(1)) * 104729 // the walk of scatter.Parallel, with a writer per goroutine
+	scatter.Run(b, 1, func(g, count int) {
+		keys := scatter.NewKeys(g, len(reqs))
 		w := &discard{h: http.Header{}}
-		for pb.Next() {
+		for range count {
 			clear(w.h)
 			w.code = 0
-			h.ServeHTTP(w, reqs[i%len(reqs)])
+			h.ServeHTTP(w, reqs[keys.Next()])
 			if w.code != http.StatusOK {
 				b.Errorf("status %d", w.code)
 				return
 			}
-			i += 7919
 		}
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	ululemem "github.com/ulule/limiter/v3/drivers/store/memory"
 	"golang.org/x/time/rate"
 
+	"github.com/planguard/planguard/internal/scatter"
 	"github.com/planguard/planguard/limiter"
 )
 
@@ -147,12 +147,11 @@ func BenchmarkIssue21Serial(b *testing.B) {
 	}
 }
 
-// BenchmarkIssue21Parallel: one goroutine per CPU (see inParallel)
-// over 10k keys, and over one hot key.
+// BenchmarkIssue21Parallel: one goroutine per CPU (scatter.Run) over
+// 10k keys, and over one hot key.
 //
 // Over 10k keys each goroutine draws its keys at random, from a stream
-// of its own, as a server's requests come: which core serves a request
-// says nothing of its key, so on 2 cores half of the decisions find
+// of its own (scatter.Parallel): on 2 cores half of the decisions find
 // their key's state last written by the other core. keys=10000-lockstep
 // is the worst case beside it: every goroutine walks the same scattered
 // order from another start (the serial benchmark's walk), so that each
@@ -168,15 +167,7 @@ func BenchmarkIssue21Parallel(b *testing.B) {
 				take(i)
 			}
 			b.ReportAllocs()
-			inParallel(b, func(g, count int) {
-				x := uint64(g+1) * 0x9e3779b97f4a7c15 // xorshift64's state, never 0
-				for range count {
-					x ^= x << 13
-					x ^= x >> 7
-					x ^= x << 17
-					take(int((x >> 32) * n >> 32)) // in [0, n)
-				}
-			})
+			scatter.Parallel(b, 1, n, func(i int) error { take(i); return nil })
 			runtime.KeepAlive(keep)
 		})
 		b.Run("keys=10000-lockstep/"+p.name, func(b *testing.B) {
@@ -185,7 +176,7 @@ func BenchmarkIssue21Parallel(b *testing.B) {
 				take(i)
 			}
 			b.ReportAllocs()
-			inParallel(b, func(g, count int) {
+			scatter.Run(b, 1, func(g, count int) {
 				i := (g + 1) * 104729
 				for range count {
 					take(i % n)
@@ -197,7 +188,7 @@ func BenchmarkIssue21Parallel(b *testing.B) {
 		b.Run("hot-key/"+p.name, func(b *testing.B) {
 			take, keep := p.make(1)
 			b.ReportAllocs()
-			inParallel(b, func(_, count int) {
+			scatter.Run(b, 1, func(_, count int) {
 				for range count {
 					take(0)
 				}
@@ -205,32 +196,6 @@ func BenchmarkIssue21Parallel(b *testing.B) {
 			runtime.KeepAlive(keep)
 		})
 	}
-}
-
-// inParallel runs b.N iterations on GOMAXPROCS goroutines, each calling
-// work(g, count) once, g its index and count its share of b.N, and
-// reports the wall time per iteration, as b.RunParallel does.
-//
-// Not b.RunParallel: its goroutines take iterations from one shared
-// counter, in grains sized by the previous run to about 100µs of work.
-// Under -benchtime Nx the previous run is the single first iteration,
-// whose time is mostly starting the goroutines, so a grain is one to a
-// few iterations, and every few decisions both cores write the
-// counter's cache line: at about a decision's cost, that hid most of
-// the limiters' speed-up (BenchmarkMachineScaling/b.RunParallel under -benchtime Nx;
-// BENCHMARKS.md, "Session 12"). Here each goroutine's share is fixed.
-func inParallel(b *testing.B, work func(g, count int)) {
-	procs := runtime.GOMAXPROCS(0)
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	for g := range procs {
-		count := b.N / procs
-		if g < b.N%procs {
-			count++
-		}
-		wg.Go(func() { work(g, count) })
-	}
-	wg.Wait()
 }
 
 // BenchmarkIssue21SerialNewStrings is the serial benchmark of the
@@ -318,12 +283,12 @@ func BenchmarkIssue21MemoryFive(b *testing.B) {
 
 // BenchmarkMachineScaling measures what two goroutines can gain on this
 // machine at best: a loop of arithmetic that touches no shared memory,
-// serial and in parallel (inParallel). The ratio of the two ns/op is the
+// serial and in parallel (scatter.Run). The ratio of the two ns/op is the
 // ceiling of any parallel speed-up here (on a machine whose cores are
 // shared with other jobs it is below the core count); the parallel
 // limiter benchmarks are read against it. b.RunParallel is the same
 // loop under b.RunParallel: under -benchtime Nx it shows what that
-// costs (a shared write every iteration or few; see inParallel), under
+// costs (a shared write every iteration or few; see scatter.Run), under
 // a -benchtime of a duration it matches parallel.
 func BenchmarkMachineScaling(b *testing.B) {
 	work := func(x uint64) uint64 {
@@ -341,7 +306,7 @@ func BenchmarkMachineScaling(b *testing.B) {
 		sink.Add(x)
 	})
 	b.Run("parallel", func(b *testing.B) {
-		inParallel(b, func(_, count int) {
+		scatter.Run(b, 1, func(_, count int) {
 			var x uint64
 			for range count {
 				x = work(x)

@@ -62,7 +62,7 @@ func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 }
 
 // BenchmarkRedisDecision: one keyed decision per operation on one
-// redis-server, 10k keys in a scattered order, 64 goroutines per CPU
+// redis-server, 10k keys at random, 64 goroutines per CPU
 // (a server's concurrent requests). planguard's redisstore shares round
 // trips between concurrent decisions (pipelines of its script);
 // go-redis/redis_rate sends one script per decision. Both on go-redis's
@@ -84,9 +84,7 @@ func BenchmarkRedisDecision(b *testing.B) {
 		rdb.AddHook(rt)
 		l := redis_rate.NewLimiter(rdb)
 		limit := redis_rate.PerSecond(perSec)
-		b.SetParallelism(parallelism)
-		b.ResetTimer()
-		parallelKeys(b, func(k string) {
+		parallelKeys(b, parallelism, func(k string) {
 			if _, err := l.Allow(ctx, k, limit); err != nil {
 				b.Error(err)
 			}
@@ -108,9 +106,7 @@ func benchPlanguard(b *testing.B, addr string, lim limiter.Limits, parallelism i
 	defer s.Close()
 	l, _ := limiter.New(s, limiter.Config{})
 	var failed atomic.Int64
-	b.SetParallelism(parallelism)
-	b.ResetTimer()
-	parallelKeys(b, func(k string) {
+	parallelKeys(b, parallelism, func(k string) {
 		if _, err := l.Allow(ctx, limiter.Request{Plan: "usagePlan-bench001", Key: k, Limits: lim}); err != nil {
 			failed.Add(1)
 		}

@@ -14,7 +14,7 @@ out=$(mktemp)
 	echo
 	echo "Generated $(date -u +%Y-%m-%d) on $(nproc) CPUs, $(go version | cut -d' ' -f3-)."
 	echo
-	echo "In process, 10k keys visited in a scattered order, \`b.RunParallel\`:"
+	echo "In process, 10k keys drawn at random by one goroutine per CPU (\`internal/scatter\`):"
 	echo
 	echo '    cd bench && go test -run "^$" -bench . -benchtime 300000x -count 3'
 	echo

@@ -243,7 +243,7 @@ func BenchmarkDecision(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
-			scatter.Parallel(b, len(keys), func(i int) error {
+			scatter.Parallel(b, 1, len(keys), func(i int) error {
 				_, err := l.AllowAt(ctx, now, limiter.Request{Plan: "usagePlan-bench001", Key: keys[i], Limits: lim})
 				return err
 			})
