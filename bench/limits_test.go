@@ -150,18 +150,18 @@ func BenchmarkIssue21Serial(b *testing.B) {
 // BenchmarkIssue21Parallel: one goroutine per CPU (scatter.Run) over
 // 10k keys, and over one hot key.
 //
-// Over 10k keys each goroutine draws its keys at random, from a stream
-// of its own (scatter.Parallel): on 2 cores half of the decisions find
-// their key's state last written by the other core. keys=10000-lockstep
-// is the worst case beside it: every goroutine walks the same scattered
-// order from another start (the serial benchmark's walk), so that each
-// key is decided by the goroutines in turn and every decision finds its
-// key's state in the other core's cache.
+// In keys=10000-random each goroutine draws its keys at random, from a
+// stream of its own (scatter.Parallel): on 2 cores half of the decisions
+// find their key's state last written by the other core.
+// keys=10000-lockstep is the worst case beside it: every goroutine walks
+// the same scattered order from another start (the serial benchmark's
+// walk), so that each key is decided by the goroutines in turn and every
+// decision finds its key's state last written by the other core.
 func BenchmarkIssue21Parallel(b *testing.B) {
 	const n = 10_000
 	ks := names(n)
 	for _, p := range peersWith(ks, 2) {
-		b.Run("keys=10000/"+p.name, func(b *testing.B) {
+		b.Run("keys=10000-random/"+p.name, func(b *testing.B) {
 			take, keep := p.make(n)
 			for i := range n {
 				take(i)

@@ -36,10 +36,10 @@
 // A decision never holds a lock across a store call: a decision that
 // must ask the store holds its key's quota meanwhile, so that other
 // decisions on that key wait for the answer and decisions on other keys
-// do not. A request whose plan has a QPS bucket, windows, and a quota
-// and alerts or none, but no throttle, and whose key has a lease in
-// hand (or needs none) takes a shorter path that decides exactly as the
-// general one. Found through
+// do not. A request whose plan has a QPS bucket and windows, with or
+// without a quota and alerts, but no throttle, and whose key has a
+// lease in hand (or needs none) takes a shorter path that decides
+// exactly as the general one. Found through
 // the key table, it takes one lock, its entry's own (a word in the
 // entry's cache line), so that a decision writes one cache line; the
 // general path takes its shard's lock (256 shards, by the hash) and the

@@ -686,8 +686,8 @@ func (l *Limiter) keyEntry(ctx context.Context, sh *shard, h uint64, k entryKey,
 }
 
 // quick reports whether valid Limits can be decided by allowPlain: a
-// QPS bucket, windows, and a quota and its alerts or none, without a
-// throttle.
+// QPS bucket and windows, with or without a quota and its alerts, and
+// no throttle.
 func (lim *Limits) quick() bool {
 	return lim.QPS != Unlimited && lim.Throttle.QPS == 0
 }

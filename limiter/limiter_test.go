@@ -618,6 +618,10 @@ func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
 			grown.Windows = append(grown.Windows[:1:1], Window{Name: "per_3s", Requests: 2, Per: 3 * time.Second})
 			shrunk := plans[len(plans)-1]
 			shrunk.Windows = nil
+			// And without its quota: one entry decided with a quota and
+			// without, by turns.
+			unquota := plans[len(plans)-1]
+			unquota.Quota = Unlimited
 			// The same strings for each plan and key, as the middleware
 			// passes them: their entries are found by the strings'
 			// identity (the key table), and by the hash for a copy.
@@ -647,6 +651,8 @@ func TestPlainPathDecidesAsTheGeneralOne(t *testing.T) {
 						r.Limits = grown
 					case 1:
 						r.Limits = shrunk
+					case 2:
+						r.Limits = unquota
 					}
 				}
 				if rng.IntN(200) == 0 {

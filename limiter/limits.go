@@ -68,7 +68,8 @@ type Limits struct {
 	DryRun bool
 	// Alerts are thresholds in percent of Quota (1 to 100, at most
 	// MaxAlerts): when a key's consumption in a period reaches one,
-	// Config.OnAlert is told once (see Alert). They need a quota.
+	// Config.OnAlert is told once (see Alert). Without a quota they
+	// are ignored.
 	Alerts []int
 }
 

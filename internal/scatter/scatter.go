@@ -17,10 +17,12 @@ import (
 // Not b.RunParallel: its goroutines take iterations from one shared
 // counter, in grains sized by the previous run to about 100µs of work.
 // Under -benchtime Nx the previous run is the single first iteration,
-// whose time is mostly starting the goroutines, so a grain is one to a
-// few iterations, and every few iterations every core writes the
-// counter's cache line: for work of about 100 ns, as much again. Here
-// each goroutine's share is fixed.
+// tens to hundreds of microseconds (starting the goroutines, cold
+// caches), so a grain is one to a few iterations, and every few
+// iterations every core writes the counter's cache line: for work of
+// about 100 ns, as much again (BENCHMARKS.md, "Session 12"). Here each
+// goroutine's share is fixed, without balancing: a goroutine whose CPU
+// is taken away sets the wall time.
 func Run(b *testing.B, p int, work func(g, count int)) {
 	n := runtime.GOMAXPROCS(0) * max(p, 1)
 	var wg sync.WaitGroup
