@@ -104,7 +104,7 @@ func BenchmarkIssue21Memory(b *testing.B) {
 	ks := names(n)
 	for _, p := range peers(ks) {
 		b.Run(p.name, func(b *testing.B) {
-			// Measured once, whatever -benchtime asks (bench/run.sh's
+			// Measured once, whatever -benchtime asks (a -bench . at
 			// -benchtime 300000x would otherwise build 300,000 of them).
 			var before, after runtime.MemStats
 			runtime.GC()

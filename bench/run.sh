@@ -16,10 +16,10 @@ out=$(mktemp)
 	echo
 	echo "In process, 10k keys drawn at random by one goroutine per CPU (\`internal/scatter\`):"
 	echo
-	echo '    cd bench && go test -run "^$" -bench . -benchtime 300000x -count 3'
+	echo '    cd bench && go test -run "^$" -bench "KeyedDecision|Middleware" -benchtime 300000x -count 3'
 	echo
 	echo '```'
-	go test -run '^$' -bench . -benchtime 300000x -count 3 . | grep -E '^Benchmark'
+	go test -run '^$' -bench 'KeyedDecision|Middleware' -benchtime 300000x -count 3 . | grep -E '^Benchmark'
 	echo '```'
 	echo
 	echo "Over loopback (\`cd bench && go run ./cmd/loadtest\`):"
