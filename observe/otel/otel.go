@@ -53,8 +53,8 @@ type Config struct {
 	// planguard.journal.lag (the revisions it read and has not applied),
 	// planguard.journal.lagging_since (the Unix time the oldest of those
 	// was committed) and planguard.journal.unreachable_since (the Unix
-	// time since which it cannot read its journal), each 0 when there is
-	// none; all read at each collection (Registry.Status).
+	// time since which it cannot read or apply its journal), each 0 when
+	// there is none; all read at each collection (Registry.Status).
 	Registry *usageplan.Registry
 	// Buckets are the boundaries, in seconds, of the two duration
 	// histograms; nil means DefaultBuckets. (The SDK's own default
@@ -150,7 +150,7 @@ func registryGauges(m metric.Meter, reg *usageplan.Registry) error {
 		name, description string
 		value             func(usageplan.JournalStatus) time.Time
 	}{
-		{"planguard.journal.unreachable_since", "Unix time since which a managed registry cannot read its journal; 0 while it can.",
+		{"planguard.journal.unreachable_since", "Unix time since which a managed registry cannot read or apply its journal; 0 while it can.",
 			func(st usageplan.JournalStatus) time.Time {
 				if st.Err == nil {
 					return time.Time{}

@@ -30,8 +30,8 @@ type Config struct {
 	// Registry, when set, is exported as planguard_registry_revision
 	// and, for a managed registry (usageplan.OpenManaged), as
 	// planguard_journal_unreachable_since_seconds (the Unix time since
-	// which the registry cannot read its journal, so serves its last
-	// snapshot; 0 while it can), planguard_journal_lag_revisions (the
+	// which the registry cannot read or apply its journal, so serves its
+	// last snapshot; 0 while it can), planguard_journal_lag_revisions (the
 	// revisions it read and has not applied) and
 	// planguard_journal_lagging_since_seconds (the Unix time the oldest
 	// of those was committed; 0 when it lags none): alert on time() -
@@ -117,7 +117,7 @@ func New(o Config) *Collector {
 		c.journal = []prometheus.Collector{
 			gauge("planguard_registry_revision", "Changes applied to the registry (its snapshot's Revision).",
 				func(st usageplan.JournalStatus) float64 { return float64(st.Revision) }),
-			gauge("planguard_journal_unreachable_since_seconds", "Unix time since which a managed registry cannot read its journal; 0 while it can.",
+			gauge("planguard_journal_unreachable_since_seconds", "Unix time since which a managed registry cannot read or apply its journal; 0 while it can.",
 				func(st usageplan.JournalStatus) float64 { return unixSeconds(st.Since, st.Err != nil) }),
 			gauge("planguard_journal_lag_revisions", "Revisions a managed registry read from its journal and has not applied.",
 				func(st usageplan.JournalStatus) float64 { return float64(st.Head - st.Revision) }),

@@ -194,7 +194,7 @@ func TestJournalUnreachableSince(t *testing.T) {
 	defer reg.Close()
 	col := New(Config{Registry: reg})
 	text := func(v string) *strings.Reader {
-		return strings.NewReader("# HELP planguard_journal_unreachable_since_seconds Unix time since which a managed registry cannot read its journal; 0 while it can.\n" +
+		return strings.NewReader("# HELP planguard_journal_unreachable_since_seconds Unix time since which a managed registry cannot read or apply its journal; 0 while it can.\n" +
 			"# TYPE planguard_journal_unreachable_since_seconds gauge\n" +
 			"planguard_journal_unreachable_since_seconds " + v + "\n")
 	}
