@@ -116,36 +116,7 @@ func BenchmarkKeyedDecision(b *testing.B) {
 	})
 }
 
-// discard is a ResponseWriter that keeps only the status.
-type discard struct {
-	h    http.Header
-	code int
-}
-
-func (d *discard) Header() http.Header         { return d.h }
-func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
-func (d *discard) WriteHeader(code int)        { d.code = code }
-
 func ok(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }
-
-// serveParallel sends pre-built requests (one per key) through h, at
-// random as scatter.Parallel draws them, with a writer per goroutine.
-func serveParallel(b *testing.B, h http.Handler, reqs []*http.Request) {
-	b.ReportAllocs()
-	scatter.Run(b, 1, func(g, count int) {
-		keys := scatter.NewKeys(g, len(reqs))
-		w := &discard{h: http.Header{}}
-		for range count {
-			clear(w.h)
-			w.code = 0
-			h.ServeHTTP(w, reqs[keys.Next()])
-			if w.code != http.StatusOK {
-				b.Errorf("status %d", w.code)
-				return
-			}
-		}
-	})
-}
 
 // BenchmarkMiddleware: the whole middleware per request. planguard
 // verifies an HMAC-SHA1 signature, resolves the plan and applies QPS and
@@ -158,27 +129,27 @@ func BenchmarkMiddleware(b *testing.B) {
 		plain[i] = httptest.NewRequest("GET", "/release/orders/42", nil)
 		plain[i].Header.Set("X-Key", keyNames[i])
 	}
-	b.Run("bare", func(b *testing.B) { serveParallel(b, http.HandlerFunc(ok), plain) })
+	b.Run("bare", func(b *testing.B) { scatter.Serve(b, 1, http.HandlerFunc(ok), http.StatusOK, plain...) })
 	b.Run("planguard", func(b *testing.B) {
 		h, signed := planguardHandler(b, numReqKeys)
-		serveParallel(b, h, signed)
+		scatter.Serve(b, 1, h, http.StatusOK, signed...)
 	})
 	b.Run("sethvargo-go-limiter", func(b *testing.B) {
 		s, _ := memorystore.New(&memorystore.Config{Tokens: 1 << 20, Interval: time.Second})
 		defer s.Close(ctx)
 		mw, _ := httplimit.NewMiddleware(s, func(r *http.Request) (string, error) { return r.Header.Get("X-Key"), nil })
-		serveParallel(b, mw.Handle(http.HandlerFunc(ok)), plain)
+		scatter.Serve(b, 1, mw.Handle(http.HandlerFunc(ok)), http.StatusOK, plain...)
 	})
 	b.Run("ulule-limiter", func(b *testing.B) {
 		l := ulule.New(ululemem.NewStore(), ulule.Rate{Period: time.Second, Limit: 1 << 30})
 		mw := ululestdlib.NewMiddleware(l, ululestdlib.WithKeyGetter(func(r *http.Request) string { return r.Header.Get("X-Key") }))
-		serveParallel(b, mw.Handler(http.HandlerFunc(ok)), plain)
+		scatter.Serve(b, 1, mw.Handler(http.HandlerFunc(ok)), http.StatusOK, plain...)
 	})
 	b.Run("throttled", func(b *testing.B) {
 		st, _ := throttledmem.NewCtx(2 * numKeys)
 		rl, _ := throttled.NewGCRARateLimiterCtx(st, throttled.RateQuota{MaxRate: throttled.PerSec(1 << 20), MaxBurst: 1 << 20})
 		h := (&throttled.HTTPRateLimiterCtx{RateLimiter: rl, VaryBy: &throttled.VaryBy{Headers: []string{"X-Key"}}}).RateLimit(http.HandlerFunc(ok))
-		serveParallel(b, h, plain)
+		scatter.Serve(b, 1, h, http.StatusOK, plain...)
 	})
 }
 

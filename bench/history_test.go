@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/planguard/planguard/boltstore"
+	"github.com/planguard/planguard/internal/scatter"
 	"github.com/planguard/planguard/keys"
 	"github.com/planguard/planguard/limiter"
 	"github.com/planguard/planguard/metering"
@@ -201,7 +202,7 @@ func historyAB(b *testing.B, meter bool) {
 		reqs []*http.Request
 		ns   []float64
 	}{{h: off, reqs: offReqs}, {h: on, reqs: onReqs}}
-	w := &discard{h: http.Header{}}
+	w := scatter.NewDiscard()
 	b.ReportAllocs()
 	i := 0
 	for done := 0; done < b.N; {
@@ -209,11 +210,10 @@ func historyAB(b *testing.B, meter bool) {
 		m := min(batch, b.N-done)
 		start := time.Now()
 		for range m {
-			clear(w.h)
-			w.code = 0
+			w.Reset()
 			s.h.ServeHTTP(w, s.reqs[i%n])
-			if w.code != http.StatusOK {
-				b.Fatalf("status %d", w.code)
+			if w.Code != http.StatusOK {
+				b.Fatalf("status %d", w.Code)
 			}
 			i += 7
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/planguard/planguard/internal/scatter"
 	"github.com/planguard/planguard/keys"
 	"github.com/planguard/planguard/limiter"
 	"github.com/planguard/planguard/metering"
@@ -49,20 +50,7 @@ func BenchmarkMiddlewareMeter(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			h := mw.Wrap(http.HandlerFunc(ok200))
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				w := &discard{h: http.Header{}}
-				for pb.Next() {
-					clear(w.h)
-					w.code = 0
-					h.ServeHTTP(w, signed)
-					if w.code != 200 {
-						b.Errorf("status %d", w.code)
-						return
-					}
-				}
-			})
+			scatter.Serve(b, 1, mw.Wrap(http.HandlerFunc(ok200)), 200, signed)
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/planguard/planguard/internal/scatter"
 	"github.com/planguard/planguard/keys"
 	"github.com/planguard/planguard/limiter"
 	"github.com/planguard/planguard/usageplan"
@@ -56,21 +57,7 @@ func BenchmarkServiceCount(b *testing.B) {
 		if err := s.SignAt(signed, time.Now()); err != nil {
 			b.Fatal(err)
 		}
-		run := func(b *testing.B, r *http.Request, want int) {
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				w := &discard{h: http.Header{}}
-				for pb.Next() {
-					clear(w.h)
-					w.code = 0
-					h.ServeHTTP(w, r)
-					if w.code != want {
-						b.Errorf("status %d, want %d", w.code, want)
-						return
-					}
-				}
-			})
-		}
+		run := func(b *testing.B, r *http.Request, want int) { scatter.Serve(b, 1, h, want, r) }
 		b.Run(fmt.Sprintf("unauthenticated-404/services=%d", n), func(b *testing.B) { run(b, notFound, 404) })
 		b.Run(fmt.Sprintf("signed/services=%d", n), func(b *testing.B) { run(b, signed, 200) })
 	}

@@ -1,9 +1,11 @@
 // Package scatter is the benchmarks' way of spreading parallel work over
-// many keys, shared by the store modules and the comparison benchmarks.
-// It is not API.
+// many keys and of serving requests in parallel, shared by the core's
+// packages, the store and observability modules and the comparison
+// benchmarks. It is not API.
 package scatter
 
 import (
+	"net/http"
 	"runtime"
 	"sync"
 	"testing"
@@ -69,3 +71,53 @@ func (k *Keys) Next() int {
 	k.x ^= k.x << 17
 	return int((k.x >> 32) * k.n >> 32)
 }
+
+// Serve sends reqs through h on Run's goroutines (p per CPU), each with
+// a Discard of its own: every goroutine sends the one request, or, of
+// several, draws them at random (Keys). A status other than want fails
+// the benchmark.
+func Serve(b *testing.B, p int, h http.Handler, want int, reqs ...*http.Request) {
+	b.ReportAllocs()
+	Run(b, p, func(g, count int) {
+		keys := NewKeys(g, len(reqs))
+		w := NewDiscard()
+		for range count {
+			r := reqs[0]
+			if len(reqs) > 1 {
+				r = reqs[keys.Next()]
+			}
+			w.Reset()
+			h.ServeHTTP(w, r)
+			if w.Code != want {
+				b.Errorf("status %d, want %d", w.Code, want)
+				return
+			}
+		}
+	})
+}
+
+// Discard is a ResponseWriter that keeps only the headers and the
+// status, so that a benchmark measures the handler and not a recorder.
+// The body is dropped.
+type Discard struct {
+	h    http.Header
+	Code int // 0 until WriteHeader
+}
+
+// NewDiscard returns an empty Discard.
+func NewDiscard() *Discard { return &Discard{h: http.Header{}} }
+
+// Reset empties d for the next request, keeping its header map.
+func (d *Discard) Reset() {
+	clear(d.h)
+	d.Code = 0
+}
+
+func (d *Discard) Header() http.Header         { return d.h }
+func (d *Discard) Write(p []byte) (int, error) {
+	if d.Code == 0 {
+		d.Code = http.StatusOK // as net/http: a Write before WriteHeader sends 200
+	}
+	return len(p), nil
+}
+func (d *Discard) WriteHeader(code int)        { d.Code = code }

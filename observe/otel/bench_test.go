@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/planguard/planguard/internal/scatter"
 	"github.com/planguard/planguard/keys"
 	"github.com/planguard/planguard/limiter"
 	"github.com/planguard/planguard/middleware"
@@ -54,19 +55,7 @@ func BenchmarkObserver(b *testing.B) {
 				span.End()
 			})
 		}
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			w := &discard{h: http.Header{}}
-			for pb.Next() {
-				clear(w.h)
-				w.code = 0
-				h.ServeHTTP(w, signed)
-				if w.code != 200 {
-					b.Errorf("status %d", w.code)
-					return
-				}
-			}
-		})
+		scatter.Serve(b, 1, h, 200, signed)
 	}
 	sdkTracer := func(b *testing.B) trace.Tracer {
 		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
@@ -90,12 +79,3 @@ func BenchmarkObserver(b *testing.B) {
 		run(b, obs.Observe, sdkTracer(b))
 	})
 }
-
-type discard struct {
-	h    http.Header
-	code int
-}
-
-func (d *discard) Header() http.Header         { return d.h }
-func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
-func (d *discard) WriteHeader(code int)        { d.code = code }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/planguard/planguard/internal/scatter"
 	"github.com/planguard/planguard/keys"
 	"github.com/planguard/planguard/limiter"
 	"github.com/planguard/planguard/middleware"
@@ -36,20 +37,7 @@ func BenchmarkObserver(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		h := mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) }))
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			w := &discard{h: http.Header{}}
-			for pb.Next() {
-				clear(w.h)
-				w.code = 0
-				h.ServeHTTP(w, signed)
-				if w.code != 200 {
-					b.Errorf("status %d", w.code)
-					return
-				}
-			}
-		})
+		scatter.Serve(b, 1, mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) })), 200, signed)
 	}
 	b.Run("none", func(b *testing.B) { run(b, nil) })
 	b.Run("prometheus", func(b *testing.B) {
@@ -58,12 +46,3 @@ func BenchmarkObserver(b *testing.B) {
 		run(b, col.Observe)
 	})
 }
-
-type discard struct {
-	h    http.Header
-	code int
-}
-
-func (d *discard) Header() http.Header         { return d.h }
-func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
-func (d *discard) WriteHeader(code int)        { d.code = code }
