@@ -91,15 +91,12 @@ func BenchmarkHistorySteadyLoad(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				var seq atomic.Int64
-				b.ResetTimer()
 				rec.Start()
-				b.RunParallel(func(pb *testing.PB) {
-					i := int(seq.Add(1)) * 37
+				scatter.Run(b, 1, func(g, count int) {
+					next := scatter.NewKeys(g, len(keys))
 					writer, batch := metering.NewWriterID(), uint64(0) // a writer per goroutine: its batches in order
-					for pb.Next() {
-						i++
-						key := keys[i%len(keys)]
+					for range count {
+						key := keys[next.Next()]
 						if mode == "recorder" {
 							rec.Record(plan, key, nil, c)
 							continue

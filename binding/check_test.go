@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/planguard/planguard/internal/scatter"
 )
 
 func wide(svc, env string) Target { return Target{Service: svc, Environment: env} }
@@ -226,8 +228,8 @@ func TestTableLookupDoesNotAllocate(t *testing.T) {
 func BenchmarkLookup(b *testing.B) {
 	tbl, _ := Compile([]Plan{{ID: "usagePlan-a", Keys: []string{"AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN"}, Targets: []Target{scoped("service-abcd1234", "release", "api-get00001")}}})
 	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
+	scatter.Run(b, 1, func(_, count int) {
+		for range count {
 			tbl.Lookup("service-abcd1234", "release", "api-get00001", "AKIDCgOPWjQ6BAxvHtyckhWABJVYSBj548pN")
 		}
 	})

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/planguard/planguard/internal/scatter"
 	"github.com/planguard/planguard/limiter"
 )
 
@@ -34,9 +35,8 @@ func BenchmarkSpentKey(b *testing.B) {
 				_, _ = l.AllowAt(ctx, now, limiter.Request{Plan: "usagePlan-bench001", Key: "AKIDspent", Limits: lim})
 			}
 			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
+			scatter.Run(b, 1, func(_, count int) {
+				for range count {
 					d, err := l.AllowAt(ctx, now, limiter.Request{Plan: "usagePlan-bench001", Key: "AKIDspent", Limits: lim})
 					if err != nil || d.Allowed {
 						b.Errorf("%+v, %v", d, err)

@@ -17,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/planguard/planguard/internal/scatter"
 )
 
 const (
@@ -293,8 +295,8 @@ func BenchmarkVerify(b *testing.B) {
 	})
 	b.Run("parallel", func(b *testing.B) {
 		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
+		scatter.Run(b, 1, func(_, count int) {
+			for range count {
 				if _, err := v.VerifyAt(r, t0); err != nil {
 					b.Error(err)
 					return

@@ -17,6 +17,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
+
+	"github.com/planguard/planguard/internal/scatter"
 )
 
 var (
@@ -336,13 +338,9 @@ func BenchmarkDecision(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("keys=%d/parallel", n), func(b *testing.B) {
 			b.ReportAllocs()
-			var seed atomic.Int64
-			b.RunParallel(func(pb *testing.PB) {
-				i := int(seed.Add(1)) * 104729
-				for pb.Next() {
-					_, _ = l.AllowAt(ctx, now, Request{Plan: "usagePlan-bench001", Key: ks[i%n], Limits: lim})
-					i += 7919
-				}
+			scatter.Parallel(b, 1, n, func(i int) error {
+				_, _ = l.AllowAt(ctx, now, Request{Plan: "usagePlan-bench001", Key: ks[i], Limits: lim})
+				return nil
 			})
 		})
 	}
@@ -358,8 +356,8 @@ func BenchmarkRawRateAllow(b *testing.B) {
 	})
 	b.Run("parallel", func(b *testing.B) {
 		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
+		scatter.Run(b, 1, func(_, count int) {
+			for range count {
 				r.AllowN(t0, 1)
 			}
 		})

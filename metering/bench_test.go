@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/planguard/planguard/internal/scatter"
 )
 
 // benchKeys are the key IDs the recording benchmarks use.
@@ -79,22 +81,18 @@ func BenchmarkRecord(b *testing.B) {
 		b.Run(d.name+"/parallel-one-key", func(b *testing.B) {
 			rec := d.record()
 			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
+			scatter.Run(b, 1, func(_, count int) {
+				for range count {
 					rec(benchNow, "usagePlan-bench001", benchKeys[0], c)
 				}
 			})
 		})
 		b.Run(d.name+"/parallel-1024-keys", func(b *testing.B) {
 			rec := d.record()
-			var seq atomic.Int64
 			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				i := int(seq.Add(1) * 97)
-				for pb.Next() {
-					i++
-					rec(benchNow, "usagePlan-bench001", benchKeys[i&1023], c)
-				}
+			scatter.Parallel(b, 1, 1024, func(i int) error {
+				rec(benchNow, "usagePlan-bench001", benchKeys[i], c)
+				return nil
 			})
 		})
 	}
