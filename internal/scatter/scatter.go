@@ -113,11 +113,11 @@ func (d *Discard) Reset() {
 	d.Code = 0
 }
 
-func (d *Discard) Header() http.Header         { return d.h }
+func (d *Discard) Header() http.Header { return d.h }
 func (d *Discard) Write(p []byte) (int, error) {
 	if d.Code == 0 {
 		d.Code = http.StatusOK // as net/http: a Write before WriteHeader sends 200
 	}
 	return len(p), nil
 }
-func (d *Discard) WriteHeader(code int)        { d.Code = code }
+func (d *Discard) WriteHeader(code int) { d.Code = code }
