@@ -20,11 +20,11 @@ import (
 // counter, in grains sized by the previous run to about 100µs of work.
 // Under -benchtime Nx the previous run is the single first iteration,
 // tens to hundreds of microseconds (starting the goroutines, cold
-// caches), so a grain is one to a few iterations, and every few
-// iterations every core writes the counter's cache line: for work of
-// about 100 ns, as much again (BENCHMARKS.md, "Session 12"). Here each
-// goroutine's share is fixed, without balancing: a goroutine whose CPU
-// is taken away sets the wall time.
+// caches), so a grain is one to a few iterations, and each grain moves
+// the counter's cache line to the core that takes it: a transfer between
+// cores every iteration or few, on work of about 100 ns (BENCHMARKS.md,
+// "Session 12"). Here each goroutine's share is fixed, without
+// balancing: a goroutine whose CPU is taken away sets the wall time.
 func Run(b *testing.B, p int, work func(g, count int)) {
 	n := runtime.GOMAXPROCS(0) * max(p, 1)
 	var wg sync.WaitGroup
@@ -101,7 +101,7 @@ func Serve(b *testing.B, p int, h http.Handler, want int, reqs ...*http.Request)
 // The body is dropped.
 type Discard struct {
 	h    http.Header
-	Code int // 0 until WriteHeader
+	Code int // 0 until WriteHeader or Write
 }
 
 // NewDiscard returns an empty Discard.
