@@ -70,9 +70,19 @@ func historyHandlerAt(t testing.TB, hist History, now func() time.Time) (*Handle
 	return h, mem
 }
 
+// describeHistory calls DescribeUsageHistory with body as the
+// read-only credential, and decodes the Result strictly.
 func describeHistory(t *testing.T, h http.Handler, body string) (UsageHistorySet, envelope) {
 	t.Helper()
-	e := do(t, h, req{id: readerID, secret: readerSec, action: "DescribeUsageHistory", body: body}.build())
+	return describeHistoryAs(t, h, req{id: readerID, secret: readerSec, body: body})
+}
+
+// describeHistoryAs is describeHistory with r's credential, body and
+// signing time.
+func describeHistoryAs(t *testing.T, h http.Handler, r req) (UsageHistorySet, envelope) {
+	t.Helper()
+	r.action = "DescribeUsageHistory"
+	e := do(t, h, r.build())
 	var set UsageHistorySet
 	if e.Response.Error == nil {
 		dec := json.NewDecoder(strings.NewReader(string(e.Response.Result)))
@@ -265,12 +275,8 @@ func TestDescribeUsageHistoryPagesReadOnce(t *testing.T) {
 		t.Helper()
 		body := fmt.Sprintf(`{"UsagePlanId":"usagePlan-kgf82zcd","StartTime":"2026-12-01 00:00:00","EndTime":"2026-12-03 00:00:00","Granularity":"HOUR","Offset":%d,"Limit":25%s}`, offset, extra)
 		signed++
-		e := do(t, h, req{id: id, secret: secret, action: "DescribeUsageHistory", body: body, ts: now.Add(-time.Duration(signed) * time.Second)}.build())
+		set, e := describeHistoryAs(t, h, req{id: id, secret: secret, body: body, ts: now.Add(-time.Duration(signed) * time.Second)})
 		wantOK(t, e)
-		var set UsageHistorySet
-		if err := json.Unmarshal(e.Response.Result, &set); err != nil {
-			t.Fatal(err)
-		}
 		return set
 	}
 	reads := func(want int64) {
@@ -335,12 +341,8 @@ func TestDescribeUsageHistorySlowExportReadsOnce(t *testing.T) {
 		t.Helper()
 		body := fmt.Sprintf(`{"UsagePlanId":"usagePlan-kgf82zcd","StartTime":"2026-12-01 00:00:00","EndTime":"2026-12-03 00:00:00","Granularity":"HOUR","Offset":%d,"Limit":10}`, offset)
 		signed++
-		e := do(t, h, req{id: adminID, secret: adminSecret, action: "DescribeUsageHistory", body: body, ts: now.Add(-time.Duration(signed) * time.Second)}.build())
+		set, e := describeHistoryAs(t, h, req{id: adminID, secret: adminSecret, body: body, ts: now.Add(-time.Duration(signed) * time.Second)})
 		wantOK(t, e)
-		var set UsageHistorySet
-		if err := json.Unmarshal(e.Response.Result, &set); err != nil {
-			t.Fatal(err)
-		}
 		return set
 	}
 	first := page(0)

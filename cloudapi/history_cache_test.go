@@ -36,12 +36,8 @@ func TestHistoryPageCacheNotEvictedByAnotherCredential(t *testing.T) {
 	page := func(id, secret string, offset int, end string) UsageHistorySet {
 		t.Helper()
 		body := fmt.Sprintf(`{"UsagePlanId":"usagePlan-kgf82zcd","StartTime":"2026-12-01 00:00:00","EndTime":%q,"Granularity":"HOUR","Offset":%d,"Limit":25}`, end, offset)
-		e := do(t, h, req{id: id, secret: secret, action: "DescribeUsageHistory", body: body, ts: now}.build())
+		set, e := describeHistoryAs(t, h, req{id: id, secret: secret, body: body, ts: now})
 		wantOK(t, e)
-		var set UsageHistorySet
-		if err := json.Unmarshal(e.Response.Result, &set); err != nil {
-			t.Fatal(err)
-		}
 		return set
 	}
 	first := page(adminID, adminSecret, 0, "2026-12-03 00:00:00")
