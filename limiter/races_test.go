@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -292,5 +293,73 @@ func TestGrantWhilePrefetchInFlight(t *testing.T) {
 		}
 		require.Equal(t, quota-tc.consumed, admitted, "grant %d: admitted after it", tc.grant)
 		require.NoError(t, l.Close(ctx))
+	}
+}
+
+// yieldingStore is a MemoryStore (not seen as one by New) whose
+// reservations yield the processor a few times first, so that a key's
+// quota stays held while its other decisions run.
+type yieldingStore struct{ MemoryStore }
+
+func (s *yieldingStore) Reserve(ctx context.Context, c Counter, n, limit int64) (int64, int64, error) {
+	for range 20 {
+		runtime.Gosched()
+	}
+	return s.MemoryStore.Reserve(ctx, c, n, limit)
+}
+
+// With a frozen clock a key's tightest bucket (the QPS bucket, or a
+// window) admits exactly its burst, whichever variant of its plan (with
+// a quota, decided the general way while the quota is held, or without,
+// on the shorter path) each request brings, while reservations,
+// prefetches, resets and charges hold its quota.
+func TestBucketExactWhileQuotaHeld(t *testing.T) {
+	const burst = 2000
+	for _, tc := range []struct {
+		name string
+		lim  Limits
+	}{
+		{"qps", Limits{QPS: 1, Burst: burst, Quota: 100_000, Period: Day, Windows: []Window{{Name: "w", Requests: 2 * burst, Per: time.Hour}}}},
+		{"window", Limits{QPS: 1, Burst: 2 * burst, Quota: 100_000, Period: Day, Windows: []Window{{Name: "w", Requests: burst, Per: time.Hour}}}},
+	} {
+		for _, prefetch := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/prefetch=%v", tc.name, prefetch), func(t *testing.T) {
+				l, err := New(&yieldingStore{}, Config{LeaseSize: 4, Prefetch: prefetch})
+				require.NoError(t, err)
+				defer l.Close(ctx)
+				withQuota := tc.lim
+				noQuota := withQuota
+				noQuota.Quota = Unlimited
+				var admitted atomic.Int64
+				var wg sync.WaitGroup
+				for g := range 4 {
+					wg.Go(func() {
+						for i := range 1000 {
+							lim := noQuota
+							if (i+g)%2 == 0 {
+								lim = withQuota
+							}
+							d, err := l.AllowAt(ctx, t0, Request{Plan: "p", Key: "k", Limits: lim})
+							if err != nil {
+								t.Error(err)
+								return
+							}
+							if d.Allowed {
+								admitted.Add(1)
+							}
+						}
+					})
+				}
+				wg.Go(func() {
+					for range 50 {
+						require.NoError(t, l.SetUsage(ctx, "p", "k", withQuota, t0, 0))
+						_, err := l.ChargeAt(ctx, t0, Request{Plan: "p", Key: "k", Units: 1, Limits: withQuota})
+						require.NoError(t, err)
+					}
+				})
+				wg.Wait()
+				require.Equal(t, int64(burst), admitted.Load())
+			})
+		}
 	}
 }
