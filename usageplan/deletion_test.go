@@ -208,14 +208,7 @@ func TestAddAgainWhileTheDeletionForgets(t *testing.T) {
 // forgot the usage; a committed record is never refused.)
 func TestFollowerIsNotHeldUpByItsResetter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		regs := openManaged(t, NewMemoryJournal(), 2)
-		leader, follower := regs[0], regs[1]
-		k := keys.Key{ID: akid, Name: "k1", Secret: keys.NewSecret("0123456789")}
-		other := keys.Key{ID: "AKIDother000000000000000000000000000", Name: "other", Secret: keys.NewSecret("0123456789")}
-		require.NoError(t, leader.AddKey(k))
-		require.NoError(t, leader.AddKey(other))
-		require.NoError(t, leader.DisableKey(akid))
-		synctest.Wait()
+		leader, follower, k, other := followingTwoKeys(t)
 		follower.ResetUsageWith(&recordingResetter{err: errors.New("store down")})
 
 		require.NoError(t, leader.DeleteKey(akid))
@@ -228,6 +221,23 @@ func TestFollowerIsNotHeldUpByItsResetter(t *testing.T) {
 		require.Equal(t, keys.Disabled, got.Status, "the follower still admits a key disabled on the leader: %v", follower.Status().Err)
 		require.NoError(t, follower.Status().Err)
 	})
+}
+
+// followingTwoKeys opens a leader and a follower on one journal, in a
+// synctest bubble, with two keys added on the leader (k, akid's, then
+// disabled so that it may be deleted; and other) and the follower caught
+// up.
+func followingTwoKeys(t *testing.T) (leader, follower *Registry, k, other keys.Key) {
+	t.Helper()
+	regs := openManaged(t, NewMemoryJournal(), 2)
+	leader, follower = regs[0], regs[1]
+	k = keys.Key{ID: akid, Name: "k1", Secret: keys.NewSecret("0123456789")}
+	other = keys.Key{ID: "AKIDother000000000000000000000000000", Name: "other", Secret: keys.NewSecret("0123456789")}
+	require.NoError(t, leader.AddKey(k))
+	require.NoError(t, leader.AddKey(other))
+	require.NoError(t, leader.DisableKey(akid))
+	synctest.Wait()
+	return leader, follower, k, other
 }
 
 var errAppend = errors.New("journal append failed")
@@ -289,14 +299,7 @@ func (*sharedResetter) SharedUsage() bool { return true }
 // deadline.
 func TestFollowerForgetsOnlyWhatIsItsOwn(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		regs := openManaged(t, NewMemoryJournal(), 2)
-		leader, follower := regs[0], regs[1]
-		k := keys.Key{ID: akid, Name: "k1", Secret: keys.NewSecret("0123456789")}
-		other := keys.Key{ID: "AKIDother000000000000000000000000000", Name: "other", Secret: keys.NewSecret("0123456789")}
-		require.NoError(t, leader.AddKey(k))
-		require.NoError(t, leader.AddKey(other))
-		require.NoError(t, leader.DisableKey(akid))
-		synctest.Wait()
+		leader, follower, _, other := followingTwoKeys(t)
 		shared, own := &sharedResetter{}, &recordingResetter{}
 		follower.ResetUsageWith(shared)
 		follower.ResetUsageWith(own)
