@@ -28,18 +28,23 @@ type txn struct {
 
 type planKey struct{ plan, key string }
 
-// readded returns the keys tx deletes and adds again, nil for none.
-func (tx *txn) readded() map[string]bool {
-	var out map[string]bool
+// readded returns the smallest ID of a key tx deletes and adds again,
+// and whether there is one.
+func (tx *txn) readded() (string, bool) {
+	if len(tx.deleted) == 0 || len(tx.added) == 0 {
+		return "", false
+	}
+	deleted := make(map[string]bool, len(tx.deleted))
+	for _, id := range tx.deleted {
+		deleted[id] = true
+	}
+	first, found := "", false
 	for _, id := range tx.added {
-		if slices.Contains(tx.deleted, id) {
-			if out == nil {
-				out = map[string]bool{}
-			}
-			out[id] = true
+		if deleted[id] && (!found || id < first) {
+			first, found = id, true
 		}
 	}
-	return out
+	return first, found
 }
 
 func newTxn(st *state, now time.Time) *txn {

@@ -129,7 +129,7 @@ type Registry struct {
 
 // NewRegistry returns an empty registry.
 func NewRegistry(cfg RegistryConfig) *Registry {
-	r := &Registry{opts: cfg}
+	r := &Registry{opts: cfg, unforgotten: map[string]*Snapshot{}, forgetting: make(chan struct{}, 1)}
 	r.log.limit = cfg.changeLogLimit()
 	r.cur.Store(compile(&state{routes: map[string]routeTable{}}, nil, 0))
 	return r
@@ -275,9 +275,6 @@ const optimisticAttempts = 3
 func (r *Registry) publishDeleting(next *Snapshot, rec Record, snap *Snapshot, tx *txn) {
 	if len(tx.deleted) > 0 {
 		r.resetMu.Lock()
-		if r.unforgotten == nil {
-			r.unforgotten = map[string]*Snapshot{}
-		}
 		for _, id := range tx.deleted {
 			r.unforgotten[id] = snap
 		}
@@ -473,15 +470,9 @@ func (r *Registry) forgetLock(ctx context.Context, fromJournal bool) (_ context.
 	if fromJournal {
 		ctx, cancel = context.WithTimeout(ctx, forgetTimeout)
 	}
-	r.resetMu.Lock()
-	if r.forgetting == nil {
-		r.forgetting = make(chan struct{}, 1)
-	}
-	sem := r.forgetting
-	r.resetMu.Unlock()
 	select {
-	case sem <- struct{}{}:
-		return ctx, func() { <-sem; cancel() }, true
+	case r.forgetting <- struct{}{}:
+		return ctx, func() { <-r.forgetting; cancel() }, true
 	case <-ctx.Done():
 		cancel()
 		return ctx, nil, false
@@ -527,12 +518,7 @@ func (r *Registry) forgetDeleted(ctx context.Context, tx *txn, fromJournal bool)
 	}
 	defer unlock()
 	for _, id := range tx.deleted {
-		r.resetMu.Lock()
-		snap := r.unforgotten[id]
-		r.resetMu.Unlock()
-		if snap != nil && r.forget(ctx, snap, id, fromJournal) == nil {
-			r.forgotten(id, snap)
-		}
+		_ = r.forgetMarked(ctx, id, fromJournal) // a failure leaves the mark
 	}
 }
 
@@ -554,20 +540,27 @@ func (r *Registry) forgetAdded(ctx context.Context, tx *txn, fromJournal bool) e
 	}
 	defer unlock()
 	for _, id := range tx.added {
-		r.resetMu.Lock()
-		snap := r.unforgotten[id]
-		r.resetMu.Unlock()
-		if snap == nil {
-			continue
-		}
-		if err := r.forget(ctx, snap, id, fromJournal); err != nil {
-			if fromJournal {
-				continue
-			}
+		if err := r.forgetMarked(ctx, id, fromJournal); err != nil && !fromJournal {
 			return err
 		}
-		r.forgotten(id, snap)
 	}
+	return nil
+}
+
+// forgetMarked forgets the usage of key id if a deletion left it marked,
+// and then clears the mark; a failure leaves it. It is called under
+// forgetLock.
+func (r *Registry) forgetMarked(ctx context.Context, id string, fromJournal bool) error {
+	r.resetMu.Lock()
+	snap := r.unforgotten[id]
+	r.resetMu.Unlock()
+	if snap == nil {
+		return nil
+	}
+	if err := r.forget(ctx, snap, id, fromJournal); err != nil {
+		return err
+	}
+	r.forgotten(id, snap)
 	return nil
 }
 
@@ -579,8 +572,7 @@ func readdedRefused(tx *txn, at commitAt) error {
 	if at.fromJournal {
 		return nil
 	}
-	if readded := tx.readded(); readded != nil {
-		id := slices.Sorted(maps.Keys(readded))[0]
+	if id, ok := tx.readded(); ok {
 		return refuse("key", id, ErrInvalid, "key "+id+" is deleted and added again in one change; make them two changes")
 	}
 	return nil
