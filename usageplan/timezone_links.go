@@ -1,5 +1,7 @@
-// Code generated from the links of the tz database, version 2025b
-// (tzdata.zi, "L target link" lines); DO NOT EDIT.
+// The links of the tz database, version 2025b, taken from tzdata.zi's
+// "L target link" lines (there is no generator: a new tz release is
+// copied in by hand). TestEveryZoneOfTheDatabaseIsAccepted loads every
+// name of Go's own database, a link as the zone this table gives.
 
 package usageplan
 
